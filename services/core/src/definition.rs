@@ -1,0 +1,679 @@
+//! Campaign definitions: the TOML a bureau writes for one county and year.
+//!
+//! Parsing reports *every* problem at once (line, field, reason). A parsed definition is stored
+//! with the campaign in canonical form (JSON) with its SHA-256, and running campaigns are always
+//! evaluated against that stored copy, never against the file.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use toml::Spanned;
+
+use crate::calendar::WorkCalendar;
+use crate::phase::PhaseKind;
+use crate::time::start_of_day;
+
+/// One problem in a definition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// 1-based line in the TOML, when known.
+    pub line: Option<usize>,
+    /// Dotted field path, e.g. `phases.pairing.end`.
+    pub field: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "line {l}: {}: {}", self.field, self.reason),
+            None => write!(f, "{}: {}", self.field, self.reason),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid campaign definition: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+pub struct DefinitionError(pub Vec<Problem>);
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Indicator {
+    pub code: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Milestone {
+    pub name: String,
+    pub label: String,
+    pub date: NaiveDate,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhaseWindow {
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    pub milestones: Vec<Milestone>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MentorRule {
+    /// Share of panel ratings that must be "excellent" for an indicator to count (1.0 = all).
+    pub excellent_share: f64,
+    /// Ratings needed before a school can be judged at all.
+    pub min_raters: u32,
+    /// A practice is accepted when strictly more than this share of verdicts accept it.
+    pub practice_accept_share: f64,
+    /// Distinct indicators that accepted practices must cover.
+    pub min_practice_indicators: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scoring {
+    pub report_weight: f64,
+    pub onsite_weight: f64,
+    /// Drop one highest and one lowest score when there are at least this many.
+    pub trim_from: u32,
+    pub pass_line: f64,
+    pub max_near_misses: u32,
+    pub near_miss_margin: f64,
+    /// Gain over baseline (points) that counts as outstanding progress.
+    pub progress_gain: f64,
+    /// Alternatively the top share of potential schools by gain.
+    pub progress_top_share: f64,
+    /// A mentor's group progressed notably when its mean gain reaches this.
+    pub contribution_group_gain: f64,
+    /// Strong assistance: at least this many logged activities.
+    pub contribution_min_activities: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reminders {
+    pub offsets_days: Vec<u32>,
+    pub morning: NaiveTime,
+    pub quiet_start: NaiveTime,
+    pub quiet_end: NaiveTime,
+    pub digest_cron: String,
+}
+
+/// A validated campaign definition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CampaignDefinition {
+    pub code: String,
+    pub county: String,
+    pub county_code: String,
+    pub year: i32,
+    pub time_zone: String,
+    pub phases: BTreeMap<PhaseKind, PhaseWindow>,
+    pub indicators: Vec<Indicator>,
+    pub notice_working_days: u32,
+    pub supplementary_notice: bool,
+    pub group_min: u32,
+    pub group_max: u32,
+    pub mentor: MentorRule,
+    pub scoring: Scoring,
+    pub reminders: Reminders,
+    pub extra_off_days: Vec<NaiveDate>,
+    pub extra_working_days: Vec<NaiveDate>,
+    #[serde(skip)]
+    calendar: WorkCalendar,
+}
+
+impl CampaignDefinition {
+    pub fn tz(&self) -> Tz {
+        self.time_zone.parse().expect("validated at parse time")
+    }
+
+    pub fn calendar(&self) -> &WorkCalendar {
+        &self.calendar
+    }
+
+    pub fn window(&self, phase: PhaseKind) -> &PhaseWindow {
+        &self.phases[&phase]
+    }
+
+    /// Exclusive deadline of a last day: the start of the next day, campaign time.
+    pub fn deadline_after(&self, last_day: NaiveDate) -> DateTime<Utc> {
+        start_of_day(last_day.succ_opt().expect("date in range"), self.tz())
+    }
+
+    pub fn milestone(&self, phase: PhaseKind, name: &str) -> Option<&Milestone> {
+        self.window(phase).milestones.iter().find(|m| m.name == name)
+    }
+
+    pub fn indicator(&self, code: &str) -> Option<&Indicator> {
+        self.indicators.iter().find(|i| i.code == code)
+    }
+
+    /// Canonical JSON (stable field order) and its SHA-256 in hex.
+    pub fn canonical(&self) -> (serde_json::Value, String) {
+        let value = serde_json::to_value(self).expect("definition serializes");
+        let bytes = serde_json::to_vec(&value).expect("json value serializes");
+        (value, hex::encode(Sha256::digest(bytes)))
+    }
+
+    /// Re-validates a stored canonical definition (the calendar is rebuilt, not stored).
+    pub fn from_canonical(value: serde_json::Value) -> Result<Self, DefinitionError> {
+        let mut def: CampaignDefinition = serde_json::from_value(value).map_err(|e| {
+            DefinitionError(vec![Problem { line: None, field: "definition".into(), reason: e.to_string() }])
+        })?;
+        def.calendar = build_calendar(&def);
+        Ok(def)
+    }
+
+    pub fn parse(toml_text: &str) -> Result<Self, DefinitionError> {
+        let raw: raw::Definition = toml::from_str(toml_text).map_err(|e| {
+            let line = e.span().map(|s| line_of(toml_text, s.start));
+            DefinitionError(vec![Problem { line, field: "definition".into(), reason: e.message().trim().to_string() }])
+        })?;
+        let mut v = Validator { text: toml_text, problems: Vec::new() };
+        let def = v.build(raw);
+        match def {
+            Some(def) if v.problems.is_empty() => Ok(def),
+            _ => Err(DefinitionError(v.problems)),
+        }
+    }
+}
+
+fn build_calendar(def: &CampaignDefinition) -> WorkCalendar {
+    let mut cal = WorkCalendar::statutory();
+    for d in &def.extra_off_days {
+        cal.set_day(*d, true);
+    }
+    for d in &def.extra_working_days {
+        cal.set_day(*d, false);
+    }
+    cal
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1
+}
+
+mod raw {
+    //! The TOML as written, with spans for the values we check beyond their type.
+    use super::*;
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Definition {
+        pub campaign: Campaign,
+        #[serde(default)]
+        pub calendar: Calendar,
+        pub phases: BTreeMap<String, Spanned<Phase>>,
+        pub indicators: Spanned<Vec<Indicator>>,
+        #[serde(default)]
+        pub notice: Notice,
+        #[serde(default)]
+        pub pairing: Pairing,
+        #[serde(default)]
+        pub mentor: Mentor,
+        #[serde(default)]
+        pub scoring: ScoringRaw,
+        #[serde(default)]
+        pub reminders: RemindersRaw,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Campaign {
+        pub code: Spanned<String>,
+        pub county: Spanned<String>,
+        #[serde(default)]
+        pub county_code: Option<Spanned<String>>,
+        pub year: Spanned<i32>,
+        #[serde(default = "default_tz")]
+        pub time_zone: Spanned<String>,
+    }
+
+    fn default_tz() -> Spanned<String> {
+        Spanned::new(0..0, "Asia/Shanghai".to_string())
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(deny_unknown_fields)]
+    pub struct Calendar {
+        #[serde(default)]
+        pub extra_off_days: Vec<Spanned<String>>,
+        #[serde(default)]
+        pub extra_working_days: Vec<Spanned<String>>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Phase {
+        pub start: Spanned<String>,
+        pub end: Spanned<String>,
+        #[serde(default)]
+        pub milestones: Vec<Spanned<MilestoneRaw>>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct MilestoneRaw {
+        pub name: String,
+        pub label: String,
+        pub date: Spanned<String>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Indicator {
+        pub code: Spanned<String>,
+        pub name: Spanned<String>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields, default)]
+    pub struct Notice {
+        pub working_days: Spanned<i64>,
+        pub supplementary: bool,
+    }
+    impl Default for Notice {
+        fn default() -> Self {
+            Notice { working_days: Spanned::new(0..0, 5), supplementary: true }
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields, default)]
+    pub struct Pairing {
+        pub group_min: Spanned<i64>,
+        pub group_max: Spanned<i64>,
+    }
+    impl Default for Pairing {
+        fn default() -> Self {
+            Pairing { group_min: Spanned::new(0..0, 1), group_max: Spanned::new(0..0, 4) }
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields, default)]
+    pub struct Mentor {
+        pub excellent_share: Spanned<f64>,
+        pub min_raters: Spanned<i64>,
+        pub practice_accept_share: Spanned<f64>,
+        pub min_practice_indicators: Spanned<i64>,
+    }
+    impl Default for Mentor {
+        fn default() -> Self {
+            Mentor {
+                excellent_share: Spanned::new(0..0, 1.0),
+                min_raters: Spanned::new(0..0, 1),
+                practice_accept_share: Spanned::new(0..0, 0.5),
+                min_practice_indicators: Spanned::new(0..0, 2),
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields, default)]
+    pub struct ScoringRaw {
+        pub report_weight: Spanned<f64>,
+        pub onsite_weight: Spanned<f64>,
+        pub trim_from: Spanned<i64>,
+        pub pass_line: Spanned<f64>,
+        pub max_near_misses: Spanned<i64>,
+        pub near_miss_margin: Spanned<f64>,
+        pub progress_gain: Spanned<f64>,
+        pub progress_top_share: Spanned<f64>,
+        pub contribution_group_gain: Spanned<f64>,
+        pub contribution_min_activities: Spanned<i64>,
+    }
+    impl Default for ScoringRaw {
+        fn default() -> Self {
+            let s = |v: f64| Spanned::new(0..0, v);
+            let i = |v: i64| Spanned::new(0..0, v);
+            ScoringRaw {
+                report_weight: s(0.4),
+                onsite_weight: s(0.6),
+                trim_from: i(5),
+                pass_line: s(60.0),
+                max_near_misses: i(1),
+                near_miss_margin: s(5.0),
+                progress_gain: s(10.0),
+                progress_top_share: s(0.2),
+                contribution_group_gain: s(8.0),
+                contribution_min_activities: i(4),
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields, default)]
+    pub struct RemindersRaw {
+        pub offsets_days: Spanned<Vec<i64>>,
+        pub morning: Spanned<String>,
+        pub quiet_start: Spanned<String>,
+        pub quiet_end: Spanned<String>,
+        pub digest_cron: Spanned<String>,
+    }
+    impl Default for RemindersRaw {
+        fn default() -> Self {
+            let s = |v: &str| Spanned::new(0..0, v.to_string());
+            RemindersRaw {
+                offsets_days: Spanned::new(0..0, vec![7, 3, 1, 0]),
+                morning: s("08:30"),
+                quiet_start: s("21:00"),
+                quiet_end: s("08:00"),
+                digest_cron: s("0 0 17 * * Mon-Fri"),
+            }
+        }
+    }
+}
+
+struct Validator<'a> {
+    text: &'a str,
+    problems: Vec<Problem>,
+}
+
+impl Validator<'_> {
+    fn push<T>(&mut self, at: &Spanned<T>, field: impl Into<String>, reason: impl Into<String>) {
+        let span = at.span();
+        let line = (span.end > 0).then(|| line_of(self.text, span.start));
+        self.problems.push(Problem { line, field: field.into(), reason: reason.into() });
+    }
+
+    fn date(&mut self, s: &Spanned<String>, field: &str) -> Option<NaiveDate> {
+        match NaiveDate::parse_from_str(s.get_ref(), "%Y-%m-%d") {
+            Ok(d) => Some(d),
+            Err(_) => {
+                self.push(s, field, format!("`{}` is not a date (YYYY-MM-DD)", s.get_ref()));
+                None
+            }
+        }
+    }
+
+    fn time(&mut self, s: &Spanned<String>, field: &str) -> Option<NaiveTime> {
+        match NaiveTime::parse_from_str(s.get_ref(), "%H:%M") {
+            Ok(t) => Some(t),
+            Err(_) => {
+                self.push(s, field, format!("`{}` is not a time of day (HH:MM)", s.get_ref()));
+                None
+            }
+        }
+    }
+
+    fn share(&mut self, s: &Spanned<f64>, field: &str) -> f64 {
+        let v = *s.get_ref();
+        if !(0.0..=1.0).contains(&v) {
+            self.push(s, field, format!("{v} must be between 0 and 1"));
+        }
+        v
+    }
+
+    fn count(&mut self, s: &Spanned<i64>, field: &str, min: i64, max: i64) -> u32 {
+        let v = *s.get_ref();
+        if v < min || v > max {
+            self.push(s, field, format!("{v} must be between {min} and {max}"));
+            return min.max(0) as u32;
+        }
+        v as u32
+    }
+
+    fn nonempty(&mut self, s: &Spanned<String>, field: &str) -> String {
+        let v = s.get_ref().trim().to_string();
+        if v.is_empty() {
+            self.push(s, field, "must not be empty");
+        }
+        v
+    }
+
+    fn build(&mut self, raw: raw::Definition) -> Option<CampaignDefinition> {
+        let c = &raw.campaign;
+        let code = self.nonempty(&c.code, "campaign.code");
+        if !code.is_empty() && !code.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_') {
+            self.push(&c.code, "campaign.code", "use ASCII letters, digits, '-' and '_' only");
+        }
+        let county = self.nonempty(&c.county, "campaign.county");
+        let county_code = match &c.county_code {
+            Some(cc) => {
+                if !(cc.get_ref().len() == 6 && cc.get_ref().chars().all(|ch| ch.is_ascii_digit())) {
+                    self.push(cc, "campaign.county_code", "must be a 6-digit administrative division code");
+                }
+                cc.get_ref().clone()
+            }
+            None => String::new(),
+        };
+        let year = *c.year.get_ref();
+        if !(2000..=2100).contains(&year) {
+            self.push(&c.year, "campaign.year", format!("{year} is not a plausible campaign year"));
+        }
+        if c.time_zone.get_ref().parse::<Tz>().is_err() {
+            self.push(&c.time_zone, "campaign.time_zone", format!("`{}` is not an IANA time zone", c.time_zone.get_ref()));
+        }
+
+        let mut phases = BTreeMap::new();
+        for (name, phase) in &raw.phases {
+            let Some(kind) = PhaseKind::from_code(name) else {
+                self.push(phase, format!("phases.{name}"), format!("unknown phase; expected one of {}", PhaseKind::ALL.map(|p| p.code()).join(", ")));
+                continue;
+            };
+            let p = phase.get_ref();
+            let start = self.date(&p.start, &format!("phases.{name}.start"));
+            let end = self.date(&p.end, &format!("phases.{name}.end"));
+            let mut milestones = Vec::new();
+            for (i, m) in p.milestones.iter().enumerate() {
+                let field = format!("phases.{name}.milestones[{i}]");
+                let mr = m.get_ref();
+                if mr.name.trim().is_empty() || mr.label.trim().is_empty() {
+                    self.push(m, &field, "name and label must not be empty");
+                }
+                if let Some(date) = self.date(&mr.date, &format!("{field}.date")) {
+                    if let (Some(s), Some(e)) = (start, end)
+                        && (date < s || date > e)
+                    {
+                        self.push(&mr.date, format!("{field}.date"), format!("{date} is outside the phase window {s}..{e}"));
+                    }
+                    milestones.push(Milestone { name: mr.name.trim().into(), label: mr.label.trim().into(), date });
+                }
+            }
+            if let (Some(s), Some(e)) = (start, end) {
+                if e < s {
+                    self.push(&p.end, format!("phases.{name}.end"), format!("{e} is before the start {s}"));
+                }
+                if chrono::Datelike::year(&s) != year && (2000..=2100).contains(&year) {
+                    self.push(&p.start, format!("phases.{name}.start"), format!("{s} is not in the campaign year {year}"));
+                }
+                phases.insert(kind, PhaseWindow { start: s, end: e, milestones });
+            }
+        }
+        for kind in PhaseKind::ALL {
+            if !raw.phases.contains_key(kind.code()) {
+                self.problems.push(Problem { line: None, field: format!("phases.{}", kind.code()), reason: "missing phase window".into() });
+            }
+        }
+        // Phases are sequential: each window may overlap the previous but not start before it.
+        for pair in PhaseKind::ALL.windows(2) {
+            if let (Some(a), Some(b)) = (phases.get(&pair[0]), phases.get(&pair[1])) {
+                if b.start < a.start || b.end < a.end {
+                    let at = &raw.phases[pair[1].code()];
+                    self.push(at, format!("phases.{}", pair[1].code()), format!("window {}..{} must not start or end before the previous phase's {}..{}", b.start, b.end, a.start, a.end));
+                }
+            }
+        }
+
+        let mut indicators = Vec::new();
+        let mut seen = BTreeSet::new();
+        for (i, ind) in raw.indicators.get_ref().iter().enumerate() {
+            let code = self.nonempty(&ind.code, &format!("indicators[{i}].code"));
+            let name = self.nonempty(&ind.name, &format!("indicators[{i}].name"));
+            if !code.is_empty() && !seen.insert(code.clone()) {
+                self.push(&ind.code, format!("indicators[{i}].code"), format!("duplicate indicator code `{code}`"));
+            }
+            indicators.push(Indicator { code, name });
+        }
+        if indicators.is_empty() {
+            self.push(&raw.indicators, "indicators", "at least one indicator is required");
+        }
+
+        let notice_working_days = self.count(&raw.notice.working_days, "notice.working_days", 1, 30);
+        let group_min = self.count(&raw.pairing.group_min, "pairing.group_min", 1, 50);
+        let group_max = self.count(&raw.pairing.group_max, "pairing.group_max", 1, 50);
+        if group_max < group_min {
+            self.push(&raw.pairing.group_max, "pairing.group_max", format!("{group_max} is below pairing.group_min {group_min}"));
+        }
+        let m = &raw.mentor;
+        let mentor = MentorRule {
+            excellent_share: self.share(&m.excellent_share, "mentor.excellent_share"),
+            min_raters: self.count(&m.min_raters, "mentor.min_raters", 1, 100),
+            practice_accept_share: self.share(&m.practice_accept_share, "mentor.practice_accept_share"),
+            min_practice_indicators: self.count(&m.min_practice_indicators, "mentor.min_practice_indicators", 0, 100),
+        };
+        if mentor.min_practice_indicators as usize > indicators.len() && !indicators.is_empty() {
+            self.push(&m.min_practice_indicators, "mentor.min_practice_indicators", format!("{} exceeds the {} indicators defined", mentor.min_practice_indicators, indicators.len()));
+        }
+        let s = &raw.scoring;
+        let scoring = Scoring {
+            report_weight: self.share(&s.report_weight, "scoring.report_weight"),
+            onsite_weight: self.share(&s.onsite_weight, "scoring.onsite_weight"),
+            trim_from: self.count(&s.trim_from, "scoring.trim_from", 3, 1000),
+            pass_line: *s.pass_line.get_ref(),
+            max_near_misses: self.count(&s.max_near_misses, "scoring.max_near_misses", 0, 100),
+            near_miss_margin: *s.near_miss_margin.get_ref(),
+            progress_gain: *s.progress_gain.get_ref(),
+            progress_top_share: self.share(&s.progress_top_share, "scoring.progress_top_share"),
+            contribution_group_gain: *s.contribution_group_gain.get_ref(),
+            contribution_min_activities: self.count(&s.contribution_min_activities, "scoring.contribution_min_activities", 0, 1000),
+        };
+        if (scoring.report_weight + scoring.onsite_weight - 1.0).abs() > 1e-9 {
+            self.push(&s.onsite_weight, "scoring.onsite_weight", format!("report_weight + onsite_weight must be 1, got {}", scoring.report_weight + scoring.onsite_weight));
+        }
+        if !(0.0..=100.0).contains(&scoring.pass_line) {
+            self.push(&s.pass_line, "scoring.pass_line", "must be between 0 and 100");
+        }
+        for (v, f) in [(&s.near_miss_margin, "scoring.near_miss_margin"), (&s.progress_gain, "scoring.progress_gain"), (&s.contribution_group_gain, "scoring.contribution_group_gain")] {
+            if !(0.0..=100.0).contains(v.get_ref()) {
+                self.push(v, f, "must be between 0 and 100");
+            }
+        }
+
+        let r = &raw.reminders;
+        let mut offsets = Vec::new();
+        for o in r.offsets_days.get_ref() {
+            if !(0..=60).contains(o) {
+                self.push(&r.offsets_days, "reminders.offsets_days", format!("{o} must be between 0 and 60 days"));
+            } else {
+                offsets.push(*o as u32);
+            }
+        }
+        offsets.sort_unstable_by(|a, b| b.cmp(a));
+        offsets.dedup();
+        let morning = self.time(&r.morning, "reminders.morning");
+        let quiet_start = self.time(&r.quiet_start, "reminders.quiet_start");
+        let quiet_end = self.time(&r.quiet_end, "reminders.quiet_end");
+        if r.digest_cron.get_ref().split_whitespace().count() < 6 {
+            self.push(&r.digest_cron, "reminders.digest_cron", "expected a 6- or 7-field cron expression (sec min hour day month weekday [year])");
+        }
+
+        let mut extra_off_days = Vec::new();
+        for (i, d) in raw.calendar.extra_off_days.iter().enumerate() {
+            extra_off_days.extend(self.date(d, &format!("calendar.extra_off_days[{i}]")));
+        }
+        let mut extra_working_days = Vec::new();
+        for (i, d) in raw.calendar.extra_working_days.iter().enumerate() {
+            extra_working_days.extend(self.date(d, &format!("calendar.extra_working_days[{i}]")));
+        }
+
+        if !self.problems.is_empty() {
+            return None;
+        }
+        let mut def = CampaignDefinition {
+            code,
+            county,
+            county_code,
+            year,
+            time_zone: c.time_zone.get_ref().clone(),
+            phases,
+            indicators,
+            notice_working_days,
+            supplementary_notice: raw.notice.supplementary,
+            group_min,
+            group_max,
+            mentor,
+            scoring,
+            reminders: Reminders {
+                offsets_days: offsets,
+                morning: morning?,
+                quiet_start: quiet_start?,
+                quiet_end: quiet_end?,
+                digest_cron: r.digest_cron.get_ref().clone(),
+            },
+            extra_off_days,
+            extra_working_days,
+            calendar: WorkCalendar::default(),
+        };
+        def.calendar = build_calendar(&def);
+        for (kind, w) in &def.phases {
+            let y = chrono::Datelike::year(&w.end);
+            if !def.calendar.covers(y) {
+                let at = &raw.phases[kind.code()];
+                self.push(at, format!("phases.{}", kind.code()), format!("no working-day calendar data for {y}"));
+            }
+        }
+        self.problems.is_empty().then_some(def)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub const CHANGLE: &str = include_str!("../../../deploy/campaigns/changle-2020.toml");
+
+    #[test]
+    fn the_shipped_changle_definition_parses() {
+        let def = CampaignDefinition::parse(CHANGLE).unwrap();
+        assert_eq!(def.year, 2020);
+        assert_eq!(def.indicators.len(), 8);
+        assert_eq!(def.notice_working_days, 5);
+        assert_eq!(def.window(PhaseKind::SeedDesignation).end.to_string(), "2020-04-30");
+        // The deadline is the start of 2020-05-01 in Shanghai, i.e. 16:00 UTC the day before.
+        let deadline = def.deadline_after(def.window(PhaseKind::SeedDesignation).end);
+        assert_eq!(deadline.to_rfc3339(), "2020-04-30T16:00:00+00:00");
+    }
+
+    #[test]
+    fn canonical_form_round_trips_with_a_stable_hash() {
+        let def = CampaignDefinition::parse(CHANGLE).unwrap();
+        let (json, hash) = def.canonical();
+        let back = CampaignDefinition::from_canonical(json).unwrap();
+        assert_eq!(back, def);
+        assert_eq!(back.canonical().1, hash);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_line_and_field() {
+        let bad = CHANGLE
+            .replace("time_zone = \"Asia/Shanghai\"", "time_zone = \"Mars/Olympus\"")
+            .replace("end = \"2020-07-31\"", "end = \"2020-02-31\"")
+            .replace("working_days = 5", "working_days = 0")
+            .replace("report_weight = 0.4", "report_weight = 0.5");
+        let err = CampaignDefinition::parse(&bad).unwrap_err();
+        let fields: Vec<_> = err.0.iter().map(|p| p.field.as_str()).collect();
+        assert!(fields.contains(&"campaign.time_zone"), "{fields:?}");
+        assert!(fields.contains(&"phases.pairing.end"), "{fields:?}");
+        assert!(fields.contains(&"notice.working_days"), "{fields:?}");
+        assert!(fields.contains(&"scoring.onsite_weight"), "{fields:?}");
+        let tz = err.0.iter().find(|p| p.field == "campaign.time_zone").unwrap();
+        let expected_line = CHANGLE.lines().position(|l| l.starts_with("time_zone")).unwrap() + 1;
+        assert_eq!(tz.line, Some(expected_line));
+    }
+
+    #[test]
+    fn a_syntax_error_names_its_line() {
+        let err = CampaignDefinition::parse("[campaign]\ncode = \n").unwrap_err();
+        assert_eq!(err.0.len(), 1);
+        assert_eq!(err.0[0].line, Some(2));
+    }
+
+    #[test]
+    fn a_year_without_calendar_data_is_refused() {
+        let bad = CHANGLE.replace("2020-", "2099-").replace("year = 2020", "year = 2099");
+        let err = CampaignDefinition::parse(&bad).unwrap_err();
+        assert!(err.0.iter().any(|p| p.reason.contains("no working-day calendar data for 2099")), "{err}");
+    }
+}

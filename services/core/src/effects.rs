@@ -1,0 +1,105 @@
+//! What a decision asks the store to do, in the same transaction as the state change.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::phase::PhaseKind;
+use crate::role::Role;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObligationKind {
+    CompletePhase,
+    ReviewApplication,
+    ResolveObjection,
+    CloseNotice,
+    SubmitPresentation,
+    RatePresentation,
+    ConfirmMentors,
+}
+
+impl ObligationKind {
+    pub fn code(self) -> &'static str {
+        match self {
+            ObligationKind::CompletePhase => "complete_phase",
+            ObligationKind::ReviewApplication => "review_application",
+            ObligationKind::ResolveObjection => "resolve_objection",
+            ObligationKind::CloseNotice => "close_notice",
+            ObligationKind::SubmitPresentation => "submit_presentation",
+            ObligationKind::RatePresentation => "rate_presentation",
+            ObligationKind::ConfirmMentors => "confirm_mentors",
+        }
+    }
+}
+
+/// Who owes an obligation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Owner {
+    /// Everyone holding the role (e.g. the office).
+    Role(Role),
+    /// One school, acting for itself.
+    School(Uuid),
+}
+
+/// Which deadline an obligation's due time follows, so an extension can re-plan it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeadlineRef {
+    Phase(PhaseKind),
+    Milestone(PhaseKind, String),
+    /// A notice's own end, which no extension moves.
+    Fixed,
+}
+
+impl DeadlineRef {
+    pub fn code(&self) -> String {
+        match self {
+            DeadlineRef::Phase(p) => format!("phase:{}", p.code()),
+            DeadlineRef::Milestone(p, m) => format!("milestone:{}:{m}", p.code()),
+            DeadlineRef::Fixed => "fixed".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// An audit event, also the campaign event stream.
+    Event {
+        action: &'static str,
+        school: Option<Uuid>,
+        before: serde_json::Value,
+        after: serde_json::Value,
+        reason: Option<String>,
+    },
+    OpenObligation {
+        kind: ObligationKind,
+        school: Option<Uuid>,
+        /// Distinguishes several obligations of one kind for one school (e.g. a notice id).
+        key: String,
+        owner: Owner,
+        deadline: DeadlineRef,
+        due: DateTime<Utc>,
+        subject: String,
+    },
+    CloseObligation {
+        kind: ObligationKind,
+        school: Option<Uuid>,
+        key: String,
+    },
+    ReplanObligations {
+        deadline: DeadlineRef,
+        due: DateTime<Utc>,
+    },
+}
+
+impl Effect {
+    pub fn event(
+        action: &'static str,
+        school: Option<Uuid>,
+        before: serde_json::Value,
+        after: serde_json::Value,
+        reason: Option<String>,
+    ) -> Self {
+        Effect::Event { action, school, before, after, reason }
+    }
+}

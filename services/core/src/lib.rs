@@ -1,0 +1,25 @@
+//! The campaign rules of junheng: phases and deadlines, working days, the school state machine,
+//! notices, the mentor rule.
+//!
+//! Invariant: this crate does no I/O and never reads a clock. Every decision takes the current
+//! instant, the campaign definition and the relevant state, and returns the new state plus the
+//! effects (audit events, obligations) that the store persists in the same transaction.
+//! It must not depend on tokio, sqlx, tonic, lettre or any proto type.
+
+pub mod calendar;
+pub mod definition;
+pub mod effects;
+pub mod error;
+pub mod mentor;
+pub mod notice;
+pub mod phase;
+pub mod role;
+pub mod school;
+pub mod time;
+
+pub use definition::CampaignDefinition;
+pub use effects::Effect;
+pub use error::RuleError;
+pub use phase::{PhaseBoard, PhaseKind, PhaseStatus};
+pub use role::{Actor, Role};
+pub use school::{CaseState, Ctx, SchoolCase, SchoolCommand};
