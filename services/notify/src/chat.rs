@@ -171,10 +171,17 @@ fn wecom(ep: &WeComEndpoint, msg: &Message) -> Result<Vec<HttpRequest>, Outcome>
                 .collect()
         }
     };
-    Ok(bodies.iter().map(|b| json_request(url.clone(), b)).collect())
+    Ok(bodies
+        .iter()
+        .map(|b| json_request(url.clone(), b))
+        .collect())
 }
 
-fn dingtalk(ep: &DingTalkEndpoint, msg: &Message, now_ms: i64) -> Result<Vec<HttpRequest>, Outcome> {
+fn dingtalk(
+    ep: &DingTalkEndpoint,
+    msg: &Message,
+    now_ms: i64,
+) -> Result<Vec<HttpRequest>, Outcome> {
     let mut url = parse_url(
         &format!("{}/robot/send", ep.base_url.trim_end_matches('/')),
         "DingTalk",
@@ -212,12 +219,14 @@ fn dingtalk(ep: &DingTalkEndpoint, msg: &Message, now_ms: i64) -> Result<Vec<Htt
             Some(_) => {
                 // DingTalk only renders a markdown mention when "@mobile" is in the text.
                 let mentions: String = if p.first {
-                    msg.mention_mobiles.iter().map(|m| format!(" @{m}")).collect()
+                    msg.mention_mobiles
+                        .iter()
+                        .map(|m| format!(" @{m}"))
+                        .collect()
                 } else {
                     String::new()
                 };
-                let content =
-                    |t: &str| format!("### {t}\n\n{}\n\n{id_line}{mentions}", p.body);
+                let content = |t: &str| format!("### {t}\n\n{}\n\n{id_line}{mentions}", p.body);
                 let (title, text) = titled(p, &content);
                 json!({
                     "msgtype": "markdown",
@@ -233,12 +242,12 @@ fn dingtalk(ep: &DingTalkEndpoint, msg: &Message, now_ms: i64) -> Result<Vec<Htt
         }
     };
     let body = msg.markdown.as_deref().unwrap_or(&msg.text);
-    Ok(
-        compose(&msg.display_title(), body, DINGTALK_BODY_MAX, |p| json_len(&payload(p)))
-            .iter()
-            .map(|p| json_request(url.clone(), &payload(p)))
-            .collect(),
-    )
+    Ok(compose(&msg.display_title(), body, DINGTALK_BODY_MAX, |p| {
+        json_len(&payload(p))
+    })
+    .iter()
+    .map(|p| json_request(url.clone(), &payload(p)))
+    .collect())
 }
 
 fn feishu(ep: &FeishuEndpoint, msg: &Message, now_ms: i64) -> Result<Vec<HttpRequest>, Outcome> {
@@ -272,10 +281,12 @@ fn feishu(ep: &FeishuEndpoint, msg: &Message, now_ms: i64) -> Result<Vec<HttpReq
         v
     };
     Ok(
-        compose(&msg.display_title(), &msg.text, FEISHU_BODY_MAX, |p| json_len(&payload(p)))
-            .iter()
-            .map(|p| json_request(url.clone(), &payload(p)))
-            .collect(),
+        compose(&msg.display_title(), &msg.text, FEISHU_BODY_MAX, |p| {
+            json_len(&payload(p))
+        })
+        .iter()
+        .map(|p| json_request(url.clone(), &payload(p)))
+        .collect(),
     )
 }
 
@@ -284,10 +295,12 @@ fn slack(ep: &SlackEndpoint, msg: &Message) -> Result<Vec<HttpRequest>, Outcome>
     let id_line = msg.id_line();
     let text = |p: &Part| format!("*{}*\n{}\n{id_line}", p.title, p.body);
     Ok(
-        compose(&msg.display_title(), &msg.text, SLACK_TEXT_MAX, |p| text(p).len())
-            .iter()
-            .map(|p| json_request(url.clone(), &json!({ "text": text(p) })))
-            .collect(),
+        compose(&msg.display_title(), &msg.text, SLACK_TEXT_MAX, |p| {
+            text(p).len()
+        })
+        .iter()
+        .map(|p| json_request(url.clone(), &json!({ "text": text(p) })))
+        .collect(),
     )
 }
 
@@ -430,7 +443,11 @@ pub(crate) fn classify(
             _ => ("errcode", "errmsg"),
         };
         let code = v.get(code_key)?.as_i64()?;
-        let msg = v.get(msg_key).and_then(Value::as_str).unwrap_or("").to_owned();
+        let msg = v
+            .get(msg_key)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
         Some((code, msg))
     });
     let ok_status = (200..300).contains(&status);
@@ -599,7 +616,10 @@ mod tests {
         assert_eq!(d(0, "ok"), ("delivered", None));
         assert_eq!(d(310000, "sign not match"), ("disable", None));
         assert_eq!(d(310000, "keywords not in content"), ("disable", None));
-        assert_eq!(d(130101, "send too fast, exceed 20 times per minute"), ("retry", ten_min));
+        assert_eq!(
+            d(130101, "send too fast, exceed 20 times per minute"),
+            ("retry", ten_min)
+        );
         assert_eq!(d(410100, "流量超限"), ("retry", ten_min));
         // The shifted table's throttle code is recognised by its message.
         assert_eq!(d(999999, "send too fast"), ("retry", ten_min));
@@ -631,23 +651,39 @@ mod tests {
         }
         // Legacy-only body.
         assert_eq!(
-            kind(&c(Vendor::Feishu, 200, r#"{"StatusCode":0,"StatusMessage":"success"}"#)),
+            kind(&c(
+                Vendor::Feishu,
+                200,
+                r#"{"StatusCode":0,"StatusMessage":"success"}"#
+            )),
             ("delivered", None)
         );
         // A sign error may come with a 4xx status: the code still decides.
         assert_eq!(
-            kind(&c(Vendor::Feishu, 400, r#"{"code":19021,"msg":"sign match fail"}"#)),
+            kind(&c(
+                Vendor::Feishu,
+                400,
+                r#"{"code":19021,"msg":"sign match fail"}"#
+            )),
             ("disable", None)
         );
     }
 
     #[test]
     fn http_level_answers_for_chat_bots() {
-        assert_eq!(kind(&c(Vendor::WeCom, 200, "<html>gateway</html>")).0, "retry");
+        assert_eq!(
+            kind(&c(Vendor::WeCom, 200, "<html>gateway</html>")).0,
+            "retry"
+        );
         assert_eq!(kind(&c(Vendor::WeCom, 502, "")).0, "retry");
         assert_eq!(kind(&c(Vendor::DingTalk, 404, "not found")).0, "permanent");
         assert_eq!(
-            kind(&classify(Vendor::Feishu, 429, Some(Duration::from_secs(3)), "")),
+            kind(&classify(
+                Vendor::Feishu,
+                429,
+                Some(Duration::from_secs(3)),
+                ""
+            )),
             ("retry", Some(Duration::from_secs(3)))
         );
     }
@@ -655,8 +691,14 @@ mod tests {
     #[test]
     fn slack_and_webhook_statuses() {
         assert_eq!(kind(&c(Vendor::Slack, 200, "ok")).0, "delivered");
-        assert_eq!(kind(&c(Vendor::Slack, 410, "channel_is_archived")).0, "disable");
-        assert_eq!(kind(&c(Vendor::Slack, 404, "channel_not_found")).0, "permanent");
+        assert_eq!(
+            kind(&c(Vendor::Slack, 410, "channel_is_archived")).0,
+            "disable"
+        );
+        assert_eq!(
+            kind(&c(Vendor::Slack, 404, "channel_not_found")).0,
+            "permanent"
+        );
         assert_eq!(kind(&c(Vendor::Slack, 500, "rollup_error")).0, "retry");
         assert_eq!(kind(&c(Vendor::Webhook, 204, "")).0, "delivered");
         for s in [408, 429, 500, 503] {
@@ -674,7 +716,10 @@ mod tests {
             .timestamp_millis();
         let v = |s: &str| parse_retry_after(&HeaderValue::from_str(s).unwrap(), now);
         assert_eq!(v("120"), Some(Duration::from_secs(120)));
-        assert_eq!(v("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::from_secs(60)));
+        assert_eq!(
+            v("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::from_secs(60))
+        );
         assert_eq!(v("Wed, 21 Oct 2015 07:00:00 GMT"), Some(Duration::ZERO));
         assert_eq!(v("soon"), None);
     }

@@ -31,8 +31,8 @@ mod split;
 pub mod templates;
 
 pub use endpoint::{
-    DingTalkEndpoint, Endpoint, FeishuEndpoint, FileEndpoint, SlackEndpoint, SmtpEndpoint,
-    SmtpTls, WeComEndpoint, WebhookEndpoint,
+    DingTalkEndpoint, Endpoint, FeishuEndpoint, FileEndpoint, SlackEndpoint, SmtpEndpoint, SmtpTls,
+    WeComEndpoint, WebhookEndpoint,
 };
 pub use error::Error;
 pub use message::{Attachment, Message};

@@ -35,7 +35,10 @@ impl TransportCache {
         // without restarting; the map never holds it in clear.
         let pw = ep.password.as_ref().map(|p| {
             let d = sha2::Sha256::digest(p.expose_secret().as_bytes());
-            d[..8].iter().map(|b| format!("{b:02x}")).collect::<String>()
+            d[..8]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
         });
         let key = format!(
             "{}:{}:{:?}:{:?}:{:?}",
@@ -92,7 +95,11 @@ pub(crate) fn build_email(ep: &SmtpEndpoint, msg: &Message) -> Result<lettre::Me
     let mut builder = lettre::Message::builder()
         .from(from)
         .subject(msg.display_title())
-        .message_id(Some(format!("<{}@{}>", safe_id(&msg.id), ep.message_id_domain)));
+        .message_id(Some(format!(
+            "<{}@{}>",
+            safe_id(&msg.id),
+            ep.message_id_domain
+        )));
     for to in &ep.to {
         let mbox: Mailbox = to
             .parse()
@@ -210,9 +217,15 @@ mod tests {
 
     #[test]
     fn rate_limit_texts() {
-        assert!(is_rate_limit("permanent error (550): Connection frequency limited"));
-        assert!(is_rate_limit("permanent error (554): 5.5.0 MI:STC daily quota"));
-        assert!(is_rate_limit("transient error (421): HL:ICC too many connections"));
+        assert!(is_rate_limit(
+            "permanent error (550): Connection frequency limited"
+        ));
+        assert!(is_rate_limit(
+            "permanent error (554): 5.5.0 MI:STC daily quota"
+        ));
+        assert!(is_rate_limit(
+            "transient error (421): HL:ICC too many connections"
+        ));
         assert!(!is_rate_limit("permanent error (550): mailbox unavailable"));
     }
 

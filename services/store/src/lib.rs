@@ -1,1 +1,53 @@
-//! placeholder
+//! PostgreSQL persistence for junheng.
+//!
+//! Repository functions take `&mut PgConnection` (usually a transaction) so the caller decides
+//! what commits together: a state change, its audit event and its obligations always share one
+//! transaction. This crate stores what the rule core decided; it never decides anything itself,
+//! and it never names a proto type.
+
+pub mod audit;
+pub mod campaigns;
+pub mod clock;
+pub mod idempotency;
+pub mod mentor;
+pub mod obligations;
+pub mod schools;
+pub mod seed;
+pub mod tokens;
+
+pub use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{what} {id} not found")]
+    NotFound { what: &'static str, id: String },
+    #[error("version conflict: expected {expected}, current {current}")]
+    VersionConflict { expected: i64, current: i64 },
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Sqlx(#[from] sqlx::Error),
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    pub fn not_found(what: &'static str, id: impl ToString) -> Self {
+        StoreError::NotFound { what, id: id.to_string() }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Connects with a pool sized for this service and applies pending migrations.
+pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool> {
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(std::time::Duration::from_secs(10))
+        .connect(url)
+        .await?;
+    MIGRATOR.run(&pool).await.map_err(|e| StoreError::Corrupt(format!("migration failed: {e}")))?;
+    Ok(pool)
+}

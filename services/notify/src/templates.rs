@@ -1,0 +1,525 @@
+//! Chinese message templates for the notifications the scheduler sends.
+//!
+//! Each kind has a title, a plain-text body, a Markdown body (chat robots) and an
+//! HTML body (e-mail). Rendering is strict: a missing context field is an error, so
+//! a half-filled reminder never reaches a principal. Optional fields are guarded with
+//! `is defined` in the templates and listed in each kind's doc below.
+
+use std::sync::OnceLock;
+
+use minijinja::{Environment, UndefinedBehavior};
+use serde_json::Value;
+
+use crate::{Endpoint, Error, Message};
+
+/// What is being announced. Context fields (all required unless marked optional):
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TemplateKind {
+    /// `subject`, `due`, `days_left`, `owner`; optional `school`, `link`.
+    Reminder,
+    /// `subject`, `due`, `days_overdue`, `owner`; optional `school`, `link`.
+    Overdue,
+    /// `notice_title`, `expires`, `schools` (list of names).
+    NoticeExpiry,
+    /// `campaign`, `phase`, `counts` (list of `{state, count}`), `lists` (list of
+    /// `{name, items}`), `scores` (`{count, mean, min, max}`), `late` (list of
+    /// `{school, subject, days_late}`), `next_deadlines` (list of `{subject, due}`).
+    PhaseSummary,
+    /// `date`, `items` (list of `{title}`, optional `school`, `due`).
+    DailyDigest,
+}
+
+impl TemplateKind {
+    pub const ALL: [TemplateKind; 5] = [
+        TemplateKind::Reminder,
+        TemplateKind::Overdue,
+        TemplateKind::NoticeExpiry,
+        TemplateKind::PhaseSummary,
+        TemplateKind::DailyDigest,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TemplateKind::Reminder => "reminder",
+            TemplateKind::Overdue => "overdue",
+            TemplateKind::NoticeExpiry => "notice_expiry",
+            TemplateKind::PhaseSummary => "phase_summary",
+            TemplateKind::DailyDigest => "daily_digest",
+        }
+    }
+
+    /// Parses the name stored in an outbox row (`"reminder"`, …).
+    pub fn from_name(name: &str) -> Result<Self, Error> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == name)
+            .ok_or_else(|| Error::UnknownTemplate(name.to_owned()))
+    }
+}
+
+/// Which bodies the channel can show; decides which optional bodies are rendered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChannelKind {
+    /// Text + HTML.
+    Email,
+    /// Text + Markdown (WeCom, DingTalk, generic webhook, file sink).
+    Chat,
+    /// Text only (Feishu post, Slack).
+    Plain,
+}
+
+impl From<&Endpoint> for ChannelKind {
+    fn from(e: &Endpoint) -> Self {
+        match e {
+            Endpoint::Smtp(_) => ChannelKind::Email,
+            Endpoint::WeCom(_)
+            | Endpoint::DingTalk(_)
+            | Endpoint::Webhook(_)
+            | Endpoint::File(_) => ChannelKind::Chat,
+            Endpoint::Feishu(_) | Endpoint::Slack(_) => ChannelKind::Plain,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rendered {
+    pub title: String,
+    pub text: String,
+    pub markdown: Option<String>,
+    pub html: Option<String>,
+}
+
+impl Rendered {
+    /// A [`Message`] with these bodies; attachments and mentions are left empty.
+    pub fn into_message(self, id: impl Into<String>) -> Message {
+        Message {
+            id: id.into(),
+            title: self.title,
+            text: self.text,
+            markdown: self.markdown,
+            html: self.html,
+            ..Message::default()
+        }
+    }
+}
+
+/// Renders `kind` for a channel. Fill a [`crate::Message`] from the result.
+pub fn render(kind: TemplateKind, channel: ChannelKind, ctx: &Value) -> Result<Rendered, Error> {
+    let env = env();
+    let one = |suffix: &str| -> Result<String, Error> {
+        let name = format!("{}.{suffix}", kind.name());
+        env.get_template(&name)
+            .and_then(|t| t.render(ctx))
+            .map(|s| s.trim().to_owned())
+            .map_err(|source| Error::Template { name, source })
+    };
+    Ok(Rendered {
+        title: one("title")?,
+        text: one("txt")?,
+        markdown: match channel {
+            ChannelKind::Chat => Some(one("md")?),
+            _ => None,
+        },
+        html: match channel {
+            ChannelKind::Email => Some(one("html")?),
+            _ => None,
+        },
+    })
+}
+
+fn env() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
+        // Names ending in .html are auto-escaped by minijinja's default callback.
+        for (name, src) in TEMPLATES {
+            env.add_template(name, src)
+                .unwrap_or_else(|e| panic!("built-in template {name} is invalid: {e}"));
+        }
+        env
+    })
+}
+
+const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "layout.html",
+        r#"<!DOCTYPE html>
+<html><head><meta charset="utf-8"></head>
+<body style="font-family: 'PingFang SC','Microsoft YaHei',sans-serif; line-height: 1.6">
+{% block body %}{% endblock %}
+<p style="color:#888;font-size:12px">此邮件由均衡系统自动发送，请勿直接回复。</p>
+</body></html>"#,
+    ),
+    // ---- reminder ----
+    (
+        "reminder.title",
+        "【提醒】{{ subject }}截止还有 {{ days_left }} 天",
+    ),
+    (
+        "reminder.txt",
+        r#"{{ owner }}：
+您负责的“{{ subject }}”将于 {{ due }} 截止，还有 {{ days_left }} 天。
+{% if school is defined %}
+学校：{{ school }}
+{% endif %}
+请在截止前完成提交。
+{% if link is defined %}
+办理入口：{{ link }}
+{% endif %}"#,
+    ),
+    (
+        "reminder.md",
+        r#"**{{ subject }}** 将于 **{{ due }}** 截止
+> 剩余：<font color="warning">{{ days_left }} 天</font>
+> 负责人：{{ owner }}
+{% if school is defined %}
+> 学校：{{ school }}
+{% endif %}
+{% if link is defined %}
+
+[前往办理]({{ link }})
+{% endif %}"#,
+    ),
+    (
+        "reminder.html",
+        r#"{% extends "layout.html" %}{% block body %}
+<p>{{ owner }}：</p>
+<p>您负责的“<b>{{ subject }}</b>”将于 <b>{{ due }}</b> 截止，还有 <b>{{ days_left }} 天</b>。</p>
+{% if school is defined %}<p>学校：{{ school }}</p>{% endif %}
+<p>请在截止前完成提交。{% if link is defined %}<a href="{{ link }}">前往办理</a>{% endif %}</p>
+{% endblock %}"#,
+    ),
+    // ---- overdue ----
+    (
+        "overdue.title",
+        "【逾期】{{ subject }}已逾期 {{ days_overdue }} 天",
+    ),
+    (
+        "overdue.txt",
+        r#"{{ owner }}：
+您负责的“{{ subject }}”已于 {{ due }} 截止，目前已逾期 {{ days_overdue }} 天。
+{% if school is defined %}
+学校：{{ school }}
+{% endif %}
+请尽快提交，并与县教育局联系说明情况。
+{% if link is defined %}
+办理入口：{{ link }}
+{% endif %}"#,
+    ),
+    (
+        "overdue.md",
+        r#"**{{ subject }}** <font color="warning">已逾期 {{ days_overdue }} 天</font>
+> 截止时间：{{ due }}
+> 负责人：{{ owner }}
+{% if school is defined %}
+> 学校：{{ school }}
+{% endif %}
+
+请尽快提交，并与县教育局联系说明情况。
+{% if link is defined %}
+[前往办理]({{ link }})
+{% endif %}"#,
+    ),
+    (
+        "overdue.html",
+        r#"{% extends "layout.html" %}{% block body %}
+<p>{{ owner }}：</p>
+<p>您负责的“<b>{{ subject }}</b>”已于 {{ due }} 截止，目前<b style="color:#c00">已逾期 {{ days_overdue }} 天</b>。</p>
+{% if school is defined %}<p>学校：{{ school }}</p>{% endif %}
+<p>请尽快提交，并与县教育局联系说明情况。{% if link is defined %}<a href="{{ link }}">前往办理</a>{% endif %}</p>
+{% endblock %}"#,
+    ),
+    // ---- notice_expiry ----
+    (
+        "notice_expiry.title",
+        "【通知到期】“{{ notice_title }}”将于 {{ expires }} 到期",
+    ),
+    (
+        "notice_expiry.txt",
+        r#"通知“{{ notice_title }}”将于 {{ expires }} 到期。
+{% if schools %}
+以下 {{ schools|length }} 所学校尚未完成：
+{% for s in schools %}
+{{ loop.index }}. {{ s }}
+{% endfor %}
+{% else %}
+所有学校均已完成。
+{% endif %}"#,
+    ),
+    (
+        "notice_expiry.md",
+        r#"通知 **{{ notice_title }}** 将于 **{{ expires }}** 到期。
+{% if schools %}
+
+以下 {{ schools|length }} 所学校尚未完成：
+{% for s in schools %}
+- {{ s }}
+{% endfor %}
+{% else %}
+
+所有学校均已完成。
+{% endif %}"#,
+    ),
+    (
+        "notice_expiry.html",
+        r#"{% extends "layout.html" %}{% block body %}
+<p>通知“<b>{{ notice_title }}</b>”将于 <b>{{ expires }}</b> 到期。</p>
+{% if schools %}
+<p>以下 {{ schools|length }} 所学校尚未完成：</p>
+<ol>{% for s in schools %}<li>{{ s }}</li>{% endfor %}</ol>
+{% else %}<p>所有学校均已完成。</p>{% endif %}
+{% endblock %}"#,
+    ),
+    // ---- phase_summary ----
+    (
+        "phase_summary.title",
+        "【阶段小结】{{ campaign }} · {{ phase }}",
+    ),
+    (
+        "phase_summary.txt",
+        r#"{{ campaign }}「{{ phase }}」阶段小结
+各状态学校数：
+{% for c in counts %}
+  {{ c.state }}：{{ c.count }} 所
+{% endfor %}
+{% for l in lists %}
+{{ l.name }}：{{ l['items']|join("、") if l['items'] else "无" }}
+{% endfor %}
+评分：共 {{ scores.count }} 份，平均 {{ scores.mean }} 分，最低 {{ scores.min }} 分，最高 {{ scores.max }} 分
+{% if late %}
+逾期事项：
+{% for x in late %}
+  {{ x.school }} — {{ x.subject }}（逾期 {{ x.days_late }} 天）
+{% endfor %}
+{% else %}
+逾期事项：无
+{% endif %}
+{% if next_deadlines %}
+近期截止：
+{% for d in next_deadlines %}
+  {{ d.due }} {{ d.subject }}
+{% endfor %}
+{% endif %}"#,
+    ),
+    (
+        "phase_summary.md",
+        r#"**{{ campaign }}「{{ phase }}」阶段小结**
+
+| 状态 | 学校数 |
+| --- | ---: |
+{% for c in counts %}
+| {{ c.state }} | {{ c.count }} |
+{% endfor %}
+
+{% for l in lists %}
+**{{ l.name }}**：{{ l['items']|join("、") if l['items'] else "无" }}
+
+{% endfor %}
+**评分**：共 {{ scores.count }} 份，平均 {{ scores.mean }}，最低 {{ scores.min }}，最高 {{ scores.max }}
+
+{% if late %}
+**逾期事项**
+{% for x in late %}
+- {{ x.school }} — {{ x.subject }}（逾期 {{ x.days_late }} 天）
+{% endfor %}
+{% else %}
+**逾期事项**：无
+{% endif %}
+{% if next_deadlines %}
+
+**近期截止**
+{% for d in next_deadlines %}
+- {{ d.due }} {{ d.subject }}
+{% endfor %}
+{% endif %}"#,
+    ),
+    (
+        "phase_summary.html",
+        r#"{% extends "layout.html" %}{% block body %}
+<h3>{{ campaign }}「{{ phase }}」阶段小结</h3>
+<table border="1" cellpadding="4" style="border-collapse:collapse">
+<tr><th>状态</th><th>学校数</th></tr>
+{% for c in counts %}<tr><td>{{ c.state }}</td><td align="right">{{ c.count }}</td></tr>{% endfor %}
+</table>
+{% for l in lists %}<p><b>{{ l.name }}</b>：{{ l['items']|join("、") if l['items'] else "无" }}</p>{% endfor %}
+<p><b>评分</b>：共 {{ scores.count }} 份，平均 {{ scores.mean }}，最低 {{ scores.min }}，最高 {{ scores.max }}</p>
+{% if late %}<p><b>逾期事项</b></p><ul>{% for x in late %}<li>{{ x.school }} — {{ x.subject }}（逾期 {{ x.days_late }} 天）</li>{% endfor %}</ul>
+{% else %}<p><b>逾期事项</b>：无</p>{% endif %}
+{% if next_deadlines %}<p><b>近期截止</b></p><ul>{% for d in next_deadlines %}<li>{{ d.due }} {{ d.subject }}</li>{% endfor %}</ul>{% endif %}
+{% endblock %}"#,
+    ),
+    // ---- daily_digest ----
+    (
+        "daily_digest.title",
+        "【每日汇总】{{ date }} 共 {{ items|length }} 项待办",
+    ),
+    (
+        "daily_digest.txt",
+        r#"{{ date }} 待办汇总（{{ items|length }} 项）：
+{% for i in items %}
+{{ loop.index }}. {{ i.title }}{% if i.school is defined %}（{{ i.school }}）{% endif %}{% if i.due is defined %}，截止 {{ i.due }}{% endif %}
+
+{% else %}
+今日无待办事项。
+{% endfor %}"#,
+    ),
+    (
+        "daily_digest.md",
+        r#"**{{ date }} 待办汇总**（{{ items|length }} 项）
+
+{% for i in items %}
+{{ loop.index }}. {{ i.title }}{% if i.school is defined %}（{{ i.school }}）{% endif %}{% if i.due is defined %}，截止 **{{ i.due }}**{% endif %}
+
+{% else %}
+今日无待办事项。
+{% endfor %}"#,
+    ),
+    (
+        "daily_digest.html",
+        r#"{% extends "layout.html" %}{% block body %}
+<p><b>{{ date }} 待办汇总</b>（{{ items|length }} 项）</p>
+{% if items %}<ol>{% for i in items %}<li>{{ i.title }}{% if i.school is defined %}（{{ i.school }}）{% endif %}{% if i.due is defined %}，截止 <b>{{ i.due }}</b>{% endif %}</li>{% endfor %}</ol>
+{% else %}<p>今日无待办事项。</p>{% endif %}
+{% endblock %}"#,
+    ),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reminder_renders_chinese_for_every_channel() {
+        let ctx = json!({
+            "subject": "昌乐县 2020 年种子校申请",
+            "due": "2020-05-10 17:00",
+            "days_left": 3,
+            "owner": "王校长",
+            "school": "昌乐二中",
+        });
+        let r = render(TemplateKind::Reminder, ChannelKind::Email, &ctx).unwrap();
+        assert_eq!(r.title, "【提醒】昌乐县 2020 年种子校申请截止还有 3 天");
+        assert!(r.text.starts_with("王校长：\n您负责的“昌乐县 2020 年种子校申请”将于 2020-05-10 17:00 截止，还有 3 天。"), "{}", r.text);
+        assert!(r.text.contains("学校：昌乐二中"));
+        assert!(!r.text.contains("办理入口"));
+        assert!(r.markdown.is_none());
+        let html = r.html.unwrap();
+        assert!(html.contains("<b>昌乐县 2020 年种子校申请</b>"), "{html}");
+        assert!(html.contains("请勿直接回复"));
+
+        let msg = render(TemplateKind::Reminder, ChannelKind::Chat, &ctx)
+            .unwrap()
+            .into_message("r-1");
+        assert_eq!(msg.id, "r-1");
+        let chat = render(TemplateKind::Reminder, ChannelKind::Chat, &ctx).unwrap();
+        assert!(
+            chat.markdown
+                .unwrap()
+                .contains("剩余：<font color=\"warning\">3 天</font>")
+        );
+        assert!(chat.html.is_none());
+    }
+
+    #[test]
+    fn html_escapes_context() {
+        let ctx = json!({"subject": "<script>", "due": "d", "days_overdue": 1, "owner": "o"});
+        let r = render(TemplateKind::Overdue, ChannelKind::Email, &ctx).unwrap();
+        assert!(r.html.unwrap().contains("&lt;script&gt;"));
+        assert_eq!(r.title, "【逾期】<script>已逾期 1 天");
+    }
+
+    #[test]
+    fn missing_field_is_an_error() {
+        let err = render(
+            TemplateKind::Reminder,
+            ChannelKind::Plain,
+            &json!({"subject": "x"}),
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::Template { .. }), "{err}");
+        assert!(TemplateKind::from_name("nope").is_err());
+        assert_eq!(
+            TemplateKind::from_name("daily_digest").unwrap(),
+            TemplateKind::DailyDigest
+        );
+    }
+
+    #[test]
+    fn notice_expiry_lists_schools() {
+        let ctx = json!({
+            "notice_title": "关于开展均衡发展督导评估的通知",
+            "expires": "2020-06-01",
+            "schools": ["昌乐二中", "宝都街道小学"],
+        });
+        let r = render(TemplateKind::NoticeExpiry, ChannelKind::Chat, &ctx).unwrap();
+        assert!(
+            r.text
+                .contains("以下 2 所学校尚未完成：\n1. 昌乐二中\n2. 宝都街道小学"),
+            "{}",
+            r.text
+        );
+        assert!(r.markdown.unwrap().contains("- 宝都街道小学"));
+    }
+
+    #[test]
+    fn phase_summary_has_a_markdown_table() {
+        let ctx = json!({
+            "campaign": "2020 年种子校评选",
+            "phase": "材料申报",
+            "counts": [{"state": "已提交", "count": 12}, {"state": "未提交", "count": 3}],
+            "lists": [{"name": "已通过名单", "items": ["昌乐二中", "首阳山中学"]}, {"name": "退回名单", "items": []}],
+            "scores": {"count": 12, "mean": 86.5, "min": 70, "max": 97},
+            "late": [{"school": "红河镇中学", "subject": "自评报告", "days_late": 2}],
+            "next_deadlines": [{"subject": "现场核查", "due": "2020-06-15"}],
+        });
+        let r = render(TemplateKind::PhaseSummary, ChannelKind::Chat, &ctx).unwrap();
+        let md = r.markdown.unwrap();
+        assert!(
+            md.contains("| 状态 | 学校数 |\n| --- | ---: |\n| 已提交 | 12 |\n| 未提交 | 3 |"),
+            "{md}"
+        );
+        assert!(md.contains("**已通过名单**：昌乐二中、首阳山中学"));
+        assert!(md.contains("**退回名单**：无"));
+        assert!(md.contains("平均 86.5"));
+        assert!(md.contains("- 红河镇中学 — 自评报告（逾期 2 天）"));
+        assert!(md.contains("- 2020-06-15 现场核查"));
+        assert!(r.text.contains("已提交：12 所"), "{}", r.text);
+        let email = render(TemplateKind::PhaseSummary, ChannelKind::Email, &ctx).unwrap();
+        assert!(
+            email
+                .html
+                .unwrap()
+                .contains("<td>已提交</td><td align=\"right\">12</td>")
+        );
+    }
+
+    #[test]
+    fn daily_digest_counts_items() {
+        let ctx = json!({
+            "date": "2020-05-07",
+            "items": [
+                {"title": "提交自评报告", "school": "昌乐二中", "due": "05-10"},
+                {"title": "确认督导名单"},
+            ],
+        });
+        let r = render(TemplateKind::DailyDigest, ChannelKind::Plain, &ctx).unwrap();
+        assert_eq!(r.title, "【每日汇总】2020-05-07 共 2 项待办");
+        assert!(
+            r.text.contains("1. 提交自评报告（昌乐二中），截止 05-10"),
+            "{}",
+            r.text
+        );
+        assert!(r.text.contains("2. 确认督导名单"));
+        let empty = render(
+            TemplateKind::DailyDigest,
+            ChannelKind::Plain,
+            &json!({"date": "d", "items": []}),
+        )
+        .unwrap();
+        assert!(empty.text.contains("今日无待办事项。"));
+    }
+}

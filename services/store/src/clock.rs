@@ -1,0 +1,35 @@
+//! The simulated instant, shared by every service and replica through the database.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+
+use crate::Result;
+
+pub const CHANNEL: &str = "junheng_clock";
+
+/// The simulated instant, initialising it to `initial` the first time.
+pub async fn simulated_now(conn: &mut PgConnection, initial: DateTime<Utc>) -> Result<DateTime<Utc>> {
+    let row = sqlx::query_scalar!(
+        r#"INSERT INTO clock (singleton, simulated_now) VALUES (true, $1)
+           ON CONFLICT (singleton) DO UPDATE SET singleton = true
+           RETURNING simulated_now"#,
+        initial
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(row)
+}
+
+/// Moves the simulated clock forward (never back) and announces it.
+pub async fn advance(conn: &mut PgConnection, to: DateTime<Utc>) -> Result<DateTime<Utc>> {
+    let now = sqlx::query_scalar!(
+        r#"INSERT INTO clock (singleton, simulated_now) VALUES (true, $1)
+           ON CONFLICT (singleton) DO UPDATE SET simulated_now = GREATEST(clock.simulated_now, EXCLUDED.simulated_now), updated_at = now()
+           RETURNING simulated_now"#,
+        to
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    sqlx::query!("SELECT pg_notify($1, $2)", CHANNEL, now.to_rfc3339()).execute(&mut *conn).await?;
+    Ok(now)
+}

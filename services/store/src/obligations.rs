@@ -1,0 +1,117 @@
+//! Obligations: who owes what by when. Opened and closed in the transaction of the state
+//! change that creates or discharges them; the scheduler reads them instead of re-deriving rules.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::Result;
+
+#[derive(Debug, Clone)]
+pub struct NewObligation {
+    pub kind: String,
+    pub school: Option<Uuid>,
+    pub key: String,
+    pub owner_role: String,
+    pub owner_school: Option<Uuid>,
+    pub deadline_ref: String,
+    pub due: DateTime<Utc>,
+    pub subject: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ObligationRow {
+    pub id: Uuid,
+    pub campaign_id: Uuid,
+    pub kind: String,
+    pub school_id: Option<Uuid>,
+    pub key: String,
+    pub owner_role: String,
+    pub owner_school: Option<Uuid>,
+    pub deadline_ref: String,
+    pub due_at: DateTime<Utc>,
+    pub subject: String,
+    pub status: String,
+}
+
+/// Opens obligations; one already present (open or closed) is re-opened with the new due time.
+pub async fn open_many(conn: &mut PgConnection, campaign: Uuid, items: &[NewObligation], at: DateTime<Utc>) -> Result<()> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = items.iter().map(|_| Uuid::now_v7()).collect();
+    let kinds: Vec<String> = items.iter().map(|o| o.kind.clone()).collect();
+    let schools: Vec<Option<Uuid>> = items.iter().map(|o| o.school).collect();
+    let keys: Vec<String> = items.iter().map(|o| o.key.clone()).collect();
+    let roles: Vec<String> = items.iter().map(|o| o.owner_role.clone()).collect();
+    let owner_schools: Vec<Option<Uuid>> = items.iter().map(|o| o.owner_school).collect();
+    let refs: Vec<String> = items.iter().map(|o| o.deadline_ref.clone()).collect();
+    let dues: Vec<DateTime<Utc>> = items.iter().map(|o| o.due).collect();
+    let subjects: Vec<String> = items.iter().map(|o| o.subject.clone()).collect();
+    sqlx::query!(
+        r#"INSERT INTO obligations (id, campaign_id, kind, school_id, key, owner_role, owner_school, deadline_ref, due_at, subject, status, created_at)
+           SELECT i, $1, k, s, ky, r, os, d, du, su, 'open', $2
+           FROM UNNEST($3::uuid[], $4::text[], $5::uuid[], $6::text[], $7::text[], $8::uuid[], $9::text[], $10::timestamptz[], $11::text[])
+                AS t(i, k, s, ky, r, os, d, du, su)
+           ON CONFLICT (campaign_id, kind, school_id, key) DO UPDATE
+           SET status = 'open', due_at = EXCLUDED.due_at, deadline_ref = EXCLUDED.deadline_ref,
+               owner_role = EXCLUDED.owner_role, owner_school = EXCLUDED.owner_school,
+               subject = EXCLUDED.subject, closed_at = NULL"#,
+        campaign,
+        at,
+        &ids,
+        &kinds,
+        &schools as &[Option<Uuid>],
+        &keys,
+        &roles,
+        &owner_schools as &[Option<Uuid>],
+        &refs,
+        &dues,
+        &subjects,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn close(conn: &mut PgConnection, campaign: Uuid, kind: &str, school: Option<Uuid>, key: &str, at: DateTime<Utc>) -> Result<()> {
+    sqlx::query!(
+        r#"UPDATE obligations SET status = 'done', closed_at = $5
+           WHERE campaign_id = $1 AND kind = $2 AND school_id IS NOT DISTINCT FROM $3 AND key = $4 AND status = 'open'"#,
+        campaign,
+        kind,
+        school,
+        key,
+        at
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn replan(conn: &mut PgConnection, campaign: Uuid, deadline_ref: &str, due: DateTime<Utc>) -> Result<()> {
+    sqlx::query!(
+        "UPDATE obligations SET due_at = $3 WHERE campaign_id = $1 AND deadline_ref = $2 AND status = 'open'",
+        campaign,
+        deadline_ref,
+        due
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn list(conn: &mut PgConnection, campaign: Uuid, school: Option<Uuid>, include_closed: bool) -> Result<Vec<ObligationRow>> {
+    Ok(sqlx::query_as!(
+        ObligationRow,
+        r#"SELECT id, campaign_id, kind, school_id, key, owner_role, owner_school, deadline_ref, due_at, subject, status
+           FROM obligations
+           WHERE campaign_id = $1 AND ($2::uuid IS NULL OR school_id = $2) AND ($3 OR status = 'open')
+           ORDER BY due_at, kind, id"#,
+        campaign,
+        school,
+        include_closed
+    )
+    .fetch_all(&mut *conn)
+    .await?)
+}

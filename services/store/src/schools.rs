@@ -1,0 +1,182 @@
+//! School rows: registration data plus the case state and its version.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::{Result, StoreError};
+
+#[derive(Debug, Clone)]
+pub struct SchoolRow {
+    pub id: Uuid,
+    pub campaign_id: Uuid,
+    pub code: String,
+    pub name: String,
+    pub level: String,
+    pub town: String,
+    pub principal: String,
+    pub contacts: serde_json::Value,
+    pub state: String,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSchool {
+    pub code: String,
+    pub name: String,
+    pub level: String,
+    pub town: String,
+    pub principal: String,
+    pub contacts: serde_json::Value,
+}
+
+/// Inserts a batch; returns the codes that already exist in the campaign (nothing is inserted
+/// then: the caller rolls back).
+pub async fn insert_many(conn: &mut PgConnection, campaign: Uuid, schools: &[NewSchool], state: &str, at: DateTime<Utc>) -> Result<Vec<SchoolRow>> {
+    let ids: Vec<Uuid> = schools.iter().map(|_| Uuid::now_v7()).collect();
+    let codes: Vec<String> = schools.iter().map(|s| s.code.clone()).collect();
+    let existing = sqlx::query_scalar!("SELECT code FROM schools WHERE campaign_id = $1 AND code = ANY($2)", campaign, &codes)
+        .fetch_all(&mut *conn)
+        .await?;
+    if !existing.is_empty() {
+        return Err(StoreError::Conflict(format!("school codes already registered: {}", existing.join(", "))));
+    }
+    let names: Vec<String> = schools.iter().map(|s| s.name.clone()).collect();
+    let levels: Vec<String> = schools.iter().map(|s| s.level.clone()).collect();
+    let towns: Vec<String> = schools.iter().map(|s| s.town.clone()).collect();
+    let principals: Vec<String> = schools.iter().map(|s| s.principal.clone()).collect();
+    let contacts: Vec<serde_json::Value> = schools.iter().map(|s| s.contacts.clone()).collect();
+    Ok(sqlx::query_as!(
+        SchoolRow,
+        r#"INSERT INTO schools (id, campaign_id, code, name, level, town, principal, contacts, state, created_at, updated_at)
+           SELECT i, $1, c, n, l, t, p, ct, $2, $3, $3
+           FROM UNNEST($4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[])
+                WITH ORDINALITY AS u(i, c, n, l, t, p, ct, ord)
+           ORDER BY ord
+           RETURNING id, campaign_id, code, name, level, town, principal, contacts, state, version"#,
+        campaign,
+        state,
+        at,
+        &ids,
+        &codes,
+        &names,
+        &levels,
+        &towns,
+        &principals,
+        &contacts,
+    )
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<SchoolRow> {
+    sqlx::query_as!(
+        SchoolRow,
+        "SELECT id, campaign_id, code, name, level, town, principal, contacts, state, version FROM schools WHERE id = $1",
+        id
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| StoreError::not_found("school", id))
+}
+
+pub async fn get_for_update(conn: &mut PgConnection, id: Uuid) -> Result<SchoolRow> {
+    sqlx::query_as!(
+        SchoolRow,
+        "SELECT id, campaign_id, code, name, level, town, principal, contacts, state, version FROM schools WHERE id = $1 FOR UPDATE",
+        id
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| StoreError::not_found("school", id))
+}
+
+/// Locks several schools of one campaign in id order (a fixed order avoids deadlocks).
+pub async fn lock_many(conn: &mut PgConnection, campaign: Uuid, ids: &[Uuid]) -> Result<Vec<SchoolRow>> {
+    Ok(sqlx::query_as!(
+        SchoolRow,
+        "SELECT id, campaign_id, code, name, level, town, principal, contacts, state, version FROM schools WHERE campaign_id = $1 AND id = ANY($2) ORDER BY id FOR UPDATE",
+        campaign,
+        ids
+    )
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// All schools of a campaign, locked, in id order.
+pub async fn lock_all(conn: &mut PgConnection, campaign: Uuid) -> Result<Vec<SchoolRow>> {
+    Ok(sqlx::query_as!(
+        SchoolRow,
+        "SELECT id, campaign_id, code, name, level, town, principal, contacts, state, version FROM schools WHERE campaign_id = $1 ORDER BY id FOR UPDATE",
+        campaign
+    )
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Compare-and-set of the case state; the version must still be `version`.
+pub async fn set_state(conn: &mut PgConnection, id: Uuid, version: i64, state: &str, at: DateTime<Utc>) -> Result<i64> {
+    let row = sqlx::query_scalar!(
+        "UPDATE schools SET state = $3, version = version + 1, updated_at = $4 WHERE id = $1 AND version = $2 RETURNING version",
+        id,
+        version,
+        state,
+        at
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    match row {
+        Some(v) => Ok(v),
+        None => {
+            let current = get(conn, id).await?.version;
+            Err(StoreError::VersionConflict { expected: version, current })
+        }
+    }
+}
+
+/// Sets many states at once (used when a phase turns every school over).
+pub async fn set_states(conn: &mut PgConnection, ids: &[Uuid], states: &[String], at: DateTime<Utc>) -> Result<()> {
+    sqlx::query!(
+        r#"UPDATE schools SET state = u.s, version = version + 1, updated_at = $3
+           FROM UNNEST($1::uuid[], $2::text[]) AS u(i, s) WHERE schools.id = u.i"#,
+        ids,
+        states,
+        at
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub town: Option<String>,
+    pub level: Option<String>,
+    pub state: Option<String>,
+}
+
+/// A page of schools ordered by code, after `after_code`.
+pub async fn list(conn: &mut PgConnection, campaign: Uuid, f: &Filter, after_code: &str, limit: i64) -> Result<Vec<SchoolRow>> {
+    Ok(sqlx::query_as!(
+        SchoolRow,
+        r#"SELECT id, campaign_id, code, name, level, town, principal, contacts, state, version FROM schools
+           WHERE campaign_id = $1 AND code > $2
+             AND ($3::text IS NULL OR town = $3) AND ($4::text IS NULL OR level = $4) AND ($5::text IS NULL OR state = $5)
+           ORDER BY code LIMIT $6"#,
+        campaign,
+        after_code,
+        f.town,
+        f.level,
+        f.state,
+        limit
+    )
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+pub async fn count_by_state(conn: &mut PgConnection, campaign: Uuid) -> Result<Vec<(String, i64)>> {
+    let rows = sqlx::query!(r#"SELECT state, count(*) AS "n!" FROM schools WHERE campaign_id = $1 GROUP BY state ORDER BY state"#, campaign)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.state, r.n)).collect())
+}

@@ -1,0 +1,237 @@
+//! Phase 1 records: applications, notices and the schools they list, objections.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::{Result, StoreError};
+
+#[derive(Debug, Clone)]
+pub struct ApplicationRow {
+    pub id: Uuid,
+    pub campaign_id: Uuid,
+    pub school_id: Uuid,
+    pub self_assessment: serde_json::Value,
+    pub statement: String,
+    pub status: String,
+    pub reason: String,
+    pub submitted_at: DateTime<Utc>,
+}
+
+pub async fn insert_application(conn: &mut PgConnection, a: &ApplicationRow) -> Result<()> {
+    sqlx::query!(
+        r#"INSERT INTO applications (id, campaign_id, school_id, self_assessment, statement, status, reason, submitted_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"#,
+        a.id,
+        a.campaign_id,
+        a.school_id,
+        a.self_assessment,
+        a.statement,
+        a.status,
+        a.reason,
+        a.submitted_at
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get_application(conn: &mut PgConnection, id: Uuid) -> Result<ApplicationRow> {
+    sqlx::query_as!(
+        ApplicationRow,
+        "SELECT id, campaign_id, school_id, self_assessment, statement, status, reason, submitted_at FROM applications WHERE id = $1",
+        id
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| StoreError::not_found("application", id))
+}
+
+pub async fn decide_application(conn: &mut PgConnection, id: Uuid, status: &str, reason: &str, at: DateTime<Utc>) -> Result<()> {
+    sqlx::query!("UPDATE applications SET status = $2, reason = $3, decided_at = $4 WHERE id = $1", id, status, reason, at)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn list_applications(conn: &mut PgConnection, campaign: Uuid) -> Result<Vec<ApplicationRow>> {
+    Ok(sqlx::query_as!(
+        ApplicationRow,
+        "SELECT id, campaign_id, school_id, self_assessment, statement, status, reason, submitted_at FROM applications WHERE campaign_id = $1 ORDER BY submitted_at, id",
+        campaign
+    )
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+#[derive(Debug, Clone)]
+pub struct NoticeRow {
+    pub id: Uuid,
+    pub campaign_id: Uuid,
+    pub kind: String,
+    pub title: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub last_day: NaiveDate,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+pub async fn insert_notice(conn: &mut PgConnection, n: &NoticeRow, schools: &[Uuid], at: DateTime<Utc>) -> Result<()> {
+    sqlx::query!(
+        r#"INSERT INTO notices (id, campaign_id, kind, title, starts_at, ends_at, last_day, created_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"#,
+        n.id,
+        n.campaign_id,
+        n.kind,
+        n.title,
+        n.starts_at,
+        n.ends_at,
+        n.last_day,
+        at
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO notice_schools (notice_id, school_id, ordinal) SELECT $1, s, o::int FROM UNNEST($2::uuid[]) WITH ORDINALITY AS u(s, o)",
+        n.id,
+        schools
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get_notice(conn: &mut PgConnection, id: Uuid) -> Result<NoticeRow> {
+    sqlx::query_as!(NoticeRow, "SELECT id, campaign_id, kind, title, starts_at, ends_at, last_day, closed_at FROM notices WHERE id = $1", id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| StoreError::not_found("notice", id))
+}
+
+pub async fn lock_notice(conn: &mut PgConnection, id: Uuid) -> Result<NoticeRow> {
+    sqlx::query_as!(NoticeRow, "SELECT id, campaign_id, kind, title, starts_at, ends_at, last_day, closed_at FROM notices WHERE id = $1 FOR UPDATE", id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| StoreError::not_found("notice", id))
+}
+
+pub async fn list_notices(conn: &mut PgConnection, campaign: Uuid) -> Result<Vec<NoticeRow>> {
+    Ok(sqlx::query_as!(
+        NoticeRow,
+        "SELECT id, campaign_id, kind, title, starts_at, ends_at, last_day, closed_at FROM notices WHERE campaign_id = $1 ORDER BY starts_at, id",
+        campaign
+    )
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+pub async fn notice_schools(conn: &mut PgConnection, notice: Uuid) -> Result<Vec<Uuid>> {
+    Ok(sqlx::query_scalar!("SELECT school_id FROM notice_schools WHERE notice_id = $1 ORDER BY ordinal", notice)
+        .fetch_all(&mut *conn)
+        .await?)
+}
+
+pub async fn close_notice(conn: &mut PgConnection, id: Uuid, at: DateTime<Utc>) -> Result<bool> {
+    let n = sqlx::query!("UPDATE notices SET closed_at = $2 WHERE id = $1 AND closed_at IS NULL", id, at)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    Ok(n == 1)
+}
+
+#[derive(Debug, Clone)]
+pub struct ObjectionRow {
+    pub id: Uuid,
+    pub campaign_id: Uuid,
+    pub notice_id: Uuid,
+    pub school_id: Uuid,
+    pub objector_name: String,
+    pub objector_contact: String,
+    pub grounds: String,
+    pub evidence: String,
+    pub filed_by: String,
+    pub status: String,
+    pub resolution: String,
+    pub filed_at: DateTime<Utc>,
+}
+
+pub async fn insert_objection(conn: &mut PgConnection, o: &ObjectionRow) -> Result<()> {
+    sqlx::query!(
+        r#"INSERT INTO objections (id, campaign_id, notice_id, school_id, objector_name, objector_contact, grounds, evidence, filed_by, status, filed_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"#,
+        o.id,
+        o.campaign_id,
+        o.notice_id,
+        o.school_id,
+        o.objector_name,
+        o.objector_contact,
+        o.grounds,
+        o.evidence,
+        o.filed_by,
+        o.status,
+        o.filed_at
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn lock_objection(conn: &mut PgConnection, id: Uuid) -> Result<ObjectionRow> {
+    sqlx::query_as!(
+        ObjectionRow,
+        "SELECT id, campaign_id, notice_id, school_id, objector_name, objector_contact, grounds, evidence, filed_by, status, resolution, filed_at FROM objections WHERE id = $1 FOR UPDATE",
+        id
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| StoreError::not_found("objection", id))
+}
+
+pub async fn resolve_objection(conn: &mut PgConnection, id: Uuid, status: &str, resolution: &str, at: DateTime<Utc>) -> Result<()> {
+    sqlx::query!("UPDATE objections SET status = $2, resolution = $3, resolved_at = $4 WHERE id = $1", id, status, resolution, at)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn notice_objections(conn: &mut PgConnection, notice: Uuid) -> Result<Vec<ObjectionRow>> {
+    Ok(sqlx::query_as!(
+        ObjectionRow,
+        "SELECT id, campaign_id, notice_id, school_id, objector_name, objector_contact, grounds, evidence, filed_by, status, resolution, filed_at FROM objections WHERE notice_id = $1 ORDER BY filed_at, id",
+        notice
+    )
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Counts for phase 1's exit criteria.
+pub struct SeedFacts {
+    pub pending_applications: i64,
+    pub approved_awaiting_notice: i64,
+    pub open_notices: i64,
+    pub open_objections: i64,
+    pub listed: i64,
+}
+
+pub async fn facts(conn: &mut PgConnection, campaign: Uuid, now: DateTime<Utc>) -> Result<SeedFacts> {
+    let r = sqlx::query!(
+        r#"SELECT
+             (SELECT count(*) FROM applications WHERE campaign_id = $1 AND status = 'pending') AS "pending!",
+             (SELECT count(*) FROM schools WHERE campaign_id = $1 AND state = 'approved') AS "approved!",
+             (SELECT count(*) FROM notices WHERE campaign_id = $1 AND kind <> 'results' AND ends_at > $2) AS "notices!",
+             (SELECT count(*) FROM objections o JOIN notices n ON n.id = o.notice_id
+               WHERE o.campaign_id = $1 AND o.status = 'open' AND n.kind <> 'results') AS "objections!",
+             (SELECT count(*) FROM schools WHERE campaign_id = $1 AND state = 'listed') AS "listed!""#,
+        campaign,
+        now
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(SeedFacts {
+        pending_applications: r.pending,
+        approved_awaiting_notice: r.approved,
+        open_notices: r.notices,
+        open_objections: r.objections,
+        listed: r.listed,
+    })
+}
