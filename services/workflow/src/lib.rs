@@ -1,1 +1,16 @@
-//! placeholder
+//! The junheng workflow service: owns every school's state in a campaign, enforces phase
+//! windows and deadlines, refuses illegal moves, records the audit trail, and serves it all
+//! over gRPC.
+//!
+//! Layers: `api` (the gRPC edge: parsing, proto mapping) → `junheng_core` (rules, pure) and
+//! `junheng_store` (SQL). Only `api` and `convert` name proto types.
+
+pub mod api;
+pub mod bootstrap;
+pub mod convert;
+pub mod error;
+pub mod server;
+pub mod state;
+
+pub use server::{Running, serve, spawn};
+pub use state::ClockMode;

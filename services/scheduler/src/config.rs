@@ -1,0 +1,334 @@
+//! Typed configuration: defaults → TOML file → environment, validated once at start.
+//!
+//! Endpoints are named so outbox rows can refer to them by name (a row outlives a process,
+//! and credentials never enter the database). Secrets stay in `SecretString`s inside
+//! [`junheng_notify::Endpoint`], so `Debug` of the whole settings struct is safe to log.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use junheng_notify::Endpoint;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("invalid configuration: {0}")]
+    Parse(#[from] toml::de::Error),
+    #[error("invalid configuration:\n{}", .0.join("\n"))]
+    Invalid(Vec<String>),
+}
+
+/// Where "now" comes from. Simulated time must be asked for explicitly and is logged loudly.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClockMode {
+    #[default]
+    Real,
+    /// "Now" is the `clock` row written by the workflow; woken by NOTIFY junheng_clock.
+    Simulated,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub database_url: String,
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+    #[serde(default)]
+    pub clock: ClockMode,
+    /// Name of this replica in the delivery log; defaults to host name + pid.
+    #[serde(default)]
+    pub worker_name: Option<String>,
+    #[serde(default)]
+    pub workflow: WorkflowSettings,
+    #[serde(default)]
+    pub dispatch: DispatchSettings,
+    #[serde(default)]
+    pub planning: PlanningSettings,
+    /// Named endpoints.
+    #[serde(default)]
+    pub endpoints: BTreeMap<String, EndpointConfig>,
+    #[serde(default)]
+    pub recipients: Recipients,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowSettings {
+    /// gRPC URL of the workflow service, e.g. `http://127.0.0.1:50051`. Without it notices are
+    /// announced but not closed (logged as a warning at start).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Office bearer token used for CloseNotice.
+    #[serde(default)]
+    pub office_token: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DispatchSettings {
+    pub batch_size: i64,
+    pub lease_secs: u64,
+    pub max_attempts: i32,
+    pub backoff_base_secs: u64,
+    pub backoff_max_secs: u64,
+    /// Concurrent sends per worker.
+    pub concurrency: usize,
+    /// Switch every rate limit off (benchmarks, local sinks).
+    pub rate_limits_enabled: bool,
+    /// How often the loop ticks without being woken.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for DispatchSettings {
+    fn default() -> Self {
+        Self {
+            batch_size: 100,
+            lease_secs: 120,
+            max_attempts: 8,
+            backoff_base_secs: 30,
+            backoff_max_secs: 3600,
+            concurrency: 16,
+            rate_limits_enabled: true,
+            poll_interval_ms: 2000,
+        }
+    }
+}
+
+impl DispatchSettings {
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_secs)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlanningSettings {
+    /// Obligation kinds that get no reminders (the scheduler closes notices itself).
+    pub skip_kinds: Vec<String>,
+    /// Kinds that are urgent, i.e. never held by quiet hours or non-working days.
+    pub urgent_kinds: Vec<String>,
+    /// Reminder offsets (days) at or below which a reminder counts as urgent.
+    pub urgent_offset_days: u32,
+    /// Days ahead listed in the office digest.
+    pub digest_horizon_days: i64,
+}
+
+impl Default for PlanningSettings {
+    fn default() -> Self {
+        Self {
+            skip_kinds: vec!["close_notice".into()],
+            urgent_kinds: vec!["overdue".into()],
+            urgent_offset_days: 0,
+            digest_horizon_days: 7,
+        }
+    }
+}
+
+/// One named endpoint: the channel (`kind = "wecom"` …) plus optional rate limits that
+/// replace the vendor defaults.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EndpointConfig {
+    #[serde(flatten)]
+    pub endpoint: Endpoint,
+    #[serde(default)]
+    pub rate_limits: Option<Vec<RateLimit>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    pub max: u32,
+    pub per_secs: u64,
+}
+
+impl EndpointConfig {
+    /// The limits that apply: configured ones, else the vendor's published ones.
+    pub fn limits(&self) -> Vec<RateLimit> {
+        if let Some(l) = &self.rate_limits {
+            return l.clone();
+        }
+        let l = |max, per_secs| RateLimit { max, per_secs };
+        match self.endpoint {
+            Endpoint::WeCom(_) => vec![l(20, 60)],
+            // 20/min documented, throttled for 10 minutes when exceeded: keep a margin.
+            Endpoint::DingTalk(_) => vec![l(18, 60)],
+            Endpoint::Feishu(_) => vec![l(100, 60), l(5, 1)],
+            Endpoint::Slack(_) => vec![l(1, 1)],
+            _ => vec![],
+        }
+    }
+
+    /// Chat robots are held by quiet hours; e-mail and files are not.
+    pub fn is_chat(&self) -> bool {
+        !matches!(self.endpoint, Endpoint::Smtp(_) | Endpoint::File(_))
+    }
+}
+
+/// Who receives what. Role lists name endpoints; schools are reached through their contacts'
+/// robots (endpoint names in `schools.contacts[].robots`), through `school_email` with the
+/// contacts' addresses as `to`, and through `schools` for every school.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipients {
+    #[serde(default)]
+    pub office: Vec<String>,
+    #[serde(default)]
+    pub leadership: Vec<String>,
+    #[serde(default)]
+    pub department: Vec<String>,
+    #[serde(default)]
+    pub panel: Vec<String>,
+    /// Endpoints every school receives on (e.g. a local file sink).
+    #[serde(default)]
+    pub schools: Vec<String>,
+    /// An SMTP endpoint used for school e-mail; its `to` is replaced by the contacts' e-mails.
+    #[serde(default)]
+    pub school_email: Option<String>,
+}
+
+fn default_max_connections() -> u32 {
+    8
+}
+
+impl Settings {
+    /// Reads `path`, then applies `JUNHENG_SCHEDULER_*` environment overrides, then validates.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        Self::from_toml(&text, |k| std::env::var(k).ok())
+    }
+
+    /// Parses TOML text with an injected environment (tests pass a closure).
+    pub fn from_toml(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut s: Settings = toml::from_str(text)?;
+        if let Some(v) = env("JUNHENG_SCHEDULER_DATABASE_URL").or_else(|| env("DATABASE_URL")) {
+            s.database_url = v;
+        }
+        if let Some(v) = env("JUNHENG_SCHEDULER_WORKFLOW_URL") {
+            s.workflow.url = Some(v);
+        }
+        if let Some(v) = env("JUNHENG_SCHEDULER_OFFICE_TOKEN") {
+            s.workflow.office_token = Some(SecretString::from(v));
+        }
+        if let Some(v) = env("JUNHENG_SCHEDULER_CLOCK") {
+            s.clock = match v.as_str() {
+                "real" => ClockMode::Real,
+                "simulated" => ClockMode::Simulated,
+                other => return Err(ConfigError::Invalid(vec![format!("JUNHENG_SCHEDULER_CLOCK: `{other}` is neither real nor simulated")])),
+            };
+        }
+        if let Some(v) = env("JUNHENG_SCHEDULER_RATE_LIMITS") {
+            s.dispatch.rate_limits_enabled = v != "off" && v != "false" && v != "0";
+        }
+        s.validate()?;
+        Ok(s)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        let lists = [
+            ("recipients.office", &self.recipients.office),
+            ("recipients.leadership", &self.recipients.leadership),
+            ("recipients.department", &self.recipients.department),
+            ("recipients.panel", &self.recipients.panel),
+            ("recipients.schools", &self.recipients.schools),
+        ];
+        for (field, names) in lists {
+            for n in names {
+                if !self.endpoints.contains_key(n) {
+                    problems.push(format!("{field}: no endpoint named `{n}`"));
+                }
+            }
+        }
+        if let Some(n) = &self.recipients.school_email {
+            match self.endpoints.get(n) {
+                Some(EndpointConfig { endpoint: Endpoint::Smtp(_), .. }) => {}
+                Some(_) => problems.push(format!("recipients.school_email: `{n}` is not an smtp endpoint")),
+                None => problems.push(format!("recipients.school_email: no endpoint named `{n}`")),
+            }
+        }
+        for (name, ep) in &self.endpoints {
+            for l in ep.limits() {
+                if l.max == 0 || l.per_secs == 0 {
+                    problems.push(format!("endpoints.{name}.rate_limits: max and per_secs must be positive"));
+                }
+            }
+        }
+        if self.database_url.is_empty() {
+            problems.push("database_url: empty (set it or DATABASE_URL)".into());
+        }
+        if self.dispatch.max_attempts < 1 || self.dispatch.batch_size < 1 || self.dispatch.concurrency < 1 {
+            problems.push("dispatch: max_attempts, batch_size and concurrency must be at least 1".into());
+        }
+        if self.workflow.url.is_some() && self.workflow.office_token.is_none() {
+            problems.push("workflow.office_token: required when workflow.url is set".into());
+        }
+        if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems)) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOCAL: &str = include_str!("../config/local.toml");
+
+    #[test]
+    fn shipped_local_config_is_valid() {
+        let s = Settings::from_toml(LOCAL, |_| None).unwrap();
+        assert_eq!(s.clock, ClockMode::Real);
+        assert!(s.endpoints.contains_key("outbox-files"));
+    }
+
+    #[test]
+    fn env_overrides_and_validation() {
+        let s = Settings::from_toml(LOCAL, |k| match k {
+            "DATABASE_URL" => Some("postgres://x/y".into()),
+            "JUNHENG_SCHEDULER_CLOCK" => Some("simulated".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(s.database_url, "postgres://x/y");
+        assert_eq!(s.clock, ClockMode::Simulated);
+
+        let bad = r#"
+            database_url = "postgres://x/y"
+            [recipients]
+            office = ["nope"]
+            school_email = "files"
+            [endpoints.files]
+            kind = "file"
+            dir = "/tmp/x"
+        "#;
+        let err = Settings::from_toml(bad, |_| None).unwrap_err().to_string();
+        assert!(err.contains("recipients.office: no endpoint named `nope`"), "{err}");
+        assert!(err.contains("is not an smtp endpoint"), "{err}");
+    }
+
+    #[test]
+    fn vendor_default_limits_and_debug_hides_secrets() {
+        let s = Settings::from_toml(
+            r#"
+            database_url = "postgres://x/y"
+            [endpoints.feishu]
+            kind = "feishu"
+            hook_id = "HOOK-SECRET"
+            secret = "SIGN-SECRET"
+            [endpoints.wecom]
+            kind = "wecom"
+            key = "KEY-SECRET"
+            rate_limits = [{ max = 3, per_secs = 10 }]
+            "#,
+            |_| None,
+        )
+        .unwrap();
+        assert_eq!(s.endpoints["feishu"].limits(), vec![RateLimit { max: 100, per_secs: 60 }, RateLimit { max: 5, per_secs: 1 }]);
+        assert_eq!(s.endpoints["wecom"].limits(), vec![RateLimit { max: 3, per_secs: 10 }]);
+        let dbg = format!("{s:?}");
+        assert!(!dbg.contains("SECRET"), "{dbg}");
+    }
+}

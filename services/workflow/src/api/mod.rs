@@ -1,0 +1,82 @@
+//! The gRPC edge: one module per service. Handlers parse the request (every field, all
+//! problems at once), open a unit of work, ask the rule core, persist state and effects in one
+//! transaction, and map the result back to proto.
+
+pub(crate) mod admin;
+mod campaign;
+mod cases;
+mod mentor;
+mod school;
+mod seed;
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+
+use crate::error::AppResult;
+use crate::state::{AppState, Call};
+
+pub use admin::AdminApi;
+pub use campaign::CampaignApi;
+pub use mentor::MentorApi;
+pub use school::SchoolApi;
+pub use seed::SeedApi;
+
+/// What every service holds.
+#[derive(Clone)]
+pub struct Shared(pub Arc<AppState>);
+
+impl std::ops::Deref for Shared {
+    type Target = AppState;
+    fn deref(&self) -> &AppState {
+        &self.0
+    }
+}
+
+pub fn request_id<T>(req: &Request<T>) -> String {
+    req.metadata()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map(String::from)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+}
+
+impl Shared {
+    /// Authenticates the caller; the error already carries the request id.
+    pub async fn call<T>(&self, req: &Request<T>) -> Result<Call, Status> {
+        let request_id = request_id(req);
+        match self.authenticate(req.metadata()).await {
+            Ok(actor) => {
+                tracing::debug!(request.id = %request_id, actor.id = %actor.id, actor.role = %actor.role, "call");
+                Ok(Call { actor, request_id })
+            }
+            Err(e) => Err(e.into_status(&request_id)),
+        }
+    }
+}
+
+/// Maps a handler's result to a response carrying the request id.
+pub fn reply<T>(call: &Call, result: AppResult<T>) -> Result<Response<T>, Status> {
+    match result {
+        Ok(v) => {
+            let mut resp = Response::new(v);
+            if let Ok(v) = call.request_id.parse() {
+                resp.metadata_mut().insert("x-request-id", v);
+            }
+            Ok(resp)
+        }
+        Err(e) => Err(e.into_status(&call.request_id)),
+    }
+}
+
+/// Opens a unit of work or returns the stored response of an earlier identical call.
+macro_rules! begin {
+    ($state:expr, $call:expr, $method:literal, $req:expr) => {
+        match $state.begin(&$call, $method, &$req.idempotency_key, &$req).await? {
+            $crate::state::Begun::Replay(r) => return Ok(r),
+            $crate::state::Begun::Fresh(w) => w,
+        }
+    };
+}
+pub(crate) use begin;

@@ -1,0 +1,165 @@
+//! SchoolService: registration (all-or-nothing), reads, filtered paged lists.
+
+use std::collections::HashMap;
+
+use junheng_core::{CaseState, Effect, PhaseKind, PhaseStatus, Role};
+use junheng_proto::v1 as pb;
+use junheng_proto::v1::school_service_server::SchoolService;
+use junheng_store::campaigns::Lock;
+use junheng_store::schools::{self, Filter, NewSchool};
+use tonic::{Request, Response, Status};
+
+use super::{Shared, begin, reply};
+use crate::convert::{Violations, contacts_to_json, level_from_pb, school_to_pb};
+use crate::error::AppError;
+
+pub struct SchoolApi(pub Shared);
+
+pub const MAX_BATCH: usize = 20_000;
+
+/// Checks one registration row, adding violations under `schools[i].…`.
+fn check_school(v: &mut Violations, i: usize, s: &pb::NewSchool) -> NewSchool {
+    let f = |name: &str| format!("schools[{i}].{name}");
+    let code = s.code.trim().to_string();
+    if !(code.len() == 10 && code.bytes().all(|b| b.is_ascii_digit())) {
+        v.add(f("code"), format!("`{code}` is not a 10-digit school code"));
+    }
+    let name = v.text(&f("name"), &s.name, 100);
+    let level = pb::SchoolLevel::try_from(s.level).ok().and_then(level_from_pb);
+    if level.is_none() {
+        v.add(f("level"), "must be SCHOOL_LEVEL_PRIMARY, SCHOOL_LEVEL_JUNIOR or SCHOOL_LEVEL_NINE_YEAR");
+    }
+    let town = v.text(&f("town"), &s.town, 50);
+    let principal = v.text(&f("principal"), &s.principal, 50);
+    for (j, c) in s.contacts.iter().enumerate() {
+        let cf = |n: &str| format!("schools[{i}].contacts[{j}].{n}");
+        let email = c.email.trim();
+        if !email.is_empty() && !(email.contains('@') && !email.starts_with('@') && !email.ends_with('@') && !email.contains(' ')) {
+            v.add(cf("email"), format!("`{email}` is not an email address"));
+        }
+        let mobile = c.mobile.trim();
+        if !mobile.is_empty() && !(mobile.len() == 11 && mobile.starts_with('1') && mobile.bytes().all(|b| b.is_ascii_digit())) {
+            v.add(cf("mobile"), format!("`{mobile}` is not an 11-digit mobile number"));
+        }
+        if email.is_empty() && mobile.is_empty() && c.robots.is_empty() {
+            v.add(cf("email"), "a contact needs an email, a mobile number or a robot");
+        }
+        for (k, r) in c.robots.iter().enumerate() {
+            if r.trim().is_empty() || r.len() > 100 {
+                v.add(format!("schools[{i}].contacts[{j}].robots[{k}]"), "a robot reference is 1 to 100 characters");
+            }
+        }
+    }
+    NewSchool { code, name, level: level.unwrap_or("primary").to_string(), town, principal, contacts: contacts_to_json(&s.contacts) }
+}
+
+#[tonic::async_trait]
+impl SchoolService for SchoolApi {
+    async fn register_schools(&self, req: Request<pb::RegisterSchoolsRequest>) -> Result<Response<pb::RegisterSchoolsResponse>, Status> {
+        let call = self.0.call(&req).await?;
+        let req = req.into_inner();
+        reply(&call, async {
+            call.require(&[Role::Office], "register schools")?;
+            let mut v = Violations::default();
+            let campaign = v.uuid("campaign_id", &req.campaign_id);
+            if req.schools.is_empty() {
+                v.add("schools", "at least one school");
+            } else if req.schools.len() > MAX_BATCH {
+                v.add("schools", format!("at most {MAX_BATCH} schools per call"));
+            }
+            let mut seen: HashMap<String, usize> = HashMap::new();
+            let mut rows = Vec::with_capacity(req.schools.len());
+            for (i, s) in req.schools.iter().enumerate() {
+                let row = check_school(&mut v, i, s);
+                if let Some(first) = seen.insert(row.code.clone(), i) {
+                    v.add(format!("schools[{i}].code"), format!("duplicate of schools[{first}].code `{}`", row.code));
+                }
+                rows.push(row);
+            }
+            v.finish()?;
+            let mut w = begin!(self.0, call, "RegisterSchools", req);
+            let camp = self.0.load(w.conn(), campaign, Lock::Share).await?;
+            if camp.phases.get(PhaseKind::SeedDesignation).status == PhaseStatus::Completed {
+                return Err(AppError::FailedPrecondition(
+                    "the seed list is final (phase seed_designation is completed); schools can no longer enrol in this campaign".into(),
+                ));
+            }
+            let now = w.now;
+            let inserted = schools::insert_many(w.conn(), campaign, &rows, CaseState::Enrolled.code(), now).await?;
+            let audit = w.audit(&call, campaign);
+            let effects: Vec<Effect> = inserted
+                .iter()
+                .map(|r| {
+                    Effect::event(
+                        "school.registered",
+                        Some(r.id),
+                        serde_json::Value::Null,
+                        serde_json::json!({ "code": r.code, "name": r.name, "state": r.state, "version": r.version }),
+                        None,
+                    )
+                })
+                .collect();
+            junheng_store::audit::apply(w.conn(), &audit, &effects).await?;
+            let resp = pb::RegisterSchoolsResponse { schools: inserted.iter().map(school_to_pb).collect() };
+            w.commit(&resp).await?;
+            Ok(resp)
+        }
+        .await)
+    }
+
+    async fn get_school(&self, req: Request<pb::GetSchoolRequest>) -> Result<Response<pb::School>, Status> {
+        let call = self.0.call(&req).await?;
+        let req = req.into_inner();
+        reply(&call, async {
+            let mut v = Violations::default();
+            let id = v.uuid("school_id", &req.school_id);
+            v.finish()?;
+            let mut conn = self.0.pool.acquire().await?;
+            Ok(school_to_pb(&schools::get(&mut conn, id).await?))
+        }
+        .await)
+    }
+
+    async fn list_schools(&self, req: Request<pb::ListSchoolsRequest>) -> Result<Response<pb::ListSchoolsResponse>, Status> {
+        let call = self.0.call(&req).await?;
+        let req = req.into_inner();
+        reply(&call, async {
+            let mut v = Violations::default();
+            let campaign = v.uuid("campaign_id", &req.campaign_id);
+            let size = match req.page_size {
+                0 => 100,
+                n @ 1..=1000 => i64::from(n),
+                _ => {
+                    v.add("page_size", "at most 1000");
+                    0
+                }
+            };
+            let level = match pb::SchoolLevel::try_from(req.level) {
+                Ok(pb::SchoolLevel::Unspecified) => None,
+                Ok(l) => level_from_pb(l).map(String::from),
+                Err(_) => {
+                    v.add("level", "unknown level");
+                    None
+                }
+            };
+            if !req.state.is_empty() && CaseState::from_code(&req.state).is_none() {
+                v.add("state", format!("unknown state `{}`; one of {}", req.state, CaseState::ALL.map(|s| s.code()).join(", ")));
+            }
+            if !req.page_token.is_empty() && !(req.page_token.len() == 10 && req.page_token.bytes().all(|b| b.is_ascii_digit())) {
+                v.add("page_token", "not a token returned by this call");
+            }
+            v.finish()?;
+            let filter = Filter {
+                town: (!req.town.is_empty()).then(|| req.town.clone()),
+                level,
+                state: (!req.state.is_empty()).then(|| req.state.clone()),
+            };
+            let mut conn = self.0.pool.acquire().await?;
+            junheng_store::campaigns::get(&mut conn, campaign, Lock::None).await?;
+            let rows = schools::list(&mut conn, campaign, &filter, &req.page_token, size).await?;
+            let next = if rows.len() as i64 == size { rows.last().map(|r| r.code.clone()).unwrap_or_default() } else { String::new() };
+            Ok(pb::ListSchoolsResponse { schools: rows.iter().map(school_to_pb).collect(), next_page_token: next })
+        }
+        .await)
+    }
+}

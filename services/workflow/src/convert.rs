@@ -1,0 +1,223 @@
+//! Proto ⇄ domain conversion, in one place. Parsing a request field either yields a domain
+//! value or a field violation naming the field.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use junheng_core::notice::NoticeKind;
+use junheng_core::{CaseState, PhaseKind, PhaseStatus, Role};
+use junheng_proto::v1 as pb;
+use junheng_store::schools::SchoolRow;
+use uuid::Uuid;
+
+use crate::error::{AppError, AppResult};
+
+/// Collects field violations so one response can list every problem.
+#[derive(Default)]
+pub struct Violations(pub Vec<(String, String)>);
+
+impl Violations {
+    pub fn add(&mut self, field: impl Into<String>, reason: impl Into<String>) {
+        self.0.push((field.into(), reason.into()));
+    }
+
+    pub fn uuid(&mut self, field: &str, s: &str) -> Uuid {
+        match Uuid::parse_str(s) {
+            Ok(u) => u,
+            Err(_) => {
+                if s.is_empty() {
+                    self.add(field, "required");
+                } else {
+                    self.add(field, format!("`{s}` is not a UUID"));
+                }
+                Uuid::nil()
+            }
+        }
+    }
+
+    pub fn text(&mut self, field: &str, s: &str, max_chars: usize) -> String {
+        let t = s.trim();
+        if t.is_empty() {
+            self.add(field, "required");
+        } else if t.chars().count() > max_chars {
+            self.add(field, format!("at most {max_chars} characters"));
+        }
+        t.to_string()
+    }
+
+    pub fn optional_text(&mut self, field: &str, s: &str, max_chars: usize) -> String {
+        let t = s.trim();
+        if t.chars().count() > max_chars {
+            self.add(field, format!("at most {max_chars} characters"));
+        }
+        t.to_string()
+    }
+
+    pub fn version(&mut self, field: &str, v: i64) -> i64 {
+        if v < 0 {
+            self.add(field, "must be 0 (don't check) or a positive version");
+        }
+        v
+    }
+
+    pub fn phase(&mut self, field: &str, v: i32) -> PhaseKind {
+        match pb::Phase::try_from(v).ok().and_then(phase_from_pb) {
+            Some(p) => p,
+            None => {
+                self.add(field, "must be one of PHASE_SEED_DESIGNATION … PHASE_AWARDS");
+                PhaseKind::SeedDesignation
+            }
+        }
+    }
+
+    pub fn date(&mut self, field: &str, s: &str) -> NaiveDate {
+        match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+            Ok(d) => d,
+            Err(_) => {
+                self.add(field, format!("`{s}` is not a date (YYYY-MM-DD)"));
+                NaiveDate::MIN
+            }
+        }
+    }
+
+    pub fn finish(self) -> AppResult<()> {
+        if self.0.is_empty() { Ok(()) } else { Err(AppError::Invalid(self.0)) }
+    }
+}
+
+pub fn ts(t: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
+}
+
+pub fn from_ts(t: &prost_types::Timestamp) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?)
+}
+
+pub fn phase_from_pb(p: pb::Phase) -> Option<PhaseKind> {
+    Some(match p {
+        pb::Phase::Unspecified => return None,
+        pb::Phase::SeedDesignation => PhaseKind::SeedDesignation,
+        pb::Phase::MentorSelection => PhaseKind::MentorSelection,
+        pb::Phase::Pairing => PhaseKind::Pairing,
+        pb::Phase::Acceptance => PhaseKind::Acceptance,
+        pb::Phase::Awards => PhaseKind::Awards,
+    })
+}
+
+pub fn phase_to_pb(p: PhaseKind) -> pb::Phase {
+    match p {
+        PhaseKind::SeedDesignation => pb::Phase::SeedDesignation,
+        PhaseKind::MentorSelection => pb::Phase::MentorSelection,
+        PhaseKind::Pairing => pb::Phase::Pairing,
+        PhaseKind::Acceptance => pb::Phase::Acceptance,
+        PhaseKind::Awards => pb::Phase::Awards,
+    }
+}
+
+pub fn phase_status_to_pb(s: PhaseStatus) -> pb::PhaseStatus {
+    match s {
+        PhaseStatus::NotOpen => pb::PhaseStatus::NotOpen,
+        PhaseStatus::Open => pb::PhaseStatus::Open,
+        PhaseStatus::Completed => pb::PhaseStatus::Completed,
+    }
+}
+
+pub fn role_to_pb(r: Role) -> pb::Role {
+    match r {
+        Role::Office => pb::Role::Office,
+        Role::Department => pb::Role::Department,
+        Role::Panel => pb::Role::Panel,
+        Role::School => pb::Role::School,
+        Role::Leader => pb::Role::Leader,
+    }
+}
+
+pub fn role_from_pb(r: pb::Role) -> Option<Role> {
+    Some(match r {
+        pb::Role::Unspecified => return None,
+        pb::Role::Office => Role::Office,
+        pb::Role::Department => Role::Department,
+        pb::Role::Panel => Role::Panel,
+        pb::Role::School => Role::School,
+        pb::Role::Leader => Role::Leader,
+    })
+}
+
+pub fn level_from_pb(l: pb::SchoolLevel) -> Option<&'static str> {
+    Some(match l {
+        pb::SchoolLevel::Unspecified => return None,
+        pb::SchoolLevel::Primary => "primary",
+        pb::SchoolLevel::Junior => "junior",
+        pb::SchoolLevel::NineYear => "nine_year",
+    })
+}
+
+pub fn level_to_pb(s: &str) -> pb::SchoolLevel {
+    match s {
+        "primary" => pb::SchoolLevel::Primary,
+        "junior" => pb::SchoolLevel::Junior,
+        "nine_year" => pb::SchoolLevel::NineYear,
+        _ => pb::SchoolLevel::Unspecified,
+    }
+}
+
+pub fn notice_kind_from_pb(k: pb::NoticeKind) -> Option<NoticeKind> {
+    Some(match k {
+        pb::NoticeKind::Unspecified => return None,
+        pb::NoticeKind::SeedCandidates => NoticeKind::SeedCandidates,
+        pb::NoticeKind::SeedSupplementary => NoticeKind::SeedSupplementary,
+        pb::NoticeKind::Results => NoticeKind::Results,
+    })
+}
+
+pub fn notice_kind_to_pb(k: NoticeKind) -> pb::NoticeKind {
+    match k {
+        NoticeKind::SeedCandidates => pb::NoticeKind::SeedCandidates,
+        NoticeKind::SeedSupplementary => pb::NoticeKind::SeedSupplementary,
+        NoticeKind::Results => pb::NoticeKind::Results,
+    }
+}
+
+pub fn contacts_to_json(contacts: &[pb::Contact]) -> serde_json::Value {
+    serde_json::Value::Array(
+        contacts
+            .iter()
+            .map(|c| serde_json::json!({ "name": c.name.trim(), "email": c.email.trim(), "mobile": c.mobile.trim(), "robots": c.robots }))
+            .collect(),
+    )
+}
+
+pub fn contacts_from_json(v: &serde_json::Value) -> Vec<pb::Contact> {
+    let s = |c: &serde_json::Value, k: &str| c.get(k).and_then(|x| x.as_str()).unwrap_or_default().to_string();
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|c| pb::Contact {
+                    name: s(c, "name"),
+                    email: s(c, "email"),
+                    mobile: s(c, "mobile"),
+                    robots: c
+                        .get("robots")
+                        .and_then(|r| r.as_array())
+                        .map(|r| r.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+                        .unwrap_or_default(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn school_to_pb(r: &SchoolRow) -> pb::School {
+    let state = CaseState::from_code(&r.state);
+    pb::School {
+        id: r.id.to_string(),
+        campaign_id: r.campaign_id.to_string(),
+        code: r.code.clone(),
+        name: r.name.clone(),
+        level: level_to_pb(&r.level) as i32,
+        town: r.town.clone(),
+        principal: r.principal.clone(),
+        contacts: contacts_from_json(&r.contacts),
+        state: r.state.clone(),
+        state_label: state.map(|s| s.label().to_string()).unwrap_or_default(),
+        version: r.version,
+    }
+}

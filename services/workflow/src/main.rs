@@ -1,0 +1,92 @@
+//! `junheng-workflow`: the workflow gRPC server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use clap::Parser;
+use junheng_workflow::{ClockMode, bootstrap};
+use tokio::net::TcpListener;
+
+#[derive(Parser, Debug)]
+#[command(version, about = "junheng workflow service (gRPC)")]
+struct Args {
+    /// PostgreSQL URL.
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: String,
+    /// Address to serve gRPC on.
+    #[arg(long, env = "JUNHENG_LISTEN", default_value = "127.0.0.1:50051")]
+    listen: SocketAddr,
+    /// `real` (default) or `simulated` (replays a season; refused when JUNHENG_ENV=production).
+    #[arg(long, env = "JUNHENG_CLOCK", default_value = "real")]
+    clock: String,
+    /// Where the simulated clock starts the first time (RFC 3339).
+    #[arg(long, env = "JUNHENG_SIM_START", default_value = "2020-03-02T09:00:00+08:00")]
+    sim_start: DateTime<Utc>,
+    /// Load the Changle 2020 demo county on first start.
+    #[arg(long)]
+    demo: bool,
+    /// Where to write the demo tokens (they are shown once; tokens are stored hashed).
+    #[arg(long, default_value = ".data/demo-tokens.txt")]
+    demo_tokens_file: PathBuf,
+    /// Use this office token instead of generating one (for scripted setups).
+    #[arg(long, env = "JUNHENG_OFFICE_TOKEN", hide_env_values = true)]
+    office_token: Option<String>,
+    /// Log as JSON lines.
+    #[arg(long, env = "JUNHENG_LOG_JSON")]
+    log_json: bool,
+    /// Database pool size.
+    #[arg(long, env = "JUNHENG_DB_POOL", default_value_t = 32)]
+    db_pool: u32,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into());
+    if args.log_json {
+        tracing_subscriber::fmt().with_env_filter(filter).json().init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
+    let clock = match args.clock.as_str() {
+        "real" => ClockMode::Real,
+        "simulated" => {
+            if std::env::var("JUNHENG_ENV").is_ok_and(|e| e == "production") {
+                anyhow::bail!("refusing to start with the simulated clock while JUNHENG_ENV=production");
+            }
+            tracing::warn!(start = %args.sim_start, "SIMULATED CLOCK: time moves only by AdvanceClock; never use this in production");
+            ClockMode::Simulated { start: args.sim_start }
+        }
+        other => anyhow::bail!("--clock must be `real` or `simulated`, not `{other}`"),
+    };
+    let pool = junheng_store::connect(&args.database_url, args.db_pool).await.context("connecting to PostgreSQL")?;
+    if let Some(token) = bootstrap::ensure_office_token(&pool, args.office_token.as_deref()).await? {
+        if args.office_token.is_none() {
+            println!("office token (shown once, stored hashed): {token}");
+        }
+    }
+    if args.demo {
+        let now = match clock {
+            ClockMode::Real => Utc::now(),
+            ClockMode::Simulated { start } => start,
+        };
+        match bootstrap::load_demo(&pool, now).await? {
+            Some(list) => {
+                if let Some(dir) = args.demo_tokens_file.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                std::fs::write(&args.demo_tokens_file, &list)?;
+                println!("demo county loaded; tokens written to {}:\n{list}", args.demo_tokens_file.display());
+            }
+            None => println!("demo county already loaded; its tokens are in {}", args.demo_tokens_file.display()),
+        }
+    }
+    let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    junheng_workflow::serve(pool, clock, listener, async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+    })
+    .await
+}

@@ -1,0 +1,132 @@
+//! Serving: the gRPC services, health, reflection (v1 and v1alpha), request ids, the event
+//! wake-up listener and graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use junheng_proto::v1::admin_service_server::AdminServiceServer;
+use junheng_proto::v1::campaign_service_server::CampaignServiceServer;
+use junheng_proto::v1::mentor_service_server::MentorServiceServer;
+use junheng_proto::v1::school_service_server::SchoolServiceServer;
+use junheng_proto::v1::seed_service_server::SeedServiceServer;
+use junheng_store::PgPool;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+use uuid::Uuid;
+
+use crate::api::{AdminApi, CampaignApi, MentorApi, SchoolApi, SeedApi, Shared};
+use crate::state::{AppState, ClockMode};
+
+/// Relays `NOTIFY junheng_events` to followers in this process. Followers also poll, so a
+/// dropped connection costs latency, never events.
+fn spawn_event_listener(state: Arc<AppState>) {
+    tokio::spawn(async move {
+        loop {
+            let res: Result<(), sqlx::Error> = async {
+                let mut l = sqlx::postgres::PgListener::connect_with(&state.pool).await?;
+                l.listen(junheng_store::audit::EVENTS_CHANNEL).await?;
+                loop {
+                    let n = l.recv().await?;
+                    if let Ok(id) = Uuid::parse_str(n.payload()) {
+                        let _ = state.events.send(id);
+                    }
+                }
+            }
+            .await;
+            if let Err(e) = res {
+                tracing::warn!(error = %e, "event listener lost its connection; reconnecting");
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+}
+
+/// Serves until `shutdown` resolves.
+pub async fn serve(pool: PgPool, clock: ClockMode, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+    let state = Arc::new(AppState::new(pool, clock));
+    spawn_event_listener(state.clone());
+    let shared = Shared(state);
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<CampaignServiceServer<CampaignApi>>().await;
+    health.set_serving::<SchoolServiceServer<SchoolApi>>().await;
+    health.set_serving::<SeedServiceServer<SeedApi>>().await;
+    health.set_serving::<MentorServiceServer<MentorApi>>().await;
+    health.set_serving::<AdminServiceServer<AdminApi>>().await;
+    // The clock mode is part of health output: `junheng.clock.simulated` is SERVING only when
+    // the simulated clock is on (and `junheng.clock.real` otherwise).
+    health.set_service_status(format!("junheng.clock.{}", clock.name()), tonic_health::ServingStatus::Serving).await;
+
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(junheng_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(junheng_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, clock = clock.name(), "junheng workflow serving gRPC");
+    Server::builder()
+        .trace_fn(|req| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+            tracing::info_span!("grpc", request.id = %id, rpc = %req.uri().path())
+        })
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(CampaignServiceServer::new(CampaignApi(shared.clone())))
+        .add_service(SchoolServiceServer::new(SchoolApi(shared.clone())))
+        .add_service(SeedServiceServer::new(SeedApi(shared.clone())))
+        .add_service(MentorServiceServer::new(MentorApi(shared.clone())))
+        .add_service(AdminServiceServer::new(AdminApi(shared)))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await?;
+    Ok(())
+}
+
+/// A running server for tests and benchmarks: bound to a free port, stopped on drop.
+pub struct Running {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Running {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        match self.handle.take() {
+            Some(h) => h.await?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// Starts the server on 127.0.0.1 with a free port.
+pub async fn spawn(pool: PgPool, clock: ClockMode) -> anyhow::Result<Running> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(serve(pool, clock, listener, async {
+        let _ = rx.await;
+    }));
+    Ok(Running { addr, stop: Some(tx), handle: Some(handle) })
+}

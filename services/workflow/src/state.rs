@@ -1,0 +1,232 @@
+//! Shared service state and the unit of work every mutating call goes through:
+//! authenticate → begin transaction → claim the idempotency key → read "now" → … → store the
+//! response with the key → commit.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use junheng_core::{Actor, CampaignDefinition, PhaseBoard, Role};
+use junheng_store::audit::AuditCtx;
+use junheng_store::campaigns::{self, CampaignRow, Lock};
+use junheng_store::idempotency::{self, Claim};
+use junheng_store::{PgConnection, PgPool, Postgres, Transaction};
+use prost::Message;
+use sha2::{Digest, Sha256};
+use tokio::sync::broadcast;
+use tonic::metadata::MetadataMap;
+use uuid::Uuid;
+
+use crate::error::{AppError, AppResult};
+
+/// Where "now" comes from. Chosen at start-up; reported by GetServerInfo and health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClockMode {
+    Real,
+    /// The instant lives in the `clock` table, shared by every service and replica; it starts
+    /// at `start` and moves only by AdvanceClock.
+    Simulated { start: DateTime<Utc> },
+}
+
+impl ClockMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            ClockMode::Real => "real",
+            ClockMode::Simulated { .. } => "simulated",
+        }
+    }
+}
+
+pub struct AppState {
+    pub pool: PgPool,
+    pub clock: ClockMode,
+    /// Wakes event followers; fed by LISTEN junheng_events (see `server`).
+    pub events: broadcast::Sender<Uuid>,
+    definitions: Mutex<HashMap<String, Arc<CampaignDefinition>>>,
+    tokens: Mutex<HashMap<Vec<u8>, Actor>>,
+    school_campaigns: Mutex<HashMap<Uuid, Uuid>>,
+}
+
+/// An authenticated call.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub actor: Actor,
+    pub request_id: String,
+}
+
+impl Call {
+    pub fn require(&self, roles: &[Role], action: &str) -> AppResult<()> {
+        if roles.contains(&self.actor.role) {
+            Ok(())
+        } else {
+            Err(AppError::PermissionDenied(format!("{} may not {action}", self.actor.role)))
+        }
+    }
+
+    /// Everyone but leadership (read-only) may do this.
+    pub fn require_writer(&self, action: &str) -> AppResult<()> {
+        self.require(&[Role::Office, Role::Department, Role::Panel, Role::School], action)
+    }
+}
+
+/// A campaign loaded for a command: its row, definition and phase board.
+pub struct Loaded {
+    pub row: CampaignRow,
+    pub def: Arc<CampaignDefinition>,
+    pub phases: PhaseBoard,
+}
+
+impl Loaded {
+    pub fn id(&self) -> Uuid {
+        self.row.id
+    }
+}
+
+pub enum Begun<R> {
+    Replay(R),
+    Fresh(Work),
+}
+
+/// One mutating call's transaction.
+pub struct Work {
+    pub tx: Transaction<'static, Postgres>,
+    pub now: DateTime<Utc>,
+    key: String,
+    actor: String,
+    notify: Option<Uuid>,
+}
+
+impl Work {
+    pub fn conn(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+
+    pub fn audit(&mut self, call: &Call, campaign: Uuid) -> AuditCtx {
+        self.notify = Some(campaign);
+        AuditCtx {
+            campaign,
+            actor: call.actor.id.clone(),
+            role: call.actor.role.code().to_string(),
+            request_id: call.request_id.clone(),
+            at: self.now,
+        }
+    }
+
+    /// Stores the response under the idempotency key and commits everything at once.
+    pub async fn commit<R: Message>(mut self, response: &R) -> AppResult<()> {
+        idempotency::complete(&mut self.tx, &self.actor, &self.key, &response.encode_to_vec()).await?;
+        if let Some(c) = self.notify {
+            junheng_store::audit::notify(&mut self.tx, c).await?;
+        }
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+pub fn validate_key(key: &str) -> AppResult<()> {
+    if key.is_empty() || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(AppError::invalid("idempotency_key", "required: 1 to 128 printable ASCII characters without spaces"));
+    }
+    Ok(())
+}
+
+impl AppState {
+    pub fn new(pool: PgPool, clock: ClockMode) -> Self {
+        let (events, _) = broadcast::channel(1024);
+        AppState {
+            pool,
+            clock,
+            events,
+            definitions: Mutex::default(),
+            tokens: Mutex::default(),
+            school_campaigns: Mutex::default(),
+        }
+    }
+
+    pub async fn now(&self, conn: &mut PgConnection) -> AppResult<DateTime<Utc>> {
+        match self.clock {
+            ClockMode::Real => Ok(Utc::now()),
+            ClockMode::Simulated { start } => Ok(junheng_store::clock::simulated_now(conn, start).await?),
+        }
+    }
+
+    /// Reads `authorization: Bearer …`, maps the token to an actor (tokens are stored hashed).
+    pub async fn authenticate(&self, md: &MetadataMap) -> AppResult<Actor> {
+        let header = md
+            .get("authorization")
+            .ok_or_else(|| AppError::Unauthenticated("missing `authorization: Bearer <token>` metadata".into()))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| AppError::Unauthenticated("authorization metadata must be `Bearer <token>`".into()))?;
+        let digest = junheng_store::tokens::digest(token);
+        if let Some(actor) = self.tokens.lock().expect("token cache").get(&digest) {
+            return Ok(actor.clone());
+        }
+        let mut conn = self.pool.acquire().await?;
+        let row = junheng_store::tokens::find(&mut conn, token)
+            .await?
+            .ok_or_else(|| AppError::Unauthenticated("unknown or revoked token".into()))?;
+        let role = Role::from_code(&row.role).ok_or_else(|| AppError::Internal(format!("token role `{}`", row.role).into()))?;
+        let actor = Actor { id: row.actor, role, school: row.school_id };
+        self.tokens.lock().expect("token cache").insert(digest, actor.clone());
+        Ok(actor)
+    }
+
+    pub fn definition(&self, row: &CampaignRow) -> AppResult<Arc<CampaignDefinition>> {
+        if let Some(d) = self.definitions.lock().expect("definition cache").get(&row.definition_sha256) {
+            return Ok(d.clone());
+        }
+        let def = CampaignDefinition::from_canonical(row.definition.clone()).map_err(|e| AppError::Internal(e.to_string().into()))?;
+        let def = Arc::new(def);
+        self.definitions.lock().expect("definition cache").insert(row.definition_sha256.clone(), def.clone());
+        Ok(def)
+    }
+
+    pub async fn load(&self, conn: &mut PgConnection, id: Uuid, lock: Lock) -> AppResult<Loaded> {
+        let row = campaigns::get(conn, id, lock).await?;
+        let def = self.definition(&row)?;
+        let phases: PhaseBoard = serde_json::from_value(row.phases.clone()).map_err(AppError::internal)?;
+        Ok(Loaded { row, def, phases })
+    }
+
+    /// The campaign a school belongs to (immutable, so cached).
+    pub async fn campaign_of(&self, conn: &mut PgConnection, school: Uuid) -> AppResult<Uuid> {
+        if let Some(c) = self.school_campaigns.lock().expect("school cache").get(&school) {
+            return Ok(*c);
+        }
+        let c = junheng_store::schools::get(conn, school).await?.campaign_id;
+        self.school_campaigns.lock().expect("school cache").insert(school, c);
+        Ok(c)
+    }
+
+    /// Starts a mutating call: transaction, idempotency claim, "now".
+    pub async fn begin<Req: Message, Resp: Message + Default>(
+        &self,
+        call: &Call,
+        method: &'static str,
+        key: &str,
+        request: &Req,
+    ) -> AppResult<Begun<Resp>> {
+        validate_key(key)?;
+        let mut tx = self.pool.begin().await?;
+        let fingerprint = Sha256::digest(request.encode_to_vec()).to_vec();
+        match idempotency::claim(&mut tx, &call.actor.id, key, method, &fingerprint).await? {
+            Claim::Fresh => {}
+            Claim::Replay(bytes) => {
+                tx.rollback().await?;
+                return Ok(Begun::Replay(Resp::decode(bytes.as_slice()).map_err(AppError::internal)?));
+            }
+            Claim::Mismatch => {
+                return Err(AppError::AlreadyExists(format!(
+                    "idempotency key `{key}` was already used for a different request; use a new key"
+                )));
+            }
+        }
+        let now = self.now(&mut tx).await?;
+        Ok(Begun::Fresh(Work { tx, now, key: key.to_string(), actor: call.actor.id.clone(), notify: None }))
+    }
+}
