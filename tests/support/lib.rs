@@ -1,1 +1,257 @@
-//! placeholder
+//! Test support: a fresh database per test in the PostgreSQL that `DATABASE_URL` points at
+//! (the README's test command starts a private cluster and sets it), and the real workflow
+//! server on a free port.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use junheng_proto::v1 as pb;
+use junheng_proto::v1::admin_service_client::AdminServiceClient;
+use junheng_proto::v1::campaign_service_client::CampaignServiceClient;
+use junheng_proto::v1::mentor_service_client::MentorServiceClient;
+use junheng_proto::v1::school_service_client::SchoolServiceClient;
+use junheng_proto::v1::seed_service_client::SeedServiceClient;
+use junheng_store::PgPool;
+use junheng_workflow::{ClockMode, Running};
+use tonic::transport::Channel;
+use tonic::{Code, Request, Status};
+use tonic_types::StatusExt;
+
+pub use junheng_workflow::bootstrap::{CHANGLE_2020, demo_schools};
+
+pub const OFFICE_TOKEN: &str = "test-office-token";
+
+/// A fresh, migrated database named after nothing else, so tests never share state.
+pub async fn fresh_db() -> (PgPool, String) {
+    let admin = std::env::var("DATABASE_URL")
+        .expect("DATABASE_URL must point at a PostgreSQL server where tests may create databases (the README's test command sets it)");
+    let name = format!("jh_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+        .await
+        .expect("connect to the test server");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    let mut opts = sqlx::postgres::PgConnectOptions::from_str(&admin).expect("DATABASE_URL parses");
+    opts = opts.database(&name);
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(40)
+        .connect_with(opts)
+        .await
+        .expect("connect to the test database");
+    junheng_store::MIGRATOR
+        .run(&pool)
+        .await
+        .expect("migrations apply");
+    (pool, name)
+}
+
+pub fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .expect("RFC 3339")
+        .with_timezone(&Utc)
+}
+
+pub fn ts(t: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: 0,
+    }
+}
+
+/// The real server and clients for every service.
+pub struct App {
+    pub server: Running,
+    pub pool: PgPool,
+    pub channel: Channel,
+}
+
+impl App {
+    pub async fn spawn(clock: ClockMode) -> App {
+        let (pool, _) = fresh_db().await;
+        junheng_workflow::bootstrap::ensure_office_token(&pool, Some(OFFICE_TOKEN))
+            .await
+            .expect("office token");
+        let server = junheng_workflow::spawn(pool.clone(), clock)
+            .await
+            .expect("server starts");
+        let channel = Channel::from_shared(server.url())
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect");
+        App {
+            server,
+            pool,
+            channel,
+        }
+    }
+
+    pub fn campaigns(&self) -> CampaignServiceClient<Channel> {
+        CampaignServiceClient::new(self.channel.clone())
+    }
+    pub fn schools(&self) -> SchoolServiceClient<Channel> {
+        SchoolServiceClient::new(self.channel.clone())
+    }
+    pub fn seed(&self) -> SeedServiceClient<Channel> {
+        SeedServiceClient::new(self.channel.clone())
+    }
+    pub fn mentor(&self) -> MentorServiceClient<Channel> {
+        MentorServiceClient::new(self.channel.clone())
+    }
+    pub fn admin(&self) -> AdminServiceClient<Channel> {
+        AdminServiceClient::new(self.channel.clone())
+    }
+
+    /// Issues a token for a role (and a school for ROLE_SCHOOL) through the API.
+    pub async fn token(&self, name: &str, role: pb::Role, school: &str) -> String {
+        let req = pb::IssueTokenRequest {
+            idempotency_key: key(),
+            name: name.into(),
+            role: role as i32,
+            school_id: school.into(),
+        };
+        self.admin()
+            .issue_token(auth(OFFICE_TOKEN, req))
+            .await
+            .expect("issue token")
+            .into_inner()
+            .token
+    }
+
+    pub async fn advance(&self, to: &str) {
+        let req = pb::AdvanceClockRequest {
+            idempotency_key: key(),
+            to: Some(ts(at(to))),
+        };
+        self.admin()
+            .advance_clock(auth(OFFICE_TOKEN, req))
+            .await
+            .expect("advance clock");
+    }
+
+    /// Counts rows of a table, to prove a refused call changed nothing.
+    pub async fn count(&self, table: &str) -> i64 {
+        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+            .fetch_one(&self.pool)
+            .await
+            .expect("count")
+    }
+
+    /// A fingerprint of everything the workflow stores, to prove a refused call changed nothing.
+    pub async fn snapshot(&self) -> Vec<i64> {
+        let mut out = Vec::new();
+        for t in [
+            "campaigns",
+            "schools",
+            "applications",
+            "notices",
+            "objections",
+            "presentations",
+            "practices",
+            "ratings",
+            "events",
+            "obligations",
+            "idempotency_keys",
+            "tokens",
+        ] {
+            out.push(self.count(t).await);
+        }
+        out.push(
+            sqlx::query_scalar::<_, i64>("SELECT coalesce(sum(version), 0)::bigint FROM schools")
+                .fetch_one(&self.pool)
+                .await
+                .expect("versions"),
+        );
+        out
+    }
+}
+
+pub fn key() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+pub fn auth<T>(token: &str, msg: T) -> Request<T> {
+    let mut r = Request::new(msg);
+    r.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("ascii"),
+    );
+    r
+}
+
+/// Asserts a status code and returns the field names of its BadRequest violations.
+pub fn expect_code<T: std::fmt::Debug>(
+    r: Result<tonic::Response<T>, Status>,
+    code: Code,
+) -> Status {
+    match r {
+        Ok(v) => panic!("expected {code:?}, got success: {v:?}"),
+        Err(s) => {
+            assert_eq!(s.code(), code, "unexpected status: {}", s.message());
+            s
+        }
+    }
+}
+
+pub fn violations(s: &Status) -> Vec<String> {
+    s.get_details_bad_request()
+        .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
+        .unwrap_or_default()
+}
+
+/// Demo schools in request form.
+pub fn demo_requests() -> Vec<pb::NewSchool> {
+    demo_schools()
+        .into_iter()
+        .map(|s| pb::NewSchool {
+            contacts: vec![pb::Contact {
+                name: "校长".into(),
+                email: format!("s{}@schools.changle.example", s.code),
+                mobile: String::new(),
+                robots: vec![],
+            }],
+            code: s.code,
+            name: s.name,
+            level: match s.level.as_str() {
+                "primary" => pb::SchoolLevel::Primary,
+                "junior" => pb::SchoolLevel::Junior,
+                _ => pb::SchoolLevel::NineYear,
+            } as i32,
+            town: s.town,
+            principal: s.principal,
+        })
+        .collect()
+}
+
+/// Creates the Changle 2020 campaign and registers the demo schools through the API.
+pub async fn changle(app: &App) -> (pb::Campaign, Vec<pb::School>) {
+    let c = app
+        .campaigns()
+        .create_campaign(auth(
+            OFFICE_TOKEN,
+            pb::CreateCampaignRequest {
+                idempotency_key: key(),
+                definition_toml: CHANGLE_2020.into(),
+            },
+        ))
+        .await
+        .expect("create campaign")
+        .into_inner();
+    let schools = app
+        .schools()
+        .register_schools(auth(
+            OFFICE_TOKEN,
+            pb::RegisterSchoolsRequest {
+                idempotency_key: key(),
+                campaign_id: c.id.clone(),
+                schools: demo_requests(),
+            },
+        ))
+        .await
+        .expect("register schools")
+        .into_inner()
+        .schools;
+    (c, schools)
+}

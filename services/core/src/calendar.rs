@@ -11,7 +11,9 @@ use chrono::{Datelike, Days, NaiveDate};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CalendarError {
-    #[error("no working-day calendar data for year {0}; the statutory data covers {FIRST_YEAR}-01-01 to {LAST_DAY}")]
+    #[error(
+        "no working-day calendar data for year {0}; the statutory data covers {FIRST_YEAR}-01-01 to {LAST_DAY}"
+    )]
     NoData(i32),
 }
 
@@ -51,7 +53,8 @@ impl WorkCalendar {
         if date.year() < FIRST_YEAR || date > last_day() {
             return Err(CalendarError::NoData(date.year()));
         }
-        let ymd = chinese_holiday::Ymd::new(date.year() as u16, date.month() as u8, date.day() as u8);
+        let ymd =
+            chinese_holiday::Ymd::new(date.year() as u16, date.month() as u8, date.day() as u8);
         Ok(chinese_holiday::chinese_holiday(ymd).is_workday())
     }
 
@@ -68,7 +71,9 @@ impl WorkCalendar {
                     return Ok(day);
                 }
             }
-            day = day.checked_add_days(Days::new(1)).ok_or(CalendarError::NoData(i32::MAX))?;
+            day = day
+                .checked_add_days(Days::new(1))
+                .ok_or(CalendarError::NoData(i32::MAX))?;
         }
     }
 }
@@ -90,7 +95,14 @@ mod tests {
         let c = cal();
         // 1/19 (Sunday) was an adjusted working day.
         assert!(c.is_working_day(d("2020-01-19")).unwrap());
-        for day in ["2020-01-24", "2020-01-27", "2020-01-30", "2020-01-31", "2020-02-01", "2020-02-02"] {
+        for day in [
+            "2020-01-24",
+            "2020-01-27",
+            "2020-01-30",
+            "2020-01-31",
+            "2020-02-01",
+            "2020-02-02",
+        ] {
             assert!(!c.is_working_day(d(day)).unwrap(), "{day} should be off");
         }
         assert!(c.is_working_day(d("2020-02-03")).unwrap());
@@ -134,7 +146,10 @@ mod tests {
     #[test]
     fn a_year_without_data_is_a_clear_error() {
         let c = WorkCalendar::statutory();
-        assert_eq!(c.is_working_day(d("2099-03-02")), Err(CalendarError::NoData(2099)));
+        assert_eq!(
+            c.is_working_day(d("2099-03-02")),
+            Err(CalendarError::NoData(2099))
+        );
         assert!(CalendarError::NoData(2099).to_string().contains("2099"));
     }
 
@@ -142,10 +157,19 @@ mod tests {
     fn five_working_days_count_the_start_day_and_skip_holidays() {
         let c = cal();
         // Thursday 2020-04-30 → 4/30, then 5/1–5/5 off, 5/6, 5/7, 5/8, 5/9 (adjusted Saturday).
-        assert_eq!(c.nth_working_day(d("2020-04-30"), 5).unwrap(), d("2020-05-09"));
+        assert_eq!(
+            c.nth_working_day(d("2020-04-30"), 5).unwrap(),
+            d("2020-05-09")
+        );
         // A plain week: Monday to Friday.
-        assert_eq!(c.nth_working_day(d("2020-03-09"), 5).unwrap(), d("2020-03-13"));
+        assert_eq!(
+            c.nth_working_day(d("2020-03-09"), 5).unwrap(),
+            d("2020-03-13")
+        );
         // Starting on a Saturday: the start day does not count.
-        assert_eq!(c.nth_working_day(d("2020-03-14"), 5).unwrap(), d("2020-03-20"));
+        assert_eq!(
+            c.nth_working_day(d("2020-03-14"), 5).unwrap(),
+            d("2020-03-20")
+        );
     }
 }

@@ -141,7 +141,10 @@ impl CampaignDefinition {
     }
 
     pub fn milestone(&self, phase: PhaseKind, name: &str) -> Option<&Milestone> {
-        self.window(phase).milestones.iter().find(|m| m.name == name)
+        self.window(phase)
+            .milestones
+            .iter()
+            .find(|m| m.name == name)
     }
 
     pub fn indicator(&self, code: &str) -> Option<&Indicator> {
@@ -158,7 +161,11 @@ impl CampaignDefinition {
     /// Re-validates a stored canonical definition (the calendar is rebuilt, not stored).
     pub fn from_canonical(value: serde_json::Value) -> Result<Self, DefinitionError> {
         let mut def: CampaignDefinition = serde_json::from_value(value).map_err(|e| {
-            DefinitionError(vec![Problem { line: None, field: "definition".into(), reason: e.to_string() }])
+            DefinitionError(vec![Problem {
+                line: None,
+                field: "definition".into(),
+                reason: e.to_string(),
+            }])
         })?;
         def.calendar = build_calendar(&def);
         Ok(def)
@@ -167,9 +174,16 @@ impl CampaignDefinition {
     pub fn parse(toml_text: &str) -> Result<Self, DefinitionError> {
         let raw: raw::Definition = toml::from_str(toml_text).map_err(|e| {
             let line = e.span().map(|s| line_of(toml_text, s.start));
-            DefinitionError(vec![Problem { line, field: "definition".into(), reason: e.message().trim().to_string() }])
+            DefinitionError(vec![Problem {
+                line,
+                field: "definition".into(),
+                reason: e.message().trim().to_string(),
+            }])
         })?;
-        let mut v = Validator { text: toml_text, problems: Vec::new() };
+        let mut v = Validator {
+            text: toml_text,
+            problems: Vec::new(),
+        };
         let def = v.build(raw);
         match def {
             Some(def) if v.problems.is_empty() => Ok(def),
@@ -190,7 +204,11 @@ fn build_calendar(def: &CampaignDefinition) -> WorkCalendar {
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|b| *b == b'\n')
+        .count()
+        + 1
 }
 
 mod raw {
@@ -274,7 +292,10 @@ mod raw {
     }
     impl Default for Notice {
         fn default() -> Self {
-            Notice { working_days: Spanned::new(0..0, 5), supplementary: true }
+            Notice {
+                working_days: Spanned::new(0..0, 5),
+                supplementary: true,
+            }
         }
     }
 
@@ -286,7 +307,10 @@ mod raw {
     }
     impl Default for Pairing {
         fn default() -> Self {
-            Pairing { group_min: Spanned::new(0..0, 1), group_max: Spanned::new(0..0, 4) }
+            Pairing {
+                group_min: Spanned::new(0..0, 1),
+                group_max: Spanned::new(0..0, 4),
+            }
         }
     }
 
@@ -374,14 +398,22 @@ impl Validator<'_> {
     fn push<T>(&mut self, at: &Spanned<T>, field: impl Into<String>, reason: impl Into<String>) {
         let span = at.span();
         let line = (span.end > 0).then(|| line_of(self.text, span.start));
-        self.problems.push(Problem { line, field: field.into(), reason: reason.into() });
+        self.problems.push(Problem {
+            line,
+            field: field.into(),
+            reason: reason.into(),
+        });
     }
 
     fn date(&mut self, s: &Spanned<String>, field: &str) -> Option<NaiveDate> {
         match NaiveDate::parse_from_str(s.get_ref(), "%Y-%m-%d") {
             Ok(d) => Some(d),
             Err(_) => {
-                self.push(s, field, format!("`{}` is not a date (YYYY-MM-DD)", s.get_ref()));
+                self.push(
+                    s,
+                    field,
+                    format!("`{}` is not a date (YYYY-MM-DD)", s.get_ref()),
+                );
                 None
             }
         }
@@ -391,7 +423,11 @@ impl Validator<'_> {
         match NaiveTime::parse_from_str(s.get_ref(), "%H:%M") {
             Ok(t) => Some(t),
             Err(_) => {
-                self.push(s, field, format!("`{}` is not a time of day (HH:MM)", s.get_ref()));
+                self.push(
+                    s,
+                    field,
+                    format!("`{}` is not a time of day (HH:MM)", s.get_ref()),
+                );
                 None
             }
         }
@@ -425,14 +461,27 @@ impl Validator<'_> {
     fn build(&mut self, raw: raw::Definition) -> Option<CampaignDefinition> {
         let c = &raw.campaign;
         let code = self.nonempty(&c.code, "campaign.code");
-        if !code.is_empty() && !code.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_') {
-            self.push(&c.code, "campaign.code", "use ASCII letters, digits, '-' and '_' only");
+        if !code.is_empty()
+            && !code
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+        {
+            self.push(
+                &c.code,
+                "campaign.code",
+                "use ASCII letters, digits, '-' and '_' only",
+            );
         }
         let county = self.nonempty(&c.county, "campaign.county");
         let county_code = match &c.county_code {
             Some(cc) => {
-                if !(cc.get_ref().len() == 6 && cc.get_ref().chars().all(|ch| ch.is_ascii_digit())) {
-                    self.push(cc, "campaign.county_code", "must be a 6-digit administrative division code");
+                if !(cc.get_ref().len() == 6 && cc.get_ref().chars().all(|ch| ch.is_ascii_digit()))
+                {
+                    self.push(
+                        cc,
+                        "campaign.county_code",
+                        "must be a 6-digit administrative division code",
+                    );
                 }
                 cc.get_ref().clone()
             }
@@ -440,16 +489,31 @@ impl Validator<'_> {
         };
         let year = *c.year.get_ref();
         if !(2000..=2100).contains(&year) {
-            self.push(&c.year, "campaign.year", format!("{year} is not a plausible campaign year"));
+            self.push(
+                &c.year,
+                "campaign.year",
+                format!("{year} is not a plausible campaign year"),
+            );
         }
         if c.time_zone.get_ref().parse::<Tz>().is_err() {
-            self.push(&c.time_zone, "campaign.time_zone", format!("`{}` is not an IANA time zone", c.time_zone.get_ref()));
+            self.push(
+                &c.time_zone,
+                "campaign.time_zone",
+                format!("`{}` is not an IANA time zone", c.time_zone.get_ref()),
+            );
         }
 
         let mut phases = BTreeMap::new();
         for (name, phase) in &raw.phases {
             let Some(kind) = PhaseKind::from_code(name) else {
-                self.push(phase, format!("phases.{name}"), format!("unknown phase; expected one of {}", PhaseKind::ALL.map(|p| p.code()).join(", ")));
+                self.push(
+                    phase,
+                    format!("phases.{name}"),
+                    format!(
+                        "unknown phase; expected one of {}",
+                        PhaseKind::ALL.map(|p| p.code()).join(", ")
+                    ),
+                );
                 continue;
             };
             let p = phase.get_ref();
@@ -466,33 +530,64 @@ impl Validator<'_> {
                     if let (Some(s), Some(e)) = (start, end)
                         && (date < s || date > e)
                     {
-                        self.push(&mr.date, format!("{field}.date"), format!("{date} is outside the phase window {s}..{e}"));
+                        self.push(
+                            &mr.date,
+                            format!("{field}.date"),
+                            format!("{date} is outside the phase window {s}..{e}"),
+                        );
                     }
-                    milestones.push(Milestone { name: mr.name.trim().into(), label: mr.label.trim().into(), date });
+                    milestones.push(Milestone {
+                        name: mr.name.trim().into(),
+                        label: mr.label.trim().into(),
+                        date,
+                    });
                 }
             }
             if let (Some(s), Some(e)) = (start, end) {
                 if e < s {
-                    self.push(&p.end, format!("phases.{name}.end"), format!("{e} is before the start {s}"));
+                    self.push(
+                        &p.end,
+                        format!("phases.{name}.end"),
+                        format!("{e} is before the start {s}"),
+                    );
                 }
                 if chrono::Datelike::year(&s) != year && (2000..=2100).contains(&year) {
-                    self.push(&p.start, format!("phases.{name}.start"), format!("{s} is not in the campaign year {year}"));
+                    self.push(
+                        &p.start,
+                        format!("phases.{name}.start"),
+                        format!("{s} is not in the campaign year {year}"),
+                    );
                 }
-                phases.insert(kind, PhaseWindow { start: s, end: e, milestones });
+                phases.insert(
+                    kind,
+                    PhaseWindow {
+                        start: s,
+                        end: e,
+                        milestones,
+                    },
+                );
             }
         }
         for kind in PhaseKind::ALL {
             if !raw.phases.contains_key(kind.code()) {
-                self.problems.push(Problem { line: None, field: format!("phases.{}", kind.code()), reason: "missing phase window".into() });
+                self.problems.push(Problem {
+                    line: None,
+                    field: format!("phases.{}", kind.code()),
+                    reason: "missing phase window".into(),
+                });
             }
         }
         // Phases are sequential: each window may overlap the previous but not start before it.
         for pair in PhaseKind::ALL.windows(2) {
-            if let (Some(a), Some(b)) = (phases.get(&pair[0]), phases.get(&pair[1])) {
-                if b.start < a.start || b.end < a.end {
-                    let at = &raw.phases[pair[1].code()];
-                    self.push(at, format!("phases.{}", pair[1].code()), format!("window {}..{} must not start or end before the previous phase's {}..{}", b.start, b.end, a.start, a.end));
-                }
+            if let (Some(a), Some(b)) = (phases.get(&pair[0]), phases.get(&pair[1]))
+                && (b.start < a.start || b.end < a.end)
+            {
+                let at = &raw.phases[pair[1].code()];
+                let reason = format!(
+                    "window {}..{} must not start or end before the previous phase's {}..{}",
+                    b.start, b.end, a.start, a.end
+                );
+                self.push(at, format!("phases.{}", pair[1].code()), reason);
             }
         }
 
@@ -502,29 +597,56 @@ impl Validator<'_> {
             let code = self.nonempty(&ind.code, &format!("indicators[{i}].code"));
             let name = self.nonempty(&ind.name, &format!("indicators[{i}].name"));
             if !code.is_empty() && !seen.insert(code.clone()) {
-                self.push(&ind.code, format!("indicators[{i}].code"), format!("duplicate indicator code `{code}`"));
+                self.push(
+                    &ind.code,
+                    format!("indicators[{i}].code"),
+                    format!("duplicate indicator code `{code}`"),
+                );
             }
             indicators.push(Indicator { code, name });
         }
         if indicators.is_empty() {
-            self.push(&raw.indicators, "indicators", "at least one indicator is required");
+            self.push(
+                &raw.indicators,
+                "indicators",
+                "at least one indicator is required",
+            );
         }
 
-        let notice_working_days = self.count(&raw.notice.working_days, "notice.working_days", 1, 30);
+        let notice_working_days =
+            self.count(&raw.notice.working_days, "notice.working_days", 1, 30);
         let group_min = self.count(&raw.pairing.group_min, "pairing.group_min", 1, 50);
         let group_max = self.count(&raw.pairing.group_max, "pairing.group_max", 1, 50);
         if group_max < group_min {
-            self.push(&raw.pairing.group_max, "pairing.group_max", format!("{group_max} is below pairing.group_min {group_min}"));
+            self.push(
+                &raw.pairing.group_max,
+                "pairing.group_max",
+                format!("{group_max} is below pairing.group_min {group_min}"),
+            );
         }
         let m = &raw.mentor;
         let mentor = MentorRule {
             excellent_share: self.share(&m.excellent_share, "mentor.excellent_share"),
             min_raters: self.count(&m.min_raters, "mentor.min_raters", 1, 100),
-            practice_accept_share: self.share(&m.practice_accept_share, "mentor.practice_accept_share"),
-            min_practice_indicators: self.count(&m.min_practice_indicators, "mentor.min_practice_indicators", 0, 100),
+            practice_accept_share: self
+                .share(&m.practice_accept_share, "mentor.practice_accept_share"),
+            min_practice_indicators: self.count(
+                &m.min_practice_indicators,
+                "mentor.min_practice_indicators",
+                0,
+                100,
+            ),
         };
         if mentor.min_practice_indicators as usize > indicators.len() && !indicators.is_empty() {
-            self.push(&m.min_practice_indicators, "mentor.min_practice_indicators", format!("{} exceeds the {} indicators defined", mentor.min_practice_indicators, indicators.len()));
+            self.push(
+                &m.min_practice_indicators,
+                "mentor.min_practice_indicators",
+                format!(
+                    "{} exceeds the {} indicators defined",
+                    mentor.min_practice_indicators,
+                    indicators.len()
+                ),
+            );
         }
         let s = &raw.scoring;
         let scoring = Scoring {
@@ -537,15 +659,38 @@ impl Validator<'_> {
             progress_gain: *s.progress_gain.get_ref(),
             progress_top_share: self.share(&s.progress_top_share, "scoring.progress_top_share"),
             contribution_group_gain: *s.contribution_group_gain.get_ref(),
-            contribution_min_activities: self.count(&s.contribution_min_activities, "scoring.contribution_min_activities", 0, 1000),
+            contribution_min_activities: self.count(
+                &s.contribution_min_activities,
+                "scoring.contribution_min_activities",
+                0,
+                1000,
+            ),
         };
         if (scoring.report_weight + scoring.onsite_weight - 1.0).abs() > 1e-9 {
-            self.push(&s.onsite_weight, "scoring.onsite_weight", format!("report_weight + onsite_weight must be 1, got {}", scoring.report_weight + scoring.onsite_weight));
+            self.push(
+                &s.onsite_weight,
+                "scoring.onsite_weight",
+                format!(
+                    "report_weight + onsite_weight must be 1, got {}",
+                    scoring.report_weight + scoring.onsite_weight
+                ),
+            );
         }
         if !(0.0..=100.0).contains(&scoring.pass_line) {
-            self.push(&s.pass_line, "scoring.pass_line", "must be between 0 and 100");
+            self.push(
+                &s.pass_line,
+                "scoring.pass_line",
+                "must be between 0 and 100",
+            );
         }
-        for (v, f) in [(&s.near_miss_margin, "scoring.near_miss_margin"), (&s.progress_gain, "scoring.progress_gain"), (&s.contribution_group_gain, "scoring.contribution_group_gain")] {
+        for (v, f) in [
+            (&s.near_miss_margin, "scoring.near_miss_margin"),
+            (&s.progress_gain, "scoring.progress_gain"),
+            (
+                &s.contribution_group_gain,
+                "scoring.contribution_group_gain",
+            ),
+        ] {
             if !(0.0..=100.0).contains(v.get_ref()) {
                 self.push(v, f, "must be between 0 and 100");
             }
@@ -555,7 +700,11 @@ impl Validator<'_> {
         let mut offsets = Vec::new();
         for o in r.offsets_days.get_ref() {
             if !(0..=60).contains(o) {
-                self.push(&r.offsets_days, "reminders.offsets_days", format!("{o} must be between 0 and 60 days"));
+                self.push(
+                    &r.offsets_days,
+                    "reminders.offsets_days",
+                    format!("{o} must be between 0 and 60 days"),
+                );
             } else {
                 offsets.push(*o as u32);
             }
@@ -566,7 +715,11 @@ impl Validator<'_> {
         let quiet_start = self.time(&r.quiet_start, "reminders.quiet_start");
         let quiet_end = self.time(&r.quiet_end, "reminders.quiet_end");
         if r.digest_cron.get_ref().split_whitespace().count() < 6 {
-            self.push(&r.digest_cron, "reminders.digest_cron", "expected a 6- or 7-field cron expression (sec min hour day month weekday [year])");
+            self.push(
+                &r.digest_cron,
+                "reminders.digest_cron",
+                "expected a 6- or 7-field cron expression (sec min hour day month weekday [year])",
+            );
         }
 
         let mut extra_off_days = Vec::new();
@@ -611,7 +764,11 @@ impl Validator<'_> {
             let y = chrono::Datelike::year(&w.end);
             if !def.calendar.covers(y) {
                 let at = &raw.phases[kind.code()];
-                self.push(at, format!("phases.{}", kind.code()), format!("no working-day calendar data for {y}"));
+                self.push(
+                    at,
+                    format!("phases.{}", kind.code()),
+                    format!("no working-day calendar data for {y}"),
+                );
             }
         }
         self.problems.is_empty().then_some(def)
@@ -630,7 +787,10 @@ mod tests {
         assert_eq!(def.year, 2020);
         assert_eq!(def.indicators.len(), 8);
         assert_eq!(def.notice_working_days, 5);
-        assert_eq!(def.window(PhaseKind::SeedDesignation).end.to_string(), "2020-04-30");
+        assert_eq!(
+            def.window(PhaseKind::SeedDesignation).end.to_string(),
+            "2020-04-30"
+        );
         // The deadline is the start of 2020-05-01 in Shanghai, i.e. 16:00 UTC the day before.
         let deadline = def.deadline_after(def.window(PhaseKind::SeedDesignation).end);
         assert_eq!(deadline.to_rfc3339(), "2020-04-30T16:00:00+00:00");
@@ -648,7 +808,10 @@ mod tests {
     #[test]
     fn every_problem_is_reported_with_line_and_field() {
         let bad = CHANGLE
-            .replace("time_zone = \"Asia/Shanghai\"", "time_zone = \"Mars/Olympus\"")
+            .replace(
+                "time_zone = \"Asia/Shanghai\"",
+                "time_zone = \"Mars/Olympus\"",
+            )
             .replace("end = \"2020-07-31\"", "end = \"2020-02-31\"")
             .replace("working_days = 5", "working_days = 0")
             .replace("report_weight = 0.4", "report_weight = 0.5");
@@ -658,8 +821,16 @@ mod tests {
         assert!(fields.contains(&"phases.pairing.end"), "{fields:?}");
         assert!(fields.contains(&"notice.working_days"), "{fields:?}");
         assert!(fields.contains(&"scoring.onsite_weight"), "{fields:?}");
-        let tz = err.0.iter().find(|p| p.field == "campaign.time_zone").unwrap();
-        let expected_line = CHANGLE.lines().position(|l| l.starts_with("time_zone")).unwrap() + 1;
+        let tz = err
+            .0
+            .iter()
+            .find(|p| p.field == "campaign.time_zone")
+            .unwrap();
+        let expected_line = CHANGLE
+            .lines()
+            .position(|l| l.starts_with("time_zone"))
+            .unwrap()
+            + 1;
         assert_eq!(tz.line, Some(expected_line));
     }
 
@@ -672,8 +843,15 @@ mod tests {
 
     #[test]
     fn a_year_without_calendar_data_is_refused() {
-        let bad = CHANGLE.replace("2020-", "2099-").replace("year = 2020", "year = 2099");
+        let bad = CHANGLE
+            .replace("2020-", "2099-")
+            .replace("year = 2020", "year = 2099");
         let err = CampaignDefinition::parse(&bad).unwrap_err();
-        assert!(err.0.iter().any(|p| p.reason.contains("no working-day calendar data for 2099")), "{err}");
+        assert!(
+            err.0
+                .iter()
+                .any(|p| p.reason.contains("no working-day calendar data for 2099")),
+            "{err}"
+        );
     }
 }

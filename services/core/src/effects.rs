@@ -100,6 +100,12 @@ impl Effect {
         after: serde_json::Value,
         reason: Option<String>,
     ) -> Self {
-        Effect::Event { action, school, before, after, reason }
+        Effect::Event {
+            action,
+            school,
+            before,
+            after,
+            reason,
+        }
     }
 }

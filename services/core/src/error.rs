@@ -10,11 +10,25 @@ pub enum RuleError {
     #[error("{role} may not {action}")]
     Forbidden { action: &'static str, role: Role },
     #[error("phase {} ({}) is {} — {action} is only possible while it is open", phase.label(), phase.code(), status.code())]
-    PhaseNotOpen { phase: PhaseKind, status: PhaseStatus, action: &'static str },
+    PhaseNotOpen {
+        phase: PhaseKind,
+        status: PhaseStatus,
+        action: &'static str,
+    },
     #[error("{what} of phase {} ({}) passed at {deadline_local} — {action} is refused; the office may extend it", phase.label(), phase.code())]
-    DeadlinePassed { phase: PhaseKind, what: String, deadline: DateTime<Utc>, deadline_local: String, action: &'static str },
+    DeadlinePassed {
+        phase: PhaseKind,
+        what: String,
+        deadline: DateTime<Utc>,
+        deadline_local: String,
+        action: &'static str,
+    },
     #[error("cannot {action}: the school is {} ({})", state_label, state)]
-    IllegalTransition { action: &'static str, state: &'static str, state_label: &'static str },
+    IllegalTransition {
+        action: &'static str,
+        state: &'static str,
+        state_label: &'static str,
+    },
     #[error("{0}")]
     Precondition(String),
     #[error("invalid argument")]

@@ -27,7 +27,9 @@ impl Rating {
     }
 
     pub fn from_code(s: &str) -> Option<Self> {
-        [Rating::Excellent, Rating::Good, Rating::Fair, Rating::Poor].into_iter().find(|r| r.code() == s)
+        [Rating::Excellent, Rating::Good, Rating::Fair, Rating::Poor]
+            .into_iter()
+            .find(|r| r.code() == s)
     }
 }
 
@@ -72,39 +74,64 @@ pub fn evaluate(
     let mut excellent = Vec::new();
     let mut short = Vec::new();
     for ind in &def.indicators {
-        let n = sheets.iter().filter(|s| s.get(&ind.code) == Some(&Rating::Excellent)).count() as f64;
-        let share = if raters == 0 { 0.0 } else { n / f64::from(raters) };
+        let n = sheets
+            .iter()
+            .filter(|s| s.get(&ind.code) == Some(&Rating::Excellent))
+            .count() as f64;
+        let share = if raters == 0 {
+            0.0
+        } else {
+            n / f64::from(raters)
+        };
         if raters > 0 && share + 1e-9 >= rule.excellent_share {
             excellent.push(ind.code.clone());
         } else {
             short.push(format!("{}（{}/{}优秀）", ind.name, n as u32, raters));
         }
     }
-    let covered: BTreeSet<String> =
-        practices.iter().filter(|p| practice_accepted(p, def)).map(|p| p.indicator.clone()).collect();
+    let covered: BTreeSet<String> = practices
+        .iter()
+        .filter(|p| practice_accepted(p, def))
+        .map(|p| p.indicator.clone())
+        .collect();
     let enough_raters = raters >= rule.min_raters;
     let all_excellent = short.is_empty();
     let enough_practices = covered.len() as u32 >= rule.min_practice_indicators;
     let mentor = enough_raters && all_excellent && enough_practices;
     let names = |codes: &BTreeSet<String>| {
-        codes.iter().map(|c| def.indicator(c).map_or(c.as_str(), |i| i.name.as_str())).collect::<Vec<_>>().join("、")
+        codes
+            .iter()
+            .map(|c| def.indicator(c).map_or(c.as_str(), |i| i.name.as_str()))
+            .collect::<Vec<_>>()
+            .join("、")
     };
     let mut why = Vec::new();
     if !enough_raters {
         why.push(format!("评议人数 {raters} 少于要求的 {}", rule.min_raters));
     }
     if all_excellent {
-        why.push(format!("{} 项指标均获评优秀（{raters} 位评委）", def.indicators.len()));
+        why.push(format!(
+            "{} 项指标均获评优秀（{raters} 位评委）",
+            def.indicators.len()
+        ));
     } else {
         why.push(format!("未达优秀的指标：{}", short.join("、")));
     }
     why.push(format!(
         "通过认定的可复制性经验做法覆盖 {} 项指标{}（要求至少 {} 项）",
         covered.len(),
-        if covered.is_empty() { String::new() } else { format!("：{}", names(&covered)) },
+        if covered.is_empty() {
+            String::new()
+        } else {
+            format!("：{}", names(&covered))
+        },
         rule.min_practice_indicators
     ));
-    let verdict = if mentor { "符合导师型学校条件" } else { "不符合导师型学校条件" };
+    let verdict = if mentor {
+        "符合导师型学校条件"
+    } else {
+        "不符合导师型学校条件"
+    };
     MentorVerdict {
         mentor,
         excellent,
@@ -125,21 +152,43 @@ mod tests {
     }
 
     fn tally(ind: &str, a: u32, r: u32) -> PracticeTally {
-        PracticeTally { indicator: ind.into(), accepts: a, rejects: r }
+        PracticeTally {
+            indicator: ind.into(),
+            accepts: a,
+            rejects: r,
+        }
     }
 
     #[test]
     fn excellent_everywhere_and_two_practice_indicators_make_a_mentor() {
         let def = CampaignDefinition::parse(CHANGLE).unwrap();
-        let sheets = vec![sheet(&def, Rating::Excellent), sheet(&def, Rating::Excellent)];
-        let v = evaluate(&def, true, &sheets, &[tally("teachers", 2, 0), tally("culture", 2, 0)]);
+        let sheets = vec![
+            sheet(&def, Rating::Excellent),
+            sheet(&def, Rating::Excellent),
+        ];
+        let v = evaluate(
+            &def,
+            true,
+            &sheets,
+            &[tally("teachers", 2, 0), tally("culture", 2, 0)],
+        );
         assert!(v.mentor, "{}", v.explanation);
         assert!(v.explanation.contains("教师专业成长") && v.explanation.contains("校园文化"));
         // Two practices on one indicator are not enough.
-        let v = evaluate(&def, true, &sheets, &[tally("teachers", 2, 0), tally("teachers", 2, 0)]);
+        let v = evaluate(
+            &def,
+            true,
+            &sheets,
+            &[tally("teachers", 2, 0), tally("teachers", 2, 0)],
+        );
         assert!(!v.mentor);
         // A tie is not acceptance.
-        let v = evaluate(&def, true, &sheets, &[tally("teachers", 2, 0), tally("culture", 1, 1)]);
+        let v = evaluate(
+            &def,
+            true,
+            &sheets,
+            &[tally("teachers", 2, 0), tally("culture", 1, 1)],
+        );
         assert!(!v.mentor);
     }
 
@@ -148,9 +197,18 @@ mod tests {
         let def = CampaignDefinition::parse(CHANGLE).unwrap();
         let mut second = sheet(&def, Rating::Excellent);
         second.insert("teaching".into(), Rating::Good);
-        let v = evaluate(&def, true, &[sheet(&def, Rating::Excellent), second], &[tally("teachers", 1, 0), tally("culture", 1, 0)]);
+        let v = evaluate(
+            &def,
+            true,
+            &[sheet(&def, Rating::Excellent), second],
+            &[tally("teachers", 1, 0), tally("culture", 1, 0)],
+        );
         assert!(!v.mentor);
-        assert!(v.explanation.contains("教学质量（1/2优秀）"), "{}", v.explanation);
+        assert!(
+            v.explanation.contains("教学质量（1/2优秀）"),
+            "{}",
+            v.explanation
+        );
     }
 
     proptest! {

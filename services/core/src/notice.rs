@@ -16,7 +16,11 @@ pub enum NoticeKind {
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 3] = [NoticeKind::SeedCandidates, NoticeKind::SeedSupplementary, NoticeKind::Results];
+    pub const ALL: [NoticeKind; 3] = [
+        NoticeKind::SeedCandidates,
+        NoticeKind::SeedSupplementary,
+        NoticeKind::Results,
+    ];
 
     pub fn code(self) -> &'static str {
         match self {
@@ -32,8 +36,12 @@ impl NoticeKind {
 
     pub fn default_title(self, def: &CampaignDefinition) -> String {
         match self {
-            NoticeKind::SeedCandidates => format!("{}{}年标杆种子校拟定名单公示", def.county, def.year),
-            NoticeKind::SeedSupplementary => format!("{}{}年标杆种子校补充名单公示", def.county, def.year),
+            NoticeKind::SeedCandidates => {
+                format!("{}{}年标杆种子校拟定名单公示", def.county, def.year)
+            }
+            NoticeKind::SeedSupplementary => {
+                format!("{}{}年标杆种子校补充名单公示", def.county, def.year)
+            }
             NoticeKind::Results => format!("{}{}年潜力校验收成绩公示", def.county, def.year),
         }
     }
@@ -54,7 +62,11 @@ pub fn window(now: DateTime<Utc>, def: &CampaignDefinition) -> Result<NoticeWind
         .calendar()
         .nth_working_day(today, def.notice_working_days)
         .map_err(|e| RuleError::Precondition(e.to_string()))?;
-    Ok(NoticeWindow { starts_at: now, last_day, ends_at: def.deadline_after(last_day) })
+    Ok(NoticeWindow {
+        starts_at: now,
+        last_day,
+        ends_at: def.deadline_after(last_day),
+    })
 }
 
 /// An objection must come during the notice, with a real name, a contact and evidence.
@@ -69,8 +81,16 @@ pub fn check_objection(
 ) -> Result<(), RuleError> {
     let mut problems = Vec::new();
     for (field, value, why) in [
-        ("objector_name", name, "objections must carry a real name (anonymous objections are not accepted)"),
-        ("objector_contact", contact, "objections must give contact details"),
+        (
+            "objector_name",
+            name,
+            "objections must carry a real name (anonymous objections are not accepted)",
+        ),
+        (
+            "objector_contact",
+            contact,
+            "objections must give contact details",
+        ),
         ("grounds", grounds, "objections must state their grounds"),
         ("evidence", evidence, "objections must reference evidence"),
     ] {

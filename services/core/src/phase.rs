@@ -127,7 +127,11 @@ impl PhaseBoard {
                     kind,
                     status: PhaseStatus::NotOpen,
                     last_day: w.end,
-                    milestones: w.milestones.iter().map(|m| (m.name.clone(), m.date)).collect(),
+                    milestones: w
+                        .milestones
+                        .iter()
+                        .map(|m| (m.name.clone(), m.date))
+                        .collect(),
                     opened_at: None,
                     completed_at: None,
                 }
@@ -148,13 +152,24 @@ impl PhaseBoard {
         def.deadline_after(self.get(kind).last_day)
     }
 
-    pub fn milestone_deadline(&self, kind: PhaseKind, name: &str, def: &CampaignDefinition) -> Option<DateTime<Utc>> {
-        self.get(kind).milestones.get(name).map(|d| def.deadline_after(*d))
+    pub fn milestone_deadline(
+        &self,
+        kind: PhaseKind,
+        name: &str,
+        def: &CampaignDefinition,
+    ) -> Option<DateTime<Utc>> {
+        self.get(kind)
+            .milestones
+            .get(name)
+            .map(|d| def.deadline_after(*d))
     }
 
     /// The phase whose actions are currently allowed, if any.
     pub fn current(&self) -> Option<PhaseKind> {
-        self.phases.iter().find(|p| p.status == PhaseStatus::Open).map(|p| p.kind)
+        self.phases
+            .iter()
+            .find(|p| p.status == PhaseStatus::Open)
+            .map(|p| p.kind)
     }
 
     /// Refuses an action unless `phase` is open and its deadline (and the milestone's, if
@@ -169,7 +184,11 @@ impl PhaseBoard {
     ) -> Result<(), RuleError> {
         let st = self.get(phase);
         if st.status != PhaseStatus::Open {
-            return Err(RuleError::PhaseNotOpen { phase, status: st.status, action });
+            return Err(RuleError::PhaseNotOpen {
+                phase,
+                status: st.status,
+                action,
+            });
         }
         let tz = def.tz();
         let deadline = self.deadline(phase, def);
@@ -186,7 +205,9 @@ impl PhaseBoard {
             && let Some(deadline) = self.milestone_deadline(phase, name, def)
             && now >= deadline
         {
-            let label = def.milestone(phase, name).map_or(name, |m| m.label.as_str());
+            let label = def
+                .milestone(phase, name)
+                .map_or(name, |m| m.label.as_str());
             return Err(RuleError::DeadlinePassed {
                 phase,
                 what: format!("milestone {label} ({name})"),
@@ -198,11 +219,22 @@ impl PhaseBoard {
         Ok(())
     }
 
-    pub fn open(&mut self, kind: PhaseKind, actor: &Actor, now: DateTime<Utc>, def: &CampaignDefinition) -> Result<Vec<Effect>, RuleError> {
+    pub fn open(
+        &mut self,
+        kind: PhaseKind,
+        actor: &Actor,
+        now: DateTime<Utc>,
+        def: &CampaignDefinition,
+    ) -> Result<Vec<Effect>, RuleError> {
         require_office(actor, "open a phase")?;
         let st = self.get(kind);
         if st.status != PhaseStatus::NotOpen {
-            return Err(RuleError::Precondition(format!("phase {} ({}) is already {}", kind.label(), kind.code(), st.status.code())));
+            return Err(RuleError::Precondition(format!(
+                "phase {} ({}) is already {}",
+                kind.label(),
+                kind.code(),
+                st.status.code()
+            )));
         }
         if let Some(prev) = kind.previous()
             && self.get(prev).status != PhaseStatus::Completed
@@ -256,11 +288,21 @@ impl PhaseBoard {
     }
 
     /// Completion needs the phase's exit criteria; the caller turns schools over afterwards.
-    pub fn complete(&mut self, kind: PhaseKind, actor: &Actor, now: DateTime<Utc>, facts: &PhaseFacts) -> Result<Vec<Effect>, RuleError> {
+    pub fn complete(
+        &mut self,
+        kind: PhaseKind,
+        actor: &Actor,
+        now: DateTime<Utc>,
+        facts: &PhaseFacts,
+    ) -> Result<Vec<Effect>, RuleError> {
         require_office(actor, "complete a phase")?;
         let st = self.get(kind);
         if st.status != PhaseStatus::Open {
-            return Err(RuleError::PhaseNotOpen { phase: kind, status: st.status, action: "complete the phase" });
+            return Err(RuleError::PhaseNotOpen {
+                phase: kind,
+                status: st.status,
+                action: "complete the phase",
+            });
         }
         let open = open_items(kind, facts);
         if !open.is_empty() {
@@ -278,7 +320,11 @@ impl PhaseBoard {
         let after = serde_json::to_value(&*st).expect("serializes");
         Ok(vec![
             Effect::event("phase.completed", None, before, after, None),
-            Effect::CloseObligation { kind: ObligationKind::CompletePhase, school: None, key: kind.code().to_string() },
+            Effect::CloseObligation {
+                kind: ObligationKind::CompletePhase,
+                school: None,
+                key: kind.code().to_string(),
+            },
         ])
     }
 
@@ -298,25 +344,46 @@ impl PhaseBoard {
         }
         let st = self.get(kind);
         if st.status == PhaseStatus::Completed {
-            return Err(RuleError::Precondition(format!("phase {} ({}) is already completed", kind.label(), kind.code())));
+            return Err(RuleError::Precondition(format!(
+                "phase {} ({}) is already completed",
+                kind.label(),
+                kind.code()
+            )));
         }
         let before = serde_json::to_value(st).expect("serializes");
         let (current, target) = match milestone {
             None => (st.last_day, DeadlineRef::Phase(kind)),
             Some(name) => match st.milestones.get(name) {
                 Some(d) => (*d, DeadlineRef::Milestone(kind, name.to_string())),
-                None => return Err(RuleError::invalid("milestone", format!("phase {} has no milestone `{name}`", kind.code()))),
+                None => {
+                    return Err(RuleError::invalid(
+                        "milestone",
+                        format!("phase {} has no milestone `{name}`", kind.code()),
+                    ));
+                }
             },
         };
         if new_last_day <= current {
-            return Err(RuleError::invalid("new_last_day", format!("{new_last_day} is not later than the current last day {current}")));
+            return Err(RuleError::invalid(
+                "new_last_day",
+                format!("{new_last_day} is not later than the current last day {current}"),
+            ));
         }
         if milestone.is_some() && new_last_day > st.last_day {
-            return Err(RuleError::invalid("new_last_day", format!("{new_last_day} is after the phase's last day {}; extend the phase first", st.last_day)));
+            return Err(RuleError::invalid(
+                "new_last_day",
+                format!(
+                    "{new_last_day} is after the phase's last day {}; extend the phase first",
+                    st.last_day
+                ),
+            ));
         }
         let year = chrono::Datelike::year(&new_last_day);
         if !def.calendar().covers(year) {
-            return Err(RuleError::invalid("new_last_day", format!("no working-day calendar data for {year}")));
+            return Err(RuleError::invalid(
+                "new_last_day",
+                format!("no working-day calendar data for {year}"),
+            ));
         }
         let st = self.get_mut(kind);
         match milestone {
@@ -327,14 +394,30 @@ impl PhaseBoard {
         }
         let after = serde_json::to_value(&*st).expect("serializes");
         Ok(vec![
-            Effect::event("deadline.extended", None, before, after, Some(reason.trim().to_string())),
-            Effect::ReplanObligations { deadline: target, due: def.deadline_after(new_last_day) },
+            Effect::event(
+                "deadline.extended",
+                None,
+                before,
+                after,
+                Some(reason.trim().to_string()),
+            ),
+            Effect::ReplanObligations {
+                deadline: target,
+                due: def.deadline_after(new_last_day),
+            },
         ])
     }
 }
 
 fn require_office(actor: &Actor, action: &'static str) -> Result<(), RuleError> {
-    if actor.role == Role::Office { Ok(()) } else { Err(RuleError::Forbidden { action, role: actor.role }) }
+    if actor.role == Role::Office {
+        Ok(())
+    } else {
+        Err(RuleError::Forbidden {
+            action,
+            role: actor.role,
+        })
+    }
 }
 
 /// What still blocks completing a phase, in words (English codes and Chinese for people).
@@ -343,25 +426,35 @@ pub fn open_items(kind: PhaseKind, f: &PhaseFacts) -> Vec<String> {
     match kind {
         PhaseKind::SeedDesignation => {
             if f.pending_applications > 0 {
-                items.push(format!("{} 份自主申报待复核 (applications awaiting review)", f.pending_applications));
+                items.push(format!(
+                    "{} 份自主申报待复核 (applications awaiting review)",
+                    f.pending_applications
+                ));
             }
             if f.approved_awaiting_notice > 0 {
-                items.push(format!("{} 所已通过申报的学校待补充公示 (approved, not yet on a notice)", f.approved_awaiting_notice));
+                items.push(format!(
+                    "{} 所已通过申报的学校待补充公示 (approved, not yet on a notice)",
+                    f.approved_awaiting_notice
+                ));
             }
             if f.open_notices > 0 {
-                items.push(format!("{} 个公示期未结束 (notices still running)", f.open_notices));
+                items.push(format!(
+                    "{} 个公示期未结束 (notices still running)",
+                    f.open_notices
+                ));
             }
             if f.open_objections > 0 {
-                items.push(format!("{} 件异议待处理 (objections unresolved)", f.open_objections));
+                items.push(format!(
+                    "{} 件异议待处理 (objections unresolved)",
+                    f.open_objections
+                ));
             }
             if f.listed_schools == 0 {
                 items.push("种子校名单为空 (no school is on the seed list)".into());
             }
         }
-        PhaseKind::MentorSelection => {
-            if !f.mentors_confirmed {
-                items.push("导师型学校名单未确认 (mentor list not confirmed)".into());
-            }
+        PhaseKind::MentorSelection if !f.mentors_confirmed => {
+            items.push("导师型学校名单未确认 (mentor list not confirmed)".into());
         }
         _ => {}
     }

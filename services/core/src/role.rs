@@ -14,7 +14,13 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [Role::Office, Role::Department, Role::Panel, Role::School, Role::Leader];
+    pub const ALL: [Role; 5] = [
+        Role::Office,
+        Role::Department,
+        Role::Panel,
+        Role::School,
+        Role::Leader,
+    ];
 
     pub fn code(self) -> &'static str {
         match self {

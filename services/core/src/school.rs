@@ -100,7 +100,10 @@ impl CaseState {
 
     /// Is this a seed school (or became one)?
     pub fn is_seed(self) -> bool {
-        matches!(self, CaseState::Seed | CaseState::Presented | CaseState::Mentor | CaseState::SeedNonMentor)
+        matches!(
+            self,
+            CaseState::Seed | CaseState::Presented | CaseState::Mentor | CaseState::SeedNonMentor
+        )
     }
 }
 
@@ -114,16 +117,32 @@ pub struct SchoolCase {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SchoolCommand {
-    Nominate { basis: String },
-    WithdrawNomination { reason: String },
+    Nominate {
+        basis: String,
+    },
+    WithdrawNomination {
+        reason: String,
+    },
     SubmitApplication,
-    ReviewApplication { approve: bool, reason: String },
-    PutOnNotice { notice: Uuid, kind: NoticeKind },
-    UpholdObjection { objection: Uuid, reason: String },
+    ReviewApplication {
+        approve: bool,
+        reason: String,
+    },
+    PutOnNotice {
+        notice: Uuid,
+        kind: NoticeKind,
+    },
+    UpholdObjection {
+        objection: Uuid,
+        reason: String,
+    },
     /// Part of completing phase 1: listed schools become seed schools, the rest potential.
     FinaliseSeedList,
     SubmitPresentation,
-    ConfirmMentor { mentor: bool, reason: Option<String> },
+    ConfirmMentor {
+        mentor: bool,
+        reason: Option<String>,
+    },
 }
 
 impl SchoolCommand {
@@ -158,7 +177,9 @@ impl SchoolCommand {
 
     fn phase(&self) -> PhaseKind {
         match self {
-            SchoolCommand::SubmitPresentation | SchoolCommand::ConfirmMentor { .. } => PhaseKind::MentorSelection,
+            SchoolCommand::SubmitPresentation | SchoolCommand::ConfirmMentor { .. } => {
+                PhaseKind::MentorSelection
+            }
             _ => PhaseKind::SeedDesignation,
         }
     }
@@ -166,8 +187,12 @@ impl SchoolCommand {
     fn allowed(&self, actor: &Actor, school: Uuid) -> bool {
         match self {
             SchoolCommand::Nominate { .. } => actor.role == Role::Department,
-            SchoolCommand::WithdrawNomination { .. } => matches!(actor.role, Role::Department | Role::Office),
-            SchoolCommand::SubmitApplication | SchoolCommand::SubmitPresentation => actor.acts_for(school),
+            SchoolCommand::WithdrawNomination { .. } => {
+                matches!(actor.role, Role::Department | Role::Office)
+            }
+            SchoolCommand::SubmitApplication | SchoolCommand::SubmitPresentation => {
+                actor.acts_for(school)
+            }
             SchoolCommand::ReviewApplication { .. }
             | SchoolCommand::PutOnNotice { .. }
             | SchoolCommand::UpholdObjection { .. }
@@ -178,21 +203,41 @@ impl SchoolCommand {
 }
 
 /// The transition table. `None` means the command is illegal in `state`.
-pub fn target(state: CaseState, cmd: &SchoolCommand, supplementary_notice: bool) -> Option<CaseState> {
+pub fn target(
+    state: CaseState,
+    cmd: &SchoolCommand,
+    supplementary_notice: bool,
+) -> Option<CaseState> {
     use CaseState as S;
     use SchoolCommand as C;
     Some(match (state, cmd) {
         (S::Enrolled, C::Nominate { .. }) => S::Nominated,
         (S::Nominated, C::WithdrawNomination { .. }) => S::Enrolled,
         (S::Enrolled, C::SubmitApplication) => S::Applied,
-        (S::Applied, C::ReviewApplication { approve: true, .. }) if supplementary_notice => S::Approved,
+        (S::Applied, C::ReviewApplication { approve: true, .. }) if supplementary_notice => {
+            S::Approved
+        }
         (S::Applied, C::ReviewApplication { approve: true, .. }) => S::Listed,
         (S::Applied, C::ReviewApplication { approve: false, .. }) => S::Rejected,
-        (S::Nominated, C::PutOnNotice { kind: NoticeKind::SeedCandidates, .. }) => S::Listed,
-        (S::Approved, C::PutOnNotice { kind: NoticeKind::SeedSupplementary, .. }) => S::Listed,
+        (
+            S::Nominated,
+            C::PutOnNotice {
+                kind: NoticeKind::SeedCandidates,
+                ..
+            },
+        ) => S::Listed,
+        (
+            S::Approved,
+            C::PutOnNotice {
+                kind: NoticeKind::SeedSupplementary,
+                ..
+            },
+        ) => S::Listed,
         (S::Listed, C::UpholdObjection { .. }) => S::Removed,
         (S::Listed, C::FinaliseSeedList) => S::Seed,
-        (S::Enrolled | S::Nominated | S::Rejected | S::Removed, C::FinaliseSeedList) => S::Potential,
+        (S::Enrolled | S::Nominated | S::Rejected | S::Removed, C::FinaliseSeedList) => {
+            S::Potential
+        }
         (S::Seed, C::SubmitPresentation) => S::Presented,
         (S::Seed | S::Presented, C::ConfirmMentor { mentor: false, .. }) => S::SeedNonMentor,
         (S::Presented, C::ConfirmMentor { mentor: true, .. }) => S::Mentor,
@@ -213,26 +258,48 @@ pub struct Transition {
     pub effects: Vec<Effect>,
 }
 
-pub fn decide(case: &SchoolCase, cmd: &SchoolCommand, actor: &Actor, ctx: &Ctx<'_>) -> Result<Transition, RuleError> {
+pub fn decide(
+    case: &SchoolCase,
+    cmd: &SchoolCommand,
+    actor: &Actor,
+    ctx: &Ctx<'_>,
+) -> Result<Transition, RuleError> {
     let action = cmd.action();
     if !cmd.allowed(actor, case.id) {
-        return Err(RuleError::Forbidden { action, role: actor.role });
+        return Err(RuleError::Forbidden {
+            action,
+            role: actor.role,
+        });
     }
     let phase = cmd.phase();
     match cmd {
         // Completing a phase late is how the office closes it after the deadline.
         SchoolCommand::FinaliseSeedList => {
             if ctx.phases.get(phase).status != crate::phase::PhaseStatus::Open {
-                return Err(RuleError::PhaseNotOpen { phase, status: ctx.phases.get(phase).status, action });
+                return Err(RuleError::PhaseNotOpen {
+                    phase,
+                    status: ctx.phases.get(phase).status,
+                    action,
+                });
             }
         }
-        SchoolCommand::SubmitApplication => {
-            ctx.phases.require_active(phase, Some("application_deadline"), action, ctx.now, ctx.def)?
-        }
-        _ => ctx.phases.require_active(phase, None, action, ctx.now, ctx.def)?,
+        SchoolCommand::SubmitApplication => ctx.phases.require_active(
+            phase,
+            Some("application_deadline"),
+            action,
+            ctx.now,
+            ctx.def,
+        )?,
+        _ => ctx
+            .phases
+            .require_active(phase, None, action, ctx.now, ctx.def)?,
     }
     let Some(to) = target(case.state, cmd, ctx.def.supplementary_notice) else {
-        return Err(RuleError::IllegalTransition { action, state: case.state.code(), state_label: case.state.label() });
+        return Err(RuleError::IllegalTransition {
+            action,
+            state: case.state.code(),
+            state_label: case.state.label(),
+        });
     };
     let reason = match cmd {
         SchoolCommand::Nominate { basis } => Some(basis.clone()),
@@ -242,7 +309,8 @@ pub fn decide(case: &SchoolCase, cmd: &SchoolCommand, actor: &Actor, ctx: &Ctx<'
         SchoolCommand::ConfirmMentor { reason, .. } => reason.clone(),
         _ => None,
     };
-    if let SchoolCommand::ReviewApplication { reason, .. } | SchoolCommand::WithdrawNomination { reason } = cmd
+    if let SchoolCommand::ReviewApplication { reason, .. }
+    | SchoolCommand::WithdrawNomination { reason } = cmd
         && reason.trim().is_empty()
     {
         return Err(RuleError::invalid("reason", "a reason is required"));
@@ -270,17 +338,23 @@ pub fn decide(case: &SchoolCase, cmd: &SchoolCommand, actor: &Actor, ctx: &Ctx<'
             school: Some(case.id),
             key: String::new(),
         }),
-        (SchoolCommand::FinaliseSeedList, CaseState::Seed) => effects.push(Effect::OpenObligation {
-            kind: ObligationKind::SubmitPresentation,
-            school: Some(case.id),
-            key: String::new(),
-            owner: Owner::School(case.id),
-            deadline: DeadlineRef::Phase(PhaseKind::MentorSelection),
-            due: phase_due(PhaseKind::MentorSelection),
-            subject: format!("{}提交展示汇报材料和可复制性经验做法", case.name),
-        }),
+        (SchoolCommand::FinaliseSeedList, CaseState::Seed) => {
+            effects.push(Effect::OpenObligation {
+                kind: ObligationKind::SubmitPresentation,
+                school: Some(case.id),
+                key: String::new(),
+                owner: Owner::School(case.id),
+                deadline: DeadlineRef::Phase(PhaseKind::MentorSelection),
+                due: phase_due(PhaseKind::MentorSelection),
+                subject: format!("{}提交展示汇报材料和可复制性经验做法", case.name),
+            })
+        }
         (SchoolCommand::SubmitPresentation, _) => {
-            effects.push(Effect::CloseObligation { kind: ObligationKind::SubmitPresentation, school: Some(case.id), key: String::new() });
+            effects.push(Effect::CloseObligation {
+                kind: ObligationKind::SubmitPresentation,
+                school: Some(case.id),
+                key: String::new(),
+            });
             effects.push(Effect::OpenObligation {
                 kind: ObligationKind::RatePresentation,
                 school: Some(case.id),
@@ -292,8 +366,16 @@ pub fn decide(case: &SchoolCase, cmd: &SchoolCommand, actor: &Actor, ctx: &Ctx<'
             });
         }
         (SchoolCommand::ConfirmMentor { .. }, _) => {
-            effects.push(Effect::CloseObligation { kind: ObligationKind::SubmitPresentation, school: Some(case.id), key: String::new() });
-            effects.push(Effect::CloseObligation { kind: ObligationKind::RatePresentation, school: Some(case.id), key: String::new() });
+            effects.push(Effect::CloseObligation {
+                kind: ObligationKind::SubmitPresentation,
+                school: Some(case.id),
+                key: String::new(),
+            });
+            effects.push(Effect::CloseObligation {
+                kind: ObligationKind::RatePresentation,
+                school: Some(case.id),
+                key: String::new(),
+            });
         }
         _ => {}
     }
@@ -314,29 +396,102 @@ mod tests {
     }
 
     fn office() -> Actor {
-        Actor { id: "office".into(), role: Role::Office, school: None }
+        Actor {
+            id: "office".into(),
+            role: Role::Office,
+            school: None,
+        }
     }
 
     fn commands(school: Uuid) -> Vec<(SchoolCommand, Actor)> {
-        let dept = Actor { id: "dept".into(), role: Role::Department, school: None };
-        let me = Actor { id: "school".into(), role: Role::School, school: Some(school) };
-        let other = Actor { id: "other".into(), role: Role::School, school: Some(Uuid::nil()) };
+        let dept = Actor {
+            id: "dept".into(),
+            role: Role::Department,
+            school: None,
+        };
+        let me = Actor {
+            id: "school".into(),
+            role: Role::School,
+            school: Some(school),
+        };
+        let other = Actor {
+            id: "other".into(),
+            role: Role::School,
+            school: Some(Uuid::nil()),
+        };
         vec![
-            (SchoolCommand::Nominate { basis: "达标".into() }, dept.clone()),
-            (SchoolCommand::Nominate { basis: "达标".into() }, office()),
-            (SchoolCommand::WithdrawNomination { reason: "撤回".into() }, dept),
+            (
+                SchoolCommand::Nominate {
+                    basis: "达标".into(),
+                },
+                dept.clone(),
+            ),
+            (
+                SchoolCommand::Nominate {
+                    basis: "达标".into(),
+                },
+                office(),
+            ),
+            (
+                SchoolCommand::WithdrawNomination {
+                    reason: "撤回".into(),
+                },
+                dept,
+            ),
             (SchoolCommand::SubmitApplication, me.clone()),
             (SchoolCommand::SubmitApplication, other.clone()),
-            (SchoolCommand::ReviewApplication { approve: true, reason: "符合".into() }, office()),
-            (SchoolCommand::ReviewApplication { approve: false, reason: "不符合".into() }, office()),
-            (SchoolCommand::PutOnNotice { notice: Uuid::nil(), kind: NoticeKind::SeedCandidates }, office()),
-            (SchoolCommand::PutOnNotice { notice: Uuid::nil(), kind: NoticeKind::SeedSupplementary }, office()),
-            (SchoolCommand::UpholdObjection { objection: Uuid::nil(), reason: "属实".into() }, office()),
+            (
+                SchoolCommand::ReviewApplication {
+                    approve: true,
+                    reason: "符合".into(),
+                },
+                office(),
+            ),
+            (
+                SchoolCommand::ReviewApplication {
+                    approve: false,
+                    reason: "不符合".into(),
+                },
+                office(),
+            ),
+            (
+                SchoolCommand::PutOnNotice {
+                    notice: Uuid::nil(),
+                    kind: NoticeKind::SeedCandidates,
+                },
+                office(),
+            ),
+            (
+                SchoolCommand::PutOnNotice {
+                    notice: Uuid::nil(),
+                    kind: NoticeKind::SeedSupplementary,
+                },
+                office(),
+            ),
+            (
+                SchoolCommand::UpholdObjection {
+                    objection: Uuid::nil(),
+                    reason: "属实".into(),
+                },
+                office(),
+            ),
             (SchoolCommand::FinaliseSeedList, office()),
             (SchoolCommand::SubmitPresentation, me),
             (SchoolCommand::SubmitPresentation, other),
-            (SchoolCommand::ConfirmMentor { mentor: true, reason: None }, office()),
-            (SchoolCommand::ConfirmMentor { mentor: false, reason: None }, office()),
+            (
+                SchoolCommand::ConfirmMentor {
+                    mentor: true,
+                    reason: None,
+                },
+                office(),
+            ),
+            (
+                SchoolCommand::ConfirmMentor {
+                    mentor: false,
+                    reason: None,
+                },
+                office(),
+            ),
         ]
     }
 
@@ -408,19 +563,54 @@ mod tests {
     fn refusals_name_the_phase_and_the_deadline() {
         let def = CampaignDefinition::parse(CHANGLE).unwrap();
         let mut phases = PhaseBoard::new(&def);
-        let case = SchoolCase { id: Uuid::from_u128(1), name: "x".into(), state: CaseState::Enrolled, version: 1 };
-        let dept = Actor { id: "d".into(), role: Role::Department, school: None };
+        let case = SchoolCase {
+            id: Uuid::from_u128(1),
+            name: "x".into(),
+            state: CaseState::Enrolled,
+            version: 1,
+        };
+        let dept = Actor {
+            id: "d".into(),
+            role: Role::Department,
+            school: None,
+        };
         let cmd = SchoolCommand::Nominate { basis: "b".into() };
-        let ctx = Ctx { now: at("2020-03-02T01:00:00Z"), def: &def, phases: &phases };
+        let ctx = Ctx {
+            now: at("2020-03-02T01:00:00Z"),
+            def: &def,
+            phases: &phases,
+        };
         let err = decide(&case, &cmd, &dept, &ctx).unwrap_err();
-        assert!(err.to_string().contains("seed_designation") && err.to_string().contains("not_open"), "{err}");
-        phases.open(PhaseKind::SeedDesignation, &office(), at("2020-03-02T01:00:00Z"), &def).unwrap();
-        let ctx = Ctx { now: at("2020-04-30T16:00:00Z"), def: &def, phases: &phases };
+        assert!(
+            err.to_string().contains("seed_designation") && err.to_string().contains("not_open"),
+            "{err}"
+        );
+        phases
+            .open(
+                PhaseKind::SeedDesignation,
+                &office(),
+                at("2020-03-02T01:00:00Z"),
+                &def,
+            )
+            .unwrap();
+        let ctx = Ctx {
+            now: at("2020-04-30T16:00:00Z"),
+            def: &def,
+            phases: &phases,
+        };
         let err = decide(&case, &cmd, &dept, &ctx).unwrap_err();
         assert!(err.to_string().contains("2020-04-30 24:00"), "{err}");
         // The application milestone closes earlier than the phase.
-        let me = Actor { id: "s".into(), role: Role::School, school: Some(case.id) };
-        let ctx = Ctx { now: at("2020-04-10T16:00:01Z"), def: &def, phases: &phases };
+        let me = Actor {
+            id: "s".into(),
+            role: Role::School,
+            school: Some(case.id),
+        };
+        let ctx = Ctx {
+            now: at("2020-04-10T16:00:01Z"),
+            def: &def,
+            phases: &phases,
+        };
         let err = decide(&case, &SchoolCommand::SubmitApplication, &me, &ctx).unwrap_err();
         assert!(err.to_string().contains("application_deadline"), "{err}");
     }

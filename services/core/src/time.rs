@@ -13,10 +13,15 @@ pub fn start_of_day(day: NaiveDate, tz: Tz) -> DateTime<Utc> {
 pub fn local_instant(day: NaiveDate, time: NaiveTime, tz: Tz) -> DateTime<Utc> {
     let naive = day.and_time(time);
     match tz.from_local_datetime(&naive) {
-        chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => t.with_timezone(&Utc),
+        chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => {
+            t.with_timezone(&Utc)
+        }
         chrono::LocalResult::None => {
             let later = naive + chrono::Duration::hours(1);
-            tz.from_local_datetime(&later).earliest().expect("one hour past a DST gap exists").with_timezone(&Utc)
+            tz.from_local_datetime(&later)
+                .earliest()
+                .expect("one hour past a DST gap exists")
+                .with_timezone(&Utc)
         }
     }
 }

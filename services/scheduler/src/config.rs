@@ -110,10 +110,11 @@ impl DispatchSettings {
 pub struct PlanningSettings {
     /// Obligation kinds that get no reminders (the scheduler closes notices itself).
     pub skip_kinds: Vec<String>,
-    /// Kinds that are urgent, i.e. never held by quiet hours or non-working days.
+    /// Kinds (`reminder`, `overdue`, `notice_expiry`, `phase_summary`, `daily_digest`) that are
+    /// urgent: marked 【紧急】 and never held by quiet hours or non-working days.
     pub urgent_kinds: Vec<String>,
-    /// Reminder offsets (days) at or below which a reminder counts as urgent.
-    pub urgent_offset_days: u32,
+    /// Reminders at or below this many days before the deadline count as urgent.
+    pub urgent_offset_days: Option<u32>,
     /// Days ahead listed in the office digest.
     pub digest_horizon_days: i64,
 }
@@ -122,8 +123,8 @@ impl Default for PlanningSettings {
     fn default() -> Self {
         Self {
             skip_kinds: vec!["close_notice".into()],
-            urgent_kinds: vec!["overdue".into()],
-            urgent_offset_days: 0,
+            urgent_kinds: Vec::new(),
+            urgent_offset_days: None,
             digest_horizon_days: 7,
         }
     }

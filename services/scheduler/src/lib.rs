@@ -1,1 +1,158 @@
-//! Scheduler (placeholder).
+//! junheng-scheduler: turns obligations, notices, phase events and the digest schedule into
+//! notifications, and delivers them durably.
+//!
+//! It owns the outbox tables (`services/store/migrations/0002_scheduler.sql`) and reads the
+//! workflow's tables (campaigns, schools, obligations, notices, events, clock) without writing
+//! them; workflow actions (closing an ended notice) go through the workflow's gRPC API behind
+//! the [`workflow::Workflow`] trait. It never re-derives campaign rules: obligations are data.
+//!
+//! A [`Scheduler::tick`] is *plan* ([`planner`]) then *dispatch* ([`dispatch`]), at an explicit
+//! instant, so tests and season replays drive it without sleeping. [`Scheduler::run`] ticks on
+//! an interval and whenever the clock or the event stream announces a change.
+//!
+//! Guarantees (see `README.md`): each (source, occasion, recipient, endpoint) is one outbox
+//! row (unique dedupe key); nothing is lost (claims are leases; an expired lease is claimed
+//! again); a message is re-sent only if a worker dies between the vendor accepting it and
+//! our commit, and every attempt carries the same id (the outbox id).
+
+pub mod api;
+pub mod chart;
+pub mod config;
+pub mod dispatch;
+pub mod outbox;
+pub mod plan;
+pub mod planner;
+pub mod recipients;
+pub mod summary;
+pub mod workflow;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use junheng_notify::Sender;
+use sqlx::PgPool;
+
+pub use config::{ClockMode, Settings};
+pub use dispatch::{DispatchReport, Dispatcher, SignClock};
+pub use planner::{PlanReport, Planner};
+pub use workflow::{GrpcWorkflow, NoWorkflow, Workflow, WorkflowError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Store(#[from] junheng_store::StoreError),
+    #[error("campaign definition: {0}")]
+    Definition(String),
+    #[error(transparent)]
+    Render(#[from] outbox::RenderError),
+    #[error("notification channel setup: {0}")]
+    Notify(#[from] junheng_notify::Error),
+    #[error("the simulated clock has not been set yet")]
+    NoSimulatedClock,
+    #[error("{0}")]
+    NotFound(String),
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct TickReport {
+    pub now: Option<DateTime<Utc>>,
+    pub plan: PlanReport,
+    pub dispatch: DispatchReport,
+}
+
+pub struct Scheduler {
+    pool: PgPool,
+    settings: Arc<Settings>,
+    planner: Planner,
+    dispatcher: Dispatcher,
+}
+
+impl Scheduler {
+    pub fn new(pool: PgPool, settings: Arc<Settings>, workflow: Arc<dyn Workflow>) -> Result<Self, Error> {
+        let sender = Arc::new(Sender::new()?);
+        let worker = settings.worker_name.clone().unwrap_or_else(default_worker_name);
+        let dispatcher = Dispatcher::new(pool.clone(), settings.clone(), sender, worker);
+        Ok(Self { planner: Planner::new(settings.clone(), workflow), dispatcher, pool, settings })
+    }
+
+    pub fn with_sign_clock(mut self, c: SignClock) -> Self {
+        self.dispatcher = self.dispatcher.with_sign_clock(c);
+        self
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn dispatcher(&self) -> &Dispatcher {
+        &self.dispatcher
+    }
+
+    /// "Now" according to the configured clock.
+    pub async fn now(&self) -> Result<DateTime<Utc>, Error> {
+        match self.settings.clock {
+            ClockMode::Real => Ok(Utc::now()),
+            ClockMode::Simulated => {
+                let t = sqlx::query_scalar!("SELECT simulated_now FROM clock WHERE singleton").fetch_optional(&self.pool).await?;
+                t.ok_or(Error::NoSimulatedClock)
+            }
+        }
+    }
+
+    /// One planning pass and one drain of the outbox, at `now`.
+    pub async fn tick(&self, now: DateTime<Utc>) -> Result<TickReport, Error> {
+        let plan = self.planner.plan(&self.pool, now).await?;
+        let dispatch = self.dispatcher.drain(now, 50).await?;
+        Ok(TickReport { now: Some(now), plan, dispatch })
+    }
+
+    /// Runs until `shutdown` resolves: ticks every `poll_interval_ms`, and right away when the
+    /// clock is advanced or events are recorded (NOTIFY wakes; polling is the safety net).
+    /// A tick in progress finishes before returning, so no claimed row is abandoned.
+    pub async fn run(&self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), Error> {
+        tokio::pin!(shutdown);
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        listener.listen_all([junheng_store::clock::CHANNEL, junheng_store::audit::EVENTS_CHANNEL]).await?;
+        let interval = Duration::from_millis(self.settings.dispatch.poll_interval_ms);
+        tracing::info!(clock = ?self.settings.clock, worker = %self.dispatcher.worker(), "scheduler running");
+        loop {
+            match self.now().await {
+                Ok(now) => match self.tick(now).await {
+                    Ok(r) => {
+                        if r.plan.planned > 0 || r.dispatch.claimed > 0 || r.dispatch.cancelled > 0 {
+                            tracing::info!(%now, planned = r.plan.planned, sent = r.dispatch.sent, retried = r.dispatch.retried, dead = r.dispatch.dead, cancelled = r.dispatch.cancelled, deferred = r.dispatch.deferred, "tick");
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "tick failed"),
+                },
+                Err(Error::NoSimulatedClock) => tracing::warn!("simulated clock not set yet; waiting"),
+                Err(e) => tracing::error!(error = %e, "reading the clock failed"),
+            }
+            tokio::select! {
+                _ = &mut shutdown => {
+                    tracing::info!("shutting down");
+                    return Ok(());
+                }
+                n = listener.try_recv() => {
+                    if let Err(e) = n {
+                        tracing::warn!(error = %e, "notification listener failed; polling only until it reconnects");
+                        tokio::time::sleep(interval).await;
+                    }
+                }
+                _ = tokio::time::sleep(interval) => {}
+            }
+        }
+    }
+}
+
+fn default_worker_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "scheduler".into());
+    format!("{host}-{}", std::process::id())
+}

@@ -47,7 +47,10 @@ impl Cursor {
             return Some(Cursor::default());
         }
         let (x, i) = s.split_once('.')?;
-        Some(Cursor { xid: x.parse().ok()?, id: i.parse().ok()? })
+        Some(Cursor {
+            xid: x.parse().ok()?,
+            id: i.parse().ok()?,
+        })
     }
 }
 
@@ -59,7 +62,10 @@ impl std::fmt::Display for Cursor {
 
 impl EventRow {
     pub fn cursor(&self) -> Cursor {
-        Cursor { xid: self.xid.parse().unwrap_or_default(), id: self.id }
+        Cursor {
+            xid: self.xid.parse().unwrap_or_default(),
+            id: self.id,
+        }
     }
 }
 
@@ -74,14 +80,28 @@ pub async fn apply(conn: &mut PgConnection, ctx: &AuditCtx, effects: &[Effect]) 
     let mut opens = Vec::new();
     for e in effects {
         match e {
-            Effect::Event { action, school, before, after, reason } => {
+            Effect::Event {
+                action,
+                school,
+                before,
+                after,
+                reason,
+            } => {
                 schools.push(*school);
                 actions.push(action.to_string());
                 befores.push(before.clone());
                 afters.push(after.clone());
                 reasons.push(reason.clone());
             }
-            Effect::OpenObligation { kind, school, key, owner, deadline, due, subject } => {
+            Effect::OpenObligation {
+                kind,
+                school,
+                key,
+                owner,
+                deadline,
+                due,
+                subject,
+            } => {
                 let (owner_role, owner_school) = match owner {
                     Owner::Role(r) => (r.code().to_string(), None),
                     Owner::School(s) => ("school".to_string(), Some(*s)),
@@ -129,7 +149,13 @@ pub async fn apply(conn: &mut PgConnection, ctx: &AuditCtx, effects: &[Effect]) 
 }
 
 /// Audit events of a campaign (optionally one school), oldest first, paged by id.
-pub async fn list(conn: &mut PgConnection, campaign: Uuid, school: Option<Uuid>, after_id: i64, limit: i64) -> Result<Vec<EventRow>> {
+pub async fn list(
+    conn: &mut PgConnection,
+    campaign: Uuid,
+    school: Option<Uuid>,
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<EventRow>> {
     Ok(sqlx::query_as!(
         EventRow,
         r#"SELECT id, campaign_id, xid::text AS "xid!", school_id, actor, role, action, before, after, reason, request_id, occurred_at
@@ -148,7 +174,12 @@ pub async fn list(conn: &mut PgConnection, campaign: Uuid, school: Option<Uuid>,
 /// Events after `cursor` whose transactions have all finished, in (xid, id) order. A reader that
 /// resumes from the last cursor it saw never skips an event, even when writers commit out of
 /// order: an event becomes visible here only once no older transaction can still add one.
-pub async fn follow(conn: &mut PgConnection, campaign: Uuid, cursor: Cursor, limit: i64) -> Result<Vec<EventRow>> {
+pub async fn follow(
+    conn: &mut PgConnection,
+    campaign: Uuid,
+    cursor: Cursor,
+    limit: i64,
+) -> Result<Vec<EventRow>> {
     Ok(sqlx::query_as!(
         EventRow,
         r#"SELECT id, campaign_id, xid::text AS "xid!", school_id, actor, role, action, before, after, reason, request_id, occurred_at
@@ -171,6 +202,12 @@ pub const EVENTS_CHANNEL: &str = "junheng_events";
 /// Wakes followers after commit (NOTIFY is delivered at commit). Never the only signal:
 /// followers also poll.
 pub async fn notify(conn: &mut PgConnection, campaign: Uuid) -> Result<()> {
-    sqlx::query!("SELECT pg_notify($1, $2)", EVENTS_CHANNEL, campaign.to_string()).execute(&mut *conn).await?;
+    sqlx::query!(
+        "SELECT pg_notify($1, $2)",
+        EVENTS_CHANNEL,
+        campaign.to_string()
+    )
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }

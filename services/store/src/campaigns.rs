@@ -46,7 +46,10 @@ pub async fn insert(conn: &mut PgConnection, row: &CampaignRow) -> Result<()> {
     .execute(&mut *conn)
     .await?;
     if res.rows_affected() == 0 {
-        return Err(StoreError::Conflict(format!("a campaign with code `{}` already exists", row.code)));
+        return Err(StoreError::Conflict(format!(
+            "a campaign with code `{}` already exists",
+            row.code
+        )));
     }
     Ok(())
 }
@@ -72,12 +75,28 @@ pub async fn list(conn: &mut PgConnection) -> Result<Vec<CampaignRow>> {
         .await?)
 }
 
-pub async fn set_phases(conn: &mut PgConnection, id: Uuid, phases: &serde_json::Value) -> Result<()> {
-    sqlx::query!("UPDATE campaigns SET phases = $2 WHERE id = $1", id, phases).execute(&mut *conn).await?;
+pub async fn set_phases(
+    conn: &mut PgConnection,
+    id: Uuid,
+    phases: &serde_json::Value,
+) -> Result<()> {
+    sqlx::query!("UPDATE campaigns SET phases = $2 WHERE id = $1", id, phases)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
-pub async fn set_mentors_confirmed(conn: &mut PgConnection, id: Uuid, at: DateTime<Utc>) -> Result<()> {
-    sqlx::query!("UPDATE campaigns SET mentors_confirmed_at = $2 WHERE id = $1", id, at).execute(&mut *conn).await?;
+pub async fn set_mentors_confirmed(
+    conn: &mut PgConnection,
+    id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query!(
+        "UPDATE campaigns SET mentors_confirmed_at = $2 WHERE id = $1",
+        id,
+        at
+    )
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }

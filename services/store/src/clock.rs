@@ -8,7 +8,10 @@ use crate::Result;
 pub const CHANNEL: &str = "junheng_clock";
 
 /// The simulated instant, initialising it to `initial` the first time.
-pub async fn simulated_now(conn: &mut PgConnection, initial: DateTime<Utc>) -> Result<DateTime<Utc>> {
+pub async fn simulated_now(
+    conn: &mut PgConnection,
+    initial: DateTime<Utc>,
+) -> Result<DateTime<Utc>> {
     let row = sqlx::query_scalar!(
         r#"INSERT INTO clock (singleton, simulated_now) VALUES (true, $1)
            ON CONFLICT (singleton) DO UPDATE SET singleton = true
@@ -30,6 +33,8 @@ pub async fn advance(conn: &mut PgConnection, to: DateTime<Utc>) -> Result<DateT
     )
     .fetch_one(&mut *conn)
     .await?;
-    sqlx::query!("SELECT pg_notify($1, $2)", CHANNEL, now.to_rfc3339()).execute(&mut *conn).await?;
+    sqlx::query!("SELECT pg_notify($1, $2)", CHANNEL, now.to_rfc3339())
+        .execute(&mut *conn)
+        .await?;
     Ok(now)
 }

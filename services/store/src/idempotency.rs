@@ -18,7 +18,13 @@ pub enum Claim {
     Mismatch,
 }
 
-pub async fn claim(conn: &mut PgConnection, actor: &str, key: &str, method: &str, fingerprint: &[u8]) -> Result<Claim> {
+pub async fn claim(
+    conn: &mut PgConnection,
+    actor: &str,
+    key: &str,
+    method: &str,
+    fingerprint: &[u8],
+) -> Result<Claim> {
     let inserted = sqlx::query!(
         "INSERT INTO idempotency_keys (actor, key, method, fingerprint) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
         actor,
@@ -45,9 +51,19 @@ pub async fn claim(conn: &mut PgConnection, actor: &str, key: &str, method: &str
     })
 }
 
-pub async fn complete(conn: &mut PgConnection, actor: &str, key: &str, response: &[u8]) -> Result<()> {
-    sqlx::query!("UPDATE idempotency_keys SET response = $3 WHERE actor = $1 AND key = $2", actor, key, response)
-        .execute(&mut *conn)
-        .await?;
+pub async fn complete(
+    conn: &mut PgConnection,
+    actor: &str,
+    key: &str,
+    response: &[u8],
+) -> Result<()> {
+    sqlx::query!(
+        "UPDATE idempotency_keys SET response = $3 WHERE actor = $1 AND key = $2",
+        actor,
+        key,
+        response
+    )
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }

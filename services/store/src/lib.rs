@@ -35,7 +35,10 @@ pub enum StoreError {
 
 impl StoreError {
     pub fn not_found(what: &'static str, id: impl ToString) -> Self {
-        StoreError::NotFound { what, id: id.to_string() }
+        StoreError::NotFound {
+            what,
+            id: id.to_string(),
+        }
     }
 }
 
@@ -48,6 +51,9 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool> {
         .acquire_timeout(std::time::Duration::from_secs(10))
         .connect(url)
         .await?;
-    MIGRATOR.run(&pool).await.map_err(|e| StoreError::Corrupt(format!("migration failed: {e}")))?;
+    MIGRATOR
+        .run(&pool)
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("migration failed: {e}")))?;
     Ok(pool)
 }

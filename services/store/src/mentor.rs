@@ -33,7 +33,11 @@ pub struct SheetRow {
     pub verdicts: serde_json::Value,
 }
 
-pub async fn insert_presentation(conn: &mut PgConnection, p: &PresentationRow, practices: &[PracticeRow]) -> Result<()> {
+pub async fn insert_presentation(
+    conn: &mut PgConnection,
+    p: &PresentationRow,
+    practices: &[PracticeRow],
+) -> Result<()> {
     sqlx::query!(
         "INSERT INTO presentations (school_id, campaign_id, document_ref, document_sha256, submitted_at) VALUES ($1, $2, $3, $4, $5)",
         p.school_id,
@@ -82,7 +86,10 @@ pub async fn practices_of(conn: &mut PgConnection, school: Uuid) -> Result<Vec<P
     .await?)
 }
 
-pub async fn campaign_practices(conn: &mut PgConnection, campaign: Uuid) -> Result<Vec<PracticeRow>> {
+pub async fn campaign_practices(
+    conn: &mut PgConnection,
+    campaign: Uuid,
+) -> Result<Vec<PracticeRow>> {
     Ok(sqlx::query_as!(
         PracticeRow,
         "SELECT id, school_id, ordinal, indicator, title, description FROM practices WHERE campaign_id = $1 ORDER BY school_id, ordinal",
@@ -92,7 +99,12 @@ pub async fn campaign_practices(conn: &mut PgConnection, campaign: Uuid) -> Resu
     .await?)
 }
 
-pub async fn upsert_sheet(conn: &mut PgConnection, campaign: Uuid, s: &SheetRow, at: DateTime<Utc>) -> Result<()> {
+pub async fn upsert_sheet(
+    conn: &mut PgConnection,
+    campaign: Uuid,
+    s: &SheetRow,
+    at: DateTime<Utc>,
+) -> Result<()> {
     sqlx::query!(
         r#"INSERT INTO ratings (school_id, rater, campaign_id, ratings, verdicts, rated_at) VALUES ($1, $2, $3, $4, $5, $6)
            ON CONFLICT (school_id, rater) DO UPDATE SET ratings = EXCLUDED.ratings, verdicts = EXCLUDED.verdicts, rated_at = EXCLUDED.rated_at"#,

@@ -35,7 +35,12 @@ pub struct ObligationRow {
 }
 
 /// Opens obligations; one already present (open or closed) is re-opened with the new due time.
-pub async fn open_many(conn: &mut PgConnection, campaign: Uuid, items: &[NewObligation], at: DateTime<Utc>) -> Result<()> {
+pub async fn open_many(
+    conn: &mut PgConnection,
+    campaign: Uuid,
+    items: &[NewObligation],
+    at: DateTime<Utc>,
+) -> Result<()> {
     if items.is_empty() {
         return Ok(());
     }
@@ -74,7 +79,14 @@ pub async fn open_many(conn: &mut PgConnection, campaign: Uuid, items: &[NewObli
     Ok(())
 }
 
-pub async fn close(conn: &mut PgConnection, campaign: Uuid, kind: &str, school: Option<Uuid>, key: &str, at: DateTime<Utc>) -> Result<()> {
+pub async fn close(
+    conn: &mut PgConnection,
+    campaign: Uuid,
+    kind: &str,
+    school: Option<Uuid>,
+    key: &str,
+    at: DateTime<Utc>,
+) -> Result<()> {
     sqlx::query!(
         r#"UPDATE obligations SET status = 'done', closed_at = $5
            WHERE campaign_id = $1 AND kind = $2 AND school_id IS NOT DISTINCT FROM $3 AND key = $4 AND status = 'open'"#,
@@ -89,7 +101,12 @@ pub async fn close(conn: &mut PgConnection, campaign: Uuid, kind: &str, school: 
     Ok(())
 }
 
-pub async fn replan(conn: &mut PgConnection, campaign: Uuid, deadline_ref: &str, due: DateTime<Utc>) -> Result<()> {
+pub async fn replan(
+    conn: &mut PgConnection,
+    campaign: Uuid,
+    deadline_ref: &str,
+    due: DateTime<Utc>,
+) -> Result<()> {
     sqlx::query!(
         "UPDATE obligations SET due_at = $3 WHERE campaign_id = $1 AND deadline_ref = $2 AND status = 'open'",
         campaign,
@@ -101,7 +118,12 @@ pub async fn replan(conn: &mut PgConnection, campaign: Uuid, deadline_ref: &str,
     Ok(())
 }
 
-pub async fn list(conn: &mut PgConnection, campaign: Uuid, school: Option<Uuid>, include_closed: bool) -> Result<Vec<ObligationRow>> {
+pub async fn list(
+    conn: &mut PgConnection,
+    campaign: Uuid,
+    school: Option<Uuid>,
+    include_closed: bool,
+) -> Result<Vec<ObligationRow>> {
     Ok(sqlx::query_as!(
         ObligationRow,
         r#"SELECT id, campaign_id, kind, school_id, key, owner_role, owner_school, deadline_ref, due_at, subject, status

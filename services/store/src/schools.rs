@@ -32,14 +32,27 @@ pub struct NewSchool {
 
 /// Inserts a batch; returns the codes that already exist in the campaign (nothing is inserted
 /// then: the caller rolls back).
-pub async fn insert_many(conn: &mut PgConnection, campaign: Uuid, schools: &[NewSchool], state: &str, at: DateTime<Utc>) -> Result<Vec<SchoolRow>> {
+pub async fn insert_many(
+    conn: &mut PgConnection,
+    campaign: Uuid,
+    schools: &[NewSchool],
+    state: &str,
+    at: DateTime<Utc>,
+) -> Result<Vec<SchoolRow>> {
     let ids: Vec<Uuid> = schools.iter().map(|_| Uuid::now_v7()).collect();
     let codes: Vec<String> = schools.iter().map(|s| s.code.clone()).collect();
-    let existing = sqlx::query_scalar!("SELECT code FROM schools WHERE campaign_id = $1 AND code = ANY($2)", campaign, &codes)
-        .fetch_all(&mut *conn)
-        .await?;
+    let existing = sqlx::query_scalar!(
+        "SELECT code FROM schools WHERE campaign_id = $1 AND code = ANY($2)",
+        campaign,
+        &codes
+    )
+    .fetch_all(&mut *conn)
+    .await?;
     if !existing.is_empty() {
-        return Err(StoreError::Conflict(format!("school codes already registered: {}", existing.join(", "))));
+        return Err(StoreError::Conflict(format!(
+            "school codes already registered: {}",
+            existing.join(", ")
+        )));
     }
     let names: Vec<String> = schools.iter().map(|s| s.name.clone()).collect();
     let levels: Vec<String> = schools.iter().map(|s| s.level.clone()).collect();
@@ -92,7 +105,11 @@ pub async fn get_for_update(conn: &mut PgConnection, id: Uuid) -> Result<SchoolR
 }
 
 /// Locks several schools of one campaign in id order (a fixed order avoids deadlocks).
-pub async fn lock_many(conn: &mut PgConnection, campaign: Uuid, ids: &[Uuid]) -> Result<Vec<SchoolRow>> {
+pub async fn lock_many(
+    conn: &mut PgConnection,
+    campaign: Uuid,
+    ids: &[Uuid],
+) -> Result<Vec<SchoolRow>> {
     Ok(sqlx::query_as!(
         SchoolRow,
         "SELECT id, campaign_id, code, name, level, town, principal, contacts, state, version FROM schools WHERE campaign_id = $1 AND id = ANY($2) ORDER BY id FOR UPDATE",
@@ -115,7 +132,13 @@ pub async fn lock_all(conn: &mut PgConnection, campaign: Uuid) -> Result<Vec<Sch
 }
 
 /// Compare-and-set of the case state; the version must still be `version`.
-pub async fn set_state(conn: &mut PgConnection, id: Uuid, version: i64, state: &str, at: DateTime<Utc>) -> Result<i64> {
+pub async fn set_state(
+    conn: &mut PgConnection,
+    id: Uuid,
+    version: i64,
+    state: &str,
+    at: DateTime<Utc>,
+) -> Result<i64> {
     let row = sqlx::query_scalar!(
         "UPDATE schools SET state = $3, version = version + 1, updated_at = $4 WHERE id = $1 AND version = $2 RETURNING version",
         id,
@@ -129,13 +152,21 @@ pub async fn set_state(conn: &mut PgConnection, id: Uuid, version: i64, state: &
         Some(v) => Ok(v),
         None => {
             let current = get(conn, id).await?.version;
-            Err(StoreError::VersionConflict { expected: version, current })
+            Err(StoreError::VersionConflict {
+                expected: version,
+                current,
+            })
         }
     }
 }
 
 /// Sets many states at once (used when a phase turns every school over).
-pub async fn set_states(conn: &mut PgConnection, ids: &[Uuid], states: &[String], at: DateTime<Utc>) -> Result<()> {
+pub async fn set_states(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+    states: &[String],
+    at: DateTime<Utc>,
+) -> Result<()> {
     sqlx::query!(
         r#"UPDATE schools SET state = u.s, version = version + 1, updated_at = $3
            FROM UNNEST($1::uuid[], $2::text[]) AS u(i, s) WHERE schools.id = u.i"#,
@@ -156,7 +187,13 @@ pub struct Filter {
 }
 
 /// A page of schools ordered by code, after `after_code`.
-pub async fn list(conn: &mut PgConnection, campaign: Uuid, f: &Filter, after_code: &str, limit: i64) -> Result<Vec<SchoolRow>> {
+pub async fn list(
+    conn: &mut PgConnection,
+    campaign: Uuid,
+    f: &Filter,
+    after_code: &str,
+    limit: i64,
+) -> Result<Vec<SchoolRow>> {
     Ok(sqlx::query_as!(
         SchoolRow,
         r#"SELECT id, campaign_id, code, name, level, town, principal, contacts, state, version FROM schools

@@ -47,14 +47,29 @@ pub async fn get_application(conn: &mut PgConnection, id: Uuid) -> Result<Applic
     .ok_or_else(|| StoreError::not_found("application", id))
 }
 
-pub async fn decide_application(conn: &mut PgConnection, id: Uuid, status: &str, reason: &str, at: DateTime<Utc>) -> Result<()> {
-    sqlx::query!("UPDATE applications SET status = $2, reason = $3, decided_at = $4 WHERE id = $1", id, status, reason, at)
-        .execute(&mut *conn)
-        .await?;
+pub async fn decide_application(
+    conn: &mut PgConnection,
+    id: Uuid,
+    status: &str,
+    reason: &str,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query!(
+        "UPDATE applications SET status = $2, reason = $3, decided_at = $4 WHERE id = $1",
+        id,
+        status,
+        reason,
+        at
+    )
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
-pub async fn list_applications(conn: &mut PgConnection, campaign: Uuid) -> Result<Vec<ApplicationRow>> {
+pub async fn list_applications(
+    conn: &mut PgConnection,
+    campaign: Uuid,
+) -> Result<Vec<ApplicationRow>> {
     Ok(sqlx::query_as!(
         ApplicationRow,
         "SELECT id, campaign_id, school_id, self_assessment, statement, status, reason, submitted_at FROM applications WHERE campaign_id = $1 ORDER BY submitted_at, id",
@@ -76,7 +91,12 @@ pub struct NoticeRow {
     pub closed_at: Option<DateTime<Utc>>,
 }
 
-pub async fn insert_notice(conn: &mut PgConnection, n: &NoticeRow, schools: &[Uuid], at: DateTime<Utc>) -> Result<()> {
+pub async fn insert_notice(
+    conn: &mut PgConnection,
+    n: &NoticeRow,
+    schools: &[Uuid],
+    at: DateTime<Utc>,
+) -> Result<()> {
     sqlx::query!(
         r#"INSERT INTO notices (id, campaign_id, kind, title, starts_at, ends_at, last_day, created_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"#,
@@ -126,16 +146,23 @@ pub async fn list_notices(conn: &mut PgConnection, campaign: Uuid) -> Result<Vec
 }
 
 pub async fn notice_schools(conn: &mut PgConnection, notice: Uuid) -> Result<Vec<Uuid>> {
-    Ok(sqlx::query_scalar!("SELECT school_id FROM notice_schools WHERE notice_id = $1 ORDER BY ordinal", notice)
-        .fetch_all(&mut *conn)
-        .await?)
+    Ok(sqlx::query_scalar!(
+        "SELECT school_id FROM notice_schools WHERE notice_id = $1 ORDER BY ordinal",
+        notice
+    )
+    .fetch_all(&mut *conn)
+    .await?)
 }
 
 pub async fn close_notice(conn: &mut PgConnection, id: Uuid, at: DateTime<Utc>) -> Result<bool> {
-    let n = sqlx::query!("UPDATE notices SET closed_at = $2 WHERE id = $1 AND closed_at IS NULL", id, at)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
+    let n = sqlx::query!(
+        "UPDATE notices SET closed_at = $2 WHERE id = $1 AND closed_at IS NULL",
+        id,
+        at
+    )
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
     Ok(n == 1)
 }
 
@@ -187,10 +214,22 @@ pub async fn lock_objection(conn: &mut PgConnection, id: Uuid) -> Result<Objecti
     .ok_or_else(|| StoreError::not_found("objection", id))
 }
 
-pub async fn resolve_objection(conn: &mut PgConnection, id: Uuid, status: &str, resolution: &str, at: DateTime<Utc>) -> Result<()> {
-    sqlx::query!("UPDATE objections SET status = $2, resolution = $3, resolved_at = $4 WHERE id = $1", id, status, resolution, at)
-        .execute(&mut *conn)
-        .await?;
+pub async fn resolve_objection(
+    conn: &mut PgConnection,
+    id: Uuid,
+    status: &str,
+    resolution: &str,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query!(
+        "UPDATE objections SET status = $2, resolution = $3, resolved_at = $4 WHERE id = $1",
+        id,
+        status,
+        resolution,
+        at
+    )
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -213,7 +252,11 @@ pub struct SeedFacts {
     pub listed: i64,
 }
 
-pub async fn facts(conn: &mut PgConnection, campaign: Uuid, now: DateTime<Utc>) -> Result<SeedFacts> {
+pub async fn facts(
+    conn: &mut PgConnection,
+    campaign: Uuid,
+    now: DateTime<Utc>,
+) -> Result<SeedFacts> {
     let r = sqlx::query!(
         r#"SELECT
              (SELECT count(*) FROM applications WHERE campaign_id = $1 AND status = 'pending') AS "pending!",

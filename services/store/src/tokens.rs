@@ -30,7 +30,10 @@ pub async fn insert(conn: &mut PgConnection, token: &str, row: &TokenRow) -> Res
     .execute(&mut *conn)
     .await?;
     if res.rows_affected() == 0 {
-        return Err(StoreError::Conflict(format!("token for actor `{}` already exists", row.actor)));
+        return Err(StoreError::Conflict(format!(
+            "token for actor `{}` already exists",
+            row.actor
+        )));
     }
     Ok(())
 }
@@ -46,7 +49,9 @@ pub async fn find(conn: &mut PgConnection, token: &str) -> Result<Option<TokenRo
 }
 
 pub async fn count_office(conn: &mut PgConnection) -> Result<i64> {
-    Ok(sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM tokens WHERE role = 'office' AND revoked_at IS NULL"#)
-        .fetch_one(&mut *conn)
-        .await?)
+    Ok(sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM tokens WHERE role = 'office' AND revoked_at IS NULL"#
+    )
+    .fetch_one(&mut *conn)
+    .await?)
 }

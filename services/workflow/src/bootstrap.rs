@@ -17,15 +17,36 @@ use crate::api::admin::new_token;
 pub const CHANGLE_2020: &str = include_str!("../../../deploy/campaigns/changle-2020.toml");
 
 /// Changle's eight township-level units (NBS division codes 370725001…116).
-pub const TOWNS: [&str; 8] = ["宝都街道", "宝城街道", "朱刘街道", "五图街道", "乔官镇", "鄌郚镇", "红河镇", "营丘镇"];
+pub const TOWNS: [&str; 8] = [
+    "宝都街道",
+    "宝城街道",
+    "朱刘街道",
+    "五图街道",
+    "乔官镇",
+    "鄌郚镇",
+    "红河镇",
+    "营丘镇",
+];
 
 /// Creates an office token when none exists. Returns it (shown once) or None.
-pub async fn ensure_office_token(pool: &PgPool, fixed: Option<&str>) -> anyhow::Result<Option<String>> {
+pub async fn ensure_office_token(
+    pool: &PgPool,
+    fixed: Option<&str>,
+) -> anyhow::Result<Option<String>> {
     let mut conn = pool.acquire().await?;
     if let Some(t) = fixed {
         if tokens::find(&mut conn, t).await?.is_none() {
-            tokens::insert(&mut conn, t, &TokenRow { actor: "office:bootstrap".into(), name: "督导室（初始令牌）".into(), role: "office".into(), school_id: None })
-                .await?;
+            tokens::insert(
+                &mut conn,
+                t,
+                &TokenRow {
+                    actor: "office:bootstrap".into(),
+                    name: "督导室（初始令牌）".into(),
+                    role: "office".into(),
+                    school_id: None,
+                },
+            )
+            .await?;
         }
         return Ok(Some(t.to_string()));
     }
@@ -33,7 +54,17 @@ pub async fn ensure_office_token(pool: &PgPool, fixed: Option<&str>) -> anyhow::
         return Ok(None);
     }
     let token = new_token();
-    tokens::insert(&mut conn, &token, &TokenRow { actor: "office:bootstrap".into(), name: "督导室（初始令牌）".into(), role: "office".into(), school_id: None }).await?;
+    tokens::insert(
+        &mut conn,
+        &token,
+        &TokenRow {
+            actor: "office:bootstrap".into(),
+            name: "督导室（初始令牌）".into(),
+            role: "office".into(),
+            school_id: None,
+        },
+    )
+    .await?;
     Ok(Some(token))
 }
 
@@ -55,32 +86,94 @@ pub fn demo_schools() -> Vec<NewSchool> {
         });
     };
     let surnames = ["王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴"];
-    let given = ["建国", "秀兰", "志强", "海燕", "立新", "春梅", "文博", "晓东"];
+    let given = [
+        "建国", "秀兰", "志强", "海燕", "立新", "春梅", "文博", "晓东",
+    ];
     let mut who = 0usize;
     let mut principal = || {
         who += 1;
-        format!("{}{}", surnames[who % surnames.len()], given[(who / surnames.len() + who) % given.len()])
+        format!(
+            "{}{}",
+            surnames[who % surnames.len()],
+            given[(who / surnames.len() + who) % given.len()]
+        )
     };
     for (i, town) in TOWNS.iter().enumerate() {
-        add(format!("昌乐县{town}中心小学"), "primary", town, principal());
-        add(format!("昌乐县{town}第二小学"), "primary", town, principal());
-        add(format!("昌乐县{town}第三小学"), "primary", town, principal());
+        add(
+            format!("昌乐县{town}中心小学"),
+            "primary",
+            town,
+            principal(),
+        );
+        add(
+            format!("昌乐县{town}第二小学"),
+            "primary",
+            town,
+            principal(),
+        );
+        add(
+            format!("昌乐县{town}第三小学"),
+            "primary",
+            town,
+            principal(),
+        );
         add(format!("昌乐县{town}初级中学"), "junior", town, principal());
         if i % 2 == 0 {
-            add(format!("昌乐县{town}九年一贯制学校"), "nine_year", town, principal());
+            add(
+                format!("昌乐县{town}九年一贯制学校"),
+                "nine_year",
+                town,
+                principal(),
+            );
         }
     }
-    add("昌乐县实验小学（示例）".into(), "primary", "宝都街道", principal());
-    add("昌乐县实验中学（示例）".into(), "junior", "宝都街道", principal());
-    add("昌乐县宝城街道第四小学".into(), "primary", "宝城街道", principal());
-    add("昌乐县朱刘街道第四小学".into(), "primary", "朱刘街道", principal());
+    add(
+        "昌乐县实验小学（示例）".into(),
+        "primary",
+        "宝都街道",
+        principal(),
+    );
+    add(
+        "昌乐县实验中学（示例）".into(),
+        "junior",
+        "宝都街道",
+        principal(),
+    );
+    add(
+        "昌乐县宝城街道第四小学".into(),
+        "primary",
+        "宝城街道",
+        principal(),
+    );
+    add(
+        "昌乐县朱刘街道第四小学".into(),
+        "primary",
+        "朱刘街道",
+        principal(),
+    );
     out
 }
 
-async fn insert_token(conn: &mut PgConnection, out: &mut String, label: &str, role: &str, school: Option<Uuid>) -> anyhow::Result<()> {
+async fn insert_token(
+    conn: &mut PgConnection,
+    out: &mut String,
+    label: &str,
+    role: &str,
+    school: Option<Uuid>,
+) -> anyhow::Result<()> {
     let token = new_token();
     let actor = format!("{role}:{}", Uuid::now_v7().simple());
-    tokens::insert(conn, &token, &TokenRow { actor, name: label.into(), role: role.into(), school_id: school }).await?;
+    tokens::insert(
+        conn,
+        &token,
+        &TokenRow {
+            actor,
+            name: label.into(),
+            role: role.into(),
+            school_id: school,
+        },
+    )
+    .await?;
     writeln!(out, "{role:<10} {label:<28} {token}")?;
     Ok(())
 }
@@ -90,7 +183,11 @@ async fn insert_token(conn: &mut PgConnection, out: &mut String, label: &str, ro
 pub async fn load_demo(pool: &PgPool, now: DateTime<Utc>) -> anyhow::Result<Option<String>> {
     let def = CampaignDefinition::parse(CHANGLE_2020).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut tx = pool.begin().await?;
-    if campaigns::list(&mut tx).await?.iter().any(|c| c.code == def.code) {
+    if campaigns::list(&mut tx)
+        .await?
+        .iter()
+        .any(|c| c.code == def.code)
+    {
         return Ok(None);
     }
     let (canonical, sha) = def.canonical();
@@ -111,14 +208,42 @@ pub async fn load_demo(pool: &PgPool, now: DateTime<Utc>) -> anyhow::Result<Opti
         },
     )
     .await?;
-    let rows = schools::insert_many(&mut tx, id, &demo_schools(), CaseState::Enrolled.code(), now).await?;
-    let ctx = AuditCtx { campaign: id, actor: "system:demo".into(), role: "office".into(), request_id: "demo-load".into(), at: now };
-    let mut effects = vec![Effect::event("campaign.created", None, serde_json::Value::Null, serde_json::json!({ "code": def.code, "demo": true }), None)];
+    let rows = schools::insert_many(
+        &mut tx,
+        id,
+        &demo_schools(),
+        CaseState::Enrolled.code(),
+        now,
+    )
+    .await?;
+    let ctx = AuditCtx {
+        campaign: id,
+        actor: "system:demo".into(),
+        role: "office".into(),
+        request_id: "demo-load".into(),
+        at: now,
+    };
+    let mut effects = vec![Effect::event(
+        "campaign.created",
+        None,
+        serde_json::Value::Null,
+        serde_json::json!({ "code": def.code, "demo": true }),
+        None,
+    )];
     effects.extend(rows.iter().map(|r| {
-        Effect::event("school.registered", Some(r.id), serde_json::Value::Null, serde_json::json!({ "code": r.code, "name": r.name, "state": r.state }), None)
+        Effect::event(
+            "school.registered",
+            Some(r.id),
+            serde_json::Value::Null,
+            serde_json::json!({ "code": r.code, "name": r.name, "state": r.state }),
+            None,
+        )
     }));
     audit::apply(&mut tx, &ctx, &effects).await?;
-    let mut out = format!("campaign  {} ({} {}), id {id}\n", def.code, def.county, def.year);
+    let mut out = format!(
+        "campaign  {} ({} {}), id {id}\n",
+        def.code, def.county, def.year
+    );
     insert_token(&mut tx, &mut out, "业务科室（演示）", "department", None).await?;
     insert_token(&mut tx, &mut out, "验收组成员甲（演示）", "panel", None).await?;
     insert_token(&mut tx, &mut out, "验收组成员乙（演示）", "panel", None).await?;
@@ -126,7 +251,12 @@ pub async fn load_demo(pool: &PgPool, now: DateTime<Utc>) -> anyhow::Result<Opti
     for r in rows.iter().take(3) {
         insert_token(&mut tx, &mut out, &r.name, "school", Some(r.id)).await?;
     }
-    writeln!(out, "schools   {} fictional demo schools over {} towns; school ids via SchoolService.ListSchools", rows.len(), TOWNS.len())?;
+    writeln!(
+        out,
+        "schools   {} fictional demo schools over {} towns; school ids via SchoolService.ListSchools",
+        rows.len(),
+        TOWNS.len()
+    )?;
     tx.commit().await?;
     Ok(Some(out))
 }

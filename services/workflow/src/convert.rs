@@ -62,7 +62,10 @@ impl Violations {
         match pb::Phase::try_from(v).ok().and_then(phase_from_pb) {
             Some(p) => p,
             None => {
-                self.add(field, "must be one of PHASE_SEED_DESIGNATION … PHASE_AWARDS");
+                self.add(
+                    field,
+                    "must be one of PHASE_SEED_DESIGNATION … PHASE_AWARDS",
+                );
                 PhaseKind::SeedDesignation
             }
         }
@@ -79,12 +82,19 @@ impl Violations {
     }
 
     pub fn finish(self) -> AppResult<()> {
-        if self.0.is_empty() { Ok(()) } else { Err(AppError::Invalid(self.0)) }
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(AppError::Invalid(self.0))
+        }
     }
 }
 
 pub fn ts(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
 }
 
 pub fn from_ts(t: &prost_types::Timestamp) -> Option<DateTime<Utc>> {
@@ -186,7 +196,12 @@ pub fn contacts_to_json(contacts: &[pb::Contact]) -> serde_json::Value {
 }
 
 pub fn contacts_from_json(v: &serde_json::Value) -> Vec<pb::Contact> {
-    let s = |c: &serde_json::Value, k: &str| c.get(k).and_then(|x| x.as_str()).unwrap_or_default().to_string();
+    let s = |c: &serde_json::Value, k: &str| {
+        c.get(k)
+            .and_then(|x| x.as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
     v.as_array()
         .map(|a| {
             a.iter()
@@ -197,7 +212,11 @@ pub fn contacts_from_json(v: &serde_json::Value) -> Vec<pb::Contact> {
                     robots: c
                         .get("robots")
                         .and_then(|r| r.as_array())
-                        .map(|r| r.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+                        .map(|r| {
+                            r.iter()
+                                .filter_map(|x| x.as_str().map(String::from))
+                                .collect()
+                        })
                         .unwrap_or_default(),
                 })
                 .collect()

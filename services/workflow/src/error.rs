@@ -41,12 +41,20 @@ impl AppError {
     pub fn into_status(self, request_id: &str) -> Status {
         match self {
             AppError::Invalid(violations) => {
-                let summary = violations.iter().map(|(f, r)| format!("{f}: {r}")).collect::<Vec<_>>().join("; ");
+                let summary = violations
+                    .iter()
+                    .map(|(f, r)| format!("{f}: {r}"))
+                    .collect::<Vec<_>>()
+                    .join("; ");
                 let mut details = ErrorDetails::new();
                 for (f, r) in violations {
                     details.add_bad_request_violation(f, r);
                 }
-                Status::with_error_details(Code::InvalidArgument, format!("invalid request: {summary}"), details)
+                Status::with_error_details(
+                    Code::InvalidArgument,
+                    format!("invalid request: {summary}"),
+                    details,
+                )
             }
             AppError::Unauthenticated(m) => Status::unauthenticated(m),
             AppError::PermissionDenied(m) => Status::permission_denied(m),
@@ -86,9 +94,9 @@ impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound { .. } => AppError::NotFound(e.to_string()),
-            StoreError::VersionConflict { expected, current } => {
-                AppError::Aborted(format!("version conflict: the school case is at version {current}, the request expected {expected}; re-read and retry"))
-            }
+            StoreError::VersionConflict { expected, current } => AppError::Aborted(format!(
+                "version conflict: the school case is at version {current}, the request expected {expected}; re-read and retry"
+            )),
             StoreError::Conflict(m) => AppError::AlreadyExists(m),
             StoreError::Sqlx(e) => AppError::internal(e),
             StoreError::Corrupt(m) => AppError::Internal(m.into()),

@@ -22,7 +22,11 @@ struct Args {
     #[arg(long, env = "JUNHENG_CLOCK", default_value = "real")]
     clock: String,
     /// Where the simulated clock starts the first time (RFC 3339).
-    #[arg(long, env = "JUNHENG_SIM_START", default_value = "2020-03-02T09:00:00+08:00")]
+    #[arg(
+        long,
+        env = "JUNHENG_SIM_START",
+        default_value = "2020-03-02T09:00:00+08:00"
+    )]
     sim_start: DateTime<Utc>,
     /// Load the Changle 2020 demo county on first start.
     #[arg(long)]
@@ -33,6 +37,9 @@ struct Args {
     /// Use this office token instead of generating one (for scripted setups).
     #[arg(long, env = "JUNHENG_OFFICE_TOKEN", hide_env_values = true)]
     office_token: Option<String>,
+    /// Also write a newly created office token to this file (mode 0600).
+    #[arg(long)]
+    office_token_file: Option<PathBuf>,
     /// Log as JSON lines.
     #[arg(long, env = "JUNHENG_LOG_JSON")]
     log_json: bool,
@@ -41,12 +48,32 @@ struct Args {
     db_pool: u32,
 }
 
+fn write_secret(path: &std::path::Path, secret: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    writeln!(f, "{secret}")?;
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,sqlx=warn".into());
     if args.log_json {
-        tracing_subscriber::fmt().with_env_filter(filter).json().init();
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .json()
+            .init();
     } else {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
@@ -54,17 +81,25 @@ async fn main() -> anyhow::Result<()> {
         "real" => ClockMode::Real,
         "simulated" => {
             if std::env::var("JUNHENG_ENV").is_ok_and(|e| e == "production") {
-                anyhow::bail!("refusing to start with the simulated clock while JUNHENG_ENV=production");
+                anyhow::bail!(
+                    "refusing to start with the simulated clock while JUNHENG_ENV=production"
+                );
             }
             tracing::warn!(start = %args.sim_start, "SIMULATED CLOCK: time moves only by AdvanceClock; never use this in production");
-            ClockMode::Simulated { start: args.sim_start }
+            ClockMode::Simulated {
+                start: args.sim_start,
+            }
         }
         other => anyhow::bail!("--clock must be `real` or `simulated`, not `{other}`"),
     };
-    let pool = junheng_store::connect(&args.database_url, args.db_pool).await.context("connecting to PostgreSQL")?;
-    if let Some(token) = bootstrap::ensure_office_token(&pool, args.office_token.as_deref()).await? {
-        if args.office_token.is_none() {
-            println!("office token (shown once, stored hashed): {token}");
+    let pool = junheng_store::connect(&args.database_url, args.db_pool)
+        .await
+        .context("connecting to PostgreSQL")?;
+    let created = bootstrap::ensure_office_token(&pool, args.office_token.as_deref()).await?;
+    if let Some(token) = created.filter(|_| args.office_token.is_none()) {
+        println!("office token (shown once, stored hashed): {token}");
+        if let Some(path) = &args.office_token_file {
+            write_secret(path, &token)?;
         }
     }
     if args.demo {
@@ -78,12 +113,20 @@ async fn main() -> anyhow::Result<()> {
                     std::fs::create_dir_all(dir)?;
                 }
                 std::fs::write(&args.demo_tokens_file, &list)?;
-                println!("demo county loaded; tokens written to {}:\n{list}", args.demo_tokens_file.display());
+                println!(
+                    "demo county loaded; tokens written to {}:\n{list}",
+                    args.demo_tokens_file.display()
+                );
             }
-            None => println!("demo county already loaded; its tokens are in {}", args.demo_tokens_file.display()),
+            None => println!(
+                "demo county already loaded; its tokens are in {}",
+                args.demo_tokens_file.display()
+            ),
         }
     }
-    let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
     junheng_workflow::serve(pool, clock, listener, async {
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutting down");

@@ -45,20 +45,32 @@ fn spawn_event_listener(state: Arc<AppState>) {
 }
 
 /// Serves until `shutdown` resolves.
-pub async fn serve(pool: PgPool, clock: ClockMode, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+pub async fn serve(
+    pool: PgPool,
+    clock: ClockMode,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
     let state = Arc::new(AppState::new(pool, clock));
     spawn_event_listener(state.clone());
     let shared = Shared(state);
 
     let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<CampaignServiceServer<CampaignApi>>().await;
+    health
+        .set_serving::<CampaignServiceServer<CampaignApi>>()
+        .await;
     health.set_serving::<SchoolServiceServer<SchoolApi>>().await;
     health.set_serving::<SeedServiceServer<SeedApi>>().await;
     health.set_serving::<MentorServiceServer<MentorApi>>().await;
     health.set_serving::<AdminServiceServer<AdminApi>>().await;
     // The clock mode is part of health output: `junheng.clock.simulated` is SERVING only when
     // the simulated clock is on (and `junheng.clock.real` otherwise).
-    health.set_service_status(format!("junheng.clock.{}", clock.name()), tonic_health::ServingStatus::Serving).await;
+    health
+        .set_service_status(
+            format!("junheng.clock.{}", clock.name()),
+            tonic_health::ServingStatus::Serving,
+        )
+        .await;
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(junheng_proto::FILE_DESCRIPTOR_SET)
@@ -73,7 +85,12 @@ pub async fn serve(pool: PgPool, clock: ClockMode, listener: TcpListener, shutdo
     tracing::info!(%addr, clock = clock.name(), "junheng workflow serving gRPC");
     Server::builder()
         .trace_fn(|req| {
-            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
             tracing::info_span!("grpc", request.id = %id, rpc = %req.uri().path())
         })
         .add_service(health_service)
@@ -128,5 +145,9 @@ pub async fn spawn(pool: PgPool, clock: ClockMode) -> anyhow::Result<Running> {
     let handle = tokio::spawn(serve(pool, clock, listener, async {
         let _ = rx.await;
     }));
-    Ok(Running { addr, stop: Some(tx), handle: Some(handle) })
+    Ok(Running {
+        addr,
+        stop: Some(tx),
+        handle: Some(handle),
+    })
 }

@@ -25,7 +25,9 @@ pub enum ClockMode {
     Real,
     /// The instant lives in the `clock` table, shared by every service and replica; it starts
     /// at `start` and moves only by AdvanceClock.
-    Simulated { start: DateTime<Utc> },
+    Simulated {
+        start: DateTime<Utc>,
+    },
 }
 
 impl ClockMode {
@@ -59,13 +61,19 @@ impl Call {
         if roles.contains(&self.actor.role) {
             Ok(())
         } else {
-            Err(AppError::PermissionDenied(format!("{} may not {action}", self.actor.role)))
+            Err(AppError::PermissionDenied(format!(
+                "{} may not {action}",
+                self.actor.role
+            )))
         }
     }
 
     /// Everyone but leadership (read-only) may do this.
     pub fn require_writer(&self, action: &str) -> AppResult<()> {
-        self.require(&[Role::Office, Role::Department, Role::Panel, Role::School], action)
+        self.require(
+            &[Role::Office, Role::Department, Role::Panel, Role::School],
+            action,
+        )
     }
 }
 
@@ -114,7 +122,13 @@ impl Work {
 
     /// Stores the response under the idempotency key and commits everything at once.
     pub async fn commit<R: Message>(mut self, response: &R) -> AppResult<()> {
-        idempotency::complete(&mut self.tx, &self.actor, &self.key, &response.encode_to_vec()).await?;
+        idempotency::complete(
+            &mut self.tx,
+            &self.actor,
+            &self.key,
+            &response.encode_to_vec(),
+        )
+        .await?;
         if let Some(c) = self.notify {
             junheng_store::audit::notify(&mut self.tx, c).await?;
         }
@@ -125,7 +139,10 @@ impl Work {
 
 pub fn validate_key(key: &str) -> AppResult<()> {
     if key.is_empty() || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(AppError::invalid("idempotency_key", "required: 1 to 128 printable ASCII characters without spaces"));
+        return Err(AppError::invalid(
+            "idempotency_key",
+            "required: 1 to 128 printable ASCII characters without spaces",
+        ));
     }
     Ok(())
 }
@@ -146,22 +163,26 @@ impl AppState {
     pub async fn now(&self, conn: &mut PgConnection) -> AppResult<DateTime<Utc>> {
         match self.clock {
             ClockMode::Real => Ok(Utc::now()),
-            ClockMode::Simulated { start } => Ok(junheng_store::clock::simulated_now(conn, start).await?),
+            ClockMode::Simulated { start } => {
+                Ok(junheng_store::clock::simulated_now(conn, start).await?)
+            }
         }
     }
 
     /// Reads `authorization: Bearer …`, maps the token to an actor (tokens are stored hashed).
     pub async fn authenticate(&self, md: &MetadataMap) -> AppResult<Actor> {
-        let header = md
-            .get("authorization")
-            .ok_or_else(|| AppError::Unauthenticated("missing `authorization: Bearer <token>` metadata".into()))?;
+        let header = md.get("authorization").ok_or_else(|| {
+            AppError::Unauthenticated("missing `authorization: Bearer <token>` metadata".into())
+        })?;
         let token = header
             .to_str()
             .ok()
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| AppError::Unauthenticated("authorization metadata must be `Bearer <token>`".into()))?;
+            .ok_or_else(|| {
+                AppError::Unauthenticated("authorization metadata must be `Bearer <token>`".into())
+            })?;
         let digest = junheng_store::tokens::digest(token);
         if let Some(actor) = self.tokens.lock().expect("token cache").get(&digest) {
             return Ok(actor.clone());
@@ -170,36 +191,62 @@ impl AppState {
         let row = junheng_store::tokens::find(&mut conn, token)
             .await?
             .ok_or_else(|| AppError::Unauthenticated("unknown or revoked token".into()))?;
-        let role = Role::from_code(&row.role).ok_or_else(|| AppError::Internal(format!("token role `{}`", row.role).into()))?;
-        let actor = Actor { id: row.actor, role, school: row.school_id };
-        self.tokens.lock().expect("token cache").insert(digest, actor.clone());
+        let role = Role::from_code(&row.role)
+            .ok_or_else(|| AppError::Internal(format!("token role `{}`", row.role).into()))?;
+        let actor = Actor {
+            id: row.actor,
+            role,
+            school: row.school_id,
+        };
+        self.tokens
+            .lock()
+            .expect("token cache")
+            .insert(digest, actor.clone());
         Ok(actor)
     }
 
     pub fn definition(&self, row: &CampaignRow) -> AppResult<Arc<CampaignDefinition>> {
-        if let Some(d) = self.definitions.lock().expect("definition cache").get(&row.definition_sha256) {
+        if let Some(d) = self
+            .definitions
+            .lock()
+            .expect("definition cache")
+            .get(&row.definition_sha256)
+        {
             return Ok(d.clone());
         }
-        let def = CampaignDefinition::from_canonical(row.definition.clone()).map_err(|e| AppError::Internal(e.to_string().into()))?;
+        let def = CampaignDefinition::from_canonical(row.definition.clone())
+            .map_err(|e| AppError::Internal(e.to_string().into()))?;
         let def = Arc::new(def);
-        self.definitions.lock().expect("definition cache").insert(row.definition_sha256.clone(), def.clone());
+        self.definitions
+            .lock()
+            .expect("definition cache")
+            .insert(row.definition_sha256.clone(), def.clone());
         Ok(def)
     }
 
     pub async fn load(&self, conn: &mut PgConnection, id: Uuid, lock: Lock) -> AppResult<Loaded> {
         let row = campaigns::get(conn, id, lock).await?;
         let def = self.definition(&row)?;
-        let phases: PhaseBoard = serde_json::from_value(row.phases.clone()).map_err(AppError::internal)?;
+        let phases: PhaseBoard =
+            serde_json::from_value(row.phases.clone()).map_err(AppError::internal)?;
         Ok(Loaded { row, def, phases })
     }
 
     /// The campaign a school belongs to (immutable, so cached).
     pub async fn campaign_of(&self, conn: &mut PgConnection, school: Uuid) -> AppResult<Uuid> {
-        if let Some(c) = self.school_campaigns.lock().expect("school cache").get(&school) {
+        if let Some(c) = self
+            .school_campaigns
+            .lock()
+            .expect("school cache")
+            .get(&school)
+        {
             return Ok(*c);
         }
         let c = junheng_store::schools::get(conn, school).await?.campaign_id;
-        self.school_campaigns.lock().expect("school cache").insert(school, c);
+        self.school_campaigns
+            .lock()
+            .expect("school cache")
+            .insert(school, c);
         Ok(c)
     }
 
@@ -218,7 +265,9 @@ impl AppState {
             Claim::Fresh => {}
             Claim::Replay(bytes) => {
                 tx.rollback().await?;
-                return Ok(Begun::Replay(Resp::decode(bytes.as_slice()).map_err(AppError::internal)?));
+                return Ok(Begun::Replay(
+                    Resp::decode(bytes.as_slice()).map_err(AppError::internal)?,
+                ));
             }
             Claim::Mismatch => {
                 return Err(AppError::AlreadyExists(format!(
@@ -227,6 +276,12 @@ impl AppState {
             }
         }
         let now = self.now(&mut tx).await?;
-        Ok(Begun::Fresh(Work { tx, now, key: key.to_string(), actor: call.actor.id.clone(), notify: None }))
+        Ok(Begun::Fresh(Work {
+            tx,
+            now,
+            key: key.to_string(),
+            actor: call.actor.id.clone(),
+            notify: None,
+        }))
     }
 }

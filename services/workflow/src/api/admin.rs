@@ -25,17 +25,37 @@ pub fn new_token() -> String {
 #[tonic::async_trait]
 impl AdminService for AdminApi {
     /// Unauthenticated on purpose: operators and health checks read the clock mode here.
-    async fn get_server_info(&self, req: Request<pb::GetServerInfoRequest>) -> Result<Response<pb::ServerInfo>, Status> {
-        let call = Call { actor: junheng_core::Actor { id: "anonymous".into(), role: Role::Leader, school: None }, request_id: request_id(&req) };
-        reply(&call, async {
-            let mut conn = self.0.pool.acquire().await?;
-            let now = self.0.now(&mut conn).await?;
-            Ok(pb::ServerInfo { version: env!("CARGO_PKG_VERSION").into(), clock_mode: self.0.clock.name().into(), now: Some(ts(now)) })
-        }
-        .await)
+    async fn get_server_info(
+        &self,
+        req: Request<pb::GetServerInfoRequest>,
+    ) -> Result<Response<pb::ServerInfo>, Status> {
+        let call = Call {
+            actor: junheng_core::Actor {
+                id: "anonymous".into(),
+                role: Role::Leader,
+                school: None,
+            },
+            request_id: request_id(&req),
+        };
+        reply(
+            &call,
+            async {
+                let mut conn = self.0.pool.acquire().await?;
+                let now = self.0.now(&mut conn).await?;
+                Ok(pb::ServerInfo {
+                    version: env!("CARGO_PKG_VERSION").into(),
+                    clock_mode: self.0.clock.name().into(),
+                    now: Some(ts(now)),
+                })
+            }
+            .await,
+        )
     }
 
-    async fn advance_clock(&self, req: Request<pb::AdvanceClockRequest>) -> Result<Response<pb::ServerInfo>, Status> {
+    async fn advance_clock(
+        &self,
+        req: Request<pb::AdvanceClockRequest>,
+    ) -> Result<Response<pb::ServerInfo>, Status> {
         let call = self.0.call(&req).await?;
         let req = req.into_inner();
         reply(&call, async {
@@ -65,7 +85,10 @@ impl AdminService for AdminApi {
         .await)
     }
 
-    async fn issue_token(&self, req: Request<pb::IssueTokenRequest>) -> Result<Response<pb::IssueTokenResponse>, Status> {
+    async fn issue_token(
+        &self,
+        req: Request<pb::IssueTokenRequest>,
+    ) -> Result<Response<pb::IssueTokenResponse>, Status> {
         let call = self.0.call(&req).await?;
         let req = req.into_inner();
         reply(&call, async {

@@ -26,8 +26,16 @@ use crate::state::{Call, Loaded};
 pub struct CampaignApi(pub Shared);
 
 /// Facts for the exit criteria of `kind`, counted now.
-pub async fn phase_facts(conn: &mut PgConnection, camp: &Loaded, kind: PhaseKind, now: DateTime<Utc>) -> AppResult<PhaseFacts> {
-    let mut f = PhaseFacts { mentors_confirmed: camp.row.mentors_confirmed_at.is_some(), ..Default::default() };
+pub async fn phase_facts(
+    conn: &mut PgConnection,
+    camp: &Loaded,
+    kind: PhaseKind,
+    now: DateTime<Utc>,
+) -> AppResult<PhaseFacts> {
+    let mut f = PhaseFacts {
+        mentors_confirmed: camp.row.mentors_confirmed_at.is_some(),
+        ..Default::default()
+    };
     if kind == PhaseKind::SeedDesignation {
         let s = seed::facts(conn, camp.id(), now).await?;
         f.pending_applications = s.pending_applications as u64;
@@ -39,7 +47,11 @@ pub async fn phase_facts(conn: &mut PgConnection, camp: &Loaded, kind: PhaseKind
     Ok(f)
 }
 
-pub async fn campaign_to_pb(conn: &mut PgConnection, camp: &Loaded, now: DateTime<Utc>) -> AppResult<pb::Campaign> {
+pub async fn campaign_to_pb(
+    conn: &mut PgConnection,
+    camp: &Loaded,
+    now: DateTime<Utc>,
+) -> AppResult<pb::Campaign> {
     let def: &CampaignDefinition = &camp.def;
     let mut phases = Vec::new();
     for st in &camp.phases.phases {
@@ -59,7 +71,10 @@ pub async fn campaign_to_pb(conn: &mut PgConnection, camp: &Loaded, now: DateTim
             milestones: st
                 .milestones
                 .iter()
-                .map(|(name, day)| pb::Milestone { name: name.clone(), deadline: Some(ts(def.deadline_after(*day))) })
+                .map(|(name, day)| pb::Milestone {
+                    name: name.clone(),
+                    deadline: Some(ts(def.deadline_after(*day))),
+                })
                 .collect(),
             overdue: st.status == PhaseStatus::Open && now >= deadline,
         });
@@ -72,7 +87,14 @@ pub async fn campaign_to_pb(conn: &mut PgConnection, camp: &Loaded, now: DateTim
         time_zone: camp.row.time_zone.clone(),
         definition_sha256: camp.row.definition_sha256.clone(),
         phases,
-        indicators: def.indicators.iter().map(|i| pb::Indicator { code: i.code.clone(), name: i.name.clone() }).collect(),
+        indicators: def
+            .indicators
+            .iter()
+            .map(|i| pb::Indicator {
+                code: i.code.clone(),
+                name: i.name.clone(),
+            })
+            .collect(),
         notice_working_days: def.notice_working_days,
     })
 }
@@ -106,7 +128,11 @@ impl CampaignApi {
         call: &Call,
         w: &mut crate::state::Work,
         campaign: Uuid,
-        change: impl FnOnce(&mut PhaseBoard, &CampaignDefinition, DateTime<Utc>) -> Result<Vec<Effect>, junheng_core::RuleError>,
+        change: impl FnOnce(
+            &mut PhaseBoard,
+            &CampaignDefinition,
+            DateTime<Utc>,
+        ) -> Result<Vec<Effect>, junheng_core::RuleError>,
     ) -> AppResult<Loaded> {
         let mut camp = self.0.load(w.conn(), campaign, Lock::Update).await?;
         let effects = change(&mut camp.phases, &camp.def, w.now)?;
@@ -120,7 +146,10 @@ impl CampaignApi {
 
 #[tonic::async_trait]
 impl CampaignService for CampaignApi {
-    async fn create_campaign(&self, req: Request<pb::CreateCampaignRequest>) -> Result<Response<pb::Campaign>, Status> {
+    async fn create_campaign(
+        &self,
+        req: Request<pb::CreateCampaignRequest>,
+    ) -> Result<Response<pb::Campaign>, Status> {
         let call = self.0.call(&req).await?;
         let req = req.into_inner();
         reply(&call, async {
@@ -174,149 +203,213 @@ impl CampaignService for CampaignApi {
         .await)
     }
 
-    async fn get_campaign(&self, req: Request<pb::GetCampaignRequest>) -> Result<Response<pb::Campaign>, Status> {
+    async fn get_campaign(
+        &self,
+        req: Request<pb::GetCampaignRequest>,
+    ) -> Result<Response<pb::Campaign>, Status> {
         let call = self.0.call(&req).await?;
         let req = req.into_inner();
-        reply(&call, async {
-            let mut v = Violations::default();
-            let id = v.uuid("campaign_id", &req.campaign_id);
-            v.finish()?;
-            self.read_campaign(id).await
-        }
-        .await)
-    }
-
-    async fn list_campaigns(&self, req: Request<pb::ListCampaignsRequest>) -> Result<Response<pb::ListCampaignsResponse>, Status> {
-        let call = self.0.call(&req).await?;
-        reply(&call, async {
-            let mut conn = self.0.pool.acquire().await?;
-            let now = self.0.now(&mut conn).await?;
-            let mut campaigns = Vec::new();
-            for row in campaigns::list(&mut conn).await? {
-                let camp = self.0.load(&mut conn, row.id, Lock::None).await?;
-                campaigns.push(campaign_to_pb(&mut conn, &camp, now).await?);
+        reply(
+            &call,
+            async {
+                let mut v = Violations::default();
+                let id = v.uuid("campaign_id", &req.campaign_id);
+                v.finish()?;
+                self.read_campaign(id).await
             }
-            Ok(pb::ListCampaignsResponse { campaigns })
-        }
-        .await)
+            .await,
+        )
     }
 
-    async fn open_phase(&self, req: Request<pb::OpenPhaseRequest>) -> Result<Response<pb::Campaign>, Status> {
+    async fn list_campaigns(
+        &self,
+        req: Request<pb::ListCampaignsRequest>,
+    ) -> Result<Response<pb::ListCampaignsResponse>, Status> {
         let call = self.0.call(&req).await?;
-        let req = req.into_inner();
-        reply(&call, async {
-            let mut v = Violations::default();
-            let id = v.uuid("campaign_id", &req.campaign_id);
-            let phase = v.phase("phase", req.phase);
-            v.finish()?;
-            let mut w = begin!(self.0, call, "OpenPhase", req);
-            let camp = self.phase_change(&call, &mut w, id, |b, def, now| b.open(phase, &call.actor, now, def)).await?;
-            let now = w.now;
-            let resp = campaign_to_pb(w.conn(), &camp, now).await?;
-            w.commit(&resp).await?;
-            Ok(resp)
-        }
-        .await)
-    }
-
-    async fn complete_phase(&self, req: Request<pb::CompletePhaseRequest>) -> Result<Response<pb::Campaign>, Status> {
-        let call = self.0.call(&req).await?;
-        let req = req.into_inner();
-        reply(&call, async {
-            let mut v = Violations::default();
-            let id = v.uuid("campaign_id", &req.campaign_id);
-            let phase = v.phase("phase", req.phase);
-            v.finish()?;
-            let mut w = begin!(self.0, call, "CompletePhase", req);
-            let mut camp = self.0.load(w.conn(), id, Lock::Update).await?;
-            let now = w.now;
-            let facts = phase_facts(w.conn(), &camp, phase, now).await?;
-            // Decide the completion first (it checks role, status and exit criteria), then turn
-            // the schools over against the board as it was while the phase was open.
-            let mut board = camp.phases.clone();
-            let mut effects = board.complete(phase, &call.actor, now, &facts)?;
-            if phase == PhaseKind::SeedDesignation {
-                let rows = schools::lock_all(w.conn(), id).await?;
-                let ctx = Ctx { now, def: &camp.def, phases: &camp.phases };
-                let (mut ids, mut states) = (Vec::new(), Vec::new());
-                for row in &rows {
-                    let t = school::decide(&case_of(row)?, &SchoolCommand::FinaliseSeedList, &call.actor, &ctx)?;
-                    ids.push(row.id);
-                    states.push(t.to.code().to_string());
-                    effects.extend(t.effects);
+        reply(
+            &call,
+            async {
+                let mut conn = self.0.pool.acquire().await?;
+                let now = self.0.now(&mut conn).await?;
+                let mut campaigns = Vec::new();
+                for row in campaigns::list(&mut conn).await? {
+                    let camp = self.0.load(&mut conn, row.id, Lock::None).await?;
+                    campaigns.push(campaign_to_pb(&mut conn, &camp, now).await?);
                 }
-                schools::set_states(w.conn(), &ids, &states, now).await?;
+                Ok(pb::ListCampaignsResponse { campaigns })
             }
-            camp.phases = board;
-            let phases = serde_json::to_value(&camp.phases).map_err(AppError::internal)?;
-            campaigns::set_phases(w.conn(), id, &phases).await?;
-            let audit = w.audit(&call, id);
-            audit::apply(w.conn(), &audit, &effects).await?;
-            let resp = campaign_to_pb(w.conn(), &camp, now).await?;
-            w.commit(&resp).await?;
-            Ok(resp)
-        }
-        .await)
+            .await,
+        )
     }
 
-    async fn extend_deadline(&self, req: Request<pb::ExtendDeadlineRequest>) -> Result<Response<pb::Campaign>, Status> {
+    async fn open_phase(
+        &self,
+        req: Request<pb::OpenPhaseRequest>,
+    ) -> Result<Response<pb::Campaign>, Status> {
         let call = self.0.call(&req).await?;
         let req = req.into_inner();
-        reply(&call, async {
-            let mut v = Violations::default();
-            let id = v.uuid("campaign_id", &req.campaign_id);
-            let phase = v.phase("phase", req.phase);
-            let day = v.date("new_last_day", &req.new_last_day);
-            let reason = v.text("reason", &req.reason, 500);
-            let milestone = v.optional_text("milestone", &req.milestone, 64);
-            v.finish()?;
-            let mut w = begin!(self.0, call, "ExtendDeadline", req);
-            let m = (!milestone.is_empty()).then_some(milestone.as_str());
-            let camp = self.phase_change(&call, &mut w, id, |b, def, _| b.extend(phase, m, day, &reason, &call.actor, def)).await?;
-            let now = w.now;
-            let resp = campaign_to_pb(w.conn(), &camp, now).await?;
-            w.commit(&resp).await?;
-            Ok(resp)
-        }
-        .await)
+        reply(
+            &call,
+            async {
+                let mut v = Violations::default();
+                let id = v.uuid("campaign_id", &req.campaign_id);
+                let phase = v.phase("phase", req.phase);
+                v.finish()?;
+                let mut w = begin!(self.0, call, "OpenPhase", req);
+                let camp = self
+                    .phase_change(&call, &mut w, id, |b, def, now| {
+                        b.open(phase, &call.actor, now, def)
+                    })
+                    .await?;
+                let now = w.now;
+                let resp = campaign_to_pb(w.conn(), &camp, now).await?;
+                w.commit(&resp).await?;
+                Ok(resp)
+            }
+            .await,
+        )
     }
 
-    async fn list_audit_events(&self, req: Request<pb::ListAuditEventsRequest>) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
+    async fn complete_phase(
+        &self,
+        req: Request<pb::CompletePhaseRequest>,
+    ) -> Result<Response<pb::Campaign>, Status> {
         let call = self.0.call(&req).await?;
         let req = req.into_inner();
-        reply(&call, async {
-            let mut v = Violations::default();
-            let id = v.uuid("campaign_id", &req.campaign_id);
-            let school = (!req.school_id.is_empty()).then(|| v.uuid("school_id", &req.school_id));
-            let size = match req.page_size {
-                0 => 100,
-                n @ 1..=1000 => n as i64,
-                _ => {
-                    v.add("page_size", "at most 1000");
-                    0
+        reply(
+            &call,
+            async {
+                let mut v = Violations::default();
+                let id = v.uuid("campaign_id", &req.campaign_id);
+                let phase = v.phase("phase", req.phase);
+                v.finish()?;
+                let mut w = begin!(self.0, call, "CompletePhase", req);
+                let mut camp = self.0.load(w.conn(), id, Lock::Update).await?;
+                let now = w.now;
+                let facts = phase_facts(w.conn(), &camp, phase, now).await?;
+                // Decide the completion first (it checks role, status and exit criteria), then turn
+                // the schools over against the board as it was while the phase was open.
+                let mut board = camp.phases.clone();
+                let mut effects = board.complete(phase, &call.actor, now, &facts)?;
+                if phase == PhaseKind::SeedDesignation {
+                    let rows = schools::lock_all(w.conn(), id).await?;
+                    let ctx = Ctx {
+                        now,
+                        def: &camp.def,
+                        phases: &camp.phases,
+                    };
+                    let (mut ids, mut states) = (Vec::new(), Vec::new());
+                    for row in &rows {
+                        let t = school::decide(
+                            &case_of(row)?,
+                            &SchoolCommand::FinaliseSeedList,
+                            &call.actor,
+                            &ctx,
+                        )?;
+                        ids.push(row.id);
+                        states.push(t.to.code().to_string());
+                        effects.extend(t.effects);
+                    }
+                    schools::set_states(w.conn(), &ids, &states, now).await?;
                 }
-            };
-            let after: i64 = if req.page_token.is_empty() {
-                0
-            } else {
-                req.page_token.parse().unwrap_or_else(|_| {
-                    v.add("page_token", "not a token returned by this call");
+                camp.phases = board;
+                let phases = serde_json::to_value(&camp.phases).map_err(AppError::internal)?;
+                campaigns::set_phases(w.conn(), id, &phases).await?;
+                let audit = w.audit(&call, id);
+                audit::apply(w.conn(), &audit, &effects).await?;
+                let resp = campaign_to_pb(w.conn(), &camp, now).await?;
+                w.commit(&resp).await?;
+                Ok(resp)
+            }
+            .await,
+        )
+    }
+
+    async fn extend_deadline(
+        &self,
+        req: Request<pb::ExtendDeadlineRequest>,
+    ) -> Result<Response<pb::Campaign>, Status> {
+        let call = self.0.call(&req).await?;
+        let req = req.into_inner();
+        reply(
+            &call,
+            async {
+                let mut v = Violations::default();
+                let id = v.uuid("campaign_id", &req.campaign_id);
+                let phase = v.phase("phase", req.phase);
+                let day = v.date("new_last_day", &req.new_last_day);
+                let reason = v.text("reason", &req.reason, 500);
+                let milestone = v.optional_text("milestone", &req.milestone, 64);
+                v.finish()?;
+                let mut w = begin!(self.0, call, "ExtendDeadline", req);
+                let m = (!milestone.is_empty()).then_some(milestone.as_str());
+                let camp = self
+                    .phase_change(&call, &mut w, id, |b, def, _| {
+                        b.extend(phase, m, day, &reason, &call.actor, def)
+                    })
+                    .await?;
+                let now = w.now;
+                let resp = campaign_to_pb(w.conn(), &camp, now).await?;
+                w.commit(&resp).await?;
+                Ok(resp)
+            }
+            .await,
+        )
+    }
+
+    async fn list_audit_events(
+        &self,
+        req: Request<pb::ListAuditEventsRequest>,
+    ) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
+        let call = self.0.call(&req).await?;
+        let req = req.into_inner();
+        reply(
+            &call,
+            async {
+                let mut v = Violations::default();
+                let id = v.uuid("campaign_id", &req.campaign_id);
+                let school =
+                    (!req.school_id.is_empty()).then(|| v.uuid("school_id", &req.school_id));
+                let size = match req.page_size {
+                    0 => 100,
+                    n @ 1..=1000 => n as i64,
+                    _ => {
+                        v.add("page_size", "at most 1000");
+                        0
+                    }
+                };
+                let after: i64 = if req.page_token.is_empty() {
                     0
+                } else {
+                    req.page_token.parse().unwrap_or_else(|_| {
+                        v.add("page_token", "not a token returned by this call");
+                        0
+                    })
+                };
+                v.finish()?;
+                let mut conn = self.0.pool.acquire().await?;
+                campaigns::get(&mut conn, id, Lock::None).await?;
+                let rows = audit::list(&mut conn, id, school, after, size).await?;
+                let next = if rows.len() as i64 == size {
+                    rows.last().map(|r| r.id.to_string()).unwrap_or_default()
+                } else {
+                    String::new()
+                };
+                Ok(pb::ListAuditEventsResponse {
+                    events: rows.iter().map(event_to_pb).collect(),
+                    next_page_token: next,
                 })
-            };
-            v.finish()?;
-            let mut conn = self.0.pool.acquire().await?;
-            campaigns::get(&mut conn, id, Lock::None).await?;
-            let rows = audit::list(&mut conn, id, school, after, size).await?;
-            let next = if rows.len() as i64 == size { rows.last().map(|r| r.id.to_string()).unwrap_or_default() } else { String::new() };
-            Ok(pb::ListAuditEventsResponse { events: rows.iter().map(event_to_pb).collect(), next_page_token: next })
-        }
-        .await)
+            }
+            .await,
+        )
     }
 
     type FollowEventsStream = Pin<Box<dyn Stream<Item = Result<pb::CampaignEvent, Status>> + Send>>;
 
-    async fn follow_events(&self, req: Request<pb::FollowEventsRequest>) -> Result<Response<Self::FollowEventsStream>, Status> {
+    async fn follow_events(
+        &self,
+        req: Request<pb::FollowEventsRequest>,
+    ) -> Result<Response<Self::FollowEventsStream>, Status> {
         let call = self.0.call(&req).await?;
         let req = req.into_inner();
         let start = async {
@@ -370,7 +463,10 @@ impl CampaignService for CampaignApi {
                 }
                 for r in &rows {
                     cursor = r.cursor();
-                    let ev = pb::CampaignEvent { cursor: cursor.to_string(), event: Some(event_to_pb(r)) };
+                    let ev = pb::CampaignEvent {
+                        cursor: cursor.to_string(),
+                        event: Some(event_to_pb(r)),
+                    };
                     if tx.send(Ok(ev)).await.is_err() {
                         return;
                     }
@@ -384,40 +480,49 @@ impl CampaignService for CampaignApi {
         Ok(resp)
     }
 
-    async fn list_obligations(&self, req: Request<pb::ListObligationsRequest>) -> Result<Response<pb::ListObligationsResponse>, Status> {
+    async fn list_obligations(
+        &self,
+        req: Request<pb::ListObligationsRequest>,
+    ) -> Result<Response<pb::ListObligationsResponse>, Status> {
         let call = self.0.call(&req).await?;
         let req = req.into_inner();
-        reply(&call, async {
-            let mut v = Violations::default();
-            let id = v.uuid("campaign_id", &req.campaign_id);
-            let school = (!req.school_id.is_empty()).then(|| v.uuid("school_id", &req.school_id));
-            v.finish()?;
-            let mut conn = self.0.pool.acquire().await?;
-            campaigns::get(&mut conn, id, Lock::None).await?;
-            let rows = obligations::list(&mut conn, id, school, req.include_closed).await?;
-            Ok(pb::ListObligationsResponse {
-                obligations: rows
-                    .into_iter()
-                    .map(|o| pb::Obligation {
-                        id: o.id.to_string(),
-                        kind: o.kind,
-                        school_id: o.school_id.map(|s| s.to_string()).unwrap_or_default(),
-                        owner_role: Role::from_code(&o.owner_role).map(role_to_pb).unwrap_or_default() as i32,
-                        owner: o.owner_school.map(|s| s.to_string()).unwrap_or_default(),
-                        due: Some(ts(o.due_at)),
-                        status: o.status,
-                        phase: o
-                            .deadline_ref
-                            .split(':')
-                            .nth(1)
-                            .and_then(PhaseKind::from_code)
-                            .map(convert::phase_to_pb)
-                            .unwrap_or_default() as i32,
-                        subject: o.subject,
-                    })
-                    .collect(),
-            })
-        }
-        .await)
+        reply(
+            &call,
+            async {
+                let mut v = Violations::default();
+                let id = v.uuid("campaign_id", &req.campaign_id);
+                let school =
+                    (!req.school_id.is_empty()).then(|| v.uuid("school_id", &req.school_id));
+                v.finish()?;
+                let mut conn = self.0.pool.acquire().await?;
+                campaigns::get(&mut conn, id, Lock::None).await?;
+                let rows = obligations::list(&mut conn, id, school, req.include_closed).await?;
+                Ok(pb::ListObligationsResponse {
+                    obligations: rows
+                        .into_iter()
+                        .map(|o| pb::Obligation {
+                            id: o.id.to_string(),
+                            kind: o.kind,
+                            school_id: o.school_id.map(|s| s.to_string()).unwrap_or_default(),
+                            owner_role: Role::from_code(&o.owner_role)
+                                .map(role_to_pb)
+                                .unwrap_or_default() as i32,
+                            owner: o.owner_school.map(|s| s.to_string()).unwrap_or_default(),
+                            due: Some(ts(o.due_at)),
+                            status: o.status,
+                            phase: o
+                                .deadline_ref
+                                .split(':')
+                                .nth(1)
+                                .and_then(PhaseKind::from_code)
+                                .map(convert::phase_to_pb)
+                                .unwrap_or_default() as i32,
+                            subject: o.subject,
+                        })
+                        .collect(),
+                })
+            }
+            .await,
+        )
     }
 }

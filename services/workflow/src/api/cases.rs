@@ -9,8 +9,14 @@ use crate::error::{AppError, AppResult};
 use crate::state::{Call, Loaded, Work};
 
 pub fn case_of(row: &SchoolRow) -> AppResult<SchoolCase> {
-    let state = CaseState::from_code(&row.state).ok_or_else(|| AppError::Internal(format!("unknown state `{}`", row.state).into()))?;
-    Ok(SchoolCase { id: row.id, name: row.name.clone(), state, version: row.version })
+    let state = CaseState::from_code(&row.state)
+        .ok_or_else(|| AppError::Internal(format!("unknown state `{}`", row.state).into()))?;
+    Ok(SchoolCase {
+        id: row.id,
+        name: row.name.clone(),
+        state,
+        version: row.version,
+    })
 }
 
 /// Locks the school, checks `expected_version` (0 = don't check), applies `cmd` and persists
@@ -26,7 +32,10 @@ pub async fn apply(
 ) -> AppResult<SchoolRow> {
     let mut row = schools::get_for_update(w.conn(), school_id).await?;
     if row.campaign_id != camp.id() {
-        return Err(AppError::NotFound(format!("school {school_id} not found in campaign {}", camp.id())));
+        return Err(AppError::NotFound(format!(
+            "school {school_id} not found in campaign {}",
+            camp.id()
+        )));
     }
     if expected_version != 0 && expected_version != row.version {
         return Err(AppError::Aborted(format!(
@@ -35,7 +44,11 @@ pub async fn apply(
         )));
     }
     let case = case_of(&row)?;
-    let ctx = Ctx { now: w.now, def: &camp.def, phases: &camp.phases };
+    let ctx = Ctx {
+        now: w.now,
+        def: &camp.def,
+        phases: &camp.phases,
+    };
     let t = school::decide(&case, &cmd, &call.actor, &ctx)?;
     let now = w.now;
     row.version = schools::set_state(w.conn(), row.id, row.version, t.to.code(), now).await?;

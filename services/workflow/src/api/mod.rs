@@ -73,7 +73,10 @@ pub fn reply<T>(call: &Call, result: AppResult<T>) -> Result<Response<T>, Status
 /// Opens a unit of work or returns the stored response of an earlier identical call.
 macro_rules! begin {
     ($state:expr, $call:expr, $method:literal, $req:expr) => {
-        match $state.begin(&$call, $method, &$req.idempotency_key, &$req).await? {
+        match $state
+            .begin(&$call, $method, &$req.idempotency_key, &$req)
+            .await?
+        {
             $crate::state::Begun::Replay(r) => return Ok(r),
             $crate::state::Begun::Fresh(w) => w,
         }

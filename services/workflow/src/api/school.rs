@@ -17,45 +17,82 @@ pub struct SchoolApi(pub Shared);
 
 pub const MAX_BATCH: usize = 20_000;
 
+fn is_school_code(s: &str) -> bool {
+    s.len() == 10 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Loose on purpose: the bureau's mail server is the real judge.
+fn is_email(s: &str) -> bool {
+    matches!(s.split_once('@'), Some((local, domain)) if !local.is_empty() && domain.contains('.') && !s.contains(char::is_whitespace))
+}
+
+fn is_mobile(s: &str) -> bool {
+    s.len() == 11 && s.starts_with('1') && s.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// Checks one registration row, adding violations under `schools[i].…`.
 fn check_school(v: &mut Violations, i: usize, s: &pb::NewSchool) -> NewSchool {
     let f = |name: &str| format!("schools[{i}].{name}");
     let code = s.code.trim().to_string();
-    if !(code.len() == 10 && code.bytes().all(|b| b.is_ascii_digit())) {
+    if !is_school_code(&code) {
         v.add(f("code"), format!("`{code}` is not a 10-digit school code"));
     }
     let name = v.text(&f("name"), &s.name, 100);
-    let level = pb::SchoolLevel::try_from(s.level).ok().and_then(level_from_pb);
+    let level = pb::SchoolLevel::try_from(s.level)
+        .ok()
+        .and_then(level_from_pb);
     if level.is_none() {
-        v.add(f("level"), "must be SCHOOL_LEVEL_PRIMARY, SCHOOL_LEVEL_JUNIOR or SCHOOL_LEVEL_NINE_YEAR");
+        v.add(
+            f("level"),
+            "must be SCHOOL_LEVEL_PRIMARY, SCHOOL_LEVEL_JUNIOR or SCHOOL_LEVEL_NINE_YEAR",
+        );
     }
     let town = v.text(&f("town"), &s.town, 50);
     let principal = v.text(&f("principal"), &s.principal, 50);
     for (j, c) in s.contacts.iter().enumerate() {
         let cf = |n: &str| format!("schools[{i}].contacts[{j}].{n}");
         let email = c.email.trim();
-        if !email.is_empty() && !(email.contains('@') && !email.starts_with('@') && !email.ends_with('@') && !email.contains(' ')) {
+        if !email.is_empty() && !is_email(email) {
             v.add(cf("email"), format!("`{email}` is not an email address"));
         }
         let mobile = c.mobile.trim();
-        if !mobile.is_empty() && !(mobile.len() == 11 && mobile.starts_with('1') && mobile.bytes().all(|b| b.is_ascii_digit())) {
-            v.add(cf("mobile"), format!("`{mobile}` is not an 11-digit mobile number"));
+        if !mobile.is_empty() && !is_mobile(mobile) {
+            v.add(
+                cf("mobile"),
+                format!("`{mobile}` is not an 11-digit mobile number"),
+            );
         }
         if email.is_empty() && mobile.is_empty() && c.robots.is_empty() {
-            v.add(cf("email"), "a contact needs an email, a mobile number or a robot");
+            v.add(
+                cf("email"),
+                "a contact needs an email, a mobile number or a robot",
+            );
         }
         for (k, r) in c.robots.iter().enumerate() {
             if r.trim().is_empty() || r.len() > 100 {
-                v.add(format!("schools[{i}].contacts[{j}].robots[{k}]"), "a robot reference is 1 to 100 characters");
+                v.add(
+                    format!("schools[{i}].contacts[{j}].robots[{k}]"),
+                    "a robot reference is 1 to 100 characters",
+                );
             }
         }
     }
-    NewSchool { code, name, level: level.unwrap_or("primary").to_string(), town, principal, contacts: contacts_to_json(&s.contacts) }
+    NewSchool {
+        code,
+        name,
+        level: level.unwrap_or("primary").to_string(),
+        town,
+        principal,
+        contacts: contacts_to_json(&s.contacts),
+    }
 }
 
 #[tonic::async_trait]
 impl SchoolService for SchoolApi {
-    async fn register_schools(&self, req: Request<pb::RegisterSchoolsRequest>) -> Result<Response<pb::RegisterSchoolsResponse>, Status> {
+    async fn register_schools(
+        &self,
+        req: Request<pb::RegisterSchoolsRequest>,
+    ) -> Result<Response<pb::RegisterSchoolsResponse>, Status> {
         let call = self.0.call(&req).await?;
         let req = req.into_inner();
         reply(&call, async {
@@ -107,59 +144,86 @@ impl SchoolService for SchoolApi {
         .await)
     }
 
-    async fn get_school(&self, req: Request<pb::GetSchoolRequest>) -> Result<Response<pb::School>, Status> {
+    async fn get_school(
+        &self,
+        req: Request<pb::GetSchoolRequest>,
+    ) -> Result<Response<pb::School>, Status> {
         let call = self.0.call(&req).await?;
         let req = req.into_inner();
-        reply(&call, async {
-            let mut v = Violations::default();
-            let id = v.uuid("school_id", &req.school_id);
-            v.finish()?;
-            let mut conn = self.0.pool.acquire().await?;
-            Ok(school_to_pb(&schools::get(&mut conn, id).await?))
-        }
-        .await)
+        reply(
+            &call,
+            async {
+                let mut v = Violations::default();
+                let id = v.uuid("school_id", &req.school_id);
+                v.finish()?;
+                let mut conn = self.0.pool.acquire().await?;
+                Ok(school_to_pb(&schools::get(&mut conn, id).await?))
+            }
+            .await,
+        )
     }
 
-    async fn list_schools(&self, req: Request<pb::ListSchoolsRequest>) -> Result<Response<pb::ListSchoolsResponse>, Status> {
+    async fn list_schools(
+        &self,
+        req: Request<pb::ListSchoolsRequest>,
+    ) -> Result<Response<pb::ListSchoolsResponse>, Status> {
         let call = self.0.call(&req).await?;
         let req = req.into_inner();
-        reply(&call, async {
-            let mut v = Violations::default();
-            let campaign = v.uuid("campaign_id", &req.campaign_id);
-            let size = match req.page_size {
-                0 => 100,
-                n @ 1..=1000 => i64::from(n),
-                _ => {
-                    v.add("page_size", "at most 1000");
-                    0
+        reply(
+            &call,
+            async {
+                let mut v = Violations::default();
+                let campaign = v.uuid("campaign_id", &req.campaign_id);
+                let size = match req.page_size {
+                    0 => 100,
+                    n @ 1..=1000 => i64::from(n),
+                    _ => {
+                        v.add("page_size", "at most 1000");
+                        0
+                    }
+                };
+                let level = match pb::SchoolLevel::try_from(req.level) {
+                    Ok(pb::SchoolLevel::Unspecified) => None,
+                    Ok(l) => level_from_pb(l).map(String::from),
+                    Err(_) => {
+                        v.add("level", "unknown level");
+                        None
+                    }
+                };
+                if !req.state.is_empty() && CaseState::from_code(&req.state).is_none() {
+                    v.add(
+                        "state",
+                        format!(
+                            "unknown state `{}`; one of {}",
+                            req.state,
+                            CaseState::ALL.map(|s| s.code()).join(", ")
+                        ),
+                    );
                 }
-            };
-            let level = match pb::SchoolLevel::try_from(req.level) {
-                Ok(pb::SchoolLevel::Unspecified) => None,
-                Ok(l) => level_from_pb(l).map(String::from),
-                Err(_) => {
-                    v.add("level", "unknown level");
-                    None
+                if !req.page_token.is_empty() && !is_school_code(&req.page_token) {
+                    v.add("page_token", "not a token returned by this call");
                 }
-            };
-            if !req.state.is_empty() && CaseState::from_code(&req.state).is_none() {
-                v.add("state", format!("unknown state `{}`; one of {}", req.state, CaseState::ALL.map(|s| s.code()).join(", ")));
+                v.finish()?;
+                let filter = Filter {
+                    town: (!req.town.is_empty()).then(|| req.town.clone()),
+                    level,
+                    state: (!req.state.is_empty()).then(|| req.state.clone()),
+                };
+                let mut conn = self.0.pool.acquire().await?;
+                junheng_store::campaigns::get(&mut conn, campaign, Lock::None).await?;
+                let rows =
+                    schools::list(&mut conn, campaign, &filter, &req.page_token, size).await?;
+                let next = if rows.len() as i64 == size {
+                    rows.last().map(|r| r.code.clone()).unwrap_or_default()
+                } else {
+                    String::new()
+                };
+                Ok(pb::ListSchoolsResponse {
+                    schools: rows.iter().map(school_to_pb).collect(),
+                    next_page_token: next,
+                })
             }
-            if !req.page_token.is_empty() && !(req.page_token.len() == 10 && req.page_token.bytes().all(|b| b.is_ascii_digit())) {
-                v.add("page_token", "not a token returned by this call");
-            }
-            v.finish()?;
-            let filter = Filter {
-                town: (!req.town.is_empty()).then(|| req.town.clone()),
-                level,
-                state: (!req.state.is_empty()).then(|| req.state.clone()),
-            };
-            let mut conn = self.0.pool.acquire().await?;
-            junheng_store::campaigns::get(&mut conn, campaign, Lock::None).await?;
-            let rows = schools::list(&mut conn, campaign, &filter, &req.page_token, size).await?;
-            let next = if rows.len() as i64 == size { rows.last().map(|r| r.code.clone()).unwrap_or_default() } else { String::new() };
-            Ok(pb::ListSchoolsResponse { schools: rows.iter().map(school_to_pb).collect(), next_page_token: next })
-        }
-        .await)
+            .await,
+        )
     }
 }

@@ -62,10 +62,16 @@ fn objection_to_pb(o: &ObjectionRow) -> pb::Objection {
     }
 }
 
-pub async fn notice_to_pb(conn: &mut PgConnection, n: &NoticeRow, now: DateTime<Utc>) -> AppResult<pb::Notice> {
+pub async fn notice_to_pb(
+    conn: &mut PgConnection,
+    n: &NoticeRow,
+    now: DateTime<Utc>,
+) -> AppResult<pb::Notice> {
     let schools = seed::notice_schools(conn, n.id).await?;
     let objections = seed::notice_objections(conn, n.id).await?;
-    let kind = NoticeKind::from_code(&n.kind).map(notice_kind_to_pb).unwrap_or_default();
+    let kind = NoticeKind::from_code(&n.kind)
+        .map(notice_kind_to_pb)
+        .unwrap_or_default();
     Ok(pb::Notice {
         id: n.id.to_string(),
         campaign_id: n.campaign_id.to_string(),
@@ -74,14 +80,25 @@ pub async fn notice_to_pb(conn: &mut PgConnection, n: &NoticeRow, now: DateTime<
         school_ids: schools.iter().map(Uuid::to_string).collect(),
         starts_at: Some(ts(n.starts_at)),
         ends_at: Some(ts(n.ends_at)),
-        status: if n.closed_at.is_some() || now >= n.ends_at { "ended".into() } else { "open".into() },
+        status: if n.closed_at.is_some() || now >= n.ends_at {
+            "ended".into()
+        } else {
+            "open".into()
+        },
         objections: objections.iter().map(objection_to_pb).collect(),
     })
 }
 
 impl SeedApi {
     /// The common shape of a one-school command.
-    async fn school_command(&self, call: &Call, w: &mut Work, school: Uuid, version: i64, cmd: SchoolCommand) -> AppResult<pb::School> {
+    async fn school_command(
+        &self,
+        call: &Call,
+        w: &mut Work,
+        school: Uuid,
+        version: i64,
+        cmd: SchoolCommand,
+    ) -> AppResult<pb::School> {
         let campaign = self.0.campaign_of(w.conn(), school).await?;
         let camp = self.0.load(w.conn(), campaign, Lock::Share).await?;
         let row = cases::apply(w, call, &camp, school, version, cmd, Vec::new()).await?;
@@ -95,41 +112,72 @@ fn phase1_due(camp: &Loaded) -> DateTime<Utc> {
 
 #[tonic::async_trait]
 impl SeedService for SeedApi {
-    async fn nominate(&self, req: Request<pb::NominateRequest>) -> Result<Response<pb::School>, Status> {
+    async fn nominate(
+        &self,
+        req: Request<pb::NominateRequest>,
+    ) -> Result<Response<pb::School>, Status> {
         let call = self.0.call(&req).await?;
         let req = req.into_inner();
-        reply(&call, async {
-            let mut v = Violations::default();
-            let school = v.uuid("school_id", &req.school_id);
-            let version = v.version("expected_version", req.expected_version);
-            let basis = v.text("basis", &req.basis, 2000);
-            v.finish()?;
-            let mut w = begin!(self.0, call, "Nominate", req);
-            let resp = self.school_command(&call, &mut w, school, version, SchoolCommand::Nominate { basis }).await?;
-            w.commit(&resp).await?;
-            Ok(resp)
-        }
-        .await)
+        reply(
+            &call,
+            async {
+                let mut v = Violations::default();
+                let school = v.uuid("school_id", &req.school_id);
+                let version = v.version("expected_version", req.expected_version);
+                let basis = v.text("basis", &req.basis, 2000);
+                v.finish()?;
+                let mut w = begin!(self.0, call, "Nominate", req);
+                let resp = self
+                    .school_command(
+                        &call,
+                        &mut w,
+                        school,
+                        version,
+                        SchoolCommand::Nominate { basis },
+                    )
+                    .await?;
+                w.commit(&resp).await?;
+                Ok(resp)
+            }
+            .await,
+        )
     }
 
-    async fn withdraw_nomination(&self, req: Request<pb::WithdrawNominationRequest>) -> Result<Response<pb::School>, Status> {
+    async fn withdraw_nomination(
+        &self,
+        req: Request<pb::WithdrawNominationRequest>,
+    ) -> Result<Response<pb::School>, Status> {
         let call = self.0.call(&req).await?;
         let req = req.into_inner();
-        reply(&call, async {
-            let mut v = Violations::default();
-            let school = v.uuid("school_id", &req.school_id);
-            let version = v.version("expected_version", req.expected_version);
-            let reason = v.text("reason", &req.reason, 2000);
-            v.finish()?;
-            let mut w = begin!(self.0, call, "WithdrawNomination", req);
-            let resp = self.school_command(&call, &mut w, school, version, SchoolCommand::WithdrawNomination { reason }).await?;
-            w.commit(&resp).await?;
-            Ok(resp)
-        }
-        .await)
+        reply(
+            &call,
+            async {
+                let mut v = Violations::default();
+                let school = v.uuid("school_id", &req.school_id);
+                let version = v.version("expected_version", req.expected_version);
+                let reason = v.text("reason", &req.reason, 2000);
+                v.finish()?;
+                let mut w = begin!(self.0, call, "WithdrawNomination", req);
+                let resp = self
+                    .school_command(
+                        &call,
+                        &mut w,
+                        school,
+                        version,
+                        SchoolCommand::WithdrawNomination { reason },
+                    )
+                    .await?;
+                w.commit(&resp).await?;
+                Ok(resp)
+            }
+            .await,
+        )
     }
 
-    async fn submit_application(&self, req: Request<pb::SubmitApplicationRequest>) -> Result<Response<pb::Application>, Status> {
+    async fn submit_application(
+        &self,
+        req: Request<pb::SubmitApplicationRequest>,
+    ) -> Result<Response<pb::Application>, Status> {
         let call = self.0.call(&req).await?;
         let req = req.into_inner();
         reply(&call, async {
@@ -195,55 +243,83 @@ impl SeedService for SeedApi {
         .await)
     }
 
-    async fn review_application(&self, req: Request<pb::ReviewApplicationRequest>) -> Result<Response<pb::Application>, Status> {
+    async fn review_application(
+        &self,
+        req: Request<pb::ReviewApplicationRequest>,
+    ) -> Result<Response<pb::Application>, Status> {
         let call = self.0.call(&req).await?;
         let req = req.into_inner();
-        reply(&call, async {
-            let mut v = Violations::default();
-            let id = v.uuid("application_id", &req.application_id);
-            let version = v.version("expected_version", req.expected_version);
-            let reason = v.text("reason", &req.reason, 2000);
-            let approve = match pb::Decision::try_from(req.decision) {
-                Ok(pb::Decision::Approve) => true,
-                Ok(pb::Decision::Reject) => false,
-                _ => {
-                    v.add("decision", "must be DECISION_APPROVE or DECISION_REJECT");
-                    false
-                }
-            };
-            v.finish()?;
-            let mut w = begin!(self.0, call, "ReviewApplication", req);
-            let mut app = seed::get_application(w.conn(), id).await?;
-            let camp = self.0.load(w.conn(), app.campaign_id, Lock::Share).await?;
-            cases::apply(&mut w, &call, &camp, app.school_id, version, SchoolCommand::ReviewApplication { approve, reason: reason.clone() }, Vec::new())
+        reply(
+            &call,
+            async {
+                let mut v = Violations::default();
+                let id = v.uuid("application_id", &req.application_id);
+                let version = v.version("expected_version", req.expected_version);
+                let reason = v.text("reason", &req.reason, 2000);
+                let approve = match pb::Decision::try_from(req.decision) {
+                    Ok(pb::Decision::Approve) => true,
+                    Ok(pb::Decision::Reject) => false,
+                    _ => {
+                        v.add("decision", "must be DECISION_APPROVE or DECISION_REJECT");
+                        false
+                    }
+                };
+                v.finish()?;
+                let mut w = begin!(self.0, call, "ReviewApplication", req);
+                let mut app = seed::get_application(w.conn(), id).await?;
+                let camp = self.0.load(w.conn(), app.campaign_id, Lock::Share).await?;
+                cases::apply(
+                    &mut w,
+                    &call,
+                    &camp,
+                    app.school_id,
+                    version,
+                    SchoolCommand::ReviewApplication {
+                        approve,
+                        reason: reason.clone(),
+                    },
+                    Vec::new(),
+                )
                 .await?;
-            app.status = if approve { "approved" } else { "rejected" }.into();
-            app.reason = reason;
-            let now = w.now;
-            seed::decide_application(w.conn(), id, &app.status, &app.reason, now).await?;
-            let resp = application_to_pb(&app);
-            w.commit(&resp).await?;
-            Ok(resp)
-        }
-        .await)
+                app.status = if approve { "approved" } else { "rejected" }.into();
+                app.reason = reason;
+                let now = w.now;
+                seed::decide_application(w.conn(), id, &app.status, &app.reason, now).await?;
+                let resp = application_to_pb(&app);
+                w.commit(&resp).await?;
+                Ok(resp)
+            }
+            .await,
+        )
     }
 
-    async fn list_applications(&self, req: Request<pb::ListApplicationsRequest>) -> Result<Response<pb::ListApplicationsResponse>, Status> {
+    async fn list_applications(
+        &self,
+        req: Request<pb::ListApplicationsRequest>,
+    ) -> Result<Response<pb::ListApplicationsResponse>, Status> {
         let call = self.0.call(&req).await?;
         let req = req.into_inner();
-        reply(&call, async {
-            let mut v = Violations::default();
-            let campaign = v.uuid("campaign_id", &req.campaign_id);
-            v.finish()?;
-            let mut conn = self.0.pool.acquire().await?;
-            junheng_store::campaigns::get(&mut conn, campaign, Lock::None).await?;
-            let rows = seed::list_applications(&mut conn, campaign).await?;
-            Ok(pb::ListApplicationsResponse { applications: rows.iter().map(application_to_pb).collect() })
-        }
-        .await)
+        reply(
+            &call,
+            async {
+                let mut v = Violations::default();
+                let campaign = v.uuid("campaign_id", &req.campaign_id);
+                v.finish()?;
+                let mut conn = self.0.pool.acquire().await?;
+                junheng_store::campaigns::get(&mut conn, campaign, Lock::None).await?;
+                let rows = seed::list_applications(&mut conn, campaign).await?;
+                Ok(pb::ListApplicationsResponse {
+                    applications: rows.iter().map(application_to_pb).collect(),
+                })
+            }
+            .await,
+        )
     }
 
-    async fn publish_notice(&self, req: Request<pb::PublishNoticeRequest>) -> Result<Response<pb::Notice>, Status> {
+    async fn publish_notice(
+        &self,
+        req: Request<pb::PublishNoticeRequest>,
+    ) -> Result<Response<pb::Notice>, Status> {
         let call = self.0.call(&req).await?;
         let req = req.into_inner();
         reply(&call, async {
@@ -325,41 +401,56 @@ impl SeedService for SeedApi {
         .await)
     }
 
-    async fn get_notice(&self, req: Request<pb::GetNoticeRequest>) -> Result<Response<pb::Notice>, Status> {
+    async fn get_notice(
+        &self,
+        req: Request<pb::GetNoticeRequest>,
+    ) -> Result<Response<pb::Notice>, Status> {
         let call = self.0.call(&req).await?;
         let req = req.into_inner();
-        reply(&call, async {
-            let mut v = Violations::default();
-            let id = v.uuid("notice_id", &req.notice_id);
-            v.finish()?;
-            let mut conn = self.0.pool.acquire().await?;
-            let now = self.0.now(&mut conn).await?;
-            let n = seed::get_notice(&mut conn, id).await?;
-            notice_to_pb(&mut conn, &n, now).await
-        }
-        .await)
-    }
-
-    async fn list_notices(&self, req: Request<pb::ListNoticesRequest>) -> Result<Response<pb::ListNoticesResponse>, Status> {
-        let call = self.0.call(&req).await?;
-        let req = req.into_inner();
-        reply(&call, async {
-            let mut v = Violations::default();
-            let campaign = v.uuid("campaign_id", &req.campaign_id);
-            v.finish()?;
-            let mut conn = self.0.pool.acquire().await?;
-            let now = self.0.now(&mut conn).await?;
-            junheng_store::campaigns::get(&mut conn, campaign, Lock::None).await?;
-            let mut notices = Vec::new();
-            for n in seed::list_notices(&mut conn, campaign).await? {
-                notices.push(notice_to_pb(&mut conn, &n, now).await?);
+        reply(
+            &call,
+            async {
+                let mut v = Violations::default();
+                let id = v.uuid("notice_id", &req.notice_id);
+                v.finish()?;
+                let mut conn = self.0.pool.acquire().await?;
+                let now = self.0.now(&mut conn).await?;
+                let n = seed::get_notice(&mut conn, id).await?;
+                notice_to_pb(&mut conn, &n, now).await
             }
-            Ok(pb::ListNoticesResponse { notices })
-        }
-        .await)
+            .await,
+        )
     }
 
-    async fn file_objection(&self, req: Request<pb::FileObjectionRequest>) -> Result<Response<pb::Objection>, Status> {
+    async fn list_notices(
+        &self,
+        req: Request<pb::ListNoticesRequest>,
+    ) -> Result<Response<pb::ListNoticesResponse>, Status> {
+        let call = self.0.call(&req).await?;
+        let req = req.into_inner();
+        reply(
+            &call,
+            async {
+                let mut v = Violations::default();
+                let campaign = v.uuid("campaign_id", &req.campaign_id);
+                v.finish()?;
+                let mut conn = self.0.pool.acquire().await?;
+                let now = self.0.now(&mut conn).await?;
+                junheng_store::campaigns::get(&mut conn, campaign, Lock::None).await?;
+                let mut notices = Vec::new();
+                for n in seed::list_notices(&mut conn, campaign).await? {
+                    notices.push(notice_to_pb(&mut conn, &n, now).await?);
+                }
+                Ok(pb::ListNoticesResponse { notices })
+            }
+            .await,
+        )
+    }
+
+    async fn file_objection(
+        &self,
+        req: Request<pb::FileObjectionRequest>,
+    ) -> Result<Response<pb::Objection>, Status> {
         let call = self.0.call(&req).await?;
         let req = req.into_inner();
         reply(&call, async {
@@ -425,49 +516,74 @@ impl SeedService for SeedApi {
         .await)
     }
 
-    async fn resolve_objection(&self, req: Request<pb::ResolveObjectionRequest>) -> Result<Response<pb::Objection>, Status> {
+    async fn resolve_objection(
+        &self,
+        req: Request<pb::ResolveObjectionRequest>,
+    ) -> Result<Response<pb::Objection>, Status> {
         let call = self.0.call(&req).await?;
         let req = req.into_inner();
-        reply(&call, async {
-            call.require(&[Role::Office], "resolve an objection")?;
-            let mut v = Violations::default();
-            let id = v.uuid("objection_id", &req.objection_id);
-            let reason = v.text("reason", &req.reason, 2000);
-            v.finish()?;
-            let mut w = begin!(self.0, call, "ResolveObjection", req);
-            let mut o = seed::lock_objection(w.conn(), id).await?;
-            if o.status != "open" {
-                return Err(AppError::FailedPrecondition(format!("the objection is already {}", o.status)));
+        reply(
+            &call,
+            async {
+                call.require(&[Role::Office], "resolve an objection")?;
+                let mut v = Violations::default();
+                let id = v.uuid("objection_id", &req.objection_id);
+                let reason = v.text("reason", &req.reason, 2000);
+                v.finish()?;
+                let mut w = begin!(self.0, call, "ResolveObjection", req);
+                let mut o = seed::lock_objection(w.conn(), id).await?;
+                if o.status != "open" {
+                    return Err(AppError::FailedPrecondition(format!(
+                        "the objection is already {}",
+                        o.status
+                    )));
+                }
+                let camp = self.0.load(w.conn(), o.campaign_id, Lock::Share).await?;
+                let close = Effect::CloseObligation {
+                    kind: ObligationKind::ResolveObjection,
+                    school: Some(o.school_id),
+                    key: o.id.to_string(),
+                };
+                if req.upheld {
+                    let cmd = SchoolCommand::UpholdObjection {
+                        objection: o.id,
+                        reason: reason.clone(),
+                    };
+                    cases::apply(&mut w, &call, &camp, o.school_id, 0, cmd, vec![close]).await?;
+                } else {
+                    camp.phases.require_active(
+                        PhaseKind::SeedDesignation,
+                        None,
+                        "resolve an objection",
+                        w.now,
+                        &camp.def,
+                    )?;
+                    let audit = w.audit(&call, o.campaign_id);
+                    let ev = Effect::event(
+                        "objection.dismissed",
+                        Some(o.school_id),
+                        serde_json::json!({ "objection_id": o.id, "status": "open" }),
+                        serde_json::json!({ "objection_id": o.id, "status": "dismissed" }),
+                        Some(reason.clone()),
+                    );
+                    audit::apply(w.conn(), &audit, &[ev, close]).await?;
+                }
+                o.status = if req.upheld { "upheld" } else { "dismissed" }.into();
+                o.resolution = reason;
+                let now = w.now;
+                seed::resolve_objection(w.conn(), id, &o.status, &o.resolution, now).await?;
+                let resp = objection_to_pb(&o);
+                w.commit(&resp).await?;
+                Ok(resp)
             }
-            let camp = self.0.load(w.conn(), o.campaign_id, Lock::Share).await?;
-            let close = Effect::CloseObligation { kind: ObligationKind::ResolveObjection, school: Some(o.school_id), key: o.id.to_string() };
-            if req.upheld {
-                let cmd = SchoolCommand::UpholdObjection { objection: o.id, reason: reason.clone() };
-                cases::apply(&mut w, &call, &camp, o.school_id, 0, cmd, vec![close]).await?;
-            } else {
-                camp.phases.require_active(PhaseKind::SeedDesignation, None, "resolve an objection", w.now, &camp.def)?;
-                let audit = w.audit(&call, o.campaign_id);
-                let ev = Effect::event(
-                    "objection.dismissed",
-                    Some(o.school_id),
-                    serde_json::json!({ "objection_id": o.id, "status": "open" }),
-                    serde_json::json!({ "objection_id": o.id, "status": "dismissed" }),
-                    Some(reason.clone()),
-                );
-                audit::apply(w.conn(), &audit, &[ev, close]).await?;
-            }
-            o.status = if req.upheld { "upheld" } else { "dismissed" }.into();
-            o.resolution = reason;
-            let now = w.now;
-            seed::resolve_objection(w.conn(), id, &o.status, &o.resolution, now).await?;
-            let resp = objection_to_pb(&o);
-            w.commit(&resp).await?;
-            Ok(resp)
-        }
-        .await)
+            .await,
+        )
     }
 
-    async fn close_notice(&self, req: Request<pb::CloseNoticeRequest>) -> Result<Response<pb::Notice>, Status> {
+    async fn close_notice(
+        &self,
+        req: Request<pb::CloseNoticeRequest>,
+    ) -> Result<Response<pb::Notice>, Status> {
         let call = self.0.call(&req).await?;
         let req = req.into_inner();
         reply(&call, async {

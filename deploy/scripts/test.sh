@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The one test command: formatting, lints, then every test (unit, property, store, end-to-end)
+# against a private PostgreSQL cluster and a real SMTP server (aiosmtpd, started by the tests).
+# Needs only Rust and Debian; installs PostgreSQL and aiosmtpd when they are missing.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+# The build needs no database: sqlx reads the committed .sqlx/ query data.
+export SQLX_OFFLINE=true
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
+  echo "== installing aiosmtpd (the SMTP server the mail tests talk to)"
+  pip install --quiet aiosmtpd==1.4.6 2>/dev/null \
+    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-aiosmtpd; }
+fi
+
+if [ -z "${DATABASE_URL:-}" ]; then
+  pgdir=$(mktemp -d /tmp/jh-test.XXXXXX)
+  trap 'deploy/scripts/pg.sh stop "$pgdir"' EXIT
+  DATABASE_URL=$(deploy/scripts/pg.sh start "$pgdir" --ephemeral)
+  export DATABASE_URL
+  echo "== private PostgreSQL at $DATABASE_URL"
+fi
+
+echo "== cargo test"
+cargo test --workspace --locked

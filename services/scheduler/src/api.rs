@@ -1,0 +1,176 @@
+//! Functions behind the scheduler's query API (delivery log, resend, preview), independent of
+//! any transport so the gRPC edge can wrap them one-to-one.
+
+use chrono::{DateTime, Utc};
+use junheng_core::CampaignDefinition;
+use junheng_core::time::describe_deadline;
+use serde::Serialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::config::Settings;
+use crate::planner::{load_schools, open_obligations};
+use crate::{Error, plan, recipients};
+
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    pub campaign_id: Option<Uuid>,
+    pub status: Option<String>,
+    pub kind: Option<String>,
+    pub recipient: Option<String>,
+    /// Page by (created_at, id) descending: pass the last row's id.
+    pub before_id: Option<Uuid>,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Delivery {
+    pub id: Uuid,
+    pub dedupe_key: String,
+    pub campaign_id: Uuid,
+    pub kind: String,
+    pub endpoint: String,
+    pub recipient: String,
+    pub title: String,
+    pub status: String,
+    pub attempts: i32,
+    pub not_before: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Attempt {
+    pub attempt: i32,
+    pub worker: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub outcome: String,
+    pub detail: String,
+}
+
+/// The delivery log, newest first.
+pub async fn list_deliveries(pool: &PgPool, f: &DeliveryFilter) -> Result<Vec<Delivery>, Error> {
+    let limit = if f.limit <= 0 { 100 } else { f.limit.min(1000) };
+    Ok(sqlx::query_as!(
+        Delivery,
+        r#"SELECT id, dedupe_key, campaign_id, kind, endpoint, recipient, payload->>'title' AS "title!", status, attempts,
+                  not_before, last_error, created_at, sent_at
+           FROM outbox
+           WHERE ($1::uuid IS NULL OR campaign_id = $1) AND ($2::text IS NULL OR status = $2)
+             AND ($3::text IS NULL OR kind = $3) AND ($4::text IS NULL OR recipient = $4)
+             AND ($5::uuid IS NULL OR (created_at, id) < (SELECT created_at, id FROM outbox WHERE id = $5))
+           ORDER BY created_at DESC, id DESC LIMIT $6"#,
+        f.campaign_id,
+        f.status,
+        f.kind,
+        f.recipient,
+        f.before_id,
+        limit
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Every attempt of one delivery, oldest first.
+pub async fn attempts(pool: &PgPool, outbox_id: Uuid) -> Result<Vec<Attempt>, Error> {
+    Ok(sqlx::query_as!(
+        Attempt,
+        "SELECT attempt, worker, started_at, finished_at, outcome, detail FROM delivery_attempts WHERE outbox_id = $1 ORDER BY attempt",
+        outbox_id
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Queues a copy of a delivery to be sent now, under a new id (receivers that de-duplicate by
+/// id would drop a re-send under the old one). Idempotent per `idempotency_key`: the same key
+/// returns the same copy. The copy is not re-checked against its obligation: a person asked.
+pub async fn resend(pool: &PgPool, outbox_id: Uuid, idempotency_key: &str, now: DateTime<Utc>) -> Result<Uuid, Error> {
+    let key = format!("resend:{outbox_id}:{idempotency_key}");
+    let inserted = sqlx::query_scalar!(
+        r#"INSERT INTO outbox (id, dedupe_key, campaign_id, kind, endpoint, recipient, payload, urgent, not_before, status, created_at)
+           SELECT $1, $2, campaign_id, kind, endpoint, recipient, payload, urgent, $3, 'pending', $3 FROM outbox WHERE id = $4
+           ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"#,
+        Uuid::now_v7(),
+        key,
+        now,
+        outbox_id
+    )
+    .fetch_optional(pool)
+    .await?;
+    if let Some(id) = inserted {
+        return Ok(id);
+    }
+    sqlx::query_scalar!("SELECT id FROM outbox WHERE dedupe_key = $1", key)
+        .fetch_optional(pool)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("delivery {outbox_id} not found")))
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PreviewItem {
+    pub at: DateTime<Utc>,
+    pub kind: String,
+    pub subject: String,
+    pub recipient: String,
+    pub endpoint: String,
+    /// `queued` (an outbox row exists) or `planned` (will be created when due).
+    pub state: String,
+}
+
+/// What will be sent in `(now, until]` for a campaign: queued rows plus reminders, overdue
+/// notices, notice expiries and digests that will be planned, assuming nothing changes.
+pub async fn preview(pool: &PgPool, settings: &Settings, campaign_id: Uuid, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<Vec<PreviewItem>, Error> {
+    let mut conn = pool.acquire().await?;
+    let c = junheng_store::campaigns::get(&mut conn, campaign_id, junheng_store::campaigns::Lock::None).await?;
+    let def = CampaignDefinition::from_canonical(c.definition.clone()).map_err(|e| Error::Definition(format!("{e:?}")))?;
+    let tz = def.tz();
+    let mut items = Vec::new();
+    let queued = sqlx::query!(
+        r#"SELECT not_before, kind, payload->>'title' AS "title!", recipient, endpoint FROM outbox
+           WHERE campaign_id = $1 AND status IN ('pending', 'held') AND not_before <= $2 ORDER BY not_before, id"#,
+        campaign_id,
+        until
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    items.extend(queued.into_iter().map(|r| PreviewItem { at: r.not_before, kind: r.kind, subject: r.title, recipient: r.recipient, endpoint: r.endpoint, state: "queued".into() }));
+
+    let schools = load_schools(&mut conn, campaign_id).await?;
+    for o in open_obligations(&mut conn, campaign_id).await? {
+        if settings.planning.skip_kinds.contains(&o.kind) {
+            continue;
+        }
+        let owner = recipients::for_owner(settings, &o.owner_role, o.owner_school.and_then(|id| schools.get(&id)));
+        let mut push = |at: DateTime<Utc>, kind: &str, targets: &[recipients::Target]| {
+            for t in targets {
+                items.push(PreviewItem { at, kind: kind.into(), subject: o.subject.clone(), recipient: t.recipient.clone(), endpoint: t.endpoint.clone(), state: "planned".into() });
+            }
+        };
+        for occ in plan::reminder_occasions(o.due_at, &def.reminders, tz) {
+            if occ.at > now && occ.at <= until && occ.at >= o.created_at {
+                push(occ.at, "reminder", &owner);
+            }
+        }
+        if o.due_at > now && o.due_at <= until {
+            let mut targets = owner.clone();
+            targets.extend(recipients::for_role(settings, "office").into_iter().filter(|t| !owner.iter().any(|x| x.recipient == t.recipient && x.endpoint == t.endpoint)));
+            push(o.due_at, "overdue", &targets);
+        }
+    }
+    let notices = sqlx::query!("SELECT title, ends_at FROM notices WHERE campaign_id = $1 AND ends_at > $2 AND ends_at <= $3", campaign_id, now, until).fetch_all(&mut *conn).await?;
+    for n in notices {
+        for t in recipients::for_role(settings, "office") {
+            items.push(PreviewItem { at: n.ends_at, kind: "notice_expiry".into(), subject: format!("{}（{}）", n.title, describe_deadline(n.ends_at, tz)), recipient: t.recipient, endpoint: t.endpoint, state: "planned".into() });
+        }
+    }
+    for at in plan::digest_occurrences(&def.reminders.digest_cron, tz, now, until).map_err(|e| Error::Definition(e.to_string()))? {
+        for t in recipients::for_role(settings, "office") {
+            items.push(PreviewItem { at, kind: "daily_digest".into(), subject: "每日汇总".into(), recipient: t.recipient, endpoint: t.endpoint, state: "planned".into() });
+        }
+    }
+    items.sort_by(|a, b| (a.at, &a.kind, &a.recipient, &a.endpoint).cmp(&(b.at, &b.kind, &b.recipient, &b.endpoint)));
+    Ok(items)
+}

@@ -1,0 +1,375 @@
+//! The planner: reads obligations, notices, the event stream and the digest schedule, and
+//! writes what is due into the outbox. Idempotent: every row has a dedupe key and is inserted
+//! with `ON CONFLICT DO NOTHING`, so any number of replicas may plan at once; cursors are
+//! row-locked so only one replica advances each.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use junheng_core::CampaignDefinition;
+use junheng_core::time::{describe_deadline, local_date};
+use junheng_store::audit::{self, Cursor};
+use junheng_store::campaigns::CampaignRow;
+use serde_json::json;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::Error;
+use crate::config::Settings;
+use crate::outbox::{self, Kind, NewRow, Occurrence};
+use crate::plan::{self, QuietRules};
+use crate::recipients::{self, SchoolInfo, Target};
+use crate::summary;
+use crate::workflow::{Workflow, WorkflowError};
+
+#[derive(Debug, Default, Clone)]
+pub struct PlanReport {
+    /// New outbox rows.
+    pub planned: u64,
+    pub notices_closed: u32,
+    pub summaries: u32,
+    pub digests: u32,
+    /// Campaign-level failures; one campaign's problem never stops the others.
+    pub errors: Vec<String>,
+}
+
+pub struct Planner {
+    settings: Arc<Settings>,
+    workflow: Arc<dyn Workflow>,
+}
+
+/// An open obligation as the planner needs it.
+#[derive(Debug, Clone)]
+pub struct OpenObligation {
+    pub id: Uuid,
+    pub kind: String,
+    pub school_id: Option<Uuid>,
+    pub owner_role: String,
+    pub owner_school: Option<Uuid>,
+    pub due_at: DateTime<Utc>,
+    pub subject: String,
+    pub created_at: DateTime<Utc>,
+}
+
+pub(crate) async fn open_obligations(conn: &mut PgConnection, campaign: Uuid) -> Result<Vec<OpenObligation>, sqlx::Error> {
+    sqlx::query_as!(
+        OpenObligation,
+        r#"SELECT id, kind, school_id, owner_role, owner_school, due_at, subject, created_at
+           FROM obligations WHERE campaign_id = $1 AND status = 'open' ORDER BY due_at, id"#,
+        campaign
+    )
+    .fetch_all(&mut *conn)
+    .await
+}
+
+pub(crate) async fn load_schools(conn: &mut PgConnection, campaign: Uuid) -> Result<HashMap<Uuid, SchoolInfo>, sqlx::Error> {
+    let rows = sqlx::query!("SELECT id, name, contacts FROM schools WHERE campaign_id = $1", campaign).fetch_all(&mut *conn).await?;
+    Ok(rows.into_iter().map(|r| (r.id, SchoolInfo::new(r.id, r.name, &r.contacts))).collect())
+}
+
+fn quiet(def: &CampaignDefinition) -> QuietRules<'_> {
+    QuietRules { quiet_start: def.reminders.quiet_start, quiet_end: def.reminders.quiet_end, tz: def.tz(), calendar: def.calendar() }
+}
+
+fn merge(mut a: Vec<Target>, b: Vec<Target>) -> Vec<Target> {
+    for t in b {
+        if !a.iter().any(|x| x.recipient == t.recipient && x.endpoint == t.endpoint) {
+            a.push(t);
+        }
+    }
+    a
+}
+
+impl Planner {
+    pub fn new(settings: Arc<Settings>, workflow: Arc<dyn Workflow>) -> Self {
+        Self { settings, workflow }
+    }
+
+    fn urgent(&self, kind: Kind) -> bool {
+        self.settings.planning.urgent_kinds.iter().any(|k| k == kind.code())
+    }
+
+    /// Plans everything that is due at `now`, for every campaign.
+    pub async fn plan(&self, pool: &PgPool, now: DateTime<Utc>) -> Result<PlanReport, Error> {
+        let mut report = PlanReport::default();
+        let campaigns = {
+            let mut conn = pool.acquire().await?;
+            junheng_store::campaigns::list(&mut conn).await?
+        };
+        for c in campaigns {
+            if let Err(e) = self.plan_campaign(pool, &c, now, &mut report).await {
+                tracing::error!(campaign.id = %c.id, error = %e, "planning failed");
+                report.errors.push(format!("{}: {e}", c.code));
+            }
+        }
+        Ok(report)
+    }
+
+    async fn plan_campaign(&self, pool: &PgPool, c: &CampaignRow, now: DateTime<Utc>, report: &mut PlanReport) -> Result<(), Error> {
+        let def = CampaignDefinition::from_canonical(c.definition.clone()).map_err(|e| Error::Definition(format!("{e:?}")))?;
+        let mut conn = pool.acquire().await?;
+        let schools = load_schools(&mut conn, c.id).await?;
+        drop(conn);
+        report.planned += self.plan_obligations(pool, c.id, &def, &schools, now).await?;
+        self.plan_notices(pool, c.id, &def, &schools, now, report).await?;
+        self.plan_digest(pool, c, &def, &schools, now, report).await?;
+        self.plan_phase_summaries(pool, c, &def, now, report).await?;
+        Ok(())
+    }
+
+    /// Reminders at the configured offsets and one overdue message per deadline.
+    async fn plan_obligations(&self, pool: &PgPool, campaign: Uuid, def: &CampaignDefinition, schools: &HashMap<Uuid, SchoolInfo>, now: DateTime<Utc>) -> Result<u64, Error> {
+        let tz = def.tz();
+        let q = quiet(def);
+        let mut conn = pool.acquire().await?;
+        let obligations = open_obligations(&mut conn, campaign).await?;
+        let mut rows: Vec<NewRow> = Vec::new();
+        for o in obligations.iter().filter(|o| !self.settings.planning.skip_kinds.contains(&o.kind)) {
+            let owner_school = o.owner_school.and_then(|id| schools.get(&id));
+            let owner_targets = recipients::for_owner(&self.settings, &o.owner_role, owner_school);
+            let mut ctx = json!({"subject": o.subject, "due": describe_deadline(o.due_at, tz)});
+            if let Some(s) = o.school_id.and_then(|id| schools.get(&id)) {
+                ctx["school"] = json!(s.name);
+            }
+            let occasions = plan::reminder_occasions(o.due_at, &def.reminders, tz);
+            if let Some(occ) = plan::due_reminder(&occasions, o.created_at, o.due_at, now) {
+                let mut ctx = ctx.clone();
+                ctx["days_left"] = json!(plan::days_left(o.due_at, now, tz));
+                let urgent = self.urgent(Kind::Reminder) || self.settings.planning.urgent_offset_days.is_some_and(|d| occ.offset_days <= d);
+                let occurrence = Occurrence {
+                    campaign_id: campaign,
+                    kind: Kind::Reminder,
+                    key: format!("obl:{}:reminder:{}:{}", o.id, o.due_at.timestamp(), occ.offset_days),
+                    obligation_id: Some(o.id),
+                    planned_due_at: Some(o.due_at),
+                    at: occ.at,
+                    urgent,
+                    ctx,
+                    attachments: Vec::new(),
+                    html_hook: None,
+                    quiet: Some(q),
+                    hold_limit: Some(o.due_at),
+                };
+                rows.extend(outbox::rows_for(&self.settings, &occurrence, &owner_targets)?);
+            }
+            if now >= o.due_at {
+                let mut ctx = ctx.clone();
+                ctx["days_overdue"] = json!(plan::days_overdue(o.due_at, now, tz));
+                // The office copy names the party that is late, not the office.
+                ctx["owner"] = json!(owner_targets.first().map(|t| t.display.clone()).unwrap_or_else(|| recipients::role_display(&o.owner_role).into()));
+                let targets = merge(owner_targets, recipients::for_role(&self.settings, "office"));
+                let occurrence = Occurrence {
+                    campaign_id: campaign,
+                    kind: Kind::Overdue,
+                    key: format!("obl:{}:overdue:{}", o.id, o.due_at.timestamp()),
+                    obligation_id: Some(o.id),
+                    planned_due_at: Some(o.due_at),
+                    at: o.due_at,
+                    urgent: self.urgent(Kind::Overdue),
+                    ctx,
+                    attachments: Vec::new(),
+                    html_hook: None,
+                    quiet: Some(q),
+                    hold_limit: None,
+                };
+                rows.extend(outbox::rows_for(&self.settings, &occurrence, &targets)?);
+            }
+        }
+        Ok(outbox::insert(&mut conn, &rows, now).await?)
+    }
+
+    /// Announces ended notices to the office and the listed schools, then asks the workflow
+    /// to close them. The announcement commits first; the close is retried every tick until it
+    /// succeeds (the workflow call is idempotent by key).
+    async fn plan_notices(&self, pool: &PgPool, campaign: Uuid, def: &CampaignDefinition, schools: &HashMap<Uuid, SchoolInfo>, now: DateTime<Utc>, report: &mut PlanReport) -> Result<(), Error> {
+        let tz = def.tz();
+        let mut conn = pool.acquire().await?;
+        let notices = sqlx::query!(
+            r#"SELECT n.id, n.title, n.ends_at, n.closed_at
+               FROM notices n LEFT JOIN notice_expiries e ON e.notice_id = n.id
+               WHERE n.campaign_id = $1 AND n.ends_at <= $2 AND e.closed_at IS NULL
+               ORDER BY n.ends_at, n.id"#,
+            campaign,
+            now
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        drop(conn);
+        for n in notices {
+            let mut tx = pool.begin().await?;
+            let listed = junheng_store::seed::notice_schools(&mut tx, n.id).await?;
+            let names: Vec<String> = listed.iter().filter_map(|id| schools.get(id)).map(|s| s.name.clone()).collect();
+            let mut targets = recipients::for_role(&self.settings, "office");
+            for id in &listed {
+                if let Some(s) = schools.get(id) {
+                    targets = merge(targets, recipients::for_school(&self.settings, s));
+                }
+            }
+            let occurrence = Occurrence {
+                campaign_id: campaign,
+                kind: Kind::NoticeExpiry,
+                key: format!("notice:{}:expiry:{}", n.id, n.ends_at.timestamp()),
+                obligation_id: None,
+                planned_due_at: None,
+                at: n.ends_at,
+                urgent: self.urgent(Kind::NoticeExpiry),
+                ctx: json!({"notice_title": n.title, "expires": describe_deadline(n.ends_at, tz), "schools": names}),
+                attachments: Vec::new(),
+                html_hook: None,
+                quiet: Some(quiet(def)),
+                hold_limit: None,
+            };
+            let rows = outbox::rows_for(&self.settings, &occurrence, &targets)?;
+            report.planned += outbox::insert(&mut tx, &rows, now).await?;
+            sqlx::query!(
+                "INSERT INTO notice_expiries (notice_id, campaign_id, planned_at) VALUES ($1, $2, $3) ON CONFLICT (notice_id) DO NOTHING",
+                n.id,
+                campaign,
+                now
+            )
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+
+            let result = match n.closed_at {
+                Some(_) => Ok(()),
+                None => self.workflow.close_notice(n.id, &format!("scheduler:close-notice:{}", n.id)).await,
+            };
+            let mut conn = pool.acquire().await?;
+            match result {
+                Ok(()) => {
+                    sqlx::query!("UPDATE notice_expiries SET closed_at = $2, last_error = NULL WHERE notice_id = $1", n.id, n.closed_at.unwrap_or(now))
+                        .execute(&mut *conn)
+                        .await?;
+                    report.notices_closed += 1;
+                }
+                Err(e) => {
+                    match e {
+                        WorkflowError::NotConfigured => tracing::debug!(notice.id = %n.id, "no workflow configured; notice announced but not closed"),
+                        ref e => tracing::warn!(notice.id = %n.id, error = %e, "closing the notice failed; will retry"),
+                    }
+                    sqlx::query!("UPDATE notice_expiries SET last_error = $2 WHERE notice_id = $1", n.id, e.to_string()).execute(&mut *conn).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Locks (creating when absent) the cursor row of `kind` for this campaign.
+    async fn lock_cursor(conn: &mut PgConnection, campaign: Uuid, kind: &str, initial: DateTime<Utc>) -> Result<(Option<DateTime<Utc>>, Cursor), Error> {
+        sqlx::query!(
+            "INSERT INTO scheduler_cursors (campaign_id, kind, planned_at) VALUES ($1, $2, $3) ON CONFLICT (campaign_id, kind) DO NOTHING",
+            campaign,
+            kind,
+            initial
+        )
+        .execute(&mut *conn)
+        .await?;
+        let row = sqlx::query!("SELECT planned_at, event_xid, event_id FROM scheduler_cursors WHERE campaign_id = $1 AND kind = $2 FOR UPDATE", campaign, kind)
+            .fetch_one(&mut *conn)
+            .await?;
+        let cursor = Cursor { xid: row.event_xid.and_then(|x| x.parse().ok()).unwrap_or(0), id: row.event_id.unwrap_or(0) };
+        Ok((row.planned_at, cursor))
+    }
+
+    /// The office digest at the campaign's `digest_cron`, on working days; missed runs collapse
+    /// into the latest one.
+    async fn plan_digest(&self, pool: &PgPool, c: &CampaignRow, def: &CampaignDefinition, schools: &HashMap<Uuid, SchoolInfo>, now: DateTime<Utc>, report: &mut PlanReport) -> Result<(), Error> {
+        let tz = def.tz();
+        let mut tx = pool.begin().await?;
+        let (planned_at, _) = Self::lock_cursor(&mut tx, c.id, "digest", c.created_at).await?;
+        let after = planned_at.unwrap_or(c.created_at);
+        let Some(at) = plan::digest_due(&def.reminders.digest_cron, tz, after, now).map_err(|e| Error::Definition(e.to_string()))? else {
+            return Ok(());
+        };
+        let day = local_date(at, tz);
+        if def.calendar().is_working_day(day).unwrap_or(true) {
+            let horizon = now + chrono::Duration::days(self.settings.planning.digest_horizon_days);
+            let items: Vec<serde_json::Value> = open_obligations(&mut tx, c.id)
+                .await?
+                .into_iter()
+                .filter(|o| o.due_at <= horizon && !self.settings.planning.skip_kinds.contains(&o.kind))
+                .take(50)
+                .map(|o| {
+                    let mut item = json!({"title": o.subject, "due": describe_deadline(o.due_at, tz)});
+                    if let Some(s) = o.school_id.and_then(|id| schools.get(&id)) {
+                        item["school"] = json!(s.name);
+                    }
+                    item
+                })
+                .collect();
+            let occurrence = Occurrence {
+                campaign_id: c.id,
+                kind: Kind::DailyDigest,
+                key: format!("campaign:{}:digest:{}", c.id, at.timestamp()),
+                obligation_id: None,
+                planned_due_at: None,
+                at,
+                urgent: self.urgent(Kind::DailyDigest),
+                ctx: json!({"date": day.format("%Y-%m-%d").to_string(), "items": items}),
+                attachments: Vec::new(),
+                html_hook: None,
+                quiet: Some(quiet(def)),
+                hold_limit: None,
+            };
+            let rows = outbox::rows_for(&self.settings, &occurrence, &recipients::for_role(&self.settings, "office"))?;
+            report.planned += outbox::insert(&mut tx, &rows, now).await?;
+            report.digests += 1;
+        }
+        sqlx::query!("UPDATE scheduler_cursors SET planned_at = $3, updated_at = now() WHERE campaign_id = $1 AND kind = $2", c.id, "digest", at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Follows the campaign's event stream (gap-free cursor) and summarises each completed
+    /// phase for leadership. The cursor moves in the same transaction as the outbox insert.
+    async fn plan_phase_summaries(&self, pool: &PgPool, c: &CampaignRow, def: &CampaignDefinition, now: DateTime<Utc>, report: &mut PlanReport) -> Result<(), Error> {
+        const PAGE: i64 = 200;
+        loop {
+            let mut tx = pool.begin().await?;
+            let (_, cursor) = Self::lock_cursor(&mut tx, c.id, "events", c.created_at).await?;
+            let events = audit::follow(&mut tx, c.id, cursor, PAGE).await?;
+            let Some(last) = events.last().map(|e| e.cursor()) else {
+                return Ok(());
+            };
+            for e in events.iter().filter(|e| e.action == "phase.completed") {
+                let phase = e.after.get("kind").and_then(|k| k.as_str()).unwrap_or("").to_owned();
+                let s = summary::build(&mut tx, c.id, &c.phases, def, &phase, now).await?;
+                let hook = |html: String| s.embed_chart(html);
+                let occurrence = Occurrence {
+                    campaign_id: c.id,
+                    kind: Kind::PhaseSummary,
+                    key: format!("event:{}:phase_summary", e.id),
+                    obligation_id: None,
+                    planned_due_at: None,
+                    at: now,
+                    urgent: self.urgent(Kind::PhaseSummary),
+                    ctx: s.ctx.clone(),
+                    attachments: vec![s.attachment()],
+                    html_hook: Some(&hook),
+                    quiet: Some(quiet(def)),
+                    hold_limit: None,
+                };
+                let rows = outbox::rows_for(&self.settings, &occurrence, &recipients::for_role(&self.settings, "leader"))?;
+                report.planned += outbox::insert(&mut tx, &rows, now).await?;
+                report.summaries += 1;
+            }
+            sqlx::query!(
+                "UPDATE scheduler_cursors SET event_xid = $3, event_id = $4, updated_at = now() WHERE campaign_id = $1 AND kind = $2",
+                c.id,
+                "events",
+                last.xid.to_string(),
+                last.id
+            )
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            if (events.len() as i64) < PAGE {
+                return Ok(());
+            }
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! The leadership summary sent when a phase completes: counts by school state (with a bar
+//! chart in e-mail and a markdown table in chat), the schools in each state, score statistics,
+//! what was late and the next deadlines.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use junheng_core::time::describe_deadline;
+use junheng_core::{CampaignDefinition, CaseState, PhaseBoard, PhaseKind, PhaseStatus};
+use serde_json::{Value, json};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::chart;
+use crate::outbox::StoredAttachment;
+use crate::plan::days_overdue;
+
+pub const CHART_CID: &str = "phase-summary-counts";
+
+pub struct Summary {
+    pub ctx: Value,
+    pub chart_png: Vec<u8>,
+    /// (label, count) in chart order, for the HTML legend.
+    pub legend: Vec<(String, u64)>,
+}
+
+impl Summary {
+    pub fn attachment(&self) -> StoredAttachment {
+        StoredAttachment::new("counts.png", "image/png", &self.chart_png, Some(CHART_CID))
+    }
+
+    /// Embeds the chart and its colour legend into the rendered e-mail HTML.
+    pub fn embed_chart(&self, html: String) -> String {
+        let legend: String = self
+            .legend
+            .iter()
+            .enumerate()
+            .map(|(i, (label, n))| format!("<span style=\"display:inline-block;margin-right:12px\"><span style=\"display:inline-block;width:10px;height:10px;background:{}\"></span> {} {}</span>", chart::css_colour(i), escape(label), n))
+            .collect();
+        let block = format!("<p><img src=\"cid:{CHART_CID}\" alt=\"各状态学校数\" width=\"480\" height=\"240\"></p><p>{legend}</p>\n");
+        match html.find("<p style=\"color:#888") {
+            Some(pos) => format!("{}{block}{}", &html[..pos], &html[pos..]),
+            None => html.replacen("</body>", &format!("{block}</body>"), 1),
+        }
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+fn state_label(code: &str) -> String {
+    CaseState::from_code(code).map(|s| s.label().to_owned()).unwrap_or_else(|| code.to_owned())
+}
+
+/// Gathers the facts for the summary of `phase` as of `now`.
+pub async fn build(conn: &mut PgConnection, campaign_id: Uuid, phases: &Value, def: &CampaignDefinition, phase: &str, now: DateTime<Utc>) -> Result<Summary, sqlx::Error> {
+    let tz: Tz = def.tz();
+    let schools = sqlx::query!("SELECT id, name, state FROM schools WHERE campaign_id = $1 ORDER BY code", campaign_id).fetch_all(&mut *conn).await?;
+    let mut states: Vec<(String, Vec<String>)> = Vec::new();
+    for s in &schools {
+        match states.iter_mut().find(|(st, _)| *st == s.state) {
+            Some((_, names)) => names.push(s.name.clone()),
+            None => states.push((s.state.clone(), vec![s.name.clone()])),
+        }
+    }
+    // Order by the state machine's order, so the chart reads the same every time.
+    let order = |code: &str| CaseState::ALL.iter().position(|s| s.code() == code).unwrap_or(usize::MAX);
+    states.sort_by_key(|(st, _)| order(st));
+    let counts: Vec<Value> = states.iter().map(|(st, names)| json!({"state": state_label(st), "count": names.len()})).collect();
+    let lists: Vec<Value> = states
+        .iter()
+        .map(|(st, names)| {
+            let mut items: Vec<String> = names.iter().take(50).cloned().collect();
+            if names.len() > 50 {
+                items.push(format!("等 {} 所", names.len()));
+            }
+            json!({"name": format!("{}名单", state_label(st)), "items": items})
+        })
+        .collect();
+
+    let late_rows = sqlx::query!(
+        r#"SELECT s.name AS "school?", o.subject, o.due_at, o.closed_at, o.status
+           FROM obligations o LEFT JOIN schools s ON s.id = o.school_id
+           WHERE o.campaign_id = $1 AND ((o.status = 'done' AND o.closed_at > o.due_at) OR (o.status = 'open' AND o.due_at < $2))
+           ORDER BY o.due_at, o.id LIMIT 100"#,
+        campaign_id,
+        now
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let late: Vec<Value> = late_rows
+        .iter()
+        .map(|r| {
+            let until = r.closed_at.unwrap_or(now);
+            json!({"school": r.school.clone().unwrap_or_else(|| "督导室".into()), "subject": r.subject, "days_late": days_overdue(r.due_at, until, tz)})
+        })
+        .collect();
+
+    let mut next: Vec<(DateTime<Utc>, String)> = Vec::new();
+    if let Ok(board) = serde_json::from_value::<PhaseBoard>(phases.clone()) {
+        for p in &board.phases {
+            if p.status != PhaseStatus::Completed {
+                next.push((def.deadline_after(p.last_day), format!("{}阶段截止", p.kind.label())));
+            }
+        }
+    }
+    let upcoming = sqlx::query!(
+        r#"SELECT subject, min(due_at) AS "due!" FROM obligations
+           WHERE campaign_id = $1 AND status = 'open' AND due_at > $2 GROUP BY subject ORDER BY 2 LIMIT 5"#,
+        campaign_id,
+        now
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    next.extend(upcoming.into_iter().map(|r| (r.due, r.subject)));
+    next.retain(|(t, _)| *t > now);
+    next.sort();
+    next.truncate(6);
+    let next_deadlines: Vec<Value> = next.iter().map(|(t, s)| json!({"subject": s, "due": describe_deadline(*t, tz)})).collect();
+
+    let phase_label = PhaseKind::from_code(phase).map(|p| p.label()).unwrap_or(phase);
+    // Score statistics: the workflow stores no numeric scores before the acceptance phase;
+    // until it does the summary shows an empty statistic rather than invented numbers.
+    let scores = json!({"count": 0, "mean": "—", "min": "—", "max": "—"});
+    let ctx = json!({
+        "campaign": format!("{}{}年义务教育优质均衡提升行动", def.county, def.year),
+        "phase": phase_label,
+        "counts": counts,
+        "lists": lists,
+        "scores": scores,
+        "late": late,
+        "next_deadlines": next_deadlines,
+    });
+    let values: Vec<u64> = states.iter().map(|(_, n)| n.len() as u64).collect();
+    let chart_png = chart::bar_chart_png(&values, 480, 240).map_err(|e| sqlx::Error::Protocol(format!("chart: {e}")))?;
+    let legend = states.iter().map(|(st, n)| (state_label(st), n.len() as u64)).collect();
+    Ok(Summary { ctx, chart_png, legend })
+}

@@ -1,0 +1,77 @@
+//! Store-level properties against the real PostgreSQL.
+
+use junheng_core::Effect;
+use junheng_store::audit::{self, AuditCtx, Cursor};
+use junheng_tests::*;
+use uuid::Uuid;
+
+async fn write_event(conn: &mut sqlx::PgConnection, campaign: Uuid, action: &'static str) {
+    let ctx = AuditCtx {
+        campaign,
+        actor: "t".into(),
+        role: "office".into(),
+        request_id: "r".into(),
+        at: chrono::Utc::now(),
+    };
+    audit::apply(
+        conn,
+        &ctx,
+        &[Effect::event(
+            action,
+            None,
+            serde_json::Value::Null,
+            serde_json::Value::Null,
+            None,
+        )],
+    )
+    .await
+    .unwrap();
+}
+
+/// Two writers commit out of order: the reader must not move past the first writer's event
+/// before it commits (the gap a plain `id > cursor` reader would leave).
+#[tokio::test]
+async fn followers_never_skip_an_event_committed_out_of_order() {
+    let (pool, _) = fresh_db().await;
+    let campaign = Uuid::now_v7();
+    let mut a = pool.begin().await.unwrap();
+    write_event(&mut a, campaign, "first").await; // takes the lower id and xid
+    let mut b = pool.begin().await.unwrap();
+    write_event(&mut b, campaign, "second").await;
+    b.commit().await.unwrap();
+
+    let mut conn = pool.acquire().await.unwrap();
+    let visible = audit::follow(&mut conn, campaign, Cursor::default(), 100)
+        .await
+        .unwrap();
+    assert!(
+        visible.is_empty(),
+        "the second event must wait for the first transaction: {visible:?}"
+    );
+    a.commit().await.unwrap();
+    let visible = audit::follow(&mut conn, campaign, Cursor::default(), 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        visible
+            .iter()
+            .map(|e| e.action.as_str())
+            .collect::<Vec<_>>(),
+        ["first", "second"]
+    );
+}
+
+#[tokio::test]
+async fn the_audit_log_is_append_only() {
+    let (pool, _) = fresh_db().await;
+    let mut conn = pool.acquire().await.unwrap();
+    write_event(&mut conn, Uuid::now_v7(), "x").await;
+    for sql in [
+        "UPDATE events SET action = 'y'",
+        "DELETE FROM events",
+        "TRUNCATE events",
+    ] {
+        let err = sqlx::raw_sql(sql).execute(&mut *conn).await.unwrap_err();
+        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+    }
+}
