@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Private PostgreSQL cluster for junheng: start | stop | url.
 #
-#   deploy/scripts/pg.sh start DIR [--ephemeral]   start (initialising if needed) a cluster in DIR,
+#   deploy/scripts/pg.sh start DIR [--ephemeral|--temp]   start (initialising if needed) a cluster in DIR,
 #                                                  print its admin DATABASE_URL on stdout
 #   deploy/scripts/pg.sh stop DIR                  stop it (and remove DIR if it was ephemeral)
 #
@@ -55,10 +55,13 @@ start)
   fi
   port=$(free_port)
   opts="-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$sock -c max_connections=200"
-  if [ "$mode" = "--ephemeral" ]; then
-    opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-    touch "$dir/.ephemeral"
-  fi
+  case "$mode" in
+    --ephemeral)  # tests: fast and thrown away
+      opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+      touch "$dir/.ephemeral" ;;
+    --temp)       # benchmarks: durable settings, thrown away
+      touch "$dir/.ephemeral" ;;
+  esac
   as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -o "$opts" start >/dev/null \
     || { cat "$dir/server.log" >&2; exit 1; }
   echo "$sock" >"$dir/.socket"

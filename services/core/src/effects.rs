@@ -17,6 +17,8 @@ pub enum ObligationKind {
     SubmitPresentation,
     RatePresentation,
     ConfirmMentors,
+    RecordBaseline,
+    SubmitScores,
 }
 
 impl ObligationKind {
@@ -29,6 +31,8 @@ impl ObligationKind {
             ObligationKind::SubmitPresentation => "submit_presentation",
             ObligationKind::RatePresentation => "rate_presentation",
             ObligationKind::ConfirmMentors => "confirm_mentors",
+            ObligationKind::RecordBaseline => "record_baseline",
+            ObligationKind::SubmitScores => "submit_scores",
         }
     }
 }

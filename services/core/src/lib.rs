@@ -6,15 +6,18 @@
 //! effects (audit events, obligations) that the store persists in the same transaction.
 //! It must not depend on tokio, sqlx, tonic, lettre or any proto type.
 
+pub mod awards;
 pub mod calendar;
 pub mod definition;
 pub mod effects;
 pub mod error;
 pub mod mentor;
 pub mod notice;
+pub mod pairing;
 pub mod phase;
 pub mod role;
 pub mod school;
+pub mod scoring;
 pub mod time;
 
 pub use definition::CampaignDefinition;

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::awards::AwardClass;
 use crate::definition::CampaignDefinition;
 use crate::effects::{DeadlineRef, Effect, ObligationKind, Owner};
 use crate::error::RuleError;
@@ -42,10 +43,17 @@ pub enum CaseState {
     Mentor,
     /// Seed school not selected as mentor.
     SeedNonMentor,
+    /// Potential school in a 1+X group.
+    Paired,
+    ContributionAward,
+    ModelAward,
+    ProgressAward,
+    ComplianceAward,
+    Vetoed,
 }
 
 impl CaseState {
-    pub const ALL: [CaseState; 12] = [
+    pub const ALL: [CaseState; 18] = [
         CaseState::Enrolled,
         CaseState::Nominated,
         CaseState::Applied,
@@ -58,6 +66,12 @@ impl CaseState {
         CaseState::Presented,
         CaseState::Mentor,
         CaseState::SeedNonMentor,
+        CaseState::Paired,
+        CaseState::ContributionAward,
+        CaseState::ModelAward,
+        CaseState::ProgressAward,
+        CaseState::ComplianceAward,
+        CaseState::Vetoed,
     ];
 
     pub fn code(self) -> &'static str {
@@ -74,6 +88,12 @@ impl CaseState {
             CaseState::Presented => "presented",
             CaseState::Mentor => "mentor",
             CaseState::SeedNonMentor => "seed_non_mentor",
+            CaseState::Paired => "paired",
+            CaseState::ContributionAward => "contribution_award",
+            CaseState::ModelAward => "model_award",
+            CaseState::ProgressAward => "progress_award",
+            CaseState::ComplianceAward => "compliance_award",
+            CaseState::Vetoed => "vetoed",
         }
     }
 
@@ -91,6 +111,12 @@ impl CaseState {
             CaseState::Presented => "已提交展示材料",
             CaseState::Mentor => "导师型学校",
             CaseState::SeedNonMentor => "种子校（非导师型）",
+            CaseState::Paired => "潜力校（已结对）",
+            CaseState::ContributionAward => "贡献校",
+            CaseState::ModelAward => "标兵校",
+            CaseState::ProgressAward => "进步校",
+            CaseState::ComplianceAward => "达标校",
+            CaseState::Vetoed => "一票否决",
         }
     }
 
@@ -143,6 +169,14 @@ pub enum SchoolCommand {
         mentor: bool,
         reason: Option<String>,
     },
+    /// Put a potential school into a mentor's 1+X group (again, when the office edits groups).
+    Pair {
+        mentor: Uuid,
+    },
+    ConfirmAward {
+        class: AwardClass,
+        reason: String,
+    },
 }
 
 impl SchoolCommand {
@@ -157,6 +191,8 @@ impl SchoolCommand {
             SchoolCommand::FinaliseSeedList => "finalise the seed list",
             SchoolCommand::SubmitPresentation => "submit a presentation",
             SchoolCommand::ConfirmMentor { .. } => "confirm the mentor list",
+            SchoolCommand::Pair { .. } => "form 1+X groups",
+            SchoolCommand::ConfirmAward { .. } => "confirm the award list",
         }
     }
 
@@ -172,6 +208,8 @@ impl SchoolCommand {
             SchoolCommand::FinaliseSeedList => "school.role_assigned",
             SchoolCommand::SubmitPresentation => "presentation.submitted",
             SchoolCommand::ConfirmMentor { .. } => "mentor.confirmed",
+            SchoolCommand::Pair { .. } => "school.paired",
+            SchoolCommand::ConfirmAward { .. } => "award.confirmed",
         }
     }
 
@@ -180,6 +218,8 @@ impl SchoolCommand {
             SchoolCommand::SubmitPresentation | SchoolCommand::ConfirmMentor { .. } => {
                 PhaseKind::MentorSelection
             }
+            SchoolCommand::Pair { .. } => PhaseKind::Pairing,
+            SchoolCommand::ConfirmAward { .. } => PhaseKind::Awards,
             _ => PhaseKind::SeedDesignation,
         }
     }
@@ -197,7 +237,9 @@ impl SchoolCommand {
             | SchoolCommand::PutOnNotice { .. }
             | SchoolCommand::UpholdObjection { .. }
             | SchoolCommand::FinaliseSeedList
-            | SchoolCommand::ConfirmMentor { .. } => actor.role == Role::Office,
+            | SchoolCommand::ConfirmMentor { .. }
+            | SchoolCommand::Pair { .. }
+            | SchoolCommand::ConfirmAward { .. } => actor.role == Role::Office,
         }
     }
 }
@@ -241,6 +283,42 @@ pub fn target(
         (S::Seed, C::SubmitPresentation) => S::Presented,
         (S::Seed | S::Presented, C::ConfirmMentor { mentor: false, .. }) => S::SeedNonMentor,
         (S::Presented, C::ConfirmMentor { mentor: true, .. }) => S::Mentor,
+        (S::Potential | S::Paired, C::Pair { .. }) => S::Paired,
+        (
+            S::Paired,
+            C::ConfirmAward {
+                class: AwardClass::Progress,
+                ..
+            },
+        ) => S::ProgressAward,
+        (
+            S::Paired,
+            C::ConfirmAward {
+                class: AwardClass::Compliance,
+                ..
+            },
+        ) => S::ComplianceAward,
+        (
+            S::Paired,
+            C::ConfirmAward {
+                class: AwardClass::Veto,
+                ..
+            },
+        ) => S::Vetoed,
+        (
+            S::Mentor,
+            C::ConfirmAward {
+                class: AwardClass::Contribution,
+                ..
+            },
+        ) => S::ContributionAward,
+        (
+            S::Mentor | S::SeedNonMentor,
+            C::ConfirmAward {
+                class: AwardClass::Model,
+                ..
+            },
+        ) => S::ModelAward,
         _ => return None,
     })
 }
@@ -307,6 +385,7 @@ pub fn decide(
         | SchoolCommand::ReviewApplication { reason, .. }
         | SchoolCommand::UpholdObjection { reason, .. } => Some(reason.clone()),
         SchoolCommand::ConfirmMentor { reason, .. } => reason.clone(),
+        SchoolCommand::ConfirmAward { reason, .. } => Some(reason.clone()),
         _ => None,
     };
     if let SchoolCommand::ReviewApplication { reason, .. }
@@ -492,6 +571,33 @@ mod tests {
                 },
                 office(),
             ),
+            (
+                SchoolCommand::Pair {
+                    mentor: Uuid::nil(),
+                },
+                office(),
+            ),
+            (
+                SchoolCommand::ConfirmAward {
+                    class: AwardClass::Progress,
+                    reason: "r".into(),
+                },
+                office(),
+            ),
+            (
+                SchoolCommand::ConfirmAward {
+                    class: AwardClass::Model,
+                    reason: "r".into(),
+                },
+                office(),
+            ),
+            (
+                SchoolCommand::ConfirmAward {
+                    class: AwardClass::Veto,
+                    reason: "r".into(),
+                },
+                office(),
+            ),
         ]
     }
 
@@ -511,7 +617,7 @@ mod tests {
         /// leaves the allowed graph, refused commands change nothing, and a seed school never
         /// becomes potential (or the reverse).
         #[test]
-        fn random_command_sequences_stay_legal(steps in proptest::collection::vec((0usize..15, 0i64..200 * 24), 1..60)) {
+        fn random_command_sequences_stay_legal(steps in proptest::collection::vec((0usize..19, 0i64..200 * 24), 1..60)) {
             let def = CampaignDefinition::parse(CHANGLE).unwrap();
             let mut phases = PhaseBoard::new(&def);
             let id = Uuid::from_u128(7);
@@ -521,7 +627,7 @@ mod tests {
             phases.open(PhaseKind::SeedDesignation, &office(), start, &def).unwrap();
             let cmds = commands(id);
             for (pick, dh) in steps {
-                hours = (hours + dh / 20).min(24 * 150);
+                hours = (hours + dh / 20).min(24 * 205);
                 let now = start + chrono::Duration::hours(hours);
                 // Move the phases along the way the office would.
                 if phases.get(PhaseKind::SeedDesignation).status == crate::phase::PhaseStatus::Open
@@ -530,6 +636,17 @@ mod tests {
                     let facts = PhaseFacts { listed_schools: 1, ..Default::default() };
                     phases.complete(PhaseKind::SeedDesignation, &office(), now, &facts).unwrap();
                     let _ = phases.open(PhaseKind::MentorSelection, &office(), now, &def);
+                }
+                for (phase, next, from) in [
+                    (PhaseKind::MentorSelection, PhaseKind::Pairing, "2020-05-20T00:00:00Z"),
+                    (PhaseKind::Pairing, PhaseKind::Acceptance, "2020-07-20T00:00:00Z"),
+                    (PhaseKind::Acceptance, PhaseKind::Awards, "2020-09-02T00:00:00Z"),
+                ] {
+                    if phases.get(phase).status == crate::phase::PhaseStatus::Open && now >= at(from) {
+                        let facts = PhaseFacts { mentors_confirmed: true, ..Default::default() };
+                        phases.complete(phase, &office(), now, &facts).unwrap();
+                        let _ = phases.open(next, &office(), now, &def);
+                    }
                 }
                 let (cmd, actor) = &cmds[pick];
                 let ctx = Ctx { now, def: &def, phases: &phases };

@@ -87,7 +87,12 @@ pub async fn attempts(pool: &PgPool, outbox_id: Uuid) -> Result<Vec<Attempt>, Er
 /// Queues a copy of a delivery to be sent now, under a new id (receivers that de-duplicate by
 /// id would drop a re-send under the old one). Idempotent per `idempotency_key`: the same key
 /// returns the same copy. The copy is not re-checked against its obligation: a person asked.
-pub async fn resend(pool: &PgPool, outbox_id: Uuid, idempotency_key: &str, now: DateTime<Utc>) -> Result<Uuid, Error> {
+pub async fn resend(
+    pool: &PgPool,
+    outbox_id: Uuid,
+    idempotency_key: &str,
+    now: DateTime<Utc>,
+) -> Result<Uuid, Error> {
     let key = format!("resend:{outbox_id}:{idempotency_key}");
     let inserted = sqlx::query_scalar!(
         r#"INSERT INTO outbox (id, dedupe_key, campaign_id, kind, endpoint, recipient, payload, urgent, not_before, status, created_at)
@@ -122,10 +127,19 @@ pub struct PreviewItem {
 
 /// What will be sent in `(now, until]` for a campaign: queued rows plus reminders, overdue
 /// notices, notice expiries and digests that will be planned, assuming nothing changes.
-pub async fn preview(pool: &PgPool, settings: &Settings, campaign_id: Uuid, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<Vec<PreviewItem>, Error> {
+pub async fn preview(
+    pool: &PgPool,
+    settings: &Settings,
+    campaign_id: Uuid,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Vec<PreviewItem>, Error> {
     let mut conn = pool.acquire().await?;
-    let c = junheng_store::campaigns::get(&mut conn, campaign_id, junheng_store::campaigns::Lock::None).await?;
-    let def = CampaignDefinition::from_canonical(c.definition.clone()).map_err(|e| Error::Definition(format!("{e:?}")))?;
+    let c =
+        junheng_store::campaigns::get(&mut conn, campaign_id, junheng_store::campaigns::Lock::None)
+            .await?;
+    let def = CampaignDefinition::from_canonical(c.definition.clone())
+        .map_err(|e| Error::Definition(format!("{e:?}")))?;
     let tz = def.tz();
     let mut items = Vec::new();
     let queued = sqlx::query!(
@@ -136,17 +150,56 @@ pub async fn preview(pool: &PgPool, settings: &Settings, campaign_id: Uuid, now:
     )
     .fetch_all(&mut *conn)
     .await?;
-    items.extend(queued.into_iter().map(|r| PreviewItem { at: r.not_before, kind: r.kind, subject: r.title, recipient: r.recipient, endpoint: r.endpoint, state: "queued".into() }));
+    items.extend(queued.into_iter().map(|r| PreviewItem {
+        at: r.not_before,
+        kind: r.kind,
+        subject: r.title,
+        recipient: r.recipient,
+        endpoint: r.endpoint,
+        state: "queued".into(),
+    }));
 
+    // When a planned message will actually leave: chat is held by quiet hours and non-working
+    // days like the planner does (a reminder is never held past its own deadline).
+    let quiet = plan::QuietRules {
+        quiet_start: def.reminders.quiet_start,
+        quiet_end: def.reminders.quiet_end,
+        tz,
+        calendar: def.calendar(),
+    };
+    let release = |at: DateTime<Utc>, kind: &str, endpoint: &str, limit: Option<DateTime<Utc>>| {
+        let urgent = settings.planning.urgent_kinds.iter().any(|k| k == kind);
+        let chat = settings
+            .endpoints
+            .get(endpoint)
+            .is_some_and(|e| e.is_chat());
+        if urgent || !chat {
+            return at;
+        }
+        let t = quiet.next_allowed(at);
+        if limit.is_some_and(|l| t >= l) { at } else { t }
+    };
     let schools = load_schools(&mut conn, campaign_id).await?;
     for o in open_obligations(&mut conn, campaign_id).await? {
         if settings.planning.skip_kinds.contains(&o.kind) {
             continue;
         }
-        let owner = recipients::for_owner(settings, &o.owner_role, o.owner_school.and_then(|id| schools.get(&id)));
+        let owner = recipients::for_owner(
+            settings,
+            &o.owner_role,
+            o.owner_school.and_then(|id| schools.get(&id)),
+        );
         let mut push = |at: DateTime<Utc>, kind: &str, targets: &[recipients::Target]| {
+            let limit = (kind == "reminder").then_some(o.due_at);
             for t in targets {
-                items.push(PreviewItem { at, kind: kind.into(), subject: o.subject.clone(), recipient: t.recipient.clone(), endpoint: t.endpoint.clone(), state: "planned".into() });
+                items.push(PreviewItem {
+                    at: release(at, kind, &t.endpoint, limit),
+                    kind: kind.into(),
+                    subject: o.subject.clone(),
+                    recipient: t.recipient.clone(),
+                    endpoint: t.endpoint.clone(),
+                    state: "planned".into(),
+                });
             }
         };
         for occ in plan::reminder_occasions(o.due_at, &def.reminders, tz) {
@@ -156,21 +209,55 @@ pub async fn preview(pool: &PgPool, settings: &Settings, campaign_id: Uuid, now:
         }
         if o.due_at > now && o.due_at <= until {
             let mut targets = owner.clone();
-            targets.extend(recipients::for_role(settings, "office").into_iter().filter(|t| !owner.iter().any(|x| x.recipient == t.recipient && x.endpoint == t.endpoint)));
+            targets.extend(
+                recipients::for_role(settings, "office")
+                    .into_iter()
+                    .filter(|t| {
+                        !owner
+                            .iter()
+                            .any(|x| x.recipient == t.recipient && x.endpoint == t.endpoint)
+                    }),
+            );
             push(o.due_at, "overdue", &targets);
         }
     }
     let notices = sqlx::query!("SELECT title, ends_at FROM notices WHERE campaign_id = $1 AND ends_at > $2 AND ends_at <= $3", campaign_id, now, until).fetch_all(&mut *conn).await?;
     for n in notices {
         for t in recipients::for_role(settings, "office") {
-            items.push(PreviewItem { at: n.ends_at, kind: "notice_expiry".into(), subject: format!("{}（{}）", n.title, describe_deadline(n.ends_at, tz)), recipient: t.recipient, endpoint: t.endpoint, state: "planned".into() });
+            items.push(PreviewItem {
+                at: release(n.ends_at, "notice_expiry", &t.endpoint, None),
+                kind: "notice_expiry".into(),
+                subject: format!("{}（{}）", n.title, describe_deadline(n.ends_at, tz)),
+                recipient: t.recipient,
+                endpoint: t.endpoint,
+                state: "planned".into(),
+            });
         }
     }
-    for at in plan::digest_occurrences(&def.reminders.digest_cron, tz, now, until).map_err(|e| Error::Definition(e.to_string()))? {
+    let digests = if settings.planning.digests_enabled {
+        plan::digest_occurrences(&def.reminders.digest_cron, tz, now, until)
+            .map_err(|e| Error::Definition(e.to_string()))?
+    } else {
+        Vec::new()
+    };
+    for at in digests {
+        let day = junheng_core::time::local_date(at, tz);
+        if !def.calendar().is_working_day(day).unwrap_or(true) {
+            continue;
+        }
         for t in recipients::for_role(settings, "office") {
-            items.push(PreviewItem { at, kind: "daily_digest".into(), subject: "每日汇总".into(), recipient: t.recipient, endpoint: t.endpoint, state: "planned".into() });
+            items.push(PreviewItem {
+                at: release(at, "daily_digest", &t.endpoint, None),
+                kind: "daily_digest".into(),
+                subject: "每日汇总".into(),
+                recipient: t.recipient,
+                endpoint: t.endpoint,
+                state: "planned".into(),
+            });
         }
     }
-    items.sort_by(|a, b| (a.at, &a.kind, &a.recipient, &a.endpoint).cmp(&(b.at, &b.kind, &b.recipient, &b.endpoint)));
+    items.sort_by(|a, b| {
+        (a.at, &a.kind, &a.recipient, &a.endpoint).cmp(&(b.at, &b.kind, &b.recipient, &b.endpoint))
+    });
     Ok(items)
 }

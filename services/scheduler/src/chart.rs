@@ -7,7 +7,16 @@
 use plotters::prelude::*;
 
 /// Bar colours, also used by the HTML legend.
-pub const PALETTE: [(u8, u8, u8); 8] = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75), (227, 119, 194), (127, 127, 127)];
+pub const PALETTE: [(u8, u8, u8); 8] = [
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+];
 
 pub fn colour(i: usize) -> (u8, u8, u8) {
     PALETTE[i % PALETTE.len()]
@@ -33,21 +42,37 @@ pub fn bar_chart_png(values: &[u64], width: u32, height: u32) -> Result<Vec<u8>,
         // Light horizontal grid at quarters, so proportions read without numbers.
         for q in 1..=4 {
             let y = bottom - (bottom - top) * q / 4;
-            root.draw(&PathElement::new(vec![(left, y), (right, y)], RGBColor(225, 225, 225))).map_err(|e| e.to_string())?;
+            root.draw(&PathElement::new(
+                vec![(left, y), (right, y)],
+                RGBColor(225, 225, 225),
+            ))
+            .map_err(|e| e.to_string())?;
         }
         for (i, v) in values.iter().enumerate() {
             let x0 = left + slot * i as i32 + gap;
             let x1 = left + slot * (i as i32 + 1) - gap;
             let bar = ((bottom - top) as f64 * (*v as f64 / max)).round() as i32;
             let (r, g, b) = colour(i);
-            root.draw(&Rectangle::new([(x0, bottom - bar), (x1, bottom)], RGBColor(r, g, b).filled())).map_err(|e| e.to_string())?;
+            root.draw(&Rectangle::new(
+                [(x0, bottom - bar), (x1, bottom)],
+                RGBColor(r, g, b).filled(),
+            ))
+            .map_err(|e| e.to_string())?;
         }
-        root.draw(&PathElement::new(vec![(left, top), (left, bottom), (right, bottom)], BLACK.stroke_width(2))).map_err(|e| e.to_string())?;
+        root.draw(&PathElement::new(
+            vec![(left, top), (left, bottom), (right, bottom)],
+            BLACK.stroke_width(2),
+        ))
+        .map_err(|e| e.to_string())?;
         root.present().map_err(|e| e.to_string())?;
     }
     let img = image::RgbImage::from_raw(width, height, rgb).ok_or("buffer size mismatch")?;
     let mut png = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageOutputFormat::Png).map_err(|e| e.to_string())?;
+    img.write_to(
+        &mut std::io::Cursor::new(&mut png),
+        image::ImageOutputFormat::Png,
+    )
+    .map_err(|e| e.to_string())?;
     Ok(png)
 }
 
@@ -67,6 +92,9 @@ mod tests {
         let x = 20 + slot + slot / 2;
         assert_eq!(img.get_pixel(x as u32, 30).0, [r, g, b]);
         // The empty third slot stays white above the axis.
-        assert_eq!(img.get_pixel((20 + slot * 2 + slot / 2) as u32, 150).0, [255, 255, 255]);
+        assert_eq!(
+            img.get_pixel((20 + slot * 2 + slot / 2) as u32, 150).0,
+            [255, 255, 255]
+        );
     }
 }

@@ -15,7 +15,10 @@ use serde::Deserialize;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("invalid configuration: {0}")]
     Parse(#[from] toml::de::Error),
     #[error("invalid configuration:\n{}", .0.join("\n"))]
@@ -117,6 +120,8 @@ pub struct PlanningSettings {
     pub urgent_offset_days: Option<u32>,
     /// Days ahead listed in the office digest.
     pub digest_horizon_days: i64,
+    /// The office digest can be switched off (e.g. while the office still wants single messages).
+    pub digests_enabled: bool,
 }
 
 impl Default for PlanningSettings {
@@ -126,6 +131,7 @@ impl Default for PlanningSettings {
             urgent_kinds: Vec::new(),
             urgent_offset_days: None,
             digest_horizon_days: 7,
+            digests_enabled: true,
         }
     }
 }
@@ -199,12 +205,18 @@ fn default_max_connections() -> u32 {
 impl Settings {
     /// Reads `path`, then applies `JUNHENG_SCHEDULER_*` environment overrides, then validates.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         Self::from_toml(&text, |k| std::env::var(k).ok())
     }
 
     /// Parses TOML text with an injected environment (tests pass a closure).
-    pub fn from_toml(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    pub fn from_toml(
+        text: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
         let mut s: Settings = toml::from_str(text)?;
         if let Some(v) = env("JUNHENG_SCHEDULER_DATABASE_URL").or_else(|| env("DATABASE_URL")) {
             s.database_url = v;
@@ -219,7 +231,11 @@ impl Settings {
             s.clock = match v.as_str() {
                 "real" => ClockMode::Real,
                 "simulated" => ClockMode::Simulated,
-                other => return Err(ConfigError::Invalid(vec![format!("JUNHENG_SCHEDULER_CLOCK: `{other}` is neither real nor simulated")])),
+                other => {
+                    return Err(ConfigError::Invalid(vec![format!(
+                        "JUNHENG_SCHEDULER_CLOCK: `{other}` is neither real nor simulated"
+                    )]));
+                }
             };
         }
         if let Some(v) = env("JUNHENG_SCHEDULER_RATE_LIMITS") {
@@ -247,28 +263,44 @@ impl Settings {
         }
         if let Some(n) = &self.recipients.school_email {
             match self.endpoints.get(n) {
-                Some(EndpointConfig { endpoint: Endpoint::Smtp(_), .. }) => {}
-                Some(_) => problems.push(format!("recipients.school_email: `{n}` is not an smtp endpoint")),
+                Some(EndpointConfig {
+                    endpoint: Endpoint::Smtp(_),
+                    ..
+                }) => {}
+                Some(_) => problems.push(format!(
+                    "recipients.school_email: `{n}` is not an smtp endpoint"
+                )),
                 None => problems.push(format!("recipients.school_email: no endpoint named `{n}`")),
             }
         }
         for (name, ep) in &self.endpoints {
             for l in ep.limits() {
                 if l.max == 0 || l.per_secs == 0 {
-                    problems.push(format!("endpoints.{name}.rate_limits: max and per_secs must be positive"));
+                    problems.push(format!(
+                        "endpoints.{name}.rate_limits: max and per_secs must be positive"
+                    ));
                 }
             }
         }
         if self.database_url.is_empty() {
             problems.push("database_url: empty (set it or DATABASE_URL)".into());
         }
-        if self.dispatch.max_attempts < 1 || self.dispatch.batch_size < 1 || self.dispatch.concurrency < 1 {
-            problems.push("dispatch: max_attempts, batch_size and concurrency must be at least 1".into());
+        if self.dispatch.max_attempts < 1
+            || self.dispatch.batch_size < 1
+            || self.dispatch.concurrency < 1
+        {
+            problems.push(
+                "dispatch: max_attempts, batch_size and concurrency must be at least 1".into(),
+            );
         }
         if self.workflow.url.is_some() && self.workflow.office_token.is_none() {
             problems.push("workflow.office_token: required when workflow.url is set".into());
         }
-        if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems)) }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
     }
 }
 
@@ -306,7 +338,10 @@ mod tests {
             dir = "/tmp/x"
         "#;
         let err = Settings::from_toml(bad, |_| None).unwrap_err().to_string();
-        assert!(err.contains("recipients.office: no endpoint named `nope`"), "{err}");
+        assert!(
+            err.contains("recipients.office: no endpoint named `nope`"),
+            "{err}"
+        );
         assert!(err.contains("is not an smtp endpoint"), "{err}");
     }
 
@@ -327,8 +362,26 @@ mod tests {
             |_| None,
         )
         .unwrap();
-        assert_eq!(s.endpoints["feishu"].limits(), vec![RateLimit { max: 100, per_secs: 60 }, RateLimit { max: 5, per_secs: 1 }]);
-        assert_eq!(s.endpoints["wecom"].limits(), vec![RateLimit { max: 3, per_secs: 10 }]);
+        assert_eq!(
+            s.endpoints["feishu"].limits(),
+            vec![
+                RateLimit {
+                    max: 100,
+                    per_secs: 60
+                },
+                RateLimit {
+                    max: 5,
+                    per_secs: 1
+                }
+            ]
+        );
+        assert_eq!(
+            s.endpoints["wecom"].limits(),
+            vec![RateLimit {
+                max: 3,
+                per_secs: 10
+            }]
+        );
         let dbg = format!("{s:?}");
         assert!(!dbg.contains("SECRET"), "{dbg}");
     }

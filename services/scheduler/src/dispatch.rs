@@ -79,7 +79,13 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     pub fn new(pool: PgPool, settings: Arc<Settings>, sender: Arc<Sender>, worker: String) -> Self {
-        Self { pool, settings, sender, worker, sign_clock: SignClock::System }
+        Self {
+            pool,
+            settings,
+            sender,
+            worker,
+            sign_clock: SignClock::System,
+        }
     }
 
     pub fn with_sign_clock(mut self, c: SignClock) -> Self {
@@ -100,7 +106,11 @@ impl Dispatcher {
     }
 
     /// Drains everything due at `now` (bounded by `max_rounds` batches).
-    pub async fn drain(&self, now: DateTime<Utc>, max_rounds: usize) -> Result<DispatchReport, Error> {
+    pub async fn drain(
+        &self,
+        now: DateTime<Utc>,
+        max_rounds: usize,
+    ) -> Result<DispatchReport, Error> {
         let mut total = DispatchReport::default();
         for _ in 0..max_rounds {
             let r = self.dispatch_once(now).await?;
@@ -139,21 +149,30 @@ impl Dispatcher {
         let mut latest: HashMap<(Uuid, &str, &str), DateTime<Utc>> = HashMap::new();
         for r in &rows {
             if let (Some(ob), "reminder") = (r.obligation_id, r.kind.as_str()) {
-                let e = latest.entry((ob, r.recipient.as_str(), r.endpoint.as_str())).or_insert(r.not_before);
+                let e = latest
+                    .entry((ob, r.recipient.as_str(), r.endpoint.as_str()))
+                    .or_insert(r.not_before);
                 *e = (*e).max(r.not_before);
             }
         }
         for r in &rows {
             if let Some(ob) = r.obligation_id {
                 if r.ob_status.as_deref() != Some("open") {
-                    cancel.push((r.id, format!("obligation is {}", r.ob_status.as_deref().unwrap_or("gone"))));
+                    cancel.push((
+                        r.id,
+                        format!("obligation is {}", r.ob_status.as_deref().unwrap_or("gone")),
+                    ));
                     continue;
                 }
                 if r.ob_due != r.planned_due_at {
                     cancel.push((r.id, "deadline moved; re-planned".into()));
                     continue;
                 }
-                if r.kind == "reminder" && latest.get(&(ob, r.recipient.as_str(), r.endpoint.as_str())).is_some_and(|t| *t > r.not_before) {
+                if r.kind == "reminder"
+                    && latest
+                        .get(&(ob, r.recipient.as_str(), r.endpoint.as_str()))
+                        .is_some_and(|t| *t > r.not_before)
+                {
                     cancel.push((r.id, "superseded by a later reminder".into()));
                     continue;
                 }
@@ -185,11 +204,17 @@ impl Dispatcher {
         if self.settings.dispatch.rate_limits_enabled {
             for ep in endpoints {
                 let idx = &by_endpoint[ep];
-                let limits = self.settings.endpoints.get(ep).map(|e| e.limits()).unwrap_or_default();
+                let limits = self
+                    .settings
+                    .endpoints
+                    .get(ep)
+                    .map(|e| e.limits())
+                    .unwrap_or_default();
                 if limits.is_empty() {
                     continue;
                 }
-                let (allowed, next_free) = take_budget(&mut tx, ep, &limits, idx.len(), now).await?;
+                let (allowed, next_free) =
+                    take_budget(&mut tx, ep, &limits, idx.len(), now).await?;
                 for &i in &idx[allowed..] {
                     take[i] = false;
                     defer.push((live[i].id, next_free));
@@ -210,9 +235,15 @@ impl Dispatcher {
             .await?;
         }
 
-        let claimed: Vec<_> = live.iter().zip(take).filter(|(_, t)| *t).map(|(r, _)| *r).collect();
+        let claimed: Vec<_> = live
+            .iter()
+            .zip(take)
+            .filter(|(_, t)| *t)
+            .map(|(r, _)| *r)
+            .collect();
         let ids: Vec<Uuid> = claimed.iter().map(|r| r.id).collect();
-        let lease_until = now + chrono::Duration::from_std(self.settings.dispatch.lease()).expect("lease fits");
+        let lease_until =
+            now + chrono::Duration::from_std(self.settings.dispatch.lease()).expect("lease fits");
         sqlx::query!(
             "UPDATE outbox SET status = 'sending', lease_until = $2, attempts = attempts + 1 WHERE id = ANY($1)",
             &ids,
@@ -229,7 +260,11 @@ impl Dispatcher {
                 endpoint: r.endpoint.clone(),
                 kind: r.kind.clone(),
                 attempt: r.attempts + 1,
-                payload: serde_json::from_value(r.payload.clone()).unwrap_or_else(|e| Payload { title: "(unreadable payload)".into(), text: e.to_string(), ..Payload::default() }),
+                payload: serde_json::from_value(r.payload.clone()).unwrap_or_else(|e| Payload {
+                    title: "(unreadable payload)".into(),
+                    text: e.to_string(),
+                    ..Payload::default()
+                }),
             })
             .collect::<Vec<_>>();
         report.claimed = out.len();
@@ -237,7 +272,11 @@ impl Dispatcher {
     }
 
     /// Steps 2 and 3 for a claimed batch, `concurrency` sends at a time.
-    pub async fn deliver(&self, claimed: Vec<Claimed>, now: DateTime<Utc>) -> Result<DispatchReport, Error> {
+    pub async fn deliver(
+        &self,
+        claimed: Vec<Claimed>,
+        now: DateTime<Utc>,
+    ) -> Result<DispatchReport, Error> {
         let results: Vec<Result<Finish, Error>> = futures::stream::iter(claimed)
             .map(|c| self.deliver_one(c, now))
             .buffer_unordered(self.settings.dispatch.concurrency)
@@ -258,7 +297,12 @@ impl Dispatcher {
     async fn deliver_one(&self, c: Claimed, now: DateTime<Utc>) -> Result<Finish, Error> {
         let started = Instant::now();
         let outcome = match self.settings.endpoints.get(&c.endpoint) {
-            None => Outcome::DisableEndpoint { reason: format!("no endpoint named `{}` in this scheduler's configuration", c.endpoint) },
+            None => Outcome::DisableEndpoint {
+                reason: format!(
+                    "no endpoint named `{}` in this scheduler's configuration",
+                    c.endpoint
+                ),
+            },
             Some(ep) => {
                 let endpoint = c.payload.effective_endpoint(&ep.endpoint);
                 let msg = c.payload.to_message(c.id);
@@ -271,7 +315,16 @@ impl Dispatcher {
         };
         let finished_at = now + chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
         let mut conn = self.pool.acquire().await?;
-        finish(&mut conn, &self.settings, &self.worker, &c, &outcome, now, finished_at).await
+        finish(
+            &mut conn,
+            &self.settings,
+            &self.worker,
+            &c,
+            &outcome,
+            now,
+            finished_at,
+        )
+        .await
     }
 }
 
@@ -284,7 +337,13 @@ enum Finish {
 
 /// Sliding-window budgets: `recent` holds the claim instants of the last `max` claims. Returns
 /// how many of `wanted` may be claimed now, and when the next slot frees otherwise.
-async fn take_budget(tx: &mut PgConnection, endpoint: &str, limits: &[crate::config::RateLimit], wanted: usize, now: DateTime<Utc>) -> Result<(usize, DateTime<Utc>), Error> {
+async fn take_budget(
+    tx: &mut PgConnection,
+    endpoint: &str,
+    limits: &[crate::config::RateLimit],
+    wanted: usize,
+    now: DateTime<Utc>,
+) -> Result<(usize, DateTime<Utc>), Error> {
     let mut windows = Vec::new();
     for l in limits {
         let window_ms = (l.per_secs * 1000) as i64;
@@ -296,13 +355,25 @@ async fn take_budget(tx: &mut PgConnection, endpoint: &str, limits: &[crate::con
         )
         .execute(&mut *tx)
         .await?;
-        let recent = sqlx::query_scalar!("SELECT recent FROM endpoint_budgets WHERE endpoint = $1 AND window_ms = $2 FOR UPDATE", endpoint, window_ms).fetch_one(&mut *tx).await?;
+        let recent = sqlx::query_scalar!(
+            "SELECT recent FROM endpoint_budgets WHERE endpoint = $1 AND window_ms = $2 FOR UPDATE",
+            endpoint,
+            window_ms
+        )
+        .fetch_one(&mut *tx)
+        .await?;
         let window = chrono::Duration::milliseconds(window_ms);
-        let mut recent: Vec<DateTime<Utc>> = recent.into_iter().filter(|t| *t > now - window).collect();
+        let mut recent: Vec<DateTime<Utc>> =
+            recent.into_iter().filter(|t| *t > now - window).collect();
         recent.sort();
         windows.push((window_ms, l.max as usize, window, recent));
     }
-    let allowed = windows.iter().map(|(_, max, _, recent)| max.saturating_sub(recent.len())).min().unwrap_or(wanted).min(wanted);
+    let allowed = windows
+        .iter()
+        .map(|(_, max, _, recent)| max.saturating_sub(recent.len()))
+        .min()
+        .unwrap_or(wanted)
+        .min(wanted);
     let mut next_free = now + chrono::Duration::seconds(1);
     for (window_ms, max, window, mut recent) in windows {
         recent.extend(std::iter::repeat_n(now, allowed));
@@ -313,12 +384,27 @@ async fn take_budget(tx: &mut PgConnection, endpoint: &str, limits: &[crate::con
         }
         let keep = recent.len().saturating_sub(max);
         let recent = recent.split_off(keep);
-        sqlx::query!("UPDATE endpoint_budgets SET recent = $3 WHERE endpoint = $1 AND window_ms = $2", endpoint, window_ms, &recent).execute(&mut *tx).await?;
+        sqlx::query!(
+            "UPDATE endpoint_budgets SET recent = $3 WHERE endpoint = $1 AND window_ms = $2",
+            endpoint,
+            window_ms,
+            &recent
+        )
+        .execute(&mut *tx)
+        .await?;
     }
     Ok((allowed, next_free))
 }
 
-async fn finish(conn: &mut PgConnection, settings: &Settings, worker: &str, c: &Claimed, outcome: &Outcome, started_at: DateTime<Utc>, finished_at: DateTime<Utc>) -> Result<Finish, Error> {
+async fn finish(
+    conn: &mut PgConnection,
+    settings: &Settings,
+    worker: &str,
+    c: &Claimed,
+    outcome: &Outcome,
+    started_at: DateTime<Utc>,
+    finished_at: DateTime<Utc>,
+) -> Result<Finish, Error> {
     let d = &settings.dispatch;
     let (code, detail) = match outcome {
         Outcome::Delivered { detail } => ("delivered", detail.clone()),
@@ -332,17 +418,44 @@ async fn finish(conn: &mut PgConnection, settings: &Settings, worker: &str, c: &
     let (status, not_before, last_error, result) = match outcome {
         Outcome::Delivered { .. } => ("sent", None, None, Finish::Sent),
         Outcome::Retry { after, .. } if c.attempt < d.max_attempts => {
-            let delay = plan::backoff(c.attempt, Duration::from_secs(d.backoff_base_secs), Duration::from_secs(d.backoff_max_secs), *after, rand::random::<f64>());
+            let delay = plan::backoff(
+                c.attempt,
+                Duration::from_secs(d.backoff_base_secs),
+                Duration::from_secs(d.backoff_max_secs),
+                *after,
+                rand::random::<f64>(),
+            );
             (
                 "pending",
-                Some(started_at + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1))),
+                Some(
+                    started_at
+                        + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1)),
+                ),
                 Some(format!("attempt {}: {detail}", c.attempt)),
                 Finish::Retry,
             )
         }
-        Outcome::Retry { .. } => ("dead", None, Some(format!("gave up after {} attempts: {detail}", c.attempt)), Finish::Dead),
-        Outcome::Permanent { .. } => ("dead", None, Some(format!("permanent: {detail}")), Finish::Dead),
-        Outcome::DisableEndpoint { .. } => ("dead", None, Some(format!("endpoint `{}` needs an admin: {detail}", c.endpoint)), Finish::Dead),
+        Outcome::Retry { .. } => (
+            "dead",
+            None,
+            Some(format!("gave up after {} attempts: {detail}", c.attempt)),
+            Finish::Dead,
+        ),
+        Outcome::Permanent { .. } => (
+            "dead",
+            None,
+            Some(format!("permanent: {detail}")),
+            Finish::Dead,
+        ),
+        Outcome::DisableEndpoint { .. } => (
+            "dead",
+            None,
+            Some(format!(
+                "endpoint `{}` needs an admin: {detail}",
+                c.endpoint
+            )),
+            Finish::Dead,
+        ),
     };
     let updated = sqlx::query!(
         r#"UPDATE outbox SET status = $3, lease_until = NULL, last_error = COALESCE($4, last_error),
@@ -377,8 +490,12 @@ async fn finish(conn: &mut PgConnection, settings: &Settings, worker: &str, c: &
         return Ok(Finish::LostLease);
     }
     match result {
-        Finish::Dead => tracing::error!(outbox.id = %c.id, outbox.endpoint = %c.endpoint, outbox.kind = %c.kind, error = %last_error.unwrap_or_default(), "dead-lettered"),
-        Finish::Retry => tracing::warn!(outbox.id = %c.id, outbox.endpoint = %c.endpoint, attempt = c.attempt, "will retry"),
+        Finish::Dead => {
+            tracing::error!(outbox.id = %c.id, outbox.endpoint = %c.endpoint, outbox.kind = %c.kind, error = %last_error.unwrap_or_default(), "dead-lettered")
+        }
+        Finish::Retry => {
+            tracing::warn!(outbox.id = %c.id, outbox.endpoint = %c.endpoint, attempt = c.attempt, "will retry")
+        }
         _ => {}
     }
     Ok(result)

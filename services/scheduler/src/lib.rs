@@ -71,11 +71,23 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    pub fn new(pool: PgPool, settings: Arc<Settings>, workflow: Arc<dyn Workflow>) -> Result<Self, Error> {
+    pub fn new(
+        pool: PgPool,
+        settings: Arc<Settings>,
+        workflow: Arc<dyn Workflow>,
+    ) -> Result<Self, Error> {
         let sender = Arc::new(Sender::new()?);
-        let worker = settings.worker_name.clone().unwrap_or_else(default_worker_name);
+        let worker = settings
+            .worker_name
+            .clone()
+            .unwrap_or_else(default_worker_name);
         let dispatcher = Dispatcher::new(pool.clone(), settings.clone(), sender, worker);
-        Ok(Self { planner: Planner::new(settings.clone(), workflow), dispatcher, pool, settings })
+        Ok(Self {
+            planner: Planner::new(settings.clone(), workflow),
+            dispatcher,
+            pool,
+            settings,
+        })
     }
 
     pub fn with_sign_clock(mut self, c: SignClock) -> Self {
@@ -100,7 +112,9 @@ impl Scheduler {
         match self.settings.clock {
             ClockMode::Real => Ok(Utc::now()),
             ClockMode::Simulated => {
-                let t = sqlx::query_scalar!("SELECT simulated_now FROM clock WHERE singleton").fetch_optional(&self.pool).await?;
+                let t = sqlx::query_scalar!("SELECT simulated_now FROM clock WHERE singleton")
+                    .fetch_optional(&self.pool)
+                    .await?;
                 t.ok_or(Error::NoSimulatedClock)
             }
         }
@@ -110,7 +124,11 @@ impl Scheduler {
     pub async fn tick(&self, now: DateTime<Utc>) -> Result<TickReport, Error> {
         let plan = self.planner.plan(&self.pool, now).await?;
         let dispatch = self.dispatcher.drain(now, 50).await?;
-        Ok(TickReport { now: Some(now), plan, dispatch })
+        Ok(TickReport {
+            now: Some(now),
+            plan,
+            dispatch,
+        })
     }
 
     /// Runs until `shutdown` resolves: ticks every `poll_interval_ms`, and right away when the
@@ -119,20 +137,28 @@ impl Scheduler {
     pub async fn run(&self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), Error> {
         tokio::pin!(shutdown);
         let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
-        listener.listen_all([junheng_store::clock::CHANNEL, junheng_store::audit::EVENTS_CHANNEL]).await?;
+        listener
+            .listen_all([
+                junheng_store::clock::CHANNEL,
+                junheng_store::audit::EVENTS_CHANNEL,
+            ])
+            .await?;
         let interval = Duration::from_millis(self.settings.dispatch.poll_interval_ms);
         tracing::info!(clock = ?self.settings.clock, worker = %self.dispatcher.worker(), "scheduler running");
         loop {
             match self.now().await {
                 Ok(now) => match self.tick(now).await {
                     Ok(r) => {
-                        if r.plan.planned > 0 || r.dispatch.claimed > 0 || r.dispatch.cancelled > 0 {
+                        if r.plan.planned > 0 || r.dispatch.claimed > 0 || r.dispatch.cancelled > 0
+                        {
                             tracing::info!(%now, planned = r.plan.planned, sent = r.dispatch.sent, retried = r.dispatch.retried, dead = r.dispatch.dead, cancelled = r.dispatch.cancelled, deferred = r.dispatch.deferred, "tick");
                         }
                     }
                     Err(e) => tracing::error!(error = %e, "tick failed"),
                 },
-                Err(Error::NoSimulatedClock) => tracing::warn!("simulated clock not set yet; waiting"),
+                Err(Error::NoSimulatedClock) => {
+                    tracing::warn!("simulated clock not set yet; waiting")
+                }
                 Err(e) => tracing::error!(error = %e, "reading the clock failed"),
             }
             tokio::select! {
@@ -153,6 +179,8 @@ impl Scheduler {
 }
 
 fn default_worker_name() -> String {
-    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "scheduler".into());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "scheduler".into());
     format!("{host}-{}", std::process::id())
 }

@@ -11,7 +11,11 @@ use junheng_scheduler::{ClockMode, GrpcWorkflow, NoWorkflow, Scheduler, Settings
 #[command(version, about = "junheng notification scheduler")]
 struct Args {
     /// TOML configuration (see services/scheduler/config/local.toml).
-    #[arg(long, env = "JUNHENG_SCHEDULER_CONFIG", default_value = "services/scheduler/config/local.toml")]
+    #[arg(
+        long,
+        env = "JUNHENG_SCHEDULER_CONFIG",
+        default_value = "services/scheduler/config/local.toml"
+    )]
     config: PathBuf,
     /// Log as JSON lines.
     #[arg(long)]
@@ -21,26 +25,40 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     if args.json_logs {
-        tracing_subscriber::fmt().with_env_filter(filter).json().init();
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .json()
+            .init();
     } else {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
     let _ = rustls::crypto::ring::default_provider().install_default();
 
-    let settings = Arc::new(Settings::load(&args.config).with_context(|| format!("loading {}", args.config.display()))?);
+    let settings = Arc::new(
+        Settings::load(&args.config)
+            .with_context(|| format!("loading {}", args.config.display()))?,
+    );
     if settings.clock == ClockMode::Simulated {
-        tracing::warn!("SIMULATED CLOCK: \"now\" is read from the database clock row; never use this in production");
+        tracing::warn!(
+            "SIMULATED CLOCK: \"now\" is read from the database clock row; never use this in production"
+        );
     }
-    let pool = junheng_store::connect(&settings.database_url, settings.max_connections).await.context("connecting to PostgreSQL")?;
-    let workflow: Arc<dyn Workflow> = match (&settings.workflow.url, &settings.workflow.office_token) {
-        (Some(url), Some(token)) => Arc::new(GrpcWorkflow::new(url, token.clone())?),
-        _ => {
-            tracing::warn!("no workflow.url configured: ended notices are announced but not closed");
-            Arc::new(NoWorkflow)
-        }
-    };
+    let pool = junheng_store::connect(&settings.database_url, settings.max_connections)
+        .await
+        .context("connecting to PostgreSQL")?;
+    let workflow: Arc<dyn Workflow> =
+        match (&settings.workflow.url, &settings.workflow.office_token) {
+            (Some(url), Some(token)) => Arc::new(GrpcWorkflow::new(url, token.clone())?),
+            _ => {
+                tracing::warn!(
+                    "no workflow.url configured: ended notices are announced but not closed"
+                );
+                Arc::new(NoWorkflow)
+            }
+        };
     let scheduler = Scheduler::new(pool, settings, workflow)?;
     scheduler.run(shutdown_signal()).await?;
     Ok(())

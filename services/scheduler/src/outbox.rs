@@ -69,7 +69,9 @@ impl Payload {
                 .map(|a| Attachment {
                     filename: a.filename.clone(),
                     content_type: a.content_type.clone(),
-                    bytes: base64::engine::general_purpose::STANDARD.decode(&a.base64).unwrap_or_default(),
+                    bytes: base64::engine::general_purpose::STANDARD
+                        .decode(&a.base64)
+                        .unwrap_or_default(),
                     inline_cid: a.inline_cid.clone(),
                 })
                 .collect(),
@@ -163,21 +165,33 @@ pub struct Occurrence<'a> {
 }
 
 /// Renders `occ` for every target's channel and builds one row per target.
-pub fn rows_for(settings: &Settings, occ: &Occurrence<'_>, targets: &[Target]) -> Result<Vec<NewRow>, RenderError> {
+pub fn rows_for(
+    settings: &Settings,
+    occ: &Occurrence<'_>,
+    targets: &[Target],
+) -> Result<Vec<NewRow>, RenderError> {
     let mut rows = Vec::with_capacity(targets.len());
     for t in targets {
-        let ep = settings.endpoints.get(&t.endpoint).ok_or_else(|| RenderError::UnknownEndpoint(t.endpoint.clone()))?;
+        let ep = settings
+            .endpoints
+            .get(&t.endpoint)
+            .ok_or_else(|| RenderError::UnknownEndpoint(t.endpoint.clone()))?;
         let channel = ChannelKind::from(&ep.endpoint);
         let mut ctx = occ.ctx.clone();
         if let Some(obj) = ctx.as_object_mut() {
-            obj.entry("owner").or_insert_with(|| serde_json::Value::String(t.display.clone()));
+            obj.entry("owner")
+                .or_insert_with(|| serde_json::Value::String(t.display.clone()));
         }
         let r = render(occ.kind.template(), channel, &ctx)?;
         let html = match (r.html, occ.html_hook) {
             (Some(h), Some(hook)) => Some(hook(h)),
             (h, _) => h,
         };
-        let attachments = if channel == ChannelKind::Email { occ.attachments.clone() } else { Vec::new() };
+        let attachments = if channel == ChannelKind::Email {
+            occ.attachments.clone()
+        } else {
+            Vec::new()
+        };
         let payload = Payload {
             title: r.title,
             text: r.text,
@@ -191,7 +205,11 @@ pub fn rows_for(settings: &Settings, occ: &Occurrence<'_>, targets: &[Target]) -
         let not_before = match occ.quiet {
             Some(q) if !occ.urgent && ep.is_chat() => {
                 let t = q.next_allowed(occ.at);
-                if occ.hold_limit.is_some_and(|limit| t >= limit) { occ.at } else { t }
+                if occ.hold_limit.is_some_and(|limit| t >= limit) {
+                    occ.at
+                } else {
+                    t
+                }
             }
             _ => occ.at,
         };
@@ -213,7 +231,11 @@ pub fn rows_for(settings: &Settings, occ: &Occurrence<'_>, targets: &[Target]) -
 }
 
 /// Inserts rows that do not exist yet; returns how many were new.
-pub async fn insert(conn: &mut PgConnection, rows: &[NewRow], now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+pub async fn insert(
+    conn: &mut PgConnection,
+    rows: &[NewRow],
+    now: DateTime<Utc>,
+) -> Result<u64, sqlx::Error> {
     if rows.is_empty() {
         return Ok(0);
     }
@@ -225,10 +247,16 @@ pub async fn insert(conn: &mut PgConnection, rows: &[NewRow], now: DateTime<Utc>
     let recipients: Vec<String> = rows.iter().map(|r| r.recipient.clone()).collect();
     let obligations: Vec<Option<Uuid>> = rows.iter().map(|r| r.obligation_id).collect();
     let dues: Vec<Option<DateTime<Utc>>> = rows.iter().map(|r| r.planned_due_at).collect();
-    let payloads: Vec<serde_json::Value> = rows.iter().map(|r| serde_json::to_value(&r.payload).expect("payload serializes")).collect();
+    let payloads: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| serde_json::to_value(&r.payload).expect("payload serializes"))
+        .collect();
     let urgent: Vec<bool> = rows.iter().map(|r| r.urgent).collect();
     let not_before: Vec<DateTime<Utc>> = rows.iter().map(|r| r.not_before).collect();
-    let statuses: Vec<String> = rows.iter().map(|r| if r.held { "held" } else { "pending" }.to_owned()).collect();
+    let statuses: Vec<String> = rows
+        .iter()
+        .map(|r| if r.held { "held" } else { "pending" }.to_owned())
+        .collect();
     let res = sqlx::query!(
         r#"INSERT INTO outbox (id, dedupe_key, campaign_id, kind, endpoint, recipient, obligation_id, planned_due_at,
                                payload, urgent, not_before, status, created_at)

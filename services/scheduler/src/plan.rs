@@ -44,11 +44,20 @@ pub fn reminder_occasions(due: DateTime<Utc>, reminders: &Reminders, tz: Tz) -> 
 /// The reminder to plan now, if any: the latest occasion that has arrived (`at <= now`), that
 /// falls after the obligation was opened and before it is due. Earlier occasions missed during
 /// downtime are collapsed into this one (catch-up policy for reminders: collapse).
-pub fn due_reminder(occasions: &[Occasion], opened_at: DateTime<Utc>, due: DateTime<Utc>, now: DateTime<Utc>) -> Option<Occasion> {
+pub fn due_reminder(
+    occasions: &[Occasion],
+    opened_at: DateTime<Utc>,
+    due: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Option<Occasion> {
     if now >= due {
         return None;
     }
-    occasions.iter().rev().find(|o| o.at <= now && o.at >= opened_at).copied()
+    occasions
+        .iter()
+        .rev()
+        .find(|o| o.at <= now && o.at >= opened_at)
+        .copied()
 }
 
 /// Whole days from the local date of `now` to the last day (0 on the last day itself).
@@ -84,7 +93,9 @@ impl QuietRules<'_> {
 
     fn is_working(&self, day: NaiveDate) -> bool {
         // A year without calendar data falls back to Monday–Friday rather than failing a send.
-        self.calendar.is_working_day(day).unwrap_or(day.weekday().number_from_monday() <= 5)
+        self.calendar
+            .is_working_day(day)
+            .unwrap_or(day.weekday().number_from_monday() <= 5)
     }
 
     /// The first instant at or after `at` when a non-urgent chat message may be delivered:
@@ -106,7 +117,11 @@ impl QuietRules<'_> {
             day = day.succ_opt().expect("date in range");
             moved = true;
         }
-        if moved { local_instant(day, self.quiet_end, self.tz).max(at) } else { at }
+        if moved {
+            local_instant(day, self.quiet_end, self.tz).max(at)
+        } else {
+            at
+        }
     }
 }
 
@@ -119,8 +134,16 @@ pub struct CronError {
 
 /// The latest digest occurrence in `(after, now]`, evaluated in the campaign time zone.
 /// Missed occurrences collapse into the latest one (catch-up policy for digests).
-pub fn digest_due(expr: &str, tz: Tz, after: DateTime<Utc>, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, CronError> {
-    let schedule = cron::Schedule::from_str(expr).map_err(|e| CronError { expr: expr.into(), reason: e.to_string() })?;
+pub fn digest_due(
+    expr: &str,
+    tz: Tz,
+    after: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, CronError> {
+    let schedule = cron::Schedule::from_str(expr).map_err(|e| CronError {
+        expr: expr.into(),
+        reason: e.to_string(),
+    })?;
     let mut latest = None;
     for t in schedule.after(&after.with_timezone(&tz)) {
         let t = t.with_timezone(&Utc);
@@ -133,16 +156,36 @@ pub fn digest_due(expr: &str, tz: Tz, after: DateTime<Utc>, now: DateTime<Utc>) 
 }
 
 /// Digest occurrences in `(after, until]`, for the preview.
-pub fn digest_occurrences(expr: &str, tz: Tz, after: DateTime<Utc>, until: DateTime<Utc>) -> Result<Vec<DateTime<Utc>>, CronError> {
-    let schedule = cron::Schedule::from_str(expr).map_err(|e| CronError { expr: expr.into(), reason: e.to_string() })?;
-    Ok(schedule.after(&after.with_timezone(&tz)).map(|t| t.with_timezone(&Utc)).take_while(|t| *t <= until).collect())
+pub fn digest_occurrences(
+    expr: &str,
+    tz: Tz,
+    after: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Vec<DateTime<Utc>>, CronError> {
+    let schedule = cron::Schedule::from_str(expr).map_err(|e| CronError {
+        expr: expr.into(),
+        reason: e.to_string(),
+    })?;
+    Ok(schedule
+        .after(&after.with_timezone(&tz))
+        .map(|t| t.with_timezone(&Utc))
+        .take_while(|t| *t <= until)
+        .collect())
 }
 
 /// Retry delay after `attempt` failed attempts: exponential from `base`, capped at `max`,
 /// with "equal jitter" (half fixed, half random) so replicas don't retry in lockstep; never
 /// shorter than what the vendor asked for.
-pub fn backoff(attempt: i32, base: std::time::Duration, max: std::time::Duration, vendor_min: Option<std::time::Duration>, unit_random: f64) -> std::time::Duration {
-    let exp = base.saturating_mul(1u32 << (attempt.clamp(1, 20) - 1) as u32).min(max);
+pub fn backoff(
+    attempt: i32,
+    base: std::time::Duration,
+    max: std::time::Duration,
+    vendor_min: Option<std::time::Duration>,
+    unit_random: f64,
+) -> std::time::Duration {
+    let exp = base
+        .saturating_mul(1u32 << (attempt.clamp(1, 20) - 1) as u32)
+        .min(max);
     let half = exp / 2;
     let jittered = half + half.mul_f64(unit_random.clamp(0.0, 1.0));
     jittered.max(vendor_min.unwrap_or_default())
@@ -167,7 +210,9 @@ mod tests {
         }
     }
     fn local(y: i32, m: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-        tz().with_ymd_and_hms(y, m, d, h, mi, 0).unwrap().with_timezone(&Utc)
+        tz().with_ymd_and_hms(y, m, d, h, mi, 0)
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     #[test]
@@ -178,7 +223,12 @@ mod tests {
         let ats: Vec<_> = occ.iter().map(|o| (o.offset_days, o.at)).collect();
         assert_eq!(
             ats,
-            vec![(7, local(2020, 4, 3, 8, 30)), (3, local(2020, 4, 7, 8, 30)), (1, local(2020, 4, 9, 8, 30)), (0, local(2020, 4, 10, 8, 30))]
+            vec![
+                (7, local(2020, 4, 3, 8, 30)),
+                (3, local(2020, 4, 7, 8, 30)),
+                (1, local(2020, 4, 9, 8, 30)),
+                (0, local(2020, 4, 10, 8, 30))
+            ]
         );
         assert_eq!(days_left(due, local(2020, 4, 3, 8, 30), tz()), 7);
         assert_eq!(days_left(due, local(2020, 4, 10, 8, 30), tz()), 0);
@@ -190,32 +240,74 @@ mod tests {
         let due = local(2020, 4, 11, 0, 0);
         let occ = reminder_occasions(due, &reminders(), tz());
         let opened = local(2020, 3, 1, 0, 0);
-        assert_eq!(due_reminder(&occ, opened, due, local(2020, 4, 3, 8, 29)), None);
-        assert_eq!(due_reminder(&occ, opened, due, local(2020, 4, 3, 8, 30)).unwrap().offset_days, 7);
+        assert_eq!(
+            due_reminder(&occ, opened, due, local(2020, 4, 3, 8, 29)),
+            None
+        );
+        assert_eq!(
+            due_reminder(&occ, opened, due, local(2020, 4, 3, 8, 30))
+                .unwrap()
+                .offset_days,
+            7
+        );
         // Down from 04-02 to 04-09 noon: one reminder, the latest.
-        assert_eq!(due_reminder(&occ, opened, due, local(2020, 4, 9, 12, 0)).unwrap().offset_days, 1);
+        assert_eq!(
+            due_reminder(&occ, opened, due, local(2020, 4, 9, 12, 0))
+                .unwrap()
+                .offset_days,
+            1
+        );
         // Opened on 04-08: the 7- and 3-day occasions predate it.
-        assert_eq!(due_reminder(&occ, local(2020, 4, 8, 0, 0), due, local(2020, 4, 8, 12, 0)), None);
+        assert_eq!(
+            due_reminder(&occ, local(2020, 4, 8, 0, 0), due, local(2020, 4, 8, 12, 0)),
+            None
+        );
         assert_eq!(due_reminder(&occ, opened, due, due), None);
     }
 
     #[test]
     fn quiet_hours_and_non_working_days_hold_until_the_next_allowed_time() {
         let cal = WorkCalendar::statutory();
-        let q = QuietRules { quiet_start: reminders().quiet_start, quiet_end: reminders().quiet_end, tz: tz(), calendar: &cal };
+        let q = QuietRules {
+            quiet_start: reminders().quiet_start,
+            quiet_end: reminders().quiet_end,
+            tz: tz(),
+            calendar: &cal,
+        };
         // Thursday 2020-04-09 22:00 → Friday 08:00.
-        assert_eq!(q.next_allowed(local(2020, 4, 9, 22, 0)), local(2020, 4, 10, 8, 0));
+        assert_eq!(
+            q.next_allowed(local(2020, 4, 9, 22, 0)),
+            local(2020, 4, 10, 8, 0)
+        );
         // Friday 07:00 → 08:00 the same day.
-        assert_eq!(q.next_allowed(local(2020, 4, 10, 7, 0)), local(2020, 4, 10, 8, 0));
+        assert_eq!(
+            q.next_allowed(local(2020, 4, 10, 7, 0)),
+            local(2020, 4, 10, 8, 0)
+        );
         // Friday 10:00 is fine.
-        assert_eq!(q.next_allowed(local(2020, 4, 10, 10, 0)), local(2020, 4, 10, 10, 0));
+        assert_eq!(
+            q.next_allowed(local(2020, 4, 10, 10, 0)),
+            local(2020, 4, 10, 10, 0)
+        );
         // Saturday 10:00 → Monday 08:00.
-        assert_eq!(q.next_allowed(local(2020, 4, 11, 10, 0)), local(2020, 4, 13, 8, 0));
+        assert_eq!(
+            q.next_allowed(local(2020, 4, 11, 10, 0)),
+            local(2020, 4, 13, 8, 0)
+        );
         // Friday 22:00 → Monday 08:00.
-        assert_eq!(q.next_allowed(local(2020, 4, 10, 22, 0)), local(2020, 4, 13, 8, 0));
+        assert_eq!(
+            q.next_allowed(local(2020, 4, 10, 22, 0)),
+            local(2020, 4, 13, 8, 0)
+        );
         // 2020-05-01 is Labour Day (holiday through 05-05); 2020-04-26 (Sunday) was a working day.
-        assert_eq!(q.next_allowed(local(2020, 5, 1, 10, 0)), local(2020, 5, 6, 8, 0));
-        assert_eq!(q.next_allowed(local(2020, 4, 26, 10, 0)), local(2020, 4, 26, 10, 0));
+        assert_eq!(
+            q.next_allowed(local(2020, 5, 1, 10, 0)),
+            local(2020, 5, 6, 8, 0)
+        );
+        assert_eq!(
+            q.next_allowed(local(2020, 4, 26, 10, 0)),
+            local(2020, 4, 26, 10, 0)
+        );
     }
 
     #[test]
@@ -223,11 +315,25 @@ mod tests {
         let expr = "0 0 17 * * Mon-Fri";
         // Friday 2020-04-10 17:00 Shanghai = 09:00 UTC.
         let after = local(2020, 4, 10, 0, 0);
-        assert_eq!(digest_due(expr, tz(), after, local(2020, 4, 10, 16, 59)).unwrap(), None);
-        assert_eq!(digest_due(expr, tz(), after, local(2020, 4, 10, 17, 0)).unwrap(), Some(local(2020, 4, 10, 17, 0)));
+        assert_eq!(
+            digest_due(expr, tz(), after, local(2020, 4, 10, 16, 59)).unwrap(),
+            None
+        );
+        assert_eq!(
+            digest_due(expr, tz(), after, local(2020, 4, 10, 17, 0)).unwrap(),
+            Some(local(2020, 4, 10, 17, 0))
+        );
         // Down over the weekend until Tuesday evening: one digest, Tuesday's.
-        assert_eq!(digest_due(expr, tz(), after, local(2020, 4, 14, 18, 0)).unwrap(), Some(local(2020, 4, 14, 17, 0)));
-        assert_eq!(digest_occurrences(expr, tz(), after, local(2020, 4, 14, 18, 0)).unwrap().len(), 3);
+        assert_eq!(
+            digest_due(expr, tz(), after, local(2020, 4, 14, 18, 0)).unwrap(),
+            Some(local(2020, 4, 14, 17, 0))
+        );
+        assert_eq!(
+            digest_occurrences(expr, tz(), after, local(2020, 4, 14, 18, 0))
+                .unwrap()
+                .len(),
+            3
+        );
         assert!(digest_due("nonsense", tz(), after, after).is_err());
     }
 
@@ -239,6 +345,9 @@ mod tests {
         assert_eq!(backoff(1, base, max, None, 1.0), Duration::from_secs(30));
         assert_eq!(backoff(3, base, max, None, 1.0), Duration::from_secs(120));
         assert_eq!(backoff(30, base, max, None, 1.0), max);
-        assert_eq!(backoff(1, base, max, Some(Duration::from_secs(600)), 0.5), Duration::from_secs(600));
+        assert_eq!(
+            backoff(1, base, max, Some(Duration::from_secs(600)), 0.5),
+            Duration::from_secs(600)
+        );
     }
 }

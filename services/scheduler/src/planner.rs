@@ -52,7 +52,10 @@ pub struct OpenObligation {
     pub created_at: DateTime<Utc>,
 }
 
-pub(crate) async fn open_obligations(conn: &mut PgConnection, campaign: Uuid) -> Result<Vec<OpenObligation>, sqlx::Error> {
+pub(crate) async fn open_obligations(
+    conn: &mut PgConnection,
+    campaign: Uuid,
+) -> Result<Vec<OpenObligation>, sqlx::Error> {
     sqlx::query_as!(
         OpenObligation,
         r#"SELECT id, kind, school_id, owner_role, owner_school, due_at, subject, created_at
@@ -63,18 +66,37 @@ pub(crate) async fn open_obligations(conn: &mut PgConnection, campaign: Uuid) ->
     .await
 }
 
-pub(crate) async fn load_schools(conn: &mut PgConnection, campaign: Uuid) -> Result<HashMap<Uuid, SchoolInfo>, sqlx::Error> {
-    let rows = sqlx::query!("SELECT id, name, contacts FROM schools WHERE campaign_id = $1", campaign).fetch_all(&mut *conn).await?;
-    Ok(rows.into_iter().map(|r| (r.id, SchoolInfo::new(r.id, r.name, &r.contacts))).collect())
+pub(crate) async fn load_schools(
+    conn: &mut PgConnection,
+    campaign: Uuid,
+) -> Result<HashMap<Uuid, SchoolInfo>, sqlx::Error> {
+    let rows = sqlx::query!(
+        "SELECT id, name, contacts FROM schools WHERE campaign_id = $1",
+        campaign
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.id, SchoolInfo::new(r.id, r.name, &r.contacts)))
+        .collect())
 }
 
 fn quiet(def: &CampaignDefinition) -> QuietRules<'_> {
-    QuietRules { quiet_start: def.reminders.quiet_start, quiet_end: def.reminders.quiet_end, tz: def.tz(), calendar: def.calendar() }
+    QuietRules {
+        quiet_start: def.reminders.quiet_start,
+        quiet_end: def.reminders.quiet_end,
+        tz: def.tz(),
+        calendar: def.calendar(),
+    }
 }
 
 fn merge(mut a: Vec<Target>, b: Vec<Target>) -> Vec<Target> {
     for t in b {
-        if !a.iter().any(|x| x.recipient == t.recipient && x.endpoint == t.endpoint) {
+        if !a
+            .iter()
+            .any(|x| x.recipient == t.recipient && x.endpoint == t.endpoint)
+        {
             a.push(t);
         }
     }
@@ -87,7 +109,11 @@ impl Planner {
     }
 
     fn urgent(&self, kind: Kind) -> bool {
-        self.settings.planning.urgent_kinds.iter().any(|k| k == kind.code())
+        self.settings
+            .planning
+            .urgent_kinds
+            .iter()
+            .any(|k| k == kind.code())
     }
 
     /// Plans everything that is due at `now`, for every campaign.
@@ -106,26 +132,50 @@ impl Planner {
         Ok(report)
     }
 
-    async fn plan_campaign(&self, pool: &PgPool, c: &CampaignRow, now: DateTime<Utc>, report: &mut PlanReport) -> Result<(), Error> {
-        let def = CampaignDefinition::from_canonical(c.definition.clone()).map_err(|e| Error::Definition(format!("{e:?}")))?;
+    async fn plan_campaign(
+        &self,
+        pool: &PgPool,
+        c: &CampaignRow,
+        now: DateTime<Utc>,
+        report: &mut PlanReport,
+    ) -> Result<(), Error> {
+        let def = CampaignDefinition::from_canonical(c.definition.clone())
+            .map_err(|e| Error::Definition(format!("{e:?}")))?;
         let mut conn = pool.acquire().await?;
         let schools = load_schools(&mut conn, c.id).await?;
         drop(conn);
-        report.planned += self.plan_obligations(pool, c.id, &def, &schools, now).await?;
-        self.plan_notices(pool, c.id, &def, &schools, now, report).await?;
-        self.plan_digest(pool, c, &def, &schools, now, report).await?;
-        self.plan_phase_summaries(pool, c, &def, now, report).await?;
+        report.planned += self
+            .plan_obligations(pool, c.id, &def, &schools, now)
+            .await?;
+        self.plan_notices(pool, c.id, &def, &schools, now, report)
+            .await?;
+        if self.settings.planning.digests_enabled {
+            self.plan_digest(pool, c, &def, &schools, now, report)
+                .await?;
+        }
+        self.plan_phase_summaries(pool, c, &def, now, report)
+            .await?;
         Ok(())
     }
 
     /// Reminders at the configured offsets and one overdue message per deadline.
-    async fn plan_obligations(&self, pool: &PgPool, campaign: Uuid, def: &CampaignDefinition, schools: &HashMap<Uuid, SchoolInfo>, now: DateTime<Utc>) -> Result<u64, Error> {
+    async fn plan_obligations(
+        &self,
+        pool: &PgPool,
+        campaign: Uuid,
+        def: &CampaignDefinition,
+        schools: &HashMap<Uuid, SchoolInfo>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, Error> {
         let tz = def.tz();
         let q = quiet(def);
         let mut conn = pool.acquire().await?;
         let obligations = open_obligations(&mut conn, campaign).await?;
         let mut rows: Vec<NewRow> = Vec::new();
-        for o in obligations.iter().filter(|o| !self.settings.planning.skip_kinds.contains(&o.kind)) {
+        for o in obligations
+            .iter()
+            .filter(|o| !self.settings.planning.skip_kinds.contains(&o.kind))
+        {
             let owner_school = o.owner_school.and_then(|id| schools.get(&id));
             let owner_targets = recipients::for_owner(&self.settings, &o.owner_role, owner_school);
             let mut ctx = json!({"subject": o.subject, "due": describe_deadline(o.due_at, tz)});
@@ -136,11 +186,21 @@ impl Planner {
             if let Some(occ) = plan::due_reminder(&occasions, o.created_at, o.due_at, now) {
                 let mut ctx = ctx.clone();
                 ctx["days_left"] = json!(plan::days_left(o.due_at, now, tz));
-                let urgent = self.urgent(Kind::Reminder) || self.settings.planning.urgent_offset_days.is_some_and(|d| occ.offset_days <= d);
+                let urgent = self.urgent(Kind::Reminder)
+                    || self
+                        .settings
+                        .planning
+                        .urgent_offset_days
+                        .is_some_and(|d| occ.offset_days <= d);
                 let occurrence = Occurrence {
                     campaign_id: campaign,
                     kind: Kind::Reminder,
-                    key: format!("obl:{}:reminder:{}:{}", o.id, o.due_at.timestamp(), occ.offset_days),
+                    key: format!(
+                        "obl:{}:reminder:{}:{}",
+                        o.id,
+                        o.due_at.timestamp(),
+                        occ.offset_days
+                    ),
                     obligation_id: Some(o.id),
                     planned_due_at: Some(o.due_at),
                     at: occ.at,
@@ -151,14 +211,26 @@ impl Planner {
                     quiet: Some(q),
                     hold_limit: Some(o.due_at),
                 };
-                rows.extend(outbox::rows_for(&self.settings, &occurrence, &owner_targets)?);
+                rows.extend(outbox::rows_for(
+                    &self.settings,
+                    &occurrence,
+                    &owner_targets,
+                )?);
             }
             if now >= o.due_at {
                 let mut ctx = ctx.clone();
                 ctx["days_overdue"] = json!(plan::days_overdue(o.due_at, now, tz));
                 // The office copy names the party that is late, not the office.
-                ctx["owner"] = json!(owner_targets.first().map(|t| t.display.clone()).unwrap_or_else(|| recipients::role_display(&o.owner_role).into()));
-                let targets = merge(owner_targets, recipients::for_role(&self.settings, "office"));
+                ctx["owner"] = json!(
+                    owner_targets
+                        .first()
+                        .map(|t| t.display.clone())
+                        .unwrap_or_else(|| recipients::role_display(&o.owner_role).into())
+                );
+                let targets = merge(
+                    owner_targets,
+                    recipients::for_role(&self.settings, "office"),
+                );
                 let occurrence = Occurrence {
                     campaign_id: campaign,
                     kind: Kind::Overdue,
@@ -182,7 +254,15 @@ impl Planner {
     /// Announces ended notices to the office and the listed schools, then asks the workflow
     /// to close them. The announcement commits first; the close is retried every tick until it
     /// succeeds (the workflow call is idempotent by key).
-    async fn plan_notices(&self, pool: &PgPool, campaign: Uuid, def: &CampaignDefinition, schools: &HashMap<Uuid, SchoolInfo>, now: DateTime<Utc>, report: &mut PlanReport) -> Result<(), Error> {
+    async fn plan_notices(
+        &self,
+        pool: &PgPool,
+        campaign: Uuid,
+        def: &CampaignDefinition,
+        schools: &HashMap<Uuid, SchoolInfo>,
+        now: DateTime<Utc>,
+        report: &mut PlanReport,
+    ) -> Result<(), Error> {
         let tz = def.tz();
         let mut conn = pool.acquire().await?;
         let notices = sqlx::query!(
@@ -199,7 +279,11 @@ impl Planner {
         for n in notices {
             let mut tx = pool.begin().await?;
             let listed = junheng_store::seed::notice_schools(&mut tx, n.id).await?;
-            let names: Vec<String> = listed.iter().filter_map(|id| schools.get(id)).map(|s| s.name.clone()).collect();
+            let names: Vec<String> = listed
+                .iter()
+                .filter_map(|id| schools.get(id))
+                .map(|s| s.name.clone())
+                .collect();
             let mut targets = recipients::for_role(&self.settings, "office");
             for id in &listed {
                 if let Some(s) = schools.get(id) {
@@ -234,7 +318,11 @@ impl Planner {
 
             let result = match n.closed_at {
                 Some(_) => Ok(()),
-                None => self.workflow.close_notice(n.id, &format!("scheduler:close-notice:{}", n.id)).await,
+                None => {
+                    self.workflow
+                        .close_notice(n.id, &format!("scheduler:close-notice:{}", n.id))
+                        .await
+                }
             };
             let mut conn = pool.acquire().await?;
             match result {
@@ -246,10 +334,20 @@ impl Planner {
                 }
                 Err(e) => {
                     match e {
-                        WorkflowError::NotConfigured => tracing::debug!(notice.id = %n.id, "no workflow configured; notice announced but not closed"),
-                        ref e => tracing::warn!(notice.id = %n.id, error = %e, "closing the notice failed; will retry"),
+                        WorkflowError::NotConfigured => {
+                            tracing::debug!(notice.id = %n.id, "no workflow configured; notice announced but not closed")
+                        }
+                        ref e => {
+                            tracing::warn!(notice.id = %n.id, error = %e, "closing the notice failed; will retry")
+                        }
                     }
-                    sqlx::query!("UPDATE notice_expiries SET last_error = $2 WHERE notice_id = $1", n.id, e.to_string()).execute(&mut *conn).await?;
+                    sqlx::query!(
+                        "UPDATE notice_expiries SET last_error = $2 WHERE notice_id = $1",
+                        n.id,
+                        e.to_string()
+                    )
+                    .execute(&mut *conn)
+                    .await?;
                 }
             }
         }
@@ -257,7 +355,12 @@ impl Planner {
     }
 
     /// Locks (creating when absent) the cursor row of `kind` for this campaign.
-    async fn lock_cursor(conn: &mut PgConnection, campaign: Uuid, kind: &str, initial: DateTime<Utc>) -> Result<(Option<DateTime<Utc>>, Cursor), Error> {
+    async fn lock_cursor(
+        conn: &mut PgConnection,
+        campaign: Uuid,
+        kind: &str,
+        initial: DateTime<Utc>,
+    ) -> Result<(Option<DateTime<Utc>>, Cursor), Error> {
         sqlx::query!(
             "INSERT INTO scheduler_cursors (campaign_id, kind, planned_at) VALUES ($1, $2, $3) ON CONFLICT (campaign_id, kind) DO NOTHING",
             campaign,
@@ -269,18 +372,33 @@ impl Planner {
         let row = sqlx::query!("SELECT planned_at, event_xid, event_id FROM scheduler_cursors WHERE campaign_id = $1 AND kind = $2 FOR UPDATE", campaign, kind)
             .fetch_one(&mut *conn)
             .await?;
-        let cursor = Cursor { xid: row.event_xid.and_then(|x| x.parse().ok()).unwrap_or(0), id: row.event_id.unwrap_or(0) };
+        let cursor = Cursor {
+            xid: row.event_xid.and_then(|x| x.parse().ok()).unwrap_or(0),
+            id: row.event_id.unwrap_or(0),
+        };
         Ok((row.planned_at, cursor))
     }
 
     /// The office digest at the campaign's `digest_cron`, on working days; missed runs collapse
-    /// into the latest one.
-    async fn plan_digest(&self, pool: &PgPool, c: &CampaignRow, def: &CampaignDefinition, schools: &HashMap<Uuid, SchoolInfo>, now: DateTime<Utc>, report: &mut PlanReport) -> Result<(), Error> {
+    /// into the latest one. A scheduler seeing a campaign for the first time starts from `now`
+    /// (no digest for days before it was deployed).
+    async fn plan_digest(
+        &self,
+        pool: &PgPool,
+        c: &CampaignRow,
+        def: &CampaignDefinition,
+        schools: &HashMap<Uuid, SchoolInfo>,
+        now: DateTime<Utc>,
+        report: &mut PlanReport,
+    ) -> Result<(), Error> {
         let tz = def.tz();
         let mut tx = pool.begin().await?;
-        let (planned_at, _) = Self::lock_cursor(&mut tx, c.id, "digest", c.created_at).await?;
-        let after = planned_at.unwrap_or(c.created_at);
-        let Some(at) = plan::digest_due(&def.reminders.digest_cron, tz, after, now).map_err(|e| Error::Definition(e.to_string()))? else {
+        let (planned_at, _) = Self::lock_cursor(&mut tx, c.id, "digest", now).await?;
+        let after = planned_at.unwrap_or(now);
+        let Some(at) = plan::digest_due(&def.reminders.digest_cron, tz, after, now)
+            .map_err(|e| Error::Definition(e.to_string()))?
+        else {
+            tx.commit().await?; // keeps a freshly created cursor
             return Ok(());
         };
         let day = local_date(at, tz);
@@ -289,10 +407,13 @@ impl Planner {
             let items: Vec<serde_json::Value> = open_obligations(&mut tx, c.id)
                 .await?
                 .into_iter()
-                .filter(|o| o.due_at <= horizon && !self.settings.planning.skip_kinds.contains(&o.kind))
+                .filter(|o| {
+                    o.due_at <= horizon && !self.settings.planning.skip_kinds.contains(&o.kind)
+                })
                 .take(50)
                 .map(|o| {
-                    let mut item = json!({"title": o.subject, "due": describe_deadline(o.due_at, tz)});
+                    let mut item =
+                        json!({"title": o.subject, "due": describe_deadline(o.due_at, tz)});
                     if let Some(s) = o.school_id.and_then(|id| schools.get(&id)) {
                         item["school"] = json!(s.name);
                     }
@@ -313,7 +434,11 @@ impl Planner {
                 quiet: Some(quiet(def)),
                 hold_limit: None,
             };
-            let rows = outbox::rows_for(&self.settings, &occurrence, &recipients::for_role(&self.settings, "office"))?;
+            let rows = outbox::rows_for(
+                &self.settings,
+                &occurrence,
+                &recipients::for_role(&self.settings, "office"),
+            )?;
             report.planned += outbox::insert(&mut tx, &rows, now).await?;
             report.digests += 1;
         }
@@ -326,7 +451,14 @@ impl Planner {
 
     /// Follows the campaign's event stream (gap-free cursor) and summarises each completed
     /// phase for leadership. The cursor moves in the same transaction as the outbox insert.
-    async fn plan_phase_summaries(&self, pool: &PgPool, c: &CampaignRow, def: &CampaignDefinition, now: DateTime<Utc>, report: &mut PlanReport) -> Result<(), Error> {
+    async fn plan_phase_summaries(
+        &self,
+        pool: &PgPool,
+        c: &CampaignRow,
+        def: &CampaignDefinition,
+        now: DateTime<Utc>,
+        report: &mut PlanReport,
+    ) -> Result<(), Error> {
         const PAGE: i64 = 200;
         loop {
             let mut tx = pool.begin().await?;
@@ -336,7 +468,12 @@ impl Planner {
                 return Ok(());
             };
             for e in events.iter().filter(|e| e.action == "phase.completed") {
-                let phase = e.after.get("kind").and_then(|k| k.as_str()).unwrap_or("").to_owned();
+                let phase = e
+                    .after
+                    .get("kind")
+                    .and_then(|k| k.as_str())
+                    .unwrap_or("")
+                    .to_owned();
                 let s = summary::build(&mut tx, c.id, &c.phases, def, &phase, now).await?;
                 let hook = |html: String| s.embed_chart(html);
                 let occurrence = Occurrence {
@@ -353,7 +490,11 @@ impl Planner {
                     quiet: Some(quiet(def)),
                     hold_limit: None,
                 };
-                let rows = outbox::rows_for(&self.settings, &occurrence, &recipients::for_role(&self.settings, "leader"))?;
+                let rows = outbox::rows_for(
+                    &self.settings,
+                    &occurrence,
+                    &recipients::for_role(&self.settings, "leader"),
+                )?;
                 report.planned += outbox::insert(&mut tx, &rows, now).await?;
                 report.summaries += 1;
             }

@@ -70,7 +70,13 @@ pub fn for_role(settings: &Settings, role: &str) -> Vec<Target> {
     };
     let role = if role == "leadership" { "leader" } else { role };
     list.iter()
-        .map(|ep| Target { recipient: format!("role:{role}"), display: role_display(role).into(), endpoint: ep.clone(), to: None, mention_mobiles: Vec::new() })
+        .map(|ep| Target {
+            recipient: format!("role:{role}"),
+            display: role_display(role).into(),
+            endpoint: ep.clone(),
+            to: None,
+            mention_mobiles: Vec::new(),
+        })
         .collect()
 }
 
@@ -78,7 +84,12 @@ pub fn for_role(settings: &Settings, role: &str) -> Vec<Target> {
 /// to all its contacts' addresses, and the endpoints every school receives on.
 pub fn for_school(settings: &Settings, school: &SchoolInfo) -> Vec<Target> {
     let recipient = format!("school:{}", school.id);
-    let display = school.contacts.iter().find(|c| !c.name.is_empty()).map(|c| format!("{}（{}）", school.name, c.name)).unwrap_or_else(|| school.name.clone());
+    let display = school
+        .contacts
+        .iter()
+        .find(|c| !c.name.is_empty())
+        .map(|c| format!("{}（{}）", school.name, c.name))
+        .unwrap_or_else(|| school.name.clone());
     let mut out: Vec<Target> = Vec::new();
     let mut push = |endpoint: &str, mobile: Option<&str>| {
         if let Some(t) = out.iter_mut().find(|t| t.endpoint == endpoint) {
@@ -94,7 +105,10 @@ pub fn for_school(settings: &Settings, school: &SchoolInfo) -> Vec<Target> {
             display: display.clone(),
             endpoint: endpoint.to_owned(),
             to: None,
-            mention_mobiles: mobile.filter(|m| !m.is_empty()).map(|m| vec![m.to_owned()]).unwrap_or_default(),
+            mention_mobiles: mobile
+                .filter(|m| !m.is_empty())
+                .map(|m| vec![m.to_owned()])
+                .unwrap_or_default(),
         });
     };
     for c in &school.contacts {
@@ -111,17 +125,32 @@ pub fn for_school(settings: &Settings, school: &SchoolInfo) -> Vec<Target> {
         push(ep, None);
     }
     if let Some(mail) = &settings.recipients.school_email {
-        let emails: Vec<String> = school.contacts.iter().map(|c| c.email.trim().to_owned()).filter(|e| !e.is_empty()).collect();
+        let emails: Vec<String> = school
+            .contacts
+            .iter()
+            .map(|c| c.email.trim().to_owned())
+            .filter(|e| !e.is_empty())
+            .collect();
         if !emails.is_empty() {
             out.retain(|t| &t.endpoint != mail);
-            out.push(Target { recipient: recipient.clone(), display: display.clone(), endpoint: mail.clone(), to: Some(emails), mention_mobiles: Vec::new() });
+            out.push(Target {
+                recipient: recipient.clone(),
+                display: display.clone(),
+                endpoint: mail.clone(),
+                to: Some(emails),
+                mention_mobiles: Vec::new(),
+            });
         }
     }
     out
 }
 
 /// Targets for an obligation's owner.
-pub fn for_owner(settings: &Settings, owner_role: &str, owner_school: Option<&SchoolInfo>) -> Vec<Target> {
+pub fn for_owner(
+    settings: &Settings,
+    owner_role: &str,
+    owner_school: Option<&SchoolInfo>,
+) -> Vec<Target> {
     match (owner_role, owner_school) {
         ("school", Some(s)) => for_school(settings, s),
         (role, _) => for_role(settings, role),
@@ -173,9 +202,22 @@ mod tests {
         assert_eq!(t[0].display, "昌乐二中（王校长）");
         assert_eq!(t[1].endpoint, "files");
         assert_eq!(t[2].endpoint, "mail");
-        assert_eq!(t[2].to.as_deref(), Some(&["wang@example.cn".to_string(), "li@example.cn".to_string()][..]));
+        assert_eq!(
+            t[2].to.as_deref(),
+            Some(&["wang@example.cn".to_string(), "li@example.cn".to_string()][..])
+        );
         let office = for_role(&s, "office");
-        assert_eq!(office.iter().map(|t| t.endpoint.as_str()).collect::<Vec<_>>(), vec!["files", "mail"]);
-        assert!(office.iter().all(|t| t.recipient == "role:office" && t.to.is_none()));
+        assert_eq!(
+            office
+                .iter()
+                .map(|t| t.endpoint.as_str())
+                .collect::<Vec<_>>(),
+            vec!["files", "mail"]
+        );
+        assert!(
+            office
+                .iter()
+                .all(|t| t.recipient == "role:office" && t.to.is_none())
+        );
     }
 }

@@ -36,7 +36,9 @@ impl Summary {
             .enumerate()
             .map(|(i, (label, n))| format!("<span style=\"display:inline-block;margin-right:12px\"><span style=\"display:inline-block;width:10px;height:10px;background:{}\"></span> {} {}</span>", chart::css_colour(i), escape(label), n))
             .collect();
-        let block = format!("<p><img src=\"cid:{CHART_CID}\" alt=\"各状态学校数\" width=\"480\" height=\"240\"></p><p>{legend}</p>\n");
+        let block = format!(
+            "<p><img src=\"cid:{CHART_CID}\" alt=\"各状态学校数\" width=\"480\" height=\"240\"></p><p>{legend}</p>\n"
+        );
         match html.find("<p style=\"color:#888") {
             Some(pos) => format!("{}{block}{}", &html[..pos], &html[pos..]),
             None => html.replacen("</body>", &format!("{block}</body>"), 1),
@@ -45,17 +47,33 @@ impl Summary {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 fn state_label(code: &str) -> String {
-    CaseState::from_code(code).map(|s| s.label().to_owned()).unwrap_or_else(|| code.to_owned())
+    CaseState::from_code(code)
+        .map(|s| s.label().to_owned())
+        .unwrap_or_else(|| code.to_owned())
 }
 
 /// Gathers the facts for the summary of `phase` as of `now`.
-pub async fn build(conn: &mut PgConnection, campaign_id: Uuid, phases: &Value, def: &CampaignDefinition, phase: &str, now: DateTime<Utc>) -> Result<Summary, sqlx::Error> {
+pub async fn build(
+    conn: &mut PgConnection,
+    campaign_id: Uuid,
+    phases: &Value,
+    def: &CampaignDefinition,
+    phase: &str,
+    now: DateTime<Utc>,
+) -> Result<Summary, sqlx::Error> {
     let tz: Tz = def.tz();
-    let schools = sqlx::query!("SELECT id, name, state FROM schools WHERE campaign_id = $1 ORDER BY code", campaign_id).fetch_all(&mut *conn).await?;
+    let schools = sqlx::query!(
+        "SELECT id, name, state FROM schools WHERE campaign_id = $1 ORDER BY code",
+        campaign_id
+    )
+    .fetch_all(&mut *conn)
+    .await?;
     let mut states: Vec<(String, Vec<String>)> = Vec::new();
     for s in &schools {
         match states.iter_mut().find(|(st, _)| *st == s.state) {
@@ -64,9 +82,17 @@ pub async fn build(conn: &mut PgConnection, campaign_id: Uuid, phases: &Value, d
         }
     }
     // Order by the state machine's order, so the chart reads the same every time.
-    let order = |code: &str| CaseState::ALL.iter().position(|s| s.code() == code).unwrap_or(usize::MAX);
+    let order = |code: &str| {
+        CaseState::ALL
+            .iter()
+            .position(|s| s.code() == code)
+            .unwrap_or(usize::MAX)
+    };
     states.sort_by_key(|(st, _)| order(st));
-    let counts: Vec<Value> = states.iter().map(|(st, names)| json!({"state": state_label(st), "count": names.len()})).collect();
+    let counts: Vec<Value> = states
+        .iter()
+        .map(|(st, names)| json!({"state": state_label(st), "count": names.len()}))
+        .collect();
     let lists: Vec<Value> = states
         .iter()
         .map(|(st, names)| {
@@ -100,7 +126,10 @@ pub async fn build(conn: &mut PgConnection, campaign_id: Uuid, phases: &Value, d
     if let Ok(board) = serde_json::from_value::<PhaseBoard>(phases.clone()) {
         for p in &board.phases {
             if p.status != PhaseStatus::Completed {
-                next.push((def.deadline_after(p.last_day), format!("{}阶段截止", p.kind.label())));
+                next.push((
+                    def.deadline_after(p.last_day),
+                    format!("{}阶段截止", p.kind.label()),
+                ));
             }
         }
     }
@@ -116,9 +145,14 @@ pub async fn build(conn: &mut PgConnection, campaign_id: Uuid, phases: &Value, d
     next.retain(|(t, _)| *t > now);
     next.sort();
     next.truncate(6);
-    let next_deadlines: Vec<Value> = next.iter().map(|(t, s)| json!({"subject": s, "due": describe_deadline(*t, tz)})).collect();
+    let next_deadlines: Vec<Value> = next
+        .iter()
+        .map(|(t, s)| json!({"subject": s, "due": describe_deadline(*t, tz)}))
+        .collect();
 
-    let phase_label = PhaseKind::from_code(phase).map(|p| p.label()).unwrap_or(phase);
+    let phase_label = PhaseKind::from_code(phase)
+        .map(|p| p.label())
+        .unwrap_or(phase);
     // Score statistics: the workflow stores no numeric scores before the acceptance phase;
     // until it does the summary shows an empty statistic rather than invented numbers.
     let scores = json!({"count": 0, "mean": "—", "min": "—", "max": "—"});
@@ -132,7 +166,15 @@ pub async fn build(conn: &mut PgConnection, campaign_id: Uuid, phases: &Value, d
         "next_deadlines": next_deadlines,
     });
     let values: Vec<u64> = states.iter().map(|(_, n)| n.len() as u64).collect();
-    let chart_png = chart::bar_chart_png(&values, 480, 240).map_err(|e| sqlx::Error::Protocol(format!("chart: {e}")))?;
-    let legend = states.iter().map(|(st, n)| (state_label(st), n.len() as u64)).collect();
-    Ok(Summary { ctx, chart_png, legend })
+    let chart_png = chart::bar_chart_png(&values, 480, 240)
+        .map_err(|e| sqlx::Error::Protocol(format!("chart: {e}")))?;
+    let legend = states
+        .iter()
+        .map(|(st, n)| (state_label(st), n.len() as u64))
+        .collect();
+    Ok(Summary {
+        ctx,
+        chart_png,
+        legend,
+    })
 }

@@ -17,7 +17,11 @@ pub enum WorkflowError {
 #[async_trait]
 pub trait Workflow: Send + Sync {
     /// Records that a notice period has ended. Must be idempotent for the same key.
-    async fn close_notice(&self, notice_id: Uuid, idempotency_key: &str) -> Result<(), WorkflowError>;
+    async fn close_notice(
+        &self,
+        notice_id: Uuid,
+        idempotency_key: &str,
+    ) -> Result<(), WorkflowError>;
 }
 
 /// Used when no workflow URL is configured: notices are announced, never closed.
@@ -49,18 +53,31 @@ impl GrpcWorkflow {
 
 #[async_trait]
 impl Workflow for GrpcWorkflow {
-    async fn close_notice(&self, notice_id: Uuid, idempotency_key: &str) -> Result<(), WorkflowError> {
+    async fn close_notice(
+        &self,
+        notice_id: Uuid,
+        idempotency_key: &str,
+    ) -> Result<(), WorkflowError> {
         use junheng_proto::v1::CloseNoticeRequest;
         use junheng_proto::v1::seed_service_client::SeedServiceClient;
-        let mut req = tonic::Request::new(CloseNoticeRequest { idempotency_key: idempotency_key.to_owned(), notice_id: notice_id.to_string() });
+        let mut req = tonic::Request::new(CloseNoticeRequest {
+            idempotency_key: idempotency_key.to_owned(),
+            notice_id: notice_id.to_string(),
+        });
         let value = format!("Bearer {}", self.token.expose_secret())
             .parse()
-            .map_err(|_| WorkflowError::Call("the office token is not a valid header value".into()))?;
+            .map_err(|_| {
+                WorkflowError::Call("the office token is not a valid header value".into())
+            })?;
         req.metadata_mut().insert("authorization", value);
         let mut client = SeedServiceClient::new(self.channel.clone());
         match client.close_notice(req).await {
             Ok(_) => Ok(()),
-            Err(status) => Err(WorkflowError::Call(format!("{:?}: {}", status.code(), status.message()))),
+            Err(status) => Err(WorkflowError::Call(format!(
+                "{:?}: {}",
+                status.code(),
+                status.message()
+            ))),
         }
     }
 }

@@ -17,6 +17,9 @@ pub struct CampaignRow {
     pub definition_sha256: String,
     pub phases: serde_json::Value,
     pub mentors_confirmed_at: Option<DateTime<Utc>>,
+    pub results_notice_id: Option<Uuid>,
+    pub results_final_at: Option<DateTime<Utc>>,
+    pub awards_confirmed_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -56,13 +59,13 @@ pub async fn insert(conn: &mut PgConnection, row: &CampaignRow) -> Result<()> {
 
 pub async fn get(conn: &mut PgConnection, id: Uuid, lock: Lock) -> Result<CampaignRow> {
     let row = match lock {
-        Lock::None => sqlx::query_as!(CampaignRow, "SELECT id, code, county, year, time_zone, definition, definition_sha256, phases, mentors_confirmed_at, created_at FROM campaigns WHERE id = $1", id)
+        Lock::None => sqlx::query_as!(CampaignRow, "SELECT id, code, county, year, time_zone, definition, definition_sha256, phases, mentors_confirmed_at, results_notice_id, results_final_at, awards_confirmed_at, created_at FROM campaigns WHERE id = $1", id)
             .fetch_optional(&mut *conn)
             .await?,
-        Lock::Share => sqlx::query_as!(CampaignRow, "SELECT id, code, county, year, time_zone, definition, definition_sha256, phases, mentors_confirmed_at, created_at FROM campaigns WHERE id = $1 FOR KEY SHARE", id)
+        Lock::Share => sqlx::query_as!(CampaignRow, "SELECT id, code, county, year, time_zone, definition, definition_sha256, phases, mentors_confirmed_at, results_notice_id, results_final_at, awards_confirmed_at, created_at FROM campaigns WHERE id = $1 FOR KEY SHARE", id)
             .fetch_optional(&mut *conn)
             .await?,
-        Lock::Update => sqlx::query_as!(CampaignRow, "SELECT id, code, county, year, time_zone, definition, definition_sha256, phases, mentors_confirmed_at, created_at FROM campaigns WHERE id = $1 FOR UPDATE", id)
+        Lock::Update => sqlx::query_as!(CampaignRow, "SELECT id, code, county, year, time_zone, definition, definition_sha256, phases, mentors_confirmed_at, results_notice_id, results_final_at, awards_confirmed_at, created_at FROM campaigns WHERE id = $1 FOR UPDATE", id)
             .fetch_optional(&mut *conn)
             .await?,
     };
@@ -70,7 +73,7 @@ pub async fn get(conn: &mut PgConnection, id: Uuid, lock: Lock) -> Result<Campai
 }
 
 pub async fn list(conn: &mut PgConnection) -> Result<Vec<CampaignRow>> {
-    Ok(sqlx::query_as!(CampaignRow, "SELECT id, code, county, year, time_zone, definition, definition_sha256, phases, mentors_confirmed_at, created_at FROM campaigns ORDER BY year DESC, code")
+    Ok(sqlx::query_as!(CampaignRow, "SELECT id, code, county, year, time_zone, definition, definition_sha256, phases, mentors_confirmed_at, results_notice_id, results_final_at, awards_confirmed_at, created_at FROM campaigns ORDER BY year DESC, code")
         .fetch_all(&mut *conn)
         .await?)
 }
@@ -93,6 +96,43 @@ pub async fn set_mentors_confirmed(
 ) -> Result<()> {
     sqlx::query!(
         "UPDATE campaigns SET mentors_confirmed_at = $2 WHERE id = $1",
+        id,
+        at
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_results_notice(conn: &mut PgConnection, id: Uuid, notice: Uuid) -> Result<()> {
+    sqlx::query!(
+        "UPDATE campaigns SET results_notice_id = $2 WHERE id = $1",
+        id,
+        notice
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_results_final(conn: &mut PgConnection, id: Uuid, at: DateTime<Utc>) -> Result<()> {
+    sqlx::query!(
+        "UPDATE campaigns SET results_final_at = $2 WHERE id = $1",
+        id,
+        at
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_awards_confirmed(
+    conn: &mut PgConnection,
+    id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query!(
+        "UPDATE campaigns SET awards_confirmed_at = $2 WHERE id = $1",
         id,
         at
     )

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod idempotency;
 pub mod mentor;
 pub mod obligations;
+pub mod phases;
 pub mod schools;
 pub mod seed;
 pub mod tokens;

@@ -55,3 +55,13 @@ pub async fn count_office(conn: &mut PgConnection) -> Result<i64> {
     .fetch_one(&mut *conn)
     .await?)
 }
+
+/// The role of an actor with a live token, if any.
+pub async fn role_of(conn: &mut PgConnection, actor: &str) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar!(
+        "SELECT role FROM tokens WHERE actor = $1 AND revoked_at IS NULL",
+        actor
+    )
+    .fetch_optional(&mut *conn)
+    .await?)
+}

@@ -204,6 +204,9 @@ pub async fn load_demo(pool: &PgPool, now: DateTime<Utc>) -> anyhow::Result<Opti
             definition_sha256: sha,
             phases: serde_json::to_value(PhaseBoard::new(&def))?,
             mentors_confirmed_at: None,
+            results_notice_id: None,
+            results_final_at: None,
+            awards_confirmed_at: None,
             created_at: now,
         },
     )

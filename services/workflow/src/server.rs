@@ -6,9 +6,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use junheng_proto::v1::acceptance_service_server::AcceptanceServiceServer;
 use junheng_proto::v1::admin_service_server::AdminServiceServer;
+use junheng_proto::v1::award_service_server::AwardServiceServer;
 use junheng_proto::v1::campaign_service_server::CampaignServiceServer;
 use junheng_proto::v1::mentor_service_server::MentorServiceServer;
+use junheng_proto::v1::pairing_service_server::PairingServiceServer;
 use junheng_proto::v1::school_service_server::SchoolServiceServer;
 use junheng_proto::v1::seed_service_server::SeedServiceServer;
 use junheng_store::PgPool;
@@ -17,7 +20,10 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 use uuid::Uuid;
 
-use crate::api::{AdminApi, CampaignApi, MentorApi, SchoolApi, SeedApi, Shared};
+use crate::api::{
+    AcceptanceApi, AdminApi, AwardApi, CampaignApi, MentorApi, PairingApi, SchoolApi, SeedApi,
+    Shared,
+};
 use crate::state::{AppState, ClockMode};
 
 /// Relays `NOTIFY junheng_events` to followers in this process. Followers also poll, so a
@@ -63,6 +69,13 @@ pub async fn serve(
     health.set_serving::<SeedServiceServer<SeedApi>>().await;
     health.set_serving::<MentorServiceServer<MentorApi>>().await;
     health.set_serving::<AdminServiceServer<AdminApi>>().await;
+    health
+        .set_serving::<PairingServiceServer<PairingApi>>()
+        .await;
+    health
+        .set_serving::<AcceptanceServiceServer<AcceptanceApi>>()
+        .await;
+    health.set_serving::<AwardServiceServer<AwardApi>>().await;
     // The clock mode is part of health output: `junheng.clock.simulated` is SERVING only when
     // the simulated clock is on (and `junheng.clock.real` otherwise).
     health
@@ -100,6 +113,9 @@ pub async fn serve(
         .add_service(SchoolServiceServer::new(SchoolApi(shared.clone())))
         .add_service(SeedServiceServer::new(SeedApi(shared.clone())))
         .add_service(MentorServiceServer::new(MentorApi(shared.clone())))
+        .add_service(PairingServiceServer::new(PairingApi(shared.clone())))
+        .add_service(AcceptanceServiceServer::new(AcceptanceApi(shared.clone())))
+        .add_service(AwardServiceServer::new(AwardApi(shared.clone())))
         .add_service(AdminServiceServer::new(AdminApi(shared)))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;

@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use futures::Stream;
 use junheng_core::phase::{PhaseFacts, open_items};
 use junheng_core::school::{self, Ctx, SchoolCommand};
-use junheng_core::{CampaignDefinition, Effect, PhaseBoard, PhaseKind, PhaseStatus, Role};
+use junheng_core::{
+    CampaignDefinition, CaseState, Effect, PhaseBoard, PhaseKind, PhaseStatus, Role,
+};
 use junheng_proto::v1 as pb;
 use junheng_proto::v1::campaign_service_server::CampaignService;
 use junheng_store::audit::{self, Cursor, EventRow};
@@ -43,6 +45,42 @@ pub async fn phase_facts(
         f.open_notices = s.open_notices as u64;
         f.open_objections = s.open_objections as u64;
         f.listed_schools = s.listed as u64;
+    }
+    match kind {
+        PhaseKind::Pairing => {
+            let all = super::pairing::all_schools(conn, camp.id()).await?;
+            let unpaired = all
+                .iter()
+                .filter(|s| s.state == CaseState::Potential.code())
+                .count();
+            if unpaired > 0 {
+                f.other_open_items.push(format!(
+                    "{unpaired} 所潜力校未编入 1+X 帮扶组 (potential schools not in a group)"
+                ));
+            }
+            let with_baseline: std::collections::HashSet<Uuid> =
+                junheng_store::phases::baselines(conn, camp.id())
+                    .await?
+                    .into_iter()
+                    .map(|b| b.0)
+                    .collect();
+            let missing = all
+                .iter()
+                .filter(|s| s.state == CaseState::Paired.code() && !with_baseline.contains(&s.id))
+                .count();
+            if missing > 0 {
+                f.other_open_items.push(format!(
+                    "{missing} 所潜力校未录入基线分 (baselines missing)"
+                ));
+            }
+        }
+        PhaseKind::Acceptance => f
+            .other_open_items
+            .extend(super::acceptance::open_items(conn, camp, now).await?),
+        PhaseKind::Awards if camp.row.awards_confirmed_at.is_none() => f
+            .other_open_items
+            .push("奖项名单未确认 (award list not confirmed)".into()),
+        _ => {}
     }
     Ok(f)
 }
@@ -182,6 +220,9 @@ impl CampaignService for CampaignApi {
                 definition_sha256: sha.clone(),
                 phases: serde_json::to_value(&board).map_err(AppError::internal)?,
                 mentors_confirmed_at: None,
+                results_notice_id: None,
+                results_final_at: None,
+                awards_confirmed_at: None,
                 created_at: w.now,
             };
             campaigns::insert(w.conn(), &row).await?;
@@ -311,6 +352,10 @@ impl CampaignService for CampaignApi {
                         effects.extend(t.effects);
                     }
                     schools::set_states(w.conn(), &ids, &states, now).await?;
+                }
+                if phase == PhaseKind::Acceptance {
+                    effects
+                        .extend(super::acceptance::finalise_results(w.conn(), &camp, now).await?);
                 }
                 camp.phases = board;
                 let phases = serde_json::to_value(&camp.phases).map_err(AppError::internal)?;

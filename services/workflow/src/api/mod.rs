@@ -2,10 +2,13 @@
 //! problems at once), open a unit of work, ask the rule core, persist state and effects in one
 //! transaction, and map the result back to proto.
 
+mod acceptance;
 pub(crate) mod admin;
+mod award;
 mod campaign;
 mod cases;
 mod mentor;
+mod pairing;
 mod school;
 mod seed;
 
@@ -16,9 +19,12 @@ use tonic::{Request, Response, Status};
 use crate::error::AppResult;
 use crate::state::{AppState, Call};
 
+pub use acceptance::AcceptanceApi;
 pub use admin::AdminApi;
+pub use award::AwardApi;
 pub use campaign::CampaignApi;
 pub use mentor::MentorApi;
+pub use pairing::PairingApi;
 pub use school::SchoolApi;
 pub use seed::SeedApi;
 

@@ -19,7 +19,7 @@ use super::cases;
 use super::{Shared, begin, reply};
 use crate::convert::{Violations, notice_kind_from_pb, notice_kind_to_pb, school_to_pb, ts};
 use crate::error::{AppError, AppResult};
-use crate::state::{Call, Loaded, Work};
+use crate::state::{Call, Work};
 
 pub struct SeedApi(pub Shared);
 
@@ -104,10 +104,6 @@ impl SeedApi {
         let row = cases::apply(w, call, &camp, school, version, cmd, Vec::new()).await?;
         Ok(school_to_pb(&row))
     }
-}
-
-fn phase1_due(camp: &Loaded) -> DateTime<Utc> {
-    camp.phases.deadline(PhaseKind::SeedDesignation, &camp.def)
 }
 
 #[tonic::async_trait]
@@ -470,8 +466,15 @@ impl SeedService for SeedApi {
             if !seed::notice_schools(w.conn(), notice_id).await?.contains(&school) {
                 return Err(AppError::invalid("school_id", "this school is not listed on the notice"));
             }
+            let results = n.kind == NoticeKind::Results.code();
+            let (phase, listed_state) = if results {
+                (PhaseKind::Acceptance, junheng_core::CaseState::Paired)
+            } else {
+                (PhaseKind::SeedDesignation, junheng_core::CaseState::Listed)
+            };
+            camp.phases.require_active(phase, None, "file an objection", w.now, &camp.def)?;
             let row = junheng_store::schools::get_for_update(w.conn(), school).await?;
-            if row.state != junheng_core::CaseState::Listed.code() {
+            if row.state != listed_state.code() {
                 return Err(AppError::FailedPrecondition(format!("the school is no longer on the list (state {})", row.state)));
             }
             let o = ObjectionRow {
@@ -503,8 +506,8 @@ impl SeedService for SeedApi {
                     school: Some(school),
                     key: o.id.to_string(),
                     owner: Owner::Role(Role::Office),
-                    deadline: DeadlineRef::Phase(PhaseKind::SeedDesignation),
-                    due: phase1_due(&camp),
+                    deadline: DeadlineRef::Phase(phase),
+                    due: camp.phases.deadline(phase, &camp.def),
                     subject: format!("处理对{}的异议", row.name),
                 },
             ];
@@ -544,7 +547,37 @@ impl SeedService for SeedApi {
                     school: Some(o.school_id),
                     key: o.id.to_string(),
                 };
-                if req.upheld {
+                let results = seed::get_notice(w.conn(), o.notice_id).await?.kind
+                    == NoticeKind::Results.code();
+                if results {
+                    // An upheld objection to the results marks them disputed: the panel
+                    // re-scores and the result is recomputed when acceptance completes.
+                    camp.phases.require_active(
+                        PhaseKind::Acceptance,
+                        None,
+                        "resolve an objection",
+                        w.now,
+                        &camp.def,
+                    )?;
+                    if req.upheld {
+                        junheng_store::phases::mark_disputed(w.conn(), o.school_id).await?;
+                    }
+                    let audit = w.audit(&call, o.campaign_id);
+                    let action = if req.upheld {
+                        "results.disputed"
+                    } else {
+                        "objection.dismissed"
+                    };
+                    let status = if req.upheld { "upheld" } else { "dismissed" };
+                    let ev = Effect::event(
+                        action,
+                        Some(o.school_id),
+                        serde_json::json!({ "objection_id": o.id, "status": "open" }),
+                        serde_json::json!({ "objection_id": o.id, "status": status }),
+                        Some(reason.clone()),
+                    );
+                    audit::apply(w.conn(), &audit, &[ev, close]).await?;
+                } else if req.upheld {
                     let cmd = SchoolCommand::UpholdObjection {
                         objection: o.id,
                         reason: reason.clone(),

@@ -1,0 +1,109 @@
+//! Acceptance scoring: trimmed means, weighted final scores, per-indicator pass flags.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::definition::CampaignDefinition;
+
+/// The mean after dropping one highest and one lowest score when there are at least
+/// `trim_from` scores (interpretation, configurable). None for no scores.
+pub fn trimmed_mean(scores: &[f64], trim_from: u32) -> Option<f64> {
+    if scores.is_empty() {
+        return None;
+    }
+    let mut s = scores.to_vec();
+    s.sort_by(f64::total_cmp);
+    let kept = if s.len() >= trim_from as usize {
+        &s[1..s.len() - 1]
+    } else {
+        &s[..]
+    };
+    Some(kept.iter().sum::<f64>() / kept.len() as f64)
+}
+
+/// Rounds to two decimals, the precision of a published notice.
+pub fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// Every panel member's scores for one potential school.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScoreSheets {
+    /// Improvement report scores, one per member.
+    pub report: Vec<f64>,
+    /// On-site scores per indicator, one per member.
+    pub onsite: BTreeMap<String, Vec<f64>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AcceptanceResult {
+    pub report: f64,
+    pub onsite: BTreeMap<String, f64>,
+    pub onsite_mean: f64,
+    pub final_score: f64,
+    pub passes: BTreeMap<String, bool>,
+}
+
+/// Aggregates one school's sheets; None while any indicator (or the report) has no score.
+pub fn aggregate(def: &CampaignDefinition, s: &ScoreSheets) -> Option<AcceptanceResult> {
+    let sc = &def.scoring;
+    let report = round2(trimmed_mean(&s.report, sc.trim_from)?);
+    let mut onsite = BTreeMap::new();
+    for ind in &def.indicators {
+        let v = round2(trimmed_mean(s.onsite.get(&ind.code)?, sc.trim_from)?);
+        onsite.insert(ind.code.clone(), v);
+    }
+    let onsite_mean = round2(onsite.values().sum::<f64>() / onsite.len() as f64);
+    let final_score = round2(sc.report_weight * report + sc.onsite_weight * onsite_mean);
+    let passes = onsite
+        .iter()
+        .map(|(k, v)| (k.clone(), *v >= sc.pass_line))
+        .collect();
+    Some(AcceptanceResult {
+        report,
+        onsite,
+        onsite_mean,
+        final_score,
+        passes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trims_only_from_five_scores() {
+        assert_eq!(trimmed_mean(&[60.0, 70.0, 80.0, 90.0], 5), Some(75.0));
+        assert_eq!(
+            trimmed_mean(&[10.0, 70.0, 80.0, 90.0, 100.0], 5),
+            Some(80.0)
+        );
+        assert_eq!(trimmed_mean(&[], 5), None);
+    }
+
+    #[test]
+    fn final_score_weighs_report_and_onsite() {
+        let def =
+            CampaignDefinition::parse(include_str!("../../../deploy/campaigns/changle-2020.toml"))
+                .unwrap();
+        let mut s = ScoreSheets {
+            report: vec![80.0, 90.0],
+            ..Default::default()
+        };
+        for ind in &def.indicators {
+            s.onsite.insert(ind.code.clone(), vec![70.0, 70.0]);
+        }
+        s.onsite.insert("culture".into(), vec![50.0, 56.0]);
+        let r = aggregate(&def, &s).unwrap();
+        assert_eq!(r.report, 85.0);
+        assert_eq!(r.onsite["culture"], 53.0);
+        assert!(!r.passes["culture"] && r.passes["teachers"]);
+        // onsite mean = (7 * 70 + 53) / 8 = 67.875 → 67.88; final = 0.4 * 85 + 0.6 * 67.88
+        assert_eq!(r.onsite_mean, 67.88);
+        assert_eq!(r.final_score, round2(34.0 + 0.6 * 67.88));
+        s.onsite.remove("culture");
+        assert!(aggregate(&def, &s).is_none());
+    }
+}

@@ -1,0 +1,408 @@
+//! Delivery guarantees against a real PostgreSQL and a wiremock webhook sink: replicas draining
+//! one outbox, lease-expiry crash recovery, a rate limit shared across replicas, retry with
+//! backoff then dead letter.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use common::*;
+use junheng_notify::Sender;
+use junheng_scheduler::outbox::{self, Kind, NewRow, Payload};
+use junheng_scheduler::{Dispatcher, Settings, SignClock};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+async fn queue(pool: &PgPool, campaign: Uuid, n: usize, at: DateTime<Utc>) {
+    let rows: Vec<NewRow> = (0..n)
+        .map(|i| NewRow {
+            dedupe_key: format!("test:{i}|role:office|hook"),
+            campaign_id: campaign,
+            kind: Kind::DailyDigest,
+            endpoint: "hook".into(),
+            recipient: "role:office".into(),
+            obligation_id: None,
+            planned_due_at: None,
+            payload: Payload {
+                title: format!("消息 {i}"),
+                text: format!("第 {i} 条"),
+                ..Payload::default()
+            },
+            urgent: false,
+            not_before: at,
+            held: false,
+        })
+        .collect();
+    let mut conn = pool.acquire().await.unwrap();
+    for chunk in rows.chunks(500) {
+        outbox::insert(&mut conn, chunk, at).await.unwrap();
+    }
+}
+
+fn dispatcher(pool: PgPool, settings: Arc<Settings>, name: &str) -> Dispatcher {
+    Dispatcher::new(
+        pool,
+        settings,
+        Arc::new(Sender::new().unwrap()),
+        name.into(),
+    )
+    .with_sign_clock(SignClock::Tick)
+}
+
+async fn statuses(pool: &PgPool) -> HashMap<String, i64> {
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status, count(*) FROM outbox GROUP BY status")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    rows.into_iter().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_replicas_drain_one_outbox_without_duplicates() {
+    let db = TestDb::new().await;
+    let sink = webhook_sink().await;
+    let campaign = seed_campaign(&db.pool).await;
+    let now = local(2020, 4, 9, 10, 0);
+    const N: usize = 600;
+    queue(&db.pool, campaign, N, now).await;
+    let settings = Arc::new({
+        let mut s = (*settings(&format!("{}/hook", sink.uri()), "")).clone();
+        s.dispatch.rate_limits_enabled = false;
+        s.dispatch.batch_size = 25;
+        s
+    });
+    let mut tasks = Vec::new();
+    for r in 0..3 {
+        let pool = db.another_pool(3).await;
+        let d = dispatcher(pool, settings.clone(), &format!("replica-{r}"));
+        tasks.push(tokio::spawn(
+            async move { d.drain(now, 1000).await.unwrap() },
+        ));
+    }
+    let mut sent_per_replica = Vec::new();
+    for t in tasks {
+        sent_per_replica.push(t.await.unwrap().sent);
+    }
+    let got = received(&sink).await;
+    let mut by_id: HashMap<&str, usize> = HashMap::new();
+    for r in &got {
+        *by_id.entry(r.id.as_str()).or_default() += 1;
+    }
+    let duplicates: usize = by_id.values().map(|n| n - 1).sum();
+    eprintln!(
+        "replicas sent {sent_per_replica:?}; sink received {} requests, {} distinct ids, {duplicates} duplicates",
+        got.len(),
+        by_id.len()
+    );
+    assert_eq!(duplicates, 0);
+    assert_eq!(by_id.len(), N);
+    assert_eq!(sent_per_replica.iter().sum::<usize>(), N);
+    assert!(
+        sent_per_replica.iter().filter(|n| **n > 0).count() >= 2,
+        "work was shared: {sent_per_replica:?}"
+    );
+    assert_eq!(statuses(&db.pool).await.get("sent"), Some(&(N as i64)));
+    // Every received id is an outbox id.
+    let ids: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM outbox")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+    assert!(
+        ids.iter()
+            .all(|id| by_id.contains_key(id.to_string().as_str()))
+    );
+}
+
+#[tokio::test]
+async fn an_expired_lease_is_claimed_again_and_resent_with_the_same_id() {
+    let db = TestDb::new().await;
+    let sink = webhook_sink().await;
+    let campaign = seed_campaign(&db.pool).await;
+    let now = local(2020, 4, 9, 10, 0);
+    queue(&db.pool, campaign, 5, now).await;
+    let settings = settings(&format!("{}/hook", sink.uri()), "");
+    let crashed = dispatcher(db.another_pool(2).await, settings.clone(), "crashed");
+    let survivor = dispatcher(db.another_pool(2).await, settings.clone(), "survivor");
+    // Worker A claims (the lease commits) and dies before sending.
+    let (claimed, _) = crashed.claim(now).await.unwrap();
+    assert_eq!(claimed.len(), 5);
+    drop(crashed);
+    // While the lease runs nobody else takes the rows.
+    assert_eq!(
+        survivor
+            .dispatch_once(now + Duration::seconds(30))
+            .await
+            .unwrap()
+            .claimed,
+        0
+    );
+    // After it expires, they are sent once, under their outbox ids.
+    let r = survivor
+        .dispatch_once(now + Duration::seconds(61))
+        .await
+        .unwrap();
+    assert_eq!((r.claimed, r.sent), (5, 5));
+    let got = received(&sink).await;
+    let mut ids: Vec<String> = got.iter().map(|r| r.id.clone()).collect();
+    ids.sort();
+    let mut want: Vec<String> = claimed.iter().map(|c| c.id.to_string()).collect();
+    want.sort();
+    assert_eq!(ids, want);
+    let attempts: Vec<(i32, String)> =
+        sqlx::query_as("SELECT attempt, worker FROM delivery_attempts ORDER BY outbox_id")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert!(
+        attempts.iter().all(|(n, w)| *n == 2 && w == "survivor"),
+        "{attempts:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_worker_that_lost_its_lease_does_not_overwrite_the_new_owner() {
+    let db = TestDb::new().await;
+    let sink = webhook_sink().await;
+    let campaign = seed_campaign(&db.pool).await;
+    let now = local(2020, 4, 9, 10, 0);
+    queue(&db.pool, campaign, 1, now).await;
+    let settings = settings(&format!("{}/hook", sink.uri()), "");
+    let slow = dispatcher(db.another_pool(2).await, settings.clone(), "slow");
+    let fast = dispatcher(db.another_pool(2).await, settings.clone(), "fast");
+    let (claimed, _) = slow.claim(now).await.unwrap();
+    let r = fast
+        .dispatch_once(now + Duration::seconds(61))
+        .await
+        .unwrap();
+    assert_eq!(r.sent, 1);
+    // The slow worker finally sends (the raw re-send the design notes call the crash window).
+    let r = slow.deliver(claimed, now).await.unwrap();
+    assert_eq!((r.sent, r.lost_lease), (0, 1));
+    let got = received(&sink).await;
+    assert_eq!(got.len(), 2);
+    assert_eq!(
+        got[0].id, got[1].id,
+        "a re-send carries the same webhook-id, so the receiver de-duplicates"
+    );
+    let (status, attempts): (String, i32) = sqlx::query_as("SELECT status, attempts FROM outbox")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!((status.as_str(), attempts), ("sent", 2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_rate_limit_is_shared_across_replicas() {
+    let db = TestDb::new().await;
+    let sink = webhook_sink().await;
+    let campaign = seed_campaign(&db.pool).await;
+    let t0 = local(2020, 4, 9, 10, 0);
+    const N: usize = 30;
+    queue(&db.pool, campaign, N, t0).await;
+    // 5 per minute on the hook, however many replicas send.
+    let settings = Arc::new({
+        let mut s = (*settings(&format!("{}/hook", sink.uri()), "")).clone();
+        s.endpoints.get_mut("hook").unwrap().rate_limits =
+            Some(vec![junheng_scheduler::config::RateLimit {
+                max: 5,
+                per_secs: 60,
+            }]);
+        s
+    });
+    let replicas: Vec<Arc<Dispatcher>> = {
+        let mut v = Vec::new();
+        for r in 0..3 {
+            v.push(Arc::new(dispatcher(
+                db.another_pool(2).await,
+                settings.clone(),
+                &format!("replica-{r}"),
+            )));
+        }
+        v
+    };
+    // Simulated time moves 10 s per step; all three replicas dispatch at every step.
+    for step in 0..60 {
+        let now = t0 + Duration::seconds(10 * step);
+        let handles: Vec<_> = replicas
+            .iter()
+            .map(|d| {
+                let d = d.clone();
+                tokio::spawn(async move { d.drain(now, 10).await.unwrap() })
+            })
+            .collect();
+        for h in handles {
+            h.await.unwrap();
+        }
+    }
+    let got = received(&sink).await;
+    assert_eq!(got.len(), N, "everything was delivered eventually");
+    let mut ts: Vec<i64> = got.iter().map(|r| r.ts).collect();
+    ts.sort();
+    let worst = ts
+        .iter()
+        .map(|start| {
+            ts.iter()
+                .filter(|t| **t >= *start && **t < start + 60)
+                .count()
+        })
+        .max()
+        .unwrap();
+    eprintln!(
+        "max sends in any 60 s window: {worst} (limit 5); first {} last {}",
+        ts[0] - ts[0],
+        ts[N - 1] - ts[0]
+    );
+    assert!(worst <= 5, "sink saw {worst} sends within one minute");
+    // 30 messages at 5 per minute need at least 5 more minutes after the first batch.
+    assert!(ts[N - 1] - ts[0] >= 300);
+}
+
+#[tokio::test]
+async fn failures_back_off_then_dead_letter_with_the_last_error() {
+    let db = TestDb::new().await;
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::path("/fail"))
+        .respond_with(wiremock::ResponseTemplate::new(503).set_body_string("upstream down"))
+        .mount(&server)
+        .await;
+    wiremock::Mock::given(wiremock::matchers::path("/slow-down"))
+        .respond_with(wiremock::ResponseTemplate::new(429).insert_header("retry-after", "600"))
+        .mount(&server)
+        .await;
+    wiremock::Mock::given(wiremock::matchers::path("/bad"))
+        .respond_with(wiremock::ResponseTemplate::new(400).set_body_string("invalid payload"))
+        .mount(&server)
+        .await;
+    let campaign = seed_campaign(&db.pool).await;
+    let now = local(2020, 4, 9, 10, 0);
+
+    // 503 three times (max_attempts = 3): backoff grows, then dead with the last error.
+    queue(&db.pool, campaign, 1, now).await;
+    let d = dispatcher(
+        db.pool.clone(),
+        settings(&format!("{}/fail", server.uri()), ""),
+        "w",
+    );
+    let r = d.dispatch_once(now).await.unwrap();
+    assert_eq!(r.retried, 1);
+    let (nb, err): (DateTime<Utc>, Option<String>) =
+        sqlx::query_as("SELECT not_before, last_error FROM outbox")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    let delay = (nb - now).num_seconds();
+    assert!(
+        (15..=30).contains(&delay),
+        "first backoff 15–30 s with jitter, got {delay}"
+    );
+    assert!(err.unwrap().contains("503"));
+    assert_eq!(
+        d.dispatch_once(now + Duration::seconds(14))
+            .await
+            .unwrap()
+            .claimed,
+        0,
+        "not before the backoff"
+    );
+    let r = d.dispatch_once(now + Duration::seconds(31)).await.unwrap();
+    assert_eq!(r.retried, 1);
+    let nb2: DateTime<Utc> = sqlx::query_scalar("SELECT not_before FROM outbox")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let delay2 = (nb2 - (now + Duration::seconds(31))).num_seconds();
+    assert!(
+        (30..=60).contains(&delay2),
+        "second backoff 30–60 s, got {delay2}"
+    );
+    let r = d.dispatch_once(now + Duration::seconds(200)).await.unwrap();
+    assert_eq!(r.dead, 1);
+    let (status, err, attempts): (String, Option<String>, i32) =
+        sqlx::query_as("SELECT status, last_error, attempts FROM outbox")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!((status.as_str(), attempts), ("dead", 3));
+    assert!(
+        err.as_deref()
+            .unwrap()
+            .starts_with("gave up after 3 attempts"),
+        "{err:?}"
+    );
+    let log = junheng_scheduler::api::list_deliveries(
+        &db.pool,
+        &junheng_scheduler::api::DeliveryFilter {
+            status: Some("dead".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(log.len(), 1);
+    let tries = junheng_scheduler::api::attempts(&db.pool, log[0].id)
+        .await
+        .unwrap();
+    assert_eq!(
+        tries.iter().map(|a| a.outcome.as_str()).collect::<Vec<_>>(),
+        vec!["retry", "retry", "retry"]
+    );
+
+    // A resend queues a copy under a new id; the same idempotency key returns the same copy.
+    let copy = junheng_scheduler::api::resend(&db.pool, log[0].id, "k1", now)
+        .await
+        .unwrap();
+    assert_ne!(copy, log[0].id);
+    assert_eq!(
+        junheng_scheduler::api::resend(&db.pool, log[0].id, "k1", now)
+            .await
+            .unwrap(),
+        copy
+    );
+
+    // 429 with Retry-After: 600 → not before 10 minutes.
+    sqlx::query("DELETE FROM delivery_attempts")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM outbox")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    queue(&db.pool, campaign, 1, now).await;
+    let d = dispatcher(
+        db.pool.clone(),
+        settings(&format!("{}/slow-down", server.uri()), ""),
+        "w",
+    );
+    assert_eq!(d.dispatch_once(now).await.unwrap().retried, 1);
+    let nb: DateTime<Utc> = sqlx::query_scalar("SELECT not_before FROM outbox")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert!((nb - now).num_seconds() >= 600);
+
+    // 400: permanent, dead at once.
+    sqlx::query("DELETE FROM delivery_attempts")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM outbox")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    queue(&db.pool, campaign, 1, now).await;
+    let d = dispatcher(
+        db.pool.clone(),
+        settings(&format!("{}/bad", server.uri()), ""),
+        "w",
+    );
+    assert_eq!(d.dispatch_once(now).await.unwrap().dead, 1);
+    let err: Option<String> = sqlx::query_scalar("SELECT last_error FROM outbox")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert!(err.unwrap().starts_with("permanent: HTTP 400"));
+}
