@@ -163,7 +163,7 @@ async fn grpc_worker(
     while Instant::now() < until {
         for s in &schools {
             let t = Instant::now();
-            if round % 2 == 0 {
+            if round.is_multiple_of(2) {
                 client
                     .nominate(auth(
                         pb::NominateRequest {
@@ -208,7 +208,7 @@ async fn raw_worker(
     while Instant::now() < until {
         for s in &schools {
             let t = Instant::now();
-            let (from, to) = if round % 2 == 0 {
+            let (from, to) = if round.is_multiple_of(2) {
                 ("enrolled", "nominated")
             } else {
                 ("nominated", "enrolled")

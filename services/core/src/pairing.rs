@@ -82,10 +82,7 @@ pub fn propose(
         groups.get_mut(&best.id).expect("mentor present").push(p.id);
     }
     // Top up groups below the minimum from the largest groups.
-    loop {
-        let Some((&short, _)) = groups.iter().find(|(_, g)| g.len() < min) else {
-            break;
-        };
+    while let Some((&short, _)) = groups.iter().find(|(_, g)| g.len() < min) {
         let (&donor, _) = groups
             .iter()
             .max_by_key(|(id, g)| (g.len(), **id))
