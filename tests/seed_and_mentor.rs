@@ -777,7 +777,7 @@ async fn phases_one_and_two_for_the_demo_county() {
         collection.markdown.contains("## 教师专业成长") && collection.markdown.contains("青蓝工程")
     );
     assert!(
-        !collection.markdown.contains("家校共育——"),
+        !collection.markdown.contains("### 家校共育"),
         "the rejected practice is not in the collection"
     );
 

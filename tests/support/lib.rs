@@ -100,6 +100,28 @@ impl App {
     pub fn mentor(&self) -> MentorServiceClient<Channel> {
         MentorServiceClient::new(self.channel.clone())
     }
+    pub fn pairing(
+        &self,
+    ) -> junheng_proto::v1::pairing_service_client::PairingServiceClient<Channel> {
+        junheng_proto::v1::pairing_service_client::PairingServiceClient::new(self.channel.clone())
+    }
+    pub fn acceptance(
+        &self,
+    ) -> junheng_proto::v1::acceptance_service_client::AcceptanceServiceClient<Channel> {
+        junheng_proto::v1::acceptance_service_client::AcceptanceServiceClient::new(
+            self.channel.clone(),
+        )
+    }
+    pub fn awards(&self) -> junheng_proto::v1::award_service_client::AwardServiceClient<Channel> {
+        junheng_proto::v1::award_service_client::AwardServiceClient::new(self.channel.clone())
+    }
+    pub fn sheets(
+        &self,
+    ) -> junheng_proto::v1::spreadsheet_service_client::SpreadsheetServiceClient<Channel> {
+        junheng_proto::v1::spreadsheet_service_client::SpreadsheetServiceClient::new(
+            self.channel.clone(),
+        )
+    }
     pub fn admin(&self) -> AdminServiceClient<Channel> {
         AdminServiceClient::new(self.channel.clone())
     }

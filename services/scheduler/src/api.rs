@@ -84,19 +84,54 @@ pub async fn attempts(pool: &PgPool, outbox_id: Uuid) -> Result<Vec<Attempt>, Er
     .await?)
 }
 
+/// One delivery and the plain text that was (or will be) sent.
+pub async fn get_delivery(pool: &PgPool, id: Uuid) -> Result<(Delivery, String), Error> {
+    let r = sqlx::query!(
+        r#"SELECT id, dedupe_key, campaign_id, kind, endpoint, recipient, payload->>'title' AS "title!",
+                  COALESCE(payload->>'text', '') AS "text!", status, attempts,
+                  not_before, last_error, created_at, sent_at
+           FROM outbox WHERE id = $1"#,
+        id
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| Error::NotFound(format!("delivery {id} not found")))?;
+    Ok((
+        Delivery {
+            id: r.id,
+            dedupe_key: r.dedupe_key,
+            campaign_id: r.campaign_id,
+            kind: r.kind,
+            endpoint: r.endpoint,
+            recipient: r.recipient,
+            title: r.title,
+            status: r.status,
+            attempts: r.attempts,
+            not_before: r.not_before,
+            last_error: r.last_error,
+            created_at: r.created_at,
+            sent_at: r.sent_at,
+        },
+        r.text,
+    ))
+}
+
 /// Queues a copy of a delivery to be sent now, under a new id (receivers that de-duplicate by
-/// id would drop a re-send under the old one). Idempotent per `idempotency_key`: the same key
-/// returns the same copy. The copy is not re-checked against its obligation: a person asked.
+/// id would drop a re-send under the old one). Idempotent per (`caller`, `idempotency_key`):
+/// the same key returns the same copy, even under concurrent calls (the unique dedupe key
+/// lets one insert win); the same key for a different delivery is refused with
+/// [`Error::Conflict`]. The copy is not re-checked against its obligation: a person asked.
 pub async fn resend(
     pool: &PgPool,
     outbox_id: Uuid,
+    caller: &str,
     idempotency_key: &str,
     now: DateTime<Utc>,
 ) -> Result<Uuid, Error> {
-    let key = format!("resend:{outbox_id}:{idempotency_key}");
+    let key = format!("resend:{caller}:{idempotency_key}");
     let inserted = sqlx::query_scalar!(
-        r#"INSERT INTO outbox (id, dedupe_key, campaign_id, kind, endpoint, recipient, payload, urgent, not_before, status, created_at)
-           SELECT $1, $2, campaign_id, kind, endpoint, recipient, payload, urgent, $3, 'pending', $3 FROM outbox WHERE id = $4
+        r#"INSERT INTO outbox (id, dedupe_key, campaign_id, kind, endpoint, recipient, payload, urgent, not_before, status, created_at, resend_of)
+           SELECT $1, $2, campaign_id, kind, endpoint, recipient, payload, urgent, $3, 'pending', $3, id FROM outbox WHERE id = $4
            ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"#,
         Uuid::now_v7(),
         key,
@@ -108,10 +143,22 @@ pub async fn resend(
     if let Some(id) = inserted {
         return Ok(id);
     }
-    sqlx::query_scalar!("SELECT id FROM outbox WHERE dedupe_key = $1", key)
-        .fetch_optional(pool)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("delivery {outbox_id} not found")))
+    let existing = sqlx::query!(
+        "SELECT id, resend_of FROM outbox WHERE dedupe_key = $1",
+        key
+    )
+    .fetch_optional(pool)
+    .await?;
+    match existing {
+        Some(r) if r.resend_of == Some(outbox_id) => Ok(r.id),
+        Some(r) => Err(Error::Conflict(format!(
+            "idempotency key `{idempotency_key}` was already used to resend delivery {}",
+            r.resend_of
+                .map(|u| u.to_string())
+                .unwrap_or_else(|| "?".into())
+        ))),
+        None => Err(Error::NotFound(format!("delivery {outbox_id} not found"))),
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]

@@ -46,6 +46,9 @@ pub struct Settings {
     /// Name of this replica in the delivery log; defaults to host name + pid.
     #[serde(default)]
     pub worker_name: Option<String>,
+    /// Listen address of the gRPC API (SchedulerService, health, reflection).
+    #[serde(default = "default_grpc_addr")]
+    pub grpc_addr: String,
     #[serde(default)]
     pub workflow: WorkflowSettings,
     #[serde(default)]
@@ -198,6 +201,10 @@ pub struct Recipients {
     pub school_email: Option<String>,
 }
 
+fn default_grpc_addr() -> String {
+    crate::grpc::DEFAULT_ADDR.into()
+}
+
 fn default_max_connections() -> u32 {
     8
 }
@@ -224,10 +231,17 @@ impl Settings {
         if let Some(v) = env("JUNHENG_SCHEDULER_WORKFLOW_URL") {
             s.workflow.url = Some(v);
         }
-        if let Some(v) = env("JUNHENG_SCHEDULER_OFFICE_TOKEN") {
+        if let Some(v) = env("JUNHENG_SCHEDULER_GRPC_ADDR") {
+            s.grpc_addr = v;
+        }
+        // JUNHENG_OFFICE_TOKEN / JUNHENG_CLOCK: the names deploy/scripts/run.sh and the
+        // workflow binary use; the JUNHENG_SCHEDULER_ ones win when both are set.
+        if let Some(v) =
+            env("JUNHENG_SCHEDULER_OFFICE_TOKEN").or_else(|| env("JUNHENG_OFFICE_TOKEN"))
+        {
             s.workflow.office_token = Some(SecretString::from(v));
         }
-        if let Some(v) = env("JUNHENG_SCHEDULER_CLOCK") {
+        if let Some(v) = env("JUNHENG_SCHEDULER_CLOCK").or_else(|| env("JUNHENG_CLOCK")) {
             s.clock = match v.as_str() {
                 "real" => ClockMode::Real,
                 "simulated" => ClockMode::Simulated,
@@ -281,6 +295,12 @@ impl Settings {
                     ));
                 }
             }
+        }
+        if self.grpc_addr.parse::<std::net::SocketAddr>().is_err() {
+            problems.push(format!(
+                "grpc_addr: `{}` is not a socket address like 127.0.0.1:50052",
+                self.grpc_addr
+            ));
         }
         if self.database_url.is_empty() {
             problems.push("database_url: empty (set it or DATABASE_URL)".into());

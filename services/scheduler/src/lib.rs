@@ -19,6 +19,7 @@ pub mod api;
 pub mod chart;
 pub mod config;
 pub mod dispatch;
+pub mod grpc;
 pub mod outbox;
 pub mod plan;
 pub mod planner;
@@ -54,6 +55,8 @@ pub enum Error {
     NoSimulatedClock,
     #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
 }
 
 #[derive(Debug, Default, Clone)]
@@ -109,15 +112,7 @@ impl Scheduler {
 
     /// "Now" according to the configured clock.
     pub async fn now(&self) -> Result<DateTime<Utc>, Error> {
-        match self.settings.clock {
-            ClockMode::Real => Ok(Utc::now()),
-            ClockMode::Simulated => {
-                let t = sqlx::query_scalar!("SELECT simulated_now FROM clock WHERE singleton")
-                    .fetch_optional(&self.pool)
-                    .await?;
-                t.ok_or(Error::NoSimulatedClock)
-            }
-        }
+        now(&self.pool, self.settings.clock).await
     }
 
     /// One planning pass and one drain of the outbox, at `now`.
@@ -174,6 +169,19 @@ impl Scheduler {
                 }
                 _ = tokio::time::sleep(interval) => {}
             }
+        }
+    }
+}
+
+/// "Now" for a clock mode: the system clock, or the workflow's simulated `clock` row.
+pub async fn now(pool: &PgPool, clock: ClockMode) -> Result<DateTime<Utc>, Error> {
+    match clock {
+        ClockMode::Real => Ok(Utc::now()),
+        ClockMode::Simulated => {
+            let t = sqlx::query_scalar!("SELECT simulated_now FROM clock WHERE singleton")
+                .fetch_optional(pool)
+                .await?;
+            t.ok_or(Error::NoSimulatedClock)
         }
     }
 }

@@ -17,6 +17,10 @@ struct Args {
         default_value = "services/scheduler/config/local.toml"
     )]
     config: PathBuf,
+    /// gRPC listen address (overrides `grpc_addr` and JUNHENG_SCHEDULER_GRPC_ADDR; default
+    /// 127.0.0.1:50052). Port 0 picks a free port (logged).
+    #[arg(long)]
+    grpc_addr: Option<String>,
     /// Log as JSON lines.
     #[arg(long)]
     json_logs: bool,
@@ -37,10 +41,12 @@ async fn main() -> anyhow::Result<()> {
     }
     let _ = rustls::crypto::ring::default_provider().install_default();
 
-    let settings = Arc::new(
-        Settings::load(&args.config)
-            .with_context(|| format!("loading {}", args.config.display()))?,
-    );
+    let mut settings = Settings::load(&args.config)
+        .with_context(|| format!("loading {}", args.config.display()))?;
+    if let Some(a) = args.grpc_addr {
+        settings.grpc_addr = a;
+    }
+    let settings = Arc::new(settings);
     if settings.clock == ClockMode::Simulated {
         tracing::warn!(
             "SIMULATED CLOCK: \"now\" is read from the database clock row; never use this in production"
@@ -59,8 +65,29 @@ async fn main() -> anyhow::Result<()> {
                 Arc::new(NoWorkflow)
             }
         };
-    let scheduler = Scheduler::new(pool, settings, workflow)?;
-    scheduler.run(shutdown_signal()).await?;
+    let listener = tokio::net::TcpListener::bind(&settings.grpc_addr)
+        .await
+        .with_context(|| format!("binding the gRPC address {}", settings.grpc_addr))?;
+    let scheduler = Scheduler::new(pool.clone(), settings.clone(), workflow)?;
+
+    // One shutdown signal for both the loop and the server.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let server = tokio::spawn(junheng_scheduler::grpc::serve(
+        pool,
+        settings,
+        listener,
+        stopped(stop_rx.clone()),
+    ));
+    let looped = scheduler.run(stopped(stop_rx)).await;
+    server.await.context("gRPC server task")??;
+    looped?;
     Ok(())
 }
 

@@ -84,6 +84,7 @@ async fn kill_9_mid_batch_then_restart_loses_nothing() {
             database_url = "{url}"
             clock = "simulated"
             worker_name = "crash-test"
+            grpc_addr = "127.0.0.1:0"
             [dispatch]
             batch_size = 20
             lease_secs = 30

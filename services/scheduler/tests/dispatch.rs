@@ -351,12 +351,12 @@ async fn failures_back_off_then_dead_letter_with_the_last_error() {
     );
 
     // A resend queues a copy under a new id; the same idempotency key returns the same copy.
-    let copy = junheng_scheduler::api::resend(&db.pool, log[0].id, "k1", now)
+    let copy = junheng_scheduler::api::resend(&db.pool, log[0].id, "office-1", "k1", now)
         .await
         .unwrap();
     assert_ne!(copy, log[0].id);
     assert_eq!(
-        junheng_scheduler::api::resend(&db.pool, log[0].id, "k1", now)
+        junheng_scheduler::api::resend(&db.pool, log[0].id, "office-1", "k1", now)
             .await
             .unwrap(),
         copy

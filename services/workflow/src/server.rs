@@ -14,6 +14,7 @@ use junheng_proto::v1::mentor_service_server::MentorServiceServer;
 use junheng_proto::v1::pairing_service_server::PairingServiceServer;
 use junheng_proto::v1::school_service_server::SchoolServiceServer;
 use junheng_proto::v1::seed_service_server::SeedServiceServer;
+use junheng_proto::v1::spreadsheet_service_server::SpreadsheetServiceServer;
 use junheng_store::PgPool;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -22,7 +23,7 @@ use uuid::Uuid;
 
 use crate::api::{
     AcceptanceApi, AdminApi, AwardApi, CampaignApi, MentorApi, PairingApi, SchoolApi, SeedApi,
-    Shared,
+    Shared, SpreadsheetApi,
 };
 use crate::state::{AppState, ClockMode};
 
@@ -76,6 +77,9 @@ pub async fn serve(
         .set_serving::<AcceptanceServiceServer<AcceptanceApi>>()
         .await;
     health.set_serving::<AwardServiceServer<AwardApi>>().await;
+    health
+        .set_serving::<SpreadsheetServiceServer<SpreadsheetApi>>()
+        .await;
     // The clock mode is part of health output: `junheng.clock.simulated` is SERVING only when
     // the simulated clock is on (and `junheng.clock.real` otherwise).
     health
@@ -116,6 +120,9 @@ pub async fn serve(
         .add_service(PairingServiceServer::new(PairingApi(shared.clone())))
         .add_service(AcceptanceServiceServer::new(AcceptanceApi(shared.clone())))
         .add_service(AwardServiceServer::new(AwardApi(shared.clone())))
+        .add_service(SpreadsheetServiceServer::new(SpreadsheetApi(
+            shared.clone(),
+        )))
         .add_service(AdminServiceServer::new(AdminApi(shared)))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;

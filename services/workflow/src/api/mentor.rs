@@ -101,7 +101,7 @@ async fn presentation_to_pb(
 }
 
 /// The mentor rule for every seed school of a campaign.
-async fn proposals(
+pub(crate) async fn proposals(
     conn: &mut PgConnection,
     camp: &Loaded,
 ) -> AppResult<Vec<(SchoolRow, MentorVerdict)>> {
@@ -543,57 +543,62 @@ impl MentorService for MentorApi {
                 v.finish()?;
                 let mut conn = self.0.pool.acquire().await?;
                 let camp = self.0.load(&mut conn, campaign, Lock::None).await?;
-                let practices = store::campaign_practices(&mut conn, campaign).await?;
-                let sheets = store::campaign_sheets(&mut conn, campaign).await?;
-                let names: HashMap<Uuid, String> =
-                    schools::list(&mut conn, campaign, &Filter::default(), "", i64::MAX)
-                        .await?
-                        .into_iter()
-                        .map(|s| (s.id, s.name))
-                        .collect();
-                let mut groups = Vec::new();
-                let mut md = format!(
-                    "# {}{}年可复制性经验做法集锦\n",
-                    camp.def.county, camp.def.year
-                );
-                for ind in &camp.def.indicators {
-                    let of_ind: Vec<PracticeRow> = practices
-                        .iter()
-                        .filter(|p| p.indicator == ind.code)
-                        .cloned()
-                        .collect();
-                    let mut accepted = Vec::new();
-                    for (p, t) in tally(&of_ind, &sheets) {
-                        if mentor::practice_accepted(&t, &camp.def) {
-                            accepted.push(practice_to_pb(&p, &t, true));
-                        }
-                    }
-                    md.push_str(&format!("\n## {}\n\n", ind.name));
-                    if accepted.is_empty() {
-                        md.push_str("（暂无）\n");
-                    }
-                    for p in &accepted {
-                        let school = Uuid::parse_str(&p.school_id)
-                            .ok()
-                            .and_then(|id| names.get(&id))
-                            .cloned()
-                            .unwrap_or_default();
-                        md.push_str(&format!("- **{school}**：{}——{}\n", p.title, p.description));
-                    }
-                    groups.push(pb::PracticeGroup {
-                        indicator: Some(pb::Indicator {
-                            code: ind.code.clone(),
-                            name: ind.name.clone(),
-                        }),
-                        practices: accepted,
-                    });
-                }
-                Ok(pb::PracticeCollection {
-                    groups,
-                    markdown: md,
-                })
+                practice_collection(&mut conn, &camp).await.map(|c| c.0)
             }
             .await,
         )
     }
+}
+
+/// The practice collection: accepted practices grouped by indicator, as proto and as the
+/// spreadsheet document (whose Markdown rendering both share).
+pub(crate) async fn practice_collection(
+    conn: &mut PgConnection,
+    camp: &Loaded,
+) -> AppResult<(pb::PracticeCollection, junheng_sheets::PracticeCollection)> {
+    let practices = store::campaign_practices(conn, camp.id()).await?;
+    let sheets = store::campaign_sheets(conn, camp.id()).await?;
+    let names: HashMap<Uuid, String> =
+        schools::list(conn, camp.id(), &Filter::default(), "", i64::MAX)
+            .await?
+            .into_iter()
+            .map(|s| (s.id, s.name))
+            .collect();
+    let mut groups = Vec::new();
+    let mut doc = junheng_sheets::PracticeCollection {
+        title: format!("{}{}年可复制性经验做法集锦", camp.def.county, camp.def.year),
+        groups: Vec::new(),
+    };
+    for ind in &camp.def.indicators {
+        let of_ind: Vec<PracticeRow> = practices
+            .iter()
+            .filter(|p| p.indicator == ind.code)
+            .cloned()
+            .collect();
+        let mut accepted = Vec::new();
+        let mut lines = Vec::new();
+        for (p, t) in tally(&of_ind, &sheets) {
+            if mentor::practice_accepted(&t, &camp.def) {
+                lines.push(junheng_sheets::Practice {
+                    school: names.get(&p.school_id).cloned().unwrap_or_default(),
+                    name: p.title.clone(),
+                    summary: p.description.clone(),
+                });
+                accepted.push(practice_to_pb(&p, &t, true));
+            }
+        }
+        doc.groups.push(junheng_sheets::PracticeGroup {
+            indicator: ind.name.clone(),
+            practices: lines,
+        });
+        groups.push(pb::PracticeGroup {
+            indicator: Some(pb::Indicator {
+                code: ind.code.clone(),
+                name: ind.name.clone(),
+            }),
+            practices: accepted,
+        });
+    }
+    let markdown = junheng_sheets::practice_collection_markdown(&doc);
+    Ok((pb::PracticeCollection { groups, markdown }, doc))
 }

@@ -7,10 +7,11 @@ pub(crate) mod admin;
 mod award;
 mod campaign;
 mod cases;
-mod mentor;
+pub(crate) mod mentor;
 mod pairing;
-mod school;
+pub(crate) mod school;
 mod seed;
+mod sheets;
 
 use std::sync::Arc;
 
@@ -27,6 +28,7 @@ pub use mentor::MentorApi;
 pub use pairing::PairingApi;
 pub use school::SchoolApi;
 pub use seed::SeedApi;
+pub use sheets::SpreadsheetApi;
 
 /// What every service holds.
 #[derive(Clone)]

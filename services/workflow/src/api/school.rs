@@ -11,7 +11,10 @@ use tonic::{Request, Response, Status};
 
 use super::{Shared, begin, reply};
 use crate::convert::{Violations, contacts_to_json, level_from_pb, school_to_pb};
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
+use crate::state::{AppState, Call, Work};
+use junheng_store::schools::SchoolRow;
+use uuid::Uuid;
 
 pub struct SchoolApi(pub Shared);
 
@@ -87,6 +90,40 @@ fn check_school(v: &mut Violations, i: usize, s: &pb::NewSchool) -> NewSchool {
     }
 }
 
+/// Enrols a validated batch in a campaign, all or nothing, with one audit event per school.
+pub(crate) async fn register(
+    state: &AppState,
+    w: &mut Work,
+    call: &Call,
+    campaign: Uuid,
+    rows: &[NewSchool],
+) -> AppResult<Vec<SchoolRow>> {
+    let camp = state.load(w.conn(), campaign, Lock::Share).await?;
+    if camp.phases.get(PhaseKind::SeedDesignation).status == PhaseStatus::Completed {
+        return Err(AppError::FailedPrecondition(
+            "the seed list is final (phase seed_designation is completed); schools can no longer enrol in this campaign".into(),
+        ));
+    }
+    let now = w.now;
+    let inserted =
+        schools::insert_many(w.conn(), campaign, rows, CaseState::Enrolled.code(), now).await?;
+    let audit = w.audit(call, campaign);
+    let effects: Vec<Effect> = inserted
+        .iter()
+        .map(|r| {
+            Effect::event(
+                "school.registered",
+                Some(r.id),
+                serde_json::Value::Null,
+                serde_json::json!({ "code": r.code, "name": r.name, "state": r.state, "version": r.version }),
+                None,
+            )
+        })
+        .collect();
+    junheng_store::audit::apply(w.conn(), &audit, &effects).await?;
+    Ok(inserted)
+}
+
 #[tonic::async_trait]
 impl SchoolService for SchoolApi {
     async fn register_schools(
@@ -95,53 +132,40 @@ impl SchoolService for SchoolApi {
     ) -> Result<Response<pb::RegisterSchoolsResponse>, Status> {
         let call = self.0.call(&req).await?;
         let req = req.into_inner();
-        reply(&call, async {
-            call.require(&[Role::Office], "register schools")?;
-            let mut v = Violations::default();
-            let campaign = v.uuid("campaign_id", &req.campaign_id);
-            if req.schools.is_empty() {
-                v.add("schools", "at least one school");
-            } else if req.schools.len() > MAX_BATCH {
-                v.add("schools", format!("at most {MAX_BATCH} schools per call"));
-            }
-            let mut seen: HashMap<String, usize> = HashMap::new();
-            let mut rows = Vec::with_capacity(req.schools.len());
-            for (i, s) in req.schools.iter().enumerate() {
-                let row = check_school(&mut v, i, s);
-                if let Some(first) = seen.insert(row.code.clone(), i) {
-                    v.add(format!("schools[{i}].code"), format!("duplicate of schools[{first}].code `{}`", row.code));
+        reply(
+            &call,
+            async {
+                call.require(&[Role::Office], "register schools")?;
+                let mut v = Violations::default();
+                let campaign = v.uuid("campaign_id", &req.campaign_id);
+                if req.schools.is_empty() {
+                    v.add("schools", "at least one school");
+                } else if req.schools.len() > MAX_BATCH {
+                    v.add("schools", format!("at most {MAX_BATCH} schools per call"));
                 }
-                rows.push(row);
+                let mut seen: HashMap<String, usize> = HashMap::new();
+                let mut rows = Vec::with_capacity(req.schools.len());
+                for (i, s) in req.schools.iter().enumerate() {
+                    let row = check_school(&mut v, i, s);
+                    if let Some(first) = seen.insert(row.code.clone(), i) {
+                        v.add(
+                            format!("schools[{i}].code"),
+                            format!("duplicate of schools[{first}].code `{}`", row.code),
+                        );
+                    }
+                    rows.push(row);
+                }
+                v.finish()?;
+                let mut w = begin!(self.0, call, "RegisterSchools", req);
+                let inserted = register(&self.0, &mut w, &call, campaign, &rows).await?;
+                let resp = pb::RegisterSchoolsResponse {
+                    schools: inserted.iter().map(school_to_pb).collect(),
+                };
+                w.commit(&resp).await?;
+                Ok(resp)
             }
-            v.finish()?;
-            let mut w = begin!(self.0, call, "RegisterSchools", req);
-            let camp = self.0.load(w.conn(), campaign, Lock::Share).await?;
-            if camp.phases.get(PhaseKind::SeedDesignation).status == PhaseStatus::Completed {
-                return Err(AppError::FailedPrecondition(
-                    "the seed list is final (phase seed_designation is completed); schools can no longer enrol in this campaign".into(),
-                ));
-            }
-            let now = w.now;
-            let inserted = schools::insert_many(w.conn(), campaign, &rows, CaseState::Enrolled.code(), now).await?;
-            let audit = w.audit(&call, campaign);
-            let effects: Vec<Effect> = inserted
-                .iter()
-                .map(|r| {
-                    Effect::event(
-                        "school.registered",
-                        Some(r.id),
-                        serde_json::Value::Null,
-                        serde_json::json!({ "code": r.code, "name": r.name, "state": r.state, "version": r.version }),
-                        None,
-                    )
-                })
-                .collect();
-            junheng_store::audit::apply(w.conn(), &audit, &effects).await?;
-            let resp = pb::RegisterSchoolsResponse { schools: inserted.iter().map(school_to_pb).collect() };
-            w.commit(&resp).await?;
-            Ok(resp)
-        }
-        .await)
+            .await,
+        )
     }
 
     async fn get_school(

@@ -1,0 +1,380 @@
+//! SchedulerService end to end: a real tonic server on a free port, real bearer tokens in the
+//! `tokens` table, a real PostgreSQL; health, auth, validation details, paging, the attempt
+//! log, idempotent resend and the preview.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use junheng_proto::v1 as pb;
+use junheng_proto::v1::scheduler_service_client::SchedulerServiceClient;
+use junheng_scheduler::grpc::Running;
+use junheng_scheduler::outbox::{self, Kind, NewRow, Payload};
+use junheng_scheduler::{ClockMode, Dispatcher, SignClock};
+use junheng_store::tokens::{self, TokenRow};
+use serde_json::json;
+use tonic::Code;
+use tonic::transport::Channel;
+use tonic_types::StatusExt;
+use uuid::Uuid;
+
+const OFFICE: &str = "tok-office-0123456789";
+const LEADER: &str = "tok-leader-0123456789";
+const SCHOOL: &str = "tok-school-0123456789";
+
+async fn add_token(db: &TestDb, token: &str, actor: &str, role: &str) {
+    let mut conn = db.pool.acquire().await.unwrap();
+    tokens::insert(
+        &mut conn,
+        token,
+        &TokenRow {
+            actor: actor.into(),
+            name: actor.into(),
+            role: role.into(),
+            school_id: None,
+        },
+    )
+    .await
+    .unwrap();
+}
+
+fn req<T>(msg: T, token: Option<&str>) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(msg);
+    if let Some(t) = token {
+        r.metadata_mut()
+            .insert("authorization", format!("Bearer {t}").parse().unwrap());
+    }
+    r.metadata_mut()
+        .insert("x-request-id", "req-test-1".parse().unwrap());
+    r
+}
+
+/// Field → reason pairs of an INVALID_ARGUMENT status's BadRequest details.
+fn violations(s: &tonic::Status) -> Vec<String> {
+    assert_eq!(s.code(), Code::InvalidArgument, "{s:?}");
+    let mut v: Vec<String> = s
+        .get_error_details()
+        .bad_request()
+        .expect("BadRequest details")
+        .field_violations
+        .iter()
+        .map(|f| f.field.clone())
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduler_service_end_to_end() {
+    let db = TestDb::new().await;
+    add_token(&db, OFFICE, "office-1", "office").await;
+    add_token(&db, LEADER, "leader-1", "leader").await;
+    add_token(&db, SCHOOL, "school-1", "school").await;
+    let t0 = local(2020, 4, 6, 9, 0);
+    sqlx::query("INSERT INTO clock (singleton, simulated_now) VALUES (true, $1)")
+        .bind(t0)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+
+    // A campaign with one open obligation (for the preview) and three delivered messages.
+    let campaign = seed_campaign(&db.pool).await;
+    let school = add_school(
+        &db.pool,
+        campaign,
+        "3707250001",
+        "昌乐二中",
+        "enrolled",
+        json!([]),
+    )
+    .await;
+    add_obligation(
+        &db.pool,
+        campaign,
+        Obl {
+            kind: "submit_presentation",
+            school: Some(school),
+            owner_role: "school",
+            owner_school: Some(school),
+            due: local(2020, 4, 11, 0, 0),
+            subject: "提交汇报材料",
+            created: local(2020, 3, 1, 0, 0),
+        },
+    )
+    .await;
+    let sink = webhook_sink().await;
+    let mut s = (*settings(&format!("{}/hook", sink.uri()), "")).clone();
+    s.clock = ClockMode::Simulated;
+    let settings = Arc::new(s);
+    let rows: Vec<NewRow> = (0..3)
+        .map(|i| NewRow {
+            dedupe_key: format!("grpc:{i}|role:office|hook"),
+            campaign_id: campaign,
+            kind: Kind::DailyDigest,
+            endpoint: "hook".into(),
+            recipient: "role:office".into(),
+            obligation_id: None,
+            planned_due_at: None,
+            payload: Payload {
+                title: format!("每日汇总 {i}"),
+                text: format!("第 {i} 条正文"),
+                ..Payload::default()
+            },
+            urgent: false,
+            not_before: t0,
+            held: false,
+        })
+        .collect();
+    let mut conn = db.pool.acquire().await.unwrap();
+    outbox::insert(&mut conn, &rows, t0).await.unwrap();
+    drop(conn);
+    let d = Dispatcher::new(
+        db.pool.clone(),
+        settings.clone(),
+        Arc::new(junheng_notify::Sender::new().unwrap()),
+        "grpc-test".into(),
+    )
+    .with_sign_clock(SignClock::Tick);
+    assert_eq!(d.drain(t0, 5).await.unwrap().sent, 3);
+
+    let server = Running::start(db.pool.clone(), settings.clone(), "127.0.0.1:0")
+        .await
+        .unwrap();
+    let channel = Channel::from_shared(server.url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+
+    // Health.
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    for service in ["junheng.v1.SchedulerService", "junheng.clock.simulated"] {
+        let h = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            h.status(),
+            tonic_health::pb::health_check_response::ServingStatus::Serving,
+            "{service}"
+        );
+    }
+
+    let mut c = SchedulerServiceClient::new(channel);
+
+    // Authentication and roles.
+    let e = c
+        .list_deliveries(req(pb::ListDeliveriesRequest::default(), None))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
+    let e = c
+        .list_deliveries(req(pb::ListDeliveriesRequest::default(), Some("nope")))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
+    let e = c
+        .list_deliveries(req(pb::ListDeliveriesRequest::default(), Some(SCHOOL)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+
+    // Paging, newest first, as the leader; the request id comes back.
+    let page1 = c
+        .list_deliveries(req(
+            pb::ListDeliveriesRequest {
+                page_size: 2,
+                status: "sent".into(),
+                campaign_id: campaign.to_string(),
+                ..Default::default()
+            },
+            Some(LEADER),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        page1
+            .metadata()
+            .get("x-request-id")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        "req-test-1"
+    );
+    let page1 = page1.into_inner();
+    assert_eq!(page1.deliveries.len(), 2);
+    assert!(!page1.next_page_token.is_empty());
+    let page2 = c
+        .list_deliveries(req(
+            pb::ListDeliveriesRequest {
+                page_size: 2,
+                page_token: page1.next_page_token.clone(),
+                ..Default::default()
+            },
+            Some(LEADER),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(page2.deliveries.len(), 1);
+    assert!(page2.next_page_token.is_empty());
+    let mut titles: Vec<String> = page1
+        .deliveries
+        .iter()
+        .chain(&page2.deliveries)
+        .map(|d| d.title.clone())
+        .collect();
+    titles.sort();
+    assert_eq!(titles, ["每日汇总 0", "每日汇总 1", "每日汇总 2"]);
+
+    // Malformed arguments: every bad field is reported in BadRequest details.
+    let e = c
+        .list_deliveries(req(
+            pb::ListDeliveriesRequest {
+                campaign_id: "not-a-uuid".into(),
+                status: "bogus".into(),
+                page_size: 5000,
+                page_token: "zzz".into(),
+                ..Default::default()
+            },
+            Some(OFFICE),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        violations(&e),
+        ["campaign_id", "page_size", "page_token", "status"]
+    );
+    let e = c
+        .get_delivery(req(
+            pb::GetDeliveryRequest { id: "42".into() },
+            Some(OFFICE),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(violations(&e), ["id"]);
+    let e = c
+        .get_delivery(req(
+            pb::GetDeliveryRequest {
+                id: Uuid::now_v7().to_string(),
+            },
+            Some(OFFICE),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+
+    // One delivery with its attempts and text.
+    let first = page2.deliveries[0].clone();
+    let detail = c
+        .get_delivery(req(
+            pb::GetDeliveryRequest {
+                id: first.id.clone(),
+            },
+            Some(LEADER),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(detail.delivery.as_ref().unwrap().status, "sent");
+    assert_eq!(detail.attempts.len(), 1);
+    assert_eq!(detail.attempts[0].outcome, "delivered");
+    assert_eq!(detail.attempts[0].worker, "grpc-test");
+    assert!(detail.text.starts_with('第'), "{}", detail.text);
+
+    // Resend: office only, idempotent per key, a key is bound to one delivery.
+    let resend = |key: &str, id: &str| pb::ResendDeliveryRequest {
+        idempotency_key: key.into(),
+        id: id.into(),
+    };
+    let e = c
+        .resend_delivery(req(resend("k1", &first.id), Some(LEADER)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    let e = c
+        .resend_delivery(req(resend("", "x"), Some(OFFICE)))
+        .await
+        .unwrap_err();
+    assert_eq!(violations(&e), ["id", "idempotency_key"]);
+    let copy = c
+        .resend_delivery(req(resend("k1", &first.id), Some(OFFICE)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_ne!(copy.id, first.id);
+    assert_eq!(copy.status, "pending");
+    assert_eq!(copy.title, first.title);
+    let again = c
+        .resend_delivery(req(resend("k1", &first.id), Some(OFFICE)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.id, copy.id);
+    let e = c
+        .resend_delivery(req(resend("k1", &page1.deliveries[0].id), Some(OFFICE)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::AlreadyExists, "{e:?}");
+    let e = c
+        .resend_delivery(req(resend("k2", &Uuid::now_v7().to_string()), Some(OFFICE)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    // The copy goes out under its own id.
+    assert_eq!(d.drain(t0, 5).await.unwrap().sent, 1);
+    let ids: Vec<String> = received(&sink).await.into_iter().map(|r| r.id).collect();
+    assert_eq!(ids.len(), 4);
+    assert!(ids.contains(&copy.id));
+
+    // Preview, on the simulated clock (Monday 2020-04-06 09:00).
+    let until = local(2020, 4, 11, 0, 0);
+    let p = c
+        .preview_upcoming(req(
+            pb::PreviewUpcomingRequest {
+                campaign_id: campaign.to_string(),
+                until: Some(prost_types::Timestamp {
+                    seconds: until.timestamp(),
+                    nanos: 0,
+                }),
+            },
+            Some(LEADER),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let kinds: Vec<&str> = p.messages.iter().map(|m| m.kind.as_str()).collect();
+    // Reminders at 7/3/1 days and the morning of; the Saturday 00:00 overdue (owner and office)
+    // waits for Monday morning on chat.
+    assert_eq!(
+        kinds,
+        ["reminder", "reminder", "reminder", "overdue", "overdue"],
+        "{p:#?}"
+    );
+    assert!(p.messages.iter().all(|m| m.title == "提交汇报材料"));
+    let e = c
+        .preview_upcoming(req(
+            pb::PreviewUpcomingRequest {
+                campaign_id: campaign.to_string(),
+                until: Some(prost_types::Timestamp {
+                    seconds: t0.timestamp() - 60,
+                    nanos: 0,
+                }),
+            },
+            Some(OFFICE),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(violations(&e), ["until"]);
+    let e = c
+        .preview_upcoming(req(pb::PreviewUpcomingRequest::default(), Some(OFFICE)))
+        .await
+        .unwrap_err();
+    assert_eq!(violations(&e), ["campaign_id", "until"]);
+
+    server.shutdown().await.unwrap();
+}

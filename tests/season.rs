@@ -1,0 +1,811 @@
+//! A whole season for the demo county, March to September, on the simulated clock, through
+//! the gRPC API only. The expected award list is worked out by hand below from the scores the
+//! test gives, with the shipped Changle 2020 definition (pass line 60, near-miss margin 5 with
+//! one near miss allowed, progress at a gain of 10 or the top 20%, contribution at 4 activities
+//! and a group mean gain of 8, trimmed mean from 5 scores, weights 40/60).
+
+use std::collections::BTreeMap;
+
+use futures::StreamExt;
+use junheng_proto::v1 as pb;
+use junheng_tests::*;
+use junheng_workflow::ClockMode;
+use tonic::Code;
+
+fn scores(c: &pb::Campaign, f: impl Fn(&str) -> f64) -> Vec<pb::IndicatorScore> {
+    c.indicators
+        .iter()
+        .map(|i| pb::IndicatorScore {
+            indicator: i.code.clone(),
+            score: f(&i.code),
+            note: String::new(),
+        })
+        .collect()
+}
+
+/// The on-site level the panel finds at potential school `i` (by code order), per indicator:
+/// i % 4 == 0 → 80 everywhere (gain 20: progress); 1 → 65 (gain 5: compliance);
+/// 2 → 66 but 57 on 校园文化 (one near miss, allowed: compliance, gain 4.875);
+/// 3 → 50 everywhere (far below the line: veto, gain −10).
+fn level(i: usize, indicator: &str) -> f64 {
+    match i % 4 {
+        0 => 80.0,
+        1 => 65.0,
+        2 if indicator == "culture" => 57.0,
+        2 => 66.0,
+        _ => 50.0,
+    }
+}
+
+/// Members' offsets: with five scores the trimmed mean drops −10 and +10; the member
+/// affiliated with mentor 0 (offset 0) is recused from its group, leaving −10, 0, 0, +10 whose
+/// plain mean is the level too. So every school's on-site score equals its level.
+const OFFSETS: [f64; 5] = [-10.0, 0.0, 0.0, 10.0, 0.0];
+
+#[tokio::test]
+async fn a_season_from_march_to_september_ends_in_the_expected_award_list() {
+    let app = App::spawn(ClockMode::Simulated {
+        start: at("2020-03-02T09:00:00+08:00"),
+    })
+    .await;
+    let (camp, schools) = changle(&app).await;
+    let id = camp.id.clone();
+    let o = OFFICE_TOKEN;
+    let dept = app.token("业务科室", pb::Role::Department, "").await;
+    let leader = app.token("领导", pb::Role::Leader, "").await;
+    let phase = |p: pb::Phase| pb::OpenPhaseRequest {
+        idempotency_key: key(),
+        campaign_id: id.clone(),
+        phase: p as i32,
+    };
+    let complete = |p: pb::Phase| pb::CompletePhaseRequest {
+        idempotency_key: key(),
+        campaign_id: id.clone(),
+        phase: p as i32,
+    };
+
+    // March: ten nominated seed candidates, noticed for five working days.
+    app.campaigns()
+        .open_phase(auth(o, phase(pb::Phase::SeedDesignation)))
+        .await
+        .unwrap();
+    for s in &schools[..10] {
+        app.seed()
+            .nominate(auth(
+                &dept,
+                pb::NominateRequest {
+                    idempotency_key: key(),
+                    school_id: s.id.clone(),
+                    expected_version: 0,
+                    basis: "达标".into(),
+                },
+            ))
+            .await
+            .unwrap();
+    }
+    let seeds: Vec<pb::School> = schools[..10].to_vec();
+    let notice = app
+        .seed()
+        .publish_notice(auth(
+            o,
+            pb::PublishNoticeRequest {
+                idempotency_key: key(),
+                campaign_id: id.clone(),
+                kind: 1,
+                school_ids: seeds.iter().map(|s| s.id.clone()).collect(),
+                title: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    app.advance("2020-03-09T09:00:00+08:00").await;
+    app.seed()
+        .close_notice(auth(
+            o,
+            pb::CloseNoticeRequest {
+                idempotency_key: key(),
+                notice_id: notice.id.clone(),
+            },
+        ))
+        .await
+        .unwrap();
+    app.campaigns()
+        .complete_phase(auth(o, complete(pb::Phase::SeedDesignation)))
+        .await
+        .unwrap();
+
+    // April: nine seeds present practices on two indicators and are rated excellent; the tenth
+    // never presents and stays a (non-mentor) seed school.
+    app.advance("2020-04-01T09:00:00+08:00").await;
+    app.campaigns()
+        .open_phase(auth(o, phase(pb::Phase::MentorSelection)))
+        .await
+        .unwrap();
+    let mut seed_tokens = Vec::new();
+    for s in &seeds {
+        seed_tokens.push(app.token(&s.name, pb::Role::School, &s.id).await);
+    }
+    let raters = [
+        app.token("评委甲", pb::Role::Panel, "").await,
+        app.token("评委乙", pb::Role::Panel, "").await,
+    ];
+    for (i, s) in seeds.iter().take(9).enumerate() {
+        let practices = vec![
+            pb::PracticeDeclaration {
+                indicator: "teachers".into(),
+                title: format!("做法{i}A"),
+                description: "说明".into(),
+            },
+            pb::PracticeDeclaration {
+                indicator: "management".into(),
+                title: format!("做法{i}B"),
+                description: "说明".into(),
+            },
+        ];
+        let p = app
+            .mentor()
+            .submit_presentation(auth(
+                &seed_tokens[i],
+                pb::SubmitPresentationRequest {
+                    idempotency_key: key(),
+                    school_id: s.id.clone(),
+                    expected_version: 0,
+                    document_ref: "doc".into(),
+                    document_sha256: "cd".repeat(32),
+                    practices,
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        for r in &raters {
+            let ratings = camp
+                .indicators
+                .iter()
+                .map(|ind| pb::IndicatorRating {
+                    indicator: ind.code.clone(),
+                    rating: pb::Rating::Excellent as i32,
+                })
+                .collect();
+            let verdicts = p
+                .practices
+                .iter()
+                .map(|x| pb::PracticeVerdict {
+                    practice_id: x.id.clone(),
+                    accepted: true,
+                })
+                .collect();
+            app.mentor()
+                .rate_presentation(auth(
+                    r,
+                    pb::RatePresentationRequest {
+                        idempotency_key: key(),
+                        school_id: s.id.clone(),
+                        ratings,
+                        verdicts,
+                    },
+                ))
+                .await
+                .unwrap();
+        }
+    }
+    app.mentor()
+        .confirm_mentors(auth(
+            o,
+            pb::ConfirmMentorsRequest {
+                idempotency_key: key(),
+                campaign_id: id.clone(),
+                overrides: vec![],
+            },
+        ))
+        .await
+        .unwrap();
+    app.campaigns()
+        .complete_phase(auth(o, complete(pb::Phase::MentorSelection)))
+        .await
+        .unwrap();
+    let mentors: Vec<pb::School> = seeds[..9].to_vec();
+
+    // May: 1+X groups. The proposal is valid; the office sets its own: mentor k (k < 7) takes
+    // potentials 4k..4k+3, mentor 7 takes 28, mentor 8 takes 29.
+    app.advance("2020-05-06T09:00:00+08:00").await;
+    app.campaigns()
+        .open_phase(auth(o, phase(pb::Phase::Pairing)))
+        .await
+        .unwrap();
+    let proposal = app
+        .pairing()
+        .propose_pairing(auth(
+            o,
+            pb::ProposePairingRequest {
+                campaign_id: id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(proposal.groups.len(), 9);
+    assert_eq!(
+        proposal
+            .groups
+            .iter()
+            .map(|g| g.potential_school_ids.len())
+            .sum::<usize>(),
+        30
+    );
+    assert!(
+        proposal
+            .groups
+            .iter()
+            .all(|g| (1..=4).contains(&g.potential_school_ids.len()))
+    );
+    let potentials: Vec<pb::School> = schools[10..].to_vec();
+    let group_of = |k: usize| -> Vec<usize> {
+        match k {
+            0..=6 => (4 * k..4 * k + 4).collect(),
+            7 => vec![28],
+            _ => vec![29],
+        }
+    };
+    let groups: Vec<pb::PairingGroup> = (0..9)
+        .map(|k| pb::PairingGroup {
+            mentor_school_id: mentors[k].id.clone(),
+            potential_school_ids: group_of(k)
+                .iter()
+                .map(|i| potentials[*i].id.clone())
+                .collect(),
+        })
+        .collect();
+    let mut bad = groups.clone();
+    bad[8].potential_school_ids.push(potentials[0].id.clone());
+    let s = expect_code(
+        app.pairing()
+            .set_pairing(auth(
+                o,
+                pb::SetPairingRequest {
+                    idempotency_key: key(),
+                    campaign_id: id.clone(),
+                    groups: bad,
+                },
+            ))
+            .await,
+        Code::InvalidArgument,
+    );
+    assert!(
+        s.message().contains("already in the group"),
+        "{}",
+        s.message()
+    );
+    app.pairing()
+        .set_pairing(auth(
+            o,
+            pb::SetPairingRequest {
+                idempotency_key: key(),
+                campaign_id: id.clone(),
+                groups,
+            },
+        ))
+        .await
+        .unwrap();
+    // The phase cannot complete without baselines.
+    let s = expect_code(
+        app.campaigns()
+            .complete_phase(auth(o, complete(pb::Phase::Pairing)))
+            .await,
+        Code::FailedPrecondition,
+    );
+    assert!(
+        s.message().contains("30 所潜力校未录入基线分"),
+        "{}",
+        s.message()
+    );
+    for p in &potentials {
+        app.pairing()
+            .record_baseline(auth(
+                &dept,
+                pb::RecordBaselineRequest {
+                    idempotency_key: key(),
+                    school_id: p.id.clone(),
+                    scores: scores(&camp, |_| 60.0),
+                },
+            ))
+            .await
+            .unwrap();
+    }
+    // Assistance: mentors 0, 7 and 8 log four activities (strong assistance), the rest one.
+    for (k, m) in mentors.iter().enumerate() {
+        let n = if [0, 7, 8].contains(&k) { 4 } else { 1 };
+        for j in 0..n {
+            let req = pb::LogAssistanceRequest {
+                idempotency_key: key(),
+                mentor_school_id: m.id.clone(),
+                potential_school_id: potentials[group_of(k)[j % group_of(k).len()]].id.clone(),
+                date: format!("2020-05-0{}", j + 1),
+                indicators: vec!["teaching".into()],
+                description: "送教上门、同课异构".into(),
+                evidence_ref: "doc://activity".into(),
+            };
+            app.pairing()
+                .log_assistance(auth(&seed_tokens[k], req))
+                .await
+                .unwrap();
+        }
+    }
+    // A mentor logs only for its own group.
+    let foreign = pb::LogAssistanceRequest {
+        idempotency_key: key(),
+        mentor_school_id: mentors[1].id.clone(),
+        potential_school_id: potentials[0].id.clone(),
+        date: "2020-05-05".into(),
+        indicators: vec!["teaching".into()],
+        description: "x".into(),
+        evidence_ref: String::new(),
+    };
+    expect_code(
+        app.pairing()
+            .log_assistance(auth(&seed_tokens[1], foreign))
+            .await,
+        Code::FailedPrecondition,
+    );
+    app.campaigns()
+        .complete_phase(auth(o, complete(pb::Phase::Pairing)))
+        .await
+        .unwrap();
+
+    // July: five panel members; the fifth belongs to mentor 0 and is recused from its group.
+    app.advance("2020-07-02T09:00:00+08:00").await;
+    app.campaigns()
+        .open_phase(auth(o, phase(pb::Phase::Acceptance)))
+        .await
+        .unwrap();
+    let mut panel = Vec::new();
+    let mut members = Vec::new();
+    for i in 0..5 {
+        let r = app
+            .admin()
+            .issue_token(auth(
+                o,
+                pb::IssueTokenRequest {
+                    idempotency_key: key(),
+                    name: format!("验收组成员{i}"),
+                    role: pb::Role::Panel as i32,
+                    school_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let (affiliation, mentor_school_id) = if i == 4 {
+            (pb::Affiliation::MentorSchool, mentors[0].id.clone())
+        } else {
+            (
+                if i < 2 {
+                    pb::Affiliation::Department
+                } else {
+                    pb::Affiliation::HighSchool
+                },
+                String::new(),
+            )
+        };
+        members.push(pb::PanelMember {
+            actor: r.actor.clone(),
+            name: format!("验收组成员{i}"),
+            affiliation: affiliation as i32,
+            mentor_school_id,
+        });
+        panel.push(r.token);
+    }
+    app.acceptance()
+        .form_panel(auth(
+            o,
+            pb::FormPanelRequest {
+                idempotency_key: key(),
+                campaign_id: id.clone(),
+                members,
+            },
+        ))
+        .await
+        .unwrap();
+    let score_req = |i: usize, m: usize, lvl: &dyn Fn(&str) -> f64| pb::SubmitScoresRequest {
+        idempotency_key: key(),
+        school_id: potentials[i].id.clone(),
+        report_score: 70.0 + OFFSETS[m],
+        onsite: scores(&camp, |c| lvl(c) + OFFSETS[m]),
+    };
+    for (i, _) in potentials.iter().enumerate() {
+        for (m, token) in panel.iter().enumerate() {
+            let r = app
+                .acceptance()
+                .submit_scores(auth(token, score_req(i, m, &|c| level(i, c))))
+                .await;
+            if m == 4 && i < 4 {
+                let s = expect_code(r, Code::PermissionDenied);
+                assert!(s.message().contains("recused"), "{}", s.message());
+            } else {
+                r.unwrap();
+            }
+        }
+    }
+    let results = app
+        .acceptance()
+        .get_results(auth(
+            &leader,
+            pb::GetResultsRequest {
+                campaign_id: id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let result_of = |r: &pb::GetResultsResponse, i: usize| {
+        r.results
+            .iter()
+            .find(|x| x.school_id == potentials[i].id)
+            .unwrap()
+            .clone()
+    };
+    let r0 = result_of(&results, 0);
+    assert_eq!(
+        (r0.scorers, r0.report_score, r0.onsite_score),
+        (4, 70.0, 80.0),
+        "group 0: four scores, no trimming"
+    );
+    assert_eq!(r0.final_score, 0.4 * 70.0 + 0.6 * 80.0);
+    assert_eq!(r0.mentor_school_id, mentors[0].id);
+    let r6 = result_of(&results, 6);
+    assert_eq!(
+        (r6.scorers, r6.onsite_score),
+        (5, 64.88),
+        "trimmed; (66 × 7 + 57) / 8 = 64.875"
+    );
+    assert!(r6.failed_indicators == vec!["culture".to_string()]);
+
+    let results_notice = app
+        .acceptance()
+        .publish_results_notice(auth(
+            o,
+            pb::PublishResultsNoticeRequest {
+                idempotency_key: key(),
+                campaign_id: id.clone(),
+                title: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(results_notice.school_ids.len(), 30);
+    // Thursday 2020-07-02 + 5 working days → the notice ends after Wednesday 07-08.
+    assert_eq!(
+        results_notice.ends_at.unwrap().seconds,
+        at("2020-07-09T00:00:00+08:00").timestamp()
+    );
+    // An objection to school 3's results is upheld; the panel re-scores it at 66.
+    let obj = app
+        .seed()
+        .file_objection(auth(
+            &dept,
+            pb::FileObjectionRequest {
+                idempotency_key: key(),
+                notice_id: results_notice.id.clone(),
+                school_id: potentials[3].id.clone(),
+                objector_name: "赵六".into(),
+                objector_contact: "13900001111".into(),
+                grounds: "现场查验漏计材料".into(),
+                evidence: "doc://evidence/7".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    expect_code(
+        app.acceptance()
+            .submit_scores(auth(&panel[0], score_req(5, 0, &|_| 99.0)))
+            .await,
+        Code::FailedPrecondition,
+    );
+    app.seed()
+        .resolve_objection(auth(
+            o,
+            pb::ResolveObjectionRequest {
+                idempotency_key: key(),
+                objection_id: obj.id,
+                upheld: true,
+                reason: "补充材料属实，重新评分".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    for (m, token) in panel.iter().enumerate().take(4) {
+        app.acceptance()
+            .submit_scores(auth(token, score_req(3, m, &|_| 66.0)))
+            .await
+            .unwrap();
+    }
+    app.advance("2020-07-10T09:00:00+08:00").await;
+    app.seed()
+        .close_notice(auth(
+            o,
+            pb::CloseNoticeRequest {
+                idempotency_key: key(),
+                notice_id: results_notice.id.clone(),
+            },
+        ))
+        .await
+        .unwrap();
+    app.campaigns()
+        .complete_phase(auth(o, complete(pb::Phase::Acceptance)))
+        .await
+        .unwrap();
+    let final_results = app
+        .acceptance()
+        .get_results(auth(
+            &leader,
+            pb::GetResultsRequest {
+                campaign_id: id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(final_results.r#final);
+    assert_eq!(
+        result_of(&final_results, 3).onsite_score,
+        66.0,
+        "recomputed after the upheld objection"
+    );
+    assert_eq!(result_of(&final_results, 7).onsite_score, 50.0);
+
+    // September: awards. By hand, with every baseline at 60:
+    //   potentials i%4==0 → gain 20 → progress (8: 0,4,…,28)
+    //   i%4==1 → gain 5 → compliance; i%4==2 → one near miss, gain 4.875 → compliance
+    //   i%4==3 → 50 < 55 → veto, except school 3 (re-scored at 66, gain 6 → compliance)
+    //   top 20% = 6 schools, all at gain 20 already, so no extra progress
+    //   mentor 0: 4 activities, group gains 20, 5, 4.875, 6 → mean 8.97 ≥ 8 → contribution
+    //   mentor 7: 4 activities, group [28] gain 20 → contribution
+    //   mentor 8: 4 activities, group [29] gain 5 → model; mentors 1–6: 1 activity → model
+    //   seed 9 (not a mentor) → model
+    app.advance("2020-09-01T09:00:00+08:00").await;
+    app.campaigns()
+        .open_phase(auth(o, phase(pb::Phase::Awards)))
+        .await
+        .unwrap();
+    let proposed = app
+        .awards()
+        .propose_awards(auth(
+            &leader,
+            pb::ProposeAwardsRequest {
+                campaign_id: id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let class_of = |list: &pb::AwardList, s: &pb::School| {
+        list.awards
+            .iter()
+            .find(|a| a.school_id == s.id)
+            .unwrap()
+            .class
+    };
+    let mut expected: BTreeMap<String, pb::AwardClass> = BTreeMap::new();
+    for (i, p) in potentials.iter().enumerate() {
+        let c = match i % 4 {
+            0 => pb::AwardClass::Progress,
+            3 if i != 3 => pb::AwardClass::Veto,
+            _ => pb::AwardClass::Compliance,
+        };
+        expected.insert(p.id.clone(), c);
+    }
+    for (k, m) in mentors.iter().enumerate() {
+        expected.insert(
+            m.id.clone(),
+            if k == 0 || k == 7 {
+                pb::AwardClass::Contribution
+            } else {
+                pb::AwardClass::Model
+            },
+        );
+    }
+    expected.insert(seeds[9].id.clone(), pb::AwardClass::Model);
+    assert_eq!(proposed.awards.len(), 40, "exactly one class per school");
+    for s in &schools {
+        assert_eq!(
+            class_of(&proposed, s) as i32,
+            expected[&s.id] as i32,
+            "{}",
+            s.name
+        );
+    }
+    let veto = proposed
+        .awards
+        .iter()
+        .find(|a| a.school_id == potentials[7].id)
+        .unwrap();
+    assert!(veto.reason.contains("未达合格线 60"), "{}", veto.reason);
+
+    // The office promotes school 1 to progress, with a reason; without one it is refused.
+    let promote = |reason: &str| pb::ConfirmAwardsRequest {
+        idempotency_key: key(),
+        campaign_id: id.clone(),
+        overrides: vec![pb::AwardOverride {
+            school_id: potentials[1].id.clone(),
+            class: pb::AwardClass::Progress as i32,
+            reason: reason.into(),
+        }],
+    };
+    assert_eq!(
+        violations(&expect_code(
+            app.awards().confirm_awards(auth(o, promote(""))).await,
+            Code::InvalidArgument
+        )),
+        vec!["overrides[0].reason"]
+    );
+    let confirmed = app
+        .awards()
+        .confirm_awards(auth(o, promote("疫情期间线上帮扶成效突出")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(confirmed.confirmed);
+    expected.insert(potentials[1].id.clone(), pb::AwardClass::Progress);
+    let mut counts: BTreeMap<i32, usize> = BTreeMap::new();
+    for a in &confirmed.awards {
+        assert_eq!(a.class, expected[&a.school_id] as i32);
+        *counts.entry(a.class).or_default() += 1;
+    }
+    assert_eq!(
+        counts,
+        BTreeMap::from([
+            (pb::AwardClass::Contribution as i32, 2),
+            (pb::AwardClass::Model as i32, 8),
+            (pb::AwardClass::Progress as i32, 9),
+            (pb::AwardClass::Compliance as i32, 15),
+            (pb::AwardClass::Veto as i32, 6),
+        ])
+    );
+
+    // Other bureau systems read the lists: by year and class, by school, by principal.
+    let vetoes = app
+        .awards()
+        .list_awards(auth(
+            &leader,
+            pb::ListAwardsRequest {
+                year: 2020,
+                class: pb::AwardClass::Veto as i32,
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .awards;
+    assert_eq!(vetoes.len(), 6);
+    assert!(
+        vetoes
+            .iter()
+            .all(|v| !v.principal.is_empty() && v.class_label == "一票否决")
+    );
+    let by_principal = app
+        .awards()
+        .list_awards(auth(
+            &leader,
+            pb::ListAwardsRequest {
+                year: 2020,
+                principal: potentials[1].principal.clone(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .awards;
+    assert!(by_principal.iter().any(
+        |a| a.school_id == potentials[1].id && a.override_reason == "疫情期间线上帮扶成效突出"
+    ));
+    let school = app
+        .schools()
+        .get_school(auth(
+            &leader,
+            pb::GetSchoolRequest {
+                school_id: potentials[7].id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (school.state.as_str(), school.state_label.as_str()),
+        ("vetoed", "一票否决")
+    );
+
+    // The bureau's spreadsheets: the veto list as CSV, the award list as XLSX.
+    let csv = app
+        .sheets()
+        .export(auth(
+            &leader,
+            pb::ExportRequest {
+                campaign_id: id.clone(),
+                document: pb::Document::VetoList as i32,
+                format: pb::FileFormat::Csv as i32,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let text = String::from_utf8(csv.content).unwrap();
+    assert!(text.starts_with('\u{feff}'), "a BOM so Excel reads UTF-8");
+    assert_eq!(
+        text.lines().next().unwrap().trim_start_matches('\u{feff}'),
+        "学校,校长,否决原因"
+    );
+    assert_eq!(text.lines().count(), 7);
+    let xlsx = app
+        .sheets()
+        .export(auth(
+            &leader,
+            pb::ExportRequest {
+                campaign_id: id.clone(),
+                document: pb::Document::AwardList as i32,
+                format: pb::FileFormat::Xlsx as i32,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(xlsx.content.starts_with(b"PK") && xlsx.filename.ends_with(".xlsx"));
+
+    app.campaigns()
+        .complete_phase(auth(o, complete(pb::Phase::Awards)))
+        .await
+        .unwrap();
+    let c = app
+        .campaigns()
+        .get_campaign(auth(
+            &leader,
+            pb::GetCampaignRequest {
+                campaign_id: id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        c.phases
+            .iter()
+            .all(|p| p.status == pb::PhaseStatus::Completed as i32)
+    );
+
+    // Every step of phases 3–5 is on the event stream.
+    let events: Vec<String> = app
+        .campaigns()
+        .follow_events(auth(
+            o,
+            pb::FollowEventsRequest {
+                campaign_id: id.clone(),
+                cursor: String::new(),
+                stop_when_caught_up: true,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .map(|e| e.unwrap().event.unwrap().action)
+        .collect()
+        .await;
+    for action in [
+        "pairing.set",
+        "baseline.recorded",
+        "assistance.logged",
+        "panel.formed",
+        "scores.submitted",
+        "results.disputed",
+        "results.recomputed",
+        "results.final",
+        "award.confirmed",
+        "awards.confirmed",
+    ] {
+        assert!(events.iter().any(|e| e == action), "missing {action}");
+    }
+    assert_eq!(events.iter().filter(|e| *e == "phase.completed").count(), 5);
+}
