@@ -82,8 +82,12 @@ pub struct DispatchSettings {
     pub max_attempts: i32,
     pub backoff_base_secs: u64,
     pub backoff_max_secs: u64,
-    /// Concurrent sends per worker.
+    /// Concurrent sends per claim loop.
     pub concurrency: usize,
+    /// Claim loops per replica draining the outbox side by side (SKIP LOCKED keeps them apart).
+    pub workers: usize,
+    /// Most send results recorded in one transaction.
+    pub finish_batch: usize,
     /// Switch every rate limit off (benchmarks, local sinks).
     pub rate_limits_enabled: bool,
     /// How often the loop ticks without being woken.
@@ -99,6 +103,8 @@ impl Default for DispatchSettings {
             backoff_base_secs: 30,
             backoff_max_secs: 3600,
             concurrency: 16,
+            workers: 1,
+            finish_batch: 64,
             rate_limits_enabled: true,
             poll_interval_ms: 2000,
         }
@@ -308,9 +314,11 @@ impl Settings {
         if self.dispatch.max_attempts < 1
             || self.dispatch.batch_size < 1
             || self.dispatch.concurrency < 1
+            || self.dispatch.workers < 1
+            || self.dispatch.finish_batch < 1
         {
             problems.push(
-                "dispatch: max_attempts, batch_size and concurrency must be at least 1".into(),
+                "dispatch: max_attempts, batch_size, concurrency, workers and finish_batch must be at least 1".into(),
             );
         }
         if self.workflow.url.is_some() && self.workflow.office_token.is_none() {

@@ -111,13 +111,26 @@ impl Dispatcher {
         now: DateTime<Utc>,
         max_rounds: usize,
     ) -> Result<DispatchReport, Error> {
-        let mut total = DispatchReport::default();
-        for _ in 0..max_rounds {
-            let r = self.dispatch_once(now).await?;
-            total.add(&r);
-            if r.claimed == 0 && r.cancelled == 0 {
-                break;
+        // `workers` claim loops side by side: while one waits for the database, another's
+        // sends are in flight. Each stops when it finds nothing left to claim.
+        let one_loop = || async {
+            let mut total = DispatchReport::default();
+            for _ in 0..max_rounds {
+                let r = self.dispatch_once(now).await?;
+                total.add(&r);
+                if r.claimed == 0 && r.cancelled == 0 {
+                    break;
+                }
             }
+            Ok::<_, Error>(total)
+        };
+        let loops = futures::future::join_all(
+            (0..self.settings.dispatch.workers.max(1)).map(|_| one_loop()),
+        )
+        .await;
+        let mut total = DispatchReport::default();
+        for r in loops {
+            total.add(&r?);
         }
         Ok(total)
     }
@@ -127,15 +140,24 @@ impl Dispatcher {
     pub async fn claim(&self, now: DateTime<Utc>) -> Result<(Vec<Claimed>, DispatchReport), Error> {
         let mut report = DispatchReport::default();
         let mut tx = self.pool.begin().await?;
+        // Two index range scans, each stopping after `batch_size` rows: due rows in
+        // (not_before, id) order (index `outbox_due_order`), and expired leases (crash
+        // recovery). An OR of both in one scan made every claim sort the whole due set.
         let rows = sqlx::query!(
-            r#"SELECT o.id, o.endpoint, o.kind, o.recipient, o.attempts, o.payload, o.obligation_id, o.planned_due_at, o.not_before,
-                      ob.status AS "ob_status?", ob.due_at AS "ob_due?"
-               FROM outbox o LEFT JOIN obligations ob ON ob.id = o.obligation_id
-               WHERE (o.status IN ('pending', 'held') AND o.not_before <= $1)
-                  OR (o.status = 'sending' AND o.lease_until <= $1)
-               ORDER BY o.not_before, o.id
-               LIMIT $2
-               FOR UPDATE OF o SKIP LOCKED"#,
+            r#"WITH due AS (
+                   SELECT id, endpoint, kind, recipient, attempts, payload, obligation_id, planned_due_at, not_before
+                   FROM outbox WHERE status IN ('pending', 'held') AND not_before <= $1
+                   ORDER BY not_before, id LIMIT $2 FOR UPDATE SKIP LOCKED),
+               leased AS (
+                   SELECT id, endpoint, kind, recipient, attempts, payload, obligation_id, planned_due_at, not_before
+                   FROM outbox WHERE status = 'sending' AND lease_until <= $1
+                   ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED),
+               c AS (SELECT * FROM due UNION ALL SELECT * FROM leased)
+               SELECT c.id AS "id!", c.endpoint AS "endpoint!", c.kind AS "kind!", c.recipient AS "recipient!",
+                      c.attempts AS "attempts!", c.payload AS "payload!", c.obligation_id, c.planned_due_at,
+                      c.not_before AS "not_before!", ob.status AS "ob_status?", ob.due_at AS "ob_due?"
+               FROM c LEFT JOIN obligations ob ON ob.id = c.obligation_id
+               ORDER BY c.not_before, c.id"#,
             now,
             self.settings.dispatch.batch_size
         )
@@ -271,30 +293,38 @@ impl Dispatcher {
         Ok((out, report))
     }
 
-    /// Steps 2 and 3 for a claimed batch, `concurrency` sends at a time.
+    /// Steps 2 and 3 for a claimed batch, `concurrency` sends at a time. Results are recorded
+    /// as they come in, several per transaction (whatever finished while the previous write
+    /// was running, at most `finish_batch`): a message is never left unrecorded for longer
+    /// than one such write after its send returned.
     pub async fn deliver(
         &self,
         claimed: Vec<Claimed>,
         now: DateTime<Utc>,
     ) -> Result<DispatchReport, Error> {
-        let results: Vec<Result<Finish, Error>> = futures::stream::iter(claimed)
-            .map(|c| self.deliver_one(c, now))
-            .buffer_unordered(self.settings.dispatch.concurrency)
-            .collect()
-            .await;
         let mut report = DispatchReport::default();
-        for r in results {
-            match r? {
-                Finish::Sent => report.sent += 1,
-                Finish::Retry => report.retried += 1,
-                Finish::Dead => report.dead += 1,
-                Finish::LostLease => report.lost_lease += 1,
+        if claimed.is_empty() {
+            return Ok(report);
+        }
+        let mut results = futures::stream::iter(claimed)
+            .map(|c| self.send_one(c, now))
+            .buffer_unordered(self.settings.dispatch.concurrency)
+            .ready_chunks(self.settings.dispatch.finish_batch.max(1));
+        let mut conn = self.pool.acquire().await?;
+        while let Some(done) = results.next().await {
+            for f in finish(&mut conn, &self.settings, &self.worker, &done).await? {
+                match f {
+                    Finish::Sent => report.sent += 1,
+                    Finish::Retry => report.retried += 1,
+                    Finish::Dead => report.dead += 1,
+                    Finish::LostLease => report.lost_lease += 1,
+                }
             }
         }
         Ok(report)
     }
 
-    async fn deliver_one(&self, c: Claimed, now: DateTime<Utc>) -> Result<Finish, Error> {
+    async fn send_one(&self, c: Claimed, now: DateTime<Utc>) -> Done {
         let started = Instant::now();
         let outcome = match self.settings.endpoints.get(&c.endpoint) {
             None => Outcome::DisableEndpoint {
@@ -314,18 +344,21 @@ impl Dispatcher {
             }
         };
         let finished_at = now + chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
-        let mut conn = self.pool.acquire().await?;
-        finish(
-            &mut conn,
-            &self.settings,
-            &self.worker,
-            &c,
-            &outcome,
-            now,
+        Done {
+            claimed: c,
+            outcome,
+            started_at: now,
             finished_at,
-        )
-        .await
+        }
     }
+}
+
+/// One send attempt's result, waiting to be recorded.
+struct Done {
+    claimed: Claimed,
+    outcome: Outcome,
+    started_at: DateTime<Utc>,
+    finished_at: DateTime<Utc>,
 }
 
 enum Finish {
@@ -396,107 +429,142 @@ async fn take_budget(
     Ok((allowed, next_free))
 }
 
+/// Records a group of attempts in one transaction: one `delivery_attempts` row each, and the
+/// outbox row set `sent` / back to `pending` with backoff / `dead`, fenced by the attempt
+/// number so a worker whose lease was taken over cannot overwrite the new owner.
 async fn finish(
     conn: &mut PgConnection,
     settings: &Settings,
     worker: &str,
-    c: &Claimed,
-    outcome: &Outcome,
-    started_at: DateTime<Utc>,
-    finished_at: DateTime<Utc>,
-) -> Result<Finish, Error> {
+    done: &[Done],
+) -> Result<Vec<Finish>, Error> {
     let d = &settings.dispatch;
-    let (code, detail) = match outcome {
-        Outcome::Delivered { detail } => ("delivered", detail.clone()),
-        Outcome::Retry { reason, .. } => ("retry", reason.clone()),
-        Outcome::Permanent { reason } => ("permanent", reason.clone()),
-        Outcome::DisableEndpoint { reason } => ("disable_endpoint", reason.clone()),
-    };
+    let n = done.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut attempts = Vec::with_capacity(n);
+    let mut statuses = Vec::with_capacity(n);
+    let mut last_errors: Vec<Option<String>> = Vec::with_capacity(n);
+    let mut not_befores: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(n);
+    let mut sent_ats = Vec::with_capacity(n);
+    let mut codes = Vec::with_capacity(n);
+    let mut details = Vec::with_capacity(n);
+    let mut started = Vec::with_capacity(n);
+    let mut results = Vec::with_capacity(n);
+    for x in done {
+        let c = &x.claimed;
+        let (code, detail) = match &x.outcome {
+            Outcome::Delivered { detail } => ("delivered", detail.clone()),
+            Outcome::Retry { reason, .. } => ("retry", reason.clone()),
+            Outcome::Permanent { reason } => ("permanent", reason.clone()),
+            Outcome::DisableEndpoint { reason } => ("disable_endpoint", reason.clone()),
+        };
+        let (status, not_before, last_error, result) = match &x.outcome {
+            Outcome::Delivered { .. } => ("sent", None, None, Finish::Sent),
+            Outcome::Retry { after, .. } if c.attempt < d.max_attempts => {
+                let delay = plan::backoff(
+                    c.attempt,
+                    Duration::from_secs(d.backoff_base_secs),
+                    Duration::from_secs(d.backoff_max_secs),
+                    *after,
+                    rand::random::<f64>(),
+                );
+                (
+                    "pending",
+                    Some(
+                        x.started_at
+                            + chrono::Duration::from_std(delay)
+                                .unwrap_or(chrono::Duration::hours(1)),
+                    ),
+                    Some(format!("attempt {}: {detail}", c.attempt)),
+                    Finish::Retry,
+                )
+            }
+            Outcome::Retry { .. } => (
+                "dead",
+                None,
+                Some(format!("gave up after {} attempts: {detail}", c.attempt)),
+                Finish::Dead,
+            ),
+            Outcome::Permanent { .. } => (
+                "dead",
+                None,
+                Some(format!("permanent: {detail}")),
+                Finish::Dead,
+            ),
+            Outcome::DisableEndpoint { .. } => (
+                "dead",
+                None,
+                Some(format!(
+                    "endpoint `{}` needs an admin: {detail}",
+                    c.endpoint
+                )),
+                Finish::Dead,
+            ),
+        };
+        ids.push(c.id);
+        attempts.push(c.attempt);
+        statuses.push(status.to_owned());
+        last_errors.push(last_error);
+        not_befores.push(not_before);
+        sent_ats.push(x.finished_at);
+        codes.push(code.to_owned());
+        details.push(detail);
+        started.push(x.started_at);
+        results.push(result);
+    }
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-    // Fenced by the attempt number: if our lease expired and another worker claimed the row,
-    // its attempt number is higher and this update matches nothing.
-    let (status, not_before, last_error, result) = match outcome {
-        Outcome::Delivered { .. } => ("sent", None, None, Finish::Sent),
-        Outcome::Retry { after, .. } if c.attempt < d.max_attempts => {
-            let delay = plan::backoff(
-                c.attempt,
-                Duration::from_secs(d.backoff_base_secs),
-                Duration::from_secs(d.backoff_max_secs),
-                *after,
-                rand::random::<f64>(),
-            );
-            (
-                "pending",
-                Some(
-                    started_at
-                        + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1)),
-                ),
-                Some(format!("attempt {}: {detail}", c.attempt)),
-                Finish::Retry,
-            )
-        }
-        Outcome::Retry { .. } => (
-            "dead",
-            None,
-            Some(format!("gave up after {} attempts: {detail}", c.attempt)),
-            Finish::Dead,
-        ),
-        Outcome::Permanent { .. } => (
-            "dead",
-            None,
-            Some(format!("permanent: {detail}")),
-            Finish::Dead,
-        ),
-        Outcome::DisableEndpoint { .. } => (
-            "dead",
-            None,
-            Some(format!(
-                "endpoint `{}` needs an admin: {detail}",
-                c.endpoint
-            )),
-            Finish::Dead,
-        ),
-    };
-    let updated = sqlx::query!(
-        r#"UPDATE outbox SET status = $3, lease_until = NULL, last_error = COALESCE($4, last_error),
-                  not_before = COALESCE($5, not_before), sent_at = CASE WHEN $3 = 'sent' THEN $6 ELSE sent_at END
-           WHERE id = $1 AND attempts = $2 AND status = 'sending'"#,
-        c.id,
-        c.attempt,
-        status,
-        last_error,
-        not_before,
-        finished_at
+    let updated: std::collections::HashSet<Uuid> = sqlx::query_scalar!(
+        r#"UPDATE outbox o SET status = u.status, lease_until = NULL, last_error = COALESCE(u.last_error, o.last_error),
+                  not_before = COALESCE(u.not_before, o.not_before),
+                  sent_at = CASE WHEN u.status = 'sent' THEN u.sent_at ELSE o.sent_at END
+           FROM UNNEST($1::uuid[], $2::int4[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[])
+                AS u(id, attempt, status, last_error, not_before, sent_at)
+           WHERE o.id = u.id AND o.attempts = u.attempt AND o.status = 'sending'
+           RETURNING o.id"#,
+        &ids,
+        &attempts,
+        &statuses,
+        &last_errors as &[Option<String>],
+        &not_befores as &[Option<DateTime<Utc>>],
+        &sent_ats
     )
-    .execute(&mut *tx)
+    .fetch_all(&mut *tx)
     .await?
-    .rows_affected();
+    .into_iter()
+    .collect();
     sqlx::query!(
         r#"INSERT INTO delivery_attempts (outbox_id, attempt, worker, started_at, finished_at, outcome, detail)
-           VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (outbox_id, attempt) DO NOTHING"#,
-        c.id,
-        c.attempt,
+           SELECT id, attempt, $1, s, f, o, d
+           FROM UNNEST($2::uuid[], $3::int4[], $4::timestamptz[], $5::timestamptz[], $6::text[], $7::text[])
+                AS u(id, attempt, s, f, o, d)
+           ON CONFLICT (outbox_id, attempt) DO NOTHING"#,
         worker,
-        started_at,
-        finished_at,
-        code,
-        detail
+        &ids,
+        &attempts,
+        &started,
+        &sent_ats,
+        &codes,
+        &details
     )
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    if updated == 0 {
-        tracing::warn!(outbox.id = %c.id, attempt = c.attempt, "lease was taken over by another worker before we finished");
-        return Ok(Finish::LostLease);
-    }
-    match result {
-        Finish::Dead => {
-            tracing::error!(outbox.id = %c.id, outbox.endpoint = %c.endpoint, outbox.kind = %c.kind, error = %last_error.unwrap_or_default(), "dead-lettered")
+    for (i, (x, result)) in done.iter().zip(results.iter_mut()).enumerate() {
+        let c = &x.claimed;
+        if !updated.contains(&c.id) {
+            tracing::warn!(outbox.id = %c.id, attempt = c.attempt, "lease was taken over by another worker before we finished");
+            *result = Finish::LostLease;
+            continue;
         }
-        Finish::Retry => {
-            tracing::warn!(outbox.id = %c.id, outbox.endpoint = %c.endpoint, attempt = c.attempt, "will retry")
+        match result {
+            Finish::Dead => {
+                tracing::error!(outbox.id = %c.id, outbox.endpoint = %c.endpoint, outbox.kind = %c.kind, error = %last_errors[i].as_deref().unwrap_or_default(), "dead-lettered")
+            }
+            Finish::Retry => {
+                tracing::warn!(outbox.id = %c.id, outbox.endpoint = %c.endpoint, attempt = c.attempt, "will retry")
+            }
+            _ => {}
         }
-        _ => {}
     }
-    Ok(result)
+    Ok(results)
 }

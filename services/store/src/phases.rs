@@ -334,3 +334,18 @@ pub async fn list_awards(
     .fetch_all(&mut *conn)
     .await?)
 }
+
+pub async fn scores_of(conn: &mut PgConnection, school: Uuid) -> Result<Vec<ScoreRow>> {
+    Ok(sqlx::query_as!(ScoreRow, "SELECT school_id, member, report, onsite FROM acceptance_scores WHERE school_id = $1 ORDER BY member", school)
+        .fetch_all(&mut *conn)
+        .await?)
+}
+
+/// Whether a school's published result is disputed (None: no published result).
+pub async fn disputed(conn: &mut PgConnection, school: Uuid) -> Result<Option<bool>> {
+    Ok(
+        sqlx::query_scalar!("SELECT disputed FROM results WHERE school_id = $1", school)
+            .fetch_optional(&mut *conn)
+            .await?,
+    )
+}

@@ -35,6 +35,43 @@ pub struct Standing {
     pub disputed: bool,
 }
 
+fn add_sheet(sheets: &mut ScoreSheets, s: &ScoreRow) {
+    sheets.report.push(s.report);
+    if let Some(o) = s.onsite.as_object() {
+        for (k, v) in o {
+            sheets
+                .onsite
+                .entry(k.clone())
+                .or_default()
+                .push(v.as_f64().unwrap_or(0.0));
+        }
+    }
+}
+
+/// One school's standing, reading only its own rows (the hot path of scoring).
+async fn standing_of(
+    conn: &mut PgConnection,
+    camp: &Loaded,
+    school: junheng_store::schools::SchoolRow,
+) -> AppResult<Standing> {
+    let mentor = match phases::mentor_of(conn, school.id).await? {
+        Some(m) => Some((m, junheng_store::schools::get(conn, m).await?.name)),
+        None => None,
+    };
+    let rows = phases::scores_of(conn, school.id).await?;
+    let mut sheets = ScoreSheets::default();
+    for r in &rows {
+        add_sheet(&mut sheets, r);
+    }
+    Ok(Standing {
+        mentor,
+        scorers: rows.len() as u32,
+        result: scoring::aggregate(&camp.def, &sheets),
+        disputed: phases::disputed(conn, school.id).await?.unwrap_or(false),
+        school,
+    })
+}
+
 /// Aggregates the current score sheets of every paired school.
 pub async fn standings(conn: &mut PgConnection, camp: &Loaded) -> AppResult<Vec<Standing>> {
     let all = all_schools(conn, camp.id()).await?;
@@ -47,16 +84,7 @@ pub async fn standings(conn: &mut PgConnection, camp: &Loaded) -> AppResult<Vec<
     let mut sheets: HashMap<Uuid, ScoreSheets> = HashMap::new();
     let mut scorers: HashMap<Uuid, u32> = HashMap::new();
     for s in phases::scores(conn, camp.id()).await? {
-        let e = sheets.entry(s.school_id).or_default();
-        e.report.push(s.report);
-        if let Some(o) = s.onsite.as_object() {
-            for (k, v) in o {
-                e.onsite
-                    .entry(k.clone())
-                    .or_default()
-                    .push(v.as_f64().unwrap_or(0.0));
-            }
-        }
+        add_sheet(sheets.entry(s.school_id).or_default(), &s);
         *scorers.entry(s.school_id).or_default() += 1;
     }
     let disputed: HashMap<Uuid, bool> = phases::results(conn, camp.id())
@@ -376,7 +404,7 @@ impl AcceptanceService for AcceptanceApi {
                     member.name
                 )));
             }
-            let disputed = phases::results(w.conn(), campaign).await?.iter().any(|(s, _, d)| *s == school && *d);
+            let disputed = phases::disputed(w.conn(), school).await?.unwrap_or(false);
             if camp.row.results_notice_id.is_some() && !disputed {
                 return Err(AppError::FailedPrecondition("the results notice is published; scores can change only after an upheld objection".into()));
             }
@@ -386,7 +414,7 @@ impl AcceptanceService for AcceptanceApi {
             let audit = w.audit(&call, campaign);
             let ev = Effect::event("scores.submitted", Some(school), serde_json::Value::Null, serde_json::json!({ "report": sheet.report, "onsite": sheet.onsite }), None);
             audit::apply(w.conn(), &audit, &[ev]).await?;
-            let standing = standings(w.conn(), &camp).await?.into_iter().find(|s| s.school.id == school).ok_or_else(|| AppError::NotFound("school".into()))?;
+            let standing = standing_of(w.conn(), &camp, row).await?;
             let resp = standing_to_pb(&standing, &camp);
             w.commit(&resp).await?;
             Ok(resp)
