@@ -1,15 +1,19 @@
-//! `junheng-bench transitions`: school-case transitions per second through the real gRPC
+//! `junheng-bench [transitions]`: school-case transitions per second through the real gRPC
 //! server at 1, 8 and 32 concurrent clients on distinct schools, next to the raw-SQL ceiling:
 //! the same statements the service commits per transition, issued directly with sqlx.
 //!
 //! Each worker owns its schools and alternates Nominate / WithdrawNomination, so every call is
 //! a real transition (state change, version bump, audit event, idempotency record).
+//!
+//! `junheng-bench season`: a whole season (phases 1–5) replayed at 1,000 and 10,000 schools
+//! against the release `junheng-workflow` binary (and the scheduler) as separate processes;
+//! see `season.rs`.
 
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use junheng_proto::v1 as pb;
 use junheng_proto::v1::seed_service_client::SeedServiceClient;
 use junheng_workflow::ClockMode;
@@ -17,8 +21,28 @@ use sqlx::PgPool;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
+mod season;
+
+/// Benchmarks. Without a subcommand: `transitions` (with its flags).
 #[derive(Parser, Debug)]
-struct Args {
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    transitions: TransitionsArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// School-case transitions per second, service vs raw SQL (the default).
+    Transitions(TransitionsArgs),
+    /// A whole season replayed at several sizes, services as separate processes.
+    Season(season::SeasonArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct TransitionsArgs {
     /// Admin URL of a PostgreSQL server where the benchmark may create a database.
     #[arg(long, env = "DATABASE_URL")]
     database_url: String,
@@ -301,7 +325,15 @@ where
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let cli = Cli::parse();
+    match cli.command {
+        None => transitions(cli.transitions).await,
+        Some(Command::Transitions(args)) => transitions(args).await,
+        Some(Command::Season(args)) => season::run(args).await,
+    }
+}
+
+async fn transitions(args: TransitionsArgs) -> anyhow::Result<()> {
     let max_clients = *args.clients.iter().max().context("--clients")?;
     let n_schools = 64 * max_clients.max(1);
 

@@ -102,13 +102,9 @@ pub async fn serve(
     tracing::info!(%addr, clock = clock.name(), "junheng workflow serving gRPC");
     Server::builder()
         .trace_fn(|req| {
-            let id = req
-                .headers()
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_string();
-            tracing::info_span!("grpc", request.id = %id, rpc = %req.uri().path())
+            // The request id is recorded by the handler (`Shared::call`), which also makes one up
+            // when the caller sent none, so every span carries the id the caller is told.
+            tracing::info_span!("grpc", rpc = %req.uri().path(), request.id = tracing::field::Empty, actor.id = tracing::field::Empty)
         })
         .add_service(health_service)
         .add_service(reflection_v1)

@@ -54,8 +54,11 @@ impl Shared {
     /// Authenticates the caller; the error already carries the request id.
     pub async fn call<T>(&self, req: &Request<T>) -> Result<Call, Status> {
         let request_id = request_id(req);
+        let span = tracing::Span::current();
+        span.record("request.id", request_id.as_str());
         match self.authenticate(req.metadata()).await {
             Ok(actor) => {
+                span.record("actor.id", actor.id.as_str());
                 tracing::debug!(request.id = %request_id, actor.id = %actor.id, actor.role = %actor.role, "call");
                 Ok(Call { actor, request_id })
             }
