@@ -8,18 +8,6 @@ use junheng_tests::*;
 use junheng_workflow::ClockMode;
 use tonic::Code;
 
-fn assert_invalid<T: std::fmt::Debug>(r: Result<tonic::Response<T>, tonic::Status>, field: &str) {
-    let s = expect_code(r, Code::InvalidArgument);
-    let fields = violations(&s);
-    assert!(
-        fields
-            .iter()
-            .any(|f| f == field || f.starts_with(&format!("{field}."))),
-        "expected a violation on `{field}`, got {fields:?} ({})",
-        s.message()
-    );
-}
-
 #[tokio::test]
 async fn every_rpc_refuses_malformed_requests_and_changes_nothing() {
     let app = App::spawn(ClockMode::Simulated {

@@ -277,3 +277,16 @@ pub async fn changle(app: &App) -> (pb::Campaign, Vec<pb::School>) {
         .schools;
     (c, schools)
 }
+
+/// Asserts INVALID_ARGUMENT with a field violation on `field` (or one of its sub-fields).
+pub fn assert_invalid<T: std::fmt::Debug>(r: Result<tonic::Response<T>, Status>, field: &str) {
+    let s = expect_code(r, Code::InvalidArgument);
+    let fields = violations(&s);
+    assert!(
+        fields
+            .iter()
+            .any(|f| f == field || f.starts_with(&format!("{field}."))),
+        "expected a violation on `{field}`, got {fields:?} ({})",
+        s.message()
+    );
+}
