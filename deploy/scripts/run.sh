@@ -24,7 +24,7 @@ workflow=$!
 if [ -x target/release/junheng-scheduler ]; then
   # Wait for the workflow to have migrated and written the office token.
   for _ in $(seq 50); do [ -s .data/office-token.txt ] && break; sleep 0.2; done
-  JUNHENG_OFFICE_TOKEN=$(cat .data/office-token.txt) \
+  JUNHENG_SCHEDULER_WORKFLOW_URL=http://127.0.0.1:50051 JUNHENG_OFFICE_TOKEN=$(cat .data/office-token.txt) \
     target/release/junheng-scheduler --config services/scheduler/config/local.toml &
 fi
 echo "workflow on 127.0.0.1:50051 — tokens in .data/demo-tokens.txt, notifications in .data/outbox/ (Ctrl-C stops)"

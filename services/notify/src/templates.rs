@@ -17,9 +17,12 @@ use crate::{Endpoint, Error, Message};
 pub enum TemplateKind {
     /// `subject`, `due`, `days_left`, `owner`; optional `school`, `link`.
     Reminder,
-    /// `subject`, `due`, `days_overdue`, `owner`; optional `school`, `link`.
+    /// `subject`, `due`, `days_overdue`, `owner`; optional `school`, `link`, and
+    /// `late_party` for the office copy (who is late: "昌乐二中"), which then reads
+    /// "{late_party} 的“{subject}”已逾期 …" instead of addressing the owner.
     Overdue,
-    /// `notice_title`, `expires`, `schools` (list of names).
+    /// A notice whose period has ended: `notice_title`, `expires` (when it ended), `schools`
+    /// (names of the schools the notice listed publicly).
     NoticeExpiry,
     /// `campaign`, `phase`, `counts` (list of `{state, count}`), `lists` (list of
     /// `{name, items}`), `scores` (`{count, mean, min, max}`), `late` (list of
@@ -193,32 +196,47 @@ const TEMPLATES: &[(&str, &str)] = &[
 {% endblock %}"#,
     ),
     // ---- overdue ----
+    // The party's copy speaks to the owner; the office copy (`late_party` defined) names the
+    // school or role that is late.
     (
         "overdue.title",
-        "【逾期】{{ subject }}已逾期 {{ days_overdue }} 天",
+        "【逾期】{% if late_party is defined %}{{ late_party }}的{% endif %}{{ subject }}已逾期 {{ days_overdue }} 天",
     ),
     (
         "overdue.txt",
-        r#"{{ owner }}：
+        r#"{% if late_party is defined %}{{ late_party }} 的“{{ subject }}”已于 {{ due }} 截止，目前已逾期 {{ days_overdue }} 天，尚未完成。
+{% if school is defined %}
+学校：{{ school }}
+{% endif %}
+请督促其尽快提交。
+{% else %}{{ owner }}：
 您负责的“{{ subject }}”已于 {{ due }} 截止，目前已逾期 {{ days_overdue }} 天。
 {% if school is defined %}
 学校：{{ school }}
 {% endif %}
 请尽快提交，并与县教育局联系说明情况。
+{% endif %}
 {% if link is defined %}
 办理入口：{{ link }}
 {% endif %}"#,
     ),
     (
         "overdue.md",
-        r#"**{{ subject }}** <font color="warning">已逾期 {{ days_overdue }} 天</font>
+        r#"{% if late_party is defined %}**{{ late_party }}** 的 **{{ subject }}** <font color="warning">已逾期 {{ days_overdue }} 天</font>
+{% else %}**{{ subject }}** <font color="warning">已逾期 {{ days_overdue }} 天</font>
+{% endif %}
 > 截止时间：{{ due }}
+{% if late_party is defined %}
+> 逾期方：{{ late_party }}
+{% else %}
 > 负责人：{{ owner }}
+{% endif %}
 {% if school is defined %}
 > 学校：{{ school }}
 {% endif %}
 
-请尽快提交，并与县教育局联系说明情况。
+{% if late_party is defined %}请督促其尽快提交。{% else %}请尽快提交，并与县教育局联系说明情况。{% endif %}
+
 {% if link is defined %}
 [前往办理]({{ link }})
 {% endif %}"#,
@@ -226,51 +244,62 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "overdue.html",
         r#"{% extends "layout.html" %}{% block body %}
+{% if late_party is defined %}
+<p><b>{{ late_party }}</b> 的“<b>{{ subject }}</b>”已于 {{ due }} 截止，目前<b style="color:#c00">已逾期 {{ days_overdue }} 天</b>，尚未完成。</p>
+{% if school is defined %}<p>学校：{{ school }}</p>{% endif %}
+<p>请督促其尽快提交。{% if link is defined %}<a href="{{ link }}">查看详情</a>{% endif %}</p>
+{% else %}
 <p>{{ owner }}：</p>
 <p>您负责的“<b>{{ subject }}</b>”已于 {{ due }} 截止，目前<b style="color:#c00">已逾期 {{ days_overdue }} 天</b>。</p>
 {% if school is defined %}<p>学校：{{ school }}</p>{% endif %}
 <p>请尽快提交，并与县教育局联系说明情况。{% if link is defined %}<a href="{{ link }}">前往办理</a>{% endif %}</p>
+{% endif %}
 {% endblock %}"#,
     ),
     // ---- notice_expiry ----
+    // Sent once the notice period HAS ended; `schools` are the schools the notice listed.
     (
         "notice_expiry.title",
-        "【通知到期】“{{ notice_title }}”将于 {{ expires }} 到期",
+        "【公示结束】“{{ notice_title }}”公示期已结束",
     ),
     (
         "notice_expiry.txt",
-        r#"通知“{{ notice_title }}”将于 {{ expires }} 到期。
+        r#"“{{ notice_title }}”公示期已于 {{ expires }} 结束。
 {% if schools %}
-以下 {{ schools|length }} 所学校尚未完成：
+公示名单（{{ schools|length }} 所学校）：
 {% for s in schools %}
 {{ loop.index }}. {{ s }}
 {% endfor %}
 {% else %}
-所有学校均已完成。
-{% endif %}"#,
+公示名单中没有学校。
+{% endif %}
+后续事项将按程序办理。"#,
     ),
     (
         "notice_expiry.md",
-        r#"通知 **{{ notice_title }}** 将于 **{{ expires }}** 到期。
+        r#"**{{ notice_title }}** 公示期已于 **{{ expires }}** 结束。
 {% if schools %}
 
-以下 {{ schools|length }} 所学校尚未完成：
+公示名单（{{ schools|length }} 所学校）：
 {% for s in schools %}
 - {{ s }}
 {% endfor %}
 {% else %}
 
-所有学校均已完成。
-{% endif %}"#,
+公示名单中没有学校。
+{% endif %}
+
+后续事项将按程序办理。"#,
     ),
     (
         "notice_expiry.html",
         r#"{% extends "layout.html" %}{% block body %}
-<p>通知“<b>{{ notice_title }}</b>”将于 <b>{{ expires }}</b> 到期。</p>
+<p>“<b>{{ notice_title }}</b>”公示期已于 <b>{{ expires }}</b> 结束。</p>
 {% if schools %}
-<p>以下 {{ schools|length }} 所学校尚未完成：</p>
+<p>公示名单（{{ schools|length }} 所学校）：</p>
 <ol>{% for s in schools %}<li>{{ s }}</li>{% endfor %}</ol>
-{% else %}<p>所有学校均已完成。</p>{% endif %}
+{% else %}<p>公示名单中没有学校。</p>{% endif %}
+<p>后续事项将按程序办理。</p>
 {% endblock %}"#,
     ),
     // ---- phase_summary ----
@@ -456,13 +485,62 @@ mod tests {
             "schools": ["昌乐二中", "宝都街道小学"],
         });
         let r = render(TemplateKind::NoticeExpiry, ChannelKind::Chat, &ctx).unwrap();
+        assert_eq!(
+            r.title,
+            "【公示结束】“关于开展均衡发展督导评估的通知”公示期已结束"
+        );
         assert!(
-            r.text
-                .contains("以下 2 所学校尚未完成：\n1. 昌乐二中\n2. 宝都街道小学"),
+            r.text.starts_with("“关于开展均衡发展督导评估的通知”公示期已于 2020-06-01 结束。\n公示名单（2 所学校）：\n1. 昌乐二中\n2. 宝都街道小学"),
             "{}",
             r.text
         );
+        assert!(!r.text.contains("尚未完成") && !r.text.contains("将于"));
         assert!(r.markdown.unwrap().contains("- 宝都街道小学"));
+        let none = render(
+            TemplateKind::NoticeExpiry,
+            ChannelKind::Email,
+            &json!({"notice_title": "t", "expires": "e", "schools": []}),
+        )
+        .unwrap();
+        assert!(none.text.contains("公示名单中没有学校。"), "{}", none.text);
+        assert!(none.html.unwrap().contains("公示名单中没有学校"));
+    }
+
+    #[test]
+    fn overdue_office_copy_names_the_late_party() {
+        let ctx = json!({"subject": "提交汇报材料", "due": "2020-04-08 24:00", "days_overdue": 1,
+                         "owner": "昌乐二中", "late_party": "昌乐二中"});
+        let r = render(TemplateKind::Overdue, ChannelKind::Email, &ctx).unwrap();
+        assert_eq!(r.title, "【逾期】昌乐二中的提交汇报材料已逾期 1 天");
+        assert!(
+            r.text.starts_with("昌乐二中 的“提交汇报材料”已于 2020-04-08 24:00 截止，目前已逾期 1 天，尚未完成。\n请督促其尽快提交。"),
+            "{}",
+            r.text
+        );
+        assert!(!r.text.contains("您负责"));
+        assert!(r.html.unwrap().contains("<b>昌乐二中</b> 的"));
+        let md = render(TemplateKind::Overdue, ChannelKind::Chat, &ctx)
+            .unwrap()
+            .markdown
+            .unwrap();
+        assert!(md.starts_with("**昌乐二中** 的 **提交汇报材料**"), "{md}");
+        assert!(
+            md.contains("> 逾期方：昌乐二中") && !md.contains("负责人"),
+            "{md}"
+        );
+        // The party's own copy still addresses the owner.
+        let own = render(
+            TemplateKind::Overdue,
+            ChannelKind::Plain,
+            &json!({"subject": "提交汇报材料", "due": "d", "days_overdue": 1, "owner": "昌乐二中"}),
+        )
+        .unwrap();
+        assert!(
+            own.text.starts_with("昌乐二中：\n您负责的“提交汇报材料”"),
+            "{}",
+            own.text
+        );
+        assert_eq!(own.title, "【逾期】提交汇报材料已逾期 1 天");
     }
 
     #[test]

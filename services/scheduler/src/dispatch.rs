@@ -306,8 +306,11 @@ impl Dispatcher {
         if claimed.is_empty() {
             return Ok(report);
         }
+        // Times are measured from here, not from when a send got its turn, so `sent_at` of
+        // the last message of a batch includes its wait behind the others.
+        let batch_start = Instant::now();
         let mut results = futures::stream::iter(claimed)
-            .map(|c| self.send_one(c, now))
+            .map(|c| self.send_one(c, now, batch_start))
             .buffer_unordered(self.settings.dispatch.concurrency)
             .ready_chunks(self.settings.dispatch.finish_batch.max(1));
         let mut conn = self.pool.acquire().await?;
@@ -324,8 +327,8 @@ impl Dispatcher {
         Ok(report)
     }
 
-    async fn send_one(&self, c: Claimed, now: DateTime<Utc>) -> Done {
-        let started = Instant::now();
+    async fn send_one(&self, c: Claimed, now: DateTime<Utc>, batch_start: Instant) -> Done {
+        let started = now + chrono::Duration::from_std(batch_start.elapsed()).unwrap_or_default();
         let outcome = match self.settings.endpoints.get(&c.endpoint) {
             None => Outcome::DisableEndpoint {
                 reason: format!(
@@ -343,11 +346,12 @@ impl Dispatcher {
                 self.sender.send(&endpoint, &msg, sign_ms).await
             }
         };
-        let finished_at = now + chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
+        let finished_at =
+            now + chrono::Duration::from_std(batch_start.elapsed()).unwrap_or_default();
         Done {
             claimed: c,
             outcome,
-            started_at: now,
+            started_at: started,
             finished_at,
         }
     }

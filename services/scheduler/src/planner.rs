@@ -220,32 +220,41 @@ impl Planner {
             if now >= o.due_at {
                 let mut ctx = ctx.clone();
                 ctx["days_overdue"] = json!(plan::days_overdue(o.due_at, now, tz));
-                // The office copy names the party that is late, not the office.
-                ctx["owner"] = json!(
-                    owner_targets
-                        .first()
-                        .map(|t| t.display.clone())
-                        .unwrap_or_else(|| recipients::role_display(&o.owner_role).into())
-                );
-                let targets = merge(
-                    owner_targets,
-                    recipients::for_role(&self.settings, "office"),
-                );
-                let occurrence = Occurrence {
-                    campaign_id: campaign,
-                    kind: Kind::Overdue,
-                    key: format!("obl:{}:overdue:{}", o.id, o.due_at.timestamp()),
-                    obligation_id: Some(o.id),
-                    planned_due_at: Some(o.due_at),
-                    at: o.due_at,
-                    urgent: self.urgent(Kind::Overdue),
-                    ctx,
-                    attachments: Vec::new(),
-                    html_hook: None,
-                    quiet: Some(q),
-                    hold_limit: None,
-                };
-                rows.extend(outbox::rows_for(&self.settings, &occurrence, &targets)?);
+                let late_party = owner_targets
+                    .first()
+                    .map(|t| t.display.clone())
+                    .unwrap_or_else(|| recipients::role_display(&o.owner_role).into());
+                // The office copy names the party that is late ("昌乐二中 的 … 已逾期"); the
+                // party's own copy addresses it. Keys are per recipient, so splitting the two
+                // copies keeps one row per (deadline, recipient, endpoint).
+                let office_targets: Vec<Target> = recipients::for_role(&self.settings, "office")
+                    .into_iter()
+                    .filter(|t| {
+                        !owner_targets
+                            .iter()
+                            .any(|x| x.recipient == t.recipient && x.endpoint == t.endpoint)
+                    })
+                    .collect();
+                let mut office_ctx = ctx.clone();
+                office_ctx["owner"] = json!(late_party);
+                office_ctx["late_party"] = json!(late_party);
+                for (ctx, targets) in [(ctx, &owner_targets), (office_ctx, &office_targets)] {
+                    let occurrence = Occurrence {
+                        campaign_id: campaign,
+                        kind: Kind::Overdue,
+                        key: format!("obl:{}:overdue:{}", o.id, o.due_at.timestamp()),
+                        obligation_id: Some(o.id),
+                        planned_due_at: Some(o.due_at),
+                        at: o.due_at,
+                        urgent: self.urgent(Kind::Overdue),
+                        ctx,
+                        attachments: Vec::new(),
+                        html_hook: None,
+                        quiet: Some(q),
+                        hold_limit: None,
+                    };
+                    rows.extend(outbox::rows_for(&self.settings, &occurrence, targets)?);
+                }
             }
         }
         Ok(outbox::insert(&mut conn, &rows, now).await?)

@@ -302,12 +302,14 @@ async fn overdue_tells_the_owner_and_the_office_once_and_respects_quiet_hours() 
         ]
     );
     let got = received(&sink).await;
-    assert!(
-        titles(&got)
-            .iter()
-            .all(|t| t == "【逾期】提交汇报材料已逾期 1 天"),
-        "{:?}",
-        titles(&got)
+    let mut t = titles(&got);
+    t.sort();
+    assert_eq!(
+        t,
+        [
+            "【逾期】提交汇报材料已逾期 1 天",           // to the school
+            "【逾期】昌乐二中的提交汇报材料已逾期 1 天", // to the office
+        ]
     );
 }
 
@@ -315,7 +317,8 @@ async fn overdue_tells_the_owner_and_the_office_once_and_respects_quiet_hours() 
 async fn quiet_hours_hold_a_chat_message_but_not_an_email() {
     let db = TestDb::new().await;
     let sink = webhook_sink().await;
-    let smtp = SmtpSink::start().await;
+    // The real SMTP server (aiosmtpd), as in the notify crate's tests.
+    let smtp = Aiosmtpd::start();
     let campaign = seed_campaign(&db.pool).await;
     add_obligation(
         &db.pool,
@@ -344,10 +347,38 @@ async fn quiet_hours_hold_a_chat_message_but_not_an_email() {
     // The overdue message falls at 00:00, inside quiet hours, on both channels.
     let r = s.tick(local(2020, 4, 9, 0, 30)).await.unwrap();
     assert_eq!((r.plan.planned, r.dispatch.sent), (2, 1), "{r:?}");
-    assert_eq!(smtp.messages().len(), 1, "e-mail goes out in quiet hours");
     assert!(received(&sink).await.is_empty(), "chat waits");
-    let mail = &smtp.messages()[0];
-    assert!(mail.contains("Message-ID: <"), "{mail}");
+    let mails = smtp.wait_for(1);
+    assert_eq!(mails.len(), 1, "e-mail goes out in quiet hours");
+
+    // Decode what the real server stored: the RFC 2047 subject and both parts.
+    let raw = &mails[0];
+    let raw_text = String::from_utf8_lossy(raw);
+    assert!(raw_text.contains("Subject: =?utf-8?"), "{raw_text}");
+    let parsed = mail_parser::MessageParser::default().parse(raw).unwrap();
+    assert_eq!(parsed.subject(), Some("【逾期】审核自主申报已逾期 1 天"));
+    let text = parsed.body_text(0).unwrap().replace("\r\n", "\n");
+    assert!(
+        text.contains("您负责的“审核自主申报”已于 2020-04-08 24:00 截止，目前已逾期 1 天。"),
+        "{text}"
+    );
+    let html = parsed.body_html(0).unwrap();
+    assert!(
+        html.contains("您负责的“<b>审核自主申报</b>”已于 2020-04-08 24:00 截止"),
+        "{html}"
+    );
+    assert!(raw_text.contains("multipart/alternative"), "{raw_text}");
+    let mail_row = outbox_rows(&db.pool)
+        .await
+        .into_iter()
+        .find(|r| r.3 == "mail")
+        .unwrap();
+    assert_eq!(
+        parsed.message_id(),
+        Some(format!("{}@junheng.example", mail_row.0).as_str()),
+        "the outbox id is the Message-ID"
+    );
+
     let r = s.tick(local(2020, 4, 9, 8, 0)).await.unwrap();
     assert_eq!(r.dispatch.sent, 1);
     assert_eq!(received(&sink).await.len(), 1);

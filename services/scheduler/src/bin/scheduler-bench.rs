@@ -30,7 +30,7 @@ use junheng_scheduler::outbox::{self, Kind, NewRow, Payload};
 use junheng_scheduler::{Dispatcher, Settings};
 use sha2::Sha256;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{ConnectOptions, Connection, PgPool};
+use sqlx::{ConnectOptions, PgPool};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use uuid::Uuid;
 
@@ -61,8 +61,9 @@ struct Args {
     /// Most results recorded per transaction (dispatch.finish_batch).
     #[arg(long, default_value_t = 256)]
     finish_batch: usize,
-    /// Seconds from the end of setup to the burst's due instant.
-    #[arg(long, default_value_t = 2)]
+    /// Seconds from the start of the burst's last setup step (moving the rows to T and
+    /// VACUUM) to the due instant T.
+    #[arg(long, default_value_t = 20)]
     lead_secs: u64,
     /// Keep the benchmark database afterwards.
     #[arg(long)]
@@ -569,7 +570,8 @@ async fn run(args: &Args, pool: &PgPool) -> anyhow::Result<String> {
     recv_ms.sort_by(f64::total_cmp);
     let p99 = percentile(&sent_ms, 99.0);
     println!(
-        "burst: {m} reminders due at one instant; lateness to sent p50={:.0} ms p99={p99:.0} ms max={:.0} ms; at the sink p50={:.0} ms p99={:.0} ms; drain rate {:.0}/s",
+        "burst: {m} reminders due at one instant; lateness to sent min={:.0} ms p50={:.0} ms p99={p99:.0} ms max={:.0} ms; at the sink p50={:.0} ms p99={:.0} ms; drain rate {:.0}/s",
+        sent_ms.first().copied().unwrap_or(f64::NAN),
         percentile(&sent_ms, 50.0),
         percentile(&sent_ms, 100.0),
         percentile(&recv_ms, 50.0),

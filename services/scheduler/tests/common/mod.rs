@@ -334,6 +334,91 @@ impl SmtpSink {
     }
 }
 
+/// The real SMTP server of the notify crate's tests: `python3 -m aiosmtpd` with
+/// `services/notify/tests/smtp_sink.py`, storing each message as an .eml file. Killed on drop.
+pub struct Aiosmtpd {
+    child: std::process::Child,
+    pub port: u16,
+    pub dir: std::path::PathBuf,
+}
+
+impl Aiosmtpd {
+    pub fn start() -> Aiosmtpd {
+        use std::process::{Command, Stdio};
+        use std::time::{Duration, Instant};
+        let dir =
+            std::env::temp_dir().join(format!("junheng-sched-smtp-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let handler_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../notify/tests");
+        let child = Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-c", "smtp_sink.Sink"])
+            .env("PYTHONPATH", &handler_dir)
+            .env("SMTP_SINK_DIR", &dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 -m aiosmtpd (install python3-aiosmtpd or pip install aiosmtpd)");
+        let mut sink = Aiosmtpd { child, port, dir };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = sink.child.try_wait() {
+                panic!("aiosmtpd exited early with {status} (is the aiosmtpd package installed?)");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "aiosmtpd did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        sink
+    }
+
+    pub fn toml(&self, name: &str) -> String {
+        format!(
+            "[endpoints.{name}]\nkind = \"smtp\"\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nfrom = \"jy@junheng.example\"\nto = [\"office@junheng.example\"]\nmessage_id_domain = \"junheng.example\"\n",
+            self.port
+        )
+    }
+
+    /// The stored messages (raw RFC 5322 bytes), waiting up to 10 s for `n` of them.
+    pub fn wait_for(&self, n: usize) -> Vec<Vec<u8>> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let mut emls: Vec<std::path::PathBuf> = std::fs::read_dir(&self.dir)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+                .collect();
+            if emls.len() >= n {
+                emls.sort();
+                return emls.iter().map(|p| std::fs::read(p).unwrap()).collect();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} of {n} messages arrived in {:?}",
+                emls.len(),
+                self.dir
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Aiosmtpd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 pub async fn outbox_rows(
     pool: &PgPool,
 ) -> Vec<(
