@@ -49,9 +49,18 @@ async fn followers_never_skip_an_event_committed_out_of_order() {
         "the second event must wait for the first transaction: {visible:?}"
     );
     a.commit().await.unwrap();
-    let visible = audit::follow(&mut conn, campaign, Cursor::default(), 100)
-        .await
-        .unwrap();
+    // Visible once every older transaction in the cluster has finished (tests running beside
+    // this one may hold one for a moment), so poll briefly instead of assuming an instant.
+    let mut visible = Vec::new();
+    for _ in 0..100 {
+        visible = audit::follow(&mut conn, campaign, Cursor::default(), 100)
+            .await
+            .unwrap();
+        if visible.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert_eq!(
         visible
             .iter()
