@@ -165,10 +165,13 @@ pub struct Occurrence<'a> {
 }
 
 /// Renders `occ` for every target's channel and builds one row per target.
+/// `now` is when the rows are planned: a chat message planned late (after downtime or a
+/// clock jump) is held from then, not from when it was due, so it never lands in quiet hours.
 pub fn rows_for(
     settings: &Settings,
     occ: &Occurrence<'_>,
     targets: &[Target],
+    now: DateTime<Utc>,
 ) -> Result<Vec<NewRow>, RenderError> {
     let mut rows = Vec::with_capacity(targets.len());
     for t in targets {
@@ -204,7 +207,13 @@ pub fn rows_for(
         };
         let not_before = match occ.quiet {
             Some(q) if !occ.urgent && ep.is_chat() => {
-                let t = q.next_allowed(occ.at);
+                // Planned late but inside allowed hours: keep the occasion's own instant, so
+                // older occasions still go first.
+                let t = if occ.at < now && q.next_allowed(now) == now {
+                    occ.at
+                } else {
+                    q.next_allowed(occ.at.max(now))
+                };
                 if occ.hold_limit.is_some_and(|limit| t >= limit) {
                     occ.at
                 } else {

@@ -215,6 +215,7 @@ impl Planner {
                     &self.settings,
                     &occurrence,
                     &owner_targets,
+                    now,
                 )?);
             }
             if now >= o.due_at {
@@ -253,7 +254,7 @@ impl Planner {
                         quiet: Some(q),
                         hold_limit: None,
                     };
-                    rows.extend(outbox::rows_for(&self.settings, &occurrence, targets)?);
+                    rows.extend(outbox::rows_for(&self.settings, &occurrence, targets, now)?);
                 }
             }
         }
@@ -313,7 +314,7 @@ impl Planner {
                 quiet: Some(quiet(def)),
                 hold_limit: None,
             };
-            let rows = outbox::rows_for(&self.settings, &occurrence, &targets)?;
+            let rows = outbox::rows_for(&self.settings, &occurrence, &targets, now)?;
             report.planned += outbox::insert(&mut tx, &rows, now).await?;
             sqlx::query!(
                 "INSERT INTO notice_expiries (notice_id, campaign_id, planned_at) VALUES ($1, $2, $3) ON CONFLICT (notice_id) DO NOTHING",
@@ -447,6 +448,7 @@ impl Planner {
                 &self.settings,
                 &occurrence,
                 &recipients::for_role(&self.settings, "office"),
+                now,
             )?;
             report.planned += outbox::insert(&mut tx, &rows, now).await?;
             report.digests += 1;
@@ -503,6 +505,7 @@ impl Planner {
                     &self.settings,
                     &occurrence,
                     &recipients::for_role(&self.settings, "leader"),
+                    now,
                 )?;
                 report.planned += outbox::insert(&mut tx, &rows, now).await?;
                 report.summaries += 1;
