@@ -71,6 +71,9 @@ pub struct SeasonArgs {
     /// Run the workflow service alone.
     #[arg(long)]
     no_scheduler: bool,
+    /// Keep the temp dir (service logs, scheduler outbox files) and print its path.
+    #[arg(long)]
+    keep: bool,
 }
 
 /// Simulated instants of the season (Asia/Shanghai), as in tests/season.rs.
@@ -329,14 +332,7 @@ impl Service {
 
     /// User + system CPU seconds so far.
     fn cpu_secs(&self) -> f64 {
-        let Ok(s) = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)) else {
-            return 0.0;
-        };
-        // Fields after the command name (which may contain spaces) start at state (field 3).
-        let rest = s.rsplit_once(')').map_or("", |(_, r)| r);
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        (ticks(11) + ticks(12)) as f64 / 100.0
+        cpu_of(self.pid)
     }
 
     fn alive(&mut self) -> anyhow::Result<()> {
@@ -453,54 +449,154 @@ async fn rows_stored(pool: &PgPool) -> anyhow::Result<Vec<(String, i64)>> {
     Ok(out)
 }
 
-/// One step of the season, timed.
+/// CPU seconds (user + system) of a process, 0 when it is gone.
+fn cpu_of(pid: u32) -> f64 {
+    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name (which may contain spaces) start at state (field 3).
+    let rest = s.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    (ticks(11) + ticks(12)) as f64 / 100.0
+}
+
+/// Busy CPU seconds of the whole machine (all cores), from /proc/stat.
+fn machine_busy() -> f64 {
+    let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(line) = s.lines().next() else {
+        return 0.0;
+    };
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal …
+    let busy: u64 = v.iter().take(8).sum::<u64>() - v.get(3).unwrap_or(&0) - v.get(4).unwrap_or(&0);
+    busy as f64 / 100.0
+}
+
+/// One step of the season, timed, with where the CPU went.
 struct Step {
     name: &'static str,
     secs: f64,
     rpcs: u64,
-    wf_cpu: f64,
-    sched_cpu: f64,
+    wf: f64,
+    sched: f64,
+    pg: f64,
+    bench: f64,
+    other: f64,
+}
+
+const STEP_HEADER: &str = "step                                         secs     rpcs    rpc/s |  cpu s: workflow sched  postgres  bench  other";
+
+fn print_step(s: &Step) {
+    println!(
+        "{:<40} {:>8.2} {:>8} {:>8.0} | {:>17.1} {:>6.1} {:>9.1} {:>6.1} {:>6.1}",
+        s.name,
+        s.secs,
+        s.rpcs,
+        s.rpcs as f64 / s.secs.max(1e-9),
+        s.wf,
+        s.sched,
+        s.pg,
+        s.bench,
+        s.other
+    );
+}
+
+#[derive(Clone)]
+struct Mark {
+    t: Instant,
+    rpcs: u64,
+    wf: f64,
+    sched: f64,
+    pg: HashMap<u32, f64>,
+    bench: f64,
+    machine: f64,
 }
 
 struct Clocks<'a> {
     ctx: &'a Ctx,
     wf: &'a Service,
     sched: Option<&'a Service>,
+    /// Lists PostgreSQL's processes (backends and background workers) at each lap.
+    stats: &'a PgPool,
     steps: Vec<Step>,
-    at: (Instant, u64, f64, f64),
+    at: Mark,
 }
 
 impl<'a> Clocks<'a> {
-    fn new(ctx: &'a Ctx, wf: &'a Service, sched: Option<&'a Service>) -> Self {
-        let at = (
-            Instant::now(),
-            ctx.rpcs.load(Ordering::Relaxed),
-            wf.cpu_secs(),
-            sched.map_or(0.0, Service::cpu_secs),
-        );
-        Clocks {
+    async fn new(
+        ctx: &'a Ctx,
+        wf: &'a Service,
+        sched: Option<&'a Service>,
+        stats: &'a PgPool,
+    ) -> anyhow::Result<Self> {
+        let mut c = Clocks {
             ctx,
             wf,
             sched,
+            stats,
             steps: Vec::new(),
-            at,
-        }
+            at: Mark {
+                t: Instant::now(),
+                rpcs: 0,
+                wf: 0.0,
+                sched: 0.0,
+                pg: HashMap::new(),
+                bench: 0.0,
+                machine: 0.0,
+            },
+        };
+        c.at = c.mark().await?;
+        println!("{STEP_HEADER}");
+        Ok(c)
     }
-    fn lap(&mut self, name: &'static str) {
-        let now = (
-            Instant::now(),
-            self.ctx.rpcs.load(Ordering::Relaxed),
-            self.wf.cpu_secs(),
-            self.sched.map_or(0.0, Service::cpu_secs),
-        );
-        self.steps.push(Step {
+
+    async fn mark(&self) -> anyhow::Result<Mark> {
+        let pids: Vec<i32> = sqlx::query_scalar("SELECT pid FROM pg_stat_activity")
+            .fetch_all(self.stats)
+            .await?;
+        Ok(Mark {
+            t: Instant::now(),
+            rpcs: self.ctx.rpcs.load(Ordering::Relaxed),
+            wf: self.wf.cpu_secs(),
+            sched: self.sched.map_or(0.0, Service::cpu_secs),
+            pg: pids
+                .into_iter()
+                .map(|p| (p as u32, cpu_of(p as u32)))
+                .collect(),
+            bench: cpu_of(std::process::id()),
+            machine: machine_busy(),
+        })
+    }
+
+    async fn lap(&mut self, name: &'static str) -> anyhow::Result<()> {
+        let now = self.mark().await?;
+        let a = &self.at;
+        // Backends that started during the step count from zero.
+        let pg: f64 = now
+            .pg
+            .iter()
+            .map(|(pid, c)| c - a.pg.get(pid).copied().unwrap_or(0.0))
+            .sum();
+        let (wf, sched, bench) = (now.wf - a.wf, now.sched - a.sched, now.bench - a.bench);
+        let step = Step {
             name,
-            secs: (now.0 - self.at.0).as_secs_f64(),
-            rpcs: now.1 - self.at.1,
-            wf_cpu: now.2 - self.at.2,
-            sched_cpu: now.3 - self.at.3,
-        });
+            secs: (now.t - a.t).as_secs_f64(),
+            rpcs: now.rpcs - a.rpcs,
+            wf,
+            sched,
+            pg,
+            bench,
+            other: ((now.machine - a.machine) - wf - sched - pg - bench).max(0.0),
+        };
+        print_step(&step);
+        self.steps.push(step);
         self.at = now;
+        Ok(())
     }
 }
 
@@ -647,6 +743,7 @@ async fn one_size(
         .args(["--clock", "simulated", "--sim-start", START])
         .args(["--office-token", OFFICE])
         .args(["--db-pool", &args.db_pool.to_string()])
+        .env("DATABASE_URL", &db_url)
         .env_remove("JUNHENG_ENV");
     let mut wf = Service::spawn("junheng-workflow", cmd, dir.join("workflow.log"))?;
     let first = wait_ready(&mut wf, &url).await?;
@@ -686,6 +783,13 @@ schools = ["files"]
             )?;
             let mut cmd = Command::new(bin);
             cmd.arg("--config").arg(&config);
+            // The environment overrides the file: point it at the season's database, not ours.
+            cmd.env("DATABASE_URL", &db_url);
+            for (k, _) in std::env::vars() {
+                if k.starts_with("JUNHENG_") {
+                    cmd.env_remove(k);
+                }
+            }
             Some(Service::spawn(
                 "junheng-scheduler",
                 cmd,
@@ -704,7 +808,7 @@ schools = ["files"]
     for _ in 1..args.channels {
         channels.push(Channel::from_shared(url.clone())?.connect().await?);
     }
-    let ctx = Ctx {
+    let ctx = &Ctx {
         channels,
         next: AtomicUsize::new(0),
         rpcs: AtomicU64::new(0),
@@ -722,8 +826,8 @@ schools = ["files"]
         args.campaign_size
     );
     let started = Instant::now();
-    let mut clocks = Clocks::new(&ctx, &wf, sched.as_ref());
-    let camps = season(&ctx, args, n, n_camps, &mut clocks).await;
+    let mut clocks = Clocks::new(ctx, &wf, sched.as_ref(), &stats).await?;
+    let camps = season(ctx, args, n, n_camps, &mut clocks).await;
     let secs = started.elapsed().as_secs_f64();
     let rpcs = ctx.rpcs.load(Ordering::Relaxed);
     let steps = std::mem::take(&mut clocks.steps);
@@ -803,30 +907,17 @@ schools = ["files"]
         .map(|d| d.count())
         .unwrap_or(0);
 
-    println!(
-        "{:<34} {:>8} {:>8} {:>8} {:>8} {:>9}",
-        "step", "secs", "rpcs", "rpc/s", "wf cpu", "sched cpu"
-    );
-    for s in &steps {
-        println!(
-            "{:<34} {:>8.2} {:>8} {:>8.0} {:>8.2} {:>9.2}",
-            s.name,
-            s.secs,
-            s.rpcs,
-            s.rpcs as f64 / s.secs.max(1e-9),
-            s.wf_cpu,
-            s.sched_cpu
-        );
-    }
-    println!(
-        "{:<34} {:>8.2} {:>8} {:>8.0} {:>8.2} {:>9.2}",
-        "season total",
+    let sum = |f: fn(&Step) -> f64| steps.iter().map(f).sum::<f64>();
+    print_step(&Step {
+        name: "season total",
         secs,
         rpcs,
-        rpcs as f64 / secs,
-        steps.iter().map(|s| s.wf_cpu).sum::<f64>(),
-        steps.iter().map(|s| s.sched_cpu).sum::<f64>()
-    );
+        wf: sum(|s| s.wf),
+        sched: sum(|s| s.sched),
+        pg: sum(|s| s.pg),
+        bench: sum(|s| s.bench),
+        other: sum(|s| s.other),
+    });
     println!(
         "check: {total_awards} confirmed awards = {n} schools, one per school in each of {} campaigns ({total_vetoes} vetoes) [{check_secs:.2}s, not timed]",
         camps.len()
@@ -847,7 +938,7 @@ schools = ["files"]
             .collect::<Vec<_>>()
             .join(" ")
     );
-    if let Some(c) = sched_cpu {
+    if sched_cpu.is_some() {
         println!(
             "scheduler: outbox {} ; {files} files written",
             outbox
@@ -856,7 +947,6 @@ schools = ["files"]
                 .collect::<Vec<_>>()
                 .join(" ")
         );
-        let _ = c;
     }
     println!(
         "workflow: peak RSS {wf_rss:.1} MB, CPU {wf_cpu:.1}s; scheduler: peak RSS {}, CPU {}",
@@ -868,7 +958,11 @@ schools = ["files"]
         rpcs as f64 / secs,
         (written.0 + written.1) as f64 / secs
     );
-    let _ = std::fs::remove_dir_all(&dir);
+    if args.keep {
+        println!("kept {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     Ok(Outcome {
         schools: n,
         campaigns: camps.len(),
@@ -1004,7 +1098,7 @@ async fn season(
             }
         })
         .await?;
-    clocks.lap("setup: campaigns, schools, tokens");
+    clocks.lap("setup: campaigns, schools, tokens").await?;
 
     // Phase 1 (March): nominate the seeds, notice, close, complete.
     ctx.each(camps.iter().collect(), |c| {
@@ -1054,14 +1148,14 @@ async fn season(
     for (c, id) in camps.iter_mut().zip(notices) {
         c.notice = id;
     }
-    clocks.lap("1 seeds: open, nominate, notice");
+    clocks.lap("1 seeds: open, nominate, notice").await?;
     ctx.advance(SEED_NOTICE_ENDED).await?;
     ctx.each(camps.iter().collect(), |c| async move {
         ctx.close_notice(c, &c.notice).await?;
         ctx.complete(c, pb::Phase::SeedDesignation).await
     })
     .await?;
-    clocks.lap("1 seeds: advance, close, complete");
+    clocks.lap("1 seeds: advance, close, complete").await?;
 
     // Phase 2 (April): every seed presents, two raters rate it excellent; confirm mentors.
     ctx.advance(MENTOR_OPENS).await?;
@@ -1136,7 +1230,7 @@ async fn season(
     for c in camps.iter_mut() {
         c.seed_tokens = tokens.by_ref().take(c.n_seeds).collect();
     }
-    clocks.lap("2 mentors: tokens, present, rate");
+    clocks.lap("2 mentors: tokens, present, rate").await?;
     ctx.each(camps.iter().collect(), |c| async move {
         let r = ctx
             .mentor()
@@ -1161,7 +1255,7 @@ async fn season(
         ctx.complete(c, pb::Phase::MentorSelection).await
     })
     .await?;
-    clocks.lap("2 mentors: confirm, complete");
+    clocks.lap("2 mentors: confirm, complete").await?;
 
     // Phase 3 (May): the proposed 1+X groups, baselines, a few assistance logs.
     ctx.advance(PAIRING_OPENS).await?;
@@ -1196,7 +1290,7 @@ async fn season(
     for (c, g) in camps.iter_mut().zip(groups) {
         c.groups = g;
     }
-    clocks.lap("3 pairing: open, propose, set");
+    clocks.lap("3 pairing: open, propose, set").await?;
     let potentials: Vec<(&Camp, &pb::School)> = camps
         .iter()
         .flat_map(|c| c.potentials().iter().map(move |s| (c, s)))
@@ -1216,7 +1310,7 @@ async fn season(
         Ok(())
     })
     .await?;
-    clocks.lap("3 pairing: baselines");
+    clocks.lap("3 pairing: baselines").await?;
     // The first ten mentors of each campaign log four activities each, the next ten one.
     let activities: Vec<(&Camp, &pb::PairingGroup, usize)> = camps
         .iter()
@@ -1254,7 +1348,7 @@ async fn season(
         ctx.complete(c, pb::Phase::Pairing)
     })
     .await?;
-    clocks.lap("3 pairing: assistance, complete");
+    clocks.lap("3 pairing: assistance, complete").await?;
 
     // Phase 4 (July): a panel of three scores every potential; results notice; close.
     ctx.advance(ACCEPTANCE_OPENS).await?;
@@ -1289,7 +1383,7 @@ async fn season(
         Ok(())
     })
     .await?;
-    clocks.lap("4 acceptance: open, panel");
+    clocks.lap("4 acceptance: open, panel").await?;
     // Member-major order, so the members of one school rarely wait on each other's lock.
     let scoring: Vec<(&Camp, usize, usize)> = (0..3)
         .flat_map(|m| {
@@ -1314,7 +1408,7 @@ async fn season(
         Ok(())
     })
     .await?;
-    clocks.lap("4 acceptance: scores");
+    clocks.lap("4 acceptance: scores").await?;
     let notices = ctx
         .each(camps.iter().collect(), |c| async move {
             let results = ctx
@@ -1353,14 +1447,14 @@ async fn season(
     for (c, id) in camps.iter_mut().zip(notices) {
         c.notice = id;
     }
-    clocks.lap("4 acceptance: results, notice");
+    clocks.lap("4 acceptance: results, notice").await?;
     ctx.advance(RESULTS_NOTICE_ENDED).await?;
     ctx.each(camps.iter().collect(), |c| async move {
         ctx.close_notice(c, &c.notice).await?;
         ctx.complete(c, pb::Phase::Acceptance).await
     })
     .await?;
-    clocks.lap("4 acceptance: advance, close, complete");
+    clocks.lap("4 acceptance: advance, close, complete").await?;
 
     // Phase 5 (September): propose, confirm, complete.
     ctx.advance(AWARDS_OPEN).await?;
@@ -1398,6 +1492,6 @@ async fn season(
         ctx.complete(c, pb::Phase::Awards).await
     })
     .await?;
-    clocks.lap("5 awards: open, propose, confirm");
+    clocks.lap("5 awards: open, propose, confirm").await?;
     Ok(camps)
 }

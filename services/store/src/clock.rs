@@ -7,11 +7,18 @@ use crate::Result;
 
 pub const CHANNEL: &str = "junheng_clock";
 
-/// The simulated instant, initialising it to `initial` the first time.
+/// The simulated instant, initialising it to `initial` the first time. A plain read on the
+/// hot path: every command reads the clock, and a write here would serialise them all.
 pub async fn simulated_now(
     conn: &mut PgConnection,
     initial: DateTime<Utc>,
 ) -> Result<DateTime<Utc>> {
+    if let Some(now) = sqlx::query_scalar!("SELECT simulated_now FROM clock WHERE singleton")
+        .fetch_optional(&mut *conn)
+        .await?
+    {
+        return Ok(now);
+    }
     let row = sqlx::query_scalar!(
         r#"INSERT INTO clock (singleton, simulated_now) VALUES (true, $1)
            ON CONFLICT (singleton) DO UPDATE SET singleton = true
