@@ -334,8 +334,10 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn transitions(args: TransitionsArgs) -> anyhow::Result<()> {
-    let max_clients = *args.clients.iter().max().context("--clients")?;
-    let n_schools = 64 * max_clients.max(1);
+    // Each level gets schools of its own, 64 per client, all starting enrolled: a worker
+    // always finishes its round, so the states a level leaves behind differ per worker.
+    anyhow::ensure!(!args.clients.is_empty(), "--clients");
+    let n_schools: usize = args.clients.iter().map(|c| 64 * c.max(&1)).sum();
 
     // The service under test, on a free port, simulated clock fixed inside phase 1.
     let svc_pool = fresh_db(&args.database_url).await?;
@@ -373,15 +375,19 @@ async fn transitions(args: TransitionsArgs) -> anyhow::Result<()> {
         "clients", "raw tx/s", "raw p50", "raw p99", "service/s", "svc p50", "svc p99", "ratio"
     );
     let mut last = None;
+    let mut offset = 0;
     for &clients in &args.clients {
+        let level = offset..offset + 64 * clients.max(1);
+        offset = level.end;
+        let (raw_schools, svc_schools) = (&raw_schools[level.clone()], &svc_schools[level]);
         let pool = raw_pool.clone();
-        let raw = run_level(clients, args.seconds, &raw_schools, move |s, until| {
+        let raw = run_level(clients, args.seconds, raw_schools, move |s, until| {
             raw_worker(pool.clone(), raw_campaign, s, until)
         })
         .await?;
         let ch = channel.clone();
         let token = dept.clone();
-        let svc = run_level(clients, args.seconds, &svc_schools, move |s, until| {
+        let svc = run_level(clients, args.seconds, svc_schools, move |s, until| {
             grpc_worker(ch.clone(), token.clone(), s, until)
         })
         .await?;

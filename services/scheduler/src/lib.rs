@@ -165,6 +165,11 @@ impl Scheduler {
                     if let Err(e) = n {
                         tracing::warn!(error = %e, "notification listener failed; polling only until it reconnects");
                         tokio::time::sleep(interval).await;
+                    } else {
+                        // The workflow notifies once per commit: let a burst gather, then take
+                        // it as one wake-up instead of one full tick per commit.
+                        tokio::time::sleep(Duration::from_millis(100).min(interval)).await;
+                        while listener.next_buffered().is_some() {}
                     }
                 }
                 _ = tokio::time::sleep(interval) => {}
