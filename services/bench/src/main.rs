@@ -100,11 +100,7 @@ fn auth<T>(msg: T, token: &str) -> tonic::Request<T> {
 }
 
 /// The demo campaign with phase 1 open and `n` schools; returns (campaign id, school ids, department token).
-async fn setup(
-    pool: &PgPool,
-    channel: &Channel,
-    n: usize,
-) -> anyhow::Result<(Uuid, Vec<Uuid>, String)> {
+async fn setup(channel: &Channel, n: usize) -> anyhow::Result<(Uuid, Vec<Uuid>, String)> {
     let mut campaigns =
         junheng_proto::v1::campaign_service_client::CampaignServiceClient::new(channel.clone());
     let c = campaigns
@@ -166,7 +162,6 @@ async fn setup(
         .await?
         .into_inner()
         .token;
-    let _ = pool;
     Ok((
         c.id.parse()?,
         rows.iter().map(|s| s.id.parse().expect("uuid")).collect(),
@@ -350,7 +345,7 @@ async fn transitions(args: TransitionsArgs) -> anyhow::Result<()> {
     )
     .await?;
     let channel = Channel::from_shared(server.url())?.connect().await?;
-    let (_, svc_schools, dept) = setup(&svc_pool, &channel, n_schools).await?;
+    let (_, svc_schools, dept) = setup(&channel, n_schools).await?;
 
     // The ceiling, on its own database with the same schema and data shape.
     let raw_pool = fresh_db(&args.database_url).await?;
@@ -363,7 +358,7 @@ async fn transitions(args: TransitionsArgs) -> anyhow::Result<()> {
     )
     .await?;
     let raw_channel = Channel::from_shared(raw_server.url())?.connect().await?;
-    let (raw_campaign, raw_schools, _) = setup(&raw_pool, &raw_channel, n_schools).await?;
+    let (raw_campaign, raw_schools, _) = setup(&raw_channel, n_schools).await?;
     raw_server.shutdown().await?;
 
     println!(

@@ -39,13 +39,17 @@ impl ClockMode {
     }
 }
 
+const TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub struct AppState {
     pub pool: PgPool,
     pub clock: ClockMode,
     /// Wakes event followers; fed by LISTEN junheng_events (see `server`).
     pub events: broadcast::Sender<Uuid>,
     definitions: Mutex<HashMap<String, Arc<CampaignDefinition>>>,
-    tokens: Mutex<HashMap<Vec<u8>, Actor>>,
+    /// Token digest → actor and when it was looked up; entries expire after `TOKEN_TTL` so a
+    /// revoked token stops working within that time without a database read per call.
+    tokens: Mutex<HashMap<Vec<u8>, (Actor, std::time::Instant)>>,
     school_campaigns: Mutex<HashMap<Uuid, Uuid>>,
 }
 
@@ -184,7 +188,9 @@ impl AppState {
                 AppError::Unauthenticated("authorization metadata must be `Bearer <token>`".into())
             })?;
         let digest = junheng_store::tokens::digest(token);
-        if let Some(actor) = self.tokens.lock().expect("token cache").get(&digest) {
+        if let Some((actor, at)) = self.tokens.lock().expect("token cache").get(&digest)
+            && at.elapsed() < TOKEN_TTL
+        {
             return Ok(actor.clone());
         }
         let mut conn = self.pool.acquire().await?;
@@ -201,7 +207,7 @@ impl AppState {
         self.tokens
             .lock()
             .expect("token cache")
-            .insert(digest, actor.clone());
+            .insert(digest, (actor.clone(), std::time::Instant::now()));
         Ok(actor)
     }
 
