@@ -113,7 +113,7 @@ impl Work {
         &mut self.tx
     }
 
-    pub fn audit(&mut self, call: &Call, campaign: Uuid) -> AuditCtx {
+    fn audit(&mut self, call: &Call, campaign: Uuid) -> AuditCtx {
         self.notify = Some(campaign);
         AuditCtx {
             campaign,
@@ -122,6 +122,18 @@ impl Work {
             request_id: call.request_id.clone(),
             at: self.now,
         }
+    }
+
+    /// Persists a decision's effects, stamped with who did it, on which request, when.
+    pub async fn record(
+        &mut self,
+        call: &Call,
+        campaign: Uuid,
+        effects: &[junheng_core::Effect],
+    ) -> AppResult<()> {
+        let audit = self.audit(call, campaign);
+        junheng_store::audit::apply(&mut self.tx, &audit, effects).await?;
+        Ok(())
     }
 
     /// Stores the response under the idempotency key and commits everything at once.

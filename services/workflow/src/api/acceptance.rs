@@ -10,10 +10,10 @@ use junheng_core::scoring::{self, AcceptanceResult, ScoreSheets};
 use junheng_core::{CaseState, Effect, PhaseKind, Role};
 use junheng_proto::v1 as pb;
 use junheng_proto::v1::acceptance_service_server::AcceptanceService;
+use junheng_store::PgConnection;
 use junheng_store::campaigns::{self, Lock};
 use junheng_store::phases::{self, PanelRow, ScoreRow};
 use junheng_store::seed::{self, NoticeRow};
-use junheng_store::{PgConnection, audit};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -316,7 +316,6 @@ impl AcceptanceService for AcceptanceApi {
             }
             v.finish()?;
             phases::replace_panel(w.conn(), campaign, &rows).await?;
-            let audit = w.audit(&call, campaign);
             let resp = panel_to_pb(&rows);
             let ev = Effect::event(
                 "panel.formed",
@@ -338,7 +337,7 @@ impl AcceptanceService for AcceptanceApi {
                     subject: format!("为{}评分（提升汇报与现场查验）", s.name),
                 });
             }
-            audit::apply(w.conn(), &audit, &effects).await?;
+            w.record(&call, campaign, &effects).await?;
             w.commit(&resp).await?;
             Ok(resp)
         }
@@ -411,9 +410,8 @@ impl AcceptanceService for AcceptanceApi {
             let sheet = ScoreRow { school_id: school, member: call.actor.id.clone(), report: req.report_score, onsite: serde_json::to_value(&onsite).map_err(AppError::internal)? };
             let now = w.now;
             phases::upsert_scores(w.conn(), campaign, &sheet, now).await?;
-            let audit = w.audit(&call, campaign);
             let ev = Effect::event("scores.submitted", Some(school), serde_json::Value::Null, serde_json::json!({ "report": sheet.report, "onsite": sheet.onsite }), None);
-            audit::apply(w.conn(), &audit, &[ev]).await?;
+            w.record(&call, campaign, &[ev]).await?;
             let standing = standing_of(w.conn(), &camp, row).await?;
             let resp = standing_to_pb(&standing, &camp);
             w.commit(&resp).await?;
@@ -512,7 +510,6 @@ impl AcceptanceService for AcceptanceApi {
                 standings.iter().map(|s| Ok((s.school.id, serde_json::to_value(&s.result).map_err(AppError::internal)?))).collect::<AppResult<_>>()?;
             phases::replace_results(w.conn(), campaign, &results, now).await?;
             campaigns::set_results_notice(w.conn(), campaign, id).await?;
-            let audit = w.audit(&call, campaign);
             let mut effects = vec![
                 Effect::event(
                     "notice.published",
@@ -532,7 +529,7 @@ impl AcceptanceService for AcceptanceApi {
                 },
             ];
             effects.extend(ids.iter().map(|s| Effect::CloseObligation { kind: ObligationKind::SubmitScores, school: Some(*s), key: String::new() }));
-            audit::apply(w.conn(), &audit, &effects).await?;
+            w.record(&call, campaign, &effects).await?;
             let resp = notice_to_pb(w.conn(), &row, now).await?;
             w.commit(&resp).await?;
             Ok(resp)

@@ -122,7 +122,6 @@ impl AdminService for AdminApi {
             let actor = format!("{}:{}", role.code(), Uuid::now_v7().simple());
             tokens::insert(w.conn(), &token, &TokenRow { actor: actor.clone(), name: name.clone(), role: role.code().into(), school_id: school }).await?;
             if let Some(c) = campaign {
-                let audit = w.audit(&call, c);
                 let ev = Effect::event(
                     "token.issued",
                     school,
@@ -130,7 +129,7 @@ impl AdminService for AdminApi {
                     serde_json::json!({ "actor": actor, "name": name, "role": role.code() }),
                     None,
                 );
-                junheng_store::audit::apply(w.conn(), &audit, &[ev]).await?;
+                w.record(&call, c, &[ev]).await?;
             }
             // The secret is shown once: a replay of this call returns the actor, not the token,
             // so no plaintext token is ever stored.

@@ -8,10 +8,10 @@ use junheng_core::scoring::AcceptanceResult;
 use junheng_core::{CaseState, Effect, PhaseKind, Role, SchoolCommand};
 use junheng_proto::v1 as pb;
 use junheng_proto::v1::award_service_server::AwardService;
+use junheng_store::PgConnection;
 use junheng_store::campaigns::{self, Lock};
 use junheng_store::phases::{self, AwardListing, AwardRow};
 use junheng_store::schools::SchoolRow;
-use junheng_store::{PgConnection, audit};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -299,7 +299,6 @@ impl AwardService for AwardApi {
                 let now = w.now;
                 phases::insert_awards(w.conn(), &rows, now).await?;
                 campaigns::set_awards_confirmed(w.conn(), campaign, now).await?;
-                let audit = w.audit(&call, campaign);
                 let ev = Effect::event(
                     "awards.confirmed",
                     None,
@@ -307,7 +306,7 @@ impl AwardService for AwardApi {
                     serde_json::json!({ "counts": counts }),
                     None,
                 );
-                audit::apply(w.conn(), &audit, &[ev]).await?;
+                w.record(&call, campaign, &[ev]).await?;
                 let resp = pb::AwardList {
                     awards: out,
                     confirmed: true,

@@ -176,8 +176,7 @@ impl CampaignApi {
         let effects = change(&mut camp.phases, &camp.def, w.now)?;
         let phases = serde_json::to_value(&camp.phases).map_err(AppError::internal)?;
         campaigns::set_phases(w.conn(), campaign, &phases).await?;
-        let audit = w.audit(call, campaign);
-        audit::apply(w.conn(), &audit, &effects).await?;
+        w.record(call, campaign, &effects).await?;
         Ok(camp)
     }
 }
@@ -226,7 +225,6 @@ impl CampaignService for CampaignApi {
                 created_at: w.now,
             };
             campaigns::insert(w.conn(), &row).await?;
-            let audit = w.audit(&call, row.id);
             let effects = [Effect::event(
                 "campaign.created",
                 None,
@@ -234,7 +232,7 @@ impl CampaignService for CampaignApi {
                 serde_json::json!({ "code": def.code, "county": def.county, "year": def.year, "definition_sha256": sha }),
                 None,
             )];
-            audit::apply(w.conn(), &audit, &effects).await?;
+            w.record(&call, row.id, &effects).await?;
             let camp = self.0.load(w.conn(), row.id, Lock::None).await?;
             let now = w.now;
             let resp = campaign_to_pb(w.conn(), &camp, now).await?;
@@ -360,8 +358,7 @@ impl CampaignService for CampaignApi {
                 camp.phases = board;
                 let phases = serde_json::to_value(&camp.phases).map_err(AppError::internal)?;
                 campaigns::set_phases(w.conn(), id, &phases).await?;
-                let audit = w.audit(&call, id);
-                audit::apply(w.conn(), &audit, &effects).await?;
+                w.record(&call, id, &effects).await?;
                 let resp = campaign_to_pb(w.conn(), &camp, now).await?;
                 w.commit(&resp).await?;
                 Ok(resp)

@@ -53,9 +53,8 @@ pub async fn apply(
     let now = w.now;
     row.version = schools::set_state(w.conn(), row.id, row.version, t.to.code(), now).await?;
     row.state = t.to.code().to_string();
-    let audit = w.audit(call, camp.id());
     let mut effects = t.effects;
     effects.extend(extra);
-    junheng_store::audit::apply(w.conn(), &audit, &effects).await?;
+    w.record(call, camp.id(), &effects).await?;
     Ok(row)
 }

@@ -8,10 +8,10 @@ use junheng_core::mentor::{self, MentorVerdict, PracticeTally, Rating};
 use junheng_core::{CaseState, Effect, PhaseKind, Role, SchoolCommand};
 use junheng_proto::v1 as pb;
 use junheng_proto::v1::mentor_service_server::MentorService;
+use junheng_store::PgConnection;
 use junheng_store::campaigns::{self, Lock};
 use junheng_store::mentor::{self as store, PracticeRow, PresentationRow, SheetRow};
 use junheng_store::schools::{self, Filter, SchoolRow};
-use junheng_store::{PgConnection, audit};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -357,7 +357,6 @@ impl MentorService for MentorApi {
                 let now = w.now;
                 store::upsert_sheet(w.conn(), campaign, &sheet, now).await?;
                 let raters = store::sheets_of(w.conn(), school).await?.len() as u32;
-                let audit = w.audit(&call, campaign);
                 let mut effects = vec![Effect::event(
                     "presentation.rated",
                     Some(school),
@@ -372,7 +371,7 @@ impl MentorService for MentorApi {
                         key: String::new(),
                     });
                 }
-                audit::apply(w.conn(), &audit, &effects).await?;
+                w.record(&call, campaign, &effects).await?;
                 let resp = presentation_to_pb(w.conn(), &camp, school).await?;
                 w.commit(&resp).await?;
                 Ok(resp)
@@ -509,7 +508,6 @@ impl MentorService for MentorApi {
                 }
                 let now = w.now;
                 campaigns::set_mentors_confirmed(w.conn(), campaign, now).await?;
-                let audit = w.audit(&call, campaign);
                 let ev = Effect::event(
                     "mentors.confirmed",
                     None,
@@ -517,7 +515,7 @@ impl MentorService for MentorApi {
                     serde_json::json!({ "mentors": mentors }),
                     None,
                 );
-                audit::apply(w.conn(), &audit, &[ev]).await?;
+                w.record(&call, campaign, &[ev]).await?;
                 let resp = pb::ProposeMentorsResponse {
                     proposals: out,
                     confirmed: true,

@@ -7,10 +7,10 @@ use junheng_core::pairing::{self, Groups, SchoolInfo};
 use junheng_core::{CaseState, Effect, PhaseKind, Role, SchoolCommand};
 use junheng_proto::v1 as pb;
 use junheng_proto::v1::pairing_service_server::PairingService;
+use junheng_store::PgConnection;
 use junheng_store::campaigns::Lock;
 use junheng_store::phases::{self, ActivityRow};
 use junheng_store::schools::{self, Filter, SchoolRow};
-use junheng_store::{PgConnection, audit};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -187,7 +187,6 @@ impl PairingService for PairingApi {
             let pairs: Vec<(Uuid, Uuid)> = groups.iter().flat_map(|(m, ps)| ps.iter().map(move |p| (*m, *p))).collect();
             let now = w.now;
             phases::set_pairing(w.conn(), campaign, &pairs, now).await?;
-            let audit = w.audit(&call, campaign);
             let ev = Effect::event(
                 "pairing.set",
                 None,
@@ -195,7 +194,7 @@ impl PairingService for PairingApi {
                 serde_json::json!({ "groups": groups.iter().map(|(m, ps)| serde_json::json!({ "mentor": m, "potentials": ps })).collect::<Vec<_>>() }),
                 None,
             );
-            audit::apply(w.conn(), &audit, &[ev]).await?;
+            w.record(&call, campaign, &[ev]).await?;
             let resp = groups_to_pb(campaign, &groups, true);
             w.commit(&resp).await?;
             Ok(resp)
@@ -265,7 +264,6 @@ impl PairingService for PairingApi {
                 let now = w.now;
                 phases::upsert_baseline(w.conn(), campaign, school, &json, &call.actor.id, now)
                     .await?;
-                let audit = w.audit(&call, campaign);
                 let effects = [
                     Effect::event(
                         "baseline.recorded",
@@ -280,7 +278,7 @@ impl PairingService for PairingApi {
                         key: String::new(),
                     },
                 ];
-                audit::apply(w.conn(), &audit, &effects).await?;
+                w.record(&call, campaign, &effects).await?;
                 let resp = pb::Baseline {
                     school_id: school.to_string(),
                     scores: req.scores.clone(),
@@ -341,7 +339,6 @@ impl PairingService for PairingApi {
             };
             let now = w.now;
             phases::insert_activity(w.conn(), campaign, &row, &call.actor.id, now).await?;
-            let audit = w.audit(&call, campaign);
             let ev = Effect::event(
                 "assistance.logged",
                 Some(mentor),
@@ -349,7 +346,7 @@ impl PairingService for PairingApi {
                 serde_json::json!({ "activity_id": row.id, "potential_school_id": potential, "date": date, "indicators": row.indicators }),
                 None,
             );
-            audit::apply(w.conn(), &audit, &[ev]).await?;
+            w.record(&call, campaign, &[ev]).await?;
             let resp = activity_to_pb(&row);
             w.commit(&resp).await?;
             Ok(resp)

@@ -107,7 +107,6 @@ pub(crate) async fn register(
     let now = w.now;
     let inserted =
         schools::insert_many(w.conn(), campaign, rows, CaseState::Enrolled.code(), now).await?;
-    let audit = w.audit(call, campaign);
     let effects: Vec<Effect> = inserted
         .iter()
         .map(|r| {
@@ -120,7 +119,7 @@ pub(crate) async fn register(
             )
         })
         .collect();
-    junheng_store::audit::apply(w.conn(), &audit, &effects).await?;
+    w.record(call, campaign, &effects).await?;
     Ok(inserted)
 }
 

@@ -9,9 +9,9 @@ use junheng_core::notice::{self, NoticeKind};
 use junheng_core::{Effect, PhaseKind, Role, SchoolCommand};
 use junheng_proto::v1 as pb;
 use junheng_proto::v1::seed_service_server::SeedService;
+use junheng_store::PgConnection;
 use junheng_store::campaigns::Lock;
 use junheng_store::seed::{self, ApplicationRow, NoticeRow, ObjectionRow};
-use junheng_store::{PgConnection, audit};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -369,7 +369,6 @@ impl SeedService for SeedApi {
             let listed: Vec<Uuid> = listed.into_iter().map(|(_, id)| id).collect();
             let now = w.now;
             seed::insert_notice(w.conn(), &row, &listed, now).await?;
-            let audit = w.audit(&call, campaign);
             let effects = [
                 Effect::event(
                     "notice.published",
@@ -389,7 +388,7 @@ impl SeedService for SeedApi {
                     subject: format!("{}公示期满", row.title),
                 },
             ];
-            audit::apply(w.conn(), &audit, &effects).await?;
+            w.record(&call, campaign, &effects).await?;
             let resp = notice_to_pb(w.conn(), &row, now).await?;
             w.commit(&resp).await?;
             Ok(resp)
@@ -492,7 +491,6 @@ impl SeedService for SeedApi {
                 filed_at: w.now,
             };
             seed::insert_objection(w.conn(), &o).await?;
-            let audit = w.audit(&call, n.campaign_id);
             let effects = [
                 Effect::event(
                     "objection.filed",
@@ -511,7 +509,7 @@ impl SeedService for SeedApi {
                     subject: format!("处理对{}的异议", row.name),
                 },
             ];
-            audit::apply(w.conn(), &audit, &effects).await?;
+            w.record(&call, n.campaign_id, &effects).await?;
             let resp = objection_to_pb(&o);
             w.commit(&resp).await?;
             Ok(resp)
@@ -562,7 +560,6 @@ impl SeedService for SeedApi {
                     if req.upheld {
                         junheng_store::phases::mark_disputed(w.conn(), o.school_id).await?;
                     }
-                    let audit = w.audit(&call, o.campaign_id);
                     let action = if req.upheld {
                         "results.disputed"
                     } else {
@@ -576,7 +573,7 @@ impl SeedService for SeedApi {
                         serde_json::json!({ "objection_id": o.id, "status": status }),
                         Some(reason.clone()),
                     );
-                    audit::apply(w.conn(), &audit, &[ev, close]).await?;
+                    w.record(&call, o.campaign_id, &[ev, close]).await?;
                 } else if req.upheld {
                     let cmd = SchoolCommand::UpholdObjection {
                         objection: o.id,
@@ -591,7 +588,6 @@ impl SeedService for SeedApi {
                         w.now,
                         &camp.def,
                     )?;
-                    let audit = w.audit(&call, o.campaign_id);
                     let ev = Effect::event(
                         "objection.dismissed",
                         Some(o.school_id),
@@ -599,7 +595,7 @@ impl SeedService for SeedApi {
                         serde_json::json!({ "objection_id": o.id, "status": "dismissed" }),
                         Some(reason.clone()),
                     );
-                    audit::apply(w.conn(), &audit, &[ev, close]).await?;
+                    w.record(&call, o.campaign_id, &[ev, close]).await?;
                 }
                 o.status = if req.upheld { "upheld" } else { "dismissed" }.into();
                 o.resolution = reason;
@@ -637,7 +633,6 @@ impl SeedService for SeedApi {
             if seed::close_notice(w.conn(), id, now).await? {
                 n.closed_at = Some(now);
                 let schools = seed::notice_schools(w.conn(), id).await?;
-                let audit = w.audit(&call, n.campaign_id);
                 let effects = [
                     Effect::event(
                         "notice.closed",
@@ -648,7 +643,7 @@ impl SeedService for SeedApi {
                     ),
                     Effect::CloseObligation { kind: ObligationKind::CloseNotice, school: None, key: id.to_string() },
                 ];
-                audit::apply(w.conn(), &audit, &effects).await?;
+                w.record(&call, n.campaign_id, &effects).await?;
             }
             let resp = notice_to_pb(w.conn(), &n, now).await?;
             w.commit(&resp).await?;
