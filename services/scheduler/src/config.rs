@@ -92,6 +92,13 @@ pub struct DispatchSettings {
     pub rate_limits_enabled: bool,
     /// How often the loop ticks without being woken.
     pub poll_interval_ms: u64,
+    /// Rows due within this many milliseconds are claimed ahead and sent at their instant,
+    /// re-checked just before (real clock only; endpoints with rate limits are not claimed
+    /// ahead). At least `poll_interval_ms`, so a row due between two ticks is not late by a
+    /// tick; a burst due at one instant is claimed before it instead of after.
+    pub lookahead_ms: u64,
+    /// Most rows a replica holds claimed and not yet finished (bounds memory and leases).
+    pub max_in_flight: usize,
 }
 
 impl Default for DispatchSettings {
@@ -107,6 +114,8 @@ impl Default for DispatchSettings {
             finish_batch: 64,
             rate_limits_enabled: true,
             poll_interval_ms: 2000,
+            lookahead_ms: 3000,
+            max_in_flight: 20_000,
         }
     }
 }
@@ -320,6 +329,12 @@ impl Settings {
             problems.push(
                 "dispatch: max_attempts, batch_size, concurrency, workers and finish_batch must be at least 1".into(),
             );
+        }
+        if self.dispatch.max_in_flight < self.dispatch.batch_size.max(1) as usize {
+            problems.push(format!(
+                "dispatch.max_in_flight: {} is less than batch_size {}",
+                self.dispatch.max_in_flight, self.dispatch.batch_size
+            ));
         }
         if self.workflow.url.is_some() && self.workflow.office_token.is_none() {
             problems.push("workflow.office_token: required when workflow.url is set".into());

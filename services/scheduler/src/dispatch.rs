@@ -1,26 +1,32 @@
 //! The dispatcher: claims due outbox rows, delivers them, records every attempt.
 //!
 //! Protocol (see the crate docs for the guarantees it gives):
-//! 1. **Claim** in one transaction: `FOR UPDATE SKIP LOCKED` over due rows (and rows whose
-//!    lease expired: crash recovery), re-check reminders against their obligation (done or
-//!    moved → cancelled), take tokens from the shared per-endpoint budget (rows over budget are
-//!    pushed to when the window frees), mark the rest `sending` with a lease, commit.
-//! 2. **Send** outside any transaction, the message id being the outbox id.
+//! 1. **Claim** in one transaction: `FOR UPDATE SKIP LOCKED` over rows due by the look-ahead
+//!    horizon (and rows whose lease expired: crash recovery), re-check reminders against their
+//!    obligation (done or moved → cancelled), take tokens from the shared per-endpoint budget
+//!    (rows over budget are pushed to when the window frees), mark the rest `sending` with a
+//!    lease running from their send instant, commit.
+//! 2. **Send** outside any transaction, the message id being the outbox id. A row claimed
+//!    ahead waits for its instant and is re-checked against its obligation just before.
 //! 3. **Finish**: record the attempt and set `sent` / retry with backoff / `dead`, fenced by
 //!    the attempt number so a worker whose lease was taken over cannot overwrite the new owner.
+//!    Results are written by a finisher running beside the sends, so sends never wait for the
+//!    database.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt as _;
 use junheng_notify::{Outcome, Sender};
 use sqlx::{PgConnection, PgPool};
+use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::Error;
-use crate::config::Settings;
+use crate::config::{ClockMode, Settings};
 use crate::outbox::Payload;
 use crate::plan;
 
@@ -34,6 +40,27 @@ pub enum SignClock {
     Tick,
 }
 
+/// A tick's "now" and the moment it was read: later instants of the same tick are
+/// `now + elapsed`, so times recorded for sends are the real ones even when a batch waited.
+#[derive(Debug, Clone, Copy)]
+struct Anchor {
+    now: DateTime<Utc>,
+    read_at: Instant,
+}
+
+impl Anchor {
+    fn new(now: DateTime<Utc>) -> Self {
+        Self {
+            now,
+            read_at: Instant::now(),
+        }
+    }
+
+    fn current(&self) -> DateTime<Utc> {
+        self.now + chrono::Duration::from_std(self.read_at.elapsed()).unwrap_or_default()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Claimed {
     pub id: Uuid,
@@ -41,6 +68,12 @@ pub struct Claimed {
     pub kind: String,
     pub attempt: i32,
     pub payload: Payload,
+    /// When it is due; later than the claim's "now" for a row claimed ahead.
+    pub not_before: DateTime<Utc>,
+    pub obligation_id: Option<Uuid>,
+    pub planned_due_at: Option<DateTime<Utc>>,
+    /// Claimed before it was due: re-checked against its obligation at its instant.
+    pub ahead: bool,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -69,22 +102,50 @@ impl DispatchReport {
     }
 }
 
+/// Cheap to clone: clones share the pool, the sender and this replica's in-flight limits.
+#[derive(Clone)]
 pub struct Dispatcher {
     pool: PgPool,
     settings: Arc<Settings>,
     sender: Arc<Sender>,
-    worker: String,
+    worker: Arc<str>,
     sign_clock: SignClock,
+    /// Rows claimed and not yet finished, over all claim loops (`dispatch.max_in_flight`).
+    in_flight: Arc<Semaphore>,
+    /// Sends in progress over all batches (`concurrency` × `workers`).
+    sends: Arc<Semaphore>,
+    /// Endpoints with a rate limit: never claimed ahead (their budget is taken at claim time).
+    limited: Arc<Vec<String>>,
 }
 
 impl Dispatcher {
     pub fn new(pool: PgPool, settings: Arc<Settings>, sender: Arc<Sender>, worker: String) -> Self {
+        let d = &settings.dispatch;
+        let limited = settings
+            .endpoints
+            .iter()
+            .filter(|(_, e)| d.rate_limits_enabled && !e.limits().is_empty())
+            .map(|(name, _)| name.clone())
+            .collect();
         Self {
+            in_flight: Arc::new(Semaphore::new(d.max_in_flight.max(1))),
+            sends: Arc::new(Semaphore::new(d.concurrency.max(1) * d.workers.max(1))),
+            limited: Arc::new(limited),
             pool,
             settings,
             sender,
-            worker,
+            worker: worker.into(),
             sign_clock: SignClock::System,
+        }
+    }
+
+    /// How far ahead rows are claimed: none under a simulated clock, whose "now" jumps.
+    fn lookahead(&self) -> chrono::Duration {
+        match self.settings.clock {
+            ClockMode::Simulated => chrono::Duration::zero(),
+            ClockMode::Real => {
+                chrono::Duration::milliseconds(self.settings.dispatch.lookahead_ms as i64)
+            }
         }
     }
 
@@ -105,24 +166,65 @@ impl Dispatcher {
         Ok(report)
     }
 
-    /// Drains everything due at `now` (bounded by `max_rounds` batches).
+    /// Drains everything due by `now` plus the look-ahead (bounded by `max_rounds` batches
+    /// per claim loop) and returns when all of it is finished.
     pub async fn drain(
         &self,
         now: DateTime<Utc>,
         max_rounds: usize,
     ) -> Result<DispatchReport, Error> {
-        // `workers` claim loops side by side: while one waits for the database, another's
-        // sends are in flight. Each stops when it finds nothing left to claim.
-        let one_loop = || async {
+        // `workers` claim loops side by side. A loop does not wait for a batch's sends: each
+        // batch is delivered by a task of its own while the loop claims the next, up to
+        // `max_in_flight` rows. Each loop stops when it finds nothing left to claim.
+        let batch = self.settings.dispatch.batch_size.max(1) as u32;
+        let anchor = Anchor::new(now);
+        // Under the real clock a claim late in a long drain uses the time it runs at; a
+        // simulated tick claims at its own instant only.
+        let claim_at = || match self.settings.clock {
+            ClockMode::Real => anchor.current(),
+            ClockMode::Simulated => now,
+        };
+        let one_loop = || async move {
             let mut total = DispatchReport::default();
+            let mut deliveries = Vec::new();
+            let mut outcome = Ok(());
             for _ in 0..max_rounds {
-                let r = self.dispatch_once(now).await?;
+                let permit = self
+                    .in_flight
+                    .clone()
+                    .acquire_many_owned(batch)
+                    .await
+                    .expect("the in-flight semaphore is never closed");
+                let (claimed, r) = match self.claim(claim_at()).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        outcome = Err(e);
+                        break;
+                    }
+                };
                 total.add(&r);
-                if r.claimed == 0 && r.cancelled == 0 {
-                    break;
+                if claimed.is_empty() {
+                    if r.cancelled == 0 {
+                        break;
+                    }
+                    continue;
+                }
+                let d = self.clone();
+                deliveries.push(tokio::spawn(async move {
+                    let r = d.deliver_from(claimed, anchor).await;
+                    drop(permit);
+                    r
+                }));
+            }
+            // Claimed rows are always delivered (or left to their lease) before returning.
+            for h in deliveries {
+                match h.await {
+                    Ok(Ok(r)) => total.add(&r),
+                    Ok(Err(e)) => outcome = outcome.and(Err(e)),
+                    Err(e) => std::panic::resume_unwind(e.into_panic()),
                 }
             }
-            Ok::<_, Error>(total)
+            outcome.map(|()| total)
         };
         let loops = futures::future::join_all(
             (0..self.settings.dispatch.workers.max(1)).map(|_| one_loop()),
@@ -146,7 +248,8 @@ impl Dispatcher {
         let rows = sqlx::query!(
             r#"WITH due AS (
                    SELECT id, endpoint, kind, recipient, attempts, payload, obligation_id, planned_due_at, not_before
-                   FROM outbox WHERE status IN ('pending', 'held') AND not_before <= $1
+                   FROM outbox WHERE status IN ('pending', 'held') AND not_before <= $3
+                        AND (not_before <= $1 OR NOT endpoint = ANY($4))
                    ORDER BY not_before, id LIMIT $2 FOR UPDATE SKIP LOCKED),
                leased AS (
                    SELECT id, endpoint, kind, recipient, attempts, payload, obligation_id, planned_due_at, not_before
@@ -159,7 +262,9 @@ impl Dispatcher {
                FROM c LEFT JOIN obligations ob ON ob.id = c.obligation_id
                ORDER BY c.not_before, c.id"#,
             now,
-            self.settings.dispatch.batch_size
+            self.settings.dispatch.batch_size,
+            now + self.lookahead(),
+            self.limited.as_slice()
         )
         .fetch_all(&mut *tx)
         .await?;
@@ -248,7 +353,8 @@ impl Dispatcher {
             let (ids, at): (Vec<Uuid>, Vec<DateTime<Utc>>) = defer.into_iter().unzip();
             // A deferred expired lease goes back to pending: it was never sent by us.
             sqlx::query!(
-                r#"UPDATE outbox SET not_before = u.at, status = CASE WHEN status = 'sending' THEN 'pending' ELSE status END
+                r#"UPDATE outbox SET not_before = u.at, lease_until = NULL,
+                          status = CASE WHEN status = 'sending' THEN 'pending' ELSE status END
                    FROM UNNEST($1::uuid[], $2::timestamptz[]) AS u(id, at) WHERE outbox.id = u.id"#,
                 &ids,
                 &at
@@ -257,78 +363,210 @@ impl Dispatcher {
             .await?;
         }
 
-        let claimed: Vec<_> = live
+        let ids: HashSet<Uuid> = live
             .iter()
             .zip(take)
             .filter(|(_, t)| *t)
-            .map(|(r, _)| *r)
+            .map(|(r, _)| r.id)
             .collect();
-        let ids: Vec<Uuid> = claimed.iter().map(|r| r.id).collect();
-        let lease_until =
-            now + chrono::Duration::from_std(self.settings.dispatch.lease()).expect("lease fits");
+        let id_list: Vec<Uuid> = ids.iter().copied().collect();
+        // The lease runs from the send instant: a row claimed ahead is not taken over while
+        // it waits for its time.
         sqlx::query!(
-            "UPDATE outbox SET status = 'sending', lease_until = $2, attempts = attempts + 1 WHERE id = ANY($1)",
-            &ids,
-            lease_until
+            "UPDATE outbox SET status = 'sending', lease_until = GREATEST(not_before, $2) + make_interval(secs => $3),
+                    attempts = attempts + 1
+             WHERE id = ANY($1)",
+            &id_list,
+            now,
+            self.settings.dispatch.lease().as_secs_f64()
         )
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
 
-        let out = claimed
+        let out = rows
             .into_iter()
+            .filter(|r| ids.contains(&r.id))
             .map(|r| Claimed {
                 id: r.id,
-                endpoint: r.endpoint.clone(),
-                kind: r.kind.clone(),
-                attempt: r.attempts + 1,
-                payload: serde_json::from_value(r.payload.clone()).unwrap_or_else(|e| Payload {
+                payload: serde_json::from_value(r.payload).unwrap_or_else(|e| Payload {
                     title: "(unreadable payload)".into(),
                     text: e.to_string(),
                     ..Payload::default()
                 }),
+                endpoint: r.endpoint,
+                kind: r.kind,
+                attempt: r.attempts + 1,
+                ahead: r.not_before > now,
+                not_before: r.not_before,
+                obligation_id: r.obligation_id,
+                planned_due_at: r.planned_due_at,
             })
             .collect::<Vec<_>>();
         report.claimed = out.len();
         Ok((out, report))
     }
 
-    /// Steps 2 and 3 for a claimed batch, `concurrency` sends at a time. Results are recorded
-    /// as they come in, several per transaction (whatever finished while the previous write
-    /// was running, at most `finish_batch`): a message is never left unrecorded for longer
-    /// than one such write after its send returned.
+    /// Steps 2 and 3 for a claimed batch: up to `concurrency` sends at a time, rows claimed
+    /// ahead at their instant. A finisher beside the sends records results as they come in,
+    /// several per transaction (whatever arrived while the previous write ran, at most
+    /// `finish_batch`), so a message is never left unrecorded for longer than one such write
+    /// after its send returned, and sends never wait for the database.
     pub async fn deliver(
         &self,
         claimed: Vec<Claimed>,
         now: DateTime<Utc>,
     ) -> Result<DispatchReport, Error> {
+        self.deliver_from(claimed, Anchor::new(now)).await
+    }
+
+    /// [`Self::deliver`] with times measured from when the tick's "now" was read, so
+    /// `sent_at` includes every wait (for a claim, a send slot, the row's instant).
+    async fn deliver_from(
+        &self,
+        claimed: Vec<Claimed>,
+        anchor: Anchor,
+    ) -> Result<DispatchReport, Error> {
         let mut report = DispatchReport::default();
         if claimed.is_empty() {
             return Ok(report);
         }
-        // Times are measured from here, not from when a send got its turn, so `sent_at` of
-        // the last message of a batch includes its wait behind the others.
-        let batch_start = Instant::now();
-        let mut results = futures::stream::iter(claimed)
-            .map(|c| self.send_one(c, now, batch_start))
-            .buffer_unordered(self.settings.dispatch.concurrency)
-            .ready_chunks(self.settings.dispatch.finish_batch.max(1));
-        let mut conn = self.pool.acquire().await?;
-        while let Some(done) = results.next().await {
-            for f in finish(&mut conn, &self.settings, &self.worker, &done).await? {
-                match f {
-                    Finish::Sent => report.sent += 1,
-                    Finish::Retry => report.retried += 1,
-                    Finish::Dead => report.dead += 1,
-                    Finish::LostLease => report.lost_lease += 1,
+        let cancelled = AtomicUsize::new(0);
+        let cancelled = &cancelled;
+        let finish_batch = self.settings.dispatch.finish_batch.max(1);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Done>(finish_batch * 2);
+        let concurrency = self.settings.dispatch.concurrency.max(1);
+        let sending = async move {
+            let mut sends = futures::stream::FuturesUnordered::new();
+            // The finisher only stops on a database error; a result it did not take leaves
+            // its row to the lease, and the message is sent again with the same id.
+            for (at, run) in runs(claimed, anchor.current()) {
+                // Keep the sends in progress moving while waiting for the next run's instant.
+                let ready = self.await_run(at, run, anchor, cancelled);
+                tokio::pin!(ready);
+                let run = loop {
+                    tokio::select! {
+                        run = &mut ready => break run,
+                        Some(done) = sends.next(), if !sends.is_empty() => {
+                            let _ = tx.send(done).await;
+                        }
+                    }
+                };
+                for c in run {
+                    if sends.len() >= concurrency
+                        && let Some(done) = sends.next().await
+                    {
+                        let _ = tx.send(done).await;
+                    }
+                    sends.push(self.send_one(c, anchor));
                 }
             }
-        }
+            while let Some(done) = sends.next().await {
+                let _ = tx.send(done).await;
+            }
+        };
+        let finishing = async {
+            let mut report = DispatchReport::default();
+            let mut done = Vec::with_capacity(finish_batch);
+            let mut conn = None;
+            while rx.recv_many(&mut done, finish_batch).await > 0 {
+                let c = match &mut conn {
+                    Some(c) => c,
+                    None => conn.insert(self.pool.acquire().await?),
+                };
+                for f in finish(c, &self.settings, &self.worker, &done).await? {
+                    match f {
+                        Finish::Sent => report.sent += 1,
+                        Finish::Retry => report.retried += 1,
+                        Finish::Dead => report.dead += 1,
+                        Finish::LostLease => report.lost_lease += 1,
+                    }
+                }
+                done.clear();
+            }
+            Ok::<_, Error>(report)
+        };
+        let ((), finished) = tokio::join!(sending, finishing);
+        report.add(&finished?);
+        report.cancelled += cancelled.load(Ordering::Relaxed);
         Ok(report)
     }
 
-    async fn send_one(&self, c: Claimed, now: DateTime<Utc>, batch_start: Instant) -> Done {
-        let started = now + chrono::Duration::from_std(batch_start.elapsed()).unwrap_or_default();
+    /// Waits until a run of rows claimed ahead is due, then cancels those whose obligation
+    /// was done or moved meanwhile (the claim's re-check, repeated at the send instant).
+    async fn await_run(
+        &self,
+        at: DateTime<Utc>,
+        run: Vec<Claimed>,
+        anchor: Anchor,
+        cancelled: &AtomicUsize,
+    ) -> Vec<Claimed> {
+        if let Ok(wait) = (at - anchor.current()).to_std() {
+            tokio::time::sleep(wait).await;
+        }
+        let (obligations, dues): (Vec<Uuid>, Vec<Option<DateTime<Utc>>>) = run
+            .iter()
+            .filter(|c| c.ahead)
+            .filter_map(|c| Some((c.obligation_id?, c.planned_due_at)))
+            .unzip();
+        if obligations.is_empty() {
+            return run;
+        }
+        // Read-only and one lookup per obligation: it runs at the burst's instant.
+        let stale = sqlx::query!(
+            r#"SELECT u.id AS "id!", u.due FROM UNNEST($1::uuid[], $2::timestamptz[]) AS u(id, due)
+               WHERE NOT EXISTS (SELECT 1 FROM obligations ob
+                                 WHERE ob.id = u.id AND ob.status = 'open' AND ob.due_at = u.due)"#,
+            &obligations,
+            &dues as &[Option<DateTime<Utc>>]
+        )
+        .fetch_all(&self.pool)
+        .await;
+        let stale: HashSet<(Uuid, Option<DateTime<Utc>>)> = match stale {
+            Ok(stale) if stale.is_empty() => return run,
+            Ok(stale) => stale.into_iter().map(|r| (r.id, r.due)).collect(),
+            Err(e) => {
+                // Not sent now; the rows keep their lease and are claimed again when it ends.
+                tracing::error!(error = %e, rows = run.len(), "re-check before sending failed");
+                return Vec::new();
+            }
+        };
+        let (gone, live): (Vec<Claimed>, Vec<Claimed>) = run.into_iter().partition(|c| {
+            c.ahead
+                && c.obligation_id
+                    .is_some_and(|o| stale.contains(&(o, c.planned_due_at)))
+        });
+        let ids: Vec<Uuid> = gone.iter().map(|c| c.id).collect();
+        let attempts: Vec<i32> = gone.iter().map(|c| c.attempt).collect();
+        match sqlx::query!(
+            r#"UPDATE outbox o SET status = 'cancelled', lease_until = NULL,
+                      last_error = 'obligation done or deadline moved before the send instant'
+               FROM UNNEST($1::uuid[], $2::int4[]) AS u(id, attempt)
+               WHERE o.id = u.id AND o.attempts = u.attempt AND o.status = 'sending'"#,
+            &ids,
+            &attempts
+        )
+        .execute(&self.pool)
+        .await
+        {
+            Ok(r) => {
+                cancelled.fetch_add(r.rows_affected() as usize, Ordering::Relaxed);
+                live
+            }
+            Err(e) => {
+                tracing::error!(error = %e, rows = ids.len(), "cancelling stale reminders failed");
+                Vec::new()
+            }
+        }
+    }
+
+    async fn send_one(&self, c: Claimed, anchor: Anchor) -> Done {
+        let _turn = self
+            .sends
+            .acquire()
+            .await
+            .expect("the send semaphore is never closed");
+        let started = anchor.current();
         let outcome = match self.settings.endpoints.get(&c.endpoint) {
             None => Outcome::DisableEndpoint {
                 reason: format!(
@@ -341,13 +579,12 @@ impl Dispatcher {
                 let msg = c.payload.to_message(c.id);
                 let sign_ms = match self.sign_clock {
                     SignClock::System => Utc::now().timestamp_millis(),
-                    SignClock::Tick => now.timestamp_millis(),
+                    SignClock::Tick => anchor.now.timestamp_millis(),
                 };
                 self.sender.send(&endpoint, &msg, sign_ms).await
             }
         };
-        let finished_at =
-            now + chrono::Duration::from_std(batch_start.elapsed()).unwrap_or_default();
+        let finished_at = anchor.current();
         Done {
             claimed: c,
             outcome,
@@ -355,6 +592,25 @@ impl Dispatcher {
             finished_at,
         }
     }
+}
+
+/// Splits a claimed batch (in due order) into runs sent together: rows already due form the
+/// first run; rows claimed ahead are grouped by instant, a run waiting for its latest row
+/// (at most 100 ms), so nothing is sent early.
+fn runs(claimed: Vec<Claimed>, now: DateTime<Utc>) -> Vec<(DateTime<Utc>, Vec<Claimed>)> {
+    let slack = chrono::Duration::milliseconds(100);
+    let mut out: Vec<(DateTime<Utc>, DateTime<Utc>, Vec<Claimed>)> = Vec::new();
+    for c in claimed {
+        let due = c.not_before.max(now);
+        match out.last_mut() {
+            Some((first, at, run)) if due <= *first + slack => {
+                *at = (*at).max(due);
+                run.push(c);
+            }
+            _ => out.push((due, due, vec![c])),
+        }
+    }
+    out.into_iter().map(|(_, at, run)| (at, run)).collect()
 }
 
 /// One send attempt's result, waiting to be recorded.

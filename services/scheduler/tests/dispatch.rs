@@ -280,10 +280,11 @@ async fn failures_back_off_then_dead_letter_with_the_last_error() {
     let now = local(2020, 4, 9, 10, 0);
 
     // 503 three times (max_attempts = 3): backoff grows, then dead with the last error.
+    // (No look-ahead, so "not claimed before the backoff" is what is checked.)
     queue(&db.pool, campaign, 1, now).await;
     let d = dispatcher(
         db.pool.clone(),
-        settings(&format!("{}/fail", server.uri()), ""),
+        settings(&format!("{}/fail", server.uri()), "lookahead_ms = 0"),
         "w",
     );
     let r = d.dispatch_once(now).await.unwrap();
@@ -405,4 +406,123 @@ async fn failures_back_off_then_dead_letter_with_the_last_error() {
         .await
         .unwrap();
     assert!(err.unwrap().starts_with("permanent: HTTP 400"));
+}
+
+/// Rows due within the look-ahead are claimed before their instant and sent at it, not a poll
+/// interval later; a reminder whose obligation is done while it waits is cancelled at its
+/// instant, not sent. A simulated clock claims nothing ahead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_due_soon_are_claimed_ahead_sent_on_time_and_rechecked() {
+    let db = TestDb::new().await;
+    let sink = webhook_sink().await;
+    let campaign = seed_campaign(&db.pool).await;
+    let now = Utc::now();
+    let due = now + Duration::milliseconds(1500);
+    let deadline = now + Duration::days(1);
+    let obl = |kind, subject| Obl {
+        kind,
+        school: None,
+        owner_role: "school",
+        owner_school: None,
+        due: deadline,
+        subject,
+        created: now,
+    };
+    let kept = add_obligation(&db.pool, campaign, obl("submit_application", "提交申请")).await;
+    let done = add_obligation(&db.pool, campaign, obl("submit_presentation", "提交材料")).await;
+    let row = |key: &str, obligation: Option<Uuid>| NewRow {
+        dedupe_key: format!("test:{key}|role:office|hook"),
+        campaign_id: campaign,
+        kind: if obligation.is_some() {
+            Kind::Reminder
+        } else {
+            Kind::DailyDigest
+        },
+        endpoint: "hook".into(),
+        recipient: "role:office".into(),
+        obligation_id: obligation,
+        planned_due_at: obligation.map(|_| deadline),
+        payload: Payload {
+            title: format!("消息 {key}"),
+            text: key.into(),
+            ..Payload::default()
+        },
+        urgent: false,
+        not_before: due,
+        held: false,
+    };
+    let rows = [
+        row("digest", None),
+        row("kept", Some(kept)),
+        row("done", Some(done)),
+    ];
+    outbox::insert(&mut db.pool.acquire().await.unwrap(), &rows, now)
+        .await
+        .unwrap();
+
+    // A simulated clock never claims ahead: its "now" may jump past the instant.
+    let simulated = Arc::new({
+        let mut s = (*settings(&format!("{}/hook", sink.uri()), "")).clone();
+        s.clock = junheng_scheduler::ClockMode::Simulated;
+        s
+    });
+    let r = dispatcher(db.pool.clone(), simulated, "sim")
+        .drain(now, 10)
+        .await
+        .unwrap();
+    assert_eq!((r.claimed, r.sent), (0, 0));
+
+    let d = dispatcher(
+        db.pool.clone(),
+        settings(&format!("{}/hook", sink.uri()), ""),
+        "real",
+    );
+    let drain = tokio::spawn(async move { d.drain(now, 10).await.unwrap() });
+    // Claimed ahead, nothing sent before the instant.
+    let t = std::time::Instant::now();
+    while statuses(&db.pool).await.get("sending") != Some(&3) {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(5),
+            "not claimed ahead"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        Utc::now() < due,
+        "the claim took longer than the test allows"
+    );
+    assert!(received(&sink).await.is_empty());
+    sqlx::query("UPDATE obligations SET status = 'done' WHERE id = $1")
+        .bind(done)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+
+    let r = drain.await.unwrap();
+    assert_eq!((r.claimed, r.sent, r.cancelled), (3, 2, 1), "{r:?}");
+    let got: Vec<String> = received(&sink)
+        .await
+        .into_iter()
+        .map(|m| m.body["title"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(!got.iter().any(|t| t.contains("done")), "{got:?}");
+    let sent: Vec<(String, Option<DateTime<Utc>>, Option<String>)> =
+        sqlx::query_as("SELECT status, sent_at, last_error FROM outbox ORDER BY dedupe_key")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    for (status, sent_at, last_error) in &sent {
+        match status.as_str() {
+            "sent" => assert!(sent_at.unwrap() >= due, "sent early: {sent_at:?} < {due}"),
+            "cancelled" => assert!(
+                last_error
+                    .as_deref()
+                    .unwrap()
+                    .contains("before the send instant"),
+                "{last_error:?}"
+            ),
+            other => panic!("unexpected status {other}"),
+        }
+    }
 }

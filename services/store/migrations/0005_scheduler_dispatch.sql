@@ -1,0 +1,14 @@
+-- junheng scheduler, third step. Owned by the `junheng-scheduler` crate; append-only.
+
+-- Found by the burst benchmark: the partial index `outbox_leased` (status = 'sending') made
+-- the planner drive the dispatcher's finishing UPDATE … FROM UNNEST(ids) from *every* row in
+-- flight (its statistics, taken when nothing was in flight, promised one row), so each batch of
+-- results re-read all rows being sent: quadratic in the rows in flight. An index whose
+-- predicate the finishing UPDATE cannot imply leaves the planner the primary key. Invariant
+-- kept by the dispatcher: lease_until is set exactly while status = 'sending'.
+DROP INDEX outbox_leased;
+CREATE INDEX outbox_lease ON outbox (lease_until) WHERE lease_until IS NOT NULL;
+
+-- Nothing reads the outbox by obligation (the dispatcher joins from the outbox row), and every
+-- claim and finish paid for keeping this index up to date.
+DROP INDEX outbox_by_obligation;
