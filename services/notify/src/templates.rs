@@ -13,6 +13,10 @@ use serde_json::Value;
 use crate::{Endpoint, Error, Message};
 
 /// What is being announced. Context fields (all required unless marked optional):
+///
+/// Every kind also takes an optional `delayed_from` ("2020年4月11日 08:30"): the message goes
+/// out late, after downtime, and was due to leave at that local time. The title then ends in
+/// "（补发）" and every body starts with "原定于 {delayed_from} 发送，因系统停机延后补发。".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TemplateKind {
     /// `subject`, `due`, `days_left`, `owner`; optional `school`, `link`.
@@ -116,11 +120,30 @@ pub fn render(kind: TemplateKind, channel: ChannelKind, ctx: &Value) -> Result<R
             .map(|s| s.trim().to_owned())
             .map_err(|source| Error::Template { name, source })
     };
+    // A late message says so in every part; the HTML note is in `layout.html`.
+    let delayed = ctx.get("delayed_from").is_some_and(|v| !v.is_null());
+    let note = |name: &str, body: String, sep: &str| -> Result<String, Error> {
+        if !delayed {
+            return Ok(body);
+        }
+        let name = format!("delayed.{name}");
+        let note = env
+            .get_template(&name)
+            .and_then(|t| t.render(ctx))
+            .map(|s| s.trim().to_owned())
+            .map_err(|source| Error::Template { name, source })?;
+        Ok(if sep.is_empty() {
+            format!("{body}{note}")
+        } else {
+            format!("{note}{sep}{body}")
+        })
+    };
     Ok(Rendered {
-        title: one("title")?,
-        text: one("txt")?,
+        title: note("title", one("title")?, "")?,
+        text: note("txt", one("txt")?, "\n")?,
         markdown: match channel {
-            ChannelKind::Chat => Some(one("md")?),
+            // A blank line ends the quote.
+            ChannelKind::Chat => Some(note("md", one("md")?, "\n\n")?),
             _ => None,
         },
         html: match channel {
@@ -152,9 +175,25 @@ const TEMPLATES: &[(&str, &str)] = &[
         r#"<!DOCTYPE html>
 <html><head><meta charset="utf-8"></head>
 <body style="font-family: 'PingFang SC','Microsoft YaHei',sans-serif; line-height: 1.6">
+{% if delayed_from is defined and delayed_from is not none %}{% include "delayed.html" %}{% endif %}
 {% block body %}{% endblock %}
 <p style="color:#888;font-size:12px">此邮件由均衡系统自动发送，请勿直接回复。</p>
 </body></html>"#,
+    ),
+    // ---- a late message (optional `delayed_from` on every kind) ----
+    // The title gets the suffix; the bodies start with the note.
+    ("delayed.title", "（补发）"),
+    (
+        "delayed.txt",
+        "原定于 {{ delayed_from }} 发送，因系统停机延后补发。",
+    ),
+    (
+        "delayed.md",
+        "> 原定于 {{ delayed_from }} 发送，因系统停机延后补发。",
+    ),
+    (
+        "delayed.html",
+        r#"<p style="color:#b35900">原定于 {{ delayed_from }} 发送，因系统停机延后补发。</p>"#,
     ),
     // ---- reminder ----
     (
@@ -451,6 +490,47 @@ mod tests {
                 .contains("剩余：<font color=\"warning\">3 天</font>")
         );
         assert!(chat.html.is_none());
+    }
+
+    #[test]
+    fn a_late_message_says_so_in_every_part() {
+        let ctx = json!({"subject": "提交汇报材料", "due": "2020-04-10 24:00", "days_overdue": 1,
+                         "owner": "昌乐二中（王校长）", "delayed_from": "2020年4月11日 00:00"});
+        let note = "原定于 2020年4月11日 00:00 发送，因系统停机延后补发。";
+        let mail = render(TemplateKind::Overdue, ChannelKind::Email, &ctx).unwrap();
+        assert_eq!(mail.title, "【逾期】提交汇报材料已逾期 1 天（补发）");
+        assert!(
+            mail.text
+                .starts_with(&format!("{note}\n昌乐二中（王校长）：\n您负责的")),
+            "{}",
+            mail.text
+        );
+        let html = mail.html.unwrap();
+        let (before, after) = html.split_once(note).expect("the note in the HTML");
+        assert!(
+            before.contains("<body") && after.contains("您负责的"),
+            "{html}"
+        );
+        let md = render(TemplateKind::Overdue, ChannelKind::Chat, &ctx)
+            .unwrap()
+            .markdown
+            .unwrap();
+        assert!(
+            md.starts_with(&format!("> {note}\n\n**提交汇报材料**")),
+            "{md}"
+        );
+        // Every kind takes it; without it (or null) nothing changes.
+        let digest =
+            json!({"date": "2020-04-10", "items": [], "delayed_from": "2020年4月10日 17:00"});
+        let r = render(TemplateKind::DailyDigest, ChannelKind::Plain, &digest).unwrap();
+        assert_eq!(r.title, "【每日汇总】2020-04-10 共 0 项待办（补发）");
+        let mut on_time = ctx.clone();
+        on_time["delayed_from"] = Value::Null;
+        let r = render(TemplateKind::Overdue, ChannelKind::Email, &on_time).unwrap();
+        assert!(!r.title.contains("补发") && !r.text.contains("补发"));
+        on_time.as_object_mut().unwrap().remove("delayed_from");
+        let r = render(TemplateKind::Overdue, ChannelKind::Email, &on_time).unwrap();
+        assert!(!r.title.contains("补发") && !r.html.unwrap().contains("补发"));
     }
 
     #[test]

@@ -207,7 +207,8 @@ pub async fn preview(
     }));
 
     // When a planned message will actually leave: chat is held by quiet hours and non-working
-    // days like the planner does (a reminder is never held past its own deadline).
+    // days like the planner does (a reminder is never held past its own deadline), and Feishu
+    // steps off the :00/:30 peaks.
     let quiet = plan::QuietRules {
         quiet_start: def.reminders.quiet_start,
         quiet_end: def.reminders.quiet_end,
@@ -216,15 +217,19 @@ pub async fn preview(
     };
     let release = |at: DateTime<Utc>, kind: &str, endpoint: &str, limit: Option<DateTime<Utc>>| {
         let urgent = settings.planning.urgent_kinds.iter().any(|k| k == kind);
-        let chat = settings
-            .endpoints
-            .get(endpoint)
-            .is_some_and(|e| e.is_chat());
-        if urgent || !chat {
+        let Some(ep) = settings.endpoints.get(endpoint) else {
+            return at;
+        };
+        if urgent || !ep.is_chat() {
             return at;
         }
-        let t = quiet.next_allowed(at);
-        if limit.is_some_and(|l| t >= l) { at } else { t }
+        let t = plan::release(at, at, Some(&quiet), limit);
+        match ep.endpoint {
+            junheng_notify::Endpoint::Feishu(_) => {
+                plan::off_feishu_peak(t, at, Some(&quiet), limit)
+            }
+            _ => t,
+        }
     };
     let schools = load_schools(&mut conn, campaign_id).await?;
     for o in open_obligations(&mut conn, campaign_id).await? {

@@ -468,13 +468,10 @@ impl Dispatcher {
         let finishing = async {
             let mut report = DispatchReport::default();
             let mut done = Vec::with_capacity(finish_batch);
-            let mut conn = None;
             while rx.recv_many(&mut done, finish_batch).await > 0 {
-                let c = match &mut conn {
-                    Some(c) => c,
-                    None => conn.insert(self.pool.acquire().await?),
-                };
-                for f in finish(c, &self.settings, &self.worker, &done).await? {
+                // A connection per write, not per batch: many batches may be in flight.
+                let mut conn = self.pool.acquire().await?;
+                for f in finish(&mut conn, &self.settings, &self.worker, &done).await? {
                     match f {
                         Finish::Sent => report.sent += 1,
                         Finish::Retry => report.retried += 1,

@@ -4,6 +4,7 @@
 
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use junheng_notify::templates::{ChannelKind, TemplateKind, render};
 use junheng_notify::{Attachment, Endpoint, Message};
 use serde::{Deserialize, Serialize};
@@ -11,7 +12,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::config::Settings;
-use crate::plan::QuietRules;
+use crate::plan::{self, QuietRules};
 use crate::recipients::Target;
 
 /// The rendered message as stored in `outbox.payload`. The message id is the outbox row id,
@@ -152,8 +153,11 @@ pub struct Occurrence<'a> {
     pub obligation_id: Option<Uuid>,
     pub planned_due_at: Option<DateTime<Utc>>,
     pub at: DateTime<Utc>,
+    /// The campaign's time zone: a late message names its planned time in local time.
+    pub tz: Tz,
     pub urgent: bool,
-    /// Template context; `owner` is filled per target when absent.
+    /// Template context; `owner` is filled per target when absent; `delayed_from` is set
+    /// per target when the message is late.
     pub ctx: serde_json::Value,
     pub attachments: Vec<StoredAttachment>,
     /// Called with the rendered e-mail HTML, e.g. to embed a chart.
@@ -165,8 +169,13 @@ pub struct Occurrence<'a> {
 }
 
 /// Renders `occ` for every target's channel and builds one row per target.
-/// `now` is when the rows are planned: a chat message planned late (after downtime or a
-/// clock jump) is held from then, not from when it was due, so it never lands in quiet hours.
+///
+/// `now` is when the rows are planned. When a row may leave is [`plan::release`]: a chat
+/// message planned late is held from `now`, not from when it was due, so it never lands in
+/// quiet hours. A non-urgent Feishu message is kept off the vendor's :00/:30 peaks
+/// ([`plan::off_feishu_peak`]). A message planned more than [`plan::LATE_AFTER`] after it was
+/// due to leave on its channel (its occasion, or the end of the quiet hours that would have
+/// held it) is marked late: the templates get `delayed_from`, that instant in campaign time.
 pub fn rows_for(
     settings: &Settings,
     occ: &Occurrence<'_>,
@@ -180,10 +189,19 @@ pub fn rows_for(
             .get(&t.endpoint)
             .ok_or_else(|| RenderError::UnknownEndpoint(t.endpoint.clone()))?;
         let channel = ChannelKind::from(&ep.endpoint);
+        // Quiet hours and non-working days hold non-urgent chat messages only.
+        let quiet = occ.quiet.as_ref().filter(|_| !occ.urgent && ep.is_chat());
+        let due_to_leave = plan::release(occ.at, occ.at, quiet, occ.hold_limit);
         let mut ctx = occ.ctx.clone();
         if let Some(obj) = ctx.as_object_mut() {
             obj.entry("owner")
                 .or_insert_with(|| serde_json::Value::String(t.display.clone()));
+            if plan::is_late(due_to_leave, now) {
+                obj.insert(
+                    "delayed_from".into(),
+                    serde_json::Value::String(plan::describe_local(due_to_leave, occ.tz)),
+                );
+            }
         }
         let r = render(occ.kind.template(), channel, &ctx)?;
         let html = match (r.html, occ.html_hook) {
@@ -205,22 +223,12 @@ pub fn rows_for(
             urgent: occ.urgent,
             to: t.to.clone(),
         };
-        let not_before = match occ.quiet {
-            Some(q) if !occ.urgent && ep.is_chat() => {
-                // Planned late but inside allowed hours: keep the occasion's own instant, so
-                // older occasions still go first.
-                let t = if occ.at < now && q.next_allowed(now) == now {
-                    occ.at
-                } else {
-                    q.next_allowed(occ.at.max(now))
-                };
-                if occ.hold_limit.is_some_and(|limit| t >= limit) {
-                    occ.at
-                } else {
-                    t
-                }
+        let held_until = plan::release(occ.at, now, quiet, occ.hold_limit);
+        let not_before = match ep.endpoint {
+            Endpoint::Feishu(_) if !occ.urgent => {
+                plan::off_feishu_peak(held_until, now, quiet, occ.hold_limit)
             }
-            _ => occ.at,
+            _ => held_until,
         };
         rows.push(NewRow {
             dedupe_key: format!("{}|{}|{}", occ.key, t.recipient, t.endpoint),
@@ -233,7 +241,8 @@ pub fn rows_for(
             payload,
             urgent: occ.urgent,
             not_before,
-            held: not_before > occ.at,
+            // Only quiet hours hold; a two-minute step off a Feishu peak is not a hold.
+            held: held_until > occ.at,
         });
     }
     Ok(rows)
@@ -291,4 +300,193 @@ pub async fn insert(
     .execute(&mut *conn)
     .await?;
     Ok(res.rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use junheng_core::calendar::WorkCalendar;
+    use serde_json::json;
+
+    fn tz() -> Tz {
+        chrono_tz::Asia::Shanghai
+    }
+    fn local(m: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+        tz().with_ymd_and_hms(2020, m, d, h, mi, 0)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+    fn settings() -> Settings {
+        Settings::from_toml(
+            r#"
+            database_url = "postgres://x/y"
+            [endpoints.mail]
+            kind = "smtp"
+            host = "localhost"
+            from = "jy@example.cn"
+            to = ["office@example.cn"]
+            message_id_domain = "example.cn"
+            [endpoints.wecom]
+            kind = "wecom"
+            key = "k"
+            [endpoints.feishu]
+            kind = "feishu"
+            hook_id = "h"
+            secret = "s"
+            "#,
+            |_| None,
+        )
+        .unwrap()
+    }
+    fn targets() -> Vec<Target> {
+        ["mail", "wecom", "feishu"]
+            .into_iter()
+            .map(|ep| Target {
+                recipient: "role:office".into(),
+                display: "县教育局督导室".into(),
+                endpoint: ep.into(),
+                to: None,
+                mention_mobiles: Vec::new(),
+            })
+            .collect()
+    }
+    fn occurrence<'a>(
+        kind: Kind,
+        at: DateTime<Utc>,
+        urgent: bool,
+        cal: &'a WorkCalendar,
+    ) -> Occurrence<'a> {
+        Occurrence {
+            campaign_id: Uuid::nil(),
+            kind,
+            key: "k".into(),
+            obligation_id: None,
+            planned_due_at: None,
+            at,
+            tz: tz(),
+            urgent,
+            ctx: json!({"subject": "审核自主申报", "due": "d", "days_left": 0, "days_overdue": 1}),
+            attachments: Vec::new(),
+            html_hook: None,
+            quiet: Some(QuietRules {
+                quiet_start: chrono::NaiveTime::from_hms_opt(21, 0, 0).unwrap(),
+                quiet_end: chrono::NaiveTime::from_hms_opt(8, 0, 0).unwrap(),
+                tz: tz(),
+                calendar: cal,
+            }),
+            hold_limit: None,
+        }
+    }
+    fn by_endpoint(rows: &[NewRow]) -> Vec<(&str, DateTime<Utc>, bool)> {
+        rows.iter()
+            .map(|r| (r.endpoint.as_str(), r.not_before, r.held))
+            .collect()
+    }
+
+    #[test]
+    fn feishu_steps_off_the_peak_minutes_unless_urgent() {
+        let cal = WorkCalendar::statutory();
+        let s = settings();
+        // Thursday 08:30, the reminder morning, planned on time.
+        let at = local(4, 9, 8, 30);
+        let rows = rows_for(
+            &s,
+            &occurrence(Kind::Reminder, at, false, &cal),
+            &targets(),
+            at,
+        )
+        .unwrap();
+        assert_eq!(
+            by_endpoint(&rows),
+            vec![
+                ("mail", at, false),
+                ("wecom", at, false),
+                ("feishu", local(4, 9, 8, 32), false)
+            ]
+        );
+        let rows = rows_for(
+            &s,
+            &occurrence(Kind::Reminder, at, true, &cal),
+            &targets(),
+            at,
+        )
+        .unwrap();
+        assert!(
+            rows.iter().all(|r| r.not_before == at),
+            "urgent never moves"
+        );
+        // Overdue at Saturday 00:00, planned at 00:01: e-mail now, chat held to Monday 08:00,
+        // Feishu to 08:02 (still a hold).
+        let due = local(4, 11, 0, 0);
+        let rows = rows_for(
+            &s,
+            &occurrence(Kind::Overdue, due, false, &cal),
+            &targets(),
+            local(4, 11, 0, 1),
+        )
+        .unwrap();
+        assert_eq!(
+            by_endpoint(&rows),
+            vec![
+                ("mail", due, false),
+                ("wecom", local(4, 13, 8, 0), true),
+                ("feishu", local(4, 13, 8, 2), true)
+            ]
+        );
+        assert!(rows.iter().all(|r| !r.payload.title.contains("补发")));
+    }
+
+    #[test]
+    fn a_message_planned_over_an_hour_after_it_was_due_to_leave_says_so() {
+        let cal = WorkCalendar::statutory();
+        let s = settings();
+        let due = local(4, 11, 0, 0); // Saturday 00:00
+        let occ = occurrence(Kind::Overdue, due, false, &cal);
+        let title = "【逾期】审核自主申报已逾期 1 天";
+        let late = |r: &NewRow, from: &str| {
+            assert_eq!(
+                r.payload.title,
+                format!("{title}（补发）"),
+                "{}",
+                r.endpoint
+            );
+            let note = format!("原定于 {from} 发送，因系统停机延后补发。");
+            assert!(r.payload.text.starts_with(&note), "{}", r.payload.text);
+        };
+        let on_time = |r: &NewRow| {
+            assert_eq!(r.payload.title, title, "{}", r.endpoint);
+            assert!(!r.payload.text.contains("补发"));
+        };
+        // Down until Monday 08:30: the e-mail was due at 00:00 on Saturday and is late; the
+        // chat copies would have been held to Monday 08:00 anyway and are not.
+        let rows = rows_for(&s, &occ, &targets(), local(4, 13, 8, 30)).unwrap();
+        late(&rows[0], "2020年4月11日 00:00");
+        assert!(
+            rows[0]
+                .payload
+                .html
+                .as_deref()
+                .unwrap()
+                .contains("原定于 2020年4月11日 00:00 发送")
+        );
+        on_time(&rows[1]);
+        on_time(&rows[2]);
+        // Down until Monday 09:30: every copy is late, the chat ones since Monday 08:00.
+        let rows = rows_for(&s, &occ, &targets(), local(4, 13, 9, 30)).unwrap();
+        late(&rows[0], "2020年4月11日 00:00");
+        late(&rows[1], "2020年4月13日 08:00");
+        assert!(
+            rows[1]
+                .payload
+                .markdown
+                .as_deref()
+                .unwrap()
+                .starts_with("> 原定于 2020年4月13日 08:00 发送，因系统停机延后补发。\n\n")
+        );
+        late(&rows[2], "2020年4月13日 08:00");
+        // Within the hour: not marked.
+        let rows = rows_for(&s, &occ, &targets(), local(4, 11, 1, 0)).unwrap();
+        on_time(&rows[0]);
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::str::FromStr;
 
-use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveTime, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveTime, TimeDelta, Timelike, Utc};
 use chrono_tz::Tz;
 use junheng_core::calendar::WorkCalendar;
 use junheng_core::definition::Reminders;
@@ -122,6 +122,99 @@ impl QuietRules<'_> {
         } else {
             at
         }
+    }
+}
+
+/// When a message for an occasion at `at`, planned at `now`, may leave. `quiet` is given for
+/// non-urgent chat messages only (quiet hours and non-working days hold them); e-mail, files
+/// and urgent kinds leave at `at`. A message planned late (after downtime or a clock jump) is
+/// held from `now`, not from `at`, so it never lands in quiet hours; planned late inside
+/// allowed hours it keeps its own `at`, so older occasions still go first. A hold that would
+/// reach `hold_limit` is not applied (a reminder held past its own deadline would be useless,
+/// so it goes out in quiet time instead).
+pub fn release(
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    quiet: Option<&QuietRules<'_>>,
+    hold_limit: Option<DateTime<Utc>>,
+) -> DateTime<Utc> {
+    let Some(q) = quiet else {
+        return at;
+    };
+    let t = if at < now && q.next_allowed(now) == now {
+        at
+    } else {
+        q.next_allowed(at.max(now))
+    };
+    if hold_limit.is_some_and(|limit| t >= limit) {
+        at
+    } else {
+        t
+    }
+}
+
+/// A message planned more than this after it was due to leave is *late*: it says so to the
+/// reader ("（补发）" in the title, "原定于 … 发送，因系统停机延后补发。" in the body). A tick
+/// runs every few seconds, and a season replay ticks a minute or so after an occasion, so
+/// only real downtime (or a clock jump) crosses an hour; below that the reader would not
+/// notice the delay and the note would only be noise.
+pub const LATE_AFTER: TimeDelta = TimeDelta::hours(1);
+
+/// Whether a message that was due to leave at `due_to_leave` is late when planned at `now`.
+pub fn is_late(due_to_leave: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    now - due_to_leave > LATE_AFTER
+}
+
+/// "2020年4月11日 08:30": a local instant as the late note names it.
+pub fn describe_local(at: DateTime<Utc>, tz: Tz) -> String {
+    at.with_timezone(&tz)
+        .format("%Y年%-m月%-d日 %H:%M")
+        .to_string()
+}
+
+/// Feishu throttles custom bots at the traffic peaks at exactly :00 and :30 (error 11232,
+/// CHANNELS.md §3), so a non-urgent Feishu message due to leave in the first minute of a :00
+/// or :30 leaves this much later instead. Deterministic (no jitter): every replica plans the
+/// same instant, and messages keep their relative order.
+pub const FEISHU_PEAK_SHIFT: TimeDelta = TimeDelta::minutes(2);
+
+/// Whether `t` falls in the first minute of a :00 or :30, by the UTC minute. The peaks follow
+/// Feishu's (China, UTC+8) traffic, and UTC+8 has the same minutes; a campaign in a zone with
+/// a :30 or :45 offset is still kept off the vendor's peak rather than its own round times.
+pub fn is_feishu_peak(t: DateTime<Utc>) -> bool {
+    matches!(t.minute(), 0 | 30)
+}
+
+/// The `not_before` of a non-urgent Feishu message: `not_before` unchanged unless the message
+/// would leave (at `not_before`, or at `now` when that is later, as a message planned late
+/// does) in a peak minute; then that instant plus [`FEISHU_PEAK_SHIFT`], held again by
+/// `quiet` if the shift crosses into quiet hours. A shift that would reach `hold_limit` (a
+/// reminder's own deadline) is not applied.
+pub fn off_feishu_peak(
+    not_before: DateTime<Utc>,
+    now: DateTime<Utc>,
+    quiet: Option<&QuietRules<'_>>,
+    hold_limit: Option<DateTime<Utc>>,
+) -> DateTime<Utc> {
+    let leaves = not_before.max(now);
+    if !is_feishu_peak(leaves) {
+        return not_before;
+    }
+    let mut t = leaves;
+    // A quiet hold ends at `quiet_end`, which may be a peak itself (08:00 → 08:02).
+    for _ in 0..3 {
+        if !is_feishu_peak(t) {
+            break;
+        }
+        t += FEISHU_PEAK_SHIFT;
+        if let Some(q) = quiet {
+            t = q.next_allowed(t);
+        }
+    }
+    if is_feishu_peak(t) || hold_limit.is_some_and(|limit| t >= limit) {
+        not_before
+    } else {
+        t
     }
 }
 
@@ -308,6 +401,106 @@ mod tests {
             q.next_allowed(local(2020, 4, 26, 10, 0)),
             local(2020, 4, 26, 10, 0)
         );
+    }
+
+    fn quiet_rules(cal: &WorkCalendar) -> QuietRules<'_> {
+        QuietRules {
+            quiet_start: reminders().quiet_start,
+            quiet_end: reminders().quiet_end,
+            tz: tz(),
+            calendar: cal,
+        }
+    }
+
+    #[test]
+    fn lateness_is_measured_from_when_the_message_was_due_to_leave() {
+        let cal = WorkCalendar::statutory();
+        let q = quiet_rules(&cal);
+        let at = local(2020, 4, 9, 8, 30);
+        assert!(!is_late(at, at));
+        assert!(
+            !is_late(at, local(2020, 4, 9, 9, 30)),
+            "an hour is not late"
+        );
+        assert!(is_late(at, local(2020, 4, 9, 9, 31)));
+        assert_eq!(describe_local(at, tz()), "2020年4月9日 08:30");
+        assert_eq!(
+            describe_local(local(2020, 11, 20, 17, 5), tz()),
+            "2020年11月20日 17:05"
+        );
+        // Due Saturday 00:00: the e-mail was due to leave then, the chat message on Monday
+        // 08:00 (quiet hours, weekend). Planned Monday 08:30, only the e-mail is late.
+        let due = local(2020, 4, 11, 0, 0);
+        let monday = local(2020, 4, 13, 8, 30);
+        assert_eq!(release(due, due, None, None), due);
+        assert_eq!(release(due, due, Some(&q), None), local(2020, 4, 13, 8, 0));
+        assert!(is_late(release(due, due, None, None), monday));
+        assert!(!is_late(release(due, due, Some(&q), None), monday));
+        // Planned late inside allowed hours: keeps its own instant (older first) …
+        assert_eq!(release(due, monday, Some(&q), None), due);
+        // … in quiet hours: held from now.
+        assert_eq!(
+            release(due, local(2020, 4, 13, 7, 0), Some(&q), None),
+            local(2020, 4, 13, 8, 0)
+        );
+        // Never held up to its own limit.
+        let r = local(2020, 4, 10, 22, 0);
+        assert_eq!(release(r, r, Some(&q), Some(due)), r);
+    }
+
+    #[test]
+    fn feishu_messages_leave_after_the_peak_minutes() {
+        let cal = WorkCalendar::statutory();
+        let q = quiet_rules(&cal);
+        let off = |t: DateTime<Utc>| off_feishu_peak(t, t, Some(&q), None);
+        let two = FEISHU_PEAK_SHIFT;
+        assert_eq!(two, TimeDelta::minutes(2));
+        // The reminder morning (08:30) and the digest (17:00).
+        assert_eq!(off(local(2020, 4, 9, 8, 30)), local(2020, 4, 9, 8, 32));
+        assert_eq!(off(local(2020, 4, 9, 17, 0)), local(2020, 4, 9, 17, 2));
+        // Anywhere in the first minute; the seconds are kept.
+        let t = local(2020, 4, 9, 10, 0) + TimeDelta::seconds(59);
+        assert_eq!(off(t), t + two);
+        // Outside the peak minutes nothing moves.
+        for m in [1, 29, 31, 59] {
+            let t = local(2020, 4, 9, 10, m);
+            assert_eq!(off(t), t, "10:{m:02}");
+        }
+        // Held to 08:00 by quiet hours: 08:02.
+        let saturday = local(2020, 4, 11, 0, 1);
+        let held = release(local(2020, 4, 11, 0, 0), saturday, Some(&q), None);
+        assert_eq!(
+            off_feishu_peak(held, saturday, Some(&q), None),
+            local(2020, 4, 13, 8, 2)
+        );
+        // Planned late with its own (past) instant: it leaves now, so only `now` matters.
+        let due = local(2020, 4, 9, 0, 0);
+        assert_eq!(
+            off_feishu_peak(due, local(2020, 4, 9, 10, 15), Some(&q), None),
+            due
+        );
+        assert_eq!(
+            off_feishu_peak(due, local(2020, 4, 9, 10, 30), Some(&q), None),
+            local(2020, 4, 9, 10, 32)
+        );
+        // A shift into quiet hours is held to the next morning, and off that peak too.
+        let late_start = QuietRules {
+            quiet_start: NaiveTime::from_hms_opt(20, 31, 0).unwrap(),
+            ..q
+        };
+        let t = local(2020, 4, 9, 20, 30);
+        assert_eq!(
+            off_feishu_peak(t, t, Some(&late_start), None),
+            local(2020, 4, 10, 8, 2)
+        );
+        // Never moved up to a reminder's own deadline.
+        let t = local(2020, 4, 9, 15, 30);
+        assert_eq!(
+            off_feishu_peak(t, t, Some(&q), Some(local(2020, 4, 9, 15, 31))),
+            t
+        );
+        // Deterministic.
+        assert_eq!(off(local(2020, 4, 9, 8, 30)), off(local(2020, 4, 9, 8, 30)));
     }
 
     #[test]

@@ -19,6 +19,28 @@ async fn scheduler(
         .with_sign_clock(SignClock::Tick)
 }
 
+/// Waits until every event is past the snapshot horizon. Followers read an event only once no
+/// older transaction runs anywhere in the cluster, and the other tests run beside this one, so
+/// a tick right after inserting an event could otherwise miss it (only delay it: the next tick
+/// would see it).
+async fn events_visible(pool: &sqlx::PgPool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !sqlx::query_scalar::<_, Option<bool>>(
+        "SELECT bool_and(xid < pg_snapshot_xmin(pg_current_snapshot())) FROM events",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+    .unwrap_or(true)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "events never became visible"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 fn titles(r: &[Received]) -> Vec<String> {
     r.iter()
         .map(|x| x.body["title"].as_str().unwrap_or_default().to_owned())
@@ -598,6 +620,7 @@ async fn phase_completion_sends_leadership_a_summary_with_chart_and_table() {
     .execute(&db.pool)
     .await
     .unwrap();
+    events_visible(&db.pool).await;
     let extra = format!(
         "{}\n[recipients]\noffice = [\"hook\"]\nleadership = [\"hook\", \"mail\"]\n",
         smtp.toml("mail")
@@ -642,6 +665,123 @@ async fn phase_completion_sends_leadership_a_summary_with_chart_and_table() {
         mail.contains("Content-ID: <phase-summary-counts>"),
         "{}",
         &mail[..mail.len().min(3000)]
+    );
+}
+
+/// Catch-up after downtime: overdue notices and phase summaries are sent late, and say so.
+/// The scheduler ticks on Wednesday 10:00, is down for a day, and ticks on Thursday 10:00.
+#[tokio::test]
+async fn messages_sent_late_after_downtime_say_so_and_on_time_ones_do_not() {
+    let db = TestDb::new().await;
+    let sink = webhook_sink().await;
+    let campaign = seed_campaign(&db.pool).await;
+    add_school(
+        &db.pool,
+        campaign,
+        "3707250001",
+        "昌乐二中",
+        "seed",
+        json!([]),
+    )
+    .await;
+    // Both owned by the office, opened after the reminder morning: one overdue message each.
+    for (kind, subject, due) in [
+        ("complete_phase", "确认督导名单", local(2020, 4, 8, 10, 0)), // due as it ticks
+        (
+            "review_application",
+            "审核自主申报",
+            local(2020, 4, 8, 12, 0),
+        ), // due while down
+    ] {
+        add_obligation(
+            &db.pool,
+            campaign,
+            Obl {
+                kind,
+                school: None,
+                owner_role: "office",
+                owner_school: None,
+                due,
+                subject,
+                created: local(2020, 4, 8, 9, 0),
+            },
+        )
+        .await;
+    }
+    let s = scheduler(
+        &db,
+        settings(&format!("{}/hook", sink.uri()), ""),
+        Arc::new(NoWorkflow),
+    )
+    .await;
+    let r = s.tick(local(2020, 4, 8, 10, 0)).await.unwrap();
+    assert_eq!((r.plan.planned, r.dispatch.sent), (1, 1), "{r:?}");
+    // While the scheduler is down, the office completes phase 1 (Wednesday 14:00).
+    sqlx::query(
+        "INSERT INTO events (campaign_id, actor, role, action, before, after, request_id, occurred_at)
+         VALUES ($1, 'office-1', 'office', 'phase.completed', '{}', $2, 'req-1', $3)",
+    )
+    .bind(campaign)
+    .bind(json!({"kind": "seed_designation", "status": "completed", "last_day": "2020-04-30", "milestones": {}, "opened_at": null, "completed_at": null}))
+    .bind(local(2020, 4, 8, 14, 0))
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    events_visible(&db.pool).await;
+    let r = s.tick(local(2020, 4, 9, 10, 0)).await.unwrap();
+    assert_eq!(
+        (r.plan.planned, r.plan.summaries, r.dispatch.sent),
+        (2, 1, 2),
+        "{r:?}"
+    );
+
+    let got = received(&sink).await;
+    assert_eq!(got.len(), 3);
+    let by_title = |prefix: &str| {
+        got.iter()
+            .find(|m| m.body["title"].as_str().unwrap().starts_with(prefix))
+            .unwrap_or_else(|| panic!("no message starting with {prefix}: {got:?}"))
+    };
+    let part = |m: &Received, f: &str| m.body[f].as_str().unwrap().to_owned();
+
+    // On time: no mark anywhere.
+    let on_time = by_title("【逾期】确认督导名单");
+    assert_eq!(part(on_time, "title"), "【逾期】确认督导名单已逾期 1 天");
+    assert!(
+        !on_time.body.to_string().contains("补发"),
+        "{}",
+        on_time.body
+    );
+
+    // The overdue notice due Wednesday 12:00, planned a day later.
+    let overdue = by_title("【逾期】审核自主申报");
+    assert_eq!(
+        part(overdue, "title"),
+        "【逾期】审核自主申报已逾期 1 天（补发）"
+    );
+    let note = "原定于 2020年4月8日 12:00 发送，因系统停机延后补发。";
+    assert!(
+        part(overdue, "text").starts_with(&format!("{note}\n县教育局督导室：\n您负责的")),
+        "{}",
+        overdue.body
+    );
+    assert!(
+        part(overdue, "markdown").starts_with(&format!("> {note}\n\n")),
+        "{}",
+        overdue.body
+    );
+
+    // The summary of the phase completed Wednesday 14:00.
+    let summary = by_title("【阶段小结】");
+    assert!(
+        part(summary, "title").ends_with(" · 确定标杆种子校（补发）"),
+        "{}",
+        summary.body
+    );
+    assert!(
+        part(summary, "text").starts_with("原定于 2020年4月8日 14:00 发送，因系统停机延后补发。\n"),
+        "{}",
+        summary.body
     );
 }
 

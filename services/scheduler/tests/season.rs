@@ -1,14 +1,17 @@
 //! A season replay: the real workflow server (simulated clock) and the scheduler share one
 //! database; the office drives phase 1 of the Changle 2020 campaign over gRPC, the clock is
 //! advanced over gRPC, and the scheduler ticks at chosen instants. Every notification lands on
-//! a real local server — aiosmtpd for e-mail, a wiremock server playing the WeCom robots and
-//! the leadership's Standard-Webhooks receiver — and the test asserts, tick by tick, exactly
-//! what went out, to whom, on which channel, in which order, and that nothing went out twice.
+//! a real local server — aiosmtpd for e-mail, a wiremock server playing the WeCom robots, the
+//! leadership's DingTalk robot and Standard-Webhooks receiver and two schools' Feishu bots —
+//! and the test asserts, tick by tick, exactly what went out, to whom, on which channel, in
+//! which order, and that nothing went out twice. The wiremock server checks every request the
+//! way the vendor does (signature, timestamp window, keyword, payload shape) against the
+//! simulated clock and answers with the vendor's error code when a check fails.
 
 mod common;
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -23,6 +26,27 @@ use secrecy::SecretString;
 use sha2::Sha256;
 
 const HOOK_SECRET: &str = "whsec_c2Vhc29uLXJlcGxheS1zZWNyZXQ=";
+
+/// The bureau leadership's DingTalk group robot: 加签 plus a custom keyword.
+const DING_TOKEN: &str = "leaders-ding-token";
+const DING_SECRET: &str = "SECb0e6f7a1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9";
+const DING_KEYWORD: &str = "通知";
+
+/// Two schools keep their own Feishu group with a signed custom bot instead of the county's
+/// WeCom principals' group: (school index, endpoint, hook id, signing secret).
+const FEISHU: [(usize, &str, &str, &str); 2] = [
+    (1, "baocheng-feishu", "baocheng-hook", "bcXq7LmN2pRs9TvW"),
+    (2, "zhuliu-feishu", "zhuliu-hook", "zlK4fH8jD1sA6gY3"),
+];
+
+/// The robots named in a school's contact.
+fn robots(i: usize) -> Vec<String> {
+    let ep = FEISHU
+        .iter()
+        .find(|f| f.0 == i)
+        .map_or("schools-wecom", |f| f.1);
+    vec![ep.to_owned()]
+}
 
 /// The six schools: (code, name, contact mobile). Mobiles identify a school in WeCom mentions.
 const SCHOOLS: [(&str, &str, &str); 6] = [
@@ -41,7 +65,7 @@ fn school_email(i: usize) -> String {
 /// One message as a receiving server saw it.
 #[derive(Debug, Clone)]
 struct Seen {
-    /// `email`, `wecom` or `webhook`.
+    /// `email`, `wecom`, `dingtalk`, `feishu` or `webhook`.
     channel: &'static str,
     /// `office`, `leader` or a school name.
     to: String,
@@ -114,39 +138,297 @@ fn emails(smtp: &Aiosmtpd) -> Vec<Seen> {
         .collect()
 }
 
-/// Everything the HTTP mock received, in arrival order: WeCom robots (by `key`) and the
-/// leadership webhook (whose Standard-Webhooks signature is checked here, independently).
+fn hmac_b64(key: &[u8], msg: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
+    mac.update(msg);
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// The vendors' clock: the simulated "now", set whenever the test advances the clock.
+type Clock = Arc<Mutex<DateTime<Utc>>>;
+
+/// What a vendor would answer instead of success: (error code, message).
+type Refusal = (i64, String);
+
+fn refuse<T>(code: i64, msg: &str) -> Result<T, Refusal> {
+    Err((code, msg.to_owned()))
+}
+
+/// Checks a request the way its vendor does (CHANNELS.md). `now` is the vendor's clock;
+/// `None` skips the freshness windows, for re-reading requests after the clock moved on.
+fn vendor_check(r: &wiremock::Request, now: Option<DateTime<Utc>>) -> Result<(), Refusal> {
+    let Ok(body) = serde_json::from_slice::<serde_json::Value>(&r.body) else {
+        return refuse(400, "body is not JSON");
+    };
+    let path = r.url.path();
+    let query: HashMap<String, String> = r.url.query_pairs().into_owned().collect();
+    if path == "/leaders" {
+        // Standard Webhooks: v1,base64(HMAC(key, id.ts.body)), ts within 5 minutes.
+        let h = |n: &str| {
+            r.headers
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let (Some(id), Some(ts), Some(sig)) = (
+            h("webhook-id"),
+            h("webhook-timestamp"),
+            h("webhook-signature"),
+        ) else {
+            return refuse(400, "missing webhook headers");
+        };
+        let Ok(ts_s) = ts.parse::<i64>() else {
+            return refuse(400, "bad webhook-timestamp");
+        };
+        if now.is_some_and(|n| (ts_s - n.timestamp()).abs() > 300) {
+            return refuse(401, "webhook-timestamp outside the tolerance");
+        }
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(HOOK_SECRET.trim_start_matches("whsec_"))
+            .unwrap();
+        let mut signed = format!("{id}.{ts}.").into_bytes();
+        signed.extend_from_slice(&r.body);
+        let want = format!("v1,{}", hmac_b64(&key, &signed));
+        if !sig.split(' ').any(|s| s == want) {
+            return refuse(401, "Standard Webhooks signature mismatch");
+        }
+        return Ok(());
+    }
+    if path == "/cgi-bin/webhook/send" {
+        if !matches!(
+            query.get("key").map(String::as_str),
+            Some("office-robot" | "schools-robot")
+        ) {
+            return refuse(93000, "invalid webhook url");
+        }
+        let msgtype = body["msgtype"].as_str().unwrap_or_default();
+        if !matches!(msgtype, "text" | "markdown" | "markdown_v2") {
+            return refuse(40008, "invalid message type");
+        }
+        if body[msgtype]["content"]
+            .as_str()
+            .is_none_or(|c| c.is_empty())
+        {
+            return refuse(44004, "empty content");
+        }
+        return Ok(());
+    }
+    if path == "/robot/send" {
+        // DingTalk: timestamp (ms, within an hour) and sign in the query, the sign being
+        // base64(HMAC-SHA256(key = secret, msg = "ts\nsecret")) URL-encoded once, so decoding
+        // the query once must give exactly the base64.
+        if query.get("access_token").map(String::as_str) != Some(DING_TOKEN) {
+            return refuse(300001, "token is not exist");
+        }
+        let Some(ts) = query.get("timestamp").and_then(|t| t.parse::<i64>().ok()) else {
+            return refuse(310000, "invalid timestamp");
+        };
+        if now.is_some_and(|n| (ts - n.timestamp_millis()).abs() > 3_600_000) {
+            return refuse(310000, "invalid timestamp");
+        }
+        let want = hmac_b64(
+            DING_SECRET.as_bytes(),
+            format!("{ts}\n{DING_SECRET}").as_bytes(),
+        );
+        if query.get("sign") != Some(&want) {
+            return refuse(310000, "sign not match");
+        }
+        let content = match body["msgtype"].as_str() {
+            Some("markdown") => {
+                let (title, text) = (&body["markdown"]["title"], &body["markdown"]["text"]);
+                if title.as_str().is_none_or(str::is_empty) {
+                    return refuse(400105, "markdown.title is required");
+                }
+                text.as_str()
+            }
+            Some("text") => body["text"]["content"].as_str(),
+            _ => return refuse(400105, "不支持的消息类型"),
+        };
+        let Some(content) = content.filter(|c| !c.is_empty()) else {
+            return refuse(400105, "content is required");
+        };
+        let keys: BTreeSet<&str> = body
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let msgtype = body["msgtype"].as_str().unwrap();
+        if keys != BTreeSet::from(["at", "msgtype", msgtype]) {
+            return refuse(400105, "unexpected fields");
+        }
+        let at = &body["at"];
+        if !(at["atMobiles"].is_array() && at["isAtAll"].is_boolean()) {
+            return refuse(400105, "bad at");
+        }
+        if !content.contains(DING_KEYWORD) {
+            return refuse(310000, "keywords not in content");
+        }
+        return Ok(());
+    }
+    if let Some(hook) = path.strip_prefix("/open-apis/bot/v2/hook/") {
+        // Feishu: timestamp (s, within an hour) and sign in the body, the sign being
+        // base64(HMAC-SHA256(key = "ts\nsecret", msg = "")).
+        let Some(&(_, _, _, secret)) = FEISHU.iter().find(|f| f.2 == hook) else {
+            return refuse(
+                19001,
+                "param invalid: incoming webhook access token invalid",
+            );
+        };
+        let bad_sign = "sign match fail or timestamp is not within one hour from current time";
+        let Some(ts) = body["timestamp"]
+            .as_str()
+            .and_then(|t| t.parse::<i64>().ok())
+        else {
+            return refuse(19021, bad_sign);
+        };
+        if now.is_some_and(|n| (ts - n.timestamp()).abs() > 3600) {
+            return refuse(19021, bad_sign);
+        }
+        if body["sign"].as_str() != Some(&hmac_b64(format!("{ts}\n{secret}").as_bytes(), b"")) {
+            return refuse(19021, bad_sign);
+        }
+        let keys: BTreeSet<&str> = body
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        if keys != BTreeSet::from(["content", "msg_type", "sign", "timestamp"]) {
+            return refuse(9499, "Bad Request");
+        }
+        let post = &body["content"]["post"]["zh_cn"];
+        let lines_ok = post["content"].as_array().is_some_and(|lines| {
+            !lines.is_empty()
+                && lines.iter().all(|l| {
+                    l.as_array().is_some_and(|els| {
+                        els.iter().all(|e| match e["tag"].as_str() {
+                            Some("text") => e["text"].is_string(),
+                            Some("a") => e["text"].is_string() && e["href"].is_string(),
+                            Some("at") => e["user_id"].is_string(),
+                            _ => false,
+                        })
+                    })
+                })
+        });
+        if body["msg_type"] != "post"
+            || post["title"].as_str().is_none_or(str::is_empty)
+            || !lines_ok
+        {
+            return refuse(9499, "Bad Request");
+        }
+        return Ok(());
+    }
+    refuse(404, "no such endpoint")
+}
+
+/// The local servers' answers: the vendor's success body, or its error for a failed check.
+struct Vendors {
+    clock: Clock,
+}
+
+impl wiremock::Respond for Vendors {
+    fn respond(&self, r: &wiremock::Request) -> wiremock::ResponseTemplate {
+        let now = *self.clock.lock().unwrap();
+        let checked = vendor_check(r, Some(now));
+        let path = r.url.path();
+        let json = |v| wiremock::ResponseTemplate::new(200).set_body_json(v);
+        if path == "/leaders" {
+            // A webhook receiver answers with the HTTP status.
+            return match checked {
+                Ok(()) => wiremock::ResponseTemplate::new(200),
+                Err((code, msg)) => {
+                    wiremock::ResponseTemplate::new(code as u16).set_body_string(msg)
+                }
+            };
+        }
+        if path.starts_with("/open-apis/") {
+            return json(match checked {
+                Ok(()) => serde_json::json!(
+                    {"StatusCode": 0, "StatusMessage": "success", "code": 0, "data": {}, "msg": "success"}
+                ),
+                Err((code, msg)) => serde_json::json!({"code": code, "msg": msg, "data": {}}),
+            });
+        }
+        // WeCom and DingTalk: errors inside HTTP 200.
+        json(match checked {
+            Ok(()) => serde_json::json!({"errcode": 0, "errmsg": "ok"}),
+            Err((code, msg)) => serde_json::json!({"errcode": code, "errmsg": msg}),
+        })
+    }
+}
+
+/// The id from a chat message's last line, "编号: <id>" (DingTalk may add " @mobile"s).
+fn id_line(last: &str) -> String {
+    last.strip_prefix("编号: ")
+        .expect("the id line ends every chat message")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// Everything the HTTP mock received, in arrival order: WeCom robots (by `key`), the
+/// leadership's DingTalk robot and webhook, and the schools' Feishu bots (by hook id). Every
+/// request is checked again here, independently of the answer the mock gave.
 async fn chats(server: &wiremock::MockServer) -> Vec<Seen> {
     let mut out = Vec::new();
     for r in server.received_requests().await.unwrap_or_default() {
+        if let Err((code, msg)) = vendor_check(&r, None) {
+            panic!(
+                "{} was refused: {code} {msg}: {}",
+                r.url.path(),
+                String::from_utf8_lossy(&r.body)
+            );
+        }
         let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-        if r.url.path() == "/leaders" {
-            let h = |n: &str| r.headers.get(n).unwrap().to_str().unwrap().to_owned();
-            let (id, ts) = (h("webhook-id"), h("webhook-timestamp"));
-            let key = base64::engine::general_purpose::STANDARD
-                .decode(HOOK_SECRET.trim_start_matches("whsec_"))
-                .unwrap();
-            let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
-            mac.update(format!("{id}.{ts}.").as_bytes());
-            mac.update(&r.body);
-            let want = format!(
-                "v1,{}",
-                base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-            );
-            assert!(
-                h("webhook-signature").split(' ').any(|s| s == want),
-                "Standard Webhooks signature"
-            );
+        let path = r.url.path();
+        if path == "/leaders" {
             out.push(Seen {
                 channel: "webhook",
                 to: "leader".into(),
                 title: body["title"].as_str().unwrap().to_owned(),
-                id,
+                id: r
+                    .headers
+                    .get("webhook-id")
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .to_owned(),
                 body: body.to_string(),
             });
             continue;
         }
-        assert_eq!(r.url.path(), "/cgi-bin/webhook/send", "{}", r.url);
+        if path == "/robot/send" {
+            // Leadership messages carry tables, so markdown; the keyword was put in front of
+            // the title because the content lacked it.
+            assert_eq!(body["msgtype"], "markdown", "{body}");
+            let text = body["markdown"]["text"].as_str().unwrap();
+            let title = body["markdown"]["title"].as_str().unwrap();
+            assert_eq!(text.lines().next(), Some(format!("### {title}").as_str()));
+            out.push(Seen {
+                channel: "dingtalk",
+                to: "leader".into(),
+                title: title.to_owned(),
+                id: id_line(text.lines().last().unwrap()),
+                body: body.to_string(),
+            });
+            continue;
+        }
+        if let Some(hook) = path.strip_prefix("/open-apis/bot/v2/hook/") {
+            let post = &body["content"]["post"]["zh_cn"];
+            let lines = post["content"].as_array().unwrap();
+            let school = FEISHU.iter().find(|f| f.2 == hook).unwrap().0;
+            out.push(Seen {
+                channel: "feishu",
+                to: SCHOOLS[school].1.to_owned(),
+                title: post["title"].as_str().unwrap().to_owned(),
+                id: id_line(lines.last().unwrap()[0]["text"].as_str().unwrap()),
+                body: body.to_string(),
+            });
+            continue;
+        }
+        assert_eq!(path, "/cgi-bin/webhook/send", "{}", r.url);
         let key = r
             .url
             .query_pairs()
@@ -161,13 +443,7 @@ async fn chats(server: &wiremock::MockServer) -> Vec<Seen> {
             .unwrap()
             .trim_start_matches("### ")
             .to_owned();
-        let id = content
-            .lines()
-            .last()
-            .unwrap()
-            .strip_prefix("编号: ")
-            .expect("the id line ends every chat message")
-            .to_owned();
+        let id = id_line(content.lines().last().unwrap());
         let to = match key.as_str() {
             "office-robot" => "office".to_owned(),
             "schools-robot" => {
@@ -303,18 +579,35 @@ fn settings(smtp_port: u16, http: &str) -> Arc<Settings> {
         url = "{http}/leaders"
         secret = "{HOOK_SECRET}"
 
+        [endpoints.leader-dingtalk]
+        kind = "dingtalk"
+        access_token = "{DING_TOKEN}"
+        secret = "{DING_SECRET}"
+        keyword = "{DING_KEYWORD}"
+        base_url = "{http}"
+
         [recipients]
         office = ["office-mail", "office-wecom"]
-        leadership = ["leader-mail", "leader-hook"]
+        leadership = ["leader-mail", "leader-hook", "leader-dingtalk"]
         schools = []
         school_email = "office-mail"
         "#
     );
-    Arc::new(Settings::from_toml(&text, |_| None).unwrap())
+    let feishu: String = FEISHU
+        .iter()
+        .map(|(_, name, hook, secret)| {
+            format!(
+                "[endpoints.{name}]\nkind = \"feishu\"\nhook_id = \"{hook}\"\nsecret = \"{secret}\"\nbase_url = \"{http}\"\n"
+            )
+        })
+        .collect();
+    // Endpoint tables may follow [recipients]: TOML tables are order-free.
+    Arc::new(Settings::from_toml(&format!("{text}\n{feishu}"), |_| None).unwrap())
 }
 
-async fn advance(app: &App, s: &Scheduler, to: &str) -> DateTime<Utc> {
+async fn advance(app: &App, s: &Scheduler, clock: &Clock, to: &str) -> DateTime<Utc> {
     app.advance(to).await;
+    *clock.lock().unwrap() = at(to);
     // "Now" as the scheduler reads it (the clock row), and as the workflow reports it.
     let now = s.now().await.unwrap();
     let info = app
@@ -328,8 +621,8 @@ async fn advance(app: &App, s: &Scheduler, to: &str) -> DateTime<Utc> {
     now
 }
 
-async fn tick(app: &App, s: &Scheduler, to: &str) -> junheng_scheduler::TickReport {
-    let now = advance(app, s, to).await;
+async fn tick(app: &App, s: &Scheduler, clock: &Clock, to: &str) -> junheng_scheduler::TickReport {
+    let now = advance(app, s, clock, to).await;
     let r = s.tick(now).await.unwrap();
     assert!(r.plan.errors.is_empty(), "{r:?}");
     assert_eq!(
@@ -348,11 +641,11 @@ async fn a_replayed_season_sends_exactly_the_expected_messages_in_order() {
     .await;
     let smtp = Aiosmtpd::start();
     let http = wiremock::MockServer::start().await;
+    let clock: Clock = Arc::new(Mutex::new(at("2020-03-02T09:00:00+08:00")));
     wiremock::Mock::given(wiremock::matchers::method("POST"))
-        .respond_with(
-            wiremock::ResponseTemplate::new(200)
-                .set_body_json(serde_json::json!({"errcode": 0, "errmsg": "ok"})),
-        )
+        .respond_with(Vendors {
+            clock: clock.clone(),
+        })
         .mount(&http)
         .await;
     let workflow =
@@ -401,7 +694,7 @@ async fn a_replayed_season_sends_exactly_the_expected_messages_in_order() {
                             name: format!("校长{i}"),
                             email: school_email(i),
                             mobile: SCHOOLS[i].2.into(),
-                            robots: vec!["schools-wecom".into()],
+                            robots: robots(i),
                         }],
                     })
                     .collect(),
@@ -502,26 +795,26 @@ async fn a_replayed_season_sends_exactly_the_expected_messages_in_order() {
     let nt = notice.title.clone();
 
     // The first tick starts the digest schedule; nothing is due yet.
-    let r = tick(&app, &s, "2020-03-02T09:00:00+08:00").await;
+    let r = tick(&app, &s, &clock, "2020-03-02T09:00:00+08:00").await;
     assert_eq!((r.plan.planned, r.dispatch.sent), (0, 0), "{r:?}");
 
     // ---- 17:00: the office's daily digest, on both office channels. ----
-    let r = tick(&app, &s, "2020-03-02T17:00:00+08:00").await;
+    let r = tick(&app, &s, &clock, "2020-03-02T17:00:00+08:00").await;
     assert_eq!((r.plan.digests, r.dispatch.sent), (1, 2), "{r:?}");
     let (e, c) = seen.next(1, 1).await;
     assert_eq!(e, v(&["email office 【每日汇总】2020-03-02 共 0 项待办"]));
     assert_eq!(c, v(&["wecom office 【每日汇总】2020-03-02 共 0 项待办"]));
 
     // ---- Friday 17:00: the digests of Tue–Thu were missed and collapse into Friday's. ----
-    let r = tick(&app, &s, "2020-03-06T17:00:00+08:00").await;
+    let r = tick(&app, &s, &clock, "2020-03-06T17:00:00+08:00").await;
     assert_eq!((r.plan.digests, r.dispatch.sent), (1, 2), "{r:?}");
     let (e, c) = seen.next(1, 1).await;
     assert_eq!(e, v(&["email office 【每日汇总】2020-03-06 共 0 项待办"]));
     assert_eq!(c, v(&["wecom office 【每日汇总】2020-03-06 共 0 项待办"]));
 
     // ---- Saturday 00:01: the notice has ended. The office and the three listed schools are
-    // told; e-mail goes now, chat waits for Monday 08:00; the workflow closes the notice. ----
-    let r = tick(&app, &s, "2020-03-07T00:01:00+08:00").await;
+    // told; e-mail goes now, chat waits for Monday morning; the workflow closes the notice. ----
+    let r = tick(&app, &s, &clock, "2020-03-07T00:01:00+08:00").await;
     assert_eq!(
         (r.plan.planned, r.plan.notices_closed, r.dispatch.sent),
         (8, 1, 4),
@@ -581,34 +874,53 @@ async fn a_replayed_season_sends_exactly_the_expected_messages_in_order() {
     );
     assert!(closed[0].after_json.contains(&notice.id));
     // A second tick the same night neither re-announces nor re-closes.
-    let r = tick(&app, &s, "2020-03-07T00:30:00+08:00").await;
+    let r = tick(&app, &s, &clock, "2020-03-07T00:30:00+08:00").await;
     assert_eq!(
         (r.plan.planned, r.plan.notices_closed, r.dispatch.sent),
         (0, 0, 0),
         "{r:?}"
     );
 
-    // ---- Monday 08:00: the held chat messages go out (schools are @-mentioned). ----
-    let r = tick(&app, &s, "2020-03-09T08:00:00+08:00").await;
-    assert_eq!((r.plan.planned, r.dispatch.sent), (0, 4), "{r:?}");
-    let (e, c) = seen.next(0, 4).await;
+    // ---- Monday 08:00: the held WeCom messages go out (school 0 is @-mentioned in the
+    // principals' group). Schools 1 and 2 are on Feishu, which throttles at :00 and :30: their
+    // held messages were planned for 08:02. They were planned on time (Saturday 00:01), so
+    // none is marked late. ----
+    let r = tick(&app, &s, &clock, "2020-03-09T08:00:00+08:00").await;
+    assert_eq!((r.plan.planned, r.dispatch.sent), (0, 2), "{r:?}");
+    let (e, c) = seen.next(0, 2).await;
     assert!(e.is_empty());
     assert_eq!(
         c,
         vec![
             format!("wecom office {expiry}"),
             format!("wecom {} {expiry}", SCHOOLS[0].1),
-            format!("wecom {} {expiry}", SCHOOLS[1].1),
-            format!("wecom {} {expiry}", SCHOOLS[2].1),
         ]
     );
-    let office_chat = seen.last("wecom", "【公示结束】");
+    let wecom = seen.last("wecom", "【公示结束】");
     for school in &SCHOOLS[..3] {
-        assert!(office_chat.body.contains(school.1), "{}", office_chat.body);
+        assert!(wecom.body.contains(school.1), "{}", wecom.body);
     }
+    let r = tick(&app, &s, &clock, "2020-03-09T08:02:00+08:00").await;
+    assert_eq!((r.plan.planned, r.dispatch.sent), (0, 2), "{r:?}");
+    let (e, c) = seen.next(0, 2).await;
+    assert!(e.is_empty());
+    assert_eq!(
+        c,
+        vec![
+            format!("feishu {} {expiry}", SCHOOLS[1].1),
+            format!("feishu {} {expiry}", SCHOOLS[2].1),
+        ]
+    );
+    let feishu = seen.last("feishu", "【公示结束】");
+    assert!(feishu.body.contains(SCHOOLS[2].1), "{}", feishu.body);
+    assert!(
+        !feishu.body.contains("补发") && !feishu.body.contains(SCHOOLS[2].2),
+        "on time, and Feishu bots cannot @ by mobile: {}",
+        feishu.body
+    );
 
     // ---- 04-22: the office rejects school 4's application before any reminder is due. ----
-    advance(&app, &s, "2020-04-22T10:00:00+08:00").await;
+    advance(&app, &s, &clock, "2020-04-22T10:00:00+08:00").await;
     let s4 = app
         .schools()
         .get_school(auth(
@@ -627,19 +939,28 @@ async fn a_replayed_season_sends_exactly_the_expected_messages_in_order() {
 
     // ---- 04-23 08:30 (Thu): 7 days before the phase deadline (last day 04-30). The office is
     // reminded of completing the phase and of school 3's pending application; school 4's
-    // review is done, so no reminder. Wednesday's digest (caught up) lists both. ----
-    let r = tick(&app, &s, "2020-04-23T08:30:00+08:00").await;
+    // review is done, so no reminder. Wednesday's digest (caught up: the scheduler did not
+    // tick at 17:00, so it was down as far as anyone can tell) lists both, and says it is
+    // late: due 15½ hours ago on both channels (17:00 is outside quiet hours). It keeps its
+    // own instant, so it still goes before this morning's reminders. ----
+    let r = tick(&app, &s, &clock, "2020-04-23T08:30:00+08:00").await;
     assert_eq!((r.plan.digests, r.dispatch.sent), (1, 6), "{r:?}");
     let (e, c) = seen.next(3, 3).await;
     let want = |ch: &str| {
         vec![
-            format!("{ch} office 【每日汇总】2020-04-22 共 2 项待办"),
+            format!("{ch} office 【每日汇总】2020-04-22 共 2 项待办（补发）"),
             format!("{ch} office 【提醒】{complete_phase}截止还有 7 天"),
             format!("{ch} office 【提醒】{review3}截止还有 7 天"),
         ]
     };
     assert_eq!(e, want("email"));
     assert_eq!(c, want("wecom"));
+    let late_note = |day: u32| format!("原定于 2020年4月{day}日 17:00 发送，因系统停机延后补发。");
+    for ch in ["email", "wecom"] {
+        let digest = seen.last(ch, "【每日汇总】");
+        assert!(digest.body.contains(&late_note(22)), "{}", digest.body);
+    }
+    assert!(!seen.last("wecom", "【提醒】").body.contains("补发"));
     let reminder = seen.last("email", "【提醒】");
     assert!(
         reminder.body.contains("2020-04-30 24:00"),
@@ -648,7 +969,7 @@ async fn a_replayed_season_sends_exactly_the_expected_messages_in_order() {
     );
 
     // ---- 04-24: the office extends phase 1 to 05-15; reminders are re-planned. ----
-    advance(&app, &s, "2020-04-24T10:00:00+08:00").await;
+    advance(&app, &s, &clock, "2020-04-24T10:00:00+08:00").await;
     app.campaigns()
         .extend_deadline(auth(
             o,
@@ -665,20 +986,32 @@ async fn a_replayed_season_sends_exactly_the_expected_messages_in_order() {
         .unwrap();
 
     // ---- 04-27 08:30: the old 3-day occasion; nothing is reminded, only Friday's digest
-    // (whose horizon no longer reaches the moved deadline). ----
-    let r = tick(&app, &s, "2020-04-27T08:30:00+08:00").await;
+    // (whose horizon no longer reaches the moved deadline), late. Sunday 04-26 was a working
+    // day in 2020, but the digest cron runs Monday to Friday. ----
+    let r = tick(&app, &s, &clock, "2020-04-27T08:30:00+08:00").await;
     assert_eq!((r.plan.planned, r.dispatch.sent), (2, 2), "{r:?}");
     let (e, c) = seen.next(1, 1).await;
-    assert_eq!(e, v(&["email office 【每日汇总】2020-04-24 共 0 项待办"]));
-    assert_eq!(c, v(&["wecom office 【每日汇总】2020-04-24 共 0 项待办"]));
+    assert_eq!(
+        e,
+        v(&["email office 【每日汇总】2020-04-24 共 0 项待办（补发）"])
+    );
+    assert_eq!(
+        c,
+        v(&["wecom office 【每日汇总】2020-04-24 共 0 项待办（补发）"])
+    );
+    assert!(
+        seen.last("wecom", "【每日汇总】")
+            .body
+            .contains(&late_note(24))
+    );
 
-    // ---- 05-08 08:30 (Fri): 7 days before the new last day. ----
-    let r = tick(&app, &s, "2020-05-08T08:30:00+08:00").await;
+    // ---- 05-08 08:30 (Fri): 7 days before the new last day; Thursday's digest, late. ----
+    let r = tick(&app, &s, &clock, "2020-05-08T08:30:00+08:00").await;
     assert_eq!((r.plan.digests, r.dispatch.sent), (1, 6), "{r:?}");
     let (e, c) = seen.next(3, 3).await;
     let want = |ch: &str| {
         vec![
-            format!("{ch} office 【每日汇总】2020-05-07 共 2 项待办"),
+            format!("{ch} office 【每日汇总】2020-05-07 共 2 项待办（补发）"),
             format!("{ch} office 【提醒】{complete_phase}截止还有 7 天"),
             format!("{ch} office 【提醒】{review3}截止还有 7 天"),
         ]
@@ -693,9 +1026,10 @@ async fn a_replayed_season_sends_exactly_the_expected_messages_in_order() {
     );
 
     // ---- 05-08 10:00: school 3 is reviewed and phase 1 completed (possible only because the
-    // scheduler closed the notice): leadership gets the summary, with a chart by e-mail and a
-    // markdown table by webhook. ----
-    advance(&app, &s, "2020-05-08T10:00:00+08:00").await;
+    // scheduler closed the notice): leadership gets the summary, on time, with a chart by
+    // e-mail and a markdown table by webhook and on DingTalk (whose robot's keyword the
+    // content lacked, so it leads the title). DingTalk has no :00 rule: it goes at 10:00. ----
+    advance(&app, &s, &clock, "2020-05-08T10:00:00+08:00").await;
     let s3 = app
         .schools()
         .get_school(auth(
@@ -722,12 +1056,18 @@ async fn a_replayed_season_sends_exactly_the_expected_messages_in_order() {
         ))
         .await
         .unwrap();
-    let r = tick(&app, &s, "2020-05-08T10:00:00+08:00").await;
-    assert_eq!((r.plan.summaries, r.dispatch.sent), (1, 2), "{r:?}");
-    let (e, c) = seen.next(1, 1).await;
+    let r = tick(&app, &s, &clock, "2020-05-08T10:00:00+08:00").await;
+    assert_eq!((r.plan.summaries, r.dispatch.sent), (1, 3), "{r:?}");
+    let (e, c) = seen.next(1, 2).await;
     let summary = "【阶段小结】昌乐县2020年义务教育优质均衡提升行动 · 确定标杆种子校";
     assert_eq!(e, vec![format!("email leader {summary}")]);
-    assert_eq!(c, vec![format!("webhook leader {summary}")]);
+    assert_eq!(
+        c,
+        vec![
+            format!("webhook leader {summary}"),
+            format!("dingtalk leader {DING_KEYWORD} {summary}"),
+        ]
+    );
     let mail = seen.last("email", "【阶段小结】");
     assert!(mail.body.contains("multipart/related"), "inline chart");
     assert!(mail.body.contains("Content-Type: image/png"));
@@ -742,16 +1082,33 @@ async fn a_replayed_season_sends_exactly_the_expected_messages_in_order() {
     let hook_body: serde_json::Value = serde_json::from_str(&hook.body).unwrap();
     let md = hook_body["markdown"].as_str().unwrap();
     assert!(md.contains("| 状态 | 学校数 |"), "{md}");
+    let ding = seen.last("dingtalk", DING_KEYWORD);
+    let ding_body: serde_json::Value = serde_json::from_str(&ding.body).unwrap();
+    let text = ding_body["markdown"]["text"].as_str().unwrap();
+    assert!(text.contains("| 状态 | 学校数 |"), "{text}");
+    assert!(
+        seen.all
+            .iter()
+            .filter(|m| m.title.contains("阶段小结"))
+            .all(|m| !m.body.contains("补发")),
+        "on time"
+    );
 
     // A later tick the same morning sends nothing more.
-    let r = tick(&app, &s, "2020-05-08T11:00:00+08:00").await;
+    let r = tick(&app, &s, &clock, "2020-05-08T11:00:00+08:00").await;
     assert_eq!((r.plan.planned, r.dispatch.sent), (0, 0), "{r:?}");
     let (e, c) = seen.next(0, 0).await;
     assert!(e.is_empty() && c.is_empty());
 
-    // ---- The whole season: nobody got anything twice, school 5 got nothing, the rejected
-    // application was never reminded, and the outbox agrees with what the servers saw. ----
-    assert_eq!(seen.all.len(), 28);
+    // ---- The whole season: every channel kind was used, nobody got anything twice, school 5
+    // got nothing, the rejected application was never reminded, and the outbox agrees with
+    // what the servers saw. ----
+    assert_eq!(seen.all.len(), 29);
+    let channels: BTreeSet<&str> = seen.all.iter().map(|m| m.channel).collect();
+    assert_eq!(
+        channels,
+        BTreeSet::from(["dingtalk", "email", "feishu", "webhook", "wecom"])
+    );
     let ids: HashSet<&str> = seen.all.iter().map(|m| m.id.as_str()).collect();
     assert_eq!(
         ids.len(),
@@ -765,7 +1122,7 @@ async fn a_replayed_season_sends_exactly_the_expected_messages_in_order() {
             .fetch_all(&app.pool)
             .await
             .unwrap();
-    assert_eq!(sent.len(), 28, "{sent:?}");
+    assert_eq!(sent.len(), 29, "{sent:?}");
     for (row, status) in &sent {
         assert_eq!(status, "sent");
         assert!(
@@ -777,7 +1134,7 @@ async fn a_replayed_season_sends_exactly_the_expected_messages_in_order() {
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    assert_eq!(attempts, 28, "one attempt per message");
+    assert_eq!(attempts, 29, "one attempt per message");
 }
 
 /// Found by the replay above: a chat message planned late (the scheduler was down, or the
