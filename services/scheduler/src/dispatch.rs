@@ -257,7 +257,7 @@ impl Dispatcher {
                    ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED),
                c AS (SELECT * FROM due UNION ALL SELECT * FROM leased)
                SELECT c.id AS "id!", c.endpoint AS "endpoint!", c.kind AS "kind!", c.recipient AS "recipient!",
-                      c.attempts AS "attempts!", c.payload AS "payload!", c.obligation_id, c.planned_due_at,
+                      c.attempts AS "attempts!", c.payload::text AS "payload!", c.obligation_id, c.planned_due_at,
                       c.not_before AS "not_before!", ob.status AS "ob_status?", ob.due_at AS "ob_due?"
                FROM c LEFT JOIN obligations ob ON ob.id = c.obligation_id
                ORDER BY c.not_before, c.id"#,
@@ -389,7 +389,7 @@ impl Dispatcher {
             .filter(|r| ids.contains(&r.id))
             .map(|r| Claimed {
                 id: r.id,
-                payload: serde_json::from_value(r.payload).unwrap_or_else(|e| Payload {
+                payload: serde_json::from_str(&r.payload).unwrap_or_else(|e| Payload {
                     title: "(unreadable payload)".into(),
                     text: e.to_string(),
                     ..Payload::default()
@@ -557,7 +557,7 @@ impl Dispatcher {
         }
     }
 
-    async fn send_one(&self, c: Claimed, anchor: Anchor) -> Done {
+    async fn send_one(&self, mut c: Claimed, anchor: Anchor) -> Done {
         let _turn = self
             .sends
             .acquire()
@@ -573,7 +573,7 @@ impl Dispatcher {
             },
             Some(ep) => {
                 let endpoint = c.payload.effective_endpoint(&ep.endpoint);
-                let msg = c.payload.to_message(c.id);
+                let msg = std::mem::take(&mut c.payload).into_message(c.id);
                 let sign_ms = match self.sign_clock {
                     SignClock::System => Utc::now().timestamp_millis(),
                     SignClock::Tick => anchor.now.timestamp_millis(),

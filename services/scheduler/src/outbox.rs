@@ -2,6 +2,8 @@
 //! recipient, endpoint). Rows are inserted with `ON CONFLICT (dedupe_key) DO NOTHING`, so any
 //! number of planners (replicas, restarts) create each notification at most once.
 
+use std::borrow::Cow;
+
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -57,39 +59,40 @@ impl StoredAttachment {
 }
 
 impl Payload {
-    pub fn to_message(&self, id: Uuid) -> Message {
+    /// The message to send; consumes the payload (a claimed row is sent once per attempt).
+    pub fn into_message(self, id: Uuid) -> Message {
         Message {
             id: id.to_string(),
-            title: self.title.clone(),
-            text: self.text.clone(),
-            markdown: self.markdown.clone(),
-            html: self.html.clone(),
+            title: self.title,
+            text: self.text,
+            markdown: self.markdown,
+            html: self.html,
             attachments: self
                 .attachments
-                .iter()
+                .into_iter()
                 .map(|a| Attachment {
-                    filename: a.filename.clone(),
-                    content_type: a.content_type.clone(),
                     bytes: base64::engine::general_purpose::STANDARD
                         .decode(&a.base64)
                         .unwrap_or_default(),
-                    inline_cid: a.inline_cid.clone(),
+                    filename: a.filename,
+                    content_type: a.content_type,
+                    inline_cid: a.inline_cid,
                 })
                 .collect(),
-            mention_mobiles: self.mention_mobiles.clone(),
+            mention_mobiles: self.mention_mobiles,
             urgent: self.urgent,
         }
     }
 
     /// The endpoint to use for this message: `to` overrides an SMTP endpoint's recipients.
-    pub fn effective_endpoint(&self, ep: &Endpoint) -> Endpoint {
+    pub fn effective_endpoint<'e>(&self, ep: &'e Endpoint) -> Cow<'e, Endpoint> {
         match (ep, &self.to) {
             (Endpoint::Smtp(s), Some(to)) => {
                 let mut s = s.clone();
                 s.to = to.clone();
-                Endpoint::Smtp(s)
+                Cow::Owned(Endpoint::Smtp(s))
             }
-            _ => ep.clone(),
+            _ => Cow::Borrowed(ep),
         }
     }
 }

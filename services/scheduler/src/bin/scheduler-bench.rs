@@ -53,13 +53,13 @@ struct Args {
     #[arg(long, default_value_t = 4)]
     workers: usize,
     /// Rows per claim (dispatch.batch_size).
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 1000)]
     batch_size: i64,
     /// Concurrent HTTP sends per claim loop (dispatch.concurrency).
     #[arg(long, default_value_t = 128)]
     concurrency: usize,
     /// Most results recorded per transaction (dispatch.finish_batch).
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 500)]
     finish_batch: usize,
     /// Rows due within this many ms are claimed ahead (dispatch.lookahead_ms; the service's
     /// default).
@@ -88,10 +88,14 @@ struct Sink {
 }
 
 impl Sink {
-    async fn start() -> anyhow::Result<(Arc<Sink>, String)> {
+    async fn start(expected: usize) -> anyhow::Result<(Arc<Sink>, String)> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}/hook", listener.local_addr()?);
-        let sink = Arc::new(Sink::default());
+        // Sized for every id the run sends, so the harness's own cost stays flat.
+        let sink = Arc::new(Sink {
+            seen: Mutex::new(HashMap::with_capacity(expected)),
+            ..Sink::default()
+        });
         let s = sink.clone();
         let key = base64::engine::general_purpose::STANDARD.decode(SECRET_B64)?;
         tokio::spawn(async move {
@@ -473,7 +477,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: &Args, pool: &PgPool) -> anyhow::Result<String> {
-    let (sink, url) = Sink::start().await?;
+    let (sink, url) = Sink::start(2_000 + 2 * args.messages + args.burst).await?;
     let settings = settings(args, &url)?;
     let sender = Arc::new(junheng_notify::Sender::new()?);
     let d = Arc::new(Dispatcher::new(
