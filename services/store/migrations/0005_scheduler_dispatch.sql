@@ -12,3 +12,8 @@ CREATE INDEX outbox_lease ON outbox (lease_until) WHERE lease_until IS NOT NULL;
 -- Nothing reads the outbox by obligation (the dispatcher joins from the outbox row), and every
 -- claim and finish paid for keeping this index up to date.
 DROP INDEX outbox_by_obligation;
+
+-- The dedupe key is an identifier, not prose: byte order is all its unique index needs, and
+-- every claim and finish re-inserts into that index (a profile of the dispatcher showed
+-- strcoll() of the cluster's C.UTF-8 locale among PostgreSQL's top costs).
+ALTER TABLE outbox ALTER COLUMN dedupe_key TYPE text COLLATE "C";
