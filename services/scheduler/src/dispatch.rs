@@ -174,8 +174,11 @@ impl Dispatcher {
         max_rounds: usize,
     ) -> Result<DispatchReport, Error> {
         // `workers` claim loops side by side. A loop does not wait for a batch's sends: each
-        // batch is delivered by a task of its own while the loop claims the next, up to
-        // `max_in_flight` rows. Each loop stops when it finds nothing left to claim.
+        // batch is sent by a task of its own while the loop claims the next, up to
+        // `max_in_flight` rows. One finisher records every batch's results, in writes as
+        // large as what arrived meanwhile. Each loop stops when it finds nothing left to
+        // claim, or when the finisher stopped (a database error: claiming more would only
+        // send what cannot be recorded).
         let batch = self.settings.dispatch.batch_size.max(1) as u32;
         let anchor = Anchor::new(now);
         // Under the real clock a claim late in a long drain uses the time it runs at; a
@@ -184,9 +187,10 @@ impl Dispatcher {
             ClockMode::Real => anchor.current(),
             ClockMode::Simulated => now,
         };
-        let one_loop = || async move {
+        let (results, rx) = self.results_channel();
+        let one_loop = |results: tokio::sync::mpsc::Sender<Done>| async move {
             let mut total = DispatchReport::default();
-            let mut deliveries = Vec::new();
+            let mut sends = Vec::new();
             let mut outcome = Ok(());
             for _ in 0..max_rounds {
                 let permit = self
@@ -195,6 +199,9 @@ impl Dispatcher {
                     .acquire_many_owned(batch)
                     .await
                     .expect("the in-flight semaphore is never closed");
+                if results.is_closed() {
+                    break;
+                }
                 let (claimed, r) = match self.claim(claim_at()).await {
                     Ok(c) => c,
                     Err(e) => {
@@ -210,27 +217,30 @@ impl Dispatcher {
                     continue;
                 }
                 let d = self.clone();
-                deliveries.push(tokio::spawn(async move {
-                    let r = d.deliver_from(claimed, anchor).await;
+                let results = results.clone();
+                sends.push(tokio::spawn(async move {
+                    let cancelled = d.send_batch(claimed, anchor, results).await;
                     drop(permit);
-                    r
+                    cancelled
                 }));
             }
-            // Claimed rows are always delivered (or left to their lease) before returning.
-            for h in deliveries {
+            // Claimed rows are always sent (or left to their lease) before returning.
+            for h in sends {
                 match h.await {
-                    Ok(Ok(r)) => total.add(&r),
-                    Ok(Err(e)) => outcome = outcome.and(Err(e)),
+                    Ok(cancelled) => total.cancelled += cancelled,
                     Err(e) => std::panic::resume_unwind(e.into_panic()),
                 }
             }
             outcome.map(|()| total)
         };
-        let loops = futures::future::join_all(
-            (0..self.settings.dispatch.workers.max(1)).map(|_| one_loop()),
-        )
-        .await;
-        let mut total = DispatchReport::default();
+        let claiming = async move {
+            let loops =
+                (0..self.settings.dispatch.workers.max(1)).map(|_| one_loop(results.clone()));
+            // `results` is dropped here: the finisher ends once every batch has been sent.
+            futures::future::join_all(loops).await
+        };
+        let (loops, finished) = tokio::join!(claiming, self.record(rx));
+        let mut total = finished?;
         for r in loops {
             total.add(&r?);
         }
@@ -408,84 +418,103 @@ impl Dispatcher {
     }
 
     /// Steps 2 and 3 for a claimed batch: up to `concurrency` sends at a time, rows claimed
-    /// ahead at their instant. A finisher beside the sends records results as they come in,
-    /// several per transaction (whatever arrived while the previous write ran, at most
-    /// `finish_batch`), so a message is never left unrecorded for longer than one such write
-    /// after its send returned, and sends never wait for the database.
+    /// ahead at their instant, results recorded beside the sends (see [`Self::record`]).
     pub async fn deliver(
         &self,
         claimed: Vec<Claimed>,
         now: DateTime<Utc>,
     ) -> Result<DispatchReport, Error> {
-        self.deliver_from(claimed, Anchor::new(now)).await
+        let (results, rx) = self.results_channel();
+        let (cancelled, finished) = tokio::join!(
+            self.send_batch(claimed, Anchor::new(now), results),
+            self.record(rx)
+        );
+        let mut report = finished?;
+        report.cancelled += cancelled;
+        Ok(report)
     }
 
-    /// [`Self::deliver`] with times measured from when the tick's "now" was read, so
-    /// `sent_at` includes every wait (for a claim, a send slot, the row's instant).
-    async fn deliver_from(
+    fn results_channel(
+        &self,
+    ) -> (
+        tokio::sync::mpsc::Sender<Done>,
+        tokio::sync::mpsc::Receiver<Done>,
+    ) {
+        tokio::sync::mpsc::channel(self.settings.dispatch.finish_batch.max(1) * 2)
+    }
+
+    /// Sends a claimed batch, `concurrency` at a time (and at most `concurrency` × `workers`
+    /// over all batches), rows claimed ahead at their instant, each result handed to the
+    /// finisher. Times are measured from when the tick's "now" was read, so `sent_at`
+    /// includes every wait (for a claim, a send slot, the row's instant). Returns how many
+    /// rows the re-check at their instant cancelled.
+    async fn send_batch(
         &self,
         claimed: Vec<Claimed>,
         anchor: Anchor,
-    ) -> Result<DispatchReport, Error> {
-        let mut report = DispatchReport::default();
-        if claimed.is_empty() {
-            return Ok(report);
-        }
+        results: tokio::sync::mpsc::Sender<Done>,
+    ) -> usize {
         let cancelled = AtomicUsize::new(0);
-        let cancelled = &cancelled;
-        let finish_batch = self.settings.dispatch.finish_batch.max(1);
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Done>(finish_batch * 2);
         let concurrency = self.settings.dispatch.concurrency.max(1);
-        let sending = async move {
-            let mut sends = futures::stream::FuturesUnordered::new();
-            // The finisher only stops on a database error; a result it did not take leaves
-            // its row to the lease, and the message is sent again with the same id.
-            for (at, run) in runs(claimed, anchor.current()) {
-                // Keep the sends in progress moving while waiting for the next run's instant.
-                let ready = self.await_run(at, run, anchor, cancelled);
-                tokio::pin!(ready);
-                let run = loop {
-                    tokio::select! {
-                        run = &mut ready => break run,
-                        Some(done) = sends.next(), if !sends.is_empty() => {
-                            let _ = tx.send(done).await;
-                        }
-                    }
-                };
-                for c in run {
-                    if sends.len() >= concurrency
-                        && let Some(done) = sends.next().await
-                    {
-                        let _ = tx.send(done).await;
-                    }
-                    sends.push(self.send_one(c, anchor));
-                }
-            }
-            while let Some(done) = sends.next().await {
-                let _ = tx.send(done).await;
-            }
-        };
-        let finishing = async {
-            let mut report = DispatchReport::default();
-            let mut done = Vec::with_capacity(finish_batch);
-            while rx.recv_many(&mut done, finish_batch).await > 0 {
-                // A connection per write, not per batch: many batches may be in flight.
-                let mut conn = self.pool.acquire().await?;
-                for f in finish(&mut conn, &self.settings, &self.worker, &done).await? {
-                    match f {
-                        Finish::Sent => report.sent += 1,
-                        Finish::Retry => report.retried += 1,
-                        Finish::Dead => report.dead += 1,
-                        Finish::LostLease => report.lost_lease += 1,
+        let mut sends = futures::stream::FuturesUnordered::new();
+        // A result the finisher cannot take (it stopped on a database error) leaves its row
+        // to the lease, and the message is sent again with the same id.
+        for (at, run) in runs(claimed, anchor.current()) {
+            // Keep the sends in progress moving while waiting for the next run's instant.
+            let ready = self.await_run(at, run, anchor, &cancelled);
+            tokio::pin!(ready);
+            let run = loop {
+                tokio::select! {
+                    run = &mut ready => break run,
+                    Some(done) = sends.next(), if !sends.is_empty() => {
+                        let _ = results.send(done).await;
                     }
                 }
-                done.clear();
+            };
+            for c in run {
+                if sends.len() >= concurrency
+                    && let Some(done) = sends.next().await
+                {
+                    let _ = results.send(done).await;
+                }
+                sends.push(self.send_one(c, anchor));
             }
-            Ok::<_, Error>(report)
-        };
-        let ((), finished) = tokio::join!(sending, finishing);
-        report.add(&finished?);
-        report.cancelled += cancelled.load(Ordering::Relaxed);
+        }
+        while let Some(done) = sends.next().await {
+            let _ = results.send(done).await;
+        }
+        cancelled.into_inner()
+    }
+
+    /// Step 3, the finisher: records results as they come in, several per transaction
+    /// (whatever arrived while the previous write ran, at most `finish_batch`), so a message
+    /// is never left unrecorded for longer than one such write after its send returned, and
+    /// sends never wait for the database. Ends when every sender is gone.
+    async fn record(
+        &self,
+        mut results: tokio::sync::mpsc::Receiver<Done>,
+    ) -> Result<DispatchReport, Error> {
+        let finish_batch = self.settings.dispatch.finish_batch.max(1);
+        let mut report = DispatchReport::default();
+        let mut done = Vec::with_capacity(finish_batch);
+        while results.recv_many(&mut done, finish_batch).await > 0 {
+            let mut conn = self.pool.acquire().await?;
+            // Results that arrived while waiting for the connection go in the same write.
+            while done.len() < finish_batch
+                && let Ok(d) = results.try_recv()
+            {
+                done.push(d);
+            }
+            for f in finish(&mut conn, &self.settings, &self.worker, &done).await? {
+                match f {
+                    Finish::Sent => report.sent += 1,
+                    Finish::Retry => report.retried += 1,
+                    Finish::Dead => report.dead += 1,
+                    Finish::LostLease => report.lost_lease += 1,
+                }
+            }
+            done.clear();
+        }
         Ok(report)
     }
 
