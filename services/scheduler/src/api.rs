@@ -313,3 +313,89 @@ pub async fn preview(
     });
     Ok(items)
 }
+
+/// A configured endpoint and whether it is usable.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct EndpointStatus {
+    pub name: String,
+    /// `smtp`, `wecom`, `dingtalk`, `feishu`, `slack`, `webhook` or `file`.
+    pub kind: String,
+    pub disabled: Option<Disabled>,
+    /// Messages waiting for it to be enabled again.
+    pub parked: i64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Disabled {
+    pub at: DateTime<Utc>,
+    pub reason: String,
+    pub by_delivery: Uuid,
+}
+
+/// Every endpoint of the configuration, and any disabled endpoint the database still names
+/// (a configuration may have dropped it while messages wait for it).
+pub async fn endpoints(pool: &PgPool, settings: &Settings) -> Result<Vec<EndpointStatus>, Error> {
+    let states =
+        sqlx::query!("SELECT endpoint, disabled_at, reason, outbox_id FROM endpoint_states")
+            .fetch_all(pool)
+            .await?;
+    let parked = sqlx::query!(
+        r#"SELECT endpoint, count(*) AS "n!" FROM outbox WHERE status = 'parked' GROUP BY endpoint"#
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut out: std::collections::BTreeMap<String, EndpointStatus> = settings
+        .endpoints
+        .iter()
+        .map(|(name, e)| {
+            let status = EndpointStatus {
+                name: name.clone(),
+                kind: e.endpoint.kind().to_owned(),
+                disabled: None,
+                parked: 0,
+            };
+            (name.clone(), status)
+        })
+        .collect();
+    let unknown = |name: &str| EndpointStatus {
+        name: name.to_owned(),
+        kind: "(not configured)".into(),
+        disabled: None,
+        parked: 0,
+    };
+    for s in states {
+        out.entry(s.endpoint.clone())
+            .or_insert_with(|| unknown(&s.endpoint))
+            .disabled = Some(Disabled {
+            at: s.disabled_at,
+            reason: s.reason,
+            by_delivery: s.outbox_id,
+        });
+    }
+    for p in parked {
+        out.entry(p.endpoint.clone())
+            .or_insert_with(|| unknown(&p.endpoint))
+            .parked = p.n;
+    }
+    Ok(out.into_values().collect())
+}
+
+/// Enables a disabled endpoint again and releases its parked messages (same ids) to be sent
+/// from `now`. Enabling an endpoint that is not disabled releases nothing and is not an
+/// error, so a retried call is harmless.
+pub async fn enable_endpoint(pool: &PgPool, name: &str, now: DateTime<Utc>) -> Result<u64, Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query!("DELETE FROM endpoint_states WHERE endpoint = $1", name)
+        .execute(&mut *tx)
+        .await?;
+    let released = sqlx::query!(
+        "UPDATE outbox SET status = 'pending', not_before = GREATEST(not_before, $2) WHERE endpoint = $1 AND status = 'parked'",
+        name,
+        now
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(released)
+}

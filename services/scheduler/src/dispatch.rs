@@ -88,6 +88,8 @@ pub struct DispatchReport {
     pub deferred: usize,
     /// Finished by another worker after our lease expired.
     pub lost_lease: usize,
+    /// Waiting for a disabled endpoint (the vendor said it is gone or misconfigured).
+    pub parked: usize,
 }
 
 impl DispatchReport {
@@ -99,6 +101,7 @@ impl DispatchReport {
         self.cancelled += o.cancelled;
         self.deferred += o.deferred;
         self.lost_lease += o.lost_lease;
+        self.parked += o.parked;
     }
 }
 
@@ -268,8 +271,10 @@ impl Dispatcher {
                c AS (SELECT * FROM due UNION ALL SELECT * FROM leased)
                SELECT c.id AS "id!", c.endpoint AS "endpoint!", c.kind AS "kind!", c.recipient AS "recipient!",
                       c.attempts AS "attempts!", c.payload::text AS "payload!", c.obligation_id, c.planned_due_at,
-                      c.not_before AS "not_before!", ob.status AS "ob_status?", ob.due_at AS "ob_due?"
+                      c.not_before AS "not_before!", ob.status AS "ob_status?", ob.due_at AS "ob_due?",
+                      es.reason AS "disabled?"
                FROM c LEFT JOIN obligations ob ON ob.id = c.obligation_id
+                      LEFT JOIN endpoint_states es ON es.endpoint = c.endpoint
                ORDER BY c.not_before, c.id"#,
             now,
             self.settings.dispatch.batch_size,
@@ -292,7 +297,12 @@ impl Dispatcher {
                 *e = (*e).max(r.not_before);
             }
         }
+        let mut park: Vec<Uuid> = Vec::new();
         for r in &rows {
+            if r.disabled.is_some() {
+                park.push(r.id);
+                continue;
+            }
             if let Some(ob) = r.obligation_id {
                 if r.ob_status.as_deref() != Some("open") {
                     cancel.push((
@@ -324,6 +334,17 @@ impl Dispatcher {
                    FROM UNNEST($1::uuid[], $2::text[]) AS u(id, why) WHERE outbox.id = u.id"#,
                 &ids,
                 &why
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+
+        if !park.is_empty() {
+            // Not an attempt: the message waits for its endpoint to be enabled again.
+            report.parked = park.len();
+            sqlx::query!(
+                "UPDATE outbox SET status = 'parked', lease_until = NULL, last_error = 'endpoint disabled; waiting for it to be enabled again' WHERE id = ANY($1)",
+                &park
             )
             .execute(&mut *tx)
             .await?;
@@ -510,6 +531,7 @@ impl Dispatcher {
                     Finish::Sent => report.sent += 1,
                     Finish::Retry => report.retried += 1,
                     Finish::Dead => report.dead += 1,
+                    Finish::Parked => report.parked += 1,
                     Finish::LostLease => report.lost_lease += 1,
                 }
             }
@@ -651,6 +673,9 @@ enum Finish {
     Sent,
     Retry,
     Dead,
+    /// The vendor said the endpoint is gone or misconfigured: the endpoint is disabled and
+    /// the message waits for it.
+    Parked,
     LostLease,
 }
 
@@ -778,13 +803,13 @@ async fn finish(
                 Finish::Dead,
             ),
             Outcome::DisableEndpoint { .. } => (
-                "dead",
+                "parked",
                 None,
                 Some(format!(
-                    "endpoint `{}` needs an admin: {detail}",
+                    "endpoint `{}` disabled, needs an admin: {detail}",
                     c.endpoint
                 )),
-                Finish::Dead,
+                Finish::Parked,
             ),
         };
         ids.push(c.id);
@@ -834,6 +859,30 @@ async fn finish(
     )
     .execute(&mut *tx)
     .await?;
+    // The first report of a dead endpoint disables it (and says why); later ones keep that.
+    let mut disabled: (Vec<String>, Vec<DateTime<Utc>>, Vec<String>, Vec<Uuid>) =
+        Default::default();
+    for x in done {
+        if let Outcome::DisableEndpoint { reason } = &x.outcome {
+            disabled.0.push(x.claimed.endpoint.clone());
+            disabled.1.push(x.finished_at);
+            disabled.2.push(reason.clone());
+            disabled.3.push(x.claimed.id);
+        }
+    }
+    if !disabled.0.is_empty() {
+        sqlx::query!(
+            r#"INSERT INTO endpoint_states (endpoint, disabled_at, reason, outbox_id)
+               SELECT * FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], $4::uuid[])
+               ON CONFLICT (endpoint) DO NOTHING"#,
+            &disabled.0,
+            &disabled.1,
+            &disabled.2,
+            &disabled.3
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
     tx.commit().await?;
     for (i, (x, result)) in done.iter().zip(results.iter_mut()).enumerate() {
         let c = &x.claimed;
@@ -845,6 +894,9 @@ async fn finish(
         match result {
             Finish::Dead => {
                 tracing::error!(outbox.id = %c.id, outbox.endpoint = %c.endpoint, outbox.kind = %c.kind, error = %last_errors[i].as_deref().unwrap_or_default(), "dead-lettered")
+            }
+            Finish::Parked => {
+                tracing::error!(outbox.id = %c.id, outbox.endpoint = %c.endpoint, error = %last_errors[i].as_deref().unwrap_or_default(), "endpoint disabled: its messages wait until the office enables it again (EnableEndpoint)")
             }
             Finish::Retry => {
                 tracing::warn!(outbox.id = %c.id, outbox.endpoint = %c.endpoint, attempt = c.attempt, "will retry")

@@ -27,7 +27,15 @@ use crate::config::{ClockMode, Settings};
 pub const DEFAULT_ADDR: &str = "127.0.0.1:50052";
 const MAX_PAGE_SIZE: u32 = 1000;
 const DEFAULT_PAGE_SIZE: u32 = 100;
-const STATUSES: &[&str] = &["pending", "held", "sending", "sent", "dead", "cancelled"];
+const STATUSES: &[&str] = &[
+    "pending",
+    "held",
+    "sending",
+    "sent",
+    "dead",
+    "cancelled",
+    "parked",
+];
 const KINDS: &[&str] = &[
     "reminder",
     "overdue",
@@ -292,6 +300,19 @@ impl SchedulerApi {
     }
 }
 
+fn endpoint(e: api::EndpointStatus) -> pb::Endpoint {
+    let d = e.disabled.as_ref();
+    pb::Endpoint {
+        name: e.name,
+        kind: e.kind,
+        disabled: d.is_some(),
+        disabled_at: d.map(|d| ts(d.at)),
+        disabled_reason: d.map(|d| d.reason.clone()).unwrap_or_default(),
+        disabled_by_delivery: d.map(|d| d.by_delivery.to_string()).unwrap_or_default(),
+        parked: e.parked.max(0) as u64,
+    }
+}
+
 fn request_id<T>(req: &Request<T>) -> String {
     req.metadata()
         .get("x-request-id")
@@ -454,6 +475,57 @@ impl SchedulerService for SchedulerApi {
                         title: i.subject,
                     })
                     .collect(),
+            })
+        })
+        .await
+    }
+
+    async fn list_endpoints(
+        &self,
+        req: Request<pb::ListEndpointsRequest>,
+    ) -> Result<Response<pb::ListEndpointsResponse>, Status> {
+        self.handle(req, READERS, |_, _| async move {
+            let endpoints = api::endpoints(&self.pool, &self.settings).await?;
+            Ok(pb::ListEndpointsResponse {
+                endpoints: endpoints.into_iter().map(endpoint).collect(),
+            })
+        })
+        .await
+    }
+
+    async fn enable_endpoint(
+        &self,
+        req: Request<pb::EnableEndpointRequest>,
+    ) -> Result<Response<pb::EnableEndpointResponse>, Status> {
+        self.handle(req, OFFICE, |caller, r| async move {
+            let mut v = Violations::default();
+            if r.name.is_empty() || r.name.len() > 200 {
+                v.add("name", "required: an endpoint name of at most 200 bytes");
+            }
+            v.finish()?;
+            let known = api::endpoints(&self.pool, &self.settings).await?;
+            if !known.iter().any(|e| e.name == r.name) {
+                return Err(ApiError::NotFound(format!(
+                    "no endpoint named `{}` (configured: {})",
+                    r.name,
+                    known
+                        .iter()
+                        .map(|e| e.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            let now = self.now().await?;
+            let released = api::enable_endpoint(&self.pool, &r.name, now).await?;
+            tracing::info!(endpoint = %r.name, released, actor.id = %caller.actor, "endpoint enabled");
+            let status = api::endpoints(&self.pool, &self.settings)
+                .await?
+                .into_iter()
+                .find(|e| e.name == r.name)
+                .map(endpoint);
+            Ok(pb::EnableEndpointResponse {
+                endpoint: status,
+                released,
             })
         })
         .await

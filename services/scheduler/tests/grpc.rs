@@ -378,3 +378,202 @@ async fn scheduler_service_end_to_end() {
 
     server.shutdown().await.unwrap();
 }
+
+/// WeCom answers 93000 (robot removed from its group, CHANNELS.md): the endpoint is disabled,
+/// its messages wait parked (one attempt for the message that found out, none for the next),
+/// the office sees why over ListEndpoints, and EnableEndpoint after the fix sends them with
+/// their own ids. Only the office may enable; an unknown name is NOT_FOUND.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_robot_is_disabled_until_the_office_enables_it() {
+    let db = TestDb::new().await;
+    add_token(&db, OFFICE, "office-1", "office").await;
+    add_token(&db, LEADER, "leader-1", "leader").await;
+    let t0 = local(2020, 4, 6, 9, 0);
+    sqlx::query("INSERT INTO clock (singleton, simulated_now) VALUES (true, $1)")
+        .bind(t0)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let campaign = seed_campaign(&db.pool).await;
+    let wecom = wiremock::MockServer::start().await;
+    let removed = wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .set_body_json(json!({"errcode": 93000, "errmsg": "invalid webhook url"})),
+        )
+        .mount_as_scoped(&wecom)
+        .await;
+    let hook = webhook_sink().await;
+    let extra = format!(
+        "[endpoints.group]\nkind = \"wecom\"\nkey = \"k\"\nbase_url = \"{}\"\n",
+        wecom.uri()
+    );
+    let mut s = (*settings(&format!("{}/hook", hook.uri()), "")).clone();
+    let more: junheng_scheduler::Settings = junheng_scheduler::Settings::from_toml(
+        &format!("database_url = \"postgres://unused/unused\"\n{extra}"),
+        |_| None,
+    )
+    .unwrap();
+    s.endpoints.extend(more.endpoints);
+    s.clock = ClockMode::Simulated;
+    s.dispatch.batch_size = 1;
+    let settings = Arc::new(s);
+    let rows: Vec<NewRow> = (0..2)
+        .map(|i| NewRow {
+            dedupe_key: format!("robot:{i}|role:office|group"),
+            campaign_id: campaign,
+            kind: Kind::DailyDigest,
+            endpoint: "group".into(),
+            recipient: "role:office".into(),
+            obligation_id: None,
+            planned_due_at: None,
+            payload: Payload {
+                title: format!("每日汇总 {i}"),
+                text: format!("第 {i} 条"),
+                ..Payload::default()
+            },
+            urgent: false,
+            not_before: t0,
+            held: false,
+        })
+        .collect();
+    outbox::insert(&mut db.pool.acquire().await.unwrap(), &rows, t0)
+        .await
+        .unwrap();
+    let d = Dispatcher::new(
+        db.pool.clone(),
+        settings.clone(),
+        Arc::new(junheng_notify::Sender::new().unwrap()),
+        "robot-test".into(),
+    )
+    .with_sign_clock(SignClock::Tick);
+    // The first message finds out (one claim, one attempt); the second is claimed after.
+    let r = d.dispatch_once(t0).await.unwrap();
+    assert_eq!((r.sent, r.dead, r.parked), (0, 0, 1), "{r:?}");
+    let r = d.drain(t0, 10).await.unwrap();
+    assert_eq!((r.claimed, r.sent, r.parked), (0, 0, 1), "{r:?}");
+    assert_eq!(wecom.received_requests().await.unwrap().len(), 1);
+    let attempts: i64 = sqlx::query_scalar("SELECT count(*) FROM delivery_attempts")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        attempts, 1,
+        "the second message was parked without an attempt"
+    );
+    // Nothing more goes out on later ticks while it is disabled.
+    let r = d.drain(t0 + chrono::Duration::hours(1), 10).await.unwrap();
+    assert_eq!((r.claimed, r.sent), (0, 0));
+
+    let server = Running::start(db.pool.clone(), settings.clone(), "127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut c = SchedulerServiceClient::new(
+        Channel::from_shared(server.url())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap(),
+    );
+    let list = c
+        .list_endpoints(req(pb::ListEndpointsRequest {}, Some(LEADER)))
+        .await
+        .unwrap()
+        .into_inner()
+        .endpoints;
+    let group = list.iter().find(|e| e.name == "group").unwrap();
+    assert!(group.disabled);
+    assert_eq!((group.kind.as_str(), group.parked), ("wecom", 2));
+    assert!(group.disabled_reason.contains("93000"), "{group:?}");
+    let hook_ep = list.iter().find(|e| e.name == "hook").unwrap();
+    assert!(!hook_ep.disabled && hook_ep.parked == 0);
+
+    let e = c
+        .enable_endpoint(req(
+            pb::EnableEndpointRequest {
+                name: "group".into(),
+            },
+            Some(LEADER),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    let e = c
+        .enable_endpoint(req(
+            pb::EnableEndpointRequest { name: "".into() },
+            Some(OFFICE),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(violations(&e), vec!["name"]);
+    let e = c
+        .enable_endpoint(req(
+            pb::EnableEndpointRequest {
+                name: "nope".into(),
+            },
+            Some(OFFICE),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+
+    // The robot is back in its group.
+    drop(removed);
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .set_body_json(json!({"errcode": 0, "errmsg": "ok"})),
+        )
+        .mount(&wecom)
+        .await;
+    let enabled = c
+        .enable_endpoint(req(
+            pb::EnableEndpointRequest {
+                name: "group".into(),
+            },
+            Some(OFFICE),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(enabled.released, 2);
+    let ep = enabled.endpoint.unwrap();
+    assert!(!ep.disabled && ep.parked == 0, "{ep:?}");
+    // Enabling again is harmless.
+    let again = c
+        .enable_endpoint(req(
+            pb::EnableEndpointRequest {
+                name: "group".into(),
+            },
+            Some(OFFICE),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.released, 0);
+
+    let r = d.drain(t0 + chrono::Duration::hours(1), 10).await.unwrap();
+    assert_eq!(r.sent, 2, "{r:?}");
+    let ids: Vec<(Uuid, String)> =
+        sqlx::query_as("SELECT id, status FROM outbox ORDER BY dedupe_key")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    let bodies: Vec<String> = wecom
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect();
+    assert_eq!(bodies.len(), 3, "one refused, then both delivered");
+    for (id, status) in &ids {
+        assert_eq!(status, "sent");
+        // The 编号 line carries the outbox id: the same message, not a copy.
+        assert!(
+            bodies[1..].iter().any(|b| b.contains(&id.to_string())),
+            "{id} not in {bodies:?}"
+        );
+    }
+    server.shutdown().await.unwrap();
+}

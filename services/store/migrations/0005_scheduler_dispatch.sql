@@ -17,3 +17,18 @@ DROP INDEX outbox_by_obligation;
 -- every claim and finish re-inserts into that index (a profile of the dispatcher showed
 -- strcoll() of the cluster's C.UTF-8 locale among PostgreSQL's top costs).
 ALTER TABLE outbox ALTER COLUMN dedupe_key TYPE text COLLATE "C";
+
+-- An endpoint the vendor reports as gone or misconfigured (robot removed from its group,
+-- token revoked, bad secret: CHANNELS.md "disable the channel") is disabled until the office
+-- re-enables it over gRPC. Its messages are parked instead of failing one by one, and go out
+-- with their own ids once it is enabled again.
+CREATE TABLE endpoint_states (
+    endpoint     text COLLATE "C" PRIMARY KEY,
+    disabled_at  timestamptz NOT NULL,
+    reason       text NOT NULL,
+    outbox_id    uuid NOT NULL      -- the delivery whose attempt disabled it
+);
+ALTER TABLE outbox DROP CONSTRAINT outbox_status_check;
+ALTER TABLE outbox ADD CONSTRAINT outbox_status_check
+    CHECK (status IN ('pending', 'held', 'sending', 'sent', 'dead', 'cancelled', 'parked'));
+CREATE INDEX outbox_parked ON outbox (endpoint) WHERE status = 'parked';
