@@ -115,7 +115,7 @@ impl Default for DispatchSettings {
             rate_limits_enabled: true,
             poll_interval_ms: 2000,
             lookahead_ms: 3000,
-            max_in_flight: 20_000,
+            max_in_flight: 2_000,
         }
     }
 }

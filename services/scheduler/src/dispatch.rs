@@ -74,6 +74,8 @@ pub struct Claimed {
     pub planned_due_at: Option<DateTime<Utc>>,
     /// Claimed before it was due: re-checked against its obligation at its instant.
     pub ahead: bool,
+    /// When another worker may take the row over: it is not sent after that.
+    pub lease_until: DateTime<Utc>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -90,6 +92,9 @@ pub struct DispatchReport {
     pub lost_lease: usize,
     /// Waiting for a disabled endpoint (the vendor said it is gone or misconfigured).
     pub parked: usize,
+    /// Claimed but not sent this time, left to their lease (they waited too long for a send
+    /// slot, a re-check failed, or results could not be recorded): claimed again, same id.
+    pub requeued: usize,
 }
 
 impl DispatchReport {
@@ -102,6 +107,7 @@ impl DispatchReport {
         self.deferred += o.deferred;
         self.lost_lease += o.lost_lease;
         self.parked += o.parked;
+        self.requeued += o.requeued;
     }
 }
 
@@ -117,6 +123,8 @@ pub struct Dispatcher {
     in_flight: Arc<Semaphore>,
     /// Sends in progress over all batches (`concurrency` × `workers`).
     sends: Arc<Semaphore>,
+    /// The same for rate-limited endpoints, so their rows never queue behind a burst.
+    limited_sends: Arc<Semaphore>,
     /// Endpoints with a rate limit: never claimed ahead (their budget is taken at claim time).
     limited: Arc<Vec<String>>,
 }
@@ -133,6 +141,7 @@ impl Dispatcher {
         Self {
             in_flight: Arc::new(Semaphore::new(d.max_in_flight.max(1))),
             sends: Arc::new(Semaphore::new(d.concurrency.max(1) * d.workers.max(1))),
+            limited_sends: Arc::new(Semaphore::new(d.concurrency.max(1))),
             limited: Arc::new(limited),
             pool,
             settings,
@@ -222,15 +231,18 @@ impl Dispatcher {
                 let d = self.clone();
                 let results = results.clone();
                 sends.push(tokio::spawn(async move {
-                    let cancelled = d.send_batch(claimed, anchor, results).await;
+                    let counts = d.send_batch(claimed, anchor, results).await;
                     drop(permit);
-                    cancelled
+                    counts
                 }));
             }
             // Claimed rows are always sent (or left to their lease) before returning.
             for h in sends {
                 match h.await {
-                    Ok(cancelled) => total.cancelled += cancelled,
+                    Ok((cancelled, requeued)) => {
+                        total.cancelled += cancelled;
+                        total.requeued += requeued;
+                    }
                     Err(e) => std::panic::resume_unwind(e.into_panic()),
                 }
             }
@@ -415,6 +427,7 @@ impl Dispatcher {
         .await?;
         tx.commit().await?;
 
+        let lease = chrono::Duration::from_std(self.settings.dispatch.lease()).expect("lease fits");
         let out = rows
             .into_iter()
             .filter(|r| ids.contains(&r.id))
@@ -429,6 +442,7 @@ impl Dispatcher {
                 kind: r.kind,
                 attempt: r.attempts + 1,
                 ahead: r.not_before > now,
+                lease_until: r.not_before.max(now) + lease,
                 not_before: r.not_before,
                 obligation_id: r.obligation_id,
                 planned_due_at: r.planned_due_at,
@@ -446,12 +460,13 @@ impl Dispatcher {
         now: DateTime<Utc>,
     ) -> Result<DispatchReport, Error> {
         let (results, rx) = self.results_channel();
-        let (cancelled, finished) = tokio::join!(
+        let ((cancelled, requeued), finished) = tokio::join!(
             self.send_batch(claimed, Anchor::new(now), results),
             self.record(rx)
         );
         let mut report = finished?;
         report.cancelled += cancelled;
+        report.requeued += requeued;
         Ok(report)
     }
 
@@ -474,37 +489,65 @@ impl Dispatcher {
         claimed: Vec<Claimed>,
         anchor: Anchor,
         results: tokio::sync::mpsc::Sender<Done>,
-    ) -> usize {
+    ) -> (usize, usize) {
         let cancelled = AtomicUsize::new(0);
+        let requeued = AtomicUsize::new(0);
         let concurrency = self.settings.dispatch.concurrency.max(1);
         let mut sends = futures::stream::FuturesUnordered::new();
-        // A result the finisher cannot take (it stopped on a database error) leaves its row
-        // to the lease, and the message is sent again with the same id.
-        for (at, run) in runs(claimed, anchor.current()) {
-            // Keep the sends in progress moving while waiting for the next run's instant.
-            let ready = self.await_run(at, run, anchor, &cancelled);
-            tokio::pin!(ready);
-            let run = loop {
-                tokio::select! {
-                    run = &mut ready => break run,
-                    Some(done) = sends.next(), if !sends.is_empty() => {
-                        let _ = results.send(done).await;
+        let forward = |done: Option<Done>| {
+            let results = &results;
+            let requeued = &requeued;
+            async move {
+                match done {
+                    Some(done) => {
+                        // The finisher is gone only after a database error it could not
+                        // ride out: the row is left to its lease, sent again with its id.
+                        if results.send(done).await.is_err() {
+                            requeued.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    None => {
+                        requeued.fetch_add(1, Ordering::Relaxed);
                     }
                 }
+            }
+        };
+        for (at, mut run) in runs(claimed, anchor.current()) {
+            // Keep the sends in progress moving while waiting for the next run's instant.
+            let ready = self.await_run(at, std::mem::take(&mut run), anchor, &cancelled, &requeued);
+            tokio::pin!(ready);
+            let mut run = loop {
+                tokio::select! {
+                    run = &mut ready => break run,
+                    Some(done) = sends.next(), if !sends.is_empty() => forward(done).await,
+                }
             };
-            for c in run {
+            // Rate-limited rows took their budget at the claim: they go first, with send
+            // slots of their own, so queueing cannot bunch them up at the vendor.
+            run.sort_by_key(|c| !self.is_limited(&c.endpoint));
+            let mut run = run.into_iter();
+            while let Some(c) = run.next() {
+                if results.is_closed() {
+                    // Nothing could be recorded: stop sending, leave the rest to the lease.
+                    requeued.fetch_add(1 + run.len(), Ordering::Relaxed);
+                    break;
+                }
                 if sends.len() >= concurrency
                     && let Some(done) = sends.next().await
                 {
-                    let _ = results.send(done).await;
+                    forward(done).await;
                 }
                 sends.push(self.send_one(c, anchor));
             }
         }
         while let Some(done) = sends.next().await {
-            let _ = results.send(done).await;
+            forward(done).await;
         }
-        cancelled.into_inner()
+        (cancelled.into_inner(), requeued.into_inner())
+    }
+
+    fn is_limited(&self, endpoint: &str) -> bool {
+        self.limited.iter().any(|e| e == endpoint)
     }
 
     /// Step 3, the finisher: records results as they come in, several per transaction
@@ -519,14 +562,24 @@ impl Dispatcher {
         let mut report = DispatchReport::default();
         let mut done = Vec::with_capacity(finish_batch);
         while results.recv_many(&mut done, finish_batch).await > 0 {
-            let mut conn = self.pool.acquire().await?;
-            // Results that arrived while waiting for the connection go in the same write.
-            while done.len() < finish_batch
-                && let Ok(d) = results.try_recv()
-            {
-                done.push(d);
-            }
-            for f in finish(&mut conn, &self.settings, &self.worker, &done).await? {
+            let mut tries = 0;
+            let finished = loop {
+                match self
+                    .write_results(&mut results, &mut done, finish_batch)
+                    .await
+                {
+                    Ok(f) => break f,
+                    // Sent messages whose results are lost would all be sent again when their
+                    // leases end: ride out a short outage (a failover, a full pool) first.
+                    Err(e) if tries < 5 => {
+                        tries += 1;
+                        tracing::warn!(error = %e, rows = done.len(), tries, "recording results failed; retrying");
+                        tokio::time::sleep(Duration::from_millis(200 << tries)).await;
+                    }
+                    Err(e) => return Err(e),
+                }
+            };
+            for f in finished {
                 match f {
                     Finish::Sent => report.sent += 1,
                     Finish::Retry => report.retried += 1,
@@ -540,6 +593,22 @@ impl Dispatcher {
         Ok(report)
     }
 
+    /// One write of the finisher: `done` plus whatever arrived while waiting for a connection.
+    async fn write_results(
+        &self,
+        results: &mut tokio::sync::mpsc::Receiver<Done>,
+        done: &mut Vec<Done>,
+        finish_batch: usize,
+    ) -> Result<Vec<Finish>, Error> {
+        let mut conn = self.pool.acquire().await?;
+        while done.len() < finish_batch
+            && let Ok(d) = results.try_recv()
+        {
+            done.push(d);
+        }
+        finish(&mut conn, &self.settings, &self.worker, done).await
+    }
+
     /// Waits until a run of rows claimed ahead is due, then cancels those whose obligation
     /// was done or moved meanwhile (the claim's re-check, repeated at the send instant).
     async fn await_run(
@@ -548,6 +617,7 @@ impl Dispatcher {
         run: Vec<Claimed>,
         anchor: Anchor,
         cancelled: &AtomicUsize,
+        requeued: &AtomicUsize,
     ) -> Vec<Claimed> {
         if let Ok(wait) = (at - anchor.current()).to_std() {
             tokio::time::sleep(wait).await;
@@ -574,9 +644,14 @@ impl Dispatcher {
             Ok(stale) if stale.is_empty() => return run,
             Ok(stale) => stale.into_iter().map(|r| (r.id, r.due)).collect(),
             Err(e) => {
-                // Not sent now; the rows keep their lease and are claimed again when it ends.
-                tracing::error!(error = %e, rows = run.len(), "re-check before sending failed");
-                return Vec::new();
+                // Those rows are not sent now: they keep their lease and are claimed (and
+                // re-checked) again when it ends. The rest of the run goes out.
+                let (unchecked, live): (Vec<Claimed>, Vec<Claimed>) = run
+                    .into_iter()
+                    .partition(|c| c.ahead && c.obligation_id.is_some());
+                tracing::error!(error = %e, rows = unchecked.len(), "re-check before sending failed");
+                requeued.fetch_add(unchecked.len(), Ordering::Relaxed);
+                return live;
             }
         };
         let (gone, live): (Vec<Claimed>, Vec<Claimed>) = run.into_iter().partition(|c| {
@@ -602,19 +677,33 @@ impl Dispatcher {
                 live
             }
             Err(e) => {
+                // Not sent either way; the claim after their lease cancels them.
                 tracing::error!(error = %e, rows = ids.len(), "cancelling stale reminders failed");
-                Vec::new()
+                requeued.fetch_add(ids.len(), Ordering::Relaxed);
+                live
             }
         }
     }
 
-    async fn send_one(&self, mut c: Claimed, anchor: Anchor) -> Done {
-        let _turn = self
-            .sends
+    /// One attempt, or `None` when the row waited so long for a send slot that its lease
+    /// could run out mid-send (another worker may take it over then): it is left to the
+    /// lease and claimed again with its id.
+    async fn send_one(&self, mut c: Claimed, anchor: Anchor) -> Option<Done> {
+        let slots = if self.is_limited(&c.endpoint) {
+            &self.limited_sends
+        } else {
+            &self.sends
+        };
+        let _turn = slots
             .acquire()
             .await
-            .expect("the send semaphore is never closed");
+            .expect("the send semaphores are never closed");
         let started = anchor.current();
+        let margin = (self.settings.dispatch.lease() / 2).min(Sender::DEFAULT_TIMEOUT * 4 / 3);
+        if started + chrono::Duration::from_std(margin).unwrap_or_default() >= c.lease_until {
+            tracing::warn!(outbox.id = %c.id, lease_until = %c.lease_until, "not sent: its lease would run out; left for the next claim");
+            return None;
+        }
         let outcome = match self.settings.endpoints.get(&c.endpoint) {
             None => Outcome::DisableEndpoint {
                 reason: format!(
@@ -633,12 +722,12 @@ impl Dispatcher {
             }
         };
         let finished_at = anchor.current();
-        Done {
+        Some(Done {
             claimed: c,
             outcome,
             started_at: started,
             finished_at,
-        }
+        })
     }
 }
 

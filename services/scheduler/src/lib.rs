@@ -117,8 +117,17 @@ impl Scheduler {
 
     /// One planning pass and one drain of the outbox, at `now`.
     pub async fn tick(&self, now: DateTime<Utc>) -> Result<TickReport, Error> {
+        let planning = std::time::Instant::now();
         let plan = self.planner.plan(&self.pool, now).await?;
-        let dispatch = self.dispatcher.drain(now, 50).await?;
+        // Under the real clock planning took time: dispatch from the instant it starts at, so
+        // rows claimed ahead leave at their instant and leases are not shortened.
+        let dispatch_now = match self.settings.clock {
+            ClockMode::Real => {
+                now + chrono::Duration::from_std(planning.elapsed()).unwrap_or_default()
+            }
+            ClockMode::Simulated => now,
+        };
+        let dispatch = self.dispatcher.drain(dispatch_now, 50).await?;
         Ok(TickReport {
             now: Some(now),
             plan,

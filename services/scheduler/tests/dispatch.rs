@@ -408,6 +408,10 @@ async fn failures_back_off_then_dead_letter_with_the_last_error() {
     assert!(err.unwrap().starts_with("permanent: HTTP 400"));
 }
 
+fn endpoint_of(key: &str) -> &'static str {
+    if key == "limited" { "limited" } else { "hook" }
+}
+
 /// Rows due within the look-ahead are claimed before their instant and sent at it, not a poll
 /// interval later; a reminder whose obligation is done while it waits is cancelled at its
 /// instant, not sent. A simulated clock claims nothing ahead.
@@ -417,7 +421,7 @@ async fn rows_due_soon_are_claimed_ahead_sent_on_time_and_rechecked() {
     let sink = webhook_sink().await;
     let campaign = seed_campaign(&db.pool).await;
     let now = Utc::now();
-    let due = now + Duration::milliseconds(1500);
+    let due = now + Duration::milliseconds(3000);
     let deadline = now + Duration::days(1);
     let obl = |kind, subject| Obl {
         kind,
@@ -431,14 +435,14 @@ async fn rows_due_soon_are_claimed_ahead_sent_on_time_and_rechecked() {
     let kept = add_obligation(&db.pool, campaign, obl("submit_application", "提交申请")).await;
     let done = add_obligation(&db.pool, campaign, obl("submit_presentation", "提交材料")).await;
     let row = |key: &str, obligation: Option<Uuid>| NewRow {
-        dedupe_key: format!("test:{key}|role:office|hook"),
+        dedupe_key: format!("test:{key}|role:office|{}", endpoint_of(key)),
         campaign_id: campaign,
         kind: if obligation.is_some() {
             Kind::Reminder
         } else {
             Kind::DailyDigest
         },
-        endpoint: "hook".into(),
+        endpoint: endpoint_of(key).into(),
         recipient: "role:office".into(),
         obligation_id: obligation,
         planned_due_at: obligation.map(|_| deadline),
@@ -455,6 +459,7 @@ async fn rows_due_soon_are_claimed_ahead_sent_on_time_and_rechecked() {
         row("digest", None),
         row("kept", Some(kept)),
         row("done", Some(done)),
+        row("limited", None),
     ];
     outbox::insert(&mut db.pool.acquire().await.unwrap(), &rows, now)
         .await
@@ -472,9 +477,15 @@ async fn rows_due_soon_are_claimed_ahead_sent_on_time_and_rechecked() {
         .unwrap();
     assert_eq!((r.claimed, r.sent), (0, 0));
 
+    // `limited` has a rate limit: its budget is taken at the claim, so it is never claimed
+    // ahead (it would be counted at the wrong instant).
+    let limited = format!(
+        "lookahead_ms = 10000\n[endpoints.limited]\nkind = \"webhook\"\nurl = \"{}/hook\"\nsecret = \"whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=\"\nrate_limits = [{{ max = 5, per_secs = 60 }}]\n",
+        sink.uri()
+    );
     let d = dispatcher(
         db.pool.clone(),
-        settings(&format!("{}/hook", sink.uri()), ""),
+        settings(&format!("{}/hook", sink.uri()), &limited),
         "real",
     );
     let drain = tokio::spawn(async move { d.drain(now, 10).await.unwrap() });
@@ -492,6 +503,15 @@ async fn rows_due_soon_are_claimed_ahead_sent_on_time_and_rechecked() {
         "the claim took longer than the test allows"
     );
     assert!(received(&sink).await.is_empty());
+    // The lease runs from the send instant, not from the claim.
+    let leases: Vec<(DateTime<Utc>, DateTime<Utc>)> =
+        sqlx::query_as("SELECT not_before, lease_until FROM outbox WHERE status = 'sending'")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    for (nb, lease) in leases {
+        assert_eq!(lease, nb + Duration::seconds(60));
+    }
     sqlx::query("UPDATE obligations SET status = 'done' WHERE id = $1")
         .bind(done)
         .execute(&db.pool)
@@ -506,6 +526,8 @@ async fn rows_due_soon_are_claimed_ahead_sent_on_time_and_rechecked() {
         .map(|m| m.body["title"].as_str().unwrap_or_default().to_owned())
         .collect();
     assert_eq!(got.len(), 2, "{got:?}");
+    assert!(!got.iter().any(|t| t.contains("limited")), "{got:?}");
+    assert_eq!(statuses(&db.pool).await.get("pending"), Some(&1));
     assert!(!got.iter().any(|t| t.contains("done")), "{got:?}");
     let sent: Vec<(String, Option<DateTime<Utc>>, Option<String>)> =
         sqlx::query_as("SELECT status, sent_at, last_error FROM outbox ORDER BY dedupe_key")
@@ -514,6 +536,7 @@ async fn rows_due_soon_are_claimed_ahead_sent_on_time_and_rechecked() {
             .unwrap();
     for (status, sent_at, last_error) in &sent {
         match status.as_str() {
+            "pending" => {} // `limited`, for the next tick
             "sent" => assert!(sent_at.unwrap() >= due, "sent early: {sent_at:?} < {due}"),
             "cancelled" => assert!(
                 last_error

@@ -1061,11 +1061,14 @@ async fn a_replayed_season_sends_exactly_the_expected_messages_in_order() {
     let (e, c) = seen.next(1, 2).await;
     let summary = "【阶段小结】昌乐县2020年义务教育优质均衡提升行动 · 确定标杆种子校";
     assert_eq!(e, vec![format!("email leader {summary}")]);
+    // Sent side by side in one tick: which robot answers first is not part of the contract.
+    let mut c = c;
+    c.sort();
     assert_eq!(
         c,
         vec![
-            format!("webhook leader {summary}"),
             format!("dingtalk leader {DING_KEYWORD} {summary}"),
+            format!("webhook leader {summary}"),
         ]
     );
     let mail = seen.last("email", "【阶段小结】");

@@ -7,6 +7,8 @@
 -- predicate the finishing UPDATE cannot imply leaves the planner the primary key. Invariant
 -- kept by the dispatcher: lease_until is set exactly while status = 'sending'.
 DROP INDEX outbox_leased;
+-- Rows the old deferral put back to pending kept their lease_until: clear them first.
+UPDATE outbox SET lease_until = NULL WHERE status <> 'sending' AND lease_until IS NOT NULL;
 CREATE INDEX outbox_lease ON outbox (lease_until) WHERE lease_until IS NOT NULL;
 
 -- Nothing reads the outbox by obligation (the dispatcher joins from the outbox row), and every
