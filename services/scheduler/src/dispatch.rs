@@ -609,8 +609,9 @@ impl Dispatcher {
         finish(&mut conn, &self.settings, &self.worker, done).await
     }
 
-    /// Waits until a run of rows claimed ahead is due, then cancels those whose obligation
-    /// was done or moved meanwhile (the claim's re-check, repeated at the send instant).
+    /// Waits until a run of rows claimed ahead is due. Just before (`RECHECK_LEAD`, so the
+    /// query is not on the burst's critical path) it cancels those whose obligation was done
+    /// or moved since the claim: the claim's re-check, repeated at the send instant.
     async fn await_run(
         &self,
         at: DateTime<Utc>,
@@ -619,9 +620,23 @@ impl Dispatcher {
         cancelled: &AtomicUsize,
         requeued: &AtomicUsize,
     ) -> Vec<Claimed> {
-        if let Ok(wait) = (at - anchor.current()).to_std() {
+        let until = |t: DateTime<Utc>| (t - anchor.current()).to_std().ok();
+        if let Some(wait) = until(at - RECHECK_LEAD) {
             tokio::time::sleep(wait).await;
         }
+        let run = self.recheck(run, cancelled, requeued).await;
+        if let Some(wait) = until(at) {
+            tokio::time::sleep(wait).await;
+        }
+        run
+    }
+
+    async fn recheck(
+        &self,
+        run: Vec<Claimed>,
+        cancelled: &AtomicUsize,
+        requeued: &AtomicUsize,
+    ) -> Vec<Claimed> {
         let (obligations, dues): (Vec<Uuid>, Vec<Option<DateTime<Utc>>>) = run
             .iter()
             .filter(|c| c.ahead)
@@ -630,7 +645,7 @@ impl Dispatcher {
         if obligations.is_empty() {
             return run;
         }
-        // Read-only and one lookup per obligation: it runs at the burst's instant.
+        // Read-only and one lookup per obligation: it runs just before the burst's instant.
         let stale = sqlx::query!(
             r#"SELECT u.id AS "id!", u.due FROM UNNEST($1::uuid[], $2::timestamptz[]) AS u(id, due)
                WHERE NOT EXISTS (SELECT 1 FROM obligations ob
@@ -730,6 +745,9 @@ impl Dispatcher {
         })
     }
 }
+
+/// How long before a run of rows claimed ahead is due its obligations are re-checked.
+const RECHECK_LEAD: chrono::Duration = chrono::Duration::milliseconds(250);
 
 /// Splits a claimed batch (in due order) into runs sent together: rows already due form the
 /// first run; rows claimed ahead are grouped by instant, a run waiting for its latest row
