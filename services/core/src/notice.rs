@@ -56,6 +56,16 @@ pub struct NoticeWindow {
 }
 
 /// A notice published at `now` runs N working days, counting today if it is a working day.
+/// What the office owes when a notice period ends: "<title>公示期满", without doubling a title
+/// that already ends in 公示 ("种子校名单公示" → "种子校名单公示期满").
+pub fn period_over_subject(title: &str) -> String {
+    if title.ends_with("公示") {
+        format!("{title}期满")
+    } else {
+        format!("{title}公示期满")
+    }
+}
+
 pub fn window(now: DateTime<Utc>, def: &CampaignDefinition) -> Result<NoticeWindow, RuleError> {
     let today = local_date(now, def.tz());
     let last_day = def
@@ -108,4 +118,16 @@ pub fn check_objection(
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod period_tests {
+    #[test]
+    fn the_period_over_subject_does_not_double_gongshi() {
+        assert_eq!(
+            super::period_over_subject("种子校名单公示"),
+            "种子校名单公示期满"
+        );
+        assert_eq!(super::period_over_subject("验收结果"), "验收结果公示期满");
+    }
 }

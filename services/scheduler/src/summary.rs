@@ -108,6 +108,8 @@ pub async fn build(
         r#"SELECT s.name AS "school?", o.subject, o.due_at, o.closed_at, o.status
            FROM obligations o LEFT JOIN schools s ON s.id = o.school_id
            WHERE o.campaign_id = $1 AND ((o.status = 'done' AND o.closed_at > o.due_at) OR (o.status = 'open' AND o.due_at < $2))
+             -- A notice can only be closed once it has ended: closing it is never "late".
+             AND NOT (o.kind = 'close_notice' AND o.status = 'done')
            ORDER BY o.due_at, o.id LIMIT 100"#,
         campaign_id,
         now

@@ -525,7 +525,7 @@ impl AcceptanceService for AcceptanceApi {
                     owner: Owner::Role(Role::Office),
                     deadline: DeadlineRef::Fixed,
                     due: row.ends_at,
-                    subject: format!("{}公示期满", row.title),
+                    subject: junheng_core::notice::period_over_subject(&row.title),
                 },
             ];
             effects.extend(ids.iter().map(|s| Effect::CloseObligation { kind: ObligationKind::SubmitScores, school: Some(*s), key: String::new() }));

@@ -385,7 +385,7 @@ impl SeedService for SeedApi {
                     owner: Owner::Role(Role::Office),
                     deadline: DeadlineRef::Fixed,
                     due: row.ends_at,
-                    subject: format!("{}公示期满", row.title),
+                    subject: junheng_core::notice::period_over_subject(&row.title),
                 },
             ];
             w.record(&call, campaign, &effects).await?;
