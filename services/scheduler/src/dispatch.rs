@@ -76,6 +76,9 @@ pub struct Claimed {
     pub ahead: bool,
     /// When another worker may take the row over: it is not sent after that.
     pub lease_until: DateTime<Utc>,
+    pub urgent: bool,
+    /// Sent to a Feishu bot (retries keep off its peak minutes).
+    pub feishu: bool,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -431,13 +434,26 @@ impl Dispatcher {
         let out = rows
             .into_iter()
             .filter(|r| ids.contains(&r.id))
-            .map(|r| Claimed {
+            .map(|r| {
+                let payload: Payload =
+                    serde_json::from_str(&r.payload).unwrap_or_else(|e| Payload {
+                        title: "(unreadable payload)".into(),
+                        text: e.to_string(),
+                        ..Payload::default()
+                    });
+                (r, payload)
+            })
+            .map(|(r, payload)| Claimed {
                 id: r.id,
-                payload: serde_json::from_str(&r.payload).unwrap_or_else(|e| Payload {
-                    title: "(unreadable payload)".into(),
-                    text: e.to_string(),
-                    ..Payload::default()
-                }),
+                urgent: payload.urgent,
+                payload,
+                feishu: matches!(
+                    self.settings
+                        .endpoints
+                        .get(&r.endpoint)
+                        .map(|e| &e.endpoint),
+                    Some(junheng_notify::Endpoint::Feishu(_))
+                ),
                 endpoint: r.endpoint,
                 kind: r.kind,
                 attempt: r.attempts + 1,
@@ -886,13 +902,15 @@ async fn finish(
                     *after,
                     rand::random::<f64>(),
                 );
+                let mut retry_at = x.started_at
+                    + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1));
+                if !c.urgent && c.feishu {
+                    // Retries keep off Feishu's :00/:30 peaks too (error 11232 is a peak).
+                    retry_at = plan::off_feishu_peak(retry_at, retry_at, None, None);
+                }
                 (
                     "pending",
-                    Some(
-                        x.started_at
-                            + chrono::Duration::from_std(delay)
-                                .unwrap_or(chrono::Duration::hours(1)),
-                    ),
+                    Some(retry_at),
                     Some(format!("attempt {}: {detail}", c.attempt)),
                     Finish::Retry,
                 )

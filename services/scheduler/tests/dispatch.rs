@@ -549,3 +549,58 @@ async fn rows_due_soon_are_claimed_ahead_sent_on_time_and_rechecked() {
         }
     }
 }
+
+/// A retry to a Feishu bot that would fall on a :00 peak (Retry-After 60 s at 09:59) is moved
+/// off it, as planning does for first sends.
+#[tokio::test]
+async fn a_feishu_retry_keeps_off_the_peak_minute() {
+    let db = TestDb::new().await;
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(429).insert_header("retry-after", "60"))
+        .mount(&server)
+        .await;
+    let campaign = seed_campaign(&db.pool).await;
+    let now = local(2020, 4, 9, 9, 59);
+    let row = NewRow {
+        dedupe_key: "test:feishu|role:office|bot".into(),
+        campaign_id: campaign,
+        kind: Kind::DailyDigest,
+        endpoint: "bot".into(),
+        recipient: "role:office".into(),
+        obligation_id: None,
+        planned_due_at: None,
+        payload: Payload {
+            title: "每日汇总".into(),
+            text: "正文".into(),
+            ..Payload::default()
+        },
+        urgent: false,
+        not_before: now,
+        held: false,
+    };
+    outbox::insert(&mut db.pool.acquire().await.unwrap(), &[row], now)
+        .await
+        .unwrap();
+    let extra = format!(
+        "rate_limits_enabled = false\n[endpoints.bot]\nkind = \"feishu\"\nhook_id = \"h\"\nbase_url = \"{}\"\n",
+        server.uri()
+    );
+    let d = dispatcher(
+        db.pool.clone(),
+        settings(&format!("{}/hook", server.uri()), &extra),
+        "w",
+    );
+    assert_eq!(d.dispatch_once(now).await.unwrap().retried, 1);
+    let nb: DateTime<Utc> = sqlx::query_scalar("SELECT not_before FROM outbox")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    // Due at 10:00:00.x by Retry-After; 10:00 is a peak, so 10:02.
+    assert_eq!(
+        nb.with_timezone(&chrono_tz::Asia::Shanghai)
+            .format("%H:%M")
+            .to_string(),
+        "10:02"
+    );
+}
