@@ -510,10 +510,11 @@ impl Dispatcher {
         let requeued = AtomicUsize::new(0);
         let concurrency = self.settings.dispatch.concurrency.max(1);
         let mut sends = futures::stream::FuturesUnordered::new();
-        let forward = |done: Option<Done>| {
+        let forward = |done: Result<Option<Done>, tokio::task::JoinError>| {
             let results = &results;
             let requeued = &requeued;
             async move {
+                let done = done.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
                 match done {
                     Some(done) => {
                         // The finisher is gone only after a database error it could not
@@ -553,7 +554,12 @@ impl Dispatcher {
                 {
                     forward(done).await;
                 }
-                sends.push(self.send_one(c, anchor));
+                // A task per send: its HTTP exchange (and the client's timeout clock) runs
+                // even while this batch waits to hand a result to the finisher. Polled only
+                // from here, a send that had already reached the vendor could time out on our
+                // side and be retried: a duplicate (found by a 100,000-row burst).
+                let d = self.clone();
+                sends.push(tokio::spawn(async move { d.send_one(c, anchor).await }));
             }
         }
         while let Some(done) = sends.next().await {
