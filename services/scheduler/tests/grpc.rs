@@ -50,6 +50,45 @@ fn req<T>(msg: T, token: Option<&str>) -> tonic::Request<T> {
     r
 }
 
+/// Office and leader tokens, and the simulated clock at `t0`.
+async fn office_leader_and_clock(db: &TestDb, t0: chrono::DateTime<chrono::Utc>) {
+    add_token(db, OFFICE, "office-1", "office").await;
+    add_token(db, LEADER, "leader-1", "leader").await;
+    sqlx::query("INSERT INTO clock (singleton, simulated_now) VALUES (true, $1)")
+        .bind(t0)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+}
+
+/// `n` office digests to `endpoint`, due at `t0`.
+fn digests(
+    campaign: Uuid,
+    endpoint: &str,
+    n: usize,
+    t0: chrono::DateTime<chrono::Utc>,
+) -> Vec<NewRow> {
+    (0..n)
+        .map(|i| NewRow {
+            dedupe_key: format!("grpc:{i}|role:office|{endpoint}"),
+            campaign_id: campaign,
+            kind: Kind::DailyDigest,
+            endpoint: endpoint.into(),
+            recipient: "role:office".into(),
+            obligation_id: None,
+            planned_due_at: None,
+            payload: Payload {
+                title: format!("每日汇总 {i}"),
+                text: format!("第 {i} 条正文"),
+                ..Payload::default()
+            },
+            urgent: false,
+            not_before: t0,
+            held: false,
+        })
+        .collect()
+}
+
 /// Field → reason pairs of an INVALID_ARGUMENT status's BadRequest details.
 fn violations(s: &tonic::Status) -> Vec<String> {
     assert_eq!(s.code(), Code::InvalidArgument, "{s:?}");
@@ -68,15 +107,9 @@ fn violations(s: &tonic::Status) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduler_service_end_to_end() {
     let db = TestDb::new().await;
-    add_token(&db, OFFICE, "office-1", "office").await;
-    add_token(&db, LEADER, "leader-1", "leader").await;
-    add_token(&db, SCHOOL, "school-1", "school").await;
     let t0 = local(2020, 4, 6, 9, 0);
-    sqlx::query("INSERT INTO clock (singleton, simulated_now) VALUES (true, $1)")
-        .bind(t0)
-        .execute(&db.pool)
-        .await
-        .unwrap();
+    office_leader_and_clock(&db, t0).await;
+    add_token(&db, SCHOOL, "school-1", "school").await;
 
     // A campaign with one open obligation (for the preview) and three delivered messages.
     let campaign = seed_campaign(&db.pool).await;
@@ -107,25 +140,7 @@ async fn scheduler_service_end_to_end() {
     let mut s = (*settings(&format!("{}/hook", sink.uri()), "")).clone();
     s.clock = ClockMode::Simulated;
     let settings = Arc::new(s);
-    let rows: Vec<NewRow> = (0..3)
-        .map(|i| NewRow {
-            dedupe_key: format!("grpc:{i}|role:office|hook"),
-            campaign_id: campaign,
-            kind: Kind::DailyDigest,
-            endpoint: "hook".into(),
-            recipient: "role:office".into(),
-            obligation_id: None,
-            planned_due_at: None,
-            payload: Payload {
-                title: format!("每日汇总 {i}"),
-                text: format!("第 {i} 条正文"),
-                ..Payload::default()
-            },
-            urgent: false,
-            not_before: t0,
-            held: false,
-        })
-        .collect();
+    let rows = digests(campaign, "hook", 3, t0);
     let mut conn = db.pool.acquire().await.unwrap();
     outbox::insert(&mut conn, &rows, t0).await.unwrap();
     drop(conn);
@@ -386,14 +401,8 @@ async fn scheduler_service_end_to_end() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_removed_robot_is_disabled_until_the_office_enables_it() {
     let db = TestDb::new().await;
-    add_token(&db, OFFICE, "office-1", "office").await;
-    add_token(&db, LEADER, "leader-1", "leader").await;
     let t0 = local(2020, 4, 6, 9, 0);
-    sqlx::query("INSERT INTO clock (singleton, simulated_now) VALUES (true, $1)")
-        .bind(t0)
-        .execute(&db.pool)
-        .await
-        .unwrap();
+    office_leader_and_clock(&db, t0).await;
     let campaign = seed_campaign(&db.pool).await;
     let wecom = wiremock::MockServer::start().await;
     let removed = wiremock::Mock::given(wiremock::matchers::method("POST"))
@@ -418,25 +427,7 @@ async fn a_removed_robot_is_disabled_until_the_office_enables_it() {
     s.clock = ClockMode::Simulated;
     s.dispatch.batch_size = 1;
     let settings = Arc::new(s);
-    let rows: Vec<NewRow> = (0..2)
-        .map(|i| NewRow {
-            dedupe_key: format!("robot:{i}|role:office|group"),
-            campaign_id: campaign,
-            kind: Kind::DailyDigest,
-            endpoint: "group".into(),
-            recipient: "role:office".into(),
-            obligation_id: None,
-            planned_due_at: None,
-            payload: Payload {
-                title: format!("每日汇总 {i}"),
-                text: format!("第 {i} 条"),
-                ..Payload::default()
-            },
-            urgent: false,
-            not_before: t0,
-            held: false,
-        })
-        .collect();
+    let rows = digests(campaign, "group", 2, t0);
     outbox::insert(&mut db.pool.acquire().await.unwrap(), &rows, t0)
         .await
         .unwrap();
