@@ -409,59 +409,60 @@ impl Dispatcher {
             .await?;
         }
 
-        let ids: HashSet<Uuid> = live
+        let ids: Vec<Uuid> = live
             .iter()
             .zip(take)
             .filter(|(_, t)| *t)
             .map(|(r, _)| r.id)
             .collect();
-        let id_list: Vec<Uuid> = ids.iter().copied().collect();
         // The lease runs from the send instant: a row claimed ahead is not taken over while
-        // it waits for its time.
-        sqlx::query!(
-            "UPDATE outbox SET status = 'sending', lease_until = GREATEST(not_before, $2) + make_interval(secs => $3),
+        // it waits for its time. The database's lease is the one the sender honours.
+        let leases: HashMap<Uuid, DateTime<Utc>> = sqlx::query!(
+            r#"UPDATE outbox SET status = 'sending', lease_until = GREATEST(not_before, $2) + make_interval(secs => $3),
                     attempts = attempts + 1
-             WHERE id = ANY($1)",
-            &id_list,
+             WHERE id = ANY($1)
+             RETURNING id, lease_until AS "lease_until!""#,
+            &ids,
             now,
             self.settings.dispatch.lease().as_secs_f64()
         )
-        .execute(&mut *tx)
-        .await?;
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|r| (r.id, r.lease_until))
+        .collect();
         tx.commit().await?;
 
-        let lease = chrono::Duration::from_std(self.settings.dispatch.lease()).expect("lease fits");
         let out = rows
             .into_iter()
-            .filter(|r| ids.contains(&r.id))
-            .map(|r| {
+            .filter_map(|r| {
+                let lease_until = *leases.get(&r.id)?;
                 let payload: Payload =
                     serde_json::from_str(&r.payload).unwrap_or_else(|e| Payload {
                         title: "(unreadable payload)".into(),
                         text: e.to_string(),
                         ..Payload::default()
                     });
-                (r, payload)
-            })
-            .map(|(r, payload)| Claimed {
-                id: r.id,
-                urgent: payload.urgent,
-                payload,
-                feishu: matches!(
-                    self.settings
-                        .endpoints
-                        .get(&r.endpoint)
-                        .map(|e| &e.endpoint),
-                    Some(junheng_notify::Endpoint::Feishu(_))
-                ),
-                endpoint: r.endpoint,
-                kind: r.kind,
-                attempt: r.attempts + 1,
-                ahead: r.not_before > now,
-                lease_until: r.not_before.max(now) + lease,
-                not_before: r.not_before,
-                obligation_id: r.obligation_id,
-                planned_due_at: r.planned_due_at,
+                Some(Claimed {
+                    id: r.id,
+                    urgent: payload.urgent,
+                    payload,
+                    feishu: matches!(
+                        self.settings
+                            .endpoints
+                            .get(&r.endpoint)
+                            .map(|e| &e.endpoint),
+                        Some(junheng_notify::Endpoint::Feishu(_))
+                    ),
+                    endpoint: r.endpoint,
+                    kind: r.kind,
+                    attempt: r.attempts + 1,
+                    ahead: r.not_before > now,
+                    lease_until,
+                    not_before: r.not_before,
+                    obligation_id: r.obligation_id,
+                    planned_due_at: r.planned_due_at,
+                })
             })
             .collect::<Vec<_>>();
         report.claimed = out.len();

@@ -413,17 +413,11 @@ async fn a_removed_robot_is_disabled_until_the_office_enables_it() {
         .mount_as_scoped(&wecom)
         .await;
     let hook = webhook_sink().await;
-    let extra = format!(
+    let group = format!(
         "[endpoints.group]\nkind = \"wecom\"\nkey = \"k\"\nbase_url = \"{}\"\n",
         wecom.uri()
     );
-    let mut s = (*settings(&format!("{}/hook", hook.uri()), "")).clone();
-    let more: junheng_scheduler::Settings = junheng_scheduler::Settings::from_toml(
-        &format!("database_url = \"postgres://unused/unused\"\n{extra}"),
-        |_| None,
-    )
-    .unwrap();
-    s.endpoints.extend(more.endpoints);
+    let mut s = (*settings(&format!("{}/hook", hook.uri()), &group)).clone();
     s.clock = ClockMode::Simulated;
     s.dispatch.batch_size = 1;
     let settings = Arc::new(s);
