@@ -389,6 +389,21 @@ mod tests {
     }
 
     #[test]
+    fn in_flight_below_one_batch_is_refused_by_name() {
+        let bad = r#"
+            database_url = "postgres://x/y"
+            [dispatch]
+            batch_size = 500
+            max_in_flight = 100
+        "#;
+        let err = Settings::from_toml(bad, |_| None).unwrap_err().to_string();
+        assert!(
+            err.contains("dispatch.max_in_flight: 100 is less than batch_size 500"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn vendor_default_limits_and_debug_hides_secrets() {
         let s = Settings::from_toml(
             r#"
