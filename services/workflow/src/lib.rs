@@ -12,5 +12,5 @@ pub mod error;
 pub mod server;
 pub mod state;
 
-pub use server::{Running, serve, spawn};
+pub use server::{Running, ServeOptions, serve, spawn};
 pub use state::ClockMode;

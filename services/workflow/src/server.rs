@@ -51,14 +51,24 @@ fn spawn_event_listener(state: Arc<AppState>) {
     });
 }
 
+/// How a server runs: its clock, and whether it is a labelled demo.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeOptions {
+    pub clock: ClockMode,
+    pub demo: bool,
+}
+
 /// Serves until `shutdown` resolves.
 pub async fn serve(
     pool: PgPool,
-    clock: ClockMode,
+    options: ServeOptions,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    let state = Arc::new(AppState::new(pool, clock));
+    let ServeOptions { clock, demo } = options;
+    let mut state = AppState::new(pool, clock);
+    state.demo = demo;
+    let state = Arc::new(state);
     spawn_event_listener(state.clone());
     let shared = Shared(state);
 
@@ -88,6 +98,12 @@ pub async fn serve(
             tonic_health::ServingStatus::Serving,
         )
         .await;
+    if demo {
+        // A demo server says so wherever an operator looks: here, GetServerInfo and the logs.
+        health
+            .set_service_status("junheng.demo", tonic_health::ServingStatus::Serving)
+            .await;
+    }
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(junheng_proto::FILE_DESCRIPTOR_SET)
@@ -99,7 +115,7 @@ pub async fn serve(
         .build_v1alpha()?;
 
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, clock = clock.name(), "junheng workflow serving gRPC");
+    tracing::info!(%addr, clock = clock.name(), demo, "junheng workflow serving gRPC");
     Server::builder()
         .trace_fn(|req| {
             // The request id is recorded by the handler (`Shared::call`), which also makes one up
@@ -161,9 +177,14 @@ pub async fn spawn(pool: PgPool, clock: ClockMode) -> anyhow::Result<Running> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let handle = tokio::spawn(serve(pool, clock, listener, async {
-        let _ = rx.await;
-    }));
+    let handle = tokio::spawn(serve(
+        pool,
+        ServeOptions { clock, demo: false },
+        listener,
+        async {
+            let _ = rx.await;
+        },
+    ));
     Ok(Running {
         addr,
         stop: Some(tx),
