@@ -69,6 +69,46 @@ pub fn aggregate(def: &CampaignDefinition, s: &ScoreSheets) -> Option<Acceptance
     })
 }
 
+/// Checks a sheet of indicator scores: every indicator of the definition exactly once, each
+/// 0..=100. Returns the scores by indicator and one (field, reason) per problem, `field` being
+/// the request field the scores came in.
+pub fn indicator_scores(
+    def: &CampaignDefinition,
+    field: &str,
+    scores: &[(String, f64)],
+) -> (BTreeMap<String, f64>, Vec<(String, String)>) {
+    let mut out = BTreeMap::new();
+    let mut problems = Vec::new();
+    for (i, (indicator, score)) in scores.iter().enumerate() {
+        if def.indicator(indicator).is_none() {
+            problems.push((
+                format!("{field}[{i}].indicator"),
+                format!("unknown indicator `{indicator}`"),
+            ));
+        } else if out.insert(indicator.clone(), *score).is_some() {
+            problems.push((
+                format!("{field}[{i}].indicator"),
+                format!("indicator `{indicator}` appears twice"),
+            ));
+        }
+        if !(score.is_finite() && (0.0..=100.0).contains(score)) {
+            problems.push((
+                format!("{field}[{i}].score"),
+                "must be between 0 and 100".into(),
+            ));
+        }
+    }
+    for ind in &def.indicators {
+        if !out.contains_key(&ind.code) {
+            problems.push((
+                field.to_string(),
+                format!("missing indicator `{}` ({})", ind.code, ind.name),
+            ));
+        }
+    }
+    (out, problems)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
