@@ -146,4 +146,33 @@ mod tests {
         s.onsite.remove("culture");
         assert!(aggregate(&def, &s).is_none());
     }
+
+    #[test]
+    fn indicator_sheets_name_every_problem() {
+        let def =
+            CampaignDefinition::parse(include_str!("../../../deploy/campaigns/changle-2020.toml"))
+                .unwrap();
+        let mut given: Vec<(String, f64)> = def
+            .indicators
+            .iter()
+            .skip(1)
+            .map(|i| (i.code.clone(), 70.0))
+            .collect();
+        given.push(("nope".into(), 70.0));
+        given.push((def.indicators[1].code.clone(), 101.0));
+        let (scores, problems) = indicator_scores(&def, "onsite", &given);
+        assert_eq!(scores.len(), def.indicators.len() - 1);
+        let fields: Vec<&str> = problems.iter().map(|(f, _)| f.as_str()).collect();
+        let n = def.indicators.len() - 1;
+        assert_eq!(
+            fields,
+            vec![
+                format!("onsite[{n}].indicator"),
+                format!("onsite[{}].indicator", n + 1),
+                format!("onsite[{}].score", n + 1),
+                "onsite".to_string(),
+            ]
+        );
+        assert!(problems[3].1.contains(&def.indicators[0].code));
+    }
 }
