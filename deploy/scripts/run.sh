@@ -3,7 +3,7 @@
 # runs; the database is reused), the workflow service on 127.0.0.1:50051 with the Changle 2020
 # demo county on the simulated clock (it starts at 2020-03-02 09:00 Beijing time and moves only
 # by AdminService.AdvanceClock), and the scheduler writing every notification as a file under
-# .data/outbox/.
+# .data/outbox/. The admin CLI is linked at .data/bin/junheng.
 #
 # Environment (all optional):
 #   DATABASE_URL      use this PostgreSQL instead of the private cluster
@@ -30,8 +30,10 @@ else
   trap 'kill $(jobs -p) 2>/dev/null' EXIT
 fi
 
-cargo build --profile "$profile" -p junheng-workflow -p junheng-scheduler
-bin=target/$([ "$profile" = dev ] && echo debug || echo "$profile")
+cargo build --profile "$profile" -p junheng-workflow -p junheng-scheduler -p junheng-cli
+bin=$PWD/target/$([ "$profile" = dev ] && echo debug || echo "$profile")
+# The admin CLI, where the README's walkthrough finds it: export PATH="$PWD/.data/bin:$PATH".
+mkdir -p "$data/bin" && ln -sf "$bin/junheng" "$data/bin/junheng"
 
 # The scheduler's local configuration, with its outbox directory moved under $data.
 sed "s|\./\.data/|$data/|g" services/scheduler/config/local.toml >"$data/scheduler.toml"
