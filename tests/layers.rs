@@ -12,6 +12,8 @@ use serde_json::Value;
 /// Crates allowed to reach tonic/prost: the generated code and the programs that serve or call it.
 const EDGE: &[&str] = &[
     "junheng-proto",
+    "junheng-edge",
+    "junheng-cli",
     "junheng-workflow",
     "junheng-scheduler",
     "junheng-bench",

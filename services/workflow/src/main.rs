@@ -46,6 +46,13 @@ struct Args {
     /// Log as JSON lines.
     #[arg(long, env = "JUNHENG_LOG_JSON")]
     log_json: bool,
+    /// The admin address for Prometheus metrics (`GET /metrics`); `off` serves none. Keep it
+    /// off the public network.
+    #[arg(long, env = "JUNHENG_METRICS_ADDR", default_value = "127.0.0.1:9464")]
+    metrics_addr: String,
+    /// Apply pending database migrations and exit (the migration Job of a rolling update).
+    #[arg(long)]
+    migrate_only: bool,
     /// Database pool size.
     #[arg(long, env = "JUNHENG_DB_POOL", default_value_t = 32)]
     db_pool: u32,
@@ -106,6 +113,11 @@ async fn main() -> anyhow::Result<()> {
     let pool = junheng_store::connect(&args.database_url, args.db_pool)
         .await
         .context("connecting to PostgreSQL")?;
+    if args.migrate_only {
+        tracing::info!("migrations applied; exiting (--migrate-only)");
+        return Ok(());
+    }
+    junheng_edge::systemd::spawn_watchdog(pool.clone());
     let created = bootstrap::ensure_office_token(&pool, args.office_token.as_deref()).await?;
     if let Some(token) = created.filter(|_| args.office_token.is_none()) {
         println!("office token (shown once, stored hashed): {token}");
@@ -147,9 +159,18 @@ async fn main() -> anyhow::Result<()> {
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
+    let metrics = match args.metrics_addr.as_str() {
+        "off" => None,
+        addr => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the metrics address {addr}"))?,
+        ),
+    };
     let options = junheng_workflow::ServeOptions {
         clock,
         demo: args.demo,
+        metrics,
     };
     junheng_workflow::serve(pool, options, listener, async {
         let _ = tokio::signal::ctrl_c().await;
