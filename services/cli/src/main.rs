@@ -34,10 +34,13 @@ struct Cli {
     /// The workflow's gRPC address.
     #[arg(long, global = true, env = "JUNHENG_ADDR")]
     addr: Option<String>,
+    /// The scheduler's gRPC address (deliveries and endpoints).
+    #[arg(long, global = true, env = "JUNHENG_SCHEDULER_ADDR")]
+    scheduler_addr: Option<String>,
     /// A file holding the bearer token (the first word of its first line).
     #[arg(long, global = true, env = "JUNHENG_TOKEN_FILE")]
     token_file: Option<PathBuf>,
-    /// Config file (TOML: `addr`, `token_file`, `time_zone`); default
+    /// Config file (TOML: `addr`, `scheduler_addr`, `token_file`, `time_zone`); default
     /// $XDG_CONFIG_HOME/junheng/cli.toml when it exists.
     #[arg(long, global = true, env = "JUNHENG_CONFIG")]
     config: Option<PathBuf>,
@@ -73,6 +76,34 @@ enum Command {
     /// The simulated clock.
     #[command(subcommand)]
     Clock(ClockCmd),
+    /// The audit trail as it happens.
+    #[command(subcommand)]
+    Events(EventsCmd),
+    /// The bureau's documents (公示名单, 导师型学校名单, 经验做法汇编, 成绩, 表彰, 一票否决) as files.
+    Export {
+        #[arg(value_enum)]
+        document: Document,
+        /// File format (Markdown for the practice collection only).
+        #[arg(long, value_enum, default_value_t = FileFormat::Xlsx)]
+        format: FileFormat,
+        /// Where to write it (default: the server's file name, in this directory).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        campaign: CampaignArg,
+    },
+    /// Register schools from a spreadsheet (CSV in UTF-8 or GBK, or XLSX); all or nothing.
+    #[command(subcommand)]
+    Import(ImportCmd),
+    /// Notifications the scheduler planned and sent (the scheduler's address).
+    #[command(subcommand)]
+    Delivery(DeliveryCmd),
+    /// The scheduler's channels: disabled robots and what waits for them.
+    #[command(subcommand)]
+    Endpoint(EndpointCmd),
+    /// Bearer tokens (office).
+    #[command(subcommand)]
+    Token(TokenCmd),
     /// Any RPC of either service by name, with a JSON body (grpcurl's mapping); an empty
     /// `idempotency_key` is filled in. `junheng call --list` lists them.
     Call {
@@ -275,6 +306,111 @@ enum ObjectionCmd {
     },
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Document {
+    SeedNotice,
+    MentorList,
+    PracticeCollection,
+    ResultsNotice,
+    AwardList,
+    VetoList,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum FileFormat {
+    Xlsx,
+    Csv,
+    Markdown,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Role {
+    Office,
+    Department,
+    Panel,
+    School,
+    Leader,
+}
+
+fn enum_name(prefix: &str, v: impl ValueEnum) -> String {
+    let name = v
+        .to_possible_value()
+        .expect("no skipped variants")
+        .get_name()
+        .to_string();
+    format!("{prefix}{}", name.replace('-', "_").to_ascii_uppercase())
+}
+
+#[derive(Subcommand, Debug)]
+enum EventsCmd {
+    /// Print each event of a campaign as it is committed (Ctrl-C stops).
+    Follow {
+        #[command(flatten)]
+        campaign: CampaignArg,
+        /// Resume after this cursor (printed with each event in `-o json`).
+        #[arg(long)]
+        cursor: Option<String>,
+        /// Stop once caught up instead of waiting for new events.
+        #[arg(long)]
+        until_caught_up: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ImportCmd {
+    /// The school list: one row per school (学校代码, 学校名称, 学段, 镇街, 校长, 联系人…).
+    Schools {
+        file: PathBuf,
+        #[command(flatten)]
+        campaign: CampaignArg,
+        #[command(flatten)]
+        key: KeyArg,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum DeliveryCmd {
+    /// Deliveries, newest first, filtered on the server.
+    List {
+        /// Only this status: pending, held, sending, sent, dead, cancelled, parked.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this kind: reminder, overdue, notice_expiry, daily_digest, phase_summary.
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum EndpointCmd {
+    /// Every configured endpoint, disabled or not, with what waits for it.
+    List,
+    /// Enable a disabled endpoint again; its parked messages are sent (office).
+    Enable { name: String },
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenCmd {
+    /// Issue a token; the secret is shown once (or written to --out, mode 0600).
+    Issue {
+        /// Who holds it, for the audit log.
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum)]
+        role: Role,
+        /// The school, for a school token.
+        #[arg(long)]
+        school: Option<String>,
+        /// Write the secret to this file (mode 0600) instead of printing it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        key: KeyArg,
+    },
+}
+
 #[derive(Subcommand, Debug)]
 enum ClockCmd {
     /// The server's clock.
@@ -291,6 +427,7 @@ enum ClockCmd {
 #[serde(deny_unknown_fields)]
 struct Config {
     addr: Option<String>,
+    scheduler_addr: Option<String>,
     token_file: Option<PathBuf>,
     time_zone: Option<String>,
 }
@@ -370,6 +507,20 @@ fn read_token(path: &PathBuf) -> anyhow::Result<String> {
         .next()
         .map(String::from)
         .with_context(|| format!("the token file {} is empty", path.display()))
+}
+
+fn write_secret(path: &PathBuf, secret: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    writeln!(f, "{secret}")?;
+    Ok(())
 }
 
 fn parse_body(body: Option<&str>) -> anyhow::Result<Value> {
@@ -513,11 +664,6 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         .clone()
         .or(config.addr)
         .unwrap_or_else(|| "127.0.0.1:50051".into());
-    let url = if addr.contains("://") {
-        addr
-    } else {
-        format!("http://{addr}")
-    };
     let token = match std::env::var("JUNHENG_TOKEN")
         .ok()
         .filter(|t| !t.is_empty())
@@ -537,11 +683,23 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             .map_err(|e| anyhow::anyhow!("config time_zone `{name}`: {e}"))?,
         (None, None) => chrono_tz::Asia::Shanghai,
     };
-    let channel = tonic::transport::Endpoint::from_shared(url.clone())
-        .with_context(|| format!("`{url}` is not a server address"))?
-        .connect_lazy();
+    let channel = |addr: String| -> anyhow::Result<tonic::transport::Channel> {
+        let url = if addr.contains("://") {
+            addr
+        } else {
+            format!("http://{addr}")
+        };
+        Ok(tonic::transport::Endpoint::from_shared(url.clone())
+            .with_context(|| format!("`{url}` is not a server address"))?
+            .connect_lazy())
+    };
+    let scheduler = cli
+        .scheduler_addr
+        .clone()
+        .or(config.scheduler_addr)
+        .unwrap_or_else(|| "127.0.0.1:50052".into());
     let ctx = Ctx {
-        client: Client::new(channel, token)?,
+        client: Client::new(channel(addr)?, channel(scheduler)?, token)?,
         format: cli.output,
         tz,
     };
@@ -751,6 +909,160 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 ctx.print(&r, None, INFO);
             }
         },
+        Command::Events(EventsCmd::Follow {
+            campaign,
+            cursor,
+            until_caught_up,
+        }) => {
+            let id = ctx.campaign(&campaign).await?;
+            let body = json!({ "campaign_id": id, "cursor": cursor.unwrap_or_default(), "stop_when_caught_up": until_caught_up });
+            let cols = [
+                col("时间", "event.at", Cell::Time),
+                col("事项", "event.action", Cell::Text),
+                col("学校", "event.school_id", Cell::Text),
+                col("操作人", "event.actor", Cell::Text),
+                col("角色", "event.role", Cell::Enum("ROLE_")),
+                col("理由", "event.reason", Cell::Text),
+            ];
+            let format = ctx.format;
+            c.stream("CampaignService/FollowEvents", body, |ev| match format {
+                // One JSON object per line, so a script can read the stream as it comes.
+                Format::Json => println!("{ev}"),
+                Format::Id => println!("{}", ev["cursor"].as_str().unwrap_or_default()),
+                _ => {
+                    let row = output::render(
+                        Format::Csv,
+                        &ev,
+                        &View {
+                            rows: None,
+                            cols: &cols,
+                        },
+                        ctx.tz,
+                    );
+                    let line = row.lines().nth(1).unwrap_or_default();
+                    println!(
+                        "{}",
+                        if format == Format::Csv {
+                            line.to_string()
+                        } else {
+                            line.replace(',', "  ")
+                        }
+                    );
+                }
+            })
+            .await?;
+        }
+        Command::Export {
+            document,
+            format,
+            out,
+            campaign,
+        } => {
+            let id = ctx.campaign(&campaign).await?;
+            let body = json!({
+                "campaign_id": id,
+                "document": enum_name("DOCUMENT_", document),
+                "format": enum_name("FILE_FORMAT_", format),
+            });
+            let r = c.call("SpreadsheetService/Export", body).await?;
+            use base64::Engine as _;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(r["content"].as_str().unwrap_or_default())
+                .map_err(|e| anyhow::anyhow!("the server sent undecodable content: {e}"))?;
+            let path =
+                out.unwrap_or_else(|| PathBuf::from(r["filename"].as_str().unwrap_or("export")));
+            std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+            println!("{} ({} bytes)", path.display(), bytes.len());
+        }
+        Command::Import(ImportCmd::Schools {
+            file,
+            campaign,
+            key: k,
+        }) => {
+            let id = ctx.campaign(&campaign).await?;
+            let content =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            use base64::Engine as _;
+            let body = json!({
+                "idempotency_key": key(&k),
+                "campaign_id": id,
+                "filename": file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+                "content": base64::engine::general_purpose::STANDARD.encode(content),
+            });
+            let r = c.call("SpreadsheetService/ImportSchools", body).await?;
+            ctx.print(&r, Some("schools"), SCHOOLS);
+        }
+        Command::Delivery(DeliveryCmd::List {
+            status,
+            kind,
+            limit,
+        }) => {
+            let body = json!({ "status": status.unwrap_or_default(), "kind": kind.unwrap_or_default(), "page_size": limit });
+            let r = c.call("SchedulerService/ListDeliveries", body).await?;
+            let cols = [
+                col("ID", "id", Cell::Text),
+                col("类别", "kind", Cell::Text),
+                col("接收方", "recipient", Cell::Text),
+                col("渠道", "endpoint", Cell::Text),
+                col("状态", "status", Cell::Text),
+                col("次数", "attempts", Cell::Text),
+                col("计划", "not_before", Cell::Time),
+                col("发送", "sent_at", Cell::Time),
+                col("标题", "title", Cell::Text),
+                col("错误", "last_error", Cell::Text),
+            ];
+            ctx.print(&r, Some("deliveries"), &cols);
+        }
+        Command::Endpoint(cmd) => {
+            let cols = [
+                col("名称", "name", Cell::Text),
+                col("类型", "kind", Cell::Text),
+                col("停用", "disabled", Cell::Text),
+                col("停用时间", "disabled_at", Cell::Time),
+                col("原因", "disabled_reason", Cell::Text),
+                col("待发", "parked", Cell::Text),
+            ];
+            match cmd {
+                EndpointCmd::List => {
+                    let r = c.call("SchedulerService/ListEndpoints", json!({})).await?;
+                    ctx.print(&r, Some("endpoints"), &cols);
+                }
+                EndpointCmd::Enable { name } => {
+                    let r = c
+                        .call("SchedulerService/EnableEndpoint", json!({ "name": name }))
+                        .await?;
+                    ctx.print(&r, Some("endpoint"), &cols);
+                    eprintln!("{} parked message(s) queued again", r["released"]);
+                }
+            }
+        }
+        Command::Token(TokenCmd::Issue {
+            name,
+            role,
+            school,
+            out,
+            key: k,
+        }) => {
+            let body = json!({
+                "idempotency_key": key(&k),
+                "name": name,
+                "role": enum_name("ROLE_", role),
+                "school_id": school.unwrap_or_default(),
+            });
+            let r = c.call("AdminService/IssueToken", body).await?;
+            let secret = r["token"].as_str().unwrap_or_default();
+            match out {
+                Some(path) => {
+                    write_secret(&path, secret)?;
+                    println!(
+                        "{} → {} (mode 0600)",
+                        r["actor"].as_str().unwrap_or_default(),
+                        path.display()
+                    );
+                }
+                None => println!("{secret}"),
+            }
+        }
         Command::Call { list: true, .. } => {
             for s in c.pool().services() {
                 for m in s.methods() {

@@ -64,15 +64,24 @@ impl From<Status> for CallError {
 }
 
 pub struct Client {
-    channel: Channel,
+    workflow: Channel,
+    scheduler: Channel,
     token: Option<String>,
     pool: DescriptorPool,
 }
 
+/// The scheduler serves this service; the workflow every other one.
+const SCHEDULER_SERVICE: &str = "SchedulerService";
+
 impl Client {
-    pub fn new(channel: Channel, token: Option<String>) -> anyhow::Result<Self> {
+    pub fn new(
+        workflow: Channel,
+        scheduler: Channel,
+        token: Option<String>,
+    ) -> anyhow::Result<Self> {
         Ok(Client {
-            channel,
+            workflow,
+            scheduler,
             token,
             pool: DescriptorPool::decode(junheng_proto::FILE_DESCRIPTOR_SET)?,
         })
@@ -85,7 +94,52 @@ impl Client {
     /// Calls `Service/Method` (e.g. `SeedService/Nominate`) with `body`; an empty
     /// `idempotency_key` field is filled with a fresh key. Returns the reply as JSON with the
     /// proto field names and every field present.
-    pub async fn call(&self, method: &str, mut body: Value) -> Result<Value, CallError> {
+    pub async fn call(&self, method: &str, body: Value) -> Result<Value, CallError> {
+        let call = self.prepare(method, body, false)?;
+        let mut grpc = self.ready(&call).await?;
+        let reply = grpc.unary(call.request, call.path, Raw).await?.into_inner();
+        to_json(&call.method, &reply)
+    }
+
+    /// Calls a server-streaming method and hands each message to `each` as JSON until the
+    /// stream ends.
+    pub async fn stream(
+        &self,
+        method: &str,
+        body: Value,
+        mut each: impl FnMut(Value),
+    ) -> Result<(), CallError> {
+        let call = self.prepare(method, body, true)?;
+        let mut grpc = self.ready(&call).await?;
+        let mut stream = grpc
+            .server_streaming(call.request, call.path, Raw)
+            .await?
+            .into_inner();
+        while let Some(msg) = stream.message().await? {
+            each(to_json(&call.method, &msg)?);
+        }
+        Ok(())
+    }
+
+    async fn ready(&self, call: &Prepared) -> Result<tonic::client::Grpc<Channel>, CallError> {
+        let channel = if call.method.parent_service().name() == SCHEDULER_SERVICE {
+            &self.scheduler
+        } else {
+            &self.workflow
+        };
+        let mut grpc = tonic::client::Grpc::new(channel.clone());
+        grpc.ready()
+            .await
+            .map_err(|e| Status::new(Code::Unavailable, format!("cannot reach the server: {e}")))?;
+        Ok(grpc)
+    }
+
+    fn prepare(
+        &self,
+        method: &str,
+        mut body: Value,
+        streaming: bool,
+    ) -> Result<Prepared, CallError> {
         let (service, name) = method.split_once('/').ok_or_else(|| {
             CallError::Usage(format!(
                 "`{method}`: expected Service/Method, e.g. SeedService/Nominate"
@@ -116,9 +170,19 @@ impl Client {
                     .join(", ")
             ))
         })?;
-        if m.is_server_streaming() || m.is_client_streaming() {
+        if m.is_client_streaming() || m.is_server_streaming() != streaming {
             return Err(CallError::Usage(format!(
-                "{service}/{name} streams; use a subcommand for it (e.g. `junheng events follow`)"
+                "{service}/{name} {}; use {}",
+                if m.is_server_streaming() {
+                    "streams"
+                } else {
+                    "does not stream"
+                },
+                if m.is_server_streaming() {
+                    "its subcommand (e.g. `junheng events follow`)"
+                } else {
+                    "`junheng call`"
+                }
             )));
         }
         let input = m.input();
@@ -145,21 +209,30 @@ impl Client {
                 .map_err(|_| CallError::Usage("the token is not valid header text".into()))?;
             request.metadata_mut().insert("authorization", v);
         }
-        let mut grpc = tonic::client::Grpc::new(self.channel.clone());
-        grpc.ready()
-            .await
-            .map_err(|e| Status::new(Code::Unavailable, format!("cannot reach the server: {e}")))?;
         let path = format!("/{PACKAGE}.{service}/{name}")
             .parse()
             .map_err(|_| CallError::Usage(format!("`{method}` is not a valid method path")))?;
-        let reply = grpc.unary(request, path, Raw).await?.into_inner();
-        let msg = DynamicMessage::decode(m.output(), reply.as_slice())
-            .map_err(|e| Status::new(Code::Internal, format!("undecodable reply: {e}")))?;
-        let opts = SerializeOptions::new()
-            .use_proto_field_name(true)
-            .skip_default_fields(false)
-            .stringify_64_bit_integers(false);
-        msg.serialize_with_options(serde_json::value::Serializer, &opts)
-            .map_err(|e| CallError::Status(Status::internal(format!("reply to JSON: {e}"))))
+        Ok(Prepared {
+            method: m,
+            request,
+            path,
+        })
     }
+}
+
+struct Prepared {
+    method: prost_reflect::MethodDescriptor,
+    request: tonic::Request<Vec<u8>>,
+    path: http::uri::PathAndQuery,
+}
+
+fn to_json(method: &prost_reflect::MethodDescriptor, reply: &[u8]) -> Result<Value, CallError> {
+    let msg = DynamicMessage::decode(method.output(), reply)
+        .map_err(|e| Status::new(Code::Internal, format!("undecodable reply: {e}")))?;
+    let opts = SerializeOptions::new()
+        .use_proto_field_name(true)
+        .skip_default_fields(false)
+        .stringify_64_bit_integers(false);
+    msg.serialize_with_options(serde_json::value::Serializer, &opts)
+        .map_err(|e| CallError::Status(Status::internal(format!("reply to JSON: {e}"))))
 }
