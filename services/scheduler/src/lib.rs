@@ -20,6 +20,7 @@ pub mod chart;
 pub mod config;
 pub mod dispatch;
 pub mod grpc;
+pub mod lifecycle;
 pub mod outbox;
 pub mod plan;
 pub mod planner;
@@ -36,6 +37,7 @@ use sqlx::PgPool;
 
 pub use config::{ClockMode, Settings};
 pub use dispatch::{DispatchReport, Dispatcher, SignClock};
+pub use lifecycle::OutboxStatus;
 pub use planner::{PlanReport, Planner};
 pub use workflow::{GrpcWorkflow, NoWorkflow, Workflow, WorkflowError};
 

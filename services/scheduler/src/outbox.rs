@@ -14,6 +14,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::config::Settings;
+use crate::lifecycle::OutboxStatus;
 use crate::plan::{self, QuietRules};
 use crate::recipients::Target;
 
@@ -274,9 +275,15 @@ pub async fn insert(
         .collect();
     let urgent: Vec<bool> = rows.iter().map(|r| r.urgent).collect();
     let not_before: Vec<DateTime<Utc>> = rows.iter().map(|r| r.not_before).collect();
-    let statuses: Vec<String> = rows
+    let statuses: Vec<OutboxStatus> = rows
         .iter()
-        .map(|r| if r.held { "held" } else { "pending" }.to_owned())
+        .map(|r| {
+            if r.held {
+                OutboxStatus::Held
+            } else {
+                OutboxStatus::Pending
+            }
+        })
         .collect();
     let res = sqlx::query!(
         r#"INSERT INTO outbox (id, dedupe_key, campaign_id, kind, endpoint, recipient, obligation_id, planned_due_at,
@@ -298,7 +305,7 @@ pub async fn insert(
         &payloads,
         &urgent,
         &not_before,
-        &statuses,
+        &statuses as &[OutboxStatus],
     )
     .execute(&mut *conn)
     .await?;

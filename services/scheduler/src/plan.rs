@@ -266,29 +266,10 @@ pub fn digest_occurrences(
         .collect())
 }
 
-/// Retry delay after `attempt` failed attempts: exponential from `base`, capped at `max`,
-/// with "equal jitter" (half fixed, half random) so replicas don't retry in lockstep; never
-/// shorter than what the vendor asked for.
-pub fn backoff(
-    attempt: i32,
-    base: std::time::Duration,
-    max: std::time::Duration,
-    vendor_min: Option<std::time::Duration>,
-    unit_random: f64,
-) -> std::time::Duration {
-    let exp = base
-        .saturating_mul(1u32 << (attempt.clamp(1, 20) - 1) as u32)
-        .min(max);
-    let half = exp / 2;
-    let jittered = half + half.mul_f64(unit_random.clamp(0.0, 1.0));
-    jittered.max(vendor_min.unwrap_or_default())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
-    use std::time::Duration;
 
     fn tz() -> Tz {
         "Asia/Shanghai".parse().unwrap()
@@ -528,19 +509,5 @@ mod tests {
             3
         );
         assert!(digest_due("nonsense", tz(), after, after).is_err());
-    }
-
-    #[test]
-    fn backoff_grows_caps_and_honours_the_vendor() {
-        let base = Duration::from_secs(30);
-        let max = Duration::from_secs(3600);
-        assert_eq!(backoff(1, base, max, None, 0.0), Duration::from_secs(15));
-        assert_eq!(backoff(1, base, max, None, 1.0), Duration::from_secs(30));
-        assert_eq!(backoff(3, base, max, None, 1.0), Duration::from_secs(120));
-        assert_eq!(backoff(30, base, max, None, 1.0), max);
-        assert_eq!(
-            backoff(1, base, max, Some(Duration::from_secs(600)), 0.5),
-            Duration::from_secs(600)
-        );
     }
 }
