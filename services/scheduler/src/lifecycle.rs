@@ -32,7 +32,7 @@ use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArgumentBuffer, PgHasArrayType, PgTypeInfo, PgValueRef};
 use uuid::Uuid;
 
-use crate::plan as schedule;
+use crate::schedule;
 
 /// `outbox.status`. Stored as `text`; [`OutboxStatus::as_str`] and [`FromStr`] are the one
 /// mapping, and the sqlx impls go through them. SQL that must name a status literally (the
