@@ -9,6 +9,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::config::Settings;
+use crate::lifecycle::OutboxStatus;
 use crate::outbox::Kind;
 use crate::planning::{load_schools, open_obligations};
 use crate::schedule::{self, ObligationMessage, ObligationSchedule, QuietRules};
@@ -133,12 +134,13 @@ pub async fn resend(
     let key = format!("resend:{caller}:{idempotency_key}");
     let inserted = sqlx::query_scalar!(
         r#"INSERT INTO outbox (id, dedupe_key, campaign_id, kind, endpoint, recipient, payload, urgent, not_before, status, created_at, resend_of)
-           SELECT $1, $2, campaign_id, kind, endpoint, recipient, payload, urgent, $3, 'pending', $3, id FROM outbox WHERE id = $4
+           SELECT $1, $2, campaign_id, kind, endpoint, recipient, payload, urgent, $3, $5, $3, id FROM outbox WHERE id = $4
            ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"#,
         Uuid::now_v7(),
         key,
         now,
-        outbox_id
+        outbox_id,
+        OutboxStatus::Pending as OutboxStatus
     )
     .fetch_optional(pool)
     .await?;
@@ -373,9 +375,10 @@ pub async fn enable_endpoint(pool: &PgPool, name: &str, now: DateTime<Utc>) -> R
         .execute(&mut *tx)
         .await?;
     let released = sqlx::query!(
-        "UPDATE outbox SET status = 'pending', not_before = GREATEST(not_before, $2) WHERE endpoint = $1 AND status = 'parked'",
+        "UPDATE outbox SET status = $3, not_before = GREATEST(not_before, $2) WHERE endpoint = $1 AND status = 'parked'",
         name,
-        now
+        now,
+        OutboxStatus::Pending as OutboxStatus
     )
     .execute(&mut *tx)
     .await?

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::{Claimed, DispatchReport, Dispatcher};
 use crate::Error;
-use crate::lifecycle::{self, Claim, ClaimFacts, ObligationFacts};
+use crate::lifecycle::{self, Claim, ClaimFacts, ObligationFacts, OutboxStatus};
 use crate::outbox::{Kind, Payload};
 
 impl Dispatcher {
@@ -79,10 +79,11 @@ impl Dispatcher {
             let (ids, why): (Vec<Uuid>, Vec<String>) = cancel.into_iter().unzip();
             report.cancelled = ids.len();
             sqlx::query!(
-                r#"UPDATE outbox SET status = 'cancelled', last_error = u.why, lease_until = NULL
+                r#"UPDATE outbox SET status = $3, last_error = u.why, lease_until = NULL
                    FROM UNNEST($1::uuid[], $2::text[]) AS u(id, why) WHERE outbox.id = u.id"#,
                 &ids,
-                &why
+                &why,
+                OutboxStatus::Cancelled as OutboxStatus
             )
             .execute(&mut *tx)
             .await?;
@@ -92,8 +93,9 @@ impl Dispatcher {
             // Not an attempt: the message waits for its endpoint to be enabled again.
             report.parked = park.len();
             sqlx::query!(
-                "UPDATE outbox SET status = 'parked', lease_until = NULL, last_error = 'endpoint disabled; waiting for it to be enabled again' WHERE id = ANY($1)",
-                &park
+                "UPDATE outbox SET status = $2, lease_until = NULL, last_error = 'endpoint disabled; waiting for it to be enabled again' WHERE id = ANY($1)",
+                &park,
+                OutboxStatus::Parked as OutboxStatus
             )
             .execute(&mut *tx)
             .await?;
@@ -134,10 +136,11 @@ impl Dispatcher {
             // A deferred expired lease goes back to pending: it was never sent by us.
             sqlx::query!(
                 r#"UPDATE outbox SET not_before = u.at, lease_until = NULL,
-                          status = CASE WHEN status = 'sending' THEN 'pending' ELSE status END
+                          status = CASE WHEN status = 'sending' THEN $3 ELSE status END
                    FROM UNNEST($1::uuid[], $2::timestamptz[]) AS u(id, at) WHERE outbox.id = u.id"#,
                 &ids,
-                &at
+                &at,
+                lifecycle::DEFERRED as OutboxStatus
             )
             .execute(&mut *tx)
             .await?;
@@ -152,13 +155,14 @@ impl Dispatcher {
         // The lease runs from the send instant: a row claimed ahead is not taken over while
         // it waits for its time. The database's lease is the one the sender honours.
         let leases: HashMap<Uuid, DateTime<Utc>> = sqlx::query!(
-            r#"UPDATE outbox SET status = 'sending', lease_until = GREATEST(not_before, $2) + make_interval(secs => $3),
+            r#"UPDATE outbox SET status = $4, lease_until = GREATEST(not_before, $2) + make_interval(secs => $3),
                     attempts = attempts + 1
              WHERE id = ANY($1)
              RETURNING id, lease_until AS "lease_until!""#,
             &ids,
             now,
-            self.settings.dispatch.lease().as_secs_f64()
+            self.settings.dispatch.lease().as_secs_f64(),
+            Claim::Send.status() as OutboxStatus
         )
         .fetch_all(&mut *tx)
         .await?

@@ -124,7 +124,7 @@ async fn record_attempts(
     let updated: HashSet<Uuid> = sqlx::query_scalar!(
         r#"UPDATE outbox o SET status = u.status, lease_until = NULL, last_error = COALESCE(u.last_error, o.last_error),
                   not_before = COALESCE(u.not_before, o.not_before),
-                  sent_at = CASE WHEN u.status = 'sent' THEN u.sent_at ELSE o.sent_at END
+                  sent_at = CASE WHEN u.status = $7 THEN u.sent_at ELSE o.sent_at END
            FROM UNNEST($1::uuid[], $2::int4[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[])
                 AS u(id, attempt, status, last_error, not_before, sent_at)
            WHERE o.id = u.id AND o.attempts = u.attempt AND o.status = 'sending'
@@ -134,7 +134,8 @@ async fn record_attempts(
         &statuses as &[OutboxStatus],
         &last_errors as &[Option<String>],
         &not_befores as &[Option<DateTime<Utc>>],
-        &sent_ats
+        &sent_ats,
+        OutboxStatus::Sent as OutboxStatus
     )
     .fetch_all(&mut *tx)
     .await?

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{Anchor, Claimed, DispatchReport, Dispatcher, Done, SignClock};
 use crate::Error;
-use crate::lifecycle;
+use crate::lifecycle::{self, OutboxStatus};
 
 impl Dispatcher {
     /// Steps 2 and 3 for a claimed batch: up to `concurrency` sends at a time, rows claimed
@@ -175,12 +175,13 @@ impl Dispatcher {
         let ids: Vec<Uuid> = gone.iter().map(|c| c.id).collect();
         let attempts: Vec<i32> = gone.iter().map(|c| c.attempt).collect();
         match sqlx::query!(
-            r#"UPDATE outbox o SET status = 'cancelled', lease_until = NULL,
+            r#"UPDATE outbox o SET status = $3, lease_until = NULL,
                       last_error = 'obligation done or deadline moved before the send instant'
                FROM UNNEST($1::uuid[], $2::int4[]) AS u(id, attempt)
                WHERE o.id = u.id AND o.attempts = u.attempt AND o.status = 'sending'"#,
             &ids,
-            &attempts
+            &attempts,
+            OutboxStatus::Cancelled as OutboxStatus
         )
         .execute(&self.pool)
         .await
