@@ -28,15 +28,7 @@ use crate::lifecycle::OutboxStatus;
 pub const DEFAULT_ADDR: &str = "127.0.0.1:50052";
 const MAX_PAGE_SIZE: u32 = 1000;
 const DEFAULT_PAGE_SIZE: u32 = 100;
-const STATUSES: &[&str] = &{
-    let mut names = [""; OutboxStatus::ALL.len()];
-    let mut i = 0;
-    while i < names.len() {
-        names[i] = OutboxStatus::ALL[i].as_str();
-        i += 1;
-    }
-    names
-};
+const STATUSES: &[&str] = &OutboxStatus::NAMES;
 const KINDS: &[&str] = &[
     "reminder",
     "overdue",

@@ -25,7 +25,6 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use junheng_notify::Outcome;
-
 use sqlx::Postgres;
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
@@ -68,6 +67,17 @@ impl OutboxStatus {
         Self::Cancelled,
         Self::Parked,
     ];
+
+    /// [`Self::ALL`]'s names, in the same order.
+    pub const NAMES: [&'static str; 7] = {
+        let mut names = [""; 7];
+        let mut i = 0;
+        while i < names.len() {
+            names[i] = Self::ALL[i].as_str();
+            i += 1;
+        }
+        names
+    };
 
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -193,15 +203,15 @@ impl Claim {
     }
 }
 
-/// A row the rate limit defers waits as `pending` until the window frees (a row whose lease
-/// had expired was never sent by us, so it goes back too), without a lease.
+/// Where the rate limit sends a deferred row whose lease had expired (it was never sent by
+/// us), without a lease, until the window frees; a `pending` or `held` row keeps its status.
 pub const DEFERRED: OutboxStatus = OutboxStatus::Pending;
 
-/// Decides every claimed row of a batch, in order: a disabled endpoint parks it; a reminder
-/// whose obligation is no longer open, or whose deadline moved (an extension: the planner has
-/// planned the new occasions under new keys), is cancelled, and so is every reminder of the
-/// batch but the latest for the same obligation, recipient and endpoint (catch-up: only the
-/// latest is worth sending). The rest is sent.
+/// Decides every claimed row of a batch, in order: a disabled endpoint parks it; a row planned
+/// for an obligation that is no longer open, or whose deadline moved (an extension: the
+/// planner has planned the new occasions under new keys), is cancelled, and so is every
+/// reminder of the batch but the latest for the same obligation, recipient and endpoint
+/// (catch-up: only the latest is worth sending). The rest is sent.
 pub fn triage(rows: &[ClaimFacts<'_>]) -> Vec<Claim> {
     let mut latest: HashMap<(Uuid, &str, &str), DateTime<Utc>> = HashMap::new();
     for r in rows {
@@ -494,6 +504,26 @@ mod tests {
         assert!("Sending".parse::<OutboxStatus>().is_err());
         assert!("".parse::<OutboxStatus>().is_err());
         assert!(!DEFERRED.has_lease() && DEFERRED.is_due_status());
+        let names: Vec<&str> = OutboxStatus::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(names, OutboxStatus::NAMES);
+    }
+
+    #[test]
+    fn a_send_starts_only_with_margin_left_on_its_lease() {
+        let lease_until = t0() + chrono::Duration::seconds(60);
+        let margin = Duration::from_secs(20);
+        assert!(lease_allows_send(t0(), lease_until, margin));
+        assert!(lease_allows_send(
+            lease_until - chrono::Duration::seconds(21),
+            lease_until,
+            margin
+        ));
+        assert!(!lease_allows_send(
+            lease_until - chrono::Duration::seconds(20),
+            lease_until,
+            margin
+        ));
+        assert!(!lease_allows_send(lease_until, lease_until, margin));
     }
 
     #[test]

@@ -266,3 +266,61 @@ fn runs(claimed: Vec<Claimed>, now: DateTime<Utc>) -> Vec<(DateTime<Utc>, Vec<Cl
     }
     out.into_iter().map(|(_, at, run)| (at, run)).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbox::Payload;
+    use chrono::TimeZone;
+
+    fn claimed(n: u128, not_before: DateTime<Utc>) -> Claimed {
+        Claimed {
+            id: Uuid::from_u128(n),
+            endpoint: "hook".into(),
+            kind: "reminder".into(),
+            attempt: 1,
+            payload: Payload::default(),
+            not_before,
+            obligation_id: None,
+            planned_due_at: None,
+            ahead: false,
+            lease_until: not_before + chrono::Duration::seconds(60),
+            urgent: false,
+            feishu: false,
+        }
+    }
+
+    #[test]
+    fn runs_leave_at_their_latest_row_and_never_early() {
+        let now = Utc.with_ymd_and_hms(2020, 4, 9, 0, 30, 0).unwrap();
+        let ms = chrono::Duration::milliseconds;
+        let batch = vec![
+            claimed(1, now - ms(5_000)),
+            claimed(2, now),
+            claimed(3, now + ms(80)),
+            claimed(4, now + ms(1_000)),
+            claimed(5, now + ms(1_050)),
+            claimed(6, now + ms(1_200)),
+        ];
+        let runs = runs(batch, now);
+        let shape: Vec<(DateTime<Utc>, Vec<u128>)> = runs
+            .iter()
+            .map(|(at, run)| (*at, run.iter().map(|c| c.id.as_u128()).collect()))
+            .collect();
+        assert_eq!(
+            shape,
+            vec![
+                // Already due (or within 100 ms of now): together, at the latest of them.
+                (now + ms(80), vec![1, 2, 3]),
+                (now + ms(1_050), vec![4, 5]),
+                (now + ms(1_200), vec![6]),
+            ]
+        );
+        for (at, run) in &runs {
+            assert!(
+                run.iter().all(|c| c.not_before <= *at),
+                "nothing leaves early"
+            );
+        }
+    }
+}
