@@ -601,6 +601,10 @@ async fn authentication_roles_and_concurrent_idempotency() {
         .unwrap()
         .into_inner();
     assert_eq!(info.clock_mode, "simulated");
+    assert!(
+        !info.demo,
+        "a server started without --demo is not labelled a demo"
+    );
     assert_eq!(
         info.now.unwrap().seconds,
         at("2020-03-02T09:00:00+08:00").timestamp()
@@ -644,14 +648,16 @@ async fn authentication_roles_and_concurrent_idempotency() {
             "{svc}"
         );
     }
-    expect_code(
-        health
-            .check(tonic_health::pb::HealthCheckRequest {
-                service: "junheng.clock.real".into(),
-            })
-            .await,
-        Code::NotFound,
-    );
+    for svc in ["junheng.clock.real", "junheng.demo"] {
+        expect_code(
+            health
+                .check(tonic_health::pb::HealthCheckRequest {
+                    service: svc.into(),
+                })
+                .await,
+            Code::NotFound,
+        );
+    }
 }
 
 #[tokio::test]

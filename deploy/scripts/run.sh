@@ -1,31 +1,49 @@
 #!/usr/bin/env bash
-# Runs junheng on this machine: a private PostgreSQL under .data/pg (kept between runs; the
-# database is reused), the workflow service on 127.0.0.1:50051 with the Changle 2020 demo
-# county, and the scheduler writing every notification as a file under .data/outbox/.
+# Runs junheng on this machine as a demo: a private PostgreSQL under .data/pg (kept between
+# runs; the database is reused), the workflow service on 127.0.0.1:50051 with the Changle 2020
+# demo county on the simulated clock (it starts at 2020-03-02 09:00 Beijing time and moves only
+# by AdminService.AdvanceClock), and the scheduler writing every notification as a file under
+# .data/outbox/. The admin CLI is linked at .data/bin/junheng.
 #
-#   JUNHENG_CLOCK=simulated deploy/scripts/run.sh    replay a season on the simulated clock
+# Environment (all optional):
+#   DATABASE_URL      use this PostgreSQL instead of the private cluster
+#   JUNHENG_DATA      where tokens, notifications and the private cluster live (default .data)
+#   JUNHENG_LISTEN    the workflow's gRPC address (default 127.0.0.1:50051)
+#   JUNHENG_CLOCK     `real` runs the demo county on the real clock (its 2020 deadlines have
+#                     passed, so most actions are refused); default `simulated`
+#   JUNHENG_PROFILE   cargo profile to build and run (default release; the tests use dev)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-mkdir -p .data && chmod 755 .data
-export SQLX_OFFLINE=true
+data=${JUNHENG_DATA:-.data}
+listen=${JUNHENG_LISTEN:-127.0.0.1:50051}
+clock=${JUNHENG_CLOCK:-simulated}
+profile=${JUNHENG_PROFILE:-release}
+mkdir -p "$data" && chmod 755 "$data"
+export SQLX_OFFLINE=true JUNHENG_LISTEN=$listen JUNHENG_CLOCK=$clock
 
 if [ -z "${DATABASE_URL:-}" ]; then
-  DATABASE_URL=$(deploy/scripts/pg.sh start .data/pg)
+  DATABASE_URL=$(deploy/scripts/pg.sh start "$data/pg")
   export DATABASE_URL
-  trap 'kill $(jobs -p) 2>/dev/null; deploy/scripts/pg.sh stop .data/pg' EXIT
-  echo "PostgreSQL (private, data in .data/pg): $DATABASE_URL"
+  trap 'kill $(jobs -p) 2>/dev/null; deploy/scripts/pg.sh stop "$data/pg"' EXIT
+  echo "PostgreSQL (private, data in $data/pg): $DATABASE_URL"
 else
   trap 'kill $(jobs -p) 2>/dev/null' EXIT
 fi
 
-cargo build --release -p junheng-workflow -p junheng-scheduler
-target/release/junheng-workflow --demo --demo-tokens-file .data/demo-tokens.txt --office-token-file .data/office-token.txt &
+cargo build --profile "$profile" -p junheng-workflow -p junheng-scheduler -p junheng-cli
+bin=$PWD/target/$([ "$profile" = dev ] && echo debug || echo "$profile")
+# The admin CLI, where the README's walkthrough finds it: export PATH="$PWD/.data/bin:$PATH".
+mkdir -p "$data/bin" && ln -sf "$bin/junheng" "$data/bin/junheng"
+
+# The scheduler's local configuration, with its outbox directory moved under $data.
+sed "s|\./\.data/|$data/|g" services/scheduler/config/local.toml >"$data/scheduler.toml"
+
+"$bin/junheng-workflow" --demo --demo-tokens-file "$data/demo-tokens.txt" \
+  --office-token-file "$data/office-token.txt" &
 workflow=$!
-if [ -x target/release/junheng-scheduler ]; then
-  # Wait for the workflow to have migrated and written the office token.
-  for _ in $(seq 50); do [ -s .data/office-token.txt ] && break; sleep 0.2; done
-  JUNHENG_SCHEDULER_WORKFLOW_URL=http://127.0.0.1:50051 JUNHENG_OFFICE_TOKEN=$(cat .data/office-token.txt) \
-    target/release/junheng-scheduler --config services/scheduler/config/local.toml &
-fi
-echo "workflow on 127.0.0.1:50051 — tokens in .data/demo-tokens.txt, notifications in .data/outbox/ (Ctrl-C stops)"
+# Wait for the workflow to have migrated and written the office token.
+for _ in $(seq 100); do [ -s "$data/office-token.txt" ] && break; sleep 0.2; done
+JUNHENG_SCHEDULER_WORKFLOW_URL=http://$listen JUNHENG_OFFICE_TOKEN=$(cat "$data/office-token.txt") \
+  JUNHENG_SCHEDULER_CLOCK=$clock "$bin/junheng-scheduler" --config "$data/scheduler.toml" &
+echo "DEMO: workflow on $listen ($clock clock) — tokens in $data/demo-tokens.txt, notifications in $data/outbox/ (Ctrl-C stops)"
 wait "$workflow"

@@ -29,3 +29,6 @@ fi
 
 echo "== cargo test"
 cargo test --workspace --locked
+
+echo "== the README walkthrough, as written, against the README run command"
+tests/readme_walkthrough.sh

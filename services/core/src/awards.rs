@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::definition::CampaignDefinition;
+use crate::effects::Effect;
+use crate::error::RuleError;
+use crate::phase::{OpenItem, PhaseKind};
+use crate::school::{CaseState, Ctx};
 use crate::scoring::{AcceptanceResult, round2};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -235,6 +239,194 @@ pub fn propose(
     out
 }
 
+/// Everything the award rules read about a campaign, loaded by the caller.
+#[derive(Debug, Clone, Default)]
+pub struct AwardFacts {
+    /// Every school of the campaign with its state, in the campaign's order.
+    pub schools: Vec<(Uuid, CaseState)>,
+    /// Final acceptance results.
+    pub results: BTreeMap<Uuid, AcceptanceResult>,
+    pub baselines: BTreeMap<Uuid, BTreeMap<String, f64>>,
+    /// 1+X groups: mentor → its potential schools.
+    pub groups: BTreeMap<Uuid, Vec<Uuid>>,
+    /// Logged assistance activities per mentor.
+    pub activities: BTreeMap<Uuid, u32>,
+}
+
+/// Sorts the campaign's schools into potential schools, mentors and other seed schools (also
+/// once awarded, so proposing again after confirmation gives the same list) and proposes.
+pub fn proposals(def: &CampaignDefinition, f: &AwardFacts) -> Vec<Proposal> {
+    use CaseState as S;
+    let potentials: Vec<PotentialFacts> = f
+        .schools
+        .iter()
+        .filter(|(_, st)| {
+            matches!(
+                st,
+                S::Paired | S::ProgressAward | S::ComplianceAward | S::Vetoed
+            )
+        })
+        .map(|(id, _)| PotentialFacts {
+            id: *id,
+            result: f.results.get(id).cloned(),
+            baseline: f.baselines.get(id).cloned().unwrap_or_default(),
+        })
+        .collect();
+    let mentors: Vec<MentorFacts> = f
+        .schools
+        .iter()
+        .filter(|(id, st)| {
+            matches!(st, S::Mentor | S::ContributionAward) || f.groups.contains_key(id)
+        })
+        .map(|(id, _)| MentorFacts {
+            id: *id,
+            activities: f.activities.get(id).copied().unwrap_or(0),
+            group: f.groups.get(id).cloned().unwrap_or_default(),
+        })
+        .collect();
+    let others: Vec<Uuid> = f
+        .schools
+        .iter()
+        .filter(|(id, st)| {
+            *st == S::SeedNonMentor || (*st == S::ModelAward && !f.groups.contains_key(id))
+        })
+        .map(|(id, _)| *id)
+        .collect();
+    propose(def, &potentials, &mentors, &others)
+}
+
+/// ProposeAwards: awards are proposed on final results only.
+pub fn propose_awards(
+    results_final: bool,
+    def: &CampaignDefinition,
+    f: &AwardFacts,
+) -> Result<Vec<Proposal>, RuleError> {
+    if !results_final {
+        return Err(RuleError::ResultsNotFinal);
+    }
+    Ok(proposals(def, f))
+}
+
+/// The office's change to one proposal; `index` is its position in the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Override {
+    pub index: usize,
+    pub class: AwardClass,
+    pub reason: String,
+}
+
+/// One school's confirmed award.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Confirmed {
+    pub school: Uuid,
+    pub class: AwardClass,
+    pub proposed: AwardClass,
+    /// The proposal's reasoning.
+    pub reason: String,
+    /// Empty unless the office changed the class.
+    pub override_reason: String,
+}
+
+impl Confirmed {
+    /// The reason recorded on the school's case: the proposal's, or the override with both.
+    pub fn case_reason(&self) -> String {
+        if self.override_reason.is_empty() {
+            self.reason.clone()
+        } else {
+            format!(
+                "督导室调整为{}：{}（原建议：{}，{}）",
+                self.class.label(),
+                self.override_reason,
+                self.proposed.label(),
+                self.reason
+            )
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AwardsConfirmed {
+    /// In proposal order; each becomes a `ConfirmAward` school command.
+    pub awards: Vec<Confirmed>,
+    pub effects: Vec<Effect>,
+}
+
+/// ConfirmAwards: once, during the awards phase, on the proposals with the office's overrides;
+/// an override must name a school that has a proposal. An override to the proposed class is
+/// no override.
+pub fn confirm_awards(
+    overrides: &BTreeMap<Uuid, Override>,
+    confirmed: bool,
+    f: &AwardFacts,
+    ctx: &Ctx<'_>,
+) -> Result<AwardsConfirmed, RuleError> {
+    ctx.phases.require_active(
+        PhaseKind::Awards,
+        None,
+        "confirm the award list",
+        ctx.now,
+        ctx.def,
+    )?;
+    if confirmed {
+        return Err(RuleError::AwardsConfirmed);
+    }
+    let props = proposals(ctx.def, f);
+    let mut unknown: Vec<(usize, String)> = overrides
+        .iter()
+        .filter(|(id, _)| !props.iter().any(|p| p.school == **id))
+        .map(|(_, o)| {
+            (
+                o.index,
+                "not a school with an award proposal in this campaign".to_string(),
+            )
+        })
+        .collect();
+    if !unknown.is_empty() {
+        unknown.sort();
+        return Err(RuleError::Invalid(
+            unknown
+                .into_iter()
+                .map(|(i, r)| (format!("overrides[{i}].school_id"), r))
+                .collect(),
+        ));
+    }
+    let mut counts: BTreeMap<&str, u32> = BTreeMap::new();
+    let awards: Vec<Confirmed> = props
+        .into_iter()
+        .map(|p| {
+            let (class, override_reason) = match overrides.get(&p.school) {
+                Some(o) if o.class != p.class => (o.class, o.reason.clone()),
+                _ => (p.class, String::new()),
+            };
+            *counts.entry(class.code()).or_default() += 1;
+            Confirmed {
+                school: p.school,
+                class,
+                proposed: p.class,
+                reason: p.reason,
+                override_reason,
+            }
+        })
+        .collect();
+    let effects = vec![Effect::event(
+        "awards.confirmed",
+        None,
+        serde_json::Value::Null,
+        serde_json::json!({ "counts": counts }),
+        None,
+    )];
+    Ok(AwardsConfirmed { awards, effects })
+}
+
+/// The awards exit criteria: the award list confirmed.
+pub fn exit_items(confirmed: bool) -> Vec<OpenItem> {
+    if confirmed {
+        Vec::new()
+    } else {
+        vec![OpenItem::AwardListNotConfirmed]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,6 +545,162 @@ mod tests {
             for (p, o) in ps.iter().zip(out.iter()) {
                 let (meets, _) = compliance(&d, p.result.as_ref().unwrap());
                 prop_assert_eq!(o.class == AwardClass::Veto, !meets);
+            }
+        }
+    }
+
+    fn office() -> crate::role::Actor {
+        crate::role::Actor {
+            id: "office".into(),
+            role: crate::role::Role::Office,
+            school: None,
+        }
+    }
+
+    fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    }
+
+    /// A board with phases 1–4 completed and the awards phase open since 2020-09-01.
+    fn awards_open(def: &CampaignDefinition) -> crate::phase::PhaseBoard {
+        use crate::phase::{PhaseBoard, PhaseFacts, ResultsNoticeFacts};
+        let mut b = PhaseBoard::new(def);
+        let done = PhaseFacts {
+            listed_schools: 1,
+            mentors_confirmed: true,
+            results_notice: Some(ResultsNoticeFacts {
+                ends_at: at("2020-07-10T00:00:00Z"),
+                open_objections: 0,
+            }),
+            ..Default::default()
+        };
+        for (p, t) in [
+            (PhaseKind::SeedDesignation, "2020-03-02T01:00:00Z"),
+            (PhaseKind::MentorSelection, "2020-04-02T01:00:00Z"),
+            (PhaseKind::Pairing, "2020-05-02T01:00:00Z"),
+            (PhaseKind::Acceptance, "2020-07-20T01:00:00Z"),
+        ] {
+            b.open(p, &office(), at(t), def).unwrap();
+            b.complete(p, &office(), at(t), &done).unwrap();
+        }
+        b.open(
+            PhaseKind::Awards,
+            &office(),
+            at("2020-09-01T01:00:00Z"),
+            def,
+        )
+        .unwrap();
+        b
+    }
+
+    /// Two potential schools in mentor 10's group, a seed school that is not a mentor.
+    fn campaign(d: &CampaignDefinition) -> AwardFacts {
+        let p1 = facts(d, 1, &[80.0], 60.0);
+        let p2 = facts(d, 2, &[50.0], 60.0);
+        AwardFacts {
+            schools: vec![
+                (p1.id, CaseState::Paired),
+                (p2.id, CaseState::Paired),
+                (Uuid::from_u128(10), CaseState::Mentor),
+                (Uuid::from_u128(20), CaseState::SeedNonMentor),
+            ],
+            results: [p1.clone(), p2.clone()]
+                .into_iter()
+                .map(|p| (p.id, p.result.unwrap()))
+                .collect(),
+            baselines: [p1, p2].into_iter().map(|p| (p.id, p.baseline)).collect(),
+            groups: BTreeMap::from([(
+                Uuid::from_u128(10),
+                vec![Uuid::from_u128(1), Uuid::from_u128(2)],
+            )]),
+            activities: BTreeMap::from([(Uuid::from_u128(10), 5)]),
+        }
+    }
+
+    #[test]
+    fn proposals_wait_for_final_results() {
+        let d = def();
+        let f = campaign(&d);
+        assert_eq!(
+            propose_awards(false, &d, &f).unwrap_err(),
+            RuleError::ResultsNotFinal
+        );
+        let out = propose_awards(true, &d, &f).unwrap();
+        assert_eq!(out.len(), 4, "one class per school");
+        assert_eq!(out[1].class, AwardClass::Veto);
+        assert_eq!(out[3].class, AwardClass::Model);
+    }
+
+    proptest! {
+        /// Confirmation is accepted exactly when the phase is active, the list is unconfirmed
+        /// and every override names a proposed school; it then gives every proposed school
+        /// exactly one class — the override's, with its reason, or the proposal's.
+        #[test]
+        fn confirmation_applies_exactly_the_overrides(
+            picks in proptest::collection::vec((0u128..6, 0usize..5, any::<bool>()), 0..5),
+            confirmed in any::<bool>(),
+            day in 0i64..40,
+        ) {
+            let d = def();
+            let phases = awards_open(&d);
+            let now = at("2020-09-01T02:00:00Z") + chrono::Duration::days(day);
+            let ctx = Ctx { now, def: &d, phases: &phases };
+            let f = campaign(&d);
+            let proposed = proposals(&d, &f);
+            let mut overrides = BTreeMap::new();
+            for (i, (school, class, _)) in picks.iter().enumerate() {
+                let id = Uuid::from_u128([1, 2, 10, 20, 30, 40][*school as usize]);
+                overrides.insert(id, Override { index: i, class: AwardClass::ALL[*class], reason: format!("理由{i}") });
+            }
+            let active = now < phases.deadline(PhaseKind::Awards, &d);
+            let known = overrides.keys().all(|id| proposed.iter().any(|p| p.school == *id));
+            match confirm_awards(&overrides, confirmed, &f, &ctx) {
+                Ok(c) => {
+                    prop_assert!(active && !confirmed && known);
+                    prop_assert_eq!(c.awards.len(), proposed.len());
+                    for (a, p) in c.awards.iter().zip(&proposed) {
+                        prop_assert_eq!(a.school, p.school);
+                        prop_assert_eq!(a.proposed, p.class);
+                        match overrides.get(&a.school) {
+                            Some(o) if o.class != p.class => {
+                                prop_assert_eq!(a.class, o.class);
+                                prop_assert_eq!(&a.override_reason, &o.reason);
+                                prop_assert!(a.case_reason().contains("督导室调整为"));
+                            }
+                            _ => {
+                                prop_assert_eq!(a.class, p.class);
+                                prop_assert!(a.override_reason.is_empty());
+                                prop_assert_eq!(a.case_reason(), p.reason.clone());
+                            }
+                        }
+                    }
+                    prop_assert_eq!(c.effects.len(), 1);
+                }
+                Err(e) => {
+                    prop_assert!(!(active && !confirmed && known));
+                    if active && !confirmed {
+                        prop_assert!(matches!(e, RuleError::Invalid(_)));
+                    }
+                }
+            }
+        }
+
+        /// The awards phase completes exactly when the list is confirmed; a refused
+        /// completion leaves the board as it was.
+        #[test]
+        fn awards_complete_exactly_when_confirmed(confirmed in any::<bool>(), day in 0i64..60) {
+            let d = def();
+            let mut phases = awards_open(&d);
+            let now = at("2020-09-01T02:00:00Z") + chrono::Duration::days(day);
+            let facts = crate::phase::PhaseFacts { awards_confirmed: confirmed, ..Default::default() };
+            prop_assert_eq!(crate::phase::open_items(PhaseKind::Awards, &facts, now).is_empty(), confirmed);
+            let before = phases.clone();
+            let done = phases.complete(PhaseKind::Awards, &office(), now, &facts);
+            prop_assert_eq!(done.is_ok(), confirmed);
+            if !confirmed {
+                prop_assert_eq!(phases, before);
             }
         }
     }

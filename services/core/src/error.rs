@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::phase::{PhaseKind, PhaseStatus};
+use crate::phase::{OpenItem, PhaseKind, PhaseStatus};
 use crate::role::Role;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -29,6 +29,32 @@ pub enum RuleError {
         state: &'static str,
         state_label: &'static str,
     },
+    #[error("phase {} ({}) cannot be completed yet: {}", phase.label(), phase.code(), crate::phase::render(open))]
+    ExitCriteria {
+        phase: PhaseKind,
+        open: Vec<OpenItem>,
+    },
+    /// Only members of the campaign's acceptance panel score.
+    #[error("you are not on this campaign's acceptance panel")]
+    NotOnPanel,
+    /// Conflict of interest: a member from a mentor school never scores that mentor's group.
+    #[error(
+        "recused: {member} is affiliated with this school's mentor school and may not score it (conflict of interest)"
+    )]
+    Recused { member: String },
+    #[error("only paired potential schools are scored; this school is {state}")]
+    NotScorable { state: &'static str },
+    #[error("the results notice is published; scores can change only after an upheld objection")]
+    ScoresLocked,
+    #[error("the results notice is already published")]
+    ResultsNoticePublished,
+    /// Names the schools still missing scores (none listed: no school is paired).
+    #[error("scores are incomplete for: {}", if schools.is_empty() { "every school (none is paired)".to_string() } else { schools.join("、") })]
+    ScoresIncomplete { schools: Vec<String> },
+    #[error("awards are proposed on final results; complete the acceptance phase first")]
+    ResultsNotFinal,
+    #[error("the award list is already confirmed")]
+    AwardsConfirmed,
     #[error("{0}")]
     Precondition(String),
     #[error("invalid argument")]
@@ -36,6 +62,15 @@ pub enum RuleError {
 }
 
 impl RuleError {
+    /// Whether the refusal is about who asks (PERMISSION_DENIED) rather than about the state of
+    /// the campaign (FAILED_PRECONDITION) or the request (INVALID_ARGUMENT).
+    pub fn is_permission(&self) -> bool {
+        matches!(
+            self,
+            RuleError::Forbidden { .. } | RuleError::NotOnPanel | RuleError::Recused { .. }
+        )
+    }
+
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
         RuleError::Invalid(vec![(field.into(), reason.into())])
     }

@@ -6,6 +6,7 @@
 //! effects (audit events, obligations) that the store persists in the same transaction.
 //! It must not depend on tokio, sqlx, tonic, lettre or any proto type.
 
+pub mod acceptance;
 pub mod awards;
 pub mod calendar;
 pub mod definition;

@@ -107,8 +107,90 @@ pub struct PhaseFacts {
     pub listed_schools: u64,
     pub seed_schools: u64,
     pub mentors_confirmed: bool,
-    /// Free-form items for later phases, already in words.
-    pub other_open_items: Vec<String>,
+    /// Potential schools not yet in a 1+X group.
+    pub unpaired_potentials: u64,
+    /// Paired potential schools without a baseline.
+    pub baselines_missing: u64,
+    /// The results notice, once published.
+    pub results_notice: Option<ResultsNoticeFacts>,
+    pub awards_confirmed: bool,
+}
+
+/// The published results notice as the acceptance exit criteria see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResultsNoticeFacts {
+    pub ends_at: DateTime<Utc>,
+    pub open_objections: u64,
+}
+
+/// One thing that still blocks completing a phase. Rendered in words (Chinese for people, the
+/// English gist in brackets) only by its `Display`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenItem {
+    ApplicationsAwaitingReview(u64),
+    ApprovedAwaitingNotice(u64),
+    NoticesRunning(u64),
+    ObjectionsUnresolved(u64),
+    SeedListEmpty,
+    MentorListNotConfirmed,
+    PotentialsNotPaired(u64),
+    BaselinesMissing(u64),
+    ResultsNoticeNotPublished,
+    ResultsNoticeRunning,
+    ResultsObjectionsUnresolved(u64),
+    AwardListNotConfirmed,
+}
+
+impl std::fmt::Display for OpenItem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenItem::ApplicationsAwaitingReview(n) => {
+                write!(f, "{n} 份自主申报待复核 (applications awaiting review)")
+            }
+            OpenItem::ApprovedAwaitingNotice(n) => write!(
+                f,
+                "{n} 所已通过申报的学校待补充公示 (approved, not yet on a notice)"
+            ),
+            OpenItem::NoticesRunning(n) => write!(f, "{n} 个公示期未结束 (notices still running)"),
+            OpenItem::ObjectionsUnresolved(n) => {
+                write!(f, "{n} 件异议待处理 (objections unresolved)")
+            }
+            OpenItem::SeedListEmpty => {
+                f.write_str("种子校名单为空 (no school is on the seed list)")
+            }
+            OpenItem::MentorListNotConfirmed => {
+                f.write_str("导师型学校名单未确认 (mentor list not confirmed)")
+            }
+            OpenItem::PotentialsNotPaired(n) => write!(
+                f,
+                "{n} 所潜力校未编入 1+X 帮扶组 (potential schools not in a group)"
+            ),
+            OpenItem::BaselinesMissing(n) => {
+                write!(f, "{n} 所潜力校未录入基线分 (baselines missing)")
+            }
+            OpenItem::ResultsNoticeNotPublished => {
+                f.write_str("成绩公示未发布 (results notice not published)")
+            }
+            OpenItem::ResultsNoticeRunning => {
+                f.write_str("成绩公示期未结束 (results notice still running)")
+            }
+            OpenItem::ResultsObjectionsUnresolved(n) => {
+                write!(f, "{n} 件成绩异议待处理 (objections unresolved)")
+            }
+            OpenItem::AwardListNotConfirmed => {
+                f.write_str("奖项名单未确认 (award list not confirmed)")
+            }
+        }
+    }
+}
+
+/// Several open items in one line, as a refusal or a summary shows them.
+pub fn render(items: &[OpenItem]) -> String {
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// All five phases of one campaign.
@@ -304,14 +386,9 @@ impl PhaseBoard {
                 action: "complete the phase",
             });
         }
-        let open = open_items(kind, facts);
+        let open = open_items(kind, facts, now);
         if !open.is_empty() {
-            return Err(RuleError::Precondition(format!(
-                "phase {} ({}) cannot be completed yet: {}",
-                kind.label(),
-                kind.code(),
-                open.join("; ")
-            )));
+            return Err(RuleError::ExitCriteria { phase: kind, open });
         }
         let before = serde_json::to_value(st).expect("serializes");
         let st = self.get_mut(kind);
@@ -420,44 +497,81 @@ fn require_office(actor: &Actor, action: &'static str) -> Result<(), RuleError> 
     }
 }
 
-/// What still blocks completing a phase, in words (English codes and Chinese for people).
-pub fn open_items(kind: PhaseKind, f: &PhaseFacts) -> Vec<String> {
+/// The exit criteria: what still blocks completing `kind` at `now`. Empty exactly when the
+/// phase may complete.
+pub fn open_items(kind: PhaseKind, f: &PhaseFacts, now: DateTime<Utc>) -> Vec<OpenItem> {
     let mut items = Vec::new();
+    let mut count = |n: u64, item: fn(u64) -> OpenItem| {
+        if n > 0 {
+            items.push(item(n));
+        }
+    };
     match kind {
         PhaseKind::SeedDesignation => {
-            if f.pending_applications > 0 {
-                items.push(format!(
-                    "{} 份自主申报待复核 (applications awaiting review)",
-                    f.pending_applications
-                ));
-            }
-            if f.approved_awaiting_notice > 0 {
-                items.push(format!(
-                    "{} 所已通过申报的学校待补充公示 (approved, not yet on a notice)",
-                    f.approved_awaiting_notice
-                ));
-            }
-            if f.open_notices > 0 {
-                items.push(format!(
-                    "{} 个公示期未结束 (notices still running)",
-                    f.open_notices
-                ));
-            }
-            if f.open_objections > 0 {
-                items.push(format!(
-                    "{} 件异议待处理 (objections unresolved)",
-                    f.open_objections
-                ));
-            }
+            count(f.pending_applications, OpenItem::ApplicationsAwaitingReview);
+            count(f.approved_awaiting_notice, OpenItem::ApprovedAwaitingNotice);
+            count(f.open_notices, OpenItem::NoticesRunning);
+            count(f.open_objections, OpenItem::ObjectionsUnresolved);
             if f.listed_schools == 0 {
-                items.push("种子校名单为空 (no school is on the seed list)".into());
+                items.push(OpenItem::SeedListEmpty);
             }
         }
-        PhaseKind::MentorSelection if !f.mentors_confirmed => {
-            items.push("导师型学校名单未确认 (mentor list not confirmed)".into());
+        PhaseKind::MentorSelection => {
+            if !f.mentors_confirmed {
+                items.push(OpenItem::MentorListNotConfirmed);
+            }
         }
-        _ => {}
+        PhaseKind::Pairing => {
+            count(f.unpaired_potentials, OpenItem::PotentialsNotPaired);
+            count(f.baselines_missing, OpenItem::BaselinesMissing);
+        }
+        PhaseKind::Acceptance => items.extend(crate::acceptance::exit_items(f.results_notice, now)),
+        PhaseKind::Awards => items.extend(crate::awards::exit_items(f.awards_confirmed)),
     }
-    items.extend(f.other_open_items.iter().cloned());
     items
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_items_are_worded_chinese_first_in_one_place() {
+        let f = PhaseFacts {
+            unpaired_potentials: 2,
+            baselines_missing: 30,
+            ..Default::default()
+        };
+        let now = DateTime::<Utc>::MIN_UTC;
+        let items = open_items(PhaseKind::Pairing, &f, now);
+        assert_eq!(
+            items,
+            vec![
+                OpenItem::PotentialsNotPaired(2),
+                OpenItem::BaselinesMissing(30)
+            ]
+        );
+        assert_eq!(
+            render(&items),
+            "2 所潜力校未编入 1+X 帮扶组 (potential schools not in a group); \
+             30 所潜力校未录入基线分 (baselines missing)"
+        );
+        assert_eq!(
+            open_items(PhaseKind::Acceptance, &f, now),
+            vec![OpenItem::ResultsNoticeNotPublished]
+        );
+        assert_eq!(
+            open_items(PhaseKind::Awards, &f, now)[0].to_string(),
+            "奖项名单未确认 (award list not confirmed)"
+        );
+        let err = RuleError::ExitCriteria {
+            phase: PhaseKind::Pairing,
+            open: items,
+        };
+        assert!(
+            err.to_string()
+                .starts_with("phase 1+X 搭对帮扶提升 (pairing) cannot be completed yet: 2 所"),
+            "{err}"
+        );
+    }
 }

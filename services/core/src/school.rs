@@ -643,7 +643,11 @@ mod tests {
                     (PhaseKind::Acceptance, PhaseKind::Awards, "2020-09-02T00:00:00Z"),
                 ] {
                     if phases.get(phase).status == crate::phase::PhaseStatus::Open && now >= at(from) {
-                        let facts = PhaseFacts { mentors_confirmed: true, ..Default::default() };
+                        let facts = PhaseFacts {
+                            mentors_confirmed: true,
+                            results_notice: Some(crate::phase::ResultsNoticeFacts { ends_at: start, open_objections: 0 }),
+                            ..Default::default()
+                        };
                         phases.complete(phase, &office(), now, &facts).unwrap();
                         let _ = phases.open(next, &office(), now, &def);
                     }

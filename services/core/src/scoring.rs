@@ -69,6 +69,46 @@ pub fn aggregate(def: &CampaignDefinition, s: &ScoreSheets) -> Option<Acceptance
     })
 }
 
+/// Checks a sheet of indicator scores: every indicator of the definition exactly once, each
+/// 0..=100. Returns the scores by indicator and one (field, reason) per problem, `field` being
+/// the request field the scores came in.
+pub fn indicator_scores(
+    def: &CampaignDefinition,
+    field: &str,
+    scores: &[(String, f64)],
+) -> (BTreeMap<String, f64>, Vec<(String, String)>) {
+    let mut out = BTreeMap::new();
+    let mut problems = Vec::new();
+    for (i, (indicator, score)) in scores.iter().enumerate() {
+        if def.indicator(indicator).is_none() {
+            problems.push((
+                format!("{field}[{i}].indicator"),
+                format!("unknown indicator `{indicator}`"),
+            ));
+        } else if out.insert(indicator.clone(), *score).is_some() {
+            problems.push((
+                format!("{field}[{i}].indicator"),
+                format!("indicator `{indicator}` appears twice"),
+            ));
+        }
+        if !(score.is_finite() && (0.0..=100.0).contains(score)) {
+            problems.push((
+                format!("{field}[{i}].score"),
+                "must be between 0 and 100".into(),
+            ));
+        }
+    }
+    for ind in &def.indicators {
+        if !out.contains_key(&ind.code) {
+            problems.push((
+                field.to_string(),
+                format!("missing indicator `{}` ({})", ind.code, ind.name),
+            ));
+        }
+    }
+    (out, problems)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,5 +145,34 @@ mod tests {
         assert_eq!(r.final_score, round2(34.0 + 0.6 * 67.88));
         s.onsite.remove("culture");
         assert!(aggregate(&def, &s).is_none());
+    }
+
+    #[test]
+    fn indicator_sheets_name_every_problem() {
+        let def =
+            CampaignDefinition::parse(include_str!("../../../deploy/campaigns/changle-2020.toml"))
+                .unwrap();
+        let mut given: Vec<(String, f64)> = def
+            .indicators
+            .iter()
+            .skip(1)
+            .map(|i| (i.code.clone(), 70.0))
+            .collect();
+        given.push(("nope".into(), 70.0));
+        given.push((def.indicators[1].code.clone(), 101.0));
+        let (scores, problems) = indicator_scores(&def, "onsite", &given);
+        assert_eq!(scores.len(), def.indicators.len() - 1);
+        let fields: Vec<&str> = problems.iter().map(|(f, _)| f.as_str()).collect();
+        let n = def.indicators.len() - 1;
+        assert_eq!(
+            fields,
+            vec![
+                format!("onsite[{n}].indicator"),
+                format!("onsite[{}].indicator", n + 1),
+                format!("onsite[{}].score", n + 1),
+                "onsite".to_string(),
+            ]
+        );
+        assert!(problems[3].1.contains(&def.indicators[0].code));
     }
 }

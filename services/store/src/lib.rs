@@ -10,6 +10,7 @@ pub mod campaigns;
 pub mod clock;
 pub mod idempotency;
 pub mod mentor;
+pub mod metrics;
 pub mod obligations;
 pub mod phases;
 pub mod schools;

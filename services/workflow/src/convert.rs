@@ -1,13 +1,18 @@
 //! Proto ⇄ domain conversion, in one place. Parsing a request field either yields a domain
 //! value or a field violation naming the field.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use junheng_core::notice::NoticeKind;
-use junheng_core::{CaseState, PhaseKind, PhaseStatus, Role};
+use junheng_core::scoring;
+use junheng_core::{CampaignDefinition, CaseState, PhaseKind, PhaseStatus, Role};
 use junheng_proto::v1 as pb;
 use junheng_store::schools::SchoolRow;
+use junheng_store::seed::ObjectionRow;
 use uuid::Uuid;
 
+use crate::app::notices::NoticeView;
 use crate::error::{AppError, AppResult};
 
 /// Collects field violations so one response can list every problem.
@@ -239,4 +244,61 @@ pub fn school_to_pb(r: &SchoolRow) -> pb::School {
         state_label: state.map(|s| s.label().to_string()).unwrap_or_default(),
         version: r.version,
     }
+}
+
+pub fn objection_to_pb(o: &ObjectionRow) -> pb::Objection {
+    pb::Objection {
+        id: o.id.to_string(),
+        notice_id: o.notice_id.to_string(),
+        school_id: o.school_id.to_string(),
+        objector_name: o.objector_name.clone(),
+        grounds: o.grounds.clone(),
+        evidence: o.evidence.clone(),
+        status: o.status.clone(),
+        resolution: o.resolution.clone(),
+        filed_at: Some(ts(o.filed_at)),
+    }
+}
+
+/// A notice as shown at `now` (open until its period ends or the office closes it).
+pub fn notice_to_pb(v: &NoticeView, now: DateTime<Utc>) -> pb::Notice {
+    let n = &v.row;
+    let kind = NoticeKind::from_code(&n.kind)
+        .map(notice_kind_to_pb)
+        .unwrap_or_default();
+    pb::Notice {
+        id: n.id.to_string(),
+        campaign_id: n.campaign_id.to_string(),
+        kind: kind as i32,
+        title: n.title.clone(),
+        school_ids: v.schools.iter().map(Uuid::to_string).collect(),
+        starts_at: Some(ts(n.starts_at)),
+        ends_at: Some(ts(n.ends_at)),
+        status: if n.closed_at.is_some() || now >= n.ends_at {
+            "ended".into()
+        } else {
+            "open".into()
+        },
+        objections: v.objections.iter().map(objection_to_pb).collect(),
+    }
+}
+
+/// Scores for every indicator exactly once, each 0..=100 (the rule is the core's).
+pub fn indicator_scores(
+    v: &mut Violations,
+    field: &str,
+    def: &CampaignDefinition,
+    scores: &[pb::IndicatorScore],
+) -> BTreeMap<String, f64> {
+    let (out, problems) = scoring::indicator_scores(def, field, &indicator_pairs(scores));
+    v.0.extend(problems);
+    out
+}
+
+/// (indicator, score) pairs as given, for the core to check.
+pub fn indicator_pairs(scores: &[pb::IndicatorScore]) -> Vec<(String, f64)> {
+    scores
+        .iter()
+        .map(|s| (s.indicator.clone(), s.score))
+        .collect()
 }

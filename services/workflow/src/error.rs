@@ -80,12 +80,9 @@ impl AppError {
 impl From<RuleError> for AppError {
     fn from(e: RuleError) -> Self {
         match e {
-            RuleError::Forbidden { .. } => AppError::PermissionDenied(e.to_string()),
             RuleError::Invalid(v) => AppError::Invalid(v),
-            RuleError::PhaseNotOpen { .. }
-            | RuleError::DeadlinePassed { .. }
-            | RuleError::IllegalTransition { .. }
-            | RuleError::Precondition(_) => AppError::FailedPrecondition(e.to_string()),
+            e if e.is_permission() => AppError::PermissionDenied(e.to_string()),
+            e => AppError::FailedPrecondition(e.to_string()),
         }
     }
 }

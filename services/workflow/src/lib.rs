@@ -2,15 +2,17 @@
 //! windows and deadlines, refuses illegal moves, records the audit trail, and serves it all
 //! over gRPC.
 //!
-//! Layers: `api` (the gRPC edge: parsing, proto mapping) → `junheng_core` (rules, pure) and
-//! `junheng_store` (SQL). Only `api` and `convert` name proto types.
+//! Layers: `api` (the gRPC edge: parsing, proto mapping) → `app` (load facts, decide, persist;
+//! read models) → `junheng_core` (rules, pure) and `junheng_store` (SQL). Only `api` and
+//! `convert` name proto types.
 
 pub mod api;
+pub mod app;
 pub mod bootstrap;
 pub mod convert;
 pub mod error;
 pub mod server;
 pub mod state;
 
-pub use server::{Running, serve, spawn};
+pub use server::{Running, ServeOptions, serve, spawn};
 pub use state::ClockMode;

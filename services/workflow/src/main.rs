@@ -18,9 +18,10 @@ struct Args {
     /// Address to serve gRPC on.
     #[arg(long, env = "JUNHENG_LISTEN", default_value = "127.0.0.1:50051")]
     listen: SocketAddr,
-    /// `real` (default) or `simulated` (replays a season; refused when JUNHENG_ENV=production).
-    #[arg(long, env = "JUNHENG_CLOCK", default_value = "real")]
-    clock: String,
+    /// `real` or `simulated` (replays a season; refused when JUNHENG_ENV=production). Default:
+    /// `simulated` with `--demo` (the demo campaign is dated 2020), else `real`.
+    #[arg(long, env = "JUNHENG_CLOCK")]
+    clock: Option<String>,
     /// Where the simulated clock starts the first time (RFC 3339).
     #[arg(
         long,
@@ -28,7 +29,9 @@ struct Args {
         default_value = "2020-03-02T09:00:00+08:00"
     )]
     sim_start: DateTime<Utc>,
-    /// Load the Changle 2020 demo county on first start.
+    /// Demo mode: load the Changle 2020 demo county (fictional schools) on first start and run
+    /// on the simulated clock unless `--clock real` is given. Labelled in logs, health
+    /// (`junheng.demo`) and `GetServerInfo`; refused when JUNHENG_ENV=production.
     #[arg(long)]
     demo: bool,
     /// Where to write the demo tokens (they are shown once; tokens are stored hashed).
@@ -43,6 +46,13 @@ struct Args {
     /// Log as JSON lines.
     #[arg(long, env = "JUNHENG_LOG_JSON")]
     log_json: bool,
+    /// The admin address for Prometheus metrics (`GET /metrics`); `off` serves none. Keep it
+    /// off the public network.
+    #[arg(long, env = "JUNHENG_METRICS_ADDR", default_value = "127.0.0.1:9464")]
+    metrics_addr: String,
+    /// Apply pending database migrations and exit (the migration Job of a rolling update).
+    #[arg(long)]
+    migrate_only: bool,
     /// Database pool size.
     #[arg(long, env = "JUNHENG_DB_POOL", default_value_t = 32)]
     db_pool: u32,
@@ -77,10 +87,18 @@ async fn main() -> anyhow::Result<()> {
     } else {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
-    let clock = match args.clock.as_str() {
+    let production = std::env::var("JUNHENG_ENV").is_ok_and(|e| e == "production");
+    if args.demo && production {
+        anyhow::bail!("refusing to start in demo mode (--demo) while JUNHENG_ENV=production");
+    }
+    let clock_name = args
+        .clock
+        .as_deref()
+        .unwrap_or(if args.demo { "simulated" } else { "real" });
+    let clock = match clock_name {
         "real" => ClockMode::Real,
         "simulated" => {
-            if std::env::var("JUNHENG_ENV").is_ok_and(|e| e == "production") {
+            if production {
                 anyhow::bail!(
                     "refusing to start with the simulated clock while JUNHENG_ENV=production"
                 );
@@ -95,6 +113,11 @@ async fn main() -> anyhow::Result<()> {
     let pool = junheng_store::connect(&args.database_url, args.db_pool)
         .await
         .context("connecting to PostgreSQL")?;
+    if args.migrate_only {
+        tracing::info!("migrations applied; exiting (--migrate-only)");
+        return Ok(());
+    }
+    junheng_edge::systemd::spawn_watchdog(pool.clone());
     let created = bootstrap::ensure_office_token(&pool, args.office_token.as_deref()).await?;
     if let Some(token) = created.filter(|_| args.office_token.is_none()) {
         println!("office token (shown once, stored hashed): {token}");
@@ -102,11 +125,20 @@ async fn main() -> anyhow::Result<()> {
             write_secret(path, &token)?;
         }
     }
+    // The simulated clock starts (or resumes where an earlier run left it) now, so the scheduler
+    // and every replica read the same instant from the first moment.
+    let now = match clock {
+        ClockMode::Real => Utc::now(),
+        ClockMode::Simulated { start } => {
+            let mut conn = pool.acquire().await?;
+            junheng_store::clock::simulated_now(&mut conn, start).await?
+        }
+    };
     if args.demo {
-        let now = match clock {
-            ClockMode::Real => Utc::now(),
-            ClockMode::Simulated { start } => start,
-        };
+        tracing::warn!(
+            clock = clock.name(),
+            "DEMO MODE: the Changle 2020 demo county with fictional schools; never enter real data here"
+        );
         match bootstrap::load_demo(&pool, now).await? {
             Some(list) => {
                 if let Some(dir) = args.demo_tokens_file.parent() {
@@ -127,7 +159,20 @@ async fn main() -> anyhow::Result<()> {
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
-    junheng_workflow::serve(pool, clock, listener, async {
+    let metrics = match args.metrics_addr.as_str() {
+        "off" => None,
+        addr => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the metrics address {addr}"))?,
+        ),
+    };
+    let options = junheng_workflow::ServeOptions {
+        clock,
+        demo: args.demo,
+        metrics,
+    };
+    junheng_workflow::serve(pool, options, listener, async {
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutting down");
     })

@@ -26,6 +26,7 @@ use crate::api::{
     Shared, SpreadsheetApi,
 };
 use crate::state::{AppState, ClockMode};
+use junheng_edge::metrics::GaugeFamily;
 
 /// Relays `NOTIFY junheng_events` to followers in this process. Followers also poll, so a
 /// dropped connection costs latency, never events.
@@ -51,18 +52,81 @@ fn spawn_event_listener(state: Arc<AppState>) {
     });
 }
 
+/// How a server runs: its clock, whether it is a labelled demo, and where its metrics go.
+#[derive(Debug)]
+pub struct ServeOptions {
+    pub clock: ClockMode,
+    pub demo: bool,
+    /// The admin port for `GET /metrics` (never the public one); none serves no metrics.
+    pub metrics: Option<TcpListener>,
+}
+
+static OBLIGATIONS_OPEN: GaugeFamily = GaugeFamily::new("junheng_obligations_open");
+static OBLIGATIONS_OVERDUE: GaugeFamily = GaugeFamily::new("junheng_obligations_overdue");
+
+/// Refreshes the workflow's gauges from its tables: open and overdue obligations by campaign,
+/// phase and kind; audit events (transitions and decisions) by campaign and action; the pool.
+async fn scrape(state: Arc<AppState>) -> anyhow::Result<()> {
+    junheng_edge::metrics::record_pool(&state.pool);
+    let now = {
+        let mut conn = state.pool.acquire().await?;
+        state
+            .now(&mut conn)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?
+    };
+    let rows = junheng_store::metrics::obligations(&state.pool, now).await?;
+    let labels = |c: &str, p: &str, k: &str| {
+        vec![
+            ("campaign", c.to_string()),
+            ("phase", p.to_string()),
+            ("kind", k.to_string()),
+        ]
+    };
+    OBLIGATIONS_OPEN.set_all(
+        rows.iter()
+            .map(|(c, p, k, open, _)| (labels(c, p, k), *open as f64)),
+    );
+    OBLIGATIONS_OVERDUE.set_all(
+        rows.iter()
+            .map(|(c, p, k, _, late)| (labels(c, p, k), *late as f64)),
+    );
+    for (campaign, action, n) in junheng_store::metrics::events(&state.pool).await? {
+        metrics::counter!("junheng_events_total", "campaign" => campaign, "action" => action)
+            .absolute(n as u64);
+    }
+    Ok(())
+}
+
 /// Serves until `shutdown` resolves.
 pub async fn serve(
     pool: PgPool,
-    clock: ClockMode,
+    options: ServeOptions,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    let state = Arc::new(AppState::new(pool, clock));
+    let ServeOptions {
+        clock,
+        demo,
+        metrics,
+    } = options;
+    let mut state = AppState::new(pool, clock);
+    state.demo = demo;
+    let state = Arc::new(state);
     spawn_event_listener(state.clone());
-    let shared = Shared(state);
+    let admin = metrics.map(|listener| {
+        let st = state.clone();
+        let scrape: junheng_edge::metrics::Scrape = Arc::new(move || Box::pin(scrape(st.clone())));
+        tokio::spawn(junheng_edge::metrics::serve_admin(
+            listener,
+            scrape,
+            std::future::pending(),
+        ))
+    });
+    let shared = Shared(state.clone());
 
     let (health, health_service) = tonic_health::server::health_reporter();
+    junheng_edge::health::spawn_readiness(health.clone(), state.pool.clone()).await;
     health
         .set_serving::<CampaignServiceServer<CampaignApi>>()
         .await;
@@ -88,6 +152,12 @@ pub async fn serve(
             tonic_health::ServingStatus::Serving,
         )
         .await;
+    if demo {
+        // A demo server says so wherever an operator looks: here, GetServerInfo and the logs.
+        health
+            .set_service_status("junheng.demo", tonic_health::ServingStatus::Serving)
+            .await;
+    }
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(junheng_proto::FILE_DESCRIPTOR_SET)
@@ -99,8 +169,9 @@ pub async fn serve(
         .build_v1alpha()?;
 
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, clock = clock.name(), "junheng workflow serving gRPC");
-    Server::builder()
+    tracing::info!(%addr, clock = clock.name(), demo, "junheng workflow serving gRPC");
+    let served = Server::builder()
+        .layer(junheng_edge::metrics::GrpcMetricsLayer)
         .trace_fn(|req| {
             // The request id is recorded by the handler (`Shared::call`), which also makes one up
             // when the caller sent none, so every span carries the id the caller is told.
@@ -120,14 +191,24 @@ pub async fn serve(
             shared.clone(),
         )))
         .add_service(AdminServiceServer::new(AdminApi(shared)))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await?;
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+            junheng_edge::systemd::ready();
+            shutdown.await;
+            junheng_edge::systemd::stopping();
+        })
+        .await;
+    if let Some(a) = admin {
+        a.abort();
+    }
+    served?;
     Ok(())
 }
 
 /// A running server for tests and benchmarks: bound to a free port, stopped on drop.
 pub struct Running {
     pub addr: SocketAddr,
+    /// Where `GET /metrics` answers.
+    pub metrics_addr: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -160,12 +241,24 @@ impl Drop for Running {
 pub async fn spawn(pool: PgPool, clock: ClockMode) -> anyhow::Result<Running> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
+    let metrics = TcpListener::bind("127.0.0.1:0").await?;
+    let metrics_addr = metrics.local_addr()?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let handle = tokio::spawn(serve(pool, clock, listener, async {
-        let _ = rx.await;
-    }));
+    let handle = tokio::spawn(serve(
+        pool,
+        ServeOptions {
+            clock,
+            demo: false,
+            metrics: Some(metrics),
+        },
+        listener,
+        async {
+            let _ = rx.await;
+        },
+    ));
     Ok(Running {
         addr,
+        metrics_addr,
         stop: Some(tx),
         handle: Some(handle),
     })

@@ -44,6 +44,8 @@ const TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 pub struct AppState {
     pub pool: PgPool,
     pub clock: ClockMode,
+    /// Started with `--demo`: reported by GetServerInfo and health (`junheng.demo`).
+    pub demo: bool,
     /// Wakes event followers; fed by LISTEN junheng_events (see `server`).
     pub events: broadcast::Sender<Uuid>,
     definitions: Mutex<HashMap<String, Arc<CampaignDefinition>>>,
@@ -169,6 +171,7 @@ impl AppState {
         AppState {
             pool,
             clock,
+            demo: false,
             events,
             definitions: Mutex::default(),
             tokens: Mutex::default(),

@@ -46,6 +46,7 @@ impl AdminService for AdminApi {
                     version: env!("CARGO_PKG_VERSION").into(),
                     clock_mode: self.0.clock.name().into(),
                     now: Some(ts(now)),
+                    demo: self.0.demo,
                 })
             }
             .await,
@@ -78,7 +79,7 @@ impl AdminService for AdminApi {
             }
             let now = junheng_store::clock::advance(w.conn(), to).await?;
             tracing::info!(clock.now = %now, "simulated clock advanced");
-            let resp = pb::ServerInfo { version: env!("CARGO_PKG_VERSION").into(), clock_mode: self.0.clock.name().into(), now: Some(ts(now)) };
+            let resp = pb::ServerInfo { version: env!("CARGO_PKG_VERSION").into(), clock_mode: self.0.clock.name().into(), now: Some(ts(now)), demo: self.0.demo };
             w.commit(&resp).await?;
             Ok(resp)
         }

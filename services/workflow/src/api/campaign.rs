@@ -19,8 +19,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::cases::case_of;
 use super::{Shared, begin, reply};
+use crate::app::{self, cases::case_of};
 use crate::convert::{self, Violations, phase_status_to_pb, phase_to_pb, role_to_pb, ts};
 use crate::error::{AppError, AppResult};
 use crate::state::{Call, Loaded};
@@ -48,38 +48,24 @@ pub async fn phase_facts(
     }
     match kind {
         PhaseKind::Pairing => {
-            let all = super::pairing::all_schools(conn, camp.id()).await?;
-            let unpaired = all
+            let all = app::all_schools(conn, camp.id()).await?;
+            f.unpaired_potentials = all
                 .iter()
                 .filter(|s| s.state == CaseState::Potential.code())
-                .count();
-            if unpaired > 0 {
-                f.other_open_items.push(format!(
-                    "{unpaired} 所潜力校未编入 1+X 帮扶组 (potential schools not in a group)"
-                ));
-            }
+                .count() as u64;
             let with_baseline: std::collections::HashSet<Uuid> =
                 junheng_store::phases::baselines(conn, camp.id())
                     .await?
                     .into_iter()
                     .map(|b| b.0)
                     .collect();
-            let missing = all
+            f.baselines_missing = all
                 .iter()
                 .filter(|s| s.state == CaseState::Paired.code() && !with_baseline.contains(&s.id))
-                .count();
-            if missing > 0 {
-                f.other_open_items.push(format!(
-                    "{missing} 所潜力校未录入基线分 (baselines missing)"
-                ));
-            }
+                .count() as u64;
         }
-        PhaseKind::Acceptance => f
-            .other_open_items
-            .extend(super::acceptance::open_items(conn, camp, now).await?),
-        PhaseKind::Awards if camp.row.awards_confirmed_at.is_none() => f
-            .other_open_items
-            .push("奖项名单未确认 (award list not confirmed)".into()),
+        PhaseKind::Acceptance => f.results_notice = app::acceptance::exit_facts(conn, camp).await?,
+        PhaseKind::Awards => f.awards_confirmed = app::awards::exit_facts(camp),
         _ => {}
     }
     Ok(f)
@@ -95,7 +81,10 @@ pub async fn campaign_to_pb(
     for st in &camp.phases.phases {
         let deadline = camp.phases.deadline(st.kind, def);
         let open = if st.status == PhaseStatus::Open {
-            open_items(st.kind, &phase_facts(conn, camp, st.kind, now).await?)
+            open_items(st.kind, &phase_facts(conn, camp, st.kind, now).await?, now)
+                .iter()
+                .map(ToString::to_string)
+                .collect()
         } else {
             Vec::new()
         };
@@ -352,8 +341,7 @@ impl CampaignService for CampaignApi {
                     schools::set_states(w.conn(), &ids, &states, now).await?;
                 }
                 if phase == PhaseKind::Acceptance {
-                    effects
-                        .extend(super::acceptance::finalise_results(w.conn(), &camp, now).await?);
+                    effects.extend(app::acceptance::finalise_results(w.conn(), &camp, now).await?);
                 }
                 camp.phases = board;
                 let phases = serde_json::to_value(&camp.phases).map_err(AppError::internal)?;

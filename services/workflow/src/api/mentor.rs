@@ -15,8 +15,8 @@ use junheng_store::schools::{self, Filter, SchoolRow};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::cases;
 use super::{Shared, begin, reply};
+use crate::app::cases;
 use crate::convert::{Violations, ts};
 use crate::error::{AppError, AppResult};
 use crate::state::Loaded;

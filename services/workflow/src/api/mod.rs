@@ -6,7 +6,6 @@ mod acceptance;
 pub(crate) mod admin;
 mod award;
 mod campaign;
-mod cases;
 pub(crate) mod mentor;
 mod pairing;
 pub(crate) mod school;

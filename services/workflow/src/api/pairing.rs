@@ -10,22 +10,16 @@ use junheng_proto::v1::pairing_service_server::PairingService;
 use junheng_store::PgConnection;
 use junheng_store::campaigns::Lock;
 use junheng_store::phases::{self, ActivityRow};
-use junheng_store::schools::{self, Filter, SchoolRow};
+use junheng_store::schools::{self, SchoolRow};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::cases;
 use super::{Shared, begin, reply};
-use crate::convert::Violations;
+use crate::app::{all_schools, cases};
+use crate::convert::{Violations, indicator_scores};
 use crate::error::{AppError, AppResult};
-use crate::state::Loaded;
 
 pub struct PairingApi(pub Shared);
-
-/// All schools of a campaign (a county is small; a province-sized campaign pages this).
-pub async fn all_schools(conn: &mut PgConnection, campaign: Uuid) -> AppResult<Vec<SchoolRow>> {
-    Ok(schools::list(conn, campaign, &Filter::default(), "", i64::MAX).await?)
-}
 
 fn info(s: &SchoolRow) -> SchoolInfo {
     SchoolInfo {
@@ -55,41 +49,6 @@ pub async fn stored_groups(conn: &mut PgConnection, campaign: Uuid) -> AppResult
         groups.entry(m).or_default().push(p);
     }
     Ok(groups)
-}
-
-/// Scores for every indicator exactly once, each 0..=100.
-pub fn indicator_scores(
-    v: &mut Violations,
-    field: &str,
-    camp: &Loaded,
-    scores: &[pb::IndicatorScore],
-) -> BTreeMap<String, f64> {
-    let mut out = BTreeMap::new();
-    for (i, s) in scores.iter().enumerate() {
-        if camp.def.indicator(&s.indicator).is_none() {
-            v.add(
-                format!("{field}[{i}].indicator"),
-                format!("unknown indicator `{}`", s.indicator),
-            );
-        } else if out.insert(s.indicator.clone(), s.score).is_some() {
-            v.add(
-                format!("{field}[{i}].indicator"),
-                format!("indicator `{}` appears twice", s.indicator),
-            );
-        }
-        if !(s.score.is_finite() && (0.0..=100.0).contains(&s.score)) {
-            v.add(format!("{field}[{i}].score"), "must be between 0 and 100");
-        }
-    }
-    for ind in &camp.def.indicators {
-        if !out.contains_key(&ind.code) {
-            v.add(
-                field,
-                format!("missing indicator `{}` ({})", ind.code, ind.name),
-            );
-        }
-    }
-    out
 }
 
 #[tonic::async_trait]
@@ -243,7 +202,7 @@ impl PairingService for PairingApi {
                 let campaign = self.0.campaign_of(w.conn(), school).await?;
                 let camp = self.0.load(w.conn(), campaign, Lock::Share).await?;
                 let mut v = Violations::default();
-                let scores = indicator_scores(&mut v, "scores", &camp, &req.scores);
+                let scores = indicator_scores(&mut v, "scores", &camp.def, &req.scores);
                 v.finish()?;
                 camp.phases.require_active(
                     PhaseKind::Pairing,

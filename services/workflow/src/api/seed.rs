@@ -3,21 +3,21 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Utc};
 use junheng_core::effects::{DeadlineRef, ObligationKind, Owner};
 use junheng_core::notice::{self, NoticeKind};
 use junheng_core::{Effect, PhaseKind, Role, SchoolCommand};
 use junheng_proto::v1 as pb;
 use junheng_proto::v1::seed_service_server::SeedService;
-use junheng_store::PgConnection;
 use junheng_store::campaigns::Lock;
 use junheng_store::seed::{self, ApplicationRow, NoticeRow, ObjectionRow};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::cases;
 use super::{Shared, begin, reply};
-use crate::convert::{Violations, notice_kind_from_pb, notice_kind_to_pb, school_to_pb, ts};
+use crate::app::{cases, notices};
+use crate::convert::{
+    Violations, notice_kind_from_pb, notice_to_pb, objection_to_pb, school_to_pb, ts,
+};
 use crate::error::{AppError, AppResult};
 use crate::state::{Call, Work};
 
@@ -46,47 +46,6 @@ fn application_to_pb(a: &ApplicationRow) -> pb::Application {
         reason: a.reason.clone(),
         submitted_at: Some(ts(a.submitted_at)),
     }
-}
-
-fn objection_to_pb(o: &ObjectionRow) -> pb::Objection {
-    pb::Objection {
-        id: o.id.to_string(),
-        notice_id: o.notice_id.to_string(),
-        school_id: o.school_id.to_string(),
-        objector_name: o.objector_name.clone(),
-        grounds: o.grounds.clone(),
-        evidence: o.evidence.clone(),
-        status: o.status.clone(),
-        resolution: o.resolution.clone(),
-        filed_at: Some(ts(o.filed_at)),
-    }
-}
-
-pub async fn notice_to_pb(
-    conn: &mut PgConnection,
-    n: &NoticeRow,
-    now: DateTime<Utc>,
-) -> AppResult<pb::Notice> {
-    let schools = seed::notice_schools(conn, n.id).await?;
-    let objections = seed::notice_objections(conn, n.id).await?;
-    let kind = NoticeKind::from_code(&n.kind)
-        .map(notice_kind_to_pb)
-        .unwrap_or_default();
-    Ok(pb::Notice {
-        id: n.id.to_string(),
-        campaign_id: n.campaign_id.to_string(),
-        kind: kind as i32,
-        title: n.title.clone(),
-        school_ids: schools.iter().map(Uuid::to_string).collect(),
-        starts_at: Some(ts(n.starts_at)),
-        ends_at: Some(ts(n.ends_at)),
-        status: if n.closed_at.is_some() || now >= n.ends_at {
-            "ended".into()
-        } else {
-            "open".into()
-        },
-        objections: objections.iter().map(objection_to_pb).collect(),
-    })
 }
 
 impl SeedApi {
@@ -389,7 +348,7 @@ impl SeedService for SeedApi {
                 },
             ];
             w.record(&call, campaign, &effects).await?;
-            let resp = notice_to_pb(w.conn(), &row, now).await?;
+            let resp = notice_to_pb(&notices::view(w.conn(), row.clone()).await?, now);
             w.commit(&resp).await?;
             Ok(resp)
         }
@@ -411,7 +370,7 @@ impl SeedService for SeedApi {
                 let mut conn = self.0.pool.acquire().await?;
                 let now = self.0.now(&mut conn).await?;
                 let n = seed::get_notice(&mut conn, id).await?;
-                notice_to_pb(&mut conn, &n, now).await
+                Ok(notice_to_pb(&notices::view(&mut conn, n).await?, now))
             }
             .await,
         )
@@ -434,7 +393,7 @@ impl SeedService for SeedApi {
                 junheng_store::campaigns::get(&mut conn, campaign, Lock::None).await?;
                 let mut notices = Vec::new();
                 for n in seed::list_notices(&mut conn, campaign).await? {
-                    notices.push(notice_to_pb(&mut conn, &n, now).await?);
+                    notices.push(notice_to_pb(&notices::view(&mut conn, n).await?, now));
                 }
                 Ok(pb::ListNoticesResponse { notices })
             }
@@ -645,7 +604,7 @@ impl SeedService for SeedApi {
                 ];
                 w.record(&call, n.campaign_id, &effects).await?;
             }
-            let resp = notice_to_pb(w.conn(), &n, now).await?;
+            let resp = notice_to_pb(&notices::view(w.conn(), n.clone()).await?, now);
             w.commit(&resp).await?;
             Ok(resp)
         }

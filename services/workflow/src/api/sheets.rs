@@ -15,8 +15,8 @@ use junheng_store::{PgConnection, phases, seed};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::pairing::all_schools;
 use super::{Shared, begin, reply};
+use crate::app::all_schools;
 use crate::convert::{Violations, school_to_pb};
 use crate::error::{AppError, AppResult};
 use crate::state::Loaded;
@@ -103,7 +103,7 @@ async fn results_notice(
         .iter()
         .map(|i| (i.code.clone(), i.name.clone()))
         .collect();
-    let standings = super::acceptance::standings(conn, camp).await?;
+    let standings = crate::app::acceptance::standings(conn, camp).await?;
     let stored: HashMap<Uuid, junheng_core::scoring::AcceptanceResult> =
         phases::results(conn, camp.id())
             .await?

@@ -1,0 +1,791 @@
+//! `junheng`: the command-line client for the junheng workflow and scheduler APIs.
+//!
+//! Subcommands are grouped as a bureau thinks (campaign, school, seed, notice, objection,
+//! clock); `junheng call Service/Method JSON` reaches every other RPC of both services with the
+//! same JSON as grpcurl. Exit codes tell the classes of failure apart (see `--help`).
+
+mod output;
+mod rpc;
+
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use chrono_tz::Tz;
+use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
+use output::{Cell, Col, Format, View, col};
+use rpc::{CallError, Client};
+use serde_json::{Value, json};
+use tonic::Code;
+use tonic_types::StatusExt as _;
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 done; 1 server error; 2 usage (bad flags or JSON); 3 invalid argument (the
+server names the fields); 4 not found; 5 not authenticated or not allowed; 6 refused by the
+campaign's rules or state (failed precondition, conflict, version); 7 unavailable, retry later.
+
+The token is read from JUNHENG_TOKEN, else from the file given by --token-file
+(JUNHENG_TOKEN_FILE), else from `token_file` in the config file; it is never printed.";
+
+#[derive(Parser, Debug)]
+#[command(name = "junheng", version, about = "junheng 均衡: run a county's school-improvement campaign", after_help = AFTER_HELP)]
+struct Cli {
+    /// The workflow's gRPC address.
+    #[arg(long, global = true, env = "JUNHENG_ADDR")]
+    addr: Option<String>,
+    /// A file holding the bearer token (the first word of its first line).
+    #[arg(long, global = true, env = "JUNHENG_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
+    /// Config file (TOML: `addr`, `token_file`, `time_zone`); default
+    /// $XDG_CONFIG_HOME/junheng/cli.toml when it exists.
+    #[arg(long, global = true, env = "JUNHENG_CONFIG")]
+    config: Option<PathBuf>,
+    /// Output: aligned table, JSON (stable for scripts), CSV, or only the ids.
+    #[arg(short, long, global = true, value_enum, default_value_t = Format::Table)]
+    output: Format,
+    /// Time zone for times in tables and CSV.
+    #[arg(long, global = true)]
+    time_zone: Option<Tz>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// The server: version, clock (real or simulated, and its "now"), demo or not.
+    Info,
+    /// Campaigns and their phases.
+    #[command(subcommand)]
+    Campaign(CampaignCmd),
+    /// The schools of a campaign.
+    #[command(subcommand)]
+    School(SchoolCmd),
+    /// Phase 1: nominations of seed schools.
+    #[command(subcommand)]
+    Seed(SeedCmd),
+    /// Public notices (公示).
+    #[command(subcommand)]
+    Notice(NoticeCmd),
+    /// Objections to a notice (real name required).
+    #[command(subcommand)]
+    Objection(ObjectionCmd),
+    /// The simulated clock.
+    #[command(subcommand)]
+    Clock(ClockCmd),
+    /// Any RPC of either service by name, with a JSON body (grpcurl's mapping); an empty
+    /// `idempotency_key` is filled in. `junheng call --list` lists them.
+    Call {
+        /// `Service/Method`, e.g. `MentorService/ProposeMentors`.
+        #[arg(required_unless_present = "list")]
+        method: Option<String>,
+        /// The request as JSON, `@FILE`, or `-` for standard input; default `{}`.
+        body: Option<String>,
+        /// List every service and method.
+        #[arg(long)]
+        list: bool,
+    },
+    /// Shell completions on standard output.
+    Completions { shell: clap_complete::Shell },
+    /// The man page (roff) on standard output.
+    Man,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Phase {
+    SeedDesignation,
+    MentorSelection,
+    Pairing,
+    Acceptance,
+    Awards,
+}
+
+impl Phase {
+    fn pb(self) -> &'static str {
+        match self {
+            Phase::SeedDesignation => "PHASE_SEED_DESIGNATION",
+            Phase::MentorSelection => "PHASE_MENTOR_SELECTION",
+            Phase::Pairing => "PHASE_PAIRING",
+            Phase::Acceptance => "PHASE_ACCEPTANCE",
+            Phase::Awards => "PHASE_AWARDS",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum NoticeKind {
+    /// 标杆种子校拟定名单公示
+    SeedCandidates,
+    /// 补充公示
+    SeedSupplementary,
+}
+
+impl NoticeKind {
+    fn pb(self) -> &'static str {
+        match self {
+            NoticeKind::SeedCandidates => "NOTICE_KIND_SEED_CANDIDATES",
+            NoticeKind::SeedSupplementary => "NOTICE_KIND_SEED_SUPPLEMENTARY",
+        }
+    }
+}
+
+/// The campaign a command acts in; may be left out when the server holds exactly one.
+#[derive(clap::Args, Debug)]
+struct CampaignArg {
+    /// Campaign id (default: the only campaign on the server).
+    #[arg(long, short)]
+    campaign: Option<String>,
+}
+
+/// Idempotency: a key generated per call unless given, so a retried command is safe.
+#[derive(clap::Args, Debug)]
+struct KeyArg {
+    /// Idempotency key (default: a fresh one). Repeat a key to retry safely.
+    #[arg(long)]
+    key: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum CampaignCmd {
+    /// Every campaign with its phases' status.
+    List,
+    /// One campaign: each phase's window, deadline, status and what still blocks it.
+    Show(CampaignArg),
+    /// Open a phase (office).
+    Open {
+        phase: Phase,
+        #[command(flatten)]
+        campaign: CampaignArg,
+        #[command(flatten)]
+        key: KeyArg,
+    },
+    /// Complete a phase once its exit criteria hold (office).
+    Complete {
+        phase: Phase,
+        #[command(flatten)]
+        campaign: CampaignArg,
+        #[command(flatten)]
+        key: KeyArg,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum SchoolCmd {
+    /// The schools of a campaign, with their state.
+    List {
+        #[command(flatten)]
+        campaign: CampaignArg,
+        /// Only schools in this state (e.g. `seed`, `potential`, `nominated`).
+        #[arg(long)]
+        state: Option<String>,
+        /// Only schools in this town.
+        #[arg(long)]
+        town: Option<String>,
+        /// At most this many (1–1000).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// One school.
+    Show { school: String },
+}
+
+#[derive(Subcommand, Debug)]
+enum SeedCmd {
+    /// Nominate schools as seed-school candidates (department).
+    Nominate {
+        /// School ids.
+        #[arg(required = true)]
+        schools: Vec<String>,
+        /// Why they meet the standard.
+        #[arg(long)]
+        basis: String,
+        /// Refuse unless the school is at this version (one school only; default: no check).
+        #[arg(long)]
+        expected_version: Option<i64>,
+        /// Show what would change and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        key: KeyArg,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum NoticeCmd {
+    /// Publish a notice listing schools (office); its period is counted in working days.
+    Publish {
+        #[arg(long, value_enum)]
+        kind: NoticeKind,
+        /// School ids.
+        #[arg(required = true)]
+        schools: Vec<String>,
+        /// Title (default: the definition's, e.g. 昌乐县2020年标杆种子校拟定名单公示).
+        #[arg(long)]
+        title: Option<String>,
+        #[command(flatten)]
+        campaign: CampaignArg,
+        #[command(flatten)]
+        key: KeyArg,
+    },
+    /// The notices of a campaign.
+    List(CampaignArg),
+    /// One notice with its objections.
+    Show { notice: String },
+    /// Close a notice whose period is over (office).
+    Close {
+        notice: String,
+        #[command(flatten)]
+        key: KeyArg,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ObjectionCmd {
+    /// File an objection to a school on a notice, under a real name.
+    File {
+        #[arg(long)]
+        notice: String,
+        #[arg(long)]
+        school: String,
+        /// The objector's real name (or unit name); anonymous objections are not accepted.
+        #[arg(long)]
+        name: String,
+        /// Phone or e-mail.
+        #[arg(long)]
+        contact: String,
+        #[arg(long)]
+        grounds: String,
+        /// A reference to the evidence.
+        #[arg(long)]
+        evidence: String,
+        #[command(flatten)]
+        key: KeyArg,
+    },
+    /// Resolve an objection (office): upheld removes the school from the list.
+    Resolve {
+        objection: String,
+        #[arg(long, conflicts_with = "dismiss", required_unless_present = "dismiss")]
+        uphold: bool,
+        #[arg(long)]
+        dismiss: bool,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        key: KeyArg,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ClockCmd {
+    /// The server's clock.
+    Show,
+    /// Move the simulated clock forward to an instant (office), e.g. 2020-03-09T09:00:00+08:00.
+    Advance {
+        to: chrono::DateTime<chrono::FixedOffset>,
+        #[command(flatten)]
+        key: KeyArg,
+    },
+}
+
+#[derive(serde::Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    addr: Option<String>,
+    token_file: Option<PathBuf>,
+    time_zone: Option<String>,
+}
+
+/// A failure with its exit code.
+struct Failure {
+    code: u8,
+    text: String,
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure {
+            code: 2,
+            text: format!("error: {e:#}"),
+        }
+    }
+}
+
+impl From<CallError> for Failure {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::Usage(m) => Failure {
+                code: 2,
+                text: format!("error: {m}"),
+            },
+            CallError::Status(s) => {
+                let code = match s.code() {
+                    Code::InvalidArgument | Code::OutOfRange => 3,
+                    Code::NotFound => 4,
+                    Code::Unauthenticated | Code::PermissionDenied => 5,
+                    Code::FailedPrecondition | Code::Aborted | Code::AlreadyExists => 6,
+                    Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted => 7,
+                    _ => 1,
+                };
+                let mut text = format!("error: {:?}: {}", s.code(), s.message());
+                if let Some(bad) = s.get_details_bad_request() {
+                    for v in bad.field_violations {
+                        text.push_str(&format!("\n  {}: {}", v.field, v.description));
+                    }
+                }
+                if let Some(id) = s
+                    .metadata()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                {
+                    text.push_str(&format!("\n  (request id {id})"));
+                }
+                Failure { code, text }
+            }
+        }
+    }
+}
+
+fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
+    let path = match path {
+        Some(p) => p.clone(),
+        None => {
+            let base = std::env::var_os("XDG_CONFIG_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
+            match base.map(|b| b.join("junheng/cli.toml")) {
+                Some(p) if p.exists() => p,
+                _ => return Ok(Config::default()),
+            }
+        }
+    };
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("config file {}", path.display()))
+}
+
+fn read_token(path: &PathBuf) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the token file {}", path.display()))?;
+    text.split_whitespace()
+        .next()
+        .map(String::from)
+        .with_context(|| format!("the token file {} is empty", path.display()))
+}
+
+fn parse_body(body: Option<&str>) -> anyhow::Result<Value> {
+    let text = match body {
+        None => "{}".to_string(),
+        Some("-") => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s)?;
+            s
+        }
+        Some(b) => match b.strip_prefix('@') {
+            Some(path) => {
+                std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?
+            }
+            None => b.to_string(),
+        },
+    };
+    serde_json::from_str(&text).context("the request body is not JSON")
+}
+
+const PHASES: &[Col] = &[
+    col("阶段", "phase", Cell::Enum("PHASE_")),
+    col("状态", "status", Cell::Enum("PHASE_STATUS_")),
+    col("起", "window_start", Cell::Text),
+    col("止", "window_end", Cell::Text),
+    col("截止", "deadline", Cell::End),
+    col("逾期", "overdue", Cell::Text),
+    col("待办", "open_items", Cell::Text),
+];
+const CAMPAIGNS: &[Col] = &[
+    col("ID", "id", Cell::Text),
+    col("代码", "code", Cell::Text),
+    col("县", "county", Cell::Text),
+    col("年度", "year", Cell::Text),
+    col("阶段1", "phases.0.status", Cell::Enum("PHASE_STATUS_")),
+    col("阶段2", "phases.1.status", Cell::Enum("PHASE_STATUS_")),
+    col("阶段3", "phases.2.status", Cell::Enum("PHASE_STATUS_")),
+    col("阶段4", "phases.3.status", Cell::Enum("PHASE_STATUS_")),
+    col("阶段5", "phases.4.status", Cell::Enum("PHASE_STATUS_")),
+];
+const SCHOOLS: &[Col] = &[
+    col("ID", "id", Cell::Text),
+    col("学校", "name", Cell::Text),
+    col("学段", "level", Cell::Enum("SCHOOL_LEVEL_")),
+    col("镇街", "town", Cell::Text),
+    col("状态", "state", Cell::Text),
+    col("说明", "state_label", Cell::Text),
+    col("版本", "version", Cell::Text),
+];
+const NOTICES: &[Col] = &[
+    col("ID", "id", Cell::Text),
+    col("标题", "title", Cell::Text),
+    col("状态", "status", Cell::Text),
+    col("开始", "starts_at", Cell::Time),
+    col("结束", "ends_at", Cell::End),
+    col("学校数", "school_ids", Cell::Count),
+    col("异议数", "objections", Cell::Count),
+];
+const OBJECTIONS: &[Col] = &[
+    col("ID", "id", Cell::Text),
+    col("学校", "school_id", Cell::Text),
+    col("异议人", "objector_name", Cell::Text),
+    col("理由", "grounds", Cell::Text),
+    col("状态", "status", Cell::Text),
+    col("处理意见", "resolution", Cell::Text),
+];
+const INFO: &[Col] = &[
+    col("版本", "version", Cell::Text),
+    col("时钟", "clock_mode", Cell::Text),
+    col("当前时间", "now", Cell::Time),
+    col("演示", "demo", Cell::Text),
+];
+
+struct Ctx {
+    client: Client,
+    format: Format,
+    tz: Tz,
+}
+
+impl Ctx {
+    fn print(&self, reply: &Value, rows: Option<&'static str>, cols: &[Col]) {
+        print!(
+            "{}",
+            output::render(self.format, reply, &View { rows, cols }, self.tz)
+        );
+    }
+
+    async fn campaign(&self, arg: &CampaignArg) -> Result<String, Failure> {
+        if let Some(c) = &arg.campaign {
+            return Ok(c.clone());
+        }
+        let list = self
+            .client
+            .call("CampaignService/ListCampaigns", json!({}))
+            .await?;
+        let ids: Vec<&str> = list["campaigns"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["id"].as_str())
+            .collect();
+        match ids.as_slice() {
+            [one] => Ok(one.to_string()),
+            [] => Err(anyhow::anyhow!("the server holds no campaign yet").into()),
+            many => Err(anyhow::anyhow!(
+                "the server holds {} campaigns: pass --campaign (one of {})",
+                many.len(),
+                many.join(", ")
+            )
+            .into()),
+        }
+    }
+}
+
+fn key(k: &KeyArg) -> String {
+    k.key.clone().unwrap_or_default()
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    match &cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "junheng",
+                &mut std::io::stdout(),
+            );
+            return Ok(());
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout())
+                .map_err(anyhow::Error::from)?;
+            return Ok(());
+        }
+        _ => {}
+    }
+    let config = load_config(cli.config.as_ref())?;
+    let addr = cli
+        .addr
+        .clone()
+        .or(config.addr)
+        .unwrap_or_else(|| "127.0.0.1:50051".into());
+    let url = if addr.contains("://") {
+        addr
+    } else {
+        format!("http://{addr}")
+    };
+    let token = match std::env::var("JUNHENG_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+    {
+        Some(t) => Some(t),
+        None => cli
+            .token_file
+            .clone()
+            .or(config.token_file)
+            .map(|p| read_token(&p))
+            .transpose()?,
+    };
+    let tz = match (cli.time_zone, config.time_zone) {
+        (Some(tz), _) => tz,
+        (None, Some(name)) => name
+            .parse()
+            .map_err(|e| anyhow::anyhow!("config time_zone `{name}`: {e}"))?,
+        (None, None) => chrono_tz::Asia::Shanghai,
+    };
+    let channel = tonic::transport::Endpoint::from_shared(url.clone())
+        .with_context(|| format!("`{url}` is not a server address"))?
+        .connect_lazy();
+    let ctx = Ctx {
+        client: Client::new(channel, token)?,
+        format: cli.output,
+        tz,
+    };
+    let c = &ctx.client;
+    match cli.command {
+        Command::Completions { .. } | Command::Man => unreachable!("handled above"),
+        Command::Info => {
+            let r = c.call("AdminService/GetServerInfo", json!({})).await?;
+            ctx.print(&r, None, INFO);
+        }
+        Command::Campaign(cmd) => {
+            match cmd {
+                CampaignCmd::List => {
+                    let r = c.call("CampaignService/ListCampaigns", json!({})).await?;
+                    ctx.print(&r, Some("campaigns"), CAMPAIGNS);
+                }
+                CampaignCmd::Show(arg) => {
+                    let id = ctx.campaign(&arg).await?;
+                    let r = c
+                        .call("CampaignService/GetCampaign", json!({ "campaign_id": id }))
+                        .await?;
+                    ctx.print(&r, Some("phases"), PHASES);
+                }
+                CampaignCmd::Open {
+                    phase,
+                    campaign,
+                    key: k,
+                } => {
+                    let id = ctx.campaign(&campaign).await?;
+                    let body = json!({ "idempotency_key": key(&k), "campaign_id": id, "phase": phase.pb() });
+                    let r = c.call("CampaignService/OpenPhase", body).await?;
+                    ctx.print(&r, Some("phases"), PHASES);
+                }
+                CampaignCmd::Complete {
+                    phase,
+                    campaign,
+                    key: k,
+                } => {
+                    let id = ctx.campaign(&campaign).await?;
+                    let body = json!({ "idempotency_key": key(&k), "campaign_id": id, "phase": phase.pb() });
+                    let r = c.call("CampaignService/CompletePhase", body).await?;
+                    ctx.print(&r, Some("phases"), PHASES);
+                }
+            }
+        }
+        Command::School(cmd) => match cmd {
+            SchoolCmd::List {
+                campaign,
+                state,
+                town,
+                limit,
+            } => {
+                let id = ctx.campaign(&campaign).await?;
+                let body = json!({
+                    "campaign_id": id,
+                    "state": state.unwrap_or_default(),
+                    "town": town.unwrap_or_default(),
+                    "page_size": limit,
+                });
+                let r = c.call("SchoolService/ListSchools", body).await?;
+                ctx.print(&r, Some("schools"), SCHOOLS);
+            }
+            SchoolCmd::Show { school } => {
+                let r = c
+                    .call("SchoolService/GetSchool", json!({ "school_id": school }))
+                    .await?;
+                ctx.print(&r, None, SCHOOLS);
+            }
+        },
+        Command::Seed(SeedCmd::Nominate {
+            schools,
+            basis,
+            expected_version,
+            dry_run,
+            key: k,
+        }) => {
+            if expected_version.is_some() && schools.len() > 1 {
+                return Err(
+                    anyhow::anyhow!("--expected-version applies to one school at a time").into(),
+                );
+            }
+            if dry_run {
+                let mut plan = Vec::new();
+                for s in &schools {
+                    let r = c
+                        .call("SchoolService/GetSchool", json!({ "school_id": s }))
+                        .await?;
+                    plan.push(json!({ "id": r["id"], "name": r["name"], "from": r["state"], "to": "nominated" }));
+                }
+                let cols = [
+                    col("ID", "id", Cell::Text),
+                    col("学校", "name", Cell::Text),
+                    col("现状态", "from", Cell::Text),
+                    col("将变为", "to", Cell::Text),
+                ];
+                ctx.print(&json!({ "changes": plan }), Some("changes"), &cols);
+                eprintln!(
+                    "dry run: {} school(s) would be nominated; nothing was changed",
+                    plan.len()
+                );
+                return Ok(());
+            }
+            let mut done = Vec::new();
+            for s in &schools {
+                let body = json!({
+                    // One key per school: `--key K` makes a re-run replay every nomination.
+                    "idempotency_key": k.key.as_ref().map(|k| format!("{k}-{s}")).unwrap_or_default(),
+                    "school_id": s,
+                    "expected_version": expected_version.unwrap_or(0),
+                    "basis": basis,
+                });
+                done.push(c.call("SeedService/Nominate", body).await?);
+            }
+            ctx.print(&json!({ "schools": done }), Some("schools"), SCHOOLS);
+        }
+        Command::Notice(cmd) => match cmd {
+            NoticeCmd::Publish {
+                kind,
+                schools,
+                title,
+                campaign,
+                key: k,
+            } => {
+                let id = ctx.campaign(&campaign).await?;
+                let body = json!({
+                    "idempotency_key": key(&k),
+                    "campaign_id": id,
+                    "kind": kind.pb(),
+                    "school_ids": schools,
+                    "title": title.unwrap_or_default(),
+                });
+                let r = c.call("SeedService/PublishNotice", body).await?;
+                ctx.print(&r, None, NOTICES);
+            }
+            NoticeCmd::List(campaign) => {
+                let id = ctx.campaign(&campaign).await?;
+                let r = c
+                    .call("SeedService/ListNotices", json!({ "campaign_id": id }))
+                    .await?;
+                ctx.print(&r, Some("notices"), NOTICES);
+            }
+            NoticeCmd::Show { notice } => {
+                let r = c
+                    .call("SeedService/GetNotice", json!({ "notice_id": notice }))
+                    .await?;
+                ctx.print(&r, None, NOTICES);
+                if ctx.format == Format::Table
+                    && r["objections"].as_array().is_some_and(|a| !a.is_empty())
+                {
+                    println!();
+                    ctx.print(&r, Some("objections"), OBJECTIONS);
+                }
+            }
+            NoticeCmd::Close { notice, key: k } => {
+                let body = json!({ "idempotency_key": key(&k), "notice_id": notice });
+                let r = c.call("SeedService/CloseNotice", body).await?;
+                ctx.print(&r, None, NOTICES);
+            }
+        },
+        Command::Objection(cmd) => match cmd {
+            ObjectionCmd::File {
+                notice,
+                school,
+                name,
+                contact,
+                grounds,
+                evidence,
+                key: k,
+            } => {
+                let body = json!({
+                    "idempotency_key": key(&k),
+                    "notice_id": notice,
+                    "school_id": school,
+                    "objector_name": name,
+                    "objector_contact": contact,
+                    "grounds": grounds,
+                    "evidence": evidence,
+                });
+                let r = c.call("SeedService/FileObjection", body).await?;
+                ctx.print(&r, None, OBJECTIONS);
+            }
+            ObjectionCmd::Resolve {
+                objection,
+                uphold,
+                dismiss: _,
+                reason,
+                key: k,
+            } => {
+                let body = json!({
+                    "idempotency_key": key(&k),
+                    "objection_id": objection,
+                    "upheld": uphold,
+                    "reason": reason,
+                });
+                let r = c.call("SeedService/ResolveObjection", body).await?;
+                ctx.print(&r, None, OBJECTIONS);
+            }
+        },
+        Command::Clock(cmd) => match cmd {
+            ClockCmd::Show => {
+                let r = c.call("AdminService/GetServerInfo", json!({})).await?;
+                ctx.print(&r, None, INFO);
+            }
+            ClockCmd::Advance { to, key: k } => {
+                let body = json!({ "idempotency_key": key(&k), "to": to.to_rfc3339() });
+                let r = c.call("AdminService/AdvanceClock", body).await?;
+                ctx.print(&r, None, INFO);
+            }
+        },
+        Command::Call { list: true, .. } => {
+            for s in c.pool().services() {
+                for m in s.methods() {
+                    println!("{}/{}", s.name(), m.name());
+                }
+            }
+        }
+        Command::Call { method, body, .. } => {
+            let method = method.expect("clap requires it without --list");
+            let r = c.call(&method, parse_body(body.as_deref())?).await?;
+            print!(
+                "{}",
+                output::render(
+                    Format::Json,
+                    &r,
+                    &View {
+                        rows: None,
+                        cols: &[]
+                    },
+                    tz
+                )
+            );
+        }
+    }
+    Ok(())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("{}", f.text);
+            ExitCode::from(f.code)
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! Phase 5, awards: load the facts, let `junheng_core::awards` decide, persist (each school's
+//! award is a school command); and the award lists other bureau systems read.
+
+use std::collections::{BTreeMap, HashMap};
+
+use junheng_core::CaseState;
+use junheng_core::SchoolCommand;
+use junheng_core::awards::{self, AwardClass, AwardFacts, Override};
+use junheng_core::scoring::AcceptanceResult;
+use junheng_store::PgConnection;
+use junheng_store::campaigns::{self, Lock};
+use junheng_store::phases::{self, AwardListing, AwardRow};
+use junheng_store::schools::SchoolRow;
+use uuid::Uuid;
+
+use super::{all_schools, cases, ctx};
+use crate::error::AppResult;
+use crate::state::{AppState, Call, Loaded, Work};
+
+/// One school's award as shown.
+pub struct Award {
+    pub school: SchoolRow,
+    pub class: AwardClass,
+    pub reason: String,
+    pub override_reason: String,
+}
+
+pub struct AwardList {
+    pub campaign: Uuid,
+    pub county: String,
+    pub year: i32,
+    pub awards: Vec<Award>,
+    pub confirmed: bool,
+}
+
+/// The campaign's schools and what the award rules read: final results, baselines, groups,
+/// assistance logs.
+async fn facts(conn: &mut PgConnection, camp: &Loaded) -> AppResult<(Vec<SchoolRow>, AwardFacts)> {
+    let all = all_schools(conn, camp.id()).await?;
+    let results: BTreeMap<Uuid, AcceptanceResult> = phases::results(conn, camp.id())
+        .await?
+        .into_iter()
+        .filter_map(|(s, r, _)| Some((s, serde_json::from_value(r).ok()?)))
+        .collect();
+    let baselines: BTreeMap<Uuid, BTreeMap<String, f64>> = phases::baselines(conn, camp.id())
+        .await?
+        .into_iter()
+        .map(|(s, v)| (s, serde_json::from_value(v).unwrap_or_default()))
+        .collect();
+    let mut groups: BTreeMap<Uuid, Vec<Uuid>> = BTreeMap::new();
+    for (m, p) in phases::pairing(conn, camp.id()).await? {
+        groups.entry(m).or_default().push(p);
+    }
+    let mut activities: BTreeMap<Uuid, u32> = BTreeMap::new();
+    for a in phases::activities(conn, camp.id(), None).await? {
+        *activities.entry(a.mentor_id).or_default() += 1;
+    }
+    // A school in an unknown state takes part in no award rule (as before the rules moved).
+    let schools = all
+        .iter()
+        .filter_map(|s| Some((s.id, CaseState::from_code(&s.state)?)))
+        .collect();
+    let f = AwardFacts {
+        schools,
+        results,
+        baselines,
+        groups,
+        activities,
+    };
+    Ok((all, f))
+}
+
+fn list(camp: &Loaded, awards: Vec<Award>, confirmed: bool) -> AwardList {
+    AwardList {
+        campaign: camp.id(),
+        county: camp.row.county.clone(),
+        year: camp.row.year,
+        awards,
+        confirmed,
+    }
+}
+
+/// The proposals with their reasoning (a read; nothing is stored).
+pub async fn propose(state: &AppState, campaign: Uuid) -> AppResult<AwardList> {
+    let mut conn = state.pool.acquire().await?;
+    let camp = state.load(&mut conn, campaign, Lock::None).await?;
+    let (all, f) = facts(&mut conn, &camp).await?;
+    let props = awards::propose_awards(camp.row.results_final_at.is_some(), &camp.def, &f)?;
+    let by_id: HashMap<Uuid, &SchoolRow> = all.iter().map(|s| (s.id, s)).collect();
+    let out = props
+        .into_iter()
+        .map(|p| Award {
+            school: by_id[&p.school].clone(),
+            class: p.class,
+            reason: p.reason,
+            override_reason: String::new(),
+        })
+        .collect();
+    Ok(list(&camp, out, camp.row.awards_confirmed_at.is_some()))
+}
+
+pub struct ConfirmAwards {
+    pub campaign: Uuid,
+    pub overrides: BTreeMap<Uuid, Override>,
+}
+
+/// Confirms the list: every school's award as a school command, the list stored for the lists
+/// other systems read, one `awards.confirmed` event.
+pub async fn confirm(
+    state: &AppState,
+    w: &mut Work,
+    call: &Call,
+    cmd: ConfirmAwards,
+) -> AppResult<AwardList> {
+    let camp = state.load(w.conn(), cmd.campaign, Lock::Update).await?;
+    let (all, f) = facts(w.conn(), &camp).await?;
+    let d = awards::confirm_awards(
+        &cmd.overrides,
+        camp.row.awards_confirmed_at.is_some(),
+        &f,
+        &ctx(&camp, w.now),
+    )?;
+    let by_id: HashMap<Uuid, &SchoolRow> = all.iter().map(|s| (s.id, s)).collect();
+    let mut rows = Vec::new();
+    let mut out = Vec::new();
+    for a in d.awards {
+        let s = by_id[&a.school];
+        let award = SchoolCommand::ConfirmAward {
+            class: a.class,
+            reason: a.case_reason(),
+        };
+        cases::apply(w, call, &camp, s.id, 0, award, Vec::new()).await?;
+        rows.push(AwardRow {
+            school_id: s.id,
+            campaign_id: cmd.campaign,
+            class: a.class.code().into(),
+            proposed_class: a.proposed.code().into(),
+            reason: a.reason.clone(),
+            override_reason: a.override_reason.clone(),
+            principal: s.principal.clone(),
+        });
+        out.push(Award {
+            school: s.clone(),
+            class: a.class,
+            reason: a.reason,
+            override_reason: a.override_reason,
+        });
+    }
+    let now = w.now;
+    phases::insert_awards(w.conn(), &rows, now).await?;
+    campaigns::set_awards_confirmed(w.conn(), cmd.campaign, now).await?;
+    w.record(call, cmd.campaign, &d.effects).await?;
+    Ok(list(&camp, out, true))
+}
+
+/// Which confirmed awards to list; at least a campaign or a year.
+pub struct ListAwards {
+    pub campaign: Option<Uuid>,
+    pub year: Option<i32>,
+    pub school: Option<Uuid>,
+    pub principal: Option<String>,
+    pub class: Option<AwardClass>,
+}
+
+pub async fn list_awards(state: &AppState, q: &ListAwards) -> AppResult<Vec<AwardListing>> {
+    let mut conn = state.pool.acquire().await?;
+    if let Some(c) = q.campaign {
+        campaigns::get(&mut conn, c, Lock::None).await?;
+    }
+    Ok(phases::list_awards(
+        &mut conn,
+        q.campaign,
+        q.year,
+        q.school,
+        q.principal.as_deref(),
+        q.class.map(AwardClass::code),
+    )
+    .await?)
+}
+
+/// The awards exit criteria's fact.
+pub fn exit_facts(camp: &Loaded) -> bool {
+    camp.row.awards_confirmed_at.is_some()
+}

@@ -1,0 +1,29 @@
+//! The application layer: each command loads the facts the rule core needs, lets
+//! `junheng_core` decide (pure), and persists the decision's state and effects in the caller's
+//! unit of work; plus the read models the edge shows. Knows the store, never proto types.
+
+pub mod acceptance;
+pub mod awards;
+pub mod cases;
+pub mod notices;
+
+use junheng_store::PgConnection;
+use junheng_store::schools::{self, Filter, SchoolRow};
+use uuid::Uuid;
+
+use crate::error::AppResult;
+use crate::state::Loaded;
+
+/// All schools of a campaign (a county is small; a province-sized campaign pages this).
+pub async fn all_schools(conn: &mut PgConnection, campaign: Uuid) -> AppResult<Vec<SchoolRow>> {
+    Ok(schools::list(conn, campaign, &Filter::default(), "", i64::MAX).await?)
+}
+
+/// The clock, definition and phase board of a loaded campaign, as the rule core takes them.
+pub fn ctx(camp: &Loaded, now: chrono::DateTime<chrono::Utc>) -> junheng_core::Ctx<'_> {
+    junheng_core::Ctx {
+        now,
+        def: &camp.def,
+        phases: &camp.phases,
+    }
+}
