@@ -9,8 +9,11 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::config::Settings;
-use crate::planner::{load_schools, open_obligations};
-use crate::{Error, plan, recipients};
+use crate::lifecycle::OutboxStatus;
+use crate::outbox::Kind;
+use crate::planning::{load_schools, open_obligations};
+use crate::schedule::{self, ObligationMessage, ObligationSchedule, QuietRules};
+use crate::{Error, recipients};
 
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryFilter {
@@ -131,12 +134,13 @@ pub async fn resend(
     let key = format!("resend:{caller}:{idempotency_key}");
     let inserted = sqlx::query_scalar!(
         r#"INSERT INTO outbox (id, dedupe_key, campaign_id, kind, endpoint, recipient, payload, urgent, not_before, status, created_at, resend_of)
-           SELECT $1, $2, campaign_id, kind, endpoint, recipient, payload, urgent, $3, 'pending', $3, id FROM outbox WHERE id = $4
+           SELECT $1, $2, campaign_id, kind, endpoint, recipient, payload, urgent, $3, $5, $3, id FROM outbox WHERE id = $4
            ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"#,
         Uuid::now_v7(),
         key,
         now,
-        outbox_id
+        outbox_id,
+        OutboxStatus::Pending as OutboxStatus
     )
     .fetch_optional(pool)
     .await?;
@@ -209,27 +213,31 @@ pub async fn preview(
     // When a planned message will actually leave: chat is held by quiet hours and non-working
     // days like the planner does (a reminder is never held past its own deadline), and Feishu
     // steps off the :00/:30 peaks.
-    let quiet = plan::QuietRules {
-        quiet_start: def.reminders.quiet_start,
-        quiet_end: def.reminders.quiet_end,
-        tz,
-        calendar: def.calendar(),
-    };
-    let release = |at: DateTime<Utc>, kind: &str, endpoint: &str, limit: Option<DateTime<Utc>>| {
-        let urgent = settings.planning.urgent_kinds.iter().any(|k| k == kind);
+    let quiet = QuietRules::for_campaign(&def);
+    let leaves = |at: DateTime<Utc>, kind: Kind, endpoint: &str, limit: Option<DateTime<Utc>>| {
+        let urgent = settings
+            .planning
+            .urgent_kinds
+            .iter()
+            .any(|k| k == kind.code());
         let Some(ep) = settings.endpoints.get(endpoint) else {
             return at;
         };
-        if urgent || !ep.is_chat() {
-            return at;
-        }
-        let t = plan::release(at, at, Some(&quiet), limit);
-        match ep.endpoint {
-            junheng_notify::Endpoint::Feishu(_) => {
-                plan::off_feishu_peak(t, at, Some(&quiet), limit)
-            }
-            _ => t,
-        }
+        let held = !urgent && ep.is_chat();
+        let feishu = !urgent && matches!(ep.endpoint, junheng_notify::Endpoint::Feishu(_));
+        schedule::departure(at, at, held.then_some(&quiet), feishu, limit).not_before
+    };
+    let planned = |at: DateTime<Utc>,
+                   kind: Kind,
+                   subject: &str,
+                   t: recipients::Target,
+                   limit: Option<DateTime<Utc>>| PreviewItem {
+        at: leaves(at, kind, &t.endpoint, limit),
+        kind: kind.code().into(),
+        subject: subject.to_owned(),
+        recipient: t.recipient,
+        endpoint: t.endpoint,
+        state: "planned".into(),
     };
     let schools = load_schools(&mut conn, campaign_id).await?;
     for o in open_obligations(&mut conn, campaign_id).await? {
@@ -241,53 +249,38 @@ pub async fn preview(
             &o.owner_role,
             o.owner_school.and_then(|id| schools.get(&id)),
         );
-        let mut push = |at: DateTime<Utc>, kind: &str, targets: &[recipients::Target]| {
-            let limit = (kind == "reminder").then_some(o.due_at);
+        let messages = ObligationSchedule::new(o.due_at, o.created_at, &def.reminders, tz);
+        for m in messages.between(now, until) {
+            let (targets, limit) = match m {
+                // A reminder is never held past its own deadline.
+                ObligationMessage::Reminder(_) => (owner.clone(), Some(o.due_at)),
+                // The owner's copy and the office's, one per (recipient, endpoint).
+                ObligationMessage::Overdue(_) => {
+                    let mut targets = owner.clone();
+                    targets.extend(recipients::for_role(settings, "office").into_iter().filter(
+                        |t| {
+                            !owner
+                                .iter()
+                                .any(|x| x.recipient == t.recipient && x.endpoint == t.endpoint)
+                        },
+                    ));
+                    (targets, None)
+                }
+            };
             for t in targets {
-                items.push(PreviewItem {
-                    at: release(at, kind, &t.endpoint, limit),
-                    kind: kind.into(),
-                    subject: o.subject.clone(),
-                    recipient: t.recipient.clone(),
-                    endpoint: t.endpoint.clone(),
-                    state: "planned".into(),
-                });
+                items.push(planned(m.at(), m.kind(), &o.subject, t, limit));
             }
-        };
-        for occ in plan::reminder_occasions(o.due_at, &def.reminders, tz) {
-            if occ.at > now && occ.at <= until && occ.at >= o.created_at {
-                push(occ.at, "reminder", &owner);
-            }
-        }
-        if o.due_at > now && o.due_at <= until {
-            let mut targets = owner.clone();
-            targets.extend(
-                recipients::for_role(settings, "office")
-                    .into_iter()
-                    .filter(|t| {
-                        !owner
-                            .iter()
-                            .any(|x| x.recipient == t.recipient && x.endpoint == t.endpoint)
-                    }),
-            );
-            push(o.due_at, "overdue", &targets);
         }
     }
     let notices = sqlx::query!("SELECT title, ends_at FROM notices WHERE campaign_id = $1 AND ends_at > $2 AND ends_at <= $3", campaign_id, now, until).fetch_all(&mut *conn).await?;
     for n in notices {
+        let subject = format!("{}（{}）", n.title, describe_deadline(n.ends_at, tz));
         for t in recipients::for_role(settings, "office") {
-            items.push(PreviewItem {
-                at: release(n.ends_at, "notice_expiry", &t.endpoint, None),
-                kind: "notice_expiry".into(),
-                subject: format!("{}（{}）", n.title, describe_deadline(n.ends_at, tz)),
-                recipient: t.recipient,
-                endpoint: t.endpoint,
-                state: "planned".into(),
-            });
+            items.push(planned(n.ends_at, Kind::NoticeExpiry, &subject, t, None));
         }
     }
     let digests = if settings.planning.digests_enabled {
-        plan::digest_occurrences(&def.reminders.digest_cron, tz, now, until)
+        schedule::digest_occurrences(&def.reminders.digest_cron, tz, now, until)
             .map_err(|e| Error::Definition(e.to_string()))?
     } else {
         Vec::new()
@@ -298,14 +291,7 @@ pub async fn preview(
             continue;
         }
         for t in recipients::for_role(settings, "office") {
-            items.push(PreviewItem {
-                at: release(at, "daily_digest", &t.endpoint, None),
-                kind: "daily_digest".into(),
-                subject: "每日汇总".into(),
-                recipient: t.recipient,
-                endpoint: t.endpoint,
-                state: "planned".into(),
-            });
+            items.push(planned(at, Kind::DailyDigest, "每日汇总", t, None));
         }
     }
     items.sort_by(|a, b| {
@@ -389,9 +375,10 @@ pub async fn enable_endpoint(pool: &PgPool, name: &str, now: DateTime<Utc>) -> R
         .execute(&mut *tx)
         .await?;
     let released = sqlx::query!(
-        "UPDATE outbox SET status = 'pending', not_before = GREATEST(not_before, $2) WHERE endpoint = $1 AND status = 'parked'",
+        "UPDATE outbox SET status = $3, not_before = GREATEST(not_before, $2) WHERE endpoint = $1 AND status = 'parked'",
         name,
-        now
+        now,
+        OutboxStatus::Pending as OutboxStatus
     )
     .execute(&mut *tx)
     .await?

@@ -22,20 +22,13 @@ use uuid::Uuid;
 
 use crate::api::{self, DeliveryFilter};
 use crate::config::{ClockMode, Settings};
+use crate::lifecycle::OutboxStatus;
 
 /// Default listen address of the scheduler's gRPC API.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:50052";
 const MAX_PAGE_SIZE: u32 = 1000;
 const DEFAULT_PAGE_SIZE: u32 = 100;
-const STATUSES: &[&str] = &[
-    "pending",
-    "held",
-    "sending",
-    "sent",
-    "dead",
-    "cancelled",
-    "parked",
-];
+const STATUSES: &[&str] = &OutboxStatus::NAMES;
 const KINDS: &[&str] = &[
     "reminder",
     "overdue",

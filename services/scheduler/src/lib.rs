@@ -6,9 +6,13 @@
 //! them; workflow actions (closing an ended notice) go through the workflow's gRPC API behind
 //! the [`workflow::Workflow`] trait. It never re-derives campaign rules: obligations are data.
 //!
-//! A [`Scheduler::tick`] is *plan* ([`planner`]) then *dispatch* ([`dispatch`]), at an explicit
+//! A [`Scheduler::tick`] is *plan* ([`planning`]) then *dispatch* ([`dispatch`]), at an explicit
 //! instant, so tests and season replays drive it without sleeping. [`Scheduler::run`] ticks on
 //! an interval and whenever the clock or the event stream announces a change.
+//!
+//! Decisions are pure and kept apart from the I/O that acts on them: [`schedule`] says *when*
+//! (reminder occasions, quiet hours, Feishu peaks, digests) for [`planning`] and the preview
+//! in [`api`]; [`lifecycle`] says *what happens to a row* (claim, settle) for [`dispatch`].
 //!
 //! Guarantees (see `README.md`): each (source, occasion, recipient, endpoint) is one outbox
 //! row (unique dedupe key); nothing is lost (claims are leases; an expired lease is claimed
@@ -20,10 +24,11 @@ pub mod chart;
 pub mod config;
 pub mod dispatch;
 pub mod grpc;
+pub mod lifecycle;
 pub mod outbox;
-pub mod plan;
-pub mod planner;
+pub mod planning;
 pub mod recipients;
+pub mod schedule;
 pub mod summary;
 pub mod workflow;
 
@@ -36,7 +41,8 @@ use sqlx::PgPool;
 
 pub use config::{ClockMode, Settings};
 pub use dispatch::{DispatchReport, Dispatcher, SignClock};
-pub use planner::{PlanReport, Planner};
+pub use lifecycle::OutboxStatus;
+pub use planning::{PlanReport, Planner};
 pub use workflow::{GrpcWorkflow, NoWorkflow, Workflow, WorkflowError};
 
 #[derive(Debug, thiserror::Error)]

@@ -14,8 +14,9 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::config::Settings;
-use crate::plan::{self, QuietRules};
+use crate::lifecycle::OutboxStatus;
 use crate::recipients::Target;
+use crate::schedule::{self, QuietRules};
 
 /// The rendered message as stored in `outbox.payload`. The message id is the outbox row id,
 /// so every attempt (and a crash re-send) carries the same id.
@@ -173,10 +174,10 @@ pub struct Occurrence<'a> {
 
 /// Renders `occ` for every target's channel and builds one row per target.
 ///
-/// `now` is when the rows are planned. When a row may leave is [`plan::release`]: a chat
+/// `now` is when the rows are planned. When a row may leave is [`schedule::departure`]: a chat
 /// message planned late is held from `now`, not from when it was due, so it never lands in
 /// quiet hours. A non-urgent Feishu message is kept off the vendor's :00/:30 peaks
-/// ([`plan::off_feishu_peak`]). A message planned more than [`plan::LATE_AFTER`] after it was
+/// ([`schedule::off_feishu_peak`]). A message planned more than [`schedule::LATE_AFTER`] after it was
 /// due to leave on its channel (its occasion, or the end of the quiet hours that would have
 /// held it) is marked late: the templates get `delayed_from`, that instant in campaign time.
 pub fn rows_for(
@@ -194,15 +195,15 @@ pub fn rows_for(
         let channel = ChannelKind::from(&ep.endpoint);
         // Quiet hours and non-working days hold non-urgent chat messages only.
         let quiet = occ.quiet.as_ref().filter(|_| !occ.urgent && ep.is_chat());
-        let due_to_leave = plan::release(occ.at, occ.at, quiet, occ.hold_limit);
+        let due_to_leave = schedule::release(occ.at, occ.at, quiet, occ.hold_limit);
         let mut ctx = occ.ctx.clone();
         if let Some(obj) = ctx.as_object_mut() {
             obj.entry("owner")
                 .or_insert_with(|| serde_json::Value::String(t.display.clone()));
-            if plan::is_late(due_to_leave, now) {
+            if schedule::is_late(due_to_leave, now) {
                 obj.insert(
                     "delayed_from".into(),
-                    serde_json::Value::String(plan::describe_local(due_to_leave, occ.tz)),
+                    serde_json::Value::String(schedule::describe_local(due_to_leave, occ.tz)),
                 );
             }
         }
@@ -226,13 +227,16 @@ pub fn rows_for(
             urgent: occ.urgent,
             to: t.to.clone(),
         };
-        let held_until = plan::release(occ.at, now, quiet, occ.hold_limit);
-        let not_before = match ep.endpoint {
-            Endpoint::Feishu(_) if !occ.urgent => {
-                plan::off_feishu_peak(held_until, now, quiet, occ.hold_limit)
-            }
-            _ => held_until,
-        };
+        let schedule::Departure {
+            held_until,
+            not_before,
+        } = schedule::departure(
+            occ.at,
+            now,
+            quiet,
+            !occ.urgent && matches!(ep.endpoint, Endpoint::Feishu(_)),
+            occ.hold_limit,
+        );
         rows.push(NewRow {
             dedupe_key: format!("{}|{}|{}", occ.key, t.recipient, t.endpoint),
             campaign_id: occ.campaign_id,
@@ -274,9 +278,15 @@ pub async fn insert(
         .collect();
     let urgent: Vec<bool> = rows.iter().map(|r| r.urgent).collect();
     let not_before: Vec<DateTime<Utc>> = rows.iter().map(|r| r.not_before).collect();
-    let statuses: Vec<String> = rows
+    let statuses: Vec<OutboxStatus> = rows
         .iter()
-        .map(|r| if r.held { "held" } else { "pending" }.to_owned())
+        .map(|r| {
+            if r.held {
+                OutboxStatus::Held
+            } else {
+                OutboxStatus::Pending
+            }
+        })
         .collect();
     let res = sqlx::query!(
         r#"INSERT INTO outbox (id, dedupe_key, campaign_id, kind, endpoint, recipient, obligation_id, planned_due_at,
@@ -298,7 +308,7 @@ pub async fn insert(
         &payloads,
         &urgent,
         &not_before,
-        &statuses,
+        &statuses as &[OutboxStatus],
     )
     .execute(&mut *conn)
     .await?;

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::chart;
 use crate::outbox::StoredAttachment;
-use crate::plan::days_overdue;
+use crate::schedule::days_overdue;
 
 pub const CHART_CID: &str = "phase-summary-counts";
 

@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use common::*;
 use junheng_notify::Sender;
 use junheng_scheduler::outbox::{self, Kind, NewRow, Payload};
-use junheng_scheduler::{Dispatcher, Settings, SignClock};
+use junheng_scheduler::{Dispatcher, OutboxStatus, Settings, SignClock};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -603,4 +603,47 @@ async fn a_feishu_retry_keeps_off_the_peak_minute() {
             .to_string(),
         "10:02"
     );
+}
+
+#[tokio::test]
+async fn the_status_enum_and_the_lease_invariant_are_the_tables_own() {
+    let db = TestDb::new().await;
+    let campaign = seed_campaign(&db.pool).await;
+    // Every status the code knows is one the table accepts, and no other.
+    let check: String = sqlx::query_scalar(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'outbox_status_check'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    let allowed: Vec<&str> = check.split('\'').skip(1).step_by(2).collect();
+    let mut known: Vec<&str> = OutboxStatus::ALL.iter().map(|s| s.as_str()).collect();
+    let mut allowed_sorted = allowed.clone();
+    known.sort_unstable();
+    allowed_sorted.sort_unstable();
+    assert_eq!(known, allowed_sorted, "{check}");
+
+    // `lease_until` is set exactly while the row is `sending`: the database refuses the rest.
+    let now = local(2020, 4, 9, 10, 0);
+    queue(&db.pool, campaign, 1, now).await;
+    for s in OutboxStatus::ALL {
+        for lease in [None, Some(now)] {
+            let r = sqlx::query("UPDATE outbox SET status = $1, lease_until = $2")
+                .bind(s)
+                .bind(lease)
+                .execute(&db.pool)
+                .await;
+            assert_eq!(
+                r.is_ok(),
+                s.has_lease() == lease.is_some(),
+                "{s} with lease {lease:?}: {r:?}"
+            );
+        }
+    }
+    let (status, lease): (OutboxStatus, Option<DateTime<Utc>>) =
+        sqlx::query_as("SELECT status, lease_until FROM outbox")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!((status, lease), (OutboxStatus::Parked, None));
 }

@@ -1,13 +1,19 @@
-//! Pure planning rules: when reminders fall, when a chat message may be delivered, when the
-//! digest runs. No I/O and no clock reads: every function takes the instants it needs.
+//! When things happen, as pure functions: when an obligation's reminders and overdue notice
+//! fall ([`ObligationSchedule`], read alike by the planner and the preview), when a chat
+//! message may leave (quiet hours, non-working days, Feishu's peak minutes), when the digest
+//! runs, when a message counts as late. No I/O and no clock reads: every function takes the
+//! instants it needs. The I/O side is [`crate::planning`].
 
 use std::str::FromStr;
 
 use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveTime, TimeDelta, Timelike, Utc};
 use chrono_tz::Tz;
+use junheng_core::CampaignDefinition;
 use junheng_core::calendar::WorkCalendar;
 use junheng_core::definition::Reminders;
 use junheng_core::time::{local_date, local_instant};
+
+use crate::outbox::Kind;
 
 /// One planned reminder of an obligation: `offset_days` before its last day, at `at`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +66,82 @@ pub fn due_reminder(
         .copied()
 }
 
+/// What an open obligation sends: a reminder at each of its occasions since it was opened,
+/// and the overdue notice at its deadline. The planner asks what is due at its instant
+/// ([`Self::due_at`]); the preview asks what falls in a window ([`Self::between`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObligationSchedule {
+    due: DateTime<Utc>,
+    opened_at: DateTime<Utc>,
+    occasions: Vec<Occasion>,
+}
+
+/// One message of an [`ObligationSchedule`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObligationMessage {
+    Reminder(Occasion),
+    /// At the deadline itself.
+    Overdue(DateTime<Utc>),
+}
+
+impl ObligationMessage {
+    pub fn kind(&self) -> Kind {
+        match self {
+            ObligationMessage::Reminder(_) => Kind::Reminder,
+            ObligationMessage::Overdue(_) => Kind::Overdue,
+        }
+    }
+
+    /// The occasion: when the message is due (before quiet hours or a Feishu peak move it).
+    pub fn at(&self) -> DateTime<Utc> {
+        match self {
+            ObligationMessage::Reminder(o) => o.at,
+            ObligationMessage::Overdue(at) => *at,
+        }
+    }
+}
+
+impl ObligationSchedule {
+    /// The schedule of an obligation opened at `opened_at` and due at `due`.
+    pub fn new(
+        due: DateTime<Utc>,
+        opened_at: DateTime<Utc>,
+        reminders: &Reminders,
+        tz: Tz,
+    ) -> Self {
+        Self {
+            due,
+            opened_at,
+            occasions: reminder_occasions(due, reminders, tz),
+        }
+    }
+
+    /// What planning at `now` writes, reminder first: the latest reminder that has arrived
+    /// while the obligation is not yet due ([`due_reminder`]: missed ones collapse into it),
+    /// and the overdue notice once it is due (sent late after downtime).
+    pub fn due_at(&self, now: DateTime<Utc>) -> Vec<ObligationMessage> {
+        let reminder = due_reminder(&self.occasions, self.opened_at, self.due, now)
+            .map(ObligationMessage::Reminder);
+        let overdue = (now >= self.due).then_some(ObligationMessage::Overdue(self.due));
+        reminder.into_iter().chain(overdue).collect()
+    }
+
+    /// Every message whose occasion falls in `(after, until]`, earliest first: what planning
+    /// will write in that window if nothing changes.
+    pub fn between(
+        &self,
+        after: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> impl Iterator<Item = ObligationMessage> + '_ {
+        self.occasions
+            .iter()
+            .filter(|o| o.at >= self.opened_at)
+            .map(|o| ObligationMessage::Reminder(*o))
+            .chain(std::iter::once(ObligationMessage::Overdue(self.due)))
+            .filter(move |m| m.at() > after && m.at() <= until)
+    }
+}
+
 /// Whole days from the local date of `now` to the last day (0 on the last day itself).
 pub fn days_left(due: DateTime<Utc>, now: DateTime<Utc>, tz: Tz) -> i64 {
     (last_day(due, tz) - local_date(now, tz)).num_days().max(0)
@@ -77,6 +159,19 @@ pub struct QuietRules<'a> {
     pub quiet_end: NaiveTime,
     pub tz: Tz,
     pub calendar: &'a WorkCalendar,
+}
+
+impl<'a> QuietRules<'a> {
+    /// The campaign definition's quiet hours (`reminders.quiet_start..quiet_end`) and
+    /// working-day calendar.
+    pub fn for_campaign(def: &'a CampaignDefinition) -> Self {
+        QuietRules {
+            quiet_start: def.reminders.quiet_start,
+            quiet_end: def.reminders.quiet_end,
+            tz: def.tz(),
+            calendar: def.calendar(),
+        }
+    }
 }
 
 impl QuietRules<'_> {
@@ -151,6 +246,36 @@ pub fn release(
     } else {
         t
     }
+}
+
+/// When a message whose occasion is `at`, planned at `now`, leaves: `held_until` after any
+/// hold of `quiet` ([`release`]; give `quiet` for non-urgent chat only), and `not_before`,
+/// which for a non-urgent Feishu message (`feishu`) also keeps off the peak minutes
+/// ([`off_feishu_peak`]). The planner stores both; the preview shows `not_before`.
+pub fn departure(
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    quiet: Option<&QuietRules<'_>>,
+    feishu: bool,
+    hold_limit: Option<DateTime<Utc>>,
+) -> Departure {
+    let held_until = release(at, now, quiet, hold_limit);
+    let not_before = if feishu {
+        off_feishu_peak(held_until, now, quiet, hold_limit)
+    } else {
+        held_until
+    };
+    Departure {
+        held_until,
+        not_before,
+    }
+}
+
+/// See [`departure`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Departure {
+    pub held_until: DateTime<Utc>,
+    pub not_before: DateTime<Utc>,
 }
 
 /// A message planned more than this after it was due to leave is *late*: it says so to the
@@ -266,29 +391,10 @@ pub fn digest_occurrences(
         .collect())
 }
 
-/// Retry delay after `attempt` failed attempts: exponential from `base`, capped at `max`,
-/// with "equal jitter" (half fixed, half random) so replicas don't retry in lockstep; never
-/// shorter than what the vendor asked for.
-pub fn backoff(
-    attempt: i32,
-    base: std::time::Duration,
-    max: std::time::Duration,
-    vendor_min: Option<std::time::Duration>,
-    unit_random: f64,
-) -> std::time::Duration {
-    let exp = base
-        .saturating_mul(1u32 << (attempt.clamp(1, 20) - 1) as u32)
-        .min(max);
-    let half = exp / 2;
-    let jittered = half + half.mul_f64(unit_random.clamp(0.0, 1.0));
-    jittered.max(vendor_min.unwrap_or_default())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
-    use std::time::Duration;
 
     fn tz() -> Tz {
         "Asia/Shanghai".parse().unwrap()
@@ -531,16 +637,67 @@ mod tests {
     }
 
     #[test]
-    fn backoff_grows_caps_and_honours_the_vendor() {
-        let base = Duration::from_secs(30);
-        let max = Duration::from_secs(3600);
-        assert_eq!(backoff(1, base, max, None, 0.0), Duration::from_secs(15));
-        assert_eq!(backoff(1, base, max, None, 1.0), Duration::from_secs(30));
-        assert_eq!(backoff(3, base, max, None, 1.0), Duration::from_secs(120));
-        assert_eq!(backoff(30, base, max, None, 1.0), max);
+    fn an_obligation_schedule_is_what_planning_and_the_preview_both_read() {
+        let due = local(2020, 4, 11, 0, 0);
+        let opened = local(2020, 4, 5, 0, 0);
+        let s = ObligationSchedule::new(due, opened, &reminders(), tz());
+        // Opened on 04-05: the 7-day occasion (04-03) predates it.
+        let listed: Vec<_> = s
+            .between(local(2020, 4, 1, 0, 0), local(2020, 4, 20, 0, 0))
+            .map(|m| (m.kind(), m.at()))
+            .collect();
         assert_eq!(
-            backoff(1, base, max, Some(Duration::from_secs(600)), 0.5),
-            Duration::from_secs(600)
+            listed,
+            vec![
+                (Kind::Reminder, local(2020, 4, 7, 8, 30)),
+                (Kind::Reminder, local(2020, 4, 9, 8, 30)),
+                (Kind::Reminder, local(2020, 4, 10, 8, 30)),
+                (Kind::Overdue, due),
+            ]
         );
+        assert!(s.due_at(local(2020, 4, 7, 8, 29)).is_empty());
+        assert_eq!(
+            s.due_at(local(2020, 4, 9, 12, 0)),
+            vec![ObligationMessage::Reminder(Occasion {
+                offset_days: 1,
+                at: local(2020, 4, 9, 8, 30)
+            })]
+        );
+        assert_eq!(
+            s.due_at(local(2020, 4, 12, 0, 0)),
+            vec![ObligationMessage::Overdue(due)]
+        );
+    }
+
+    proptest::proptest! {
+        /// Whatever the preview lists for a window is exactly what planning writes at each
+        /// message's own instant, and nothing planning writes in the window is missing.
+        #[test]
+        fn the_preview_lists_what_planning_will_write(
+            due_h in 24i64 * 3..24 * 40,
+            opened_h in 0i64..24 * 40,
+            after_h in 0i64..24 * 40,
+            len_h in 0i64..24 * 20,
+        ) {
+            let base = local(2020, 4, 1, 0, 0);
+            let h = |x: i64| base + TimeDelta::hours(x);
+            let (due, opened) = (h(due_h), h(opened_h.min(due_h - 1)));
+            let s = ObligationSchedule::new(due, opened, &reminders(), tz());
+            let (after, until) = (h(after_h), h(after_h + len_h));
+            let listed: Vec<ObligationMessage> = s.between(after, until).collect();
+            for m in &listed {
+                proptest::prop_assert!(s.due_at(m.at()).contains(m), "{m:?} not planned at its instant");
+            }
+            // Planning every hour of the window finds nothing the preview left out.
+            let mut t = after + TimeDelta::hours(1);
+            while t <= until {
+                for m in s.due_at(t) {
+                    if m.at() > after && m.at() <= t {
+                        proptest::prop_assert!(listed.contains(&m), "{m:?} planned at {t} but not listed");
+                    }
+                }
+                t += TimeDelta::hours(1);
+            }
+        }
     }
 }

@@ -1,5 +1,5 @@
-//! The planner: reads obligations, notices, the event stream and the digest schedule, and
-//! writes what is due into the outbox. Idempotent: every row has a dedupe key and is inserted
+//! Planning, the I/O side: reads obligations, notices, the event stream and the digest
+//! schedule, asks [`crate::schedule`] what is due, and writes it into the outbox. Idempotent: every row has a dedupe key and is inserted
 //! with `ON CONFLICT DO NOTHING`, so any number of replicas may plan at once; cursors are
 //! row-locked so only one replica advances each.
 
@@ -18,8 +18,8 @@ use uuid::Uuid;
 use crate::Error;
 use crate::config::Settings;
 use crate::outbox::{self, Kind, NewRow, Occurrence};
-use crate::plan::{self, QuietRules};
 use crate::recipients::{self, SchoolInfo, Target};
+use crate::schedule::{self, ObligationMessage, ObligationSchedule, QuietRules};
 use crate::summary;
 use crate::workflow::{Workflow, WorkflowError};
 
@@ -80,15 +80,6 @@ pub(crate) async fn load_schools(
         .into_iter()
         .map(|r| (r.id, SchoolInfo::new(r.id, r.name, &r.contacts)))
         .collect())
-}
-
-fn quiet(def: &CampaignDefinition) -> QuietRules<'_> {
-    QuietRules {
-        quiet_start: def.reminders.quiet_start,
-        quiet_end: def.reminders.quiet_end,
-        tz: def.tz(),
-        calendar: def.calendar(),
-    }
 }
 
 fn merge(mut a: Vec<Target>, b: Vec<Target>) -> Vec<Target> {
@@ -168,7 +159,7 @@ impl Planner {
         now: DateTime<Utc>,
     ) -> Result<u64, Error> {
         let tz = def.tz();
-        let q = quiet(def);
+        let q = QuietRules::for_campaign(def);
         let mut conn = pool.acquire().await?;
         let obligations = open_obligations(&mut conn, campaign).await?;
         let mut rows: Vec<NewRow> = Vec::new();
@@ -182,81 +173,92 @@ impl Planner {
             if let Some(s) = o.school_id.and_then(|id| schools.get(&id)) {
                 ctx["school"] = json!(s.name);
             }
-            let occasions = plan::reminder_occasions(o.due_at, &def.reminders, tz);
-            if let Some(occ) = plan::due_reminder(&occasions, o.created_at, o.due_at, now) {
-                let mut ctx = ctx.clone();
-                ctx["days_left"] = json!(plan::days_left(o.due_at, now, tz));
-                let urgent = self.urgent(Kind::Reminder)
-                    || self
-                        .settings
-                        .planning
-                        .urgent_offset_days
-                        .is_some_and(|d| occ.offset_days <= d);
-                let occurrence = Occurrence {
-                    campaign_id: campaign,
-                    kind: Kind::Reminder,
-                    key: format!(
-                        "obl:{}:reminder:{}:{}",
-                        o.id,
-                        o.due_at.timestamp(),
-                        occ.offset_days
-                    ),
-                    obligation_id: Some(o.id),
-                    planned_due_at: Some(o.due_at),
-                    at: occ.at,
-                    tz,
-                    urgent,
-                    ctx,
-                    attachments: Vec::new(),
-                    html_hook: None,
-                    quiet: Some(q),
-                    hold_limit: Some(o.due_at),
-                };
-                rows.extend(outbox::rows_for(
-                    &self.settings,
-                    &occurrence,
-                    &owner_targets,
-                    now,
-                )?);
-            }
-            if now >= o.due_at {
-                let mut ctx = ctx.clone();
-                ctx["days_overdue"] = json!(plan::days_overdue(o.due_at, now, tz));
-                let late_party = owner_targets
-                    .first()
-                    .map(|t| t.display.clone())
-                    .unwrap_or_else(|| recipients::role_display(&o.owner_role).into());
-                // The office copy names the party that is late ("昌乐二中 的 … 已逾期"); the
-                // party's own copy addresses it. Keys are per recipient, so splitting the two
-                // copies keeps one row per (deadline, recipient, endpoint).
-                let office_targets: Vec<Target> = recipients::for_role(&self.settings, "office")
-                    .into_iter()
-                    .filter(|t| {
-                        !owner_targets
-                            .iter()
-                            .any(|x| x.recipient == t.recipient && x.endpoint == t.endpoint)
-                    })
-                    .collect();
-                let mut office_ctx = ctx.clone();
-                office_ctx["owner"] = json!(late_party);
-                office_ctx["late_party"] = json!(late_party);
-                for (ctx, targets) in [(ctx, &owner_targets), (office_ctx, &office_targets)] {
-                    let occurrence = Occurrence {
-                        campaign_id: campaign,
-                        kind: Kind::Overdue,
-                        key: format!("obl:{}:overdue:{}", o.id, o.due_at.timestamp()),
-                        obligation_id: Some(o.id),
-                        planned_due_at: Some(o.due_at),
-                        at: o.due_at,
-                        tz,
-                        urgent: self.urgent(Kind::Overdue),
-                        ctx,
-                        attachments: Vec::new(),
-                        html_hook: None,
-                        quiet: Some(q),
-                        hold_limit: None,
-                    };
-                    rows.extend(outbox::rows_for(&self.settings, &occurrence, targets, now)?);
+            let messages = ObligationSchedule::new(o.due_at, o.created_at, &def.reminders, tz);
+            for message in messages.due_at(now) {
+                match message {
+                    ObligationMessage::Reminder(occ) => {
+                        let mut ctx = ctx.clone();
+                        ctx["days_left"] = json!(schedule::days_left(o.due_at, now, tz));
+                        let urgent = self.urgent(Kind::Reminder)
+                            || self
+                                .settings
+                                .planning
+                                .urgent_offset_days
+                                .is_some_and(|d| occ.offset_days <= d);
+                        let occurrence = Occurrence {
+                            campaign_id: campaign,
+                            kind: Kind::Reminder,
+                            key: format!(
+                                "obl:{}:reminder:{}:{}",
+                                o.id,
+                                o.due_at.timestamp(),
+                                occ.offset_days
+                            ),
+                            obligation_id: Some(o.id),
+                            planned_due_at: Some(o.due_at),
+                            at: occ.at,
+                            tz,
+                            urgent,
+                            ctx,
+                            attachments: Vec::new(),
+                            html_hook: None,
+                            quiet: Some(q),
+                            hold_limit: Some(o.due_at),
+                        };
+                        rows.extend(outbox::rows_for(
+                            &self.settings,
+                            &occurrence,
+                            &owner_targets,
+                            now,
+                        )?);
+                    }
+                    ObligationMessage::Overdue(at) => {
+                        let mut ctx = ctx.clone();
+                        ctx["days_overdue"] = json!(schedule::days_overdue(o.due_at, now, tz));
+                        let late_party = owner_targets
+                            .first()
+                            .map(|t| t.display.clone())
+                            .unwrap_or_else(|| recipients::role_display(&o.owner_role).into());
+                        // The office copy names the party that is late ("昌乐二中 的 … 已逾期"); the
+                        // party's own copy addresses it. Keys are per recipient, so splitting the two
+                        // copies keeps one row per (deadline, recipient, endpoint).
+                        let office_targets: Vec<Target> =
+                            recipients::for_role(&self.settings, "office")
+                                .into_iter()
+                                .filter(|t| {
+                                    !owner_targets.iter().any(|x| {
+                                        x.recipient == t.recipient && x.endpoint == t.endpoint
+                                    })
+                                })
+                                .collect();
+                        let mut office_ctx = ctx.clone();
+                        office_ctx["owner"] = json!(late_party);
+                        office_ctx["late_party"] = json!(late_party);
+                        for (ctx, targets) in [(ctx, &owner_targets), (office_ctx, &office_targets)]
+                        {
+                            let occurrence = Occurrence {
+                                campaign_id: campaign,
+                                kind: Kind::Overdue,
+                                key: format!("obl:{}:overdue:{}", o.id, o.due_at.timestamp()),
+                                obligation_id: Some(o.id),
+                                planned_due_at: Some(o.due_at),
+                                at,
+                                tz,
+                                urgent: self.urgent(Kind::Overdue),
+                                ctx,
+                                attachments: Vec::new(),
+                                html_hook: None,
+                                quiet: Some(q),
+                                hold_limit: None,
+                            };
+                            rows.extend(outbox::rows_for(
+                                &self.settings,
+                                &occurrence,
+                                targets,
+                                now,
+                            )?);
+                        }
+                    }
                 }
             }
         }
@@ -314,7 +316,7 @@ impl Planner {
                 ctx: json!({"notice_title": n.title, "expires": describe_deadline(n.ends_at, tz), "schools": names}),
                 attachments: Vec::new(),
                 html_hook: None,
-                quiet: Some(quiet(def)),
+                quiet: Some(QuietRules::for_campaign(def)),
                 hold_limit: None,
             };
             let rows = outbox::rows_for(&self.settings, &occurrence, &targets, now)?;
@@ -408,7 +410,7 @@ impl Planner {
         let mut tx = pool.begin().await?;
         let (planned_at, _) = Self::lock_cursor(&mut tx, c.id, "digest", now).await?;
         let after = planned_at.unwrap_or(now);
-        let Some(at) = plan::digest_due(&def.reminders.digest_cron, tz, after, now)
+        let Some(at) = schedule::digest_due(&def.reminders.digest_cron, tz, after, now)
             .map_err(|e| Error::Definition(e.to_string()))?
         else {
             tx.commit().await?; // keeps a freshly created cursor
@@ -445,7 +447,7 @@ impl Planner {
                 ctx: json!({"date": day.format("%Y-%m-%d").to_string(), "items": items}),
                 attachments: Vec::new(),
                 html_hook: None,
-                quiet: Some(quiet(def)),
+                quiet: Some(QuietRules::for_campaign(def)),
                 hold_limit: None,
             };
             let rows = outbox::rows_for(
@@ -505,7 +507,7 @@ impl Planner {
                     ctx: s.ctx.clone(),
                     attachments: vec![s.attachment()],
                     html_hook: Some(&hook),
-                    quiet: Some(quiet(def)),
+                    quiet: Some(QuietRules::for_campaign(def)),
                     hold_limit: None,
                 };
                 let rows = outbox::rows_for(

@@ -1,0 +1,213 @@
+//! Step 3, the finisher: records each attempt and settles its row as
+//! [`lifecycle::settle`] says (sent, retry at, dead, parked with its endpoint disabled), in
+//! few transactions (`UNNEST` arrays), fenced by the attempt number.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::{DispatchReport, Dispatcher, Done};
+use crate::Error;
+use crate::config::Settings;
+use crate::lifecycle::{self, Attempted, OutboxStatus, RetryPolicy, Settled, Settlement};
+
+/// How one result was recorded.
+enum Finish {
+    Settled(Settlement),
+    /// Another worker took the row over after our lease expired: our result was not written.
+    LostLease,
+}
+
+impl Dispatcher {
+    /// Step 3, the finisher: records results as they come in, several per transaction
+    /// (whatever arrived while the previous write ran, at most `finish_batch`), so a message
+    /// is never left unrecorded for longer than one such write after its send returned, and
+    /// sends never wait for the database. Ends when every sender is gone.
+    pub(super) async fn record(
+        &self,
+        mut results: tokio::sync::mpsc::Receiver<Done>,
+    ) -> Result<DispatchReport, Error> {
+        let finish_batch = self.settings.dispatch.finish_batch.max(1);
+        let mut report = DispatchReport::default();
+        let mut done = Vec::with_capacity(finish_batch);
+        while results.recv_many(&mut done, finish_batch).await > 0 {
+            let mut tries = 0;
+            let finished = loop {
+                match self
+                    .write_results(&mut results, &mut done, finish_batch)
+                    .await
+                {
+                    Ok(f) => break f,
+                    // Sent messages whose results are lost would all be sent again when their
+                    // leases end: ride out a short outage (a failover, a full pool) first.
+                    Err(e) if tries < 5 => {
+                        tries += 1;
+                        tracing::warn!(error = %e, rows = done.len(), tries, "recording results failed; retrying");
+                        tokio::time::sleep(Duration::from_millis(200 << tries)).await;
+                    }
+                    Err(e) => return Err(e),
+                }
+            };
+            for f in finished {
+                match f {
+                    Finish::Settled(Settlement::Sent) => report.sent += 1,
+                    Finish::Settled(Settlement::Retry) => report.retried += 1,
+                    Finish::Settled(Settlement::Dead) => report.dead += 1,
+                    Finish::Settled(Settlement::Parked) => report.parked += 1,
+                    Finish::LostLease => report.lost_lease += 1,
+                }
+            }
+            done.clear();
+        }
+        Ok(report)
+    }
+
+    /// One write of the finisher: `done` plus whatever arrived while waiting for a connection.
+    async fn write_results(
+        &self,
+        results: &mut tokio::sync::mpsc::Receiver<Done>,
+        done: &mut Vec<Done>,
+        finish_batch: usize,
+    ) -> Result<Vec<Finish>, Error> {
+        let mut conn = self.pool.acquire().await?;
+        while done.len() < finish_batch
+            && let Ok(d) = results.try_recv()
+        {
+            done.push(d);
+        }
+        record_attempts(&mut conn, &self.settings, &self.worker, done).await
+    }
+}
+
+/// Records a group of attempts in one transaction: one `delivery_attempts` row each, and the
+/// outbox row settled with its lease cleared, fenced by the attempt number (and `sending`) so
+/// a worker whose lease was taken over cannot overwrite the new owner.
+async fn record_attempts(
+    conn: &mut PgConnection,
+    settings: &Settings,
+    worker: &str,
+    done: &[Done],
+) -> Result<Vec<Finish>, Error> {
+    let d = &settings.dispatch;
+    let policy = RetryPolicy {
+        max_attempts: d.max_attempts,
+        base: Duration::from_secs(d.backoff_base_secs),
+        max: Duration::from_secs(d.backoff_max_secs),
+    };
+    let settled: Vec<Settled> = done
+        .iter()
+        .map(|x| {
+            let c = &x.claimed;
+            let attempted = Attempted {
+                attempt: c.attempt,
+                endpoint: &c.endpoint,
+                started_at: x.started_at,
+                urgent: c.urgent,
+                feishu: c.feishu,
+            };
+            lifecycle::settle(&x.outcome, &attempted, &policy, rand::random::<f64>())
+        })
+        .collect();
+    let ids: Vec<Uuid> = done.iter().map(|x| x.claimed.id).collect();
+    let attempts: Vec<i32> = done.iter().map(|x| x.claimed.attempt).collect();
+    let statuses: Vec<OutboxStatus> = settled.iter().map(Settled::status).collect();
+    let last_errors: Vec<Option<String>> = settled.iter().map(|s| s.last_error.clone()).collect();
+    let not_befores: Vec<Option<DateTime<Utc>>> = settled.iter().map(|s| s.retry_at).collect();
+    let sent_ats: Vec<DateTime<Utc>> = done.iter().map(|x| x.finished_at).collect();
+    let codes: Vec<&str> = settled.iter().map(|s| s.attempt_outcome).collect();
+    let details: Vec<&str> = settled.iter().map(|s| s.detail.as_str()).collect();
+    let started: Vec<DateTime<Utc>> = done.iter().map(|x| x.started_at).collect();
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    let updated: HashSet<Uuid> = sqlx::query_scalar!(
+        r#"UPDATE outbox o SET status = u.status, lease_until = NULL, last_error = COALESCE(u.last_error, o.last_error),
+                  not_before = COALESCE(u.not_before, o.not_before),
+                  sent_at = CASE WHEN u.status = $7 THEN u.sent_at ELSE o.sent_at END
+           FROM UNNEST($1::uuid[], $2::int4[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[])
+                AS u(id, attempt, status, last_error, not_before, sent_at)
+           WHERE o.id = u.id AND o.attempts = u.attempt AND o.status = 'sending'
+           RETURNING o.id"#,
+        &ids,
+        &attempts,
+        &statuses as &[OutboxStatus],
+        &last_errors as &[Option<String>],
+        &not_befores as &[Option<DateTime<Utc>>],
+        &sent_ats,
+        OutboxStatus::Sent as OutboxStatus
+    )
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
+    sqlx::query!(
+        r#"INSERT INTO delivery_attempts (outbox_id, attempt, worker, started_at, finished_at, outcome, detail)
+           SELECT id, attempt, $1, s, f, o, d
+           FROM UNNEST($2::uuid[], $3::int4[], $4::timestamptz[], $5::timestamptz[], $6::text[], $7::text[])
+                AS u(id, attempt, s, f, o, d)
+           ON CONFLICT (outbox_id, attempt) DO NOTHING"#,
+        worker,
+        &ids,
+        &attempts,
+        &started,
+        &sent_ats,
+        &codes as &[&str],
+        &details as &[&str]
+    )
+    .execute(&mut *tx)
+    .await?;
+    // The first report of a dead endpoint disables it (and says why); later ones keep that.
+    let disabling: Vec<(&Done, &str)> = done
+        .iter()
+        .zip(&settled)
+        .filter_map(|(x, s)| Some((x, s.disables_endpoint()?)))
+        .collect();
+    if !disabling.is_empty() {
+        let endpoints: Vec<&str> = disabling
+            .iter()
+            .map(|(x, _)| x.claimed.endpoint.as_str())
+            .collect();
+        let at: Vec<DateTime<Utc>> = disabling.iter().map(|(x, _)| x.finished_at).collect();
+        let reasons: Vec<&str> = disabling.iter().map(|(_, why)| *why).collect();
+        let by: Vec<Uuid> = disabling.iter().map(|(x, _)| x.claimed.id).collect();
+        sqlx::query!(
+            r#"INSERT INTO endpoint_states (endpoint, disabled_at, reason, outbox_id)
+               SELECT * FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], $4::uuid[])
+               ON CONFLICT (endpoint) DO NOTHING"#,
+            &endpoints as &[&str],
+            &at,
+            &reasons as &[&str],
+            &by
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    let results = done
+        .iter()
+        .zip(&settled)
+        .map(|(x, s)| {
+            let c = &x.claimed;
+            if !updated.contains(&c.id) {
+                tracing::warn!(outbox.id = %c.id, attempt = c.attempt, "lease was taken over by another worker before we finished");
+                return Finish::LostLease;
+            }
+            let error = s.last_error.as_deref().unwrap_or_default();
+            match s.settlement {
+                Settlement::Dead => {
+                    tracing::error!(outbox.id = %c.id, outbox.endpoint = %c.endpoint, outbox.kind = %c.kind, error = %error, "dead-lettered")
+                }
+                Settlement::Parked => {
+                    tracing::error!(outbox.id = %c.id, outbox.endpoint = %c.endpoint, error = %error, "endpoint disabled: its messages wait until the office enables it again (EnableEndpoint)")
+                }
+                Settlement::Retry => {
+                    tracing::warn!(outbox.id = %c.id, outbox.endpoint = %c.endpoint, attempt = c.attempt, "will retry")
+                }
+                Settlement::Sent => {}
+            }
+            Finish::Settled(s.settlement)
+        })
+        .collect();
+    Ok(results)
+}

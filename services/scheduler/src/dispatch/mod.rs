@@ -1,0 +1,293 @@
+//! The dispatcher: claims due outbox rows, delivers them, records every attempt. Only the SQL
+//! and the concurrency live here; what happens to a row is decided by [`crate::lifecycle`].
+//!
+//! Protocol (see the crate docs for the guarantees it gives):
+//! 1. **Claim** ([`claim`]) in one transaction: `FOR UPDATE SKIP LOCKED` over rows due by the
+//!    look-ahead horizon (and rows whose lease expired: crash recovery), re-check reminders
+//!    against their obligation (done or moved → cancelled), take tokens from the shared
+//!    per-endpoint budget (rows over budget are pushed to when the window frees), mark the
+//!    rest `sending` with a lease running from their send instant, commit.
+//! 2. **Send** ([`send`]) outside any transaction, the message id being the outbox id. A row
+//!    claimed ahead waits for its instant and is re-checked against its obligation just
+//!    before.
+//! 3. **Finish** ([`finish`]): record the attempt and set `sent` / retry with backoff /
+//!    `dead` / `parked`, fenced by the attempt number so a worker whose lease was taken over
+//!    cannot overwrite the new owner. Results are written by a finisher running beside the
+//!    sends, so sends never wait for the database.
+//!
+//! This module runs the three side by side: `workers` claim loops, a task per claimed batch,
+//! one finisher per drain.
+
+mod claim;
+mod finish;
+mod send;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use junheng_notify::{Outcome, Sender};
+use sqlx::PgPool;
+use tokio::sync::Semaphore;
+use uuid::Uuid;
+
+use crate::Error;
+use crate::config::{ClockMode, Settings};
+use crate::outbox::Payload;
+
+/// Which clock signs vendor requests (Standard Webhooks timestamp, DingTalk/Feishu signatures).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SignClock {
+    /// The system clock: vendors compare signatures with their own clock.
+    #[default]
+    System,
+    /// The tick's "now" (tests and simulated replays against local sinks).
+    Tick,
+}
+
+/// A tick's "now" and the moment it was read: later instants of the same tick are
+/// `now + elapsed`, so times recorded for sends are the real ones even when a batch waited.
+#[derive(Debug, Clone, Copy)]
+struct Anchor {
+    now: DateTime<Utc>,
+    read_at: Instant,
+}
+
+impl Anchor {
+    fn new(now: DateTime<Utc>) -> Self {
+        Self {
+            now,
+            read_at: Instant::now(),
+        }
+    }
+
+    fn current(&self) -> DateTime<Utc> {
+        self.now + chrono::Duration::from_std(self.read_at.elapsed()).unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub id: Uuid,
+    pub endpoint: String,
+    pub kind: String,
+    pub attempt: i32,
+    pub payload: Payload,
+    /// When it is due; later than the claim's "now" for a row claimed ahead.
+    pub not_before: DateTime<Utc>,
+    pub obligation_id: Option<Uuid>,
+    pub planned_due_at: Option<DateTime<Utc>>,
+    /// Claimed before it was due: re-checked against its obligation at its instant.
+    pub ahead: bool,
+    /// When another worker may take the row over: it is not sent after that.
+    pub lease_until: DateTime<Utc>,
+    pub urgent: bool,
+    /// Sent to a Feishu bot (retries keep off its peak minutes).
+    pub feishu: bool,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DispatchReport {
+    pub claimed: usize,
+    pub sent: usize,
+    pub retried: usize,
+    pub dead: usize,
+    /// Cancelled at claim: the obligation was done, or its deadline moved.
+    pub cancelled: usize,
+    /// Left for later by the rate limit.
+    pub deferred: usize,
+    /// Finished by another worker after our lease expired.
+    pub lost_lease: usize,
+    /// Waiting for a disabled endpoint (the vendor said it is gone or misconfigured).
+    pub parked: usize,
+    /// Claimed but not sent this time, left to their lease (they waited too long for a send
+    /// slot, a re-check failed, or results could not be recorded): claimed again, same id.
+    pub requeued: usize,
+}
+
+impl DispatchReport {
+    fn add(&mut self, o: &DispatchReport) {
+        self.claimed += o.claimed;
+        self.sent += o.sent;
+        self.retried += o.retried;
+        self.dead += o.dead;
+        self.cancelled += o.cancelled;
+        self.deferred += o.deferred;
+        self.lost_lease += o.lost_lease;
+        self.parked += o.parked;
+        self.requeued += o.requeued;
+    }
+}
+
+/// Cheap to clone: clones share the pool, the sender and this replica's in-flight limits.
+#[derive(Clone)]
+pub struct Dispatcher {
+    pool: PgPool,
+    settings: Arc<Settings>,
+    sender: Arc<Sender>,
+    worker: Arc<str>,
+    sign_clock: SignClock,
+    /// Rows claimed and not yet finished, over all claim loops (`dispatch.max_in_flight`).
+    in_flight: Arc<Semaphore>,
+    /// Sends in progress over all batches (`concurrency` × `workers`).
+    sends: Arc<Semaphore>,
+    /// The same for rate-limited endpoints, so their rows never queue behind a burst.
+    limited_sends: Arc<Semaphore>,
+    /// Endpoints with a rate limit: never claimed ahead (their budget is taken at claim time).
+    limited: Arc<Vec<String>>,
+}
+
+impl Dispatcher {
+    pub fn new(pool: PgPool, settings: Arc<Settings>, sender: Arc<Sender>, worker: String) -> Self {
+        let d = &settings.dispatch;
+        let limited = settings
+            .endpoints
+            .iter()
+            .filter(|(_, e)| d.rate_limits_enabled && !e.limits().is_empty())
+            .map(|(name, _)| name.clone())
+            .collect();
+        Self {
+            in_flight: Arc::new(Semaphore::new(d.max_in_flight.max(1))),
+            sends: Arc::new(Semaphore::new(d.concurrency.max(1) * d.workers.max(1))),
+            limited_sends: Arc::new(Semaphore::new(d.concurrency.max(1))),
+            limited: Arc::new(limited),
+            pool,
+            settings,
+            sender,
+            worker: worker.into(),
+            sign_clock: SignClock::System,
+        }
+    }
+
+    /// How far ahead rows are claimed: none under a simulated clock, whose "now" jumps.
+    fn lookahead(&self) -> chrono::Duration {
+        match self.settings.clock {
+            ClockMode::Simulated => chrono::Duration::zero(),
+            ClockMode::Real => {
+                chrono::Duration::milliseconds(self.settings.dispatch.lookahead_ms as i64)
+            }
+        }
+    }
+
+    pub fn with_sign_clock(mut self, c: SignClock) -> Self {
+        self.sign_clock = c;
+        self
+    }
+
+    pub fn worker(&self) -> &str {
+        &self.worker
+    }
+
+    /// Claims one batch, delivers it, records the results.
+    pub async fn dispatch_once(&self, now: DateTime<Utc>) -> Result<DispatchReport, Error> {
+        let (claimed, mut report) = self.claim(now).await?;
+        let r = self.deliver(claimed, now).await?;
+        report.add(&r);
+        Ok(report)
+    }
+
+    /// Drains everything due by `now` plus the look-ahead (bounded by `max_rounds` batches
+    /// per claim loop) and returns when all of it is finished.
+    pub async fn drain(
+        &self,
+        now: DateTime<Utc>,
+        max_rounds: usize,
+    ) -> Result<DispatchReport, Error> {
+        // `workers` claim loops side by side. A loop does not wait for a batch's sends: each
+        // batch is sent by a task of its own while the loop claims the next, up to
+        // `max_in_flight` rows. One finisher records every batch's results, in writes as
+        // large as what arrived meanwhile. Each loop stops when it finds nothing left to
+        // claim, or when the finisher stopped (a database error: claiming more would only
+        // send what cannot be recorded).
+        let batch = self.settings.dispatch.batch_size.max(1) as u32;
+        let anchor = Anchor::new(now);
+        // Under the real clock a claim late in a long drain uses the time it runs at; a
+        // simulated tick claims at its own instant only.
+        let claim_at = || match self.settings.clock {
+            ClockMode::Real => anchor.current(),
+            ClockMode::Simulated => now,
+        };
+        let (results, rx) = self.results_channel();
+        let one_loop = |results: tokio::sync::mpsc::Sender<Done>| async move {
+            let mut total = DispatchReport::default();
+            let mut sends = Vec::new();
+            let mut outcome = Ok(());
+            for _ in 0..max_rounds {
+                let permit = self
+                    .in_flight
+                    .clone()
+                    .acquire_many_owned(batch)
+                    .await
+                    .expect("the in-flight semaphore is never closed");
+                if results.is_closed() {
+                    break;
+                }
+                let (claimed, r) = match self.claim(claim_at()).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        outcome = Err(e);
+                        break;
+                    }
+                };
+                total.add(&r);
+                if claimed.is_empty() {
+                    if r.cancelled == 0 {
+                        break;
+                    }
+                    continue;
+                }
+                let d = self.clone();
+                let results = results.clone();
+                sends.push(tokio::spawn(async move {
+                    let counts = d.send_batch(claimed, anchor, results).await;
+                    drop(permit);
+                    counts
+                }));
+            }
+            // Claimed rows are always sent (or left to their lease) before returning.
+            for h in sends {
+                match h.await {
+                    Ok((cancelled, requeued)) => {
+                        total.cancelled += cancelled;
+                        total.requeued += requeued;
+                    }
+                    Err(e) => std::panic::resume_unwind(e.into_panic()),
+                }
+            }
+            outcome.map(|()| total)
+        };
+        let claiming = async move {
+            let loops =
+                (0..self.settings.dispatch.workers.max(1)).map(|_| one_loop(results.clone()));
+            // `results` is dropped here: the finisher ends once every batch has been sent.
+            futures::future::join_all(loops).await
+        };
+        let (loops, finished) = tokio::join!(claiming, self.record(rx));
+        let mut total = finished?;
+        for r in loops {
+            total.add(&r?);
+        }
+        Ok(total)
+    }
+
+    fn results_channel(
+        &self,
+    ) -> (
+        tokio::sync::mpsc::Sender<Done>,
+        tokio::sync::mpsc::Receiver<Done>,
+    ) {
+        tokio::sync::mpsc::channel(self.settings.dispatch.finish_batch.max(1) * 2)
+    }
+
+    fn is_limited(&self, endpoint: &str) -> bool {
+        self.limited.iter().any(|e| e == endpoint)
+    }
+}
+
+/// One send attempt's result, waiting to be recorded.
+struct Done {
+    claimed: Claimed,
+    outcome: Outcome,
+    started_at: DateTime<Utc>,
+    finished_at: DateTime<Utc>,
+}
