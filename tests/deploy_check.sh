@@ -10,6 +10,7 @@
 #      the environment files, the helper scripts and stub executables at the installed paths
 #      (/usr/local/bin/junheng-*), with systemd's own units for the targets; any warning fails.
 #      `systemd-analyze security --offline=true --threshold=$SECURITY_THRESHOLD` per service.
+#   3. deploy/scheduler.example.toml parses (when target/debug/junheng-scheduler is built).
 #
 # Installs kubernetes-validate, jsonschema and PyYAML with pip when missing. Needs kubectl
 # (for `kubectl kustomize`) and systemd-analyze. Last line: `deploy check ok (...)`.
@@ -104,4 +105,15 @@ done
 sh -n deploy/systemd/junheng-env deploy/systemd/junheng-backup deploy/systemd/junheng-restore \
   || fail "a helper script does not parse"
 
-echo "deploy check ok ($overlays overlays rendered and validated; ${#units[@]} units verified; exposure ${scores[*]}; threshold $SECURITY_THRESHOLD/100; $((SECONDS - start))s)"
+# The example scheduler configuration parses (the scheduler gets as far as connecting).
+sched=${CARGO_TARGET_DIR:-target}/debug/junheng-scheduler
+sched_note="scheduler.example.toml not checked (no $sched)"
+if [ -x "$sched" ]; then
+  out=$(DATABASE_URL=postgres://check@127.0.0.1:1/none RUST_BACKTRACE=0 timeout 30 "$sched" \
+        --config deploy/scheduler.example.toml 2>&1 || true)
+  echo "$out" | grep -q "connecting to PostgreSQL" \
+    || fail "junheng-scheduler refuses deploy/scheduler.example.toml: $out"
+  sched_note="scheduler.example.toml parses"
+fi
+
+echo "deploy check ok ($overlays overlays rendered and validated; ${#units[@]} units verified; exposure ${scores[*]}; threshold $SECURITY_THRESHOLD/100; $sched_note; $((SECONDS - start))s)"
