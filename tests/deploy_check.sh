@@ -29,12 +29,12 @@ command -v systemd-analyze >/dev/null || fail "systemd-analyze is missing (Debia
 need_pip=()
 python3 -c 'import jsonschema' 2>/dev/null || need_pip+=(jsonschema==4.26.0)
 python3 -c 'import yaml' 2>/dev/null || need_pip+=(PyYAML)
-command -v kubernetes-validate >/dev/null || need_pip+=(kubernetes-validate==1.37.0)
+python3 -c "import kubernetes_validate" 2>/dev/null || need_pip+=(kubernetes-validate==1.37.0)
 if [ ${#need_pip[@]} -gt 0 ]; then
   echo "== installing ${need_pip[*]} (pip)"
   pip install --quiet "${need_pip[@]}" 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true
   python3 -c 'import jsonschema, yaml' || fail "pip could not install jsonschema/PyYAML"
-  command -v kubernetes-validate >/dev/null || fail "pip could not install kubernetes-validate"
+  python3 -c "import kubernetes_validate" || fail "pip could not install kubernetes-validate"
 fi
 
 echo "== Kubernetes: render and validate every overlay"
@@ -44,7 +44,7 @@ for dir in deploy/k8s/overlays/*/; do
   out="$tmp/k8s-$name.yaml"
   kubectl kustomize "$dir" >"$out" 2>"$tmp/err" || fail "kubectl kustomize $dir: $(cat "$tmp/err")"
   # --strict refuses unknown fields; custom resources only warn here (checked below).
-  kubernetes-validate --strict --quiet -k "$K8S_VERSION" "$out" >"$tmp/kv" 2>&1 \
+  python3 -m kubernetes_validate --strict --quiet -k "$K8S_VERSION" "$out" >"$tmp/kv" 2>&1 \
     || { cat "$tmp/kv" >&2; fail "kubernetes-validate --strict: overlay $name"; }
   if grep -v "Couldn't find schema for kind Cluster with api version postgresql.cnpg.io/v1" "$tmp/kv" | grep -q .; then
     cat "$tmp/kv" >&2; fail "kubernetes-validate reported problems for overlay $name"
@@ -55,7 +55,7 @@ for dir in deploy/k8s/overlays/*/; do
 done
 [ "$overlays" -ge 2 ] || fail "expected at least two overlays (county, province), found $overlays"
 # The trimmed CRD is itself a valid CustomResourceDefinition, and it does catch mistakes.
-kubernetes-validate --strict --quiet -k "$K8S_VERSION" deploy/k8s/crds/*.yaml >/dev/null \
+python3 -m kubernetes_validate --strict --quiet -k "$K8S_VERSION" deploy/k8s/crds/*.yaml >/dev/null \
   || fail "deploy/k8s/crds: not a valid CustomResourceDefinition"
 sed 's/^  instances: 3$/  instancs: 3/' "$tmp/k8s-county.yaml" >"$tmp/bad.yaml"
 ! python3 deploy/k8s/crds/validate_crs.py "$tmp/bad.yaml" 2>/dev/null \
