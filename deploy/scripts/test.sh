@@ -32,3 +32,9 @@ cargo test --workspace --locked
 
 echo "== the README walkthrough, as written, against the README run command"
 tests/readme_walkthrough.sh
+
+echo "== deployment files: kustomize overlays, kubernetes-validate, CRD schema, systemd-analyze"
+tests/deploy_check.sh
+
+echo "== backup and restore: dump, fresh cluster, restore, the workflow serves the same data"
+tests/backup_restore.sh
