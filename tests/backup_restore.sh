@@ -20,9 +20,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$SECONDS
 bin=${CARGO_TARGET_DIR:-target}/debug
-if [ ! -x "$bin/junheng-workflow" ] || [ ! -x "$bin/junheng" ]; then
-  SQLX_OFFLINE=true cargo build --quiet -p junheng-workflow -p junheng-cli
-fi
+# Always through cargo: a no-op when fresh, and never a stale binary.
+SQLX_OFFLINE=true cargo build --quiet -p junheng-workflow -p junheng-cli
+# Metrics on a free port, so a demo running on this machine does not collide.
+export JUNHENG_METRICS_ADDR=127.0.0.1:0
 fail() { echo "backup/restore FAILED: $*" >&2; exit 1; }
 tmp=$(mktemp -d /tmp/jh-backup.XXXXXX)
 chmod 755 "$tmp"

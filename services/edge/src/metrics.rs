@@ -189,6 +189,7 @@ pub async fn serve_admin(
     scrape: Scrape,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    handle(); // the recorder exists before the first scrape records anything
     let app = axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {

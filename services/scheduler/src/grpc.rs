@@ -537,6 +537,7 @@ pub async fn serve(
     health
         .set_serving::<SchedulerServiceServer<SchedulerApi>>()
         .await;
+    junheng_edge::health::spawn_readiness(health.clone(), pool.clone()).await;
     let clock = match settings.clock {
         ClockMode::Real => "real",
         ClockMode::Simulated => "simulated",
@@ -554,6 +555,7 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     tracing::info!(%addr, clock, "junheng scheduler serving gRPC");
     Server::builder()
+        .layer(junheng_edge::metrics::GrpcMetricsLayer)
         .trace_fn(|req| {
             let id = req
                 .headers()
@@ -568,7 +570,11 @@ pub async fn serve(
         .add_service(SchedulerServiceServer::new(SchedulerApi::new(
             pool, settings,
         )))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+            junheng_edge::systemd::ready();
+            shutdown.await;
+            junheng_edge::systemd::stopping();
+        })
         .await?;
     Ok(())
 }

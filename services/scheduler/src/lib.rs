@@ -25,6 +25,7 @@ pub mod config;
 pub mod dispatch;
 pub mod grpc;
 pub mod lifecycle;
+pub mod metrics;
 pub mod outbox;
 pub mod planning;
 pub mod recipients;

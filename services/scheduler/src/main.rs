@@ -26,6 +26,14 @@ struct Args {
     /// 127.0.0.1:50052). Port 0 picks a free port (logged).
     #[arg(long)]
     grpc_addr: Option<String>,
+    /// The admin address for Prometheus metrics (`GET /metrics`); `off` serves none. Keep it
+    /// off the public network.
+    #[arg(
+        long,
+        env = "JUNHENG_SCHEDULER_METRICS_ADDR",
+        default_value = "127.0.0.1:9465"
+    )]
+    metrics_addr: String,
     /// Log as JSON lines.
     #[arg(long)]
     json_logs: bool,
@@ -74,6 +82,22 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding the gRPC address {}", settings.grpc_addr))?;
     let scheduler = Scheduler::new(pool.clone(), settings.clone(), workflow)?;
+    junheng_edge::systemd::spawn_watchdog(pool.clone());
+    if args.metrics_addr != "off" {
+        let listener = tokio::net::TcpListener::bind(&args.metrics_addr)
+            .await
+            .with_context(|| format!("binding the metrics address {}", args.metrics_addr))?;
+        let (pool, clock) = (pool.clone(), settings.clock);
+        let scrape: junheng_edge::metrics::Scrape = Arc::new(move || {
+            let pool = pool.clone();
+            Box::pin(async move { junheng_scheduler::metrics::scrape(&pool, clock).await })
+        });
+        tokio::spawn(junheng_edge::metrics::serve_admin(
+            listener,
+            scrape,
+            std::future::pending(),
+        ));
+    }
 
     // One shutdown signal for both the loop and the server.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
