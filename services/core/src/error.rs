@@ -55,6 +55,21 @@ pub enum RuleError {
     ResultsNotFinal,
     #[error("the award list is already confirmed")]
     AwardsConfirmed,
+    /// `notice.supplementary = false`: approved applicants join the list without a notice.
+    #[error(
+        "this campaign adds approved applicants to the list directly (notice.supplementary = false)"
+    )]
+    SupplementaryNoticeOff,
+    #[error("the notice period ended at {ended}; late objections are not accepted")]
+    LateObjection { ended: String },
+    #[error("the school is no longer on the list (state {state})")]
+    NoLongerListed { state: &'static str },
+    #[error("the objection is already {status}")]
+    ObjectionSettled { status: &'static str },
+    #[error("the notice period runs until {until}")]
+    NoticeRunning { until: String },
+    #[error("the mentor list is already confirmed")]
+    MentorsConfirmed,
     #[error("{0}")]
     Precondition(String),
     #[error("invalid argument")]

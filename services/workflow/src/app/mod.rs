@@ -6,6 +6,7 @@ pub mod acceptance;
 pub mod awards;
 pub mod cases;
 pub mod notices;
+pub mod seed;
 
 use junheng_store::PgConnection;
 use junheng_store::schools::{self, Filter, SchoolRow};
