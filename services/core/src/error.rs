@@ -70,6 +70,10 @@ pub enum RuleError {
     NoticeRunning { until: String },
     #[error("the mentor list is already confirmed")]
     MentorsConfirmed,
+    #[error("baselines are for potential schools; this school is {state}")]
+    NotPotential { state: &'static str },
+    #[error("the potential school is not in this mentor's 1+X group")]
+    NotInGroup,
     #[error("{0}")]
     Precondition(String),
     #[error("invalid argument")]

@@ -246,7 +246,7 @@ impl SpreadsheetService for SpreadsheetApi {
                                 "the mentor list is not confirmed yet".into(),
                             ));
                         }
-                        let rows = super::mentor::proposals(&mut conn, &camp)
+                        let rows = crate::app::mentor::proposals(&mut conn, &camp)
                             .await?
                             .into_iter()
                             .filter(|(_, verdict)| verdict.mentor)
@@ -262,7 +262,9 @@ impl SpreadsheetService for SpreadsheetApi {
                         .to_table()
                     }
                     pb::Document::PracticeCollection => {
-                        let (_, doc) = super::mentor::practice_collection(&mut conn, &camp).await?;
+                        let doc = crate::app::mentor::practice_collection(&mut conn, &camp)
+                            .await?
+                            .doc;
                         if format == pb::FileFormat::Markdown {
                             let content = sheets::practice_collection_markdown(&doc).into_bytes();
                             return Ok(pb::ExportedFile {

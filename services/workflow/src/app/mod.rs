@@ -5,6 +5,7 @@
 pub mod acceptance;
 pub mod awards;
 pub mod cases;
+pub mod mentor;
 pub mod notices;
 pub mod seed;
 
