@@ -7,6 +7,7 @@ pub mod awards;
 pub mod cases;
 pub mod mentor;
 pub mod notices;
+pub mod pairing;
 pub mod seed;
 
 use junheng_store::PgConnection;
