@@ -4,6 +4,7 @@
 
 pub mod acceptance;
 pub mod awards;
+pub mod campaign;
 pub mod cases;
 pub mod mentor;
 pub mod notices;
