@@ -74,6 +74,18 @@ pub enum RuleError {
     NotPotential { state: &'static str },
     #[error("the potential school is not in this mentor's 1+X group")]
     NotInGroup,
+    #[error(
+        "the seed list is final (phase seed_designation is completed); schools can no longer enrol in this campaign"
+    )]
+    EnrolmentClosed,
+    #[error("no seed list notice has been published yet")]
+    SeedNoticeNotPublished,
+    #[error("the results notice has not been published yet")]
+    ResultsNoticeNotPublished,
+    #[error("the mentor list is not confirmed yet")]
+    MentorsNotConfirmed,
+    #[error("the award list is not confirmed yet")]
+    AwardsNotConfirmed,
     #[error("{0}")]
     Precondition(String),
     #[error("invalid argument")]

@@ -6,13 +6,15 @@ pub mod acceptance;
 pub mod awards;
 pub mod campaign;
 pub mod cases;
+pub mod documents;
 pub mod mentor;
 pub mod notices;
 pub mod pairing;
+pub mod schools;
 pub mod seed;
 
 use junheng_store::PgConnection;
-use junheng_store::schools::{self, Filter, SchoolRow};
+use junheng_store::schools::{Filter, SchoolRow};
 use uuid::Uuid;
 
 use crate::error::AppResult;
@@ -20,7 +22,7 @@ use crate::state::Loaded;
 
 /// All schools of a campaign (a county is small; a province-sized campaign pages this).
 pub async fn all_schools(conn: &mut PgConnection, campaign: Uuid) -> AppResult<Vec<SchoolRow>> {
-    Ok(schools::list(conn, campaign, &Filter::default(), "", i64::MAX).await?)
+    Ok(junheng_store::schools::list(conn, campaign, &Filter::default(), "", i64::MAX).await?)
 }
 
 /// The clock, definition and phase board of a loaded campaign, as the rule core takes them.
