@@ -4,9 +4,11 @@
 //! without I/O. No handler imports another.
 
 mod acceptance;
-pub(crate) mod admin;
+mod admin;
 mod award;
 mod campaign;
+#[cfg(test)]
+mod edge_rules;
 mod mentor;
 mod pairing;
 mod school;

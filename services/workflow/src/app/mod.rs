@@ -3,6 +3,7 @@
 //! unit of work; plus the read models the edge shows. Knows the store, never proto types.
 
 pub mod acceptance;
+pub mod admin;
 pub mod awards;
 pub mod campaign;
 pub mod cases;
