@@ -55,6 +55,37 @@ pub enum RuleError {
     ResultsNotFinal,
     #[error("the award list is already confirmed")]
     AwardsConfirmed,
+    /// `notice.supplementary = false`: approved applicants join the list without a notice.
+    #[error(
+        "this campaign adds approved applicants to the list directly (notice.supplementary = false)"
+    )]
+    SupplementaryNoticeOff,
+    #[error("the notice period ended at {ended}; late objections are not accepted")]
+    LateObjection { ended: String },
+    #[error("the school is no longer on the list (state {state})")]
+    NoLongerListed { state: &'static str },
+    #[error("the objection is already {status}")]
+    ObjectionSettled { status: &'static str },
+    #[error("the notice period runs until {until}")]
+    NoticeRunning { until: String },
+    #[error("the mentor list is already confirmed")]
+    MentorsConfirmed,
+    #[error("baselines are for potential schools; this school is {state}")]
+    NotPotential { state: &'static str },
+    #[error("the potential school is not in this mentor's 1+X group")]
+    NotInGroup,
+    #[error(
+        "the seed list is final (phase seed_designation is completed); schools can no longer enrol in this campaign"
+    )]
+    EnrolmentClosed,
+    #[error("no seed list notice has been published yet")]
+    SeedNoticeNotPublished,
+    #[error("the results notice has not been published yet")]
+    ResultsNoticeNotPublished,
+    #[error("the mentor list is not confirmed yet")]
+    MentorsNotConfirmed,
+    #[error("the award list is not confirmed yet")]
+    AwardsNotConfirmed,
     #[error("{0}")]
     Precondition(String),
     #[error("invalid argument")]

@@ -19,7 +19,11 @@ pub mod phase;
 pub mod role;
 pub mod school;
 pub mod scoring;
+pub mod seed;
 pub mod time;
+
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use definition::CampaignDefinition;
 pub use effects::Effect;

@@ -1,11 +1,17 @@
 //! The mentor rule: rated excellent on all indicators by panel consensus, and accepted
-//! replicable practices covering at least N distinct indicators.
+//! replicable practices covering at least N distinct indicators; and the deciders of phase 2
+//! (presentations, ratings, confirming the list with reasoned overrides).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use crate::definition::CampaignDefinition;
+use crate::effects::{Effect, ObligationKind};
+use crate::error::RuleError;
+use crate::phase::PhaseKind;
+use crate::school::{CaseState, Ctx, SchoolCommand};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -140,6 +146,286 @@ pub fn evaluate(
     }
 }
 
+/// A practice as a seed school declares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredPractice {
+    /// The new practice's id, chosen by the caller.
+    pub id: Uuid,
+    pub indicator: String,
+    pub title: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubmitPresentation {
+    pub school: Uuid,
+    pub practices: Vec<DeclaredPractice>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresentationSubmitted {
+    /// Trimmed, in the order declared.
+    pub practices: Vec<DeclaredPractice>,
+    /// The school's own move (role, phase and state are checked there).
+    pub command: SchoolCommand,
+}
+
+/// A presentation declares practices on indicators of the definition.
+pub fn submit_presentation(
+    cmd: SubmitPresentation,
+    def: &CampaignDefinition,
+) -> Result<PresentationSubmitted, RuleError> {
+    let problems: Vec<(String, String)> = cmd
+        .practices
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| def.indicator(p.indicator.trim()).is_none())
+        .map(|(i, p)| {
+            (
+                format!("practices[{i}].indicator"),
+                format!("unknown indicator `{}`", p.indicator),
+            )
+        })
+        .collect();
+    if !problems.is_empty() {
+        return Err(RuleError::Invalid(problems));
+    }
+    Ok(PresentationSubmitted {
+        practices: cmd
+            .practices
+            .into_iter()
+            .map(|p| DeclaredPractice {
+                id: p.id,
+                indicator: p.indicator.trim().into(),
+                title: p.title.trim().into(),
+                description: p.description.trim().into(),
+            })
+            .collect(),
+        command: SchoolCommand::SubmitPresentation,
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RatePresentation {
+    pub school: Uuid,
+    /// The rating panel member.
+    pub rater: String,
+    pub ratings: BTreeMap<String, Rating>,
+    /// Practice id → accepted.
+    pub verdicts: BTreeMap<Uuid, bool>,
+}
+
+/// What rating one presentation needs to know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RatingFacts {
+    pub state: CaseState,
+    /// The practices the school declared: (id, title).
+    pub practices: Vec<(Uuid, String)>,
+    /// Who has rated it so far.
+    pub raters: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PresentationRated {
+    /// The rater's sheet, replacing an earlier one of theirs.
+    pub sheet: RatePresentation,
+    pub effects: Vec<Effect>,
+}
+
+impl RatePresentation {
+    /// The ratings as stored: indicator → rating code.
+    pub fn ratings_json(&self) -> serde_json::Value {
+        serde_json::to_value(
+            self.ratings
+                .iter()
+                .map(|(k, r)| (k.clone(), r.code()))
+                .collect::<BTreeMap<_, _>>(),
+        )
+        .expect("serializes")
+    }
+
+    /// The verdicts as stored: practice id → accepted.
+    pub fn verdicts_json(&self) -> serde_json::Value {
+        serde_json::to_value(
+            self.verdicts
+                .iter()
+                .map(|(k, a)| (k.to_string(), *a))
+                .collect::<BTreeMap<_, _>>(),
+        )
+        .expect("serializes")
+    }
+}
+
+/// A panel member rates a presented school: every indicator once, a verdict on every declared
+/// practice and nothing else, while phase 2 is active. Once enough members have rated, the
+/// rating obligation is met.
+pub fn rate_presentation(
+    cmd: RatePresentation,
+    facts: &RatingFacts,
+    ctx: &Ctx<'_>,
+) -> Result<PresentationRated, RuleError> {
+    let action = "rate a presentation";
+    ctx.phases
+        .require_active(PhaseKind::MentorSelection, None, action, ctx.now, ctx.def)?;
+    if facts.state != CaseState::Presented {
+        return Err(RuleError::IllegalTransition {
+            action,
+            state: facts.state.code(),
+            state_label: facts.state.label(),
+        });
+    }
+    let mut problems = Vec::new();
+    for ind in &ctx.def.indicators {
+        if !cmd.ratings.contains_key(&ind.code) {
+            problems.push((
+                "ratings".to_string(),
+                format!("missing indicator `{}` ({})", ind.code, ind.name),
+            ));
+        }
+    }
+    for code in cmd.ratings.keys() {
+        if ctx.def.indicator(code).is_none() {
+            problems.push(("ratings".into(), format!("unknown indicator `{code}`")));
+        }
+    }
+    let declared: BTreeSet<Uuid> = facts.practices.iter().map(|p| p.0).collect();
+    for (id, title) in &facts.practices {
+        if !cmd.verdicts.contains_key(id) {
+            problems.push((
+                "verdicts".into(),
+                format!("missing a verdict on practice {id} ({title})"),
+            ));
+        }
+    }
+    for id in cmd.verdicts.keys() {
+        if !declared.contains(id) {
+            problems.push((
+                "verdicts".into(),
+                format!("practice {id} was not declared by this school"),
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(RuleError::Invalid(problems));
+    }
+    let mut effects = vec![Effect::event(
+        "presentation.rated",
+        Some(cmd.school),
+        serde_json::Value::Null,
+        cmd.ratings_json(),
+        None,
+    )];
+    let raters = facts.raters.len() as u32 + u32::from(!facts.raters.contains(&cmd.rater));
+    if raters >= ctx.def.mentor.min_raters {
+        effects.push(Effect::CloseObligation {
+            kind: ObligationKind::RatePresentation,
+            school: Some(cmd.school),
+            key: String::new(),
+        });
+    }
+    Ok(PresentationRated {
+        sheet: cmd,
+        effects,
+    })
+}
+
+/// The office's reasoned override of the rule's verdict for one seed school.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MentorOverride {
+    pub mentor: bool,
+    pub reason: String,
+}
+
+/// One seed school's confirmed role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MentorDecision {
+    pub school: Uuid,
+    pub mentor: bool,
+    /// The office's reason, when it overrode the rule.
+    pub note: Option<String>,
+    /// The school's own move.
+    pub command: SchoolCommand,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MentorsConfirmed {
+    /// One per seed school, in the order given.
+    pub decisions: Vec<MentorDecision>,
+    /// To record after the schools' own effects.
+    pub effects: Vec<Effect>,
+}
+
+/// Confirms the mentor list once, while phase 2 is active: each seed school as the rule found
+/// it unless the office overrode it with a reason (an override agreeing with the rule is no
+/// override). Every override must name a seed school.
+pub fn confirm_mentors(
+    overrides: &BTreeMap<Uuid, MentorOverride>,
+    confirmed: bool,
+    verdicts: &[(Uuid, MentorVerdict)],
+    ctx: &Ctx<'_>,
+) -> Result<MentorsConfirmed, RuleError> {
+    ctx.phases.require_active(
+        PhaseKind::MentorSelection,
+        None,
+        "confirm the mentor list",
+        ctx.now,
+        ctx.def,
+    )?;
+    if confirmed {
+        return Err(RuleError::MentorsConfirmed);
+    }
+    let known: BTreeSet<Uuid> = verdicts.iter().map(|(s, _)| *s).collect();
+    let problems: Vec<(String, String)> = overrides
+        .keys()
+        .enumerate()
+        .filter(|(_, id)| !known.contains(id))
+        .map(|(i, _)| {
+            (
+                format!("overrides[{i}].school_id"),
+                "not a seed school of this campaign".to_string(),
+            )
+        })
+        .collect();
+    if !problems.is_empty() {
+        return Err(RuleError::Invalid(problems));
+    }
+    let decisions: Vec<MentorDecision> = verdicts
+        .iter()
+        .map(|(school, verdict)| {
+            let (mentor, note) = match overrides.get(school) {
+                Some(o) if o.mentor != verdict.mentor => (o.mentor, Some(o.reason.clone())),
+                _ => (verdict.mentor, None),
+            };
+            let reason = note.as_ref().map_or_else(
+                || verdict.explanation.clone(),
+                |n| format!("督导室调整：{n}；{}", verdict.explanation),
+            );
+            MentorDecision {
+                school: *school,
+                mentor,
+                note,
+                command: SchoolCommand::ConfirmMentor {
+                    mentor,
+                    reason: Some(reason),
+                },
+            }
+        })
+        .collect();
+    let mentors: Vec<Uuid> = decisions
+        .iter()
+        .filter(|d| d.mentor)
+        .map(|d| d.school)
+        .collect();
+    let effects = vec![Effect::event(
+        "mentors.confirmed",
+        None,
+        serde_json::Value::Null,
+        serde_json::json!({ "mentors": mentors }),
+        None,
+    )];
+    Ok(MentorsConfirmed { decisions, effects })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,6 +513,125 @@ mod tests {
             let all_excellent = !sheets.is_empty() && sheets.iter().all(|s| s.values().all(|r| *r == Rating::Excellent));
             let distinct: BTreeSet<_> = tallies.iter().filter(|t| t.accepts > t.rejects).map(|t| t.indicator.clone()).collect();
             prop_assert_eq!(v.mentor, all_excellent && distinct.len() >= 2);
+        }
+    }
+
+    mod deciders {
+        use super::super::*;
+        use crate::testing::*;
+        use proptest::prelude::*;
+
+        fn verdict(mentor: bool) -> MentorVerdict {
+            MentorVerdict {
+                mentor,
+                excellent: vec![],
+                practice_indicators: vec![],
+                explanation: "规则".into(),
+            }
+        }
+
+        proptest! {
+            /// A rating is accepted exactly when phase 2 is active, the school has presented,
+            /// and the sheet rates every indicator and judges every declared practice, nothing
+            /// else; the rating obligation is met once enough members have rated.
+            #[test]
+            fn a_rating_is_accepted_exactly_when_complete(
+                day in 0i64..80,
+                presented in any::<bool>(),
+                drop_rating in any::<bool>(),
+                extra_verdict in any::<bool>(),
+                practices in 0u128..4,
+                others in proptest::collection::btree_set("[a-c]", 0..3),
+                again in any::<bool>(),
+                min_raters in 1u32..4,
+            ) {
+                let mut def = changle();
+                def.mentor.min_raters = min_raters;
+                let phases = board_open(&def, PhaseKind::MentorSelection);
+                let now = opened_at(PhaseKind::MentorSelection) + chrono::Duration::days(day);
+                let ctx = Ctx { now, def: &def, phases: &phases };
+                let mut ratings: BTreeMap<String, Rating> = def.indicators.iter().map(|i| (i.code.clone(), Rating::Good)).collect();
+                if drop_rating { ratings.pop_first(); }
+                let mut verdicts: BTreeMap<Uuid, bool> = (0..practices).map(|p| (Uuid::from_u128(p), true)).collect();
+                if extra_verdict { verdicts.insert(Uuid::from_u128(99), false); }
+                let mut raters = others.clone();
+                if again { raters.insert("me".into()); }
+                let facts = RatingFacts {
+                    state: if presented { CaseState::Presented } else { CaseState::Seed },
+                    practices: (0..practices).map(|p| (Uuid::from_u128(p), format!("做法{p}"))).collect(),
+                    raters: raters.clone(),
+                };
+                let cmd = RatePresentation { school: Uuid::from_u128(7), rater: "me".into(), ratings, verdicts };
+                let active = now < phases.deadline(PhaseKind::MentorSelection, &def);
+                let got = rate_presentation(cmd.clone(), &facts, &ctx);
+                prop_assert_eq!(got.is_ok(), active && presented && !drop_rating && !extra_verdict, "{:?}", got);
+                match got {
+                    Ok(d) => {
+                        prop_assert_eq!(&d.sheet, &cmd);
+                        raters.insert("me".into());
+                        let met = raters.len() as u32 >= min_raters;
+                        prop_assert_eq!(d.effects.len(), 1 + usize::from(met));
+                    }
+                    Err(e) => {
+                        let expected = if !active { "deadline" } else if !presented { "cannot rate a presentation" } else { "invalid" };
+                        prop_assert!(e.to_string().contains(expected), "{} vs {}", e, expected);
+                    }
+                }
+            }
+
+            /// The list is confirmed once; every seed school keeps the rule's verdict unless an
+            /// override differs from it, and the override's reason is recorded with it.
+            #[test]
+            fn the_mentor_list_follows_the_rule_but_for_reasoned_overrides(
+                rule in proptest::collection::vec(any::<bool>(), 1..8),
+                overrides in proptest::collection::btree_map(0u128..10, any::<bool>(), 0..4),
+                confirmed in any::<bool>(),
+            ) {
+                let def = changle();
+                let phases = board_open(&def, PhaseKind::MentorSelection);
+                let ctx = Ctx { now: opened_at(PhaseKind::MentorSelection), def: &def, phases: &phases };
+                let verdicts: Vec<(Uuid, MentorVerdict)> = rule.iter().enumerate().map(|(i, m)| (Uuid::from_u128(i as u128), verdict(*m))).collect();
+                let overrides: BTreeMap<Uuid, MentorOverride> = overrides.into_iter().map(|(s, m)| (Uuid::from_u128(s), MentorOverride { mentor: m, reason: "调整".into() })).collect();
+                let all_known = overrides.keys().all(|s| (s.as_u128() as usize) < rule.len());
+                match confirm_mentors(&overrides, confirmed, &verdicts, &ctx) {
+                    Ok(d) => {
+                        prop_assert!(!confirmed && all_known);
+                        prop_assert_eq!(d.decisions.len(), rule.len());
+                        for (dec, (id, v)) in d.decisions.iter().zip(&verdicts) {
+                            prop_assert_eq!(dec.school, *id);
+                            let expected = overrides.get(id).map_or(v.mentor, |o| o.mentor);
+                            prop_assert_eq!(dec.mentor, expected);
+                            prop_assert_eq!(dec.note.is_some(), expected != v.mentor);
+                        }
+                        prop_assert_eq!(d.effects.len(), 1);
+                    }
+                    Err(e) => {
+                        prop_assert!(confirmed || !all_known);
+                        if confirmed { prop_assert_eq!(e, RuleError::MentorsConfirmed); }
+                        else { prop_assert!(matches!(e, RuleError::Invalid(_))); }
+                    }
+                }
+            }
+
+            /// A presentation is accepted exactly when each practice names a known indicator.
+            #[test]
+            fn a_presentation_names_known_indicators(known in proptest::collection::vec(any::<bool>(), 1..6)) {
+                let def = changle();
+                let practices = known.iter().enumerate().map(|(i, k)| DeclaredPractice {
+                    id: Uuid::from_u128(i as u128),
+                    indicator: if *k { format!(" {} ", def.indicators[0].code) } else { "nope".into() },
+                    title: " 青蓝工程 ".into(),
+                    description: "d".into(),
+                }).collect();
+                match submit_presentation(SubmitPresentation { school: Uuid::nil(), practices }, &def) {
+                    Ok(d) => {
+                        prop_assert!(known.iter().all(|k| *k));
+                        prop_assert!(d.practices.iter().all(|p| p.title == "青蓝工程" && p.indicator == def.indicators[0].code));
+                    }
+                    Err(RuleError::Invalid(p)) => prop_assert_eq!(p.len(), known.iter().filter(|k| !**k).count()),
+                    Err(e) => prop_assert!(false, "unexpected {e}"),
+                }
+            }
         }
     }
 }

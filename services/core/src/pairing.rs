@@ -1,12 +1,20 @@
 //! 1+X pairing: every potential school in exactly one mentor's group, group sizes within the
 //! configured bounds, and a balanced proposal (same school level first, then same town, then
-//! even load) that the office may edit.
+//! even load) that the office may edit; and the deciders of phase 3 (setting the groups,
+//! baselines, assistance).
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use chrono::NaiveDate;
 use uuid::Uuid;
 
+use crate::effects::{DeadlineRef, Effect, ObligationKind, Owner};
 use crate::error::RuleError;
+use crate::phase::PhaseKind;
+use crate::role::Role;
+use crate::school::{CaseState, Ctx, SchoolCommand};
+use crate::scoring;
+use crate::time::local_date;
 
 /// What the pairing rules need to know about a school.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,6 +170,214 @@ pub fn validate(
     }
 }
 
+/// What forming the groups needs to know about the campaign.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PairingFacts {
+    pub mentors: BTreeSet<Uuid>,
+    /// Potential schools, paired or not.
+    pub potentials: BTreeSet<Uuid>,
+    pub names: BTreeMap<Uuid, String>,
+    /// Potential schools that already have a baseline.
+    pub baselines: BTreeSet<Uuid>,
+}
+
+/// One potential school's move into a group, with the obligations it brings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Move {
+    pub school: Uuid,
+    pub command: SchoolCommand,
+    /// Extra effects to record with the school's own.
+    pub extra: Vec<Effect>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PairingSet {
+    pub groups: Groups,
+    /// (mentor, potential), as stored.
+    pub pairs: Vec<(Uuid, Uuid)>,
+    /// In group order, then member order.
+    pub moves: Vec<Move>,
+    /// To record after the schools' own effects.
+    pub effects: Vec<Effect>,
+}
+
+/// Sets the office's groups before the pairing milestone: valid groups (see `validate`), each
+/// potential school paired (again), and a baseline owed for each one without.
+pub fn set_pairing(
+    groups: Groups,
+    facts: &PairingFacts,
+    ctx: &Ctx<'_>,
+) -> Result<PairingSet, RuleError> {
+    ctx.phases.require_active(
+        PhaseKind::Pairing,
+        Some("pairing_deadline"),
+        "form 1+X groups",
+        ctx.now,
+        ctx.def,
+    )?;
+    validate(
+        &groups,
+        &facts.mentors,
+        &facts.potentials,
+        ctx.def.group_min,
+        ctx.def.group_max,
+    )?;
+    let due = ctx.phases.deadline(PhaseKind::Pairing, ctx.def);
+    let mut moves = Vec::new();
+    for (mentor, members) in &groups {
+        for p in members {
+            let mut extra = Vec::new();
+            if !facts.baselines.contains(p) {
+                extra.push(Effect::OpenObligation {
+                    kind: ObligationKind::RecordBaseline,
+                    school: Some(*p),
+                    key: String::new(),
+                    owner: Owner::Role(Role::Office),
+                    deadline: DeadlineRef::Phase(PhaseKind::Pairing),
+                    due,
+                    subject: format!(
+                        "录入{}的各项指标基线分",
+                        facts.names.get(p).map_or("", String::as_str)
+                    ),
+                });
+            }
+            moves.push(Move {
+                school: *p,
+                command: SchoolCommand::Pair { mentor: *mentor },
+                extra,
+            });
+        }
+    }
+    let pairs: Vec<(Uuid, Uuid)> = groups
+        .iter()
+        .flat_map(|(m, ps)| ps.iter().map(move |p| (*m, *p)))
+        .collect();
+    let effects = vec![Effect::event(
+        "pairing.set",
+        None,
+        serde_json::Value::Null,
+        serde_json::json!({ "groups": groups.iter().map(|(m, ps)| serde_json::json!({ "mentor": m, "potentials": ps })).collect::<Vec<_>>() }),
+        None,
+    )];
+    Ok(PairingSet {
+        groups,
+        pairs,
+        moves,
+        effects,
+    })
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BaselineRecorded {
+    pub scores: BTreeMap<String, f64>,
+    pub effects: Vec<Effect>,
+}
+
+/// Records a potential school's baseline (every indicator once) during phase 3, meeting the
+/// obligation to record it.
+pub fn record_baseline(
+    school: Uuid,
+    scores: &[(String, f64)],
+    state: CaseState,
+    ctx: &Ctx<'_>,
+) -> Result<BaselineRecorded, RuleError> {
+    let (scores, problems) = scoring::indicator_scores(ctx.def, "scores", scores);
+    if !problems.is_empty() {
+        return Err(RuleError::Invalid(problems));
+    }
+    ctx.phases.require_active(
+        PhaseKind::Pairing,
+        None,
+        "record a baseline",
+        ctx.now,
+        ctx.def,
+    )?;
+    if state != CaseState::Paired && state != CaseState::Potential {
+        return Err(RuleError::NotPotential {
+            state: state.code(),
+        });
+    }
+    let effects = vec![
+        Effect::event(
+            "baseline.recorded",
+            Some(school),
+            serde_json::Value::Null,
+            serde_json::to_value(&scores).expect("serializes"),
+            None,
+        ),
+        Effect::CloseObligation {
+            kind: ObligationKind::RecordBaseline,
+            school: Some(school),
+            key: String::new(),
+        },
+    ];
+    Ok(BaselineRecorded { scores, effects })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogAssistance {
+    /// The new activity's id, chosen by the caller.
+    pub activity: Uuid,
+    pub mentor: Uuid,
+    pub potential: Uuid,
+    pub date: NaiveDate,
+    pub indicators: Vec<String>,
+    pub description: String,
+    pub evidence_ref: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssistanceLogged {
+    pub activity: LogAssistance,
+    pub effects: Vec<Effect>,
+}
+
+/// Logs a mentor's assistance to a school of its group: known indicators, a day not in the
+/// future, during phase 3. `mentor_of` is the potential school's current mentor.
+pub fn log_assistance(
+    cmd: LogAssistance,
+    mentor_of: Option<Uuid>,
+    ctx: &Ctx<'_>,
+) -> Result<AssistanceLogged, RuleError> {
+    let mut problems = Vec::new();
+    for (i, ind) in cmd.indicators.iter().enumerate() {
+        if ctx.def.indicator(ind).is_none() {
+            problems.push((
+                format!("indicators[{i}]"),
+                format!("unknown indicator `{ind}`"),
+            ));
+        }
+    }
+    if cmd.date > local_date(ctx.now, ctx.def.tz()) {
+        problems.push(("date".into(), format!("{} is in the future", cmd.date)));
+    }
+    if !problems.is_empty() {
+        return Err(RuleError::Invalid(problems));
+    }
+    ctx.phases.require_active(
+        PhaseKind::Pairing,
+        None,
+        "log an assistance activity",
+        ctx.now,
+        ctx.def,
+    )?;
+    if mentor_of != Some(cmd.mentor) {
+        return Err(RuleError::NotInGroup);
+    }
+    let effects = vec![Effect::event(
+        "assistance.logged",
+        Some(cmd.mentor),
+        serde_json::Value::Null,
+        serde_json::json!({ "activity_id": cmd.activity, "potential_school_id": cmd.potential,
+                            "date": cmd.date, "indicators": cmd.indicators }),
+        None,
+    )];
+    Ok(AssistanceLogged {
+        activity: cmd,
+        effects,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,6 +439,117 @@ mod tests {
                     prop_assert!(validate(&groups, &ms, &ps, min, max).is_ok());
                 }
                 Err(_) => prop_assert!(p > m * max as usize || p < m * min as usize),
+            }
+        }
+    }
+
+    mod deciders {
+        use super::super::*;
+        use crate::testing::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Valid groups set before the milestone pair every member, owe a baseline exactly
+            /// for those without one, and record one event; anything else is refused whole.
+            #[test]
+            fn groups_are_set_exactly_when_valid_and_in_time(
+                sizes in proptest::collection::vec(0usize..6, 1..4),
+                stranger in any::<bool>(),
+                with_baseline in proptest::collection::btree_set(0u128..30, 0..10),
+                day in 0i64..60,
+            ) {
+                let def = changle();
+                let phases = board_open(&def, PhaseKind::Pairing);
+                let now = opened_at(PhaseKind::Pairing) + chrono::Duration::days(day);
+                let ctx = Ctx { now, def: &def, phases: &phases };
+                let mut facts = PairingFacts::default();
+                let mut groups = Groups::new();
+                let mut next = 0u128;
+                for (g, n) in sizes.iter().enumerate() {
+                    let m = Uuid::from_u128(1000 + g as u128);
+                    facts.mentors.insert(m);
+                    let members: Vec<Uuid> = (0..*n).map(|_| { next += 1; Uuid::from_u128(next) }).collect();
+                    for p in &members { facts.potentials.insert(*p); facts.names.insert(*p, format!("校{p}")); }
+                    groups.insert(m, members);
+                }
+                if stranger { groups.insert(Uuid::from_u128(5000), vec![]); }
+                facts.baselines = with_baseline.iter().map(|b| Uuid::from_u128(*b)).collect();
+                let in_time = phases.require_active(PhaseKind::Pairing, Some("pairing_deadline"), "x", now, &def).is_ok();
+                let valid = !stranger && sizes.iter().all(|n| (*n as u32) >= def.group_min && (*n as u32) <= def.group_max);
+                let got = set_pairing(groups.clone(), &facts, &ctx);
+                prop_assert_eq!(got.is_ok(), in_time && valid, "{:?}", got.as_ref().err());
+                if let Ok(d) = got {
+                    prop_assert_eq!(d.moves.len(), facts.potentials.len());
+                    prop_assert_eq!(d.pairs.len(), facts.potentials.len());
+                    for mv in &d.moves {
+                        prop_assert_eq!(mv.extra.is_empty(), facts.baselines.contains(&mv.school));
+                    }
+                    prop_assert_eq!(d.effects.len(), 1);
+                    prop_assert_eq!(d.groups, groups);
+                }
+            }
+
+            /// A baseline is recorded exactly for a potential school, complete, during phase 3,
+            /// and meets the obligation to record it.
+            #[test]
+            fn a_baseline_is_recorded_exactly_for_a_potential_school(
+                state in 0usize..4,
+                drop_one in any::<bool>(),
+                day in 0i64..100,
+            ) {
+                let def = changle();
+                let phases = board_open(&def, PhaseKind::Pairing);
+                let now = opened_at(PhaseKind::Pairing) + chrono::Duration::days(day);
+                let ctx = Ctx { now, def: &def, phases: &phases };
+                let state = [CaseState::Potential, CaseState::Paired, CaseState::Mentor, CaseState::Seed][state];
+                let mut scores: Vec<(String, f64)> = def.indicators.iter().map(|i| (i.code.clone(), 50.0)).collect();
+                if drop_one { scores.pop(); }
+                let active = now < phases.deadline(PhaseKind::Pairing, &def);
+                let potential = matches!(state, CaseState::Potential | CaseState::Paired);
+                match record_baseline(Uuid::from_u128(1), &scores, state, &ctx) {
+                    Ok(d) => {
+                        prop_assert!(!drop_one && active && potential);
+                        prop_assert_eq!(d.scores.len(), def.indicators.len());
+                        prop_assert_eq!(d.effects.len(), 2);
+                    }
+                    Err(e) => {
+                        prop_assert!(drop_one || !active || !potential);
+                        let expected = if drop_one { "invalid" } else if !active { "deadline" } else { "baselines are for potential schools" };
+                        prop_assert!(e.to_string().contains(expected), "{} vs {}", e, expected);
+                    }
+                }
+            }
+
+            /// Assistance is logged exactly for the mentor's own group, on known indicators, on a
+            /// day not in the future, during phase 3.
+            #[test]
+            fn assistance_is_logged_exactly_within_the_group(
+                own in any::<bool>(),
+                unknown in any::<bool>(),
+                ahead in -3i64..3,
+                day in 0i64..100,
+            ) {
+                let def = changle();
+                let phases = board_open(&def, PhaseKind::Pairing);
+                let now = opened_at(PhaseKind::Pairing) + chrono::Duration::days(day);
+                let ctx = Ctx { now, def: &def, phases: &phases };
+                let today = local_date(now, def.tz());
+                let mentor = Uuid::from_u128(1);
+                let mut indicators = vec![def.indicators[0].code.clone()];
+                if unknown { indicators.push("nope".into()); }
+                let cmd = LogAssistance { activity: Uuid::from_u128(9), mentor, potential: Uuid::from_u128(2),
+                    date: today + chrono::Duration::days(ahead), indicators, description: "送教".into(), evidence_ref: String::new() };
+                let active = now < phases.deadline(PhaseKind::Pairing, &def);
+                let got = log_assistance(cmd.clone(), own.then_some(mentor), &ctx);
+                let ok = own && !unknown && ahead <= 0 && active;
+                prop_assert_eq!(got.is_ok(), ok, "{:?}", got);
+                match got {
+                    Ok(d) => { prop_assert_eq!(d.activity, cmd); prop_assert_eq!(d.effects.len(), 1); }
+                    Err(e) => {
+                        let expected = if unknown || ahead > 0 { "invalid" } else if !active { "deadline" } else { "not in this mentor's 1+X group" };
+                        prop_assert!(e.to_string().contains(expected), "{} vs {}", e, expected);
+                    }
+                }
             }
         }
     }

@@ -531,6 +531,19 @@ pub fn open_items(kind: PhaseKind, f: &PhaseFacts, now: DateTime<Utc>) -> Vec<Op
     items
 }
 
+/// A new campaign: every phase not open, and the `campaign.created` event naming the
+/// definition it runs on (its SHA-256).
+pub fn create_campaign(def: &CampaignDefinition, sha256: &str) -> (PhaseBoard, Vec<Effect>) {
+    let effects = vec![Effect::event(
+        "campaign.created",
+        None,
+        serde_json::Value::Null,
+        serde_json::json!({ "code": def.code, "county": def.county, "year": def.year, "definition_sha256": sha256 }),
+        None,
+    )];
+    (PhaseBoard::new(def), effects)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -572,6 +585,23 @@ mod tests {
             err.to_string()
                 .starts_with("phase 1+X 搭对帮扶提升 (pairing) cannot be completed yet: 2 所"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_new_campaign_has_every_phase_not_open_and_names_its_definition() {
+        let def = crate::testing::changle();
+        let (_, sha) = def.canonical();
+        let (board, effects) = create_campaign(&def, &sha);
+        assert!(
+            board
+                .phases
+                .iter()
+                .all(|p| p.status == PhaseStatus::NotOpen)
+        );
+        assert_eq!(board.phases.len(), PhaseKind::ALL.len());
+        assert!(
+            matches!(&effects[..], [Effect::Event { action: "campaign.created", after, .. }] if after["definition_sha256"] == sha.as_str())
         );
     }
 }

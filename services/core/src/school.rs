@@ -461,6 +461,25 @@ pub fn decide(
     Ok(Transition { to, effects })
 }
 
+/// Schools enrol in a campaign until the seed list is final (phase 1 completed).
+pub fn enrol(phases: &PhaseBoard) -> Result<(), RuleError> {
+    if phases.get(PhaseKind::SeedDesignation).status == crate::phase::PhaseStatus::Completed {
+        return Err(RuleError::EnrolmentClosed);
+    }
+    Ok(())
+}
+
+/// The audit event of one enrolled school, as stored.
+pub fn registered(id: Uuid, code: &str, name: &str, state: &str, version: i64) -> Effect {
+    Effect::event(
+        "school.registered",
+        Some(id),
+        serde_json::Value::Null,
+        serde_json::json!({ "code": code, "name": name, "state": state, "version": version }),
+        None,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -734,5 +753,28 @@ mod tests {
         };
         let err = decide(&case, &SchoolCommand::SubmitApplication, &me, &ctx).unwrap_err();
         assert!(err.to_string().contains("application_deadline"), "{err}");
+    }
+
+    mod enrolment {
+        use super::super::*;
+        use crate::testing::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Schools enrol exactly until phase 1 is completed.
+            #[test]
+            fn schools_enrol_until_the_seed_list_is_final(open in proptest::option::of(0usize..5)) {
+                let def = changle();
+                let board = match open {
+                    None => PhaseBoard::new(&def),
+                    Some(i) => board_open(&def, PhaseKind::ALL[i]),
+                };
+                let completed = open.is_some_and(|i| i > 0);
+                prop_assert_eq!(enrol(&board).is_err(), completed);
+                if completed {
+                    prop_assert_eq!(enrol(&board).unwrap_err(), RuleError::EnrolmentClosed);
+                }
+            }
+        }
     }
 }

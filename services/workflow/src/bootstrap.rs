@@ -11,7 +11,7 @@ use junheng_store::tokens::{self, TokenRow};
 use junheng_store::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::api::admin::new_token;
+use crate::app::admin::new_token;
 
 /// The shipped Changle 2020 definition.
 pub const CHANGLE_2020: &str = include_str!("../../../deploy/campaigns/changle-2020.toml");

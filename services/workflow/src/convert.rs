@@ -1,12 +1,9 @@
 //! Proto ⇄ domain conversion, in one place. Parsing a request field either yields a domain
 //! value or a field violation naming the field.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, NaiveDate, Utc};
 use junheng_core::notice::NoticeKind;
-use junheng_core::scoring;
-use junheng_core::{CampaignDefinition, CaseState, PhaseKind, PhaseStatus, Role};
+use junheng_core::{CaseState, PhaseKind, PhaseStatus, Role};
 use junheng_proto::v1 as pb;
 use junheng_store::schools::SchoolRow;
 use junheng_store::seed::ObjectionRow;
@@ -281,18 +278,6 @@ pub fn notice_to_pb(v: &NoticeView, now: DateTime<Utc>) -> pb::Notice {
         },
         objections: v.objections.iter().map(objection_to_pb).collect(),
     }
-}
-
-/// Scores for every indicator exactly once, each 0..=100 (the rule is the core's).
-pub fn indicator_scores(
-    v: &mut Violations,
-    field: &str,
-    def: &CampaignDefinition,
-    scores: &[pb::IndicatorScore],
-) -> BTreeMap<String, f64> {
-    let (out, problems) = scoring::indicator_scores(def, field, &indicator_pairs(scores));
-    v.0.extend(problems);
-    out
 }
 
 /// (indicator, score) pairs as given, for the core to check.

@@ -1,26 +1,17 @@
-//! AdminService: server info (clock mode), the simulated clock, tokens.
+//! AdminService: server info (clock mode), the simulated clock, tokens. Parses, calls
+//! `app::admin`, maps to proto.
 
-use junheng_core::{Effect, Role};
+use junheng_core::Role;
 use junheng_proto::v1 as pb;
 use junheng_proto::v1::admin_service_server::AdminService;
-use junheng_store::tokens::{self, TokenRow};
-use rand::RngCore;
 use tonic::{Request, Response, Status};
-use uuid::Uuid;
 
 use super::{Shared, begin, reply, request_id};
+use crate::app::admin::{self as app, IssueToken};
 use crate::convert::{Violations, from_ts, role_from_pb, ts};
-use crate::error::AppError;
-use crate::state::{Call, ClockMode};
+use crate::state::Call;
 
 pub struct AdminApi(pub Shared);
-
-/// A fresh bearer token: 32 random bytes, hex, with a recognisable prefix.
-pub fn new_token() -> String {
-    let mut b = [0u8; 32];
-    rand::rng().fill_bytes(&mut b);
-    format!("jh_{}", hex::encode(b))
-}
 
 #[tonic::async_trait]
 impl AdminService for AdminApi {
@@ -40,8 +31,7 @@ impl AdminService for AdminApi {
         reply(
             &call,
             async {
-                let mut conn = self.0.pool.acquire().await?;
-                let now = self.0.now(&mut conn).await?;
+                let now = app::now(&self.0).await?;
                 Ok(pb::ServerInfo {
                     version: env!("CARGO_PKG_VERSION").into(),
                     clock_mode: self.0.clock.name().into(),
@@ -59,31 +49,30 @@ impl AdminService for AdminApi {
     ) -> Result<Response<pb::ServerInfo>, Status> {
         let call = self.0.call(&req).await?;
         let req = req.into_inner();
-        reply(&call, async {
-            call.require(&[Role::Office], "advance the clock")?;
-            let mut v = Violations::default();
-            let to = req.to.as_ref().and_then(from_ts);
-            if to.is_none() {
-                v.add("to", "required: the instant to move the simulated clock to");
+        reply(
+            &call,
+            async {
+                call.require(&[Role::Office], "advance the clock")?;
+                let mut v = Violations::default();
+                let to = req.to.as_ref().and_then(from_ts);
+                if to.is_none() {
+                    v.add("to", "required: the instant to move the simulated clock to");
+                }
+                v.finish()?;
+                app::require_simulated(&self.0)?;
+                let mut w = begin!(self.0, call, "AdvanceClock", req);
+                let now = app::advance_clock(&mut w, to.expect("checked")).await?;
+                let resp = pb::ServerInfo {
+                    version: env!("CARGO_PKG_VERSION").into(),
+                    clock_mode: self.0.clock.name().into(),
+                    now: Some(ts(now)),
+                    demo: self.0.demo,
+                };
+                w.commit(&resp).await?;
+                Ok(resp)
             }
-            v.finish()?;
-            if self.0.clock == ClockMode::Real {
-                return Err(AppError::FailedPrecondition(
-                    "the server runs on the real clock; start it with `--clock simulated` to replay a season".into(),
-                ));
-            }
-            let mut w = begin!(self.0, call, "AdvanceClock", req);
-            let to = to.expect("checked");
-            if to < w.now {
-                return Err(AppError::invalid("to", format!("{to} is earlier than the simulated now {}; the clock never goes back", w.now)));
-            }
-            let now = junheng_store::clock::advance(w.conn(), to).await?;
-            tracing::info!(clock.now = %now, "simulated clock advanced");
-            let resp = pb::ServerInfo { version: env!("CARGO_PKG_VERSION").into(), clock_mode: self.0.clock.name().into(), now: Some(ts(now)), demo: self.0.demo };
-            w.commit(&resp).await?;
-            Ok(resp)
-        }
-        .await)
+            .await,
+        )
     }
 
     async fn issue_token(
@@ -115,23 +104,8 @@ impl AdminService for AdminApi {
             v.finish()?;
             let role = role.expect("checked");
             let mut w = begin!(self.0, call, "IssueToken", req);
-            let campaign = match school {
-                Some(s) => Some(junheng_store::schools::get(w.conn(), s).await?.campaign_id),
-                None => None,
-            };
-            let token = new_token();
-            let actor = format!("{}:{}", role.code(), Uuid::now_v7().simple());
-            tokens::insert(w.conn(), &token, &TokenRow { actor: actor.clone(), name: name.clone(), role: role.code().into(), school_id: school }).await?;
-            if let Some(c) = campaign {
-                let ev = Effect::event(
-                    "token.issued",
-                    school,
-                    serde_json::Value::Null,
-                    serde_json::json!({ "actor": actor, "name": name, "role": role.code() }),
-                    None,
-                );
-                w.record(&call, c, &[ev]).await?;
-            }
+            let cmd = IssueToken { name, role, school };
+            let app::Issued { token, actor } = app::issue_token(&mut w, &call, cmd).await?;
             // The secret is shown once: a replay of this call returns the actor, not the token,
             // so no plaintext token is ever stored.
             w.commit(&pb::IssueTokenResponse { token: String::new(), actor: actor.clone() }).await?;

@@ -1,14 +1,17 @@
 //! The gRPC edge: one module per service. Handlers parse the request (every field, all
-//! problems at once), open a unit of work, ask the rule core, persist state and effects in one
-//! transaction, and map the result back to proto.
+//! problems at once), open a unit of work, make one call into `app` (which loads the facts, lets
+//! the rule core decide and persists in that one transaction), and map the result back to proto
+//! without I/O. No handler imports another.
 
 mod acceptance;
-pub(crate) mod admin;
+mod admin;
 mod award;
 mod campaign;
-pub(crate) mod mentor;
+#[cfg(test)]
+mod edge_rules;
+mod mentor;
 mod pairing;
-pub(crate) mod school;
+mod school;
 mod seed;
 mod sheets;
 

@@ -1,20 +1,17 @@
-//! SchoolService: registration (all-or-nothing), reads, filtered paged lists.
+//! SchoolService: registration (all-or-nothing), reads, filtered paged lists. Parses, calls
+//! `app::schools`, maps to proto.
 
 use std::collections::HashMap;
 
-use junheng_core::{CaseState, Effect, PhaseKind, PhaseStatus, Role};
+use junheng_core::{CaseState, Role};
 use junheng_proto::v1 as pb;
 use junheng_proto::v1::school_service_server::SchoolService;
-use junheng_store::campaigns::Lock;
-use junheng_store::schools::{self, Filter, NewSchool};
+use junheng_store::schools::{Filter, NewSchool};
 use tonic::{Request, Response, Status};
 
 use super::{Shared, begin, reply};
+use crate::app::schools as app;
 use crate::convert::{Violations, contacts_to_json, level_from_pb, school_to_pb};
-use crate::error::{AppError, AppResult};
-use crate::state::{AppState, Call, Work};
-use junheng_store::schools::SchoolRow;
-use uuid::Uuid;
 
 pub struct SchoolApi(pub Shared);
 
@@ -90,39 +87,6 @@ fn check_school(v: &mut Violations, i: usize, s: &pb::NewSchool) -> NewSchool {
     }
 }
 
-/// Enrols a validated batch in a campaign, all or nothing, with one audit event per school.
-pub(crate) async fn register(
-    state: &AppState,
-    w: &mut Work,
-    call: &Call,
-    campaign: Uuid,
-    rows: &[NewSchool],
-) -> AppResult<Vec<SchoolRow>> {
-    let camp = state.load(w.conn(), campaign, Lock::Share).await?;
-    if camp.phases.get(PhaseKind::SeedDesignation).status == PhaseStatus::Completed {
-        return Err(AppError::FailedPrecondition(
-            "the seed list is final (phase seed_designation is completed); schools can no longer enrol in this campaign".into(),
-        ));
-    }
-    let now = w.now;
-    let inserted =
-        schools::insert_many(w.conn(), campaign, rows, CaseState::Enrolled.code(), now).await?;
-    let effects: Vec<Effect> = inserted
-        .iter()
-        .map(|r| {
-            Effect::event(
-                "school.registered",
-                Some(r.id),
-                serde_json::Value::Null,
-                serde_json::json!({ "code": r.code, "name": r.name, "state": r.state, "version": r.version }),
-                None,
-            )
-        })
-        .collect();
-    w.record(call, campaign, &effects).await?;
-    Ok(inserted)
-}
-
 #[tonic::async_trait]
 impl SchoolService for SchoolApi {
     async fn register_schools(
@@ -156,7 +120,7 @@ impl SchoolService for SchoolApi {
                 }
                 v.finish()?;
                 let mut w = begin!(self.0, call, "RegisterSchools", req);
-                let inserted = register(&self.0, &mut w, &call, campaign, &rows).await?;
+                let inserted = app::register(&self.0, &mut w, &call, campaign, &rows).await?;
                 let resp = pb::RegisterSchoolsResponse {
                     schools: inserted.iter().map(school_to_pb).collect(),
                 };
@@ -179,8 +143,7 @@ impl SchoolService for SchoolApi {
                 let mut v = Violations::default();
                 let id = v.uuid("school_id", &req.school_id);
                 v.finish()?;
-                let mut conn = self.0.pool.acquire().await?;
-                Ok(school_to_pb(&schools::get(&mut conn, id).await?))
+                Ok(school_to_pb(&app::school(&self.0, id).await?))
             }
             .await,
         )
@@ -232,10 +195,7 @@ impl SchoolService for SchoolApi {
                     level,
                     state: (!req.state.is_empty()).then(|| req.state.clone()),
                 };
-                let mut conn = self.0.pool.acquire().await?;
-                junheng_store::campaigns::get(&mut conn, campaign, Lock::None).await?;
-                let rows =
-                    schools::list(&mut conn, campaign, &filter, &req.page_token, size).await?;
+                let rows = app::list(&self.0, campaign, &filter, &req.page_token, size).await?;
                 let next = if rows.len() as i64 == size {
                     rows.last().map(|r| r.code.clone()).unwrap_or_default()
                 } else {

@@ -1,44 +1,23 @@
 //! SpreadsheetService: school import from CSV/XLSX and the documents the bureau posts or
-//! files, as XLSX, CSV or Markdown (built by `junheng-sheets`).
+//! files, as XLSX, CSV or Markdown (built by `junheng-sheets` in `app::documents`). Parses,
+//! calls the app, renders the file.
 
-use std::collections::{BTreeMap, HashMap};
-
-use junheng_core::awards::AwardClass;
-use junheng_core::notice::NoticeKind;
-use junheng_core::{CaseState, Role, time};
+use junheng_core::Role;
 use junheng_proto::v1 as pb;
 use junheng_proto::v1::spreadsheet_service_server::SpreadsheetService;
 use junheng_sheets as sheets;
-use junheng_store::campaigns::Lock;
-use junheng_store::schools::{NewSchool, SchoolRow};
-use junheng_store::{PgConnection, phases, seed};
+use junheng_store::schools::NewSchool;
 use tonic::{Request, Response, Status};
-use uuid::Uuid;
 
 use super::{Shared, begin, reply};
-use crate::app::all_schools;
+use crate::app::documents::{self, Content, Document};
 use crate::convert::{Violations, school_to_pb};
-use crate::error::{AppError, AppResult};
-use crate::state::Loaded;
+use crate::error::AppError;
 
 pub struct SpreadsheetApi(pub Shared);
 
 /// 20 MiB: far above a province's school list.
 const MAX_IMPORT: usize = 20 << 20;
-
-fn level(s: &str) -> sheets::Level {
-    sheets::Level::parse(s).unwrap_or(sheets::Level::Primary)
-}
-
-fn line(s: &SchoolRow) -> sheets::SchoolLine {
-    sheets::SchoolLine {
-        code: s.code.clone(),
-        name: s.name.clone(),
-        level: level(&s.level),
-        town: s.town.clone(),
-        principal: s.principal.clone(),
-    }
-}
 
 fn import_error(e: sheets::ImportError) -> AppError {
     match e {
@@ -49,93 +28,6 @@ fn import_error(e: sheets::ImportError) -> AppError {
         ),
         other => AppError::invalid("content", other.to_string()),
     }
-}
-
-async fn seed_notice(
-    conn: &mut PgConnection,
-    camp: &Loaded,
-    all: &[SchoolRow],
-) -> AppResult<sheets::SeedListNotice> {
-    let notices: Vec<_> = seed::list_notices(conn, camp.id())
-        .await?
-        .into_iter()
-        .filter(|n| n.kind != NoticeKind::Results.code())
-        .collect();
-    let first = notices.first().ok_or_else(|| {
-        AppError::FailedPrecondition("no seed list notice has been published yet".into())
-    })?;
-    let tz = camp.def.tz();
-    let by_id: HashMap<Uuid, &SchoolRow> = all.iter().map(|s| (s.id, s)).collect();
-    let mut rows = Vec::new();
-    for n in &notices {
-        for id in seed::notice_schools(conn, n.id).await? {
-            if let Some(s) = by_id
-                .get(&id)
-                .filter(|s| s.state != CaseState::Removed.code())
-            {
-                rows.push(line(s));
-            }
-        }
-    }
-    Ok(sheets::SeedListNotice {
-        title: first.title.clone(),
-        published: time::local_date(first.starts_at, tz),
-        ends: notices
-            .iter()
-            .map(|n| n.last_day)
-            .max()
-            .unwrap_or(first.last_day),
-        rows,
-    })
-}
-
-async fn results_notice(
-    conn: &mut PgConnection,
-    camp: &Loaded,
-) -> AppResult<sheets::ResultsNotice> {
-    let id = camp.row.results_notice_id.ok_or_else(|| {
-        AppError::FailedPrecondition("the results notice has not been published yet".into())
-    })?;
-    let n = seed::get_notice(conn, id).await?;
-    let names: BTreeMap<String, String> = camp
-        .def
-        .indicators
-        .iter()
-        .map(|i| (i.code.clone(), i.name.clone()))
-        .collect();
-    let standings = crate::app::acceptance::standings(conn, camp).await?;
-    let stored: HashMap<Uuid, junheng_core::scoring::AcceptanceResult> =
-        phases::results(conn, camp.id())
-            .await?
-            .into_iter()
-            .filter_map(|(s, r, _)| Some((s, serde_json::from_value(r).ok()?)))
-            .collect();
-    let mut rows: Vec<sheets::ResultLine> = standings
-        .iter()
-        .filter_map(|s| {
-            let r = stored.get(&s.school.id)?;
-            Some(sheets::ResultLine {
-                school: s.school.name.clone(),
-                mentor_school: s.mentor.as_ref().map(|m| m.1.clone()).unwrap_or_default(),
-                report_score: r.report,
-                onsite_score: r.onsite_mean,
-                final_score: r.final_score,
-                passes: r
-                    .passes
-                    .iter()
-                    .map(|(k, v)| (names.get(k).cloned().unwrap_or_else(|| k.clone()), *v))
-                    .collect(),
-            })
-        })
-        .collect();
-    rows.sort_by(|a, b| b.final_score.total_cmp(&a.final_score));
-    Ok(sheets::ResultsNotice {
-        title: n.title,
-        published: time::local_date(n.starts_at, camp.def.tz()),
-        ends: n.last_day,
-        indicators: camp.def.indicators.iter().map(|i| i.name.clone()).collect(),
-        rows,
-    })
 }
 
 #[tonic::async_trait]
@@ -184,7 +76,7 @@ impl SpreadsheetService for SpreadsheetApi {
                 })
                 .collect();
             let mut w = begin!(self.0, call, "ImportSchools", req);
-            let inserted = super::school::register(&self.0, &mut w, &call, campaign, &rows).await?;
+            let inserted = crate::app::schools::register(&self.0, &mut w, &call, campaign, &rows).await?;
             let resp = pb::RegisterSchoolsResponse { schools: inserted.iter().map(school_to_pb).collect() };
             w.commit(&resp).await?;
             Ok(resp)
@@ -232,133 +124,36 @@ impl SpreadsheetService for SpreadsheetApi {
                 }
                 v.finish()?;
                 let (document, format) = (document.expect("checked"), format.expect("checked"));
-                let mut conn = self.0.pool.acquire().await?;
-                let camp = self.0.load(&mut conn, campaign, Lock::None).await?;
-                let all = all_schools(&mut conn, campaign).await?;
-                let prefix = format!("{}{}", camp.def.county, camp.def.year);
-                let table = match document {
-                    pb::Document::SeedNotice => {
-                        seed_notice(&mut conn, &camp, &all).await?.to_table()
-                    }
-                    pb::Document::MentorList => {
-                        if camp.row.mentors_confirmed_at.is_none() {
-                            return Err(AppError::FailedPrecondition(
-                                "the mentor list is not confirmed yet".into(),
-                            ));
-                        }
-                        let rows = super::mentor::proposals(&mut conn, &camp)
-                            .await?
-                            .into_iter()
-                            .filter(|(_, verdict)| verdict.mentor)
-                            .map(|(s, verdict)| sheets::MentorLine {
-                                school: line(&s),
-                                rule_explanation: verdict.explanation,
-                            })
-                            .collect();
-                        sheets::MentorList {
-                            title: format!("{prefix}年导师型学校名单"),
-                            rows,
-                        }
-                        .to_table()
-                    }
-                    pb::Document::PracticeCollection => {
-                        let (_, doc) = super::mentor::practice_collection(&mut conn, &camp).await?;
-                        if format == pb::FileFormat::Markdown {
-                            let content = sheets::practice_collection_markdown(&doc).into_bytes();
-                            return Ok(pb::ExportedFile {
-                                filename: format!("{prefix}-practices.md"),
-                                content_type: "text/markdown; charset=utf-8".into(),
-                                content,
-                            });
-                        }
-                        doc.to_table()
-                    }
-                    pb::Document::ResultsNotice => {
-                        results_notice(&mut conn, &camp).await?.to_table()
-                    }
-                    pb::Document::AwardList | pb::Document::VetoList => {
-                        if camp.row.awards_confirmed_at.is_none() {
-                            return Err(AppError::FailedPrecondition(
-                                "the award list is not confirmed yet".into(),
-                            ));
-                        }
-                        let by_id: HashMap<Uuid, &SchoolRow> =
-                            all.iter().map(|s| (s.id, s)).collect();
-                        let awards =
-                            phases::list_awards(&mut conn, Some(campaign), None, None, None, None)
-                                .await?;
-                        let basis = |a: &phases::AwardListing| {
-                            if a.override_reason.is_empty() {
-                                a.reason.clone()
-                            } else {
-                                format!("{}（督导室调整：{}）", a.reason, a.override_reason)
-                            }
-                        };
-                        if document == pb::Document::VetoList {
-                            let rows = awards
-                                .iter()
-                                .filter(|a| a.class == AwardClass::Veto.code())
-                                .map(|a| sheets::VetoLine {
-                                    school: a.school_name.clone(),
-                                    principal: a.principal.clone(),
-                                    reason: basis(a),
-                                })
-                                .collect();
-                            sheets::VetoList {
-                                title: format!("{prefix}年一票否决名单"),
-                                rows,
-                            }
-                            .to_table()
-                        } else {
-                            let rows = awards
-                                .iter()
-                                .filter_map(|a| {
-                                    let award = match AwardClass::from_code(&a.class)? {
-                                        AwardClass::Contribution => sheets::Award::Contribution,
-                                        AwardClass::Model => sheets::Award::Model,
-                                        AwardClass::Progress => sheets::Award::Progress,
-                                        AwardClass::Compliance => sheets::Award::Compliance,
-                                        AwardClass::Veto => return None,
-                                    };
-                                    let s = by_id.get(&a.school_id)?;
-                                    Some(sheets::AwardLine {
-                                        school: a.school_name.clone(),
-                                        level: level(&s.level),
-                                        town: s.town.clone(),
-                                        principal: a.principal.clone(),
-                                        award,
-                                        basis: basis(a),
-                                    })
-                                })
-                                .collect();
-                            sheets::AwardList {
-                                title: format!(
-                                    "{prefix}年义务教育学校优质均衡发展提升行动评先树优名单"
-                                ),
-                                rows,
-                            }
-                            .to_table()
-                        }
-                    }
+                let document = match document {
+                    pb::Document::SeedNotice => Document::SeedNotice,
+                    pb::Document::MentorList => Document::MentorList,
+                    pb::Document::PracticeCollection => Document::PracticeCollection,
+                    pb::Document::ResultsNotice => Document::ResultsNotice,
+                    pb::Document::AwardList => Document::AwardList,
+                    pb::Document::VetoList => Document::VetoList,
                     pb::Document::Unspecified => unreachable!("checked"),
                 };
-                let slug = match document {
-                    pb::Document::SeedNotice => "seed-notice",
-                    pb::Document::MentorList => "mentor-list",
-                    pb::Document::PracticeCollection => "practices",
-                    pb::Document::ResultsNotice => "results-notice",
-                    pb::Document::AwardList => "awards",
-                    pb::Document::VetoList => "vetoes",
-                    pb::Document::Unspecified => "document",
+                let export = documents::export(&self.0, campaign, document).await?;
+                let table = match export.content {
+                    Content::Practices(doc) if format == pb::FileFormat::Markdown => {
+                        return Ok(pb::ExportedFile {
+                            filename: format!("{}-practices.md", export.prefix),
+                            content_type: "text/markdown; charset=utf-8".into(),
+                            content: sheets::practice_collection_markdown(&doc).into_bytes(),
+                        });
+                    }
+                    Content::Practices(doc) => doc.to_table(),
+                    Content::Table(t) => t,
                 };
+                let slug = document.slug();
                 Ok(match format {
                     pb::FileFormat::Csv => pb::ExportedFile {
-                        filename: format!("{}-{slug}.csv", camp.row.code),
+                        filename: format!("{}-{slug}.csv", export.code),
                         content_type: "text/csv; charset=utf-8".into(),
                         content: table.to_csv(),
                     },
                     _ => pb::ExportedFile {
-                        filename: format!("{}-{slug}.xlsx", camp.row.code),
+                        filename: format!("{}-{slug}.xlsx", export.code),
                         content_type:
                             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
                                 .into(),

@@ -3,12 +3,19 @@
 //! unit of work; plus the read models the edge shows. Knows the store, never proto types.
 
 pub mod acceptance;
+pub mod admin;
 pub mod awards;
+pub mod campaign;
 pub mod cases;
+pub mod documents;
+pub mod mentor;
 pub mod notices;
+pub mod pairing;
+pub mod schools;
+pub mod seed;
 
 use junheng_store::PgConnection;
-use junheng_store::schools::{self, Filter, SchoolRow};
+use junheng_store::schools::{Filter, SchoolRow};
 use uuid::Uuid;
 
 use crate::error::AppResult;
@@ -16,7 +23,7 @@ use crate::state::Loaded;
 
 /// All schools of a campaign (a county is small; a province-sized campaign pages this).
 pub async fn all_schools(conn: &mut PgConnection, campaign: Uuid) -> AppResult<Vec<SchoolRow>> {
-    Ok(schools::list(conn, campaign, &Filter::default(), "", i64::MAX).await?)
+    Ok(junheng_store::schools::list(conn, campaign, &Filter::default(), "", i64::MAX).await?)
 }
 
 /// The clock, definition and phase board of a loaded campaign, as the rule core takes them.

@@ -1,0 +1,178 @@
+//! Phase 1, seed designation: self-applications and their review. Nominations are plain school
+//! commands (`school::decide`); the notices and objections are in `notice`.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::definition::CampaignDefinition;
+use crate::error::RuleError;
+use crate::school::SchoolCommand;
+use crate::scoring;
+
+/// One indicator of a self-assessment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SelfScore {
+    pub indicator: String,
+    pub score: f64,
+    pub note: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubmitApplication {
+    /// The new application's id, chosen by the caller.
+    pub application: Uuid,
+    pub school: Uuid,
+    pub statement: String,
+    pub self_assessment: Vec<SelfScore>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplicationStatus {
+    Pending,
+    Approved,
+    Rejected,
+}
+
+impl ApplicationStatus {
+    pub fn code(self) -> &'static str {
+        match self {
+            ApplicationStatus::Pending => "pending",
+            ApplicationStatus::Approved => "approved",
+            ApplicationStatus::Rejected => "rejected",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Application {
+    pub id: Uuid,
+    pub school: Uuid,
+    pub statement: String,
+    pub self_assessment: Vec<SelfScore>,
+    pub status: ApplicationStatus,
+    pub reason: String,
+    pub submitted_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApplicationSubmitted {
+    pub application: Application,
+    /// The school's own move (deadline, role and state are checked there).
+    pub command: SchoolCommand,
+}
+
+/// A self-application scores every indicator of the definition exactly once, and nothing else.
+pub fn submit_application(
+    cmd: SubmitApplication,
+    def: &CampaignDefinition,
+    now: DateTime<Utc>,
+) -> Result<ApplicationSubmitted, RuleError> {
+    let pairs: Vec<(String, f64)> = cmd
+        .self_assessment
+        .iter()
+        .map(|s| (s.indicator.clone(), s.score))
+        .collect();
+    let (_, problems) = scoring::indicator_scores(def, "self_assessment", &pairs);
+    if !problems.is_empty() {
+        return Err(RuleError::Invalid(problems));
+    }
+    let self_assessment = cmd
+        .self_assessment
+        .into_iter()
+        .map(|s| SelfScore {
+            note: s.note.trim().to_string(),
+            ..s
+        })
+        .collect();
+    Ok(ApplicationSubmitted {
+        application: Application {
+            id: cmd.application,
+            school: cmd.school,
+            statement: cmd.statement,
+            self_assessment,
+            status: ApplicationStatus::Pending,
+            reason: String::new(),
+            submitted_at: now,
+        },
+        command: SchoolCommand::SubmitApplication,
+    })
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApplicationReviewed {
+    pub status: ApplicationStatus,
+    pub reason: String,
+    /// The school's own move, which refuses a review out of turn.
+    pub command: SchoolCommand,
+}
+
+/// The office approves or rejects an application, with its reason.
+pub fn review_application(approve: bool, reason: String) -> ApplicationReviewed {
+    ApplicationReviewed {
+        status: if approve {
+            ApplicationStatus::Approved
+        } else {
+            ApplicationStatus::Rejected
+        },
+        command: SchoolCommand::ReviewApplication {
+            approve,
+            reason: reason.clone(),
+        },
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// An application is accepted exactly when it scores every indicator once and nothing
+        /// else; it is then pending, stamped now, with its notes trimmed.
+        #[test]
+        fn an_application_scores_every_indicator_once(
+            drop in proptest::option::of(0usize..8),
+            twice in proptest::option::of(0usize..8),
+            unknown in any::<bool>(),
+            score in 0.0f64..=100.0,
+        ) {
+            let def = changle();
+            let n = def.indicators.len();
+            let mut scores: Vec<SelfScore> = def.indicators.iter().map(|i| SelfScore {
+                indicator: i.code.clone(), score, note: "  说明 ".into(),
+            }).collect();
+            if let Some(d) = drop { scores.remove(d % n); }
+            if let Some(t) = twice { let s = scores[t % scores.len()].clone(); scores.push(s); }
+            if unknown { scores.push(SelfScore { indicator: "nope".into(), score, note: String::new() }); }
+            let complete = drop.is_none() && twice.is_none() && !unknown;
+            let now = at("2020-03-03T01:00:00Z");
+            let cmd = SubmitApplication { application: Uuid::from_u128(1), school: Uuid::from_u128(2),
+                statement: "申报".into(), self_assessment: scores };
+            match submit_application(cmd, &def, now) {
+                Ok(d) => {
+                    prop_assert!(complete);
+                    prop_assert_eq!(d.application.status, ApplicationStatus::Pending);
+                    prop_assert_eq!(d.application.submitted_at, now);
+                    prop_assert_eq!(d.application.self_assessment.len(), n);
+                    prop_assert!(d.application.self_assessment.iter().all(|s| s.note == "说明"));
+                    prop_assert_eq!(d.command, SchoolCommand::SubmitApplication);
+                }
+                Err(RuleError::Invalid(problems)) => {
+                    prop_assert!(!complete);
+                    prop_assert!(problems.iter().all(|(f, _)| f.starts_with("self_assessment")));
+                }
+                Err(e) => prop_assert!(false, "unexpected {e}"),
+            }
+        }
+
+        /// A review's status follows the decision, and the school's move carries the reason.
+        #[test]
+        fn a_review_follows_the_decision(approve in any::<bool>(), reason in "[a-z]{0,8}") {
+            let d = review_application(approve, reason.clone());
+            prop_assert_eq!(d.status == ApplicationStatus::Approved, approve);
+            prop_assert_eq!(d.command, SchoolCommand::ReviewApplication { approve, reason });
+        }
+    }
+}

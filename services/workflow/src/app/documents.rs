@@ -1,0 +1,269 @@
+//! The documents the bureau posts or files (the seed list notice, the mentor list, the practice
+//! collection, the results notice, the award and veto lists), built by `junheng-sheets` from
+//! the read models. A document exists once what it lists is published or confirmed.
+
+use std::collections::{BTreeMap, HashMap};
+
+use junheng_core::awards::AwardClass;
+use junheng_core::notice::NoticeKind;
+use junheng_core::{CaseState, RuleError, time};
+use junheng_sheets as sheets;
+use junheng_store::campaigns::Lock;
+use junheng_store::schools::SchoolRow;
+use junheng_store::{PgConnection, phases, seed};
+use uuid::Uuid;
+
+use super::all_schools;
+use crate::error::AppResult;
+use crate::state::{AppState, Loaded};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Document {
+    SeedNotice,
+    MentorList,
+    PracticeCollection,
+    ResultsNotice,
+    AwardList,
+    VetoList,
+}
+
+impl Document {
+    /// The file name's slug.
+    pub fn slug(self) -> &'static str {
+        match self {
+            Document::SeedNotice => "seed-notice",
+            Document::MentorList => "mentor-list",
+            Document::PracticeCollection => "practices",
+            Document::ResultsNotice => "results-notice",
+            Document::AwardList => "awards",
+            Document::VetoList => "vetoes",
+        }
+    }
+}
+
+pub enum Content {
+    Table(sheets::Table),
+    /// Offered as Markdown too.
+    Practices(sheets::PracticeCollection),
+}
+
+pub struct Export {
+    /// The campaign's code.
+    pub code: String,
+    /// County and year, as file names start.
+    pub prefix: String,
+    pub content: Content,
+}
+
+pub fn level(s: &str) -> sheets::Level {
+    sheets::Level::parse(s).unwrap_or(sheets::Level::Primary)
+}
+
+fn line(s: &SchoolRow) -> sheets::SchoolLine {
+    sheets::SchoolLine {
+        code: s.code.clone(),
+        name: s.name.clone(),
+        level: level(&s.level),
+        town: s.town.clone(),
+        principal: s.principal.clone(),
+    }
+}
+
+async fn seed_notice(
+    conn: &mut PgConnection,
+    camp: &Loaded,
+    all: &[SchoolRow],
+) -> AppResult<sheets::SeedListNotice> {
+    let notices: Vec<_> = seed::list_notices(conn, camp.id())
+        .await?
+        .into_iter()
+        .filter(|n| n.kind != NoticeKind::Results.code())
+        .collect();
+    let first = notices.first().ok_or(RuleError::SeedNoticeNotPublished)?;
+    let tz = camp.def.tz();
+    let by_id: HashMap<Uuid, &SchoolRow> = all.iter().map(|s| (s.id, s)).collect();
+    let mut rows = Vec::new();
+    for n in &notices {
+        for id in seed::notice_schools(conn, n.id).await? {
+            if let Some(s) = by_id
+                .get(&id)
+                .filter(|s| s.state != CaseState::Removed.code())
+            {
+                rows.push(line(s));
+            }
+        }
+    }
+    Ok(sheets::SeedListNotice {
+        title: first.title.clone(),
+        published: time::local_date(first.starts_at, tz),
+        ends: notices
+            .iter()
+            .map(|n| n.last_day)
+            .max()
+            .unwrap_or(first.last_day),
+        rows,
+    })
+}
+
+async fn results_notice(
+    conn: &mut PgConnection,
+    camp: &Loaded,
+) -> AppResult<sheets::ResultsNotice> {
+    let id = camp
+        .row
+        .results_notice_id
+        .ok_or(RuleError::ResultsNoticeNotPublished)?;
+    let n = seed::get_notice(conn, id).await?;
+    let names: BTreeMap<String, String> = camp
+        .def
+        .indicators
+        .iter()
+        .map(|i| (i.code.clone(), i.name.clone()))
+        .collect();
+    let standings = super::acceptance::standings(conn, camp).await?;
+    let stored: HashMap<Uuid, junheng_core::scoring::AcceptanceResult> =
+        phases::results(conn, camp.id())
+            .await?
+            .into_iter()
+            .filter_map(|(s, r, _)| Some((s, serde_json::from_value(r).ok()?)))
+            .collect();
+    let mut rows: Vec<sheets::ResultLine> = standings
+        .iter()
+        .filter_map(|s| {
+            let r = stored.get(&s.school.id)?;
+            Some(sheets::ResultLine {
+                school: s.school.name.clone(),
+                mentor_school: s.mentor.as_ref().map(|m| m.1.clone()).unwrap_or_default(),
+                report_score: r.report,
+                onsite_score: r.onsite_mean,
+                final_score: r.final_score,
+                passes: r
+                    .passes
+                    .iter()
+                    .map(|(k, v)| (names.get(k).cloned().unwrap_or_else(|| k.clone()), *v))
+                    .collect(),
+            })
+        })
+        .collect();
+    rows.sort_by(|a, b| b.final_score.total_cmp(&a.final_score));
+    Ok(sheets::ResultsNotice {
+        title: n.title,
+        published: time::local_date(n.starts_at, camp.def.tz()),
+        ends: n.last_day,
+        indicators: camp.def.indicators.iter().map(|i| i.name.clone()).collect(),
+        rows,
+    })
+}
+
+async fn award_lists(
+    conn: &mut PgConnection,
+    camp: &Loaded,
+    all: &[SchoolRow],
+    document: Document,
+    prefix: &str,
+) -> AppResult<sheets::Table> {
+    if camp.row.awards_confirmed_at.is_none() {
+        return Err(RuleError::AwardsNotConfirmed.into());
+    }
+    let by_id: HashMap<Uuid, &SchoolRow> = all.iter().map(|s| (s.id, s)).collect();
+    let awards = phases::list_awards(conn, Some(camp.id()), None, None, None, None).await?;
+    let basis = |a: &phases::AwardListing| {
+        if a.override_reason.is_empty() {
+            a.reason.clone()
+        } else {
+            format!("{}（督导室调整：{}）", a.reason, a.override_reason)
+        }
+    };
+    if document == Document::VetoList {
+        let rows = awards
+            .iter()
+            .filter(|a| a.class == AwardClass::Veto.code())
+            .map(|a| sheets::VetoLine {
+                school: a.school_name.clone(),
+                principal: a.principal.clone(),
+                reason: basis(a),
+            })
+            .collect();
+        return Ok(sheets::VetoList {
+            title: format!("{prefix}年一票否决名单"),
+            rows,
+        }
+        .to_table());
+    }
+    let rows = awards
+        .iter()
+        .filter_map(|a| {
+            let award = match AwardClass::from_code(&a.class)? {
+                AwardClass::Contribution => sheets::Award::Contribution,
+                AwardClass::Model => sheets::Award::Model,
+                AwardClass::Progress => sheets::Award::Progress,
+                AwardClass::Compliance => sheets::Award::Compliance,
+                AwardClass::Veto => return None,
+            };
+            let s = by_id.get(&a.school_id)?;
+            Some(sheets::AwardLine {
+                school: a.school_name.clone(),
+                level: level(&s.level),
+                town: s.town.clone(),
+                principal: a.principal.clone(),
+                award,
+                basis: basis(a),
+            })
+        })
+        .collect();
+    Ok(sheets::AwardList {
+        title: format!("{prefix}年义务教育学校优质均衡发展提升行动评先树优名单"),
+        rows,
+    }
+    .to_table())
+}
+
+/// One document of a campaign.
+pub async fn export(state: &AppState, campaign: Uuid, document: Document) -> AppResult<Export> {
+    let mut conn = state.pool.acquire().await?;
+    let camp = state.load(&mut conn, campaign, Lock::None).await?;
+    let all = all_schools(&mut conn, campaign).await?;
+    let prefix = format!("{}{}", camp.def.county, camp.def.year);
+    let content = match document {
+        Document::SeedNotice => {
+            Content::Table(seed_notice(&mut conn, &camp, &all).await?.to_table())
+        }
+        Document::MentorList => {
+            if camp.row.mentors_confirmed_at.is_none() {
+                return Err(RuleError::MentorsNotConfirmed.into());
+            }
+            let rows = super::mentor::proposals(&mut conn, &camp)
+                .await?
+                .into_iter()
+                .filter(|(_, verdict)| verdict.mentor)
+                .map(|(s, verdict)| sheets::MentorLine {
+                    school: line(&s),
+                    rule_explanation: verdict.explanation,
+                })
+                .collect();
+            Content::Table(
+                sheets::MentorList {
+                    title: format!("{prefix}年导师型学校名单"),
+                    rows,
+                }
+                .to_table(),
+            )
+        }
+        Document::PracticeCollection => Content::Practices(
+            super::mentor::practice_collection(&mut conn, &camp)
+                .await?
+                .doc,
+        ),
+        Document::ResultsNotice => {
+            Content::Table(results_notice(&mut conn, &camp).await?.to_table())
+        }
+        Document::AwardList | Document::VetoList => {
+            Content::Table(award_lists(&mut conn, &camp, &all, document, &prefix).await?)
+        }
+    };
+    Ok(Export {
+        code: camp.row.code.clone(),
+        prefix,
+        content,
+    })
+}

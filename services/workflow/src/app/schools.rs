@@ -1,0 +1,48 @@
+//! Schools: enrolment (all or nothing, until the seed list is final) and the school reads.
+
+use junheng_core::{CaseState, Effect, school};
+use junheng_store::campaigns::{self, Lock};
+use junheng_store::schools::{self, Filter, NewSchool, SchoolRow};
+use uuid::Uuid;
+
+use crate::error::AppResult;
+use crate::state::{AppState, Call, Work};
+
+/// Enrols a validated batch in a campaign, all or nothing, with one audit event per school.
+pub async fn register(
+    state: &AppState,
+    w: &mut Work,
+    call: &Call,
+    campaign: Uuid,
+    rows: &[NewSchool],
+) -> AppResult<Vec<SchoolRow>> {
+    let camp = state.load(w.conn(), campaign, Lock::Share).await?;
+    school::enrol(&camp.phases)?;
+    let now = w.now;
+    let inserted =
+        schools::insert_many(w.conn(), campaign, rows, CaseState::Enrolled.code(), now).await?;
+    let effects: Vec<Effect> = inserted
+        .iter()
+        .map(|r| school::registered(r.id, &r.code, &r.name, &r.state, r.version))
+        .collect();
+    w.record(call, campaign, &effects).await?;
+    Ok(inserted)
+}
+
+pub async fn school(state: &AppState, id: Uuid) -> AppResult<SchoolRow> {
+    let mut conn = state.pool.acquire().await?;
+    Ok(schools::get(&mut conn, id).await?)
+}
+
+/// A page of a campaign's schools ordered by code, after `after_code`.
+pub async fn list(
+    state: &AppState,
+    campaign: Uuid,
+    filter: &Filter,
+    after_code: &str,
+    size: i64,
+) -> AppResult<Vec<SchoolRow>> {
+    let mut conn = state.pool.acquire().await?;
+    campaigns::get(&mut conn, campaign, Lock::None).await?;
+    Ok(schools::list(&mut conn, campaign, filter, after_code, size).await?)
+}

@@ -1,0 +1,321 @@
+//! Phase 1, seed designation: nominations and self-applications (school commands), and the
+//! notices and objections of both kinds. Loads the facts, lets `junheng_core::seed` and
+//! `junheng_core::notice` decide, persists.
+
+use chrono::{DateTime, Utc};
+use junheng_core::SchoolCommand;
+use junheng_core::notice::{self, ListedSchool, NoticeFacts, NoticeKind, ObjectionStatus};
+use junheng_core::seed::{self as rules, SelfScore};
+use junheng_store::PgConnection;
+use junheng_store::campaigns::{self, Lock};
+use junheng_store::phases;
+use junheng_store::schools::{self, SchoolRow};
+use junheng_store::seed::{self, ApplicationRow, NoticeRow, ObjectionRow};
+use uuid::Uuid;
+
+use super::notices::{self, NoticeView};
+use super::{cases, ctx};
+use crate::error::{AppError, AppResult};
+use crate::state::{AppState, Call, Work};
+
+fn kind_of(n: &NoticeRow) -> AppResult<NoticeKind> {
+    NoticeKind::from_code(&n.kind)
+        .ok_or_else(|| AppError::Internal(format!("notice {} has kind `{}`", n.id, n.kind).into()))
+}
+
+async fn notice_facts(conn: &mut PgConnection, n: &NoticeRow) -> AppResult<NoticeFacts> {
+    Ok(NoticeFacts {
+        id: n.id,
+        kind: kind_of(n)?,
+        title: n.title.clone(),
+        ends_at: n.ends_at,
+        closed: n.closed_at.is_some(),
+        schools: seed::notice_schools(conn, n.id).await?,
+    })
+}
+
+/// A one-school command (nominate, withdraw a nomination).
+pub async fn school_command(
+    state: &AppState,
+    w: &mut Work,
+    call: &Call,
+    school: Uuid,
+    version: i64,
+    cmd: SchoolCommand,
+) -> AppResult<SchoolRow> {
+    let campaign = state.campaign_of(w.conn(), school).await?;
+    let camp = state.load(w.conn(), campaign, Lock::Share).await?;
+    cases::apply(w, call, &camp, school, version, cmd, Vec::new()).await
+}
+
+pub struct SubmitApplication {
+    pub school: Uuid,
+    pub version: i64,
+    pub statement: String,
+    pub self_assessment: Vec<SelfScore>,
+}
+
+pub async fn submit_application(
+    state: &AppState,
+    w: &mut Work,
+    call: &Call,
+    cmd: SubmitApplication,
+) -> AppResult<ApplicationRow> {
+    let campaign = state.campaign_of(w.conn(), cmd.school).await?;
+    let camp = state.load(w.conn(), campaign, Lock::Share).await?;
+    let command = rules::SubmitApplication {
+        application: Uuid::now_v7(),
+        school: cmd.school,
+        statement: cmd.statement,
+        self_assessment: cmd.self_assessment,
+    };
+    let d = rules::submit_application(command, &camp.def, w.now)?;
+    cases::apply(
+        w,
+        call,
+        &camp,
+        cmd.school,
+        cmd.version,
+        d.command,
+        Vec::new(),
+    )
+    .await?;
+    let a = d.application;
+    let row = ApplicationRow {
+        id: a.id,
+        campaign_id: campaign,
+        school_id: a.school,
+        self_assessment: serde_json::Value::Array(
+            a.self_assessment
+                .iter()
+                .map(|s| serde_json::json!({ "indicator": s.indicator, "score": s.score, "note": s.note }))
+                .collect(),
+        ),
+        statement: a.statement,
+        status: a.status.code().into(),
+        reason: a.reason,
+        submitted_at: a.submitted_at,
+    };
+    seed::insert_application(w.conn(), &row).await?;
+    Ok(row)
+}
+
+pub struct ReviewApplication {
+    pub application: Uuid,
+    pub version: i64,
+    pub approve: bool,
+    pub reason: String,
+}
+
+pub async fn review_application(
+    state: &AppState,
+    w: &mut Work,
+    call: &Call,
+    cmd: ReviewApplication,
+) -> AppResult<ApplicationRow> {
+    let mut app = seed::get_application(w.conn(), cmd.application).await?;
+    let camp = state.load(w.conn(), app.campaign_id, Lock::Share).await?;
+    let d = rules::review_application(cmd.approve, cmd.reason);
+    cases::apply(
+        w,
+        call,
+        &camp,
+        app.school_id,
+        cmd.version,
+        d.command,
+        Vec::new(),
+    )
+    .await?;
+    app.status = d.status.code().into();
+    app.reason = d.reason;
+    let now = w.now;
+    seed::decide_application(w.conn(), app.id, &app.status, &app.reason, now).await?;
+    Ok(app)
+}
+
+pub async fn applications(state: &AppState, campaign: Uuid) -> AppResult<Vec<ApplicationRow>> {
+    let mut conn = state.pool.acquire().await?;
+    campaigns::get(&mut conn, campaign, Lock::None).await?;
+    Ok(seed::list_applications(&mut conn, campaign).await?)
+}
+
+pub struct PublishNotice {
+    pub campaign: Uuid,
+    pub kind: NoticeKind,
+    /// Empty: the definition's default title.
+    pub title: String,
+    /// Distinct, in the order asked.
+    pub schools: Vec<Uuid>,
+}
+
+pub async fn publish_notice(
+    state: &AppState,
+    w: &mut Work,
+    call: &Call,
+    cmd: PublishNotice,
+) -> AppResult<NoticeView> {
+    let camp = state.load(w.conn(), cmd.campaign, Lock::Share).await?;
+    let command = notice::PublishNotice {
+        notice: Uuid::now_v7(),
+        kind: cmd.kind,
+        title: cmd.title,
+        schools: cmd.schools,
+    };
+    let d = notice::publish_notice(command, &ctx(&camp, w.now))?;
+    for (school, put) in d.put_on_notice {
+        cases::apply(w, call, &camp, school, 0, put, Vec::new()).await?;
+    }
+    let row = NoticeRow {
+        id: d.notice,
+        campaign_id: cmd.campaign,
+        kind: d.kind.code().into(),
+        title: d.title,
+        starts_at: d.window.starts_at,
+        ends_at: d.window.ends_at,
+        last_day: d.window.last_day,
+        closed_at: None,
+    };
+    let now = w.now;
+    seed::insert_notice(w.conn(), &row, &d.schools, now).await?;
+    w.record(call, cmd.campaign, &d.effects).await?;
+    notices::view(w.conn(), row).await
+}
+
+/// One notice as shown, with the instant it is shown at (the notice's state depends on it).
+pub async fn notice(state: &AppState, id: Uuid) -> AppResult<(NoticeView, DateTime<Utc>)> {
+    let mut conn = state.pool.acquire().await?;
+    let now = state.now(&mut conn).await?;
+    let n = seed::get_notice(&mut conn, id).await?;
+    Ok((notices::view(&mut conn, n).await?, now))
+}
+
+pub async fn notices(
+    state: &AppState,
+    campaign: Uuid,
+) -> AppResult<(Vec<NoticeView>, DateTime<Utc>)> {
+    let mut conn = state.pool.acquire().await?;
+    let now = state.now(&mut conn).await?;
+    campaigns::get(&mut conn, campaign, Lock::None).await?;
+    let mut out = Vec::new();
+    for n in seed::list_notices(&mut conn, campaign).await? {
+        out.push(notices::view(&mut conn, n).await?);
+    }
+    Ok((out, now))
+}
+
+pub struct FileObjection {
+    pub notice: Uuid,
+    pub school: Uuid,
+    pub objector_name: String,
+    pub objector_contact: String,
+    pub grounds: String,
+    pub evidence: String,
+}
+
+pub async fn file_objection(
+    state: &AppState,
+    w: &mut Work,
+    call: &Call,
+    cmd: FileObjection,
+) -> AppResult<ObjectionRow> {
+    let n = seed::get_notice(w.conn(), cmd.notice).await?;
+    let camp = state.load(w.conn(), n.campaign_id, Lock::Share).await?;
+    let facts = notice_facts(w.conn(), &n).await?;
+    let listed = if facts.schools.contains(&cmd.school) {
+        let row = schools::get_for_update(w.conn(), cmd.school).await?;
+        Some(ListedSchool {
+            state: cases::case_of(&row)?.state,
+            name: row.name,
+        })
+    } else {
+        None
+    };
+    let command = notice::FileObjection {
+        objection: Uuid::now_v7(),
+        school: cmd.school,
+        objector_name: cmd.objector_name,
+        objector_contact: cmd.objector_contact,
+        grounds: cmd.grounds,
+        evidence: cmd.evidence,
+        filed_by: call.actor.id.clone(),
+    };
+    let d = notice::file_objection(command, &facts, listed.as_ref(), &ctx(&camp, w.now))?;
+    let o = d.objection;
+    let row = ObjectionRow {
+        id: o.id,
+        campaign_id: n.campaign_id,
+        notice_id: o.notice,
+        school_id: o.school,
+        objector_name: o.objector_name,
+        objector_contact: o.objector_contact,
+        grounds: o.grounds,
+        evidence: o.evidence,
+        filed_by: o.filed_by,
+        status: o.status.code().into(),
+        resolution: o.resolution,
+        filed_at: o.filed_at,
+    };
+    seed::insert_objection(w.conn(), &row).await?;
+    w.record(call, n.campaign_id, &d.effects).await?;
+    Ok(row)
+}
+
+pub struct ResolveObjection {
+    pub objection: Uuid,
+    pub upheld: bool,
+    pub reason: String,
+}
+
+pub async fn resolve_objection(
+    state: &AppState,
+    w: &mut Work,
+    call: &Call,
+    cmd: ResolveObjection,
+) -> AppResult<ObjectionRow> {
+    let mut o = seed::lock_objection(w.conn(), cmd.objection).await?;
+    let status = ObjectionStatus::from_code(&o.status).ok_or_else(|| {
+        AppError::Internal(format!("objection {} has status `{}`", o.id, o.status).into())
+    })?;
+    let camp = state.load(w.conn(), o.campaign_id, Lock::Share).await?;
+    let kind = kind_of(&seed::get_notice(w.conn(), o.notice_id).await?)?;
+    let command = notice::ResolveObjection {
+        objection: o.id,
+        school: o.school_id,
+        upheld: cmd.upheld,
+        reason: cmd.reason,
+    };
+    let resolution = command.reason.clone();
+    let d = notice::resolve_objection(command, status, kind, &ctx(&camp, w.now))?;
+    if d.mark_disputed {
+        phases::mark_disputed(w.conn(), o.school_id).await?;
+    }
+    match d.school_command {
+        Some(remove) => {
+            cases::apply(w, call, &camp, o.school_id, 0, remove, d.effects).await?;
+        }
+        None => w.record(call, o.campaign_id, &d.effects).await?,
+    }
+    o.status = d.status.code().into();
+    o.resolution = resolution;
+    let now = w.now;
+    seed::resolve_objection(w.conn(), o.id, &o.status, &o.resolution, now).await?;
+    Ok(o)
+}
+
+pub async fn close_notice(
+    state: &AppState,
+    w: &mut Work,
+    call: &Call,
+    notice: Uuid,
+) -> AppResult<NoticeView> {
+    let mut n = seed::lock_notice(w.conn(), notice).await?;
+    let camp = state.load(w.conn(), n.campaign_id, Lock::Share).await?;
+    let facts = notice_facts(w.conn(), &n).await?;
+    let d = notice::close_notice(&facts, w.now, &camp.def)?;
+    let now = w.now;
+    if d.closes && seed::close_notice(w.conn(), n.id, now).await? {
+        n.closed_at = Some(now);
+        w.record(call, n.campaign_id, &d.effects).await?;
+    }
+    notices::view(w.conn(), n).await
+}
