@@ -38,3 +38,6 @@ tests/deploy_check.sh
 
 echo "== backup and restore: dump, fresh cluster, restore, the workflow serves the same data"
 tests/backup_restore.sh
+
+echo "== monitoring: alert rules (promtool check + unit tests), dashboard queries, series exported"
+tests/monitoring_check.sh
