@@ -2,37 +2,11 @@
 //! events and the obligations by campaign and phase, and the series move when work happens.
 //! Health answers `junheng.live` and `junheng.ready` (the database answers).
 
+use junheng_edge::metrics::read::{fetch, sample as value};
 use junheng_proto::v1 as pb;
 use junheng_tests::*;
 use junheng_workflow::ClockMode;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tonic::Code;
-
-async fn scrape(app: &App) -> String {
-    let mut s = tokio::net::TcpStream::connect(app.server.metrics_addr)
-        .await
-        .expect("metrics port answers");
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
-    out
-}
-
-/// The value of the series `name` whose labels include every pair in `labels` (0 if absent).
-fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
-        .filter(|l| {
-            labels
-                .iter()
-                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
-        })
-        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
-        .sum()
-}
 
 #[tokio::test]
 async fn metrics_move_when_work_happens() {
@@ -43,7 +17,7 @@ async fn metrics_move_when_work_happens() {
     let (camp, schools) = changle(&app).await;
     let dept = app.token("业务科室", pb::Role::Department, "").await;
 
-    let m = scrape(&app).await;
+    let m = fetch(app.server.metrics_addr).await;
     let calls = |m: &str, method: &str, code: &str| {
         value(
             m,
@@ -77,7 +51,7 @@ async fn metrics_move_when_work_happens() {
         app.seed().nominate(auth(&dept, nominate.clone())).await,
         Code::FailedPrecondition,
     );
-    let m2 = scrape(&app).await;
+    let m2 = fetch(app.server.metrics_addr).await;
     assert_eq!(calls(&m2, "Nominate", "FailedPrecondition"), 1.0, "{m2}");
     assert_eq!(
         value(
@@ -131,11 +105,11 @@ async fn metrics_move_when_work_happens() {
         ("phase", "notice"),
         ("kind", "close_notice"),
     ];
-    let m3 = scrape(&app).await;
+    let m3 = fetch(app.server.metrics_addr).await;
     assert_eq!(value(&m3, "junheng_obligations_open", &close), 1.0, "{m3}");
     assert_eq!(value(&m3, "junheng_obligations_overdue", &close), 0.0);
     app.advance("2020-03-09T09:00:00+08:00").await;
-    let m4 = scrape(&app).await;
+    let m4 = fetch(app.server.metrics_addr).await;
     assert_eq!(
         value(&m4, "junheng_obligations_overdue", &close),
         1.0,
@@ -151,7 +125,7 @@ async fn metrics_move_when_work_happens() {
         ))
         .await
         .unwrap();
-    let m5 = scrape(&app).await;
+    let m5 = fetch(app.server.metrics_addr).await;
     assert!(
         m5.contains("junheng_obligations_open{"),
         "the series stays, at 0: {m5}"

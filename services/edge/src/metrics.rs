@@ -227,3 +227,39 @@ mod tests {
         assert_eq!(code_name("x"), "Unknown");
     }
 }
+
+/// Reading `/metrics` back, for tests and checks: the text of one scrape, and one sample.
+pub mod read {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    /// `GET /metrics` from `addr`; panics unless it answers 200 (test helper).
+    pub async fn fetch(addr: std::net::SocketAddr) -> String {
+        let mut s = tokio::net::TcpStream::connect(addr)
+            .await
+            .expect("the metrics port answers");
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: metrics\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("request sent");
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.expect("response read");
+        assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+        out
+    }
+
+    /// The sum of the samples of `name` whose labels include every pair of `labels` (0 when
+    /// there is none).
+    pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+        text.lines()
+            .filter(|l| {
+                l.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+            })
+            .filter(|l| {
+                labels
+                    .iter()
+                    .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+}

@@ -8,34 +8,11 @@ use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use common::*;
+use junheng_edge::metrics::read::{fetch, sample as value};
 use junheng_notify::Sender;
 use junheng_scheduler::outbox::{self, Kind, NewRow, Payload};
 use junheng_scheduler::{ClockMode, Dispatcher, SignClock};
 use sqlx::PgPool;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-
-async fn scrape(addr: std::net::SocketAddr) -> String {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
-    out
-}
-
-fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
-        .filter(|l| {
-            labels
-                .iter()
-                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
-        })
-        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
-        .sum()
-}
 
 async fn queue(pool: &PgPool, campaign: uuid::Uuid, endpoint: &str, n: usize) {
     let at = Utc::now() - Duration::seconds(90);
@@ -90,7 +67,7 @@ async fn outbox_series_move_as_messages_are_delivered_or_dead() {
 
     queue(&db.pool, campaign, "hook", 3).await;
     let hook = [("endpoint", "hook")];
-    let m = scrape(addr).await;
+    let m = fetch(addr).await;
     assert_eq!(
         value(
             &m,
@@ -119,7 +96,7 @@ async fn outbox_series_move_as_messages_are_delivered_or_dead() {
         .dispatch_once(Utc::now())
         .await
         .unwrap();
-    let m = scrape(addr).await;
+    let m = fetch(addr).await;
     assert_eq!(
         value(
             &m,
@@ -157,7 +134,7 @@ async fn outbox_series_move_as_messages_are_delivered_or_dead() {
         .dispatch_once(Utc::now())
         .await
         .unwrap();
-    let m = scrape(addr).await;
+    let m = fetch(addr).await;
     assert_eq!(
         value(
             &m,
