@@ -21,7 +21,8 @@ cd "$(dirname "$0")/.."
 start=$SECONDS
 bin=${CARGO_TARGET_DIR:-target}/debug
 # Always through cargo: a no-op when fresh, and never a stale binary.
-SQLX_OFFLINE=true cargo build --quiet -p junheng-workflow -p junheng-cli
+# The same package set as run.sh, so cargo reuses those binaries instead of rebuilding.
+SQLX_OFFLINE=true cargo build --quiet -p junheng-workflow -p junheng-scheduler -p junheng-cli
 # Metrics on a free port, so a demo running on this machine does not collide.
 export JUNHENG_METRICS_ADDR=127.0.0.1:0
 fail() { echo "backup/restore FAILED: $*" >&2; exit 1; }
