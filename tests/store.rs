@@ -9,7 +9,7 @@ async fn write_event(conn: &mut sqlx::PgConnection, campaign: Uuid, action: &'st
     let ctx = AuditCtx {
         campaign,
         actor: "t".into(),
-        role: "office".into(),
+        role: junheng_core::Role::Office,
         request_id: "r".into(),
         at: chrono::Utc::now(),
     };

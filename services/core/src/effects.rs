@@ -22,6 +22,22 @@ pub enum ObligationKind {
 }
 
 impl ObligationKind {
+    pub const ALL: [ObligationKind; 9] = [
+        ObligationKind::CompletePhase,
+        ObligationKind::ReviewApplication,
+        ObligationKind::ResolveObjection,
+        ObligationKind::CloseNotice,
+        ObligationKind::SubmitPresentation,
+        ObligationKind::RatePresentation,
+        ObligationKind::ConfirmMentors,
+        ObligationKind::RecordBaseline,
+        ObligationKind::SubmitScores,
+    ];
+
+    pub fn from_code(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.code() == s)
+    }
+
     pub fn code(self) -> &'static str {
         match self {
             ObligationKind::CompletePhase => "complete_phase",
@@ -111,5 +127,18 @@ impl Effect {
             after,
             reason,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ObligationKind;
+
+    #[test]
+    fn every_obligation_kind_round_trips() {
+        for k in ObligationKind::ALL {
+            assert_eq!(ObligationKind::from_code(k.code()), Some(k));
+        }
+        assert_eq!(ObligationKind::from_code("nope"), None);
     }
 }

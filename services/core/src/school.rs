@@ -470,12 +470,12 @@ pub fn enrol(phases: &PhaseBoard) -> Result<(), RuleError> {
 }
 
 /// The audit event of one enrolled school, as stored.
-pub fn registered(id: Uuid, code: &str, name: &str, state: &str, version: i64) -> Effect {
+pub fn registered(id: Uuid, code: &str, name: &str, state: CaseState, version: i64) -> Effect {
     Effect::event(
         "school.registered",
         Some(id),
         serde_json::Value::Null,
-        serde_json::json!({ "code": code, "name": name, "state": state, "version": version }),
+        serde_json::json!({ "code": code, "name": name, "state": state.code(), "version": version }),
         None,
     )
 }

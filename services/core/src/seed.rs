@@ -41,6 +41,16 @@ impl ApplicationStatus {
             ApplicationStatus::Rejected => "rejected",
         }
     }
+
+    pub fn from_code(s: &str) -> Option<Self> {
+        [
+            ApplicationStatus::Pending,
+            ApplicationStatus::Approved,
+            ApplicationStatus::Rejected,
+        ]
+        .into_iter()
+        .find(|a| a.code() == s)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

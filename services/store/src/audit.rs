@@ -3,17 +3,18 @@
 
 use chrono::{DateTime, Utc};
 use junheng_core::effects::{Effect, Owner};
+use junheng_core::role::Role;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::{Result, obligations};
+use crate::{Result, StoreError, decode, obligations};
 
 /// Who did it, on which request, when: stamped on every event of one command.
 #[derive(Debug, Clone)]
 pub struct AuditCtx {
     pub campaign: Uuid,
     pub actor: String,
-    pub role: String,
+    pub role: Role,
     pub request_id: String,
     pub at: DateTime<Utc>,
 }
@@ -25,13 +26,54 @@ pub struct EventRow {
     pub xid: String,
     pub school_id: Option<Uuid>,
     pub actor: String,
-    pub role: String,
+    pub role: Role,
     pub action: String,
     pub before: serde_json::Value,
     pub after: serde_json::Value,
     pub reason: Option<String>,
     pub request_id: String,
     pub occurred_at: DateTime<Utc>,
+}
+
+/// An `events` row as fetched, before its role is read.
+struct EventRec {
+    id: i64,
+    campaign_id: Uuid,
+    xid: String,
+    school_id: Option<Uuid>,
+    actor: String,
+    role: String,
+    action: String,
+    before: serde_json::Value,
+    after: serde_json::Value,
+    reason: Option<String>,
+    request_id: String,
+    occurred_at: DateTime<Utc>,
+}
+
+impl TryFrom<EventRec> for EventRow {
+    type Error = StoreError;
+
+    fn try_from(r: EventRec) -> Result<Self> {
+        Ok(EventRow {
+            role: decode("events.role", &r.role, Role::from_code)?,
+            id: r.id,
+            campaign_id: r.campaign_id,
+            xid: r.xid,
+            school_id: r.school_id,
+            actor: r.actor,
+            action: r.action,
+            before: r.before,
+            after: r.after,
+            reason: r.reason,
+            request_id: r.request_id,
+            occurred_at: r.occurred_at,
+        })
+    }
+}
+
+fn rows(recs: Vec<EventRec>) -> Result<Vec<EventRow>> {
+    recs.into_iter().map(EventRow::try_from).collect()
 }
 
 /// A position in the event stream: (transaction id, event id).
@@ -103,11 +145,11 @@ pub async fn apply(conn: &mut PgConnection, ctx: &AuditCtx, effects: &[Effect]) 
                 subject,
             } => {
                 let (owner_role, owner_school) = match owner {
-                    Owner::Role(r) => (r.code().to_string(), None),
-                    Owner::School(s) => ("school".to_string(), Some(*s)),
+                    Owner::Role(r) => (*r, None),
+                    Owner::School(s) => (Role::School, Some(*s)),
                 };
                 opens.push(obligations::NewObligation {
-                    kind: kind.code().to_string(),
+                    kind: *kind,
                     school: *school,
                     key: key.clone(),
                     owner_role,
@@ -118,7 +160,7 @@ pub async fn apply(conn: &mut PgConnection, ctx: &AuditCtx, effects: &[Effect]) 
                 });
             }
             Effect::CloseObligation { kind, school, key } => {
-                obligations::close(conn, ctx.campaign, kind.code(), *school, key, ctx.at).await?;
+                obligations::close(conn, ctx.campaign, *kind, *school, key, ctx.at).await?;
             }
             Effect::ReplanObligations { deadline, due } => {
                 obligations::replan(conn, ctx.campaign, &deadline.code(), *due).await?;
@@ -132,7 +174,7 @@ pub async fn apply(conn: &mut PgConnection, ctx: &AuditCtx, effects: &[Effect]) 
                FROM UNNEST($6::uuid[], $7::text[], $8::jsonb[], $9::jsonb[], $10::text[]) AS t(s, a, b, af, r)"#,
             ctx.campaign,
             ctx.actor,
-            ctx.role,
+            ctx.role.code(),
             ctx.request_id,
             ctx.at,
             &schools as &[Option<Uuid>],
@@ -156,8 +198,8 @@ pub async fn list(
     after_id: i64,
     limit: i64,
 ) -> Result<Vec<EventRow>> {
-    Ok(sqlx::query_as!(
-        EventRow,
+    rows(sqlx::query_as!(
+        EventRec,
         r#"SELECT id, campaign_id, xid::text AS "xid!", school_id, actor, role, action, before, after, reason, request_id, occurred_at
            FROM events
            WHERE campaign_id = $1 AND ($2::uuid IS NULL OR school_id = $2) AND id > $3
@@ -180,8 +222,8 @@ pub async fn follow(
     cursor: Cursor,
     limit: i64,
 ) -> Result<Vec<EventRow>> {
-    Ok(sqlx::query_as!(
-        EventRow,
+    rows(sqlx::query_as!(
+        EventRec,
         r#"SELECT id, campaign_id, xid::text AS "xid!", school_id, actor, role, action, before, after, reason, request_id, occurred_at
            FROM events
            WHERE campaign_id = $1

@@ -46,6 +46,20 @@ impl StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Reads a `text` column into the domain enum it stores (the core's `code()` names are the
+/// one mapping); a value the core does not know is `Corrupt`, naming the column.
+///
+/// The core cannot implement sqlx's traits (it must not depend on sqlx) and the orphan rule
+/// keeps this crate from implementing them for the core's types, so rows are fetched with
+/// their columns as text (`*Rec`, the `query_as!` targets) and converted here once.
+pub(crate) fn decode<T>(
+    column: &'static str,
+    value: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<T> {
+    parse(value).ok_or_else(|| StoreError::Corrupt(format!("{column} has unknown value `{value}`")))
+}
+
 /// Connects with a pool sized for this service and applies pending migrations.
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool> {
     let pool = sqlx::postgres::PgPoolOptions::new()

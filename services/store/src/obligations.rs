@@ -2,17 +2,41 @@
 //! change that creates or discharges them; the scheduler reads them instead of re-deriving rules.
 
 use chrono::{DateTime, Utc};
+use junheng_core::effects::ObligationKind;
+use junheng_core::role::Role;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::Result;
+use crate::{Result, StoreError, decode};
+
+/// `obligations.status`: open until the state change that discharges it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ObligationStatus {
+    Open,
+    Done,
+}
+
+impl ObligationStatus {
+    pub fn code(self) -> &'static str {
+        match self {
+            ObligationStatus::Open => "open",
+            ObligationStatus::Done => "done",
+        }
+    }
+
+    pub fn from_code(s: &str) -> Option<Self> {
+        [ObligationStatus::Open, ObligationStatus::Done]
+            .into_iter()
+            .find(|o| o.code() == s)
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct NewObligation {
-    pub kind: String,
+    pub kind: ObligationKind,
     pub school: Option<Uuid>,
     pub key: String,
-    pub owner_role: String,
+    pub owner_role: Role,
     pub owner_school: Option<Uuid>,
     pub deadline_ref: String,
     pub due: DateTime<Utc>,
@@ -23,15 +47,50 @@ pub struct NewObligation {
 pub struct ObligationRow {
     pub id: Uuid,
     pub campaign_id: Uuid,
-    pub kind: String,
+    pub kind: ObligationKind,
     pub school_id: Option<Uuid>,
     pub key: String,
-    pub owner_role: String,
+    pub owner_role: Role,
     pub owner_school: Option<Uuid>,
     pub deadline_ref: String,
     pub due_at: DateTime<Utc>,
     pub subject: String,
-    pub status: String,
+    pub status: ObligationStatus,
+}
+
+/// An `obligations` row as fetched, before its codes are read.
+struct ObligationRec {
+    id: Uuid,
+    campaign_id: Uuid,
+    kind: String,
+    school_id: Option<Uuid>,
+    key: String,
+    owner_role: String,
+    owner_school: Option<Uuid>,
+    deadline_ref: String,
+    due_at: DateTime<Utc>,
+    subject: String,
+    status: String,
+}
+
+impl TryFrom<ObligationRec> for ObligationRow {
+    type Error = StoreError;
+
+    fn try_from(r: ObligationRec) -> Result<Self> {
+        Ok(ObligationRow {
+            kind: decode("obligations.kind", &r.kind, ObligationKind::from_code)?,
+            owner_role: decode("obligations.owner_role", &r.owner_role, Role::from_code)?,
+            status: decode("obligations.status", &r.status, ObligationStatus::from_code)?,
+            id: r.id,
+            campaign_id: r.campaign_id,
+            school_id: r.school_id,
+            key: r.key,
+            owner_school: r.owner_school,
+            deadline_ref: r.deadline_ref,
+            due_at: r.due_at,
+            subject: r.subject,
+        })
+    }
 }
 
 /// Opens obligations; one already present (open or closed) is re-opened with the new due time.
@@ -45,10 +104,10 @@ pub async fn open_many(
         return Ok(());
     }
     let ids: Vec<Uuid> = items.iter().map(|_| Uuid::now_v7()).collect();
-    let kinds: Vec<String> = items.iter().map(|o| o.kind.clone()).collect();
+    let kinds: Vec<&str> = items.iter().map(|o| o.kind.code()).collect();
     let schools: Vec<Option<Uuid>> = items.iter().map(|o| o.school).collect();
     let keys: Vec<String> = items.iter().map(|o| o.key.clone()).collect();
-    let roles: Vec<String> = items.iter().map(|o| o.owner_role.clone()).collect();
+    let roles: Vec<&str> = items.iter().map(|o| o.owner_role.code()).collect();
     let owner_schools: Vec<Option<Uuid>> = items.iter().map(|o| o.owner_school).collect();
     let refs: Vec<String> = items.iter().map(|o| o.deadline_ref.clone()).collect();
     let dues: Vec<DateTime<Utc>> = items.iter().map(|o| o.due).collect();
@@ -65,10 +124,10 @@ pub async fn open_many(
         campaign,
         at,
         &ids,
-        &kinds,
+        &kinds as &[&str],
         &schools as &[Option<Uuid>],
         &keys,
-        &roles,
+        &roles as &[&str],
         &owner_schools as &[Option<Uuid>],
         &refs,
         &dues,
@@ -82,7 +141,7 @@ pub async fn open_many(
 pub async fn close(
     conn: &mut PgConnection,
     campaign: Uuid,
-    kind: &str,
+    kind: ObligationKind,
     school: Option<Uuid>,
     key: &str,
     at: DateTime<Utc>,
@@ -91,7 +150,7 @@ pub async fn close(
         r#"UPDATE obligations SET status = 'done', closed_at = $5
            WHERE campaign_id = $1 AND kind = $2 AND school_id IS NOT DISTINCT FROM $3 AND key = $4 AND status = 'open'"#,
         campaign,
-        kind,
+        kind.code(),
         school,
         key,
         at
@@ -124,8 +183,8 @@ pub async fn list(
     school: Option<Uuid>,
     include_closed: bool,
 ) -> Result<Vec<ObligationRow>> {
-    Ok(sqlx::query_as!(
-        ObligationRow,
+    sqlx::query_as!(
+        ObligationRec,
         r#"SELECT id, campaign_id, kind, school_id, key, owner_role, owner_school, deadline_ref, due_at, subject, status
            FROM obligations
            WHERE campaign_id = $1 AND ($2::uuid IS NULL OR school_id = $2) AND ($3 OR status = 'open')
@@ -135,5 +194,8 @@ pub async fn list(
         include_closed
     )
     .fetch_all(&mut *conn)
-    .await?)
+    .await?
+    .into_iter()
+    .map(ObligationRow::try_from)
+    .collect()
 }

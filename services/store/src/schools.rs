@@ -1,10 +1,11 @@
 //! School rows: registration data plus the case state and its version.
 
 use chrono::{DateTime, Utc};
+use junheng_core::school::CaseState;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::{Result, StoreError};
+use crate::{Result, StoreError, decode};
 
 #[derive(Debug, Clone)]
 pub struct SchoolRow {
@@ -16,8 +17,45 @@ pub struct SchoolRow {
     pub town: String,
     pub principal: String,
     pub contacts: serde_json::Value,
-    pub state: String,
+    pub state: CaseState,
     pub version: i64,
+}
+
+/// A `schools` row as fetched, before its state is read.
+struct SchoolRec {
+    id: Uuid,
+    campaign_id: Uuid,
+    code: String,
+    name: String,
+    level: String,
+    town: String,
+    principal: String,
+    contacts: serde_json::Value,
+    state: String,
+    version: i64,
+}
+
+impl TryFrom<SchoolRec> for SchoolRow {
+    type Error = StoreError;
+
+    fn try_from(r: SchoolRec) -> Result<Self> {
+        Ok(SchoolRow {
+            state: decode("schools.state", &r.state, CaseState::from_code)?,
+            id: r.id,
+            campaign_id: r.campaign_id,
+            code: r.code,
+            name: r.name,
+            level: r.level,
+            town: r.town,
+            principal: r.principal,
+            contacts: r.contacts,
+            version: r.version,
+        })
+    }
+}
+
+fn rows(recs: Vec<SchoolRec>) -> Result<Vec<SchoolRow>> {
+    recs.into_iter().map(SchoolRow::try_from).collect()
 }
 
 #[derive(Debug, Clone)]
@@ -36,7 +74,7 @@ pub async fn insert_many(
     conn: &mut PgConnection,
     campaign: Uuid,
     schools: &[NewSchool],
-    state: &str,
+    state: CaseState,
     at: DateTime<Utc>,
 ) -> Result<Vec<SchoolRow>> {
     let ids: Vec<Uuid> = schools.iter().map(|_| Uuid::now_v7()).collect();
@@ -59,8 +97,8 @@ pub async fn insert_many(
     let towns: Vec<String> = schools.iter().map(|s| s.town.clone()).collect();
     let principals: Vec<String> = schools.iter().map(|s| s.principal.clone()).collect();
     let contacts: Vec<serde_json::Value> = schools.iter().map(|s| s.contacts.clone()).collect();
-    Ok(sqlx::query_as!(
-        SchoolRow,
+    rows(sqlx::query_as!(
+        SchoolRec,
         r#"INSERT INTO schools (id, campaign_id, code, name, level, town, principal, contacts, state, created_at, updated_at)
            SELECT i, $1, c, n, l, t, p, ct, $2, $3, $3
            FROM UNNEST($4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[])
@@ -68,7 +106,7 @@ pub async fn insert_many(
            ORDER BY ord
            RETURNING id, campaign_id, code, name, level, town, principal, contacts, state, version"#,
         campaign,
-        state,
+        state.code(),
         at,
         &ids,
         &codes,
@@ -84,24 +122,26 @@ pub async fn insert_many(
 
 pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<SchoolRow> {
     sqlx::query_as!(
-        SchoolRow,
+        SchoolRec,
         "SELECT id, campaign_id, code, name, level, town, principal, contacts, state, version FROM schools WHERE id = $1",
         id
     )
     .fetch_optional(&mut *conn)
     .await?
-    .ok_or_else(|| StoreError::not_found("school", id))
+    .ok_or_else(|| StoreError::not_found("school", id))?
+    .try_into()
 }
 
 pub async fn get_for_update(conn: &mut PgConnection, id: Uuid) -> Result<SchoolRow> {
     sqlx::query_as!(
-        SchoolRow,
+        SchoolRec,
         "SELECT id, campaign_id, code, name, level, town, principal, contacts, state, version FROM schools WHERE id = $1 FOR UPDATE",
         id
     )
     .fetch_optional(&mut *conn)
     .await?
-    .ok_or_else(|| StoreError::not_found("school", id))
+    .ok_or_else(|| StoreError::not_found("school", id))?
+    .try_into()
 }
 
 /// Locks several schools of one campaign in id order (a fixed order avoids deadlocks).
@@ -110,8 +150,8 @@ pub async fn lock_many(
     campaign: Uuid,
     ids: &[Uuid],
 ) -> Result<Vec<SchoolRow>> {
-    Ok(sqlx::query_as!(
-        SchoolRow,
+    rows(sqlx::query_as!(
+        SchoolRec,
         "SELECT id, campaign_id, code, name, level, town, principal, contacts, state, version FROM schools WHERE campaign_id = $1 AND id = ANY($2) ORDER BY id FOR UPDATE",
         campaign,
         ids
@@ -122,8 +162,8 @@ pub async fn lock_many(
 
 /// All schools of a campaign, locked, in id order.
 pub async fn lock_all(conn: &mut PgConnection, campaign: Uuid) -> Result<Vec<SchoolRow>> {
-    Ok(sqlx::query_as!(
-        SchoolRow,
+    rows(sqlx::query_as!(
+        SchoolRec,
         "SELECT id, campaign_id, code, name, level, town, principal, contacts, state, version FROM schools WHERE campaign_id = $1 ORDER BY id FOR UPDATE",
         campaign
     )
@@ -136,14 +176,14 @@ pub async fn set_state(
     conn: &mut PgConnection,
     id: Uuid,
     version: i64,
-    state: &str,
+    state: CaseState,
     at: DateTime<Utc>,
 ) -> Result<i64> {
     let row = sqlx::query_scalar!(
         "UPDATE schools SET state = $3, version = version + 1, updated_at = $4 WHERE id = $1 AND version = $2 RETURNING version",
         id,
         version,
-        state,
+        state.code(),
         at
     )
     .fetch_optional(&mut *conn)
@@ -164,14 +204,15 @@ pub async fn set_state(
 pub async fn set_states(
     conn: &mut PgConnection,
     ids: &[Uuid],
-    states: &[String],
+    states: &[CaseState],
     at: DateTime<Utc>,
 ) -> Result<()> {
+    let states: Vec<&str> = states.iter().map(|s| s.code()).collect();
     sqlx::query!(
         r#"UPDATE schools SET state = u.s, version = version + 1, updated_at = $3
            FROM UNNEST($1::uuid[], $2::text[]) AS u(i, s) WHERE schools.id = u.i"#,
         ids,
-        states,
+        &states as &[&str],
         at
     )
     .execute(&mut *conn)
@@ -183,7 +224,7 @@ pub async fn set_states(
 pub struct Filter {
     pub town: Option<String>,
     pub level: Option<String>,
-    pub state: Option<String>,
+    pub state: Option<CaseState>,
 }
 
 /// A page of schools ordered by code, after `after_code`.
@@ -194,8 +235,8 @@ pub async fn list(
     after_code: &str,
     limit: i64,
 ) -> Result<Vec<SchoolRow>> {
-    Ok(sqlx::query_as!(
-        SchoolRow,
+    rows(sqlx::query_as!(
+        SchoolRec,
         r#"SELECT id, campaign_id, code, name, level, town, principal, contacts, state, version FROM schools
            WHERE campaign_id = $1 AND code > $2
              AND ($3::text IS NULL OR town = $3) AND ($4::text IS NULL OR level = $4) AND ($5::text IS NULL OR state = $5)
@@ -204,16 +245,26 @@ pub async fn list(
         after_code,
         f.town,
         f.level,
-        f.state,
+        f.state.map(CaseState::code),
         limit
     )
     .fetch_all(&mut *conn)
     .await?)
 }
 
-pub async fn count_by_state(conn: &mut PgConnection, campaign: Uuid) -> Result<Vec<(String, i64)>> {
+pub async fn count_by_state(
+    conn: &mut PgConnection,
+    campaign: Uuid,
+) -> Result<Vec<(CaseState, i64)>> {
     let rows = sqlx::query!(r#"SELECT state, count(*) AS "n!" FROM schools WHERE campaign_id = $1 GROUP BY state ORDER BY state"#, campaign)
         .fetch_all(&mut *conn)
         .await?;
-    Ok(rows.into_iter().map(|r| (r.state, r.n)).collect())
+    rows.into_iter()
+        .map(|r| {
+            Ok((
+                decode("schools.state", &r.state, CaseState::from_code)?,
+                r.n,
+            ))
+        })
+        .collect()
 }

@@ -1,10 +1,12 @@
 //! Phase 1 records: applications, notices and the schools they list, objections.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use junheng_core::notice::{NoticeKind, ObjectionStatus};
+use junheng_core::seed::ApplicationStatus;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::{Result, StoreError};
+use crate::{Result, StoreError, decode};
 
 #[derive(Debug, Clone)]
 pub struct ApplicationRow {
@@ -13,9 +15,42 @@ pub struct ApplicationRow {
     pub school_id: Uuid,
     pub self_assessment: serde_json::Value,
     pub statement: String,
-    pub status: String,
+    pub status: ApplicationStatus,
     pub reason: String,
     pub submitted_at: DateTime<Utc>,
+}
+
+/// An `applications` row as fetched, before its status is read.
+struct ApplicationRec {
+    id: Uuid,
+    campaign_id: Uuid,
+    school_id: Uuid,
+    self_assessment: serde_json::Value,
+    statement: String,
+    status: String,
+    reason: String,
+    submitted_at: DateTime<Utc>,
+}
+
+impl TryFrom<ApplicationRec> for ApplicationRow {
+    type Error = StoreError;
+
+    fn try_from(r: ApplicationRec) -> Result<Self> {
+        Ok(ApplicationRow {
+            status: decode(
+                "applications.status",
+                &r.status,
+                ApplicationStatus::from_code,
+            )?,
+            id: r.id,
+            campaign_id: r.campaign_id,
+            school_id: r.school_id,
+            self_assessment: r.self_assessment,
+            statement: r.statement,
+            reason: r.reason,
+            submitted_at: r.submitted_at,
+        })
+    }
 }
 
 pub async fn insert_application(conn: &mut PgConnection, a: &ApplicationRow) -> Result<()> {
@@ -27,7 +62,7 @@ pub async fn insert_application(conn: &mut PgConnection, a: &ApplicationRow) -> 
         a.school_id,
         a.self_assessment,
         a.statement,
-        a.status,
+        a.status.code(),
         a.reason,
         a.submitted_at
     )
@@ -38,26 +73,27 @@ pub async fn insert_application(conn: &mut PgConnection, a: &ApplicationRow) -> 
 
 pub async fn get_application(conn: &mut PgConnection, id: Uuid) -> Result<ApplicationRow> {
     sqlx::query_as!(
-        ApplicationRow,
+        ApplicationRec,
         "SELECT id, campaign_id, school_id, self_assessment, statement, status, reason, submitted_at FROM applications WHERE id = $1",
         id
     )
     .fetch_optional(&mut *conn)
     .await?
-    .ok_or_else(|| StoreError::not_found("application", id))
+    .ok_or_else(|| StoreError::not_found("application", id))?
+    .try_into()
 }
 
 pub async fn decide_application(
     conn: &mut PgConnection,
     id: Uuid,
-    status: &str,
+    status: ApplicationStatus,
     reason: &str,
     at: DateTime<Utc>,
 ) -> Result<()> {
     sqlx::query!(
         "UPDATE applications SET status = $2, reason = $3, decided_at = $4 WHERE id = $1",
         id,
-        status,
+        status.code(),
         reason,
         at
     )
@@ -70,25 +106,57 @@ pub async fn list_applications(
     conn: &mut PgConnection,
     campaign: Uuid,
 ) -> Result<Vec<ApplicationRow>> {
-    Ok(sqlx::query_as!(
-        ApplicationRow,
+    sqlx::query_as!(
+        ApplicationRec,
         "SELECT id, campaign_id, school_id, self_assessment, statement, status, reason, submitted_at FROM applications WHERE campaign_id = $1 ORDER BY submitted_at, id",
         campaign
     )
     .fetch_all(&mut *conn)
-    .await?)
+    .await?
+    .into_iter()
+    .map(ApplicationRow::try_from)
+    .collect()
 }
 
 #[derive(Debug, Clone)]
 pub struct NoticeRow {
     pub id: Uuid,
     pub campaign_id: Uuid,
-    pub kind: String,
+    pub kind: NoticeKind,
     pub title: String,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
     pub last_day: NaiveDate,
     pub closed_at: Option<DateTime<Utc>>,
+}
+
+/// A `notices` row as fetched, before its kind is read.
+struct NoticeRec {
+    id: Uuid,
+    campaign_id: Uuid,
+    kind: String,
+    title: String,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    last_day: NaiveDate,
+    closed_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<NoticeRec> for NoticeRow {
+    type Error = StoreError;
+
+    fn try_from(r: NoticeRec) -> Result<Self> {
+        Ok(NoticeRow {
+            kind: decode("notices.kind", &r.kind, NoticeKind::from_code)?,
+            id: r.id,
+            campaign_id: r.campaign_id,
+            title: r.title,
+            starts_at: r.starts_at,
+            ends_at: r.ends_at,
+            last_day: r.last_day,
+            closed_at: r.closed_at,
+        })
+    }
 }
 
 pub async fn insert_notice(
@@ -102,7 +170,7 @@ pub async fn insert_notice(
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"#,
         n.id,
         n.campaign_id,
-        n.kind,
+        n.kind.code(),
         n.title,
         n.starts_at,
         n.ends_at,
@@ -122,27 +190,32 @@ pub async fn insert_notice(
 }
 
 pub async fn get_notice(conn: &mut PgConnection, id: Uuid) -> Result<NoticeRow> {
-    sqlx::query_as!(NoticeRow, "SELECT id, campaign_id, kind, title, starts_at, ends_at, last_day, closed_at FROM notices WHERE id = $1", id)
+    sqlx::query_as!(NoticeRec, "SELECT id, campaign_id, kind, title, starts_at, ends_at, last_day, closed_at FROM notices WHERE id = $1", id)
         .fetch_optional(&mut *conn)
         .await?
-        .ok_or_else(|| StoreError::not_found("notice", id))
+        .ok_or_else(|| StoreError::not_found("notice", id))?
+    .try_into()
 }
 
 pub async fn lock_notice(conn: &mut PgConnection, id: Uuid) -> Result<NoticeRow> {
-    sqlx::query_as!(NoticeRow, "SELECT id, campaign_id, kind, title, starts_at, ends_at, last_day, closed_at FROM notices WHERE id = $1 FOR UPDATE", id)
+    sqlx::query_as!(NoticeRec, "SELECT id, campaign_id, kind, title, starts_at, ends_at, last_day, closed_at FROM notices WHERE id = $1 FOR UPDATE", id)
         .fetch_optional(&mut *conn)
         .await?
-        .ok_or_else(|| StoreError::not_found("notice", id))
+        .ok_or_else(|| StoreError::not_found("notice", id))?
+    .try_into()
 }
 
 pub async fn list_notices(conn: &mut PgConnection, campaign: Uuid) -> Result<Vec<NoticeRow>> {
-    Ok(sqlx::query_as!(
-        NoticeRow,
+    sqlx::query_as!(
+        NoticeRec,
         "SELECT id, campaign_id, kind, title, starts_at, ends_at, last_day, closed_at FROM notices WHERE campaign_id = $1 ORDER BY starts_at, id",
         campaign
     )
     .fetch_all(&mut *conn)
-    .await?)
+    .await?
+    .into_iter()
+    .map(NoticeRow::try_from)
+    .collect()
 }
 
 pub async fn notice_schools(conn: &mut PgConnection, notice: Uuid) -> Result<Vec<Uuid>> {
@@ -177,9 +250,46 @@ pub struct ObjectionRow {
     pub grounds: String,
     pub evidence: String,
     pub filed_by: String,
-    pub status: String,
+    pub status: ObjectionStatus,
     pub resolution: String,
     pub filed_at: DateTime<Utc>,
+}
+
+/// An `objections` row as fetched, before its status is read.
+struct ObjectionRec {
+    id: Uuid,
+    campaign_id: Uuid,
+    notice_id: Uuid,
+    school_id: Uuid,
+    objector_name: String,
+    objector_contact: String,
+    grounds: String,
+    evidence: String,
+    filed_by: String,
+    status: String,
+    resolution: String,
+    filed_at: DateTime<Utc>,
+}
+
+impl TryFrom<ObjectionRec> for ObjectionRow {
+    type Error = StoreError;
+
+    fn try_from(r: ObjectionRec) -> Result<Self> {
+        Ok(ObjectionRow {
+            status: decode("objections.status", &r.status, ObjectionStatus::from_code)?,
+            id: r.id,
+            campaign_id: r.campaign_id,
+            notice_id: r.notice_id,
+            school_id: r.school_id,
+            objector_name: r.objector_name,
+            objector_contact: r.objector_contact,
+            grounds: r.grounds,
+            evidence: r.evidence,
+            filed_by: r.filed_by,
+            resolution: r.resolution,
+            filed_at: r.filed_at,
+        })
+    }
 }
 
 pub async fn insert_objection(conn: &mut PgConnection, o: &ObjectionRow) -> Result<()> {
@@ -195,7 +305,7 @@ pub async fn insert_objection(conn: &mut PgConnection, o: &ObjectionRow) -> Resu
         o.grounds,
         o.evidence,
         o.filed_by,
-        o.status,
+        o.status.code(),
         o.filed_at
     )
     .execute(&mut *conn)
@@ -205,26 +315,27 @@ pub async fn insert_objection(conn: &mut PgConnection, o: &ObjectionRow) -> Resu
 
 pub async fn lock_objection(conn: &mut PgConnection, id: Uuid) -> Result<ObjectionRow> {
     sqlx::query_as!(
-        ObjectionRow,
+        ObjectionRec,
         "SELECT id, campaign_id, notice_id, school_id, objector_name, objector_contact, grounds, evidence, filed_by, status, resolution, filed_at FROM objections WHERE id = $1 FOR UPDATE",
         id
     )
     .fetch_optional(&mut *conn)
     .await?
-    .ok_or_else(|| StoreError::not_found("objection", id))
+    .ok_or_else(|| StoreError::not_found("objection", id))?
+    .try_into()
 }
 
 pub async fn resolve_objection(
     conn: &mut PgConnection,
     id: Uuid,
-    status: &str,
+    status: ObjectionStatus,
     resolution: &str,
     at: DateTime<Utc>,
 ) -> Result<()> {
     sqlx::query!(
         "UPDATE objections SET status = $2, resolution = $3, resolved_at = $4 WHERE id = $1",
         id,
-        status,
+        status.code(),
         resolution,
         at
     )
@@ -234,13 +345,16 @@ pub async fn resolve_objection(
 }
 
 pub async fn notice_objections(conn: &mut PgConnection, notice: Uuid) -> Result<Vec<ObjectionRow>> {
-    Ok(sqlx::query_as!(
-        ObjectionRow,
+    sqlx::query_as!(
+        ObjectionRec,
         "SELECT id, campaign_id, notice_id, school_id, objector_name, objector_contact, grounds, evidence, filed_by, status, resolution, filed_at FROM objections WHERE notice_id = $1 ORDER BY filed_at, id",
         notice
     )
     .fetch_all(&mut *conn)
-    .await?)
+    .await?
+    .into_iter()
+    .map(ObjectionRow::try_from)
+    .collect()
 }
 
 /// Counts for phase 1's exit criteria.

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
-use junheng_core::{CampaignDefinition, CaseState, Effect, PhaseBoard};
+use junheng_core::{CampaignDefinition, CaseState, Effect, PhaseBoard, Role};
 use junheng_store::audit::{self, AuditCtx};
 use junheng_store::campaigns::{self, CampaignRow};
 use junheng_store::schools::{self, NewSchool};
@@ -211,18 +211,11 @@ pub async fn load_demo(pool: &PgPool, now: DateTime<Utc>) -> anyhow::Result<Opti
         },
     )
     .await?;
-    let rows = schools::insert_many(
-        &mut tx,
-        id,
-        &demo_schools(),
-        CaseState::Enrolled.code(),
-        now,
-    )
-    .await?;
+    let rows = schools::insert_many(&mut tx, id, &demo_schools(), CaseState::Enrolled, now).await?;
     let ctx = AuditCtx {
         campaign: id,
         actor: "system:demo".into(),
-        role: "office".into(),
+        role: Role::Office,
         request_id: "demo-load".into(),
         at: now,
     };

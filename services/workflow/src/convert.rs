@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use junheng_core::notice::NoticeKind;
-use junheng_core::{CaseState, PhaseKind, PhaseStatus, Role};
+use junheng_core::{PhaseKind, PhaseStatus, Role};
 use junheng_proto::v1 as pb;
 use junheng_store::schools::SchoolRow;
 use junheng_store::seed::ObjectionRow;
@@ -227,7 +227,6 @@ pub fn contacts_from_json(v: &serde_json::Value) -> Vec<pb::Contact> {
 }
 
 pub fn school_to_pb(r: &SchoolRow) -> pb::School {
-    let state = CaseState::from_code(&r.state);
     pb::School {
         id: r.id.to_string(),
         campaign_id: r.campaign_id.to_string(),
@@ -237,8 +236,8 @@ pub fn school_to_pb(r: &SchoolRow) -> pb::School {
         town: r.town.clone(),
         principal: r.principal.clone(),
         contacts: contacts_from_json(&r.contacts),
-        state: r.state.clone(),
-        state_label: state.map(|s| s.label().to_string()).unwrap_or_default(),
+        state: r.state.code().into(),
+        state_label: r.state.label().into(),
         version: r.version,
     }
 }
@@ -251,7 +250,7 @@ pub fn objection_to_pb(o: &ObjectionRow) -> pb::Objection {
         objector_name: o.objector_name.clone(),
         grounds: o.grounds.clone(),
         evidence: o.evidence.clone(),
-        status: o.status.clone(),
+        status: o.status.code().into(),
         resolution: o.resolution.clone(),
         filed_at: Some(ts(o.filed_at)),
     }
@@ -260,9 +259,7 @@ pub fn objection_to_pb(o: &ObjectionRow) -> pb::Objection {
 /// A notice as shown at `now` (open until its period ends or the office closes it).
 pub fn notice_to_pb(v: &NoticeView, now: DateTime<Utc>) -> pb::Notice {
     let n = &v.row;
-    let kind = NoticeKind::from_code(&n.kind)
-        .map(notice_kind_to_pb)
-        .unwrap_or_default();
+    let kind = notice_kind_to_pb(n.kind);
     pb::Notice {
         id: n.id.to_string(),
         campaign_id: n.campaign_id.to_string(),

@@ -120,7 +120,7 @@ impl Work {
         AuditCtx {
             campaign,
             actor: call.actor.id.clone(),
-            role: call.actor.role.code().to_string(),
+            role: call.actor.role,
             request_id: call.request_id.clone(),
             at: self.now,
         }

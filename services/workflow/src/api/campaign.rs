@@ -77,7 +77,7 @@ pub fn event_to_pb(e: &EventRow) -> pb::AuditEvent {
         campaign_id: e.campaign_id.to_string(),
         school_id: e.school_id.map(|s| s.to_string()).unwrap_or_default(),
         actor: e.actor.clone(),
-        role: Role::from_code(&e.role).map(role_to_pb).unwrap_or_default() as i32,
+        role: role_to_pb(e.role) as i32,
         action: e.action.clone(),
         before_json: e.before.to_string(),
         after_json: e.after.to_string(),
@@ -376,14 +376,12 @@ impl CampaignService for CampaignApi {
                         .into_iter()
                         .map(|o| pb::Obligation {
                             id: o.id.to_string(),
-                            kind: o.kind,
+                            kind: o.kind.code().into(),
                             school_id: o.school_id.map(|s| s.to_string()).unwrap_or_default(),
-                            owner_role: Role::from_code(&o.owner_role)
-                                .map(role_to_pb)
-                                .unwrap_or_default() as i32,
+                            owner_role: role_to_pb(o.owner_role) as i32,
                             owner: o.owner_school.map(|s| s.to_string()).unwrap_or_default(),
                             due: Some(ts(o.due_at)),
-                            status: o.status,
+                            status: o.status.code().into(),
                             phase: o
                                 .deadline_ref
                                 .split(':')

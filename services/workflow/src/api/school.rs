@@ -176,7 +176,8 @@ impl SchoolService for SchoolApi {
                         None
                     }
                 };
-                if !req.state.is_empty() && CaseState::from_code(&req.state).is_none() {
+                let state = CaseState::from_code(&req.state);
+                if !req.state.is_empty() && state.is_none() {
                     v.add(
                         "state",
                         format!(
@@ -193,7 +194,7 @@ impl SchoolService for SchoolApi {
                 let filter = Filter {
                     town: (!req.town.is_empty()).then(|| req.town.clone()),
                     level,
-                    state: (!req.state.is_empty()).then(|| req.state.clone()),
+                    state,
                 };
                 let rows = app::list(&self.0, campaign, &filter, &req.page_token, size).await?;
                 let next = if rows.len() as i64 == size {

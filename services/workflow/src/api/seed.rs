@@ -42,7 +42,7 @@ fn application_to_pb(a: &ApplicationRow) -> pb::Application {
         school_id: a.school_id.to_string(),
         self_assessment: scores,
         statement: a.statement.clone(),
-        status: a.status.clone(),
+        status: a.status.code().into(),
         reason: a.reason.clone(),
         submitted_at: Some(ts(a.submitted_at)),
     }

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use junheng_core::acceptance::{
     self, Affiliation, PanelFacts, PanelMember, ScoreFacts, Scored, StoredResult,
 };
+use junheng_core::notice::ObjectionStatus;
 use junheng_core::phase::ResultsNoticeFacts;
 use junheng_core::scoring::{self, AcceptanceResult, ScoreSheets};
 use junheng_core::{CampaignDefinition, CaseState, Effect, Role};
@@ -120,7 +121,7 @@ pub async fn standings(conn: &mut PgConnection, camp: &Loaded) -> AppResult<Vec<
         .collect();
     Ok(all
         .into_iter()
-        .filter(|s| s.state == CaseState::Paired.code())
+        .filter(|s| s.state == CaseState::Paired)
         .map(|s| {
             let result = sheets
                 .get(&s.id)
@@ -209,8 +210,7 @@ pub async fn form_panel(
             facts.panel_actors.insert(m.actor.clone());
         }
         if let Some(ms) = m.affiliation.mentor_school()
-            && schools::get(w.conn(), ms).await.ok().map(|s| s.state)
-                == Some(CaseState::Mentor.code().to_string())
+            && schools::get(w.conn(), ms).await.ok().map(|s| s.state) == Some(CaseState::Mentor)
         {
             facts.mentor_schools.insert(ms);
         }
@@ -218,7 +218,7 @@ pub async fn form_panel(
     facts.paired = all_schools(w.conn(), cmd.campaign)
         .await?
         .into_iter()
-        .filter(|s| s.state == CaseState::Paired.code())
+        .filter(|s| s.state == CaseState::Paired)
         .map(|s| (s.id, s.name))
         .collect();
     let d = acceptance::form_panel(cmd.members, &facts, &ctx(&camp, w.now))?;
@@ -262,8 +262,7 @@ pub async fn submit_scores(
     let row = schools::get_for_update(w.conn(), cmd.school).await?;
     let facts = ScoreFacts {
         panel,
-        state: CaseState::from_code(&row.state)
-            .ok_or_else(|| AppError::Internal(format!("unknown state `{}`", row.state).into()))?,
+        state: row.state,
         mentor: phases::mentor_of(w.conn(), cmd.school).await?,
         disputed: phases::disputed(w.conn(), cmd.school)
             .await?
@@ -341,7 +340,7 @@ pub async fn publish_results_notice(
     let row = NoticeRow {
         id: d.notice,
         campaign_id: cmd.campaign,
-        kind: junheng_core::notice::NoticeKind::Results.code().into(),
+        kind: junheng_core::notice::NoticeKind::Results,
         title: d.title,
         starts_at: d.window.starts_at,
         ends_at: d.window.ends_at,
@@ -387,7 +386,7 @@ pub async fn exit_facts(
     let open = seed::notice_objections(conn, id)
         .await?
         .iter()
-        .filter(|o| o.status == "open")
+        .filter(|o| o.status == ObjectionStatus::Open)
         .count();
     Ok(Some(ResultsNoticeFacts {
         ends_at: n.ends_at,

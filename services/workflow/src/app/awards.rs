@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use junheng_core::CaseState;
 use junheng_core::SchoolCommand;
 use junheng_core::awards::{self, AwardClass, AwardFacts, Override};
 use junheng_core::scoring::AcceptanceResult;
@@ -56,10 +55,7 @@ async fn facts(conn: &mut PgConnection, camp: &Loaded) -> AppResult<(Vec<SchoolR
         *activities.entry(a.mentor_id).or_default() += 1;
     }
     // A school in an unknown state takes part in no award rule (as before the rules moved).
-    let schools = all
-        .iter()
-        .filter_map(|s| Some((s.id, CaseState::from_code(&s.state)?)))
-        .collect();
+    let schools = all.iter().map(|s| (s.id, s.state)).collect();
     let f = AwardFacts {
         schools,
         results,

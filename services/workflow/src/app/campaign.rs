@@ -44,7 +44,7 @@ pub async fn phase_facts(
             let all = all_schools(conn, camp.id()).await?;
             f.unpaired_potentials = all
                 .iter()
-                .filter(|s| s.state == CaseState::Potential.code())
+                .filter(|s| s.state == CaseState::Potential)
                 .count() as u64;
             let with_baseline: HashSet<Uuid> = junheng_store::phases::baselines(conn, camp.id())
                 .await?
@@ -53,7 +53,7 @@ pub async fn phase_facts(
                 .collect();
             f.baselines_missing = all
                 .iter()
-                .filter(|s| s.state == CaseState::Paired.code() && !with_baseline.contains(&s.id))
+                .filter(|s| s.state == CaseState::Paired && !with_baseline.contains(&s.id))
                 .count() as u64;
         }
         PhaseKind::Acceptance => {
@@ -224,13 +224,13 @@ pub async fn complete_phase(
         let (mut ids, mut states) = (Vec::new(), Vec::new());
         for row in &rows {
             let t = school::decide(
-                &case_of(row)?,
+                &case_of(row),
                 &SchoolCommand::FinaliseSeedList,
                 &call.actor,
                 &ctx,
             )?;
             ids.push(row.id);
-            states.push(t.to.code().to_string());
+            states.push(t.to);
             effects.extend(t.effects);
         }
         schools::set_states(w.conn(), &ids, &states, now).await?;

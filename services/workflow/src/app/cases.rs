@@ -1,22 +1,20 @@
 //! Applying a school command: lock, check the version, decide, persist state and effects.
 
+use junheng_core::Effect;
 use junheng_core::school::{self, Ctx, SchoolCase, SchoolCommand};
-use junheng_core::{CaseState, Effect};
 use junheng_store::schools::{self, SchoolRow};
 use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
 use crate::state::{Call, Loaded, Work};
 
-pub fn case_of(row: &SchoolRow) -> AppResult<SchoolCase> {
-    let state = CaseState::from_code(&row.state)
-        .ok_or_else(|| AppError::Internal(format!("unknown state `{}`", row.state).into()))?;
-    Ok(SchoolCase {
+pub fn case_of(row: &SchoolRow) -> SchoolCase {
+    SchoolCase {
         id: row.id,
         name: row.name.clone(),
-        state,
+        state: row.state,
         version: row.version,
-    })
+    }
 }
 
 /// Locks the school, checks `expected_version` (0 = don't check), applies `cmd` and persists
@@ -40,10 +38,11 @@ pub async fn apply(
     if expected_version != 0 && expected_version != row.version {
         return Err(AppError::Aborted(format!(
             "version conflict: the school case is at version {} ({}), the request expected {expected_version}; re-read and retry",
-            row.version, row.state
+            row.version,
+            row.state.code()
         )));
     }
-    let case = case_of(&row)?;
+    let case = case_of(&row);
     let ctx = Ctx {
         now: w.now,
         def: &camp.def,
@@ -51,8 +50,8 @@ pub async fn apply(
     };
     let t = school::decide(&case, &cmd, &call.actor, &ctx)?;
     let now = w.now;
-    row.version = schools::set_state(w.conn(), row.id, row.version, t.to.code(), now).await?;
-    row.state = t.to.code().to_string();
+    row.version = schools::set_state(w.conn(), row.id, row.version, t.to, now).await?;
+    row.state = t.to;
     let mut effects = t.effects;
     effects.extend(extra);
     w.record(call, camp.id(), &effects).await?;

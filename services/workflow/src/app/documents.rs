@@ -77,7 +77,7 @@ async fn seed_notice(
     let notices: Vec<_> = seed::list_notices(conn, camp.id())
         .await?
         .into_iter()
-        .filter(|n| n.kind != NoticeKind::Results.code())
+        .filter(|n| n.kind != NoticeKind::Results)
         .collect();
     let first = notices.first().ok_or(RuleError::SeedNoticeNotPublished)?;
     let tz = camp.def.tz();
@@ -85,10 +85,7 @@ async fn seed_notice(
     let mut rows = Vec::new();
     for n in &notices {
         for id in seed::notice_schools(conn, n.id).await? {
-            if let Some(s) = by_id
-                .get(&id)
-                .filter(|s| s.state != CaseState::Removed.code())
-            {
+            if let Some(s) = by_id.get(&id).filter(|s| s.state != CaseState::Removed) {
                 rows.push(line(s));
             }
         }

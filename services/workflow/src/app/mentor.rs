@@ -175,7 +175,7 @@ pub async fn rate_presentation(
     let camp = state.load(w.conn(), campaign, Lock::Share).await?;
     let row = schools::get_for_update(w.conn(), cmd.school).await?;
     let facts = RatingFacts {
-        state: cases::case_of(&row)?.state,
+        state: row.state,
         practices: store::practices_of(w.conn(), cmd.school)
             .await?
             .into_iter()
@@ -214,7 +214,7 @@ pub async fn proposals(
     let seeds: Vec<SchoolRow> = all_schools(conn, camp.id())
         .await?
         .into_iter()
-        .filter(|s| CaseState::from_code(&s.state).is_some_and(CaseState::is_seed))
+        .filter(|s| s.state.is_seed())
         .collect();
     let mut practices: HashMap<Uuid, Vec<PracticeRow>> = HashMap::new();
     for p in store::campaign_practices(conn, camp.id()).await? {
@@ -230,7 +230,7 @@ pub async fn proposals(
             let sh = sheets.remove(&s.id).unwrap_or_default();
             let pr = practices.remove(&s.id).unwrap_or_default();
             let tallies: Vec<PracticeTally> = tally(&pr, &sh).into_iter().map(|(_, t)| t).collect();
-            let presented = s.state != CaseState::Seed.code();
+            let presented = s.state != CaseState::Seed;
             let verdict = mentor::evaluate(
                 &camp.def,
                 presented,
@@ -266,7 +266,7 @@ pub async fn propose(state: &AppState, campaign: Uuid) -> AppResult<MentorList> 
         .into_iter()
         .map(|(school, verdict)| MentorProposal {
             mentor: if confirmed {
-                school.state == CaseState::Mentor.code()
+                school.state == CaseState::Mentor
             } else {
                 verdict.mentor
             },

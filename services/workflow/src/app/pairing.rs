@@ -26,7 +26,7 @@ fn info(s: &SchoolRow) -> SchoolInfo {
 }
 
 fn is_potential(s: &SchoolRow) -> bool {
-    s.state == CaseState::Potential.code() || s.state == CaseState::Paired.code()
+    s.state == CaseState::Potential || s.state == CaseState::Paired
 }
 
 /// The balanced proposal (a read; nothing is stored).
@@ -36,7 +36,7 @@ pub async fn propose(state: &AppState, campaign: Uuid) -> AppResult<Groups> {
     let all = all_schools(&mut conn, campaign).await?;
     let mentors: Vec<SchoolInfo> = all
         .iter()
-        .filter(|s| s.state == CaseState::Mentor.code())
+        .filter(|s| s.state == CaseState::Mentor)
         .map(info)
         .collect();
     let potentials: Vec<SchoolInfo> = all.iter().filter(|s| is_potential(s)).map(info).collect();
@@ -78,7 +78,7 @@ pub async fn set_pairing(
     let facts = PairingFacts {
         mentors: all
             .iter()
-            .filter(|s| s.state == CaseState::Mentor.code())
+            .filter(|s| s.state == CaseState::Mentor)
             .map(|s| s.id)
             .collect(),
         potentials: all
@@ -117,12 +117,7 @@ pub async fn record_baseline(
     let campaign = state.campaign_of(w.conn(), cmd.school).await?;
     let camp = state.load(w.conn(), campaign, Lock::Share).await?;
     let row = schools::get_for_update(w.conn(), cmd.school).await?;
-    let d = pairing::record_baseline(
-        cmd.school,
-        &cmd.scores,
-        cases::case_of(&row)?.state,
-        &ctx(&camp, w.now),
-    )?;
+    let d = pairing::record_baseline(cmd.school, &cmd.scores, row.state, &ctx(&camp, w.now))?;
     let json = serde_json::to_value(&d.scores).map_err(AppError::internal)?;
     let now = w.now;
     phases::upsert_baseline(w.conn(), campaign, cmd.school, &json, &call.actor.id, now).await?;

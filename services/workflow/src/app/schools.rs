@@ -19,11 +19,10 @@ pub async fn register(
     let camp = state.load(w.conn(), campaign, Lock::Share).await?;
     school::enrol(&camp.phases)?;
     let now = w.now;
-    let inserted =
-        schools::insert_many(w.conn(), campaign, rows, CaseState::Enrolled.code(), now).await?;
+    let inserted = schools::insert_many(w.conn(), campaign, rows, CaseState::Enrolled, now).await?;
     let effects: Vec<Effect> = inserted
         .iter()
-        .map(|r| school::registered(r.id, &r.code, &r.name, &r.state, r.version))
+        .map(|r| school::registered(r.id, &r.code, &r.name, r.state, r.version))
         .collect();
     w.record(call, campaign, &effects).await?;
     Ok(inserted)

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use junheng_core::SchoolCommand;
-use junheng_core::notice::{self, ListedSchool, NoticeFacts, NoticeKind, ObjectionStatus};
+use junheng_core::notice::{self, ListedSchool, NoticeFacts, NoticeKind};
 use junheng_core::seed::{self as rules, SelfScore};
 use junheng_store::PgConnection;
 use junheng_store::campaigns::{self, Lock};
@@ -15,18 +15,13 @@ use uuid::Uuid;
 
 use super::notices::{self, NoticeView};
 use super::{cases, ctx};
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::state::{AppState, Call, Work};
-
-fn kind_of(n: &NoticeRow) -> AppResult<NoticeKind> {
-    NoticeKind::from_code(&n.kind)
-        .ok_or_else(|| AppError::Internal(format!("notice {} has kind `{}`", n.id, n.kind).into()))
-}
 
 async fn notice_facts(conn: &mut PgConnection, n: &NoticeRow) -> AppResult<NoticeFacts> {
     Ok(NoticeFacts {
         id: n.id,
-        kind: kind_of(n)?,
+        kind: n.kind,
         title: n.title.clone(),
         ends_at: n.ends_at,
         closed: n.closed_at.is_some(),
@@ -92,7 +87,7 @@ pub async fn submit_application(
                 .collect(),
         ),
         statement: a.statement,
-        status: a.status.code().into(),
+        status: a.status,
         reason: a.reason,
         submitted_at: a.submitted_at,
     };
@@ -126,10 +121,10 @@ pub async fn review_application(
         Vec::new(),
     )
     .await?;
-    app.status = d.status.code().into();
+    app.status = d.status;
     app.reason = d.reason;
     let now = w.now;
-    seed::decide_application(w.conn(), app.id, &app.status, &app.reason, now).await?;
+    seed::decide_application(w.conn(), app.id, app.status, &app.reason, now).await?;
     Ok(app)
 }
 
@@ -168,7 +163,7 @@ pub async fn publish_notice(
     let row = NoticeRow {
         id: d.notice,
         campaign_id: cmd.campaign,
-        kind: d.kind.code().into(),
+        kind: d.kind,
         title: d.title,
         starts_at: d.window.starts_at,
         ends_at: d.window.ends_at,
@@ -224,7 +219,7 @@ pub async fn file_objection(
     let listed = if facts.schools.contains(&cmd.school) {
         let row = schools::get_for_update(w.conn(), cmd.school).await?;
         Some(ListedSchool {
-            state: cases::case_of(&row)?.state,
+            state: row.state,
             name: row.name,
         })
     } else {
@@ -251,7 +246,7 @@ pub async fn file_objection(
         grounds: o.grounds,
         evidence: o.evidence,
         filed_by: o.filed_by,
-        status: o.status.code().into(),
+        status: o.status,
         resolution: o.resolution,
         filed_at: o.filed_at,
     };
@@ -273,11 +268,9 @@ pub async fn resolve_objection(
     cmd: ResolveObjection,
 ) -> AppResult<ObjectionRow> {
     let mut o = seed::lock_objection(w.conn(), cmd.objection).await?;
-    let status = ObjectionStatus::from_code(&o.status).ok_or_else(|| {
-        AppError::Internal(format!("objection {} has status `{}`", o.id, o.status).into())
-    })?;
+    let status = o.status;
     let camp = state.load(w.conn(), o.campaign_id, Lock::Share).await?;
-    let kind = kind_of(&seed::get_notice(w.conn(), o.notice_id).await?)?;
+    let kind = seed::get_notice(w.conn(), o.notice_id).await?.kind;
     let command = notice::ResolveObjection {
         objection: o.id,
         school: o.school_id,
@@ -295,10 +288,10 @@ pub async fn resolve_objection(
         }
         None => w.record(call, o.campaign_id, &d.effects).await?,
     }
-    o.status = d.status.code().into();
+    o.status = d.status;
     o.resolution = resolution;
     let now = w.now;
-    seed::resolve_objection(w.conn(), o.id, &o.status, &o.resolution, now).await?;
+    seed::resolve_objection(w.conn(), o.id, o.status, &o.resolution, now).await?;
     Ok(o)
 }
 
