@@ -226,8 +226,12 @@ pub struct Recipients {
     pub school_email: Option<String>,
 }
 
+/// Default listen address of the scheduler's gRPC API. Here rather than in `grpc`, which
+/// reads `Settings`, so the two modules don't import each other.
+pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50052";
+
 fn default_grpc_addr() -> String {
-    crate::grpc::DEFAULT_ADDR.into()
+    DEFAULT_GRPC_ADDR.into()
 }
 
 fn default_max_connections() -> u32 {

@@ -26,8 +26,7 @@ use crate::api::{self, DeliveryFilter};
 use crate::config::Settings;
 use crate::lifecycle::OutboxStatus;
 
-/// Default listen address of the scheduler's gRPC API.
-pub const DEFAULT_ADDR: &str = "127.0.0.1:50052";
+pub use crate::config::DEFAULT_GRPC_ADDR as DEFAULT_ADDR;
 const MAX_PAGE_SIZE: u32 = 1000;
 const DEFAULT_PAGE_SIZE: u32 = 100;
 const STATUSES: &[&str] = &OutboxStatus::NAMES;
