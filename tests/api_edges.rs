@@ -11,7 +11,7 @@ use tonic::Code;
 #[tokio::test]
 async fn every_rpc_refuses_malformed_requests_and_changes_nothing() {
     let app = App::spawn(ClockMode::Simulated {
-        start: at("2020-03-02T09:00:00+08:00"),
+        start: Some(at("2020-03-02T09:00:00+08:00")),
     })
     .await;
     let (camp, schools) = changle(&app).await;
@@ -530,7 +530,7 @@ async fn every_rpc_refuses_malformed_requests_and_changes_nothing() {
 #[tokio::test]
 async fn authentication_roles_and_concurrent_idempotency() {
     let app = App::spawn(ClockMode::Simulated {
-        start: at("2020-03-02T09:00:00+08:00"),
+        start: Some(at("2020-03-02T09:00:00+08:00")),
     })
     .await;
     let (camp, schools) = changle(&app).await;
@@ -663,7 +663,7 @@ async fn authentication_roles_and_concurrent_idempotency() {
 #[tokio::test]
 async fn the_event_stream_resumes_from_a_cursor_without_gaps() {
     let app = App::spawn(ClockMode::Simulated {
-        start: at("2020-03-02T09:00:00+08:00"),
+        start: Some(at("2020-03-02T09:00:00+08:00")),
     })
     .await;
     let (camp, schools) = changle(&app).await;

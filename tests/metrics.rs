@@ -11,13 +11,13 @@ use tonic::Code;
 #[tokio::test]
 async fn metrics_move_when_work_happens() {
     let app = App::spawn(ClockMode::Simulated {
-        start: at("2020-03-02T09:00:00+08:00"),
+        start: Some(at("2020-03-02T09:00:00+08:00")),
     })
     .await;
     let (camp, schools) = changle(&app).await;
     let dept = app.token("业务科室", pb::Role::Department, "").await;
 
-    let m = fetch(app.server.metrics_addr).await;
+    let m = fetch(app.server.metrics_addr.expect("metrics port")).await;
     let calls = |m: &str, method: &str, code: &str| {
         value(
             m,
@@ -51,7 +51,7 @@ async fn metrics_move_when_work_happens() {
         app.seed().nominate(auth(&dept, nominate.clone())).await,
         Code::FailedPrecondition,
     );
-    let m2 = fetch(app.server.metrics_addr).await;
+    let m2 = fetch(app.server.metrics_addr.expect("metrics port")).await;
     assert_eq!(calls(&m2, "Nominate", "FailedPrecondition"), 1.0, "{m2}");
     assert_eq!(
         value(
@@ -105,11 +105,11 @@ async fn metrics_move_when_work_happens() {
         ("phase", "notice"),
         ("kind", "close_notice"),
     ];
-    let m3 = fetch(app.server.metrics_addr).await;
+    let m3 = fetch(app.server.metrics_addr.expect("metrics port")).await;
     assert_eq!(value(&m3, "junheng_obligations_open", &close), 1.0, "{m3}");
     assert_eq!(value(&m3, "junheng_obligations_overdue", &close), 0.0);
     app.advance("2020-03-09T09:00:00+08:00").await;
-    let m4 = fetch(app.server.metrics_addr).await;
+    let m4 = fetch(app.server.metrics_addr.expect("metrics port")).await;
     assert_eq!(
         value(&m4, "junheng_obligations_overdue", &close),
         1.0,
@@ -125,7 +125,7 @@ async fn metrics_move_when_work_happens() {
         ))
         .await
         .unwrap();
-    let m5 = fetch(app.server.metrics_addr).await;
+    let m5 = fetch(app.server.metrics_addr.expect("metrics port")).await;
     assert!(
         m5.contains("junheng_obligations_open{"),
         "the series stays, at 0: {m5}"

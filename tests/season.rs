@@ -45,7 +45,7 @@ const OFFSETS: [f64; 5] = [-10.0, 0.0, 0.0, 10.0, 0.0];
 #[tokio::test]
 async fn a_season_from_march_to_september_ends_in_the_expected_award_list() {
     let app = App::spawn(ClockMode::Simulated {
-        start: at("2020-03-02T09:00:00+08:00"),
+        start: Some(at("2020-03-02T09:00:00+08:00")),
     })
     .await;
     let (camp, schools) = changle(&app).await;

@@ -26,7 +26,7 @@ fn all_scores(c: &pb::Campaign) -> Vec<pb::IndicatorScore> {
 #[tokio::test]
 async fn phases_one_and_two_for_the_demo_county() {
     let app = App::spawn(ClockMode::Simulated {
-        start: at("2020-03-02T09:00:00+08:00"),
+        start: Some(at("2020-03-02T09:00:00+08:00")),
     })
     .await;
     let (camp, schools) = changle(&app).await;

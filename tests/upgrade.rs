@@ -174,7 +174,7 @@ async fn snapshot(
 /// A scratch database at the current schema with a campaign in progress, made through the API.
 async fn scratch() -> (App, String) {
     let app = App::spawn(ClockMode::Simulated {
-        start: at("2020-03-02T09:00:00+08:00"),
+        start: Some(at("2020-03-02T09:00:00+08:00")),
     })
     .await;
     let (camp, schools) = changle(&app).await;
@@ -344,7 +344,7 @@ async fn upgrade_from(label: &str, old: &[(String, String)], scratch: &App, camp
     let server = junheng_workflow::spawn(
         pool.clone(),
         ClockMode::Simulated {
-            start: at("2020-03-02T09:00:00+08:00"),
+            start: Some(at("2020-03-02T09:00:00+08:00")),
         },
     )
     .await

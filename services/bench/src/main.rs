@@ -340,7 +340,7 @@ async fn transitions(args: TransitionsArgs) -> anyhow::Result<()> {
     let server = junheng_workflow::spawn(
         svc_pool.clone(),
         ClockMode::Simulated {
-            start: "2020-03-02T09:00:00+08:00".parse()?,
+            start: Some("2020-03-02T09:00:00+08:00".parse()?),
         },
     )
     .await?;
@@ -353,7 +353,7 @@ async fn transitions(args: TransitionsArgs) -> anyhow::Result<()> {
     let raw_server = junheng_workflow::spawn(
         raw_pool.clone(),
         ClockMode::Simulated {
-            start: "2020-03-02T09:00:00+08:00".parse()?,
+            start: Some("2020-03-02T09:00:00+08:00".parse()?),
         },
     )
     .await?;

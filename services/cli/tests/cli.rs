@@ -130,7 +130,7 @@ fn help_completions_and_man_page() {
 #[tokio::test]
 async fn a_phase_one_session_with_every_failure_class() {
     let app = App::spawn(ClockMode::Simulated {
-        start: at("2020-03-02T09:00:00+08:00"),
+        start: Some(at("2020-03-02T09:00:00+08:00")),
     })
     .await;
     let (camp, schools) = changle(&app).await;

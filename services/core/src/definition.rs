@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use toml::Spanned;
 
 use crate::calendar::WorkCalendar;
-use crate::phase::PhaseKind;
+use crate::phase_kind::PhaseKind;
 use crate::time::start_of_day;
 
 /// One problem in a definition.

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::phase::PhaseKind;
+use crate::phase_kind::PhaseKind;
 use crate::role::Role;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -128,6 +128,18 @@ impl Effect {
             reason,
         }
     }
+}
+
+/// The audit event of a token issued for a school of a campaign (tokens of the bureau's own
+/// roles belong to no campaign and are not in its log).
+pub fn token_issued(actor: &str, name: &str, role: Role, school: Option<Uuid>) -> Effect {
+    Effect::event(
+        "token.issued",
+        school,
+        serde_json::Value::Null,
+        serde_json::json!({ "actor": actor, "name": name, "role": role.code() }),
+        None,
+    )
 }
 
 #[cfg(test)]

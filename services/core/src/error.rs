@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::phase::{OpenItem, PhaseKind, PhaseStatus};
+use crate::phase_kind::{OpenItem, PhaseKind, PhaseStatus};
 use crate::role::Role;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -29,7 +29,7 @@ pub enum RuleError {
         state: &'static str,
         state_label: &'static str,
     },
-    #[error("phase {} ({}) cannot be completed yet: {}", phase.label(), phase.code(), crate::phase::render(open))]
+    #[error("phase {} ({}) cannot be completed yet: {}", phase.label(), phase.code(), crate::phase_kind::render(open))]
     ExitCriteria {
         phase: PhaseKind,
         open: Vec<OpenItem>,

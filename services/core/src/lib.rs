@@ -16,6 +16,7 @@ pub mod mentor;
 pub mod notice;
 pub mod pairing;
 pub mod phase;
+mod phase_kind;
 pub mod role;
 pub mod school;
 pub mod scoring;

@@ -9,81 +9,13 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use crate::phase_kind::{OpenItem, PhaseKind, PhaseStatus, render};
+
 use crate::definition::CampaignDefinition;
 use crate::effects::{DeadlineRef, Effect, ObligationKind, Owner};
 use crate::error::RuleError;
 use crate::role::{Actor, Role};
 use crate::time::{describe_deadline, start_of_day};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PhaseKind {
-    SeedDesignation,
-    MentorSelection,
-    Pairing,
-    Acceptance,
-    Awards,
-}
-
-impl PhaseKind {
-    pub const ALL: [PhaseKind; 5] = [
-        PhaseKind::SeedDesignation,
-        PhaseKind::MentorSelection,
-        PhaseKind::Pairing,
-        PhaseKind::Acceptance,
-        PhaseKind::Awards,
-    ];
-
-    pub fn code(self) -> &'static str {
-        match self {
-            PhaseKind::SeedDesignation => "seed_designation",
-            PhaseKind::MentorSelection => "mentor_selection",
-            PhaseKind::Pairing => "pairing",
-            PhaseKind::Acceptance => "acceptance",
-            PhaseKind::Awards => "awards",
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            PhaseKind::SeedDesignation => "确定标杆种子校",
-            PhaseKind::MentorSelection => "遴选导师型学校",
-            PhaseKind::Pairing => "1+X 搭对帮扶提升",
-            PhaseKind::Acceptance => "验收评估",
-            PhaseKind::Awards => "表彰奖励",
-        }
-    }
-
-    pub fn from_code(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.code() == s)
-    }
-
-    pub fn index(self) -> usize {
-        self as usize
-    }
-
-    pub fn previous(self) -> Option<Self> {
-        self.index().checked_sub(1).map(|i| Self::ALL[i])
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PhaseStatus {
-    NotOpen,
-    Open,
-    Completed,
-}
-
-impl PhaseStatus {
-    pub fn code(self) -> &'static str {
-        match self {
-            PhaseStatus::NotOpen => "not_open",
-            PhaseStatus::Open => "open",
-            PhaseStatus::Completed => "completed",
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PhaseState {
@@ -121,76 +53,6 @@ pub struct PhaseFacts {
 pub struct ResultsNoticeFacts {
     pub ends_at: DateTime<Utc>,
     pub open_objections: u64,
-}
-
-/// One thing that still blocks completing a phase. Rendered in words (Chinese for people, the
-/// English gist in brackets) only by its `Display`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OpenItem {
-    ApplicationsAwaitingReview(u64),
-    ApprovedAwaitingNotice(u64),
-    NoticesRunning(u64),
-    ObjectionsUnresolved(u64),
-    SeedListEmpty,
-    MentorListNotConfirmed,
-    PotentialsNotPaired(u64),
-    BaselinesMissing(u64),
-    ResultsNoticeNotPublished,
-    ResultsNoticeRunning,
-    ResultsObjectionsUnresolved(u64),
-    AwardListNotConfirmed,
-}
-
-impl std::fmt::Display for OpenItem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            OpenItem::ApplicationsAwaitingReview(n) => {
-                write!(f, "{n} 份自主申报待复核 (applications awaiting review)")
-            }
-            OpenItem::ApprovedAwaitingNotice(n) => write!(
-                f,
-                "{n} 所已通过申报的学校待补充公示 (approved, not yet on a notice)"
-            ),
-            OpenItem::NoticesRunning(n) => write!(f, "{n} 个公示期未结束 (notices still running)"),
-            OpenItem::ObjectionsUnresolved(n) => {
-                write!(f, "{n} 件异议待处理 (objections unresolved)")
-            }
-            OpenItem::SeedListEmpty => {
-                f.write_str("种子校名单为空 (no school is on the seed list)")
-            }
-            OpenItem::MentorListNotConfirmed => {
-                f.write_str("导师型学校名单未确认 (mentor list not confirmed)")
-            }
-            OpenItem::PotentialsNotPaired(n) => write!(
-                f,
-                "{n} 所潜力校未编入 1+X 帮扶组 (potential schools not in a group)"
-            ),
-            OpenItem::BaselinesMissing(n) => {
-                write!(f, "{n} 所潜力校未录入基线分 (baselines missing)")
-            }
-            OpenItem::ResultsNoticeNotPublished => {
-                f.write_str("成绩公示未发布 (results notice not published)")
-            }
-            OpenItem::ResultsNoticeRunning => {
-                f.write_str("成绩公示期未结束 (results notice still running)")
-            }
-            OpenItem::ResultsObjectionsUnresolved(n) => {
-                write!(f, "{n} 件成绩异议待处理 (objections unresolved)")
-            }
-            OpenItem::AwardListNotConfirmed => {
-                f.write_str("奖项名单未确认 (award list not confirmed)")
-            }
-        }
-    }
-}
-
-/// Several open items in one line, as a refusal or a summary shows them.
-pub fn render(items: &[OpenItem]) -> String {
-    items
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 /// All five phases of one campaign.

@@ -57,15 +57,3 @@ impl Actor {
         self.role == Role::School && self.school == Some(school)
     }
 }
-
-/// The audit event of a token issued for a school of a campaign (tokens of the bureau's own
-/// roles belong to no campaign and are not in its log).
-pub fn token_issued(actor: &str, name: &str, role: Role, school: Option<Uuid>) -> crate::Effect {
-    crate::Effect::event(
-        "token.issued",
-        school,
-        serde_json::Value::Null,
-        serde_json::json!({ "actor": actor, "name": name, "role": role.code() }),
-        None,
-    )
-}

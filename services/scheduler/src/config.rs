@@ -25,14 +25,24 @@ pub enum ConfigError {
     Invalid(Vec<String>),
 }
 
-/// Where "now" comes from. Simulated time must be asked for explicitly and is logged loudly.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ClockMode {
-    #[default]
-    Real,
-    /// "Now" is the `clock` row written by the workflow; woken by NOTIFY junheng_clock.
-    Simulated,
+/// Where "now" comes from. Simulated time must be asked for explicitly and is logged loudly;
+/// it is then the `clock` row written by the workflow (woken by NOTIFY junheng_clock), so the
+/// scheduler's mode never carries a start of its own.
+pub use junheng_edge::clock::ClockMode;
+
+fn real_clock() -> ClockMode {
+    ClockMode::Real
+}
+
+/// `clock = "real" | "simulated"`.
+fn clock_mode<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ClockMode, D::Error> {
+    const NAMES: &[&str] = &["real", "simulated"];
+    let s = String::deserialize(d)?;
+    match s.as_str() {
+        "real" => Ok(ClockMode::Real),
+        "simulated" => Ok(ClockMode::Simulated { start: None }),
+        other => Err(serde::de::Error::unknown_variant(other, NAMES)),
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -41,7 +51,7 @@ pub struct Settings {
     pub database_url: String,
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
-    #[serde(default)]
+    #[serde(default = "real_clock", deserialize_with = "clock_mode")]
     pub clock: ClockMode,
     /// Name of this replica in the delivery log; defaults to host name + pid.
     #[serde(default)]
@@ -216,8 +226,12 @@ pub struct Recipients {
     pub school_email: Option<String>,
 }
 
+/// Default listen address of the scheduler's gRPC API. Here rather than in `grpc`, which
+/// reads `Settings`, so the two modules don't import each other.
+pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50052";
+
 fn default_grpc_addr() -> String {
-    crate::grpc::DEFAULT_ADDR.into()
+    DEFAULT_GRPC_ADDR.into()
 }
 
 fn default_max_connections() -> u32 {
@@ -259,7 +273,7 @@ impl Settings {
         if let Some(v) = env("JUNHENG_SCHEDULER_CLOCK").or_else(|| env("JUNHENG_CLOCK")) {
             s.clock = match v.as_str() {
                 "real" => ClockMode::Real,
-                "simulated" => ClockMode::Simulated,
+                "simulated" => ClockMode::Simulated { start: None },
                 other => {
                     return Err(ConfigError::Invalid(vec![format!(
                         "JUNHENG_SCHEDULER_CLOCK: `{other}` is neither real nor simulated"
@@ -369,7 +383,7 @@ mod tests {
         })
         .unwrap();
         assert_eq!(s.database_url, "postgres://x/y");
-        assert_eq!(s.clock, ClockMode::Simulated);
+        assert_eq!(s.clock, ClockMode::Simulated { start: None });
 
         let bad = r#"
             database_url = "postgres://x/y"

@@ -6,26 +6,27 @@
 //! `tokens` table), so a revoked token stops working at once.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use junheng_core::{Actor, Role};
+use junheng_edge::auth::Tokens;
+use junheng_edge::request::{reply, request_id};
+use junheng_edge::status::ApiError;
+use junheng_edge::violations::Violations;
 use junheng_proto::v1 as pb;
 use junheng_proto::v1::scheduler_service_server::{SchedulerService, SchedulerServiceServer};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
-use tonic::{Code, Request, Response, Status};
-use tonic_types::{ErrorDetails, StatusExt};
-use uuid::Uuid;
+use tonic::{Request, Response, Status};
 
 use crate::api::{self, DeliveryFilter};
-use crate::config::{ClockMode, Settings};
+use crate::config::Settings;
 use crate::lifecycle::OutboxStatus;
 
-/// Default listen address of the scheduler's gRPC API.
-pub const DEFAULT_ADDR: &str = "127.0.0.1:50052";
+pub use crate::config::DEFAULT_GRPC_ADDR as DEFAULT_ADDR;
 const MAX_PAGE_SIZE: u32 = 1000;
 const DEFAULT_PAGE_SIZE: u32 = 100;
 const STATUSES: &[&str] = &OutboxStatus::NAMES;
@@ -39,65 +40,6 @@ const KINDS: &[&str] = &[
 /// PreviewUpcoming looks at most this far ahead.
 const MAX_PREVIEW_DAYS: i64 = 400;
 
-/// One error type for the edge, mapped to a status in one place (the workflow's pattern).
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    #[error("invalid request")]
-    Invalid(Vec<(String, String)>),
-    #[error("{0}")]
-    Unauthenticated(String),
-    #[error("{0}")]
-    PermissionDenied(String),
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    AlreadyExists(String),
-    #[error("{0}")]
-    FailedPrecondition(String),
-    #[error("internal error")]
-    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
-}
-
-impl ApiError {
-    /// The status a caller sees; internal causes are logged once, with the request id.
-    pub fn into_status(self, request_id: &str) -> Status {
-        match self {
-            ApiError::Invalid(violations) => {
-                let summary = violations
-                    .iter()
-                    .map(|(f, r)| format!("{f}: {r}"))
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                let mut details = ErrorDetails::new();
-                for (f, r) in violations {
-                    details.add_bad_request_violation(f, r);
-                }
-                Status::with_error_details(
-                    Code::InvalidArgument,
-                    format!("invalid request: {summary}"),
-                    details,
-                )
-            }
-            ApiError::Unauthenticated(m) => Status::unauthenticated(m),
-            ApiError::PermissionDenied(m) => Status::permission_denied(m),
-            ApiError::NotFound(m) => Status::not_found(m),
-            ApiError::AlreadyExists(m) => Status::already_exists(m),
-            ApiError::FailedPrecondition(m) => Status::failed_precondition(m),
-            ApiError::Internal(e) => {
-                let mut chain = e.to_string();
-                let mut src = e.source();
-                while let Some(s) = src {
-                    chain.push_str(": ");
-                    chain.push_str(&s.to_string());
-                    src = s.source();
-                }
-                tracing::error!(request.id = request_id, error = %chain, "internal error");
-                Status::internal(format!("internal error (request id {request_id})"))
-            }
-        }
-    }
-}
-
 impl From<crate::Error> for ApiError {
     fn from(e: crate::Error) -> Self {
         match e {
@@ -110,75 +52,6 @@ impl From<crate::Error> for ApiError {
             other => ApiError::Internal(Box::new(other)),
         }
     }
-}
-
-impl From<sqlx::Error> for ApiError {
-    fn from(e: sqlx::Error) -> Self {
-        ApiError::Internal(Box::new(e))
-    }
-}
-
-impl From<junheng_store::StoreError> for ApiError {
-    fn from(e: junheng_store::StoreError) -> Self {
-        ApiError::Internal(Box::new(e))
-    }
-}
-
-/// Collects per-field violations so a request reports all its bad fields at once.
-#[derive(Default)]
-struct Violations(Vec<(String, String)>);
-
-impl Violations {
-    fn add(&mut self, field: &str, reason: impl Into<String>) {
-        self.0.push((field.into(), reason.into()));
-    }
-
-    /// An optional id: empty means absent.
-    fn opt_uuid(&mut self, field: &str, v: &str) -> Option<Uuid> {
-        if v.is_empty() {
-            return None;
-        }
-        match Uuid::parse_str(v) {
-            Ok(u) => Some(u),
-            Err(_) => {
-                self.add(field, format!("`{}` is not a UUID", truncate(v)));
-                None
-            }
-        }
-    }
-
-    fn uuid(&mut self, field: &str, v: &str) -> Uuid {
-        if v.is_empty() {
-            self.add(field, "required");
-            return Uuid::nil();
-        }
-        self.opt_uuid(field, v).unwrap_or_default()
-    }
-
-    fn one_of(&mut self, field: &str, v: &str, allowed: &[&str]) -> Option<String> {
-        if v.is_empty() {
-            return None;
-        }
-        if !allowed.contains(&v) {
-            self.add(
-                field,
-                format!("`{}` is not one of {}", truncate(v), allowed.join(", ")),
-            );
-        }
-        Some(v.to_owned())
-    }
-
-    fn finish(self) -> Result<(), ApiError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::Invalid(self.0))
-        }
-    }
-}
-
-fn truncate(s: &str) -> String {
-    s.chars().take(64).collect()
 }
 
 fn ts(t: DateTime<Utc>) -> prost_types::Timestamp {
@@ -209,87 +82,62 @@ fn delivery(d: api::Delivery) -> pb::Delivery {
     }
 }
 
-/// Who called: the actor id and role of a live bearer token.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub actor: String,
-    pub role: String,
-}
-
 #[derive(Clone)]
 pub struct SchedulerApi {
     pool: PgPool,
     settings: Arc<Settings>,
+    tokens: Arc<Tokens>,
 }
 
 impl SchedulerApi {
     pub fn new(pool: PgPool, settings: Arc<Settings>) -> Self {
-        Self { pool, settings }
+        Self {
+            pool,
+            settings,
+            tokens: Arc::new(Tokens::uncached()),
+        }
     }
 
     async fn now(&self) -> Result<DateTime<Utc>, ApiError> {
         Ok(crate::now(&self.pool, self.settings.clock).await?)
     }
 
-    async fn authenticate<T>(&self, req: &Request<T>, roles: &[&str]) -> Result<Caller, ApiError> {
-        let header = req.metadata().get("authorization").ok_or_else(|| {
-            ApiError::Unauthenticated("missing `authorization: Bearer <token>` metadata".into())
-        })?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ApiError::Unauthenticated("authorization metadata must be `Bearer <token>`".into())
-            })?;
-        let mut conn = self.pool.acquire().await?;
-        let row = junheng_store::tokens::find(&mut conn, token)
-            .await?
-            .ok_or_else(|| ApiError::Unauthenticated("unknown or revoked token".into()))?;
-        if !roles.contains(&row.role.as_str()) {
+    async fn authenticate<T>(&self, req: &Request<T>, roles: &[Role]) -> Result<Actor, ApiError> {
+        let actor = self.tokens.authenticate(&self.pool, req.metadata()).await?;
+        if !roles.contains(&actor.role) {
             return Err(ApiError::PermissionDenied(format!(
                 "this call needs the {} role; the token is `{}`",
-                roles.join(" or "),
-                row.role
+                roles
+                    .iter()
+                    .map(|r| r.code())
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+                actor.role
             )));
         }
-        Ok(Caller {
-            actor: row.actor,
-            role: row.role,
-        })
+        Ok(actor)
     }
 
     /// Authenticates, runs `f`, and maps the result to a response carrying the request id.
     async fn handle<T, R, F, Fut>(
         &self,
         req: Request<T>,
-        roles: &[&str],
+        roles: &[Role],
         f: F,
     ) -> Result<Response<R>, Status>
     where
-        F: FnOnce(Caller, T) -> Fut,
+        F: FnOnce(Actor, T) -> Fut,
         Fut: Future<Output = Result<R, ApiError>>,
     {
         let request_id = request_id(&req);
         let result = match self.authenticate(&req, roles).await {
             Ok(caller) => {
-                tracing::debug!(request.id = %request_id, actor.id = %caller.actor, actor.role = %caller.role, "call");
+                tracing::debug!(request.id = %request_id, actor.id = %caller.id, actor.role = %caller.role, "call");
                 f(caller, req.into_inner()).await
             }
             Err(e) => Err(e),
         };
-        match result {
-            Ok(v) => {
-                let mut resp = Response::new(v);
-                if let Ok(v) = request_id.parse() {
-                    resp.metadata_mut().insert("x-request-id", v);
-                }
-                Ok(resp)
-            }
-            Err(e) => Err(e.into_status(&request_id)),
-        }
+        reply(&request_id, result)
     }
 }
 
@@ -306,17 +154,8 @@ fn endpoint(e: api::EndpointStatus) -> pb::Endpoint {
     }
 }
 
-fn request_id<T>(req: &Request<T>) -> String {
-    req.metadata()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128)
-        .map(String::from)
-        .unwrap_or_else(|| Uuid::now_v7().to_string())
-}
-
-const READERS: &[&str] = &["office", "leader"];
-const OFFICE: &[&str] = &["office"];
+const READERS: &[Role] = &[Role::Office, Role::Leader];
+const OFFICE: &[Role] = &[Role::Office];
 
 #[tonic::async_trait]
 impl SchedulerService for SchedulerApi {
@@ -406,17 +245,12 @@ impl SchedulerService for SchedulerApi {
         self.handle(req, OFFICE, |caller, r| async move {
             let mut v = Violations::default();
             let key = &r.idempotency_key;
-            if key.is_empty() || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-                v.add(
-                    "idempotency_key",
-                    "required: 1 to 128 printable ASCII characters without spaces",
-                );
-            }
+            v.idempotency_key("idempotency_key", key);
             let id = v.uuid("id", &r.id);
             v.finish()?;
             let now = self.now().await?;
-            let copy = api::resend(&self.pool, id, &caller.actor, key, now).await?;
-            tracing::info!(outbox.id = %id, copy.id = %copy, actor.id = %caller.actor, "resend queued");
+            let copy = api::resend(&self.pool, id, &caller.id, key, now).await?;
+            tracing::info!(outbox.id = %id, copy.id = %copy, actor.id = %caller.id, "resend queued");
             let (d, _) = api::get_delivery(&self.pool, copy).await?;
             Ok(delivery(d))
         })
@@ -510,7 +344,7 @@ impl SchedulerService for SchedulerApi {
             }
             let now = self.now().await?;
             let released = api::enable_endpoint(&self.pool, &r.name, now).await?;
-            tracing::info!(endpoint = %r.name, released, actor.id = %caller.actor, "endpoint enabled");
+            tracing::info!(endpoint = %r.name, released, actor.id = %caller.id, "endpoint enabled");
             let status = api::endpoints(&self.pool, &self.settings)
                 .await?
                 .into_iter()
@@ -538,10 +372,7 @@ pub async fn serve(
         .set_serving::<SchedulerServiceServer<SchedulerApi>>()
         .await;
     junheng_edge::health::spawn_readiness(health.clone(), pool.clone()).await;
-    let clock = match settings.clock {
-        ClockMode::Real => "real",
-        ClockMode::Simulated => "simulated",
-    };
+    let clock = settings.clock.name();
     health
         .set_service_status(
             format!("junheng.clock.{clock}"),
@@ -580,46 +411,13 @@ pub async fn serve(
 }
 
 /// A server bound to `addr` (use port 0 for a free port), stopped on drop or [`Running::shutdown`].
-pub struct Running {
-    pub addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-}
+pub use junheng_edge::running::Running;
 
-impl Running {
-    pub async fn start(pool: PgPool, settings: Arc<Settings>, addr: &str) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(addr).await?;
-        let addr = listener.local_addr()?;
-        let (stop, rx) = tokio::sync::oneshot::channel();
-        let handle = tokio::spawn(serve(pool, settings, listener, async {
-            let _ = rx.await;
-        }));
-        Ok(Self {
-            addr,
-            stop: Some(stop),
-            handle: Some(handle),
-        })
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    pub async fn shutdown(mut self) -> anyhow::Result<()> {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        match self.handle.take() {
-            Some(h) => h.await?,
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-    }
+/// Starts the scheduler's gRPC server on `addr`.
+pub async fn start(pool: PgPool, settings: Arc<Settings>, addr: &str) -> anyhow::Result<Running> {
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    Ok(Running::spawn(addr, None, |stop| {
+        serve(pool, settings, listener, stop)
+    }))
 }

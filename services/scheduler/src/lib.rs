@@ -132,7 +132,7 @@ impl Scheduler {
             ClockMode::Real => {
                 now + chrono::Duration::from_std(planning.elapsed()).unwrap_or_default()
             }
-            ClockMode::Simulated => now,
+            ClockMode::Simulated { .. } => now,
         };
         let dispatch = self.dispatcher.drain(dispatch_now, 50).await?;
         Ok(TickReport {
@@ -196,13 +196,15 @@ impl Scheduler {
 
 /// "Now" for a clock mode: the system clock, or the workflow's simulated `clock` row.
 pub async fn now(pool: &PgPool, clock: ClockMode) -> Result<DateTime<Utc>, Error> {
-    match clock {
-        ClockMode::Real => Ok(Utc::now()),
-        ClockMode::Simulated => {
-            let t = sqlx::query_scalar!("SELECT simulated_now FROM clock WHERE singleton")
-                .fetch_optional(pool)
-                .await?;
-            t.ok_or(Error::NoSimulatedClock)
+    let mut conn = pool.acquire().await?;
+    Ok(junheng_edge::clock::now(&mut conn, clock).await?)
+}
+
+impl From<junheng_edge::clock::ClockError> for Error {
+    fn from(e: junheng_edge::clock::ClockError) -> Self {
+        match e {
+            junheng_edge::clock::ClockError::NotSet => Error::NoSimulatedClock,
+            junheng_edge::clock::ClockError::Store(e) => Error::Store(e),
         }
     }
 }

@@ -60,7 +60,7 @@ async fn main() -> anyhow::Result<()> {
         settings.grpc_addr = a;
     }
     let settings = Arc::new(settings);
-    if settings.clock == ClockMode::Simulated {
+    if matches!(settings.clock, ClockMode::Simulated { .. }) {
         tracing::warn!(
             "SIMULATED CLOCK: \"now\" is read from the database clock row; never use this in production"
         );

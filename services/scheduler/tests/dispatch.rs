@@ -468,7 +468,7 @@ async fn rows_due_soon_are_claimed_ahead_sent_on_time_and_rechecked() {
     // A simulated clock never claims ahead: its "now" may jump past the instant.
     let simulated = Arc::new({
         let mut s = (*settings(&format!("{}/hook", sink.uri()), "")).clone();
-        s.clock = junheng_scheduler::ClockMode::Simulated;
+        s.clock = junheng_scheduler::ClockMode::Simulated { start: None };
         s
     });
     let r = dispatcher(db.pool.clone(), simulated, "sim")

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use common::*;
 use junheng_proto::v1 as pb;
 use junheng_proto::v1::scheduler_service_client::SchedulerServiceClient;
-use junheng_scheduler::grpc::Running;
+use junheng_scheduler::grpc;
 use junheng_scheduler::outbox::{self, Kind, NewRow, Payload};
 use junheng_scheduler::{ClockMode, Dispatcher, SignClock};
 use junheng_store::tokens::{self, TokenRow};
@@ -138,7 +138,7 @@ async fn scheduler_service_end_to_end() {
     .await;
     let sink = webhook_sink().await;
     let mut s = (*settings(&format!("{}/hook", sink.uri()), "")).clone();
-    s.clock = ClockMode::Simulated;
+    s.clock = ClockMode::Simulated { start: None };
     let settings = Arc::new(s);
     let rows = digests(campaign, "hook", 3, t0);
     let mut conn = db.pool.acquire().await.unwrap();
@@ -153,7 +153,7 @@ async fn scheduler_service_end_to_end() {
     .with_sign_clock(SignClock::Tick);
     assert_eq!(d.drain(t0, 5).await.unwrap().sent, 3);
 
-    let server = Running::start(db.pool.clone(), settings.clone(), "127.0.0.1:0")
+    let server = grpc::start(db.pool.clone(), settings.clone(), "127.0.0.1:0")
         .await
         .unwrap();
     let channel = Channel::from_shared(server.url())
@@ -418,7 +418,7 @@ async fn a_removed_robot_is_disabled_until_the_office_enables_it() {
         wecom.uri()
     );
     let mut s = (*settings(&format!("{}/hook", hook.uri()), &group)).clone();
-    s.clock = ClockMode::Simulated;
+    s.clock = ClockMode::Simulated { start: None };
     s.dispatch.batch_size = 1;
     let settings = Arc::new(s);
     let rows = digests(campaign, "group", 2, t0);
@@ -450,7 +450,7 @@ async fn a_removed_robot_is_disabled_until_the_office_enables_it() {
     let r = d.drain(t0 + chrono::Duration::hours(1), 10).await.unwrap();
     assert_eq!((r.claimed, r.sent), (0, 0));
 
-    let server = Running::start(db.pool.clone(), settings.clone(), "127.0.0.1:0")
+    let server = grpc::start(db.pool.clone(), settings.clone(), "127.0.0.1:0")
         .await
         .unwrap();
     let mut c = SchedulerServiceClient::new(

@@ -636,7 +636,7 @@ async fn tick(app: &App, s: &Scheduler, clock: &Clock, to: &str) -> junheng_sche
 #[tokio::test]
 async fn a_replayed_season_sends_exactly_the_expected_messages_in_order() {
     let app = App::spawn(ClockMode::Simulated {
-        start: at("2020-03-02T09:00:00+08:00"),
+        start: Some(at("2020-03-02T09:00:00+08:00")),
     })
     .await;
     let smtp = Aiosmtpd::start();

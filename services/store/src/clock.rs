@@ -7,6 +7,15 @@ use crate::Result;
 
 pub const CHANNEL: &str = "junheng_clock";
 
+/// The simulated instant, if one has been set.
+pub async fn read(conn: &mut PgConnection) -> Result<Option<DateTime<Utc>>> {
+    Ok(
+        sqlx::query_scalar!("SELECT simulated_now FROM clock WHERE singleton")
+            .fetch_optional(&mut *conn)
+            .await?,
+    )
+}
+
 /// The simulated instant, initialising it to `initial` the first time. A plain read on the
 /// hot path: every command reads the clock, and a write here would serialise them all.
 pub async fn simulated_now(

@@ -1,7 +1,7 @@
 //! Proto ⇄ domain conversion, in one place. Parsing a request field either yields a domain
 //! value or a field violation naming the field.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use junheng_core::notice::NoticeKind;
 use junheng_core::{PhaseKind, PhaseStatus, Role};
 use junheng_proto::v1 as pb;
@@ -10,56 +10,27 @@ use junheng_store::seed::ObjectionRow;
 use uuid::Uuid;
 
 use crate::app::notices::NoticeView;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 
-/// Collects field violations so one response can list every problem.
+/// Collects field violations so one response can list every problem: the shared checks of
+/// `junheng_edge::violations`, plus the workflow's own fields.
 #[derive(Default)]
-pub struct Violations(pub Vec<(String, String)>);
+pub struct Violations(junheng_edge::violations::Violations);
+
+impl std::ops::Deref for Violations {
+    type Target = junheng_edge::violations::Violations;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Violations {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
 
 impl Violations {
-    pub fn add(&mut self, field: impl Into<String>, reason: impl Into<String>) {
-        self.0.push((field.into(), reason.into()));
-    }
-
-    pub fn uuid(&mut self, field: &str, s: &str) -> Uuid {
-        match Uuid::parse_str(s) {
-            Ok(u) => u,
-            Err(_) => {
-                if s.is_empty() {
-                    self.add(field, "required");
-                } else {
-                    self.add(field, format!("`{s}` is not a UUID"));
-                }
-                Uuid::nil()
-            }
-        }
-    }
-
-    pub fn text(&mut self, field: &str, s: &str, max_chars: usize) -> String {
-        let t = s.trim();
-        if t.is_empty() {
-            self.add(field, "required");
-        } else if t.chars().count() > max_chars {
-            self.add(field, format!("at most {max_chars} characters"));
-        }
-        t.to_string()
-    }
-
-    pub fn optional_text(&mut self, field: &str, s: &str, max_chars: usize) -> String {
-        let t = s.trim();
-        if t.chars().count() > max_chars {
-            self.add(field, format!("at most {max_chars} characters"));
-        }
-        t.to_string()
-    }
-
-    pub fn version(&mut self, field: &str, v: i64) -> i64 {
-        if v < 0 {
-            self.add(field, "must be 0 (don't check) or a positive version");
-        }
-        v
-    }
-
     pub fn phase(&mut self, field: &str, v: i32) -> PhaseKind {
         match pb::Phase::try_from(v).ok().and_then(phase_from_pb) {
             Some(p) => p,
@@ -73,22 +44,8 @@ impl Violations {
         }
     }
 
-    pub fn date(&mut self, field: &str, s: &str) -> NaiveDate {
-        match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-            Ok(d) => d,
-            Err(_) => {
-                self.add(field, format!("`{s}` is not a date (YYYY-MM-DD)"));
-                NaiveDate::MIN
-            }
-        }
-    }
-
     pub fn finish(self) -> AppResult<()> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(AppError::Invalid(self.0))
-        }
+        Ok(self.0.finish()?)
     }
 }
 

@@ -1,9 +1,11 @@
-//! One error type for the service, mapped to a gRPC status in one place.
+//! One error type for the service. What a rule refusal or a store error means to a caller is
+//! decided here; the gRPC status itself comes from the shared map in `junheng_edge::status`.
 
 use junheng_core::RuleError;
+use junheng_edge::clock::ClockError;
+use junheng_edge::status::ApiError;
 use junheng_store::StoreError;
-use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt};
+use tonic::Status;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -36,43 +38,47 @@ impl AppError {
         AppError::Internal(Box::new(e))
     }
 
-    /// The status a caller sees. Internal causes are logged here, once, with their chain, and
-    /// replaced by a generic message carrying the request id.
+    /// The status a caller sees, through the one map in `junheng_edge::status`.
     pub fn into_status(self, request_id: &str) -> Status {
-        match self {
-            AppError::Invalid(violations) => {
-                let summary = violations
-                    .iter()
-                    .map(|(f, r)| format!("{f}: {r}"))
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                let mut details = ErrorDetails::new();
-                for (f, r) in violations {
-                    details.add_bad_request_violation(f, r);
-                }
-                Status::with_error_details(
-                    Code::InvalidArgument,
-                    format!("invalid request: {summary}"),
-                    details,
-                )
-            }
-            AppError::Unauthenticated(m) => Status::unauthenticated(m),
-            AppError::PermissionDenied(m) => Status::permission_denied(m),
-            AppError::NotFound(m) => Status::not_found(m),
-            AppError::AlreadyExists(m) => Status::already_exists(m),
-            AppError::Aborted(m) => Status::aborted(m),
-            AppError::FailedPrecondition(m) => Status::failed_precondition(m),
-            AppError::Internal(e) => {
-                let mut chain = e.to_string();
-                let mut src = e.source();
-                while let Some(s) = src {
-                    chain.push_str(": ");
-                    chain.push_str(&s.to_string());
-                    src = s.source();
-                }
-                tracing::error!(request.id = request_id, error = %chain, "internal error");
-                Status::internal(format!("internal error (request id {request_id})"))
-            }
+        ApiError::from(self).into_status(request_id)
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::Invalid(v) => ApiError::Invalid(v),
+            AppError::Unauthenticated(m) => ApiError::Unauthenticated(m),
+            AppError::PermissionDenied(m) => ApiError::PermissionDenied(m),
+            AppError::NotFound(m) => ApiError::NotFound(m),
+            AppError::AlreadyExists(m) => ApiError::AlreadyExists(m),
+            AppError::Aborted(m) => ApiError::Aborted(m),
+            AppError::FailedPrecondition(m) => ApiError::FailedPrecondition(m),
+            AppError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl From<ApiError> for AppError {
+    fn from(e: ApiError) -> Self {
+        match e {
+            ApiError::Invalid(v) => AppError::Invalid(v),
+            ApiError::Unauthenticated(m) => AppError::Unauthenticated(m),
+            ApiError::PermissionDenied(m) => AppError::PermissionDenied(m),
+            ApiError::NotFound(m) => AppError::NotFound(m),
+            ApiError::AlreadyExists(m) => AppError::AlreadyExists(m),
+            ApiError::Aborted(m) => AppError::Aborted(m),
+            ApiError::FailedPrecondition(m) => AppError::FailedPrecondition(m),
+            ApiError::Internal(e) => AppError::Internal(e),
+        }
+    }
+}
+
+impl From<ClockError> for AppError {
+    fn from(e: ClockError) -> Self {
+        match e {
+            ClockError::NotSet => AppError::FailedPrecondition(e.to_string()),
+            ClockError::Store(e) => e.into(),
         }
     }
 }

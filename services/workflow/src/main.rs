@@ -105,7 +105,7 @@ async fn main() -> anyhow::Result<()> {
             }
             tracing::warn!(start = %args.sim_start, "SIMULATED CLOCK: time moves only by AdvanceClock; never use this in production");
             ClockMode::Simulated {
-                start: args.sim_start,
+                start: Some(args.sim_start),
             }
         }
         other => anyhow::bail!("--clock must be `real` or `simulated`, not `{other}`"),
@@ -127,12 +127,9 @@ async fn main() -> anyhow::Result<()> {
     }
     // The simulated clock starts (or resumes where an earlier run left it) now, so the scheduler
     // and every replica read the same instant from the first moment.
-    let now = match clock {
-        ClockMode::Real => Utc::now(),
-        ClockMode::Simulated { start } => {
-            let mut conn = pool.acquire().await?;
-            junheng_store::clock::simulated_now(&mut conn, start).await?
-        }
+    let now = {
+        let mut conn = pool.acquire().await?;
+        junheng_edge::clock::now(&mut conn, clock).await?
     };
     if args.demo {
         tracing::warn!(

@@ -2,7 +2,6 @@
 //! wake-up listener and graceful shutdown.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -205,37 +204,7 @@ pub async fn serve(
 }
 
 /// A running server for tests and benchmarks: bound to a free port, stopped on drop.
-pub struct Running {
-    pub addr: SocketAddr,
-    /// Where `GET /metrics` answers.
-    pub metrics_addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-}
-
-impl Running {
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    pub async fn shutdown(mut self) -> anyhow::Result<()> {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        match self.handle.take() {
-            Some(h) => h.await?,
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-    }
-}
+pub use junheng_edge::running::Running;
 
 /// Starts the server on 127.0.0.1 with a free port.
 pub async fn spawn(pool: PgPool, clock: ClockMode) -> anyhow::Result<Running> {
@@ -243,23 +212,16 @@ pub async fn spawn(pool: PgPool, clock: ClockMode) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     let metrics = TcpListener::bind("127.0.0.1:0").await?;
     let metrics_addr = metrics.local_addr()?;
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let handle = tokio::spawn(serve(
-        pool,
-        ServeOptions {
-            clock,
-            demo: false,
-            metrics: Some(metrics),
-        },
-        listener,
-        async {
-            let _ = rx.await;
-        },
-    ));
-    Ok(Running {
-        addr,
-        metrics_addr,
-        stop: Some(tx),
-        handle: Some(handle),
-    })
+    Ok(Running::spawn(addr, Some(metrics_addr), |stop| {
+        serve(
+            pool,
+            ServeOptions {
+                clock,
+                demo: false,
+                metrics: Some(metrics),
+            },
+            listener,
+            stop,
+        )
+    }))
 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use junheng_core::{Actor, CampaignDefinition, PhaseBoard, Role};
+use junheng_edge::auth::Tokens;
 use junheng_store::audit::AuditCtx;
 use junheng_store::campaigns::{self, CampaignRow, Lock};
 use junheng_store::idempotency::{self, Claim};
@@ -20,24 +21,7 @@ use uuid::Uuid;
 use crate::error::{AppError, AppResult};
 
 /// Where "now" comes from. Chosen at start-up; reported by GetServerInfo and health.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClockMode {
-    Real,
-    /// The instant lives in the `clock` table, shared by every service and replica; it starts
-    /// at `start` and moves only by AdvanceClock.
-    Simulated {
-        start: DateTime<Utc>,
-    },
-}
-
-impl ClockMode {
-    pub fn name(self) -> &'static str {
-        match self {
-            ClockMode::Real => "real",
-            ClockMode::Simulated { .. } => "simulated",
-        }
-    }
-}
+pub use junheng_edge::clock::ClockMode;
 
 const TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -49,9 +33,9 @@ pub struct AppState {
     /// Wakes event followers; fed by LISTEN junheng_events (see `server`).
     pub events: broadcast::Sender<Uuid>,
     definitions: Mutex<HashMap<String, Arc<CampaignDefinition>>>,
-    /// Token digest → actor and when it was looked up; entries expire after `TOKEN_TTL` so a
-    /// revoked token stops working within that time without a database read per call.
-    tokens: Mutex<HashMap<Vec<u8>, (Actor, std::time::Instant)>>,
+    /// Token lookups, cached for `TOKEN_TTL` so a revoked token stops working within that time
+    /// without a database read per call.
+    tokens: Tokens,
     school_campaigns: Mutex<HashMap<Uuid, Uuid>>,
 }
 
@@ -156,7 +140,7 @@ impl Work {
 }
 
 pub fn validate_key(key: &str) -> AppResult<()> {
-    if key.is_empty() || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+    if !junheng_edge::violations::valid_key(key) {
         return Err(AppError::invalid(
             "idempotency_key",
             "required: 1 to 128 printable ASCII characters without spaces",
@@ -174,56 +158,18 @@ impl AppState {
             demo: false,
             events,
             definitions: Mutex::default(),
-            tokens: Mutex::default(),
+            tokens: Tokens::cached(TOKEN_TTL),
             school_campaigns: Mutex::default(),
         }
     }
 
     pub async fn now(&self, conn: &mut PgConnection) -> AppResult<DateTime<Utc>> {
-        match self.clock {
-            ClockMode::Real => Ok(Utc::now()),
-            ClockMode::Simulated { start } => {
-                Ok(junheng_store::clock::simulated_now(conn, start).await?)
-            }
-        }
+        Ok(junheng_edge::clock::now(conn, self.clock).await?)
     }
 
     /// Reads `authorization: Bearer …`, maps the token to an actor (tokens are stored hashed).
     pub async fn authenticate(&self, md: &MetadataMap) -> AppResult<Actor> {
-        let header = md.get("authorization").ok_or_else(|| {
-            AppError::Unauthenticated("missing `authorization: Bearer <token>` metadata".into())
-        })?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                AppError::Unauthenticated("authorization metadata must be `Bearer <token>`".into())
-            })?;
-        let digest = junheng_store::tokens::digest(token);
-        if let Some((actor, at)) = self.tokens.lock().expect("token cache").get(&digest)
-            && at.elapsed() < TOKEN_TTL
-        {
-            return Ok(actor.clone());
-        }
-        let mut conn = self.pool.acquire().await?;
-        let row = junheng_store::tokens::find(&mut conn, token)
-            .await?
-            .ok_or_else(|| AppError::Unauthenticated("unknown or revoked token".into()))?;
-        let role = Role::from_code(&row.role)
-            .ok_or_else(|| AppError::Internal(format!("token role `{}`", row.role).into()))?;
-        let actor = Actor {
-            id: row.actor,
-            role,
-            school: row.school_id,
-        };
-        self.tokens
-            .lock()
-            .expect("token cache")
-            .insert(digest, (actor.clone(), std::time::Instant::now()));
-        Ok(actor)
+        Ok(self.tokens.authenticate(&self.pool, md).await?)
     }
 
     pub fn definition(&self, row: &CampaignRow) -> AppResult<Arc<CampaignDefinition>> {

@@ -162,7 +162,7 @@ impl Dispatcher {
     /// How far ahead rows are claimed: none under a simulated clock, whose "now" jumps.
     fn lookahead(&self) -> chrono::Duration {
         match self.settings.clock {
-            ClockMode::Simulated => chrono::Duration::zero(),
+            ClockMode::Simulated { .. } => chrono::Duration::zero(),
             ClockMode::Real => {
                 chrono::Duration::milliseconds(self.settings.dispatch.lookahead_ms as i64)
             }
@@ -205,7 +205,7 @@ impl Dispatcher {
         // simulated tick claims at its own instant only.
         let claim_at = || match self.settings.clock {
             ClockMode::Real => anchor.current(),
-            ClockMode::Simulated => now,
+            ClockMode::Simulated { .. } => now,
         };
         let (results, rx) = self.results_channel();
         let one_loop = |results: tokio::sync::mpsc::Sender<Done>| async move {

@@ -43,14 +43,7 @@ impl std::ops::Deref for Shared {
     }
 }
 
-pub fn request_id<T>(req: &Request<T>) -> String {
-    req.metadata()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128)
-        .map(String::from)
-        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
-}
+pub use junheng_edge::request::request_id;
 
 impl Shared {
     /// Authenticates the caller; the error already carries the request id.
@@ -71,16 +64,7 @@ impl Shared {
 
 /// Maps a handler's result to a response carrying the request id.
 pub fn reply<T>(call: &Call, result: AppResult<T>) -> Result<Response<T>, Status> {
-    match result {
-        Ok(v) => {
-            let mut resp = Response::new(v);
-            if let Ok(v) = call.request_id.parse() {
-                resp.metadata_mut().insert("x-request-id", v);
-            }
-            Ok(resp)
-        }
-        Err(e) => Err(e.into_status(&call.request_id)),
-    }
+    junheng_edge::request::reply(&call.request_id, result)
 }
 
 /// Opens a unit of work or returns the stored response of an earlier identical call.

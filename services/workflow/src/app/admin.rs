@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use junheng_core::Role;
-use junheng_core::role::token_issued;
+use junheng_core::effects::token_issued;
 use junheng_store::tokens::{self, TokenRow};
 use rand::RngCore;
 use uuid::Uuid;
