@@ -183,6 +183,7 @@ async fn every_rpc_refuses_malformed_requests_and_changes_nothing() {
                     name: "x".into(),
                     role: 0,
                     school_id: String::new(),
+                    ..Default::default()
                 },
             ))
             .await,
@@ -197,6 +198,7 @@ async fn every_rpc_refuses_malformed_requests_and_changes_nothing() {
                     name: "x".into(),
                     role: pb::Role::School as i32,
                     school_id: String::new(),
+                    ..Default::default()
                 },
             ))
             .await,

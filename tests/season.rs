@@ -371,6 +371,7 @@ async fn a_season_from_march_to_september_ends_in_the_expected_award_list() {
                     name: format!("验收组成员{i}"),
                     role: pb::Role::Panel as i32,
                     school_id: String::new(),
+                    ..Default::default()
                 },
             ))
             .await

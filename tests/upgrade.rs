@@ -391,6 +391,7 @@ async fn upgrade_from(label: &str, old: &[(String, String)], scratch: &App, camp
                 name: "升级后的业务科室".into(),
                 role: pb::Role::Department as i32,
                 school_id: String::new(),
+                ..Default::default()
             },
         ))
         .await

@@ -39,11 +39,12 @@ mkdir -p "$data/bin" && ln -sf "$bin/junheng" "$data/bin/junheng"
 sed "s|\./\.data/|$data/|g" services/scheduler/config/local.toml >"$data/scheduler.toml"
 
 "$bin/junheng-workflow" --demo --demo-tokens-file "$data/demo-tokens.txt" \
-  --office-token-file "$data/office-token.txt" &
+  --office-token-file "$data/office-token.txt" --scheduler-token-file "$data/scheduler-token.txt" &
 workflow=$!
-# Wait for the workflow to have migrated and written the office token.
-for _ in $(seq 100); do [ -s "$data/office-token.txt" ] && break; sleep 0.2; done
-JUNHENG_SCHEDULER_WORKFLOW_URL=http://$listen JUNHENG_OFFICE_TOKEN=$(cat "$data/office-token.txt") \
+# Wait for the workflow to have migrated and written the office and scheduler tokens. The
+# scheduler closes ended notices with its own narrow token, not the office's.
+for _ in $(seq 100); do [ -s "$data/office-token.txt" ] && [ -s "$data/scheduler-token.txt" ] && break; sleep 0.2; done
+JUNHENG_SCHEDULER_WORKFLOW_URL=http://$listen JUNHENG_SCHEDULER_OFFICE_TOKEN=$(cat "$data/scheduler-token.txt") \
   JUNHENG_SCHEDULER_CLOCK=$clock "$bin/junheng-scheduler" --config "$data/scheduler.toml" &
 echo "DEMO: workflow on $listen ($clock clock) — tokens in $data/demo-tokens.txt, notifications in $data/outbox/ (Ctrl-C stops)"
 wait "$workflow"

@@ -133,6 +133,7 @@ impl App {
             name: name.into(),
             role: role as i32,
             school_id: school.into(),
+            ..Default::default()
         };
         self.admin()
             .issue_token(auth(OFFICE_TOKEN, req))

@@ -156,6 +156,7 @@ async fn setup(channel: &Channel, n: usize) -> anyhow::Result<(Uuid, Vec<Uuid>, 
                 name: "bench".into(),
                 role: pb::Role::Department as i32,
                 school_id: String::new(),
+                ..Default::default()
             },
             OFFICE,
         ))

@@ -179,6 +179,7 @@ impl Ctx {
                     name,
                     role: role as i32,
                     school_id: school.into(),
+                    ..Default::default()
                 },
                 OFFICE,
             ))

@@ -30,5 +30,5 @@ pub use definition::CampaignDefinition;
 pub use effects::Effect;
 pub use error::RuleError;
 pub use phase::{PhaseBoard, PhaseKind, PhaseStatus};
-pub use role::{Actor, Role};
+pub use role::{Actor, Role, Scope};
 pub use school::{CaseState, Ctx, SchoolCase, SchoolCommand};

@@ -11,15 +11,18 @@ pub enum Role {
     Panel,
     School,
     Leader,
+    /// The scheduler service: closes ended notices and reads what it plans; nothing else.
+    Scheduler,
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Role::Office,
         Role::Department,
         Role::Panel,
         Role::School,
         Role::Leader,
+        Role::Scheduler,
     ];
 
     pub fn code(self) -> &'static str {
@@ -29,6 +32,7 @@ impl Role {
             Role::Panel => "panel",
             Role::School => "school",
             Role::Leader => "leader",
+            Role::Scheduler => "scheduler",
         }
     }
 
@@ -55,5 +59,68 @@ impl Actor {
     /// A school acts only for itself.
     pub fn acts_for(&self, school: Uuid) -> bool {
         self.role == Role::School && self.school == Some(school)
+    }
+}
+
+/// Where a token acts: the whole county (every campaign, present and future) or a list of
+/// campaigns. A school token acts in its school's campaign only.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Scope {
+    #[default]
+    County,
+    Campaigns(Vec<Uuid>),
+}
+
+impl Scope {
+    pub fn from_campaigns(c: Option<Vec<Uuid>>) -> Scope {
+        match c {
+            None => Scope::County,
+            Some(v) => Scope::Campaigns(v),
+        }
+    }
+
+    pub fn campaigns(&self) -> Option<&[Uuid]> {
+        match self {
+            Scope::County => None,
+            Scope::Campaigns(v) => Some(v),
+        }
+    }
+
+    pub fn covers(&self, campaign: Uuid) -> bool {
+        match self {
+            Scope::County => true,
+            Scope::Campaigns(v) => v.contains(&campaign),
+        }
+    }
+
+    /// `inner` lies within `self` (an issuer hands out at most its own scope).
+    pub fn contains(&self, inner: &Scope) -> bool {
+        match (self, inner) {
+            (Scope::County, _) => true,
+            (Scope::Campaigns(_), Scope::County) => false,
+            (Scope::Campaigns(_), Scope::Campaigns(v)) => v.iter().all(|c| self.covers(*c)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_role_round_trips() {
+        for r in Role::ALL {
+            assert_eq!(Role::from_code(r.code()), Some(r));
+        }
+    }
+
+    #[test]
+    fn a_scope_contains_only_what_it_covers() {
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let ab = Scope::Campaigns(vec![a, b]);
+        let only_a = Scope::Campaigns(vec![a]);
+        assert!(Scope::County.contains(&ab) && ab.contains(&only_a));
+        assert!(!only_a.contains(&ab) && !ab.contains(&Scope::County));
+        assert!(only_a.covers(a) && !only_a.covers(b) && Scope::County.covers(b));
     }
 }

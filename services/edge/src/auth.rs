@@ -1,67 +1,89 @@
-//! Bearer tokens → [`Actor`]. Tokens are stored hashed (`junheng_store::tokens`); a service
-//! chooses whether lookups are cached ([`Tokens::cached`]: a revoked token stops working within
-//! the TTL, without a database read per call) or not ([`Tokens::uncached`]: at once).
+//! Bearer tokens → [`Actor`] and its [`Scope`]. Tokens are stored hashed
+//! (`junheng_store::tokens`) with a scope, an expiry and a revocation instant. Every call looks
+//! its token up (no cache), so a revoked or expired token is refused at once on every replica;
+//! expiry is judged against the service's clock ([`ClockMode`]). A demo token is refused when
+//! the service runs in production ([`Tokens::refusing_demo`]).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
-use junheng_core::{Actor, Role};
+use junheng_core::{Actor, Role, Scope};
 use sqlx::PgPool;
 use tonic::metadata::MetadataMap;
+use uuid::Uuid;
 
+use crate::clock::{self, ClockMode};
 use crate::status::ApiError;
 
+/// An authenticated caller: who, and where its token acts.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub actor: Actor,
+    pub scope: Scope,
+    pub token_id: Uuid,
+}
+
 pub struct Tokens {
-    ttl: Option<Duration>,
-    /// Token digest → actor and when it was looked up.
-    cache: Mutex<HashMap<Vec<u8>, (Actor, Instant)>>,
+    clock: ClockMode,
+    refuse_demo: bool,
 }
 
 impl Tokens {
-    pub fn cached(ttl: Duration) -> Self {
+    /// Looks every token up on every call; expiry against `clock`.
+    pub fn new(clock: ClockMode) -> Self {
         Tokens {
-            ttl: Some(ttl),
-            cache: Mutex::default(),
+            clock,
+            refuse_demo: false,
         }
     }
 
-    pub fn uncached() -> Self {
-        Tokens {
-            ttl: None,
-            cache: Mutex::default(),
-        }
+    /// Refuses demo tokens (the server runs with `JUNHENG_ENV=production`).
+    pub fn refusing_demo(mut self, refuse: bool) -> Self {
+        self.refuse_demo = refuse;
+        self
     }
 
     /// Reads `authorization: Bearer …` and maps the token to its actor.
     pub async fn authenticate(&self, pool: &PgPool, md: &MetadataMap) -> Result<Actor, ApiError> {
+        Ok(self.authenticate_scoped(pool, md).await?.actor)
+    }
+
+    /// Reads `authorization: Bearer …` and maps the token to its actor and scope.
+    pub async fn authenticate_scoped(
+        &self,
+        pool: &PgPool,
+        md: &MetadataMap,
+    ) -> Result<Authenticated, ApiError> {
         let token = bearer(md)?;
-        let digest = junheng_store::tokens::digest(token);
-        if let Some(ttl) = self.ttl
-            && let Some((actor, at)) = self.cache.lock().expect("token cache").get(&digest)
-            && at.elapsed() < ttl
-        {
-            return Ok(actor.clone());
-        }
         let mut conn = pool.acquire().await?;
         let row = junheng_store::tokens::find(&mut conn, token)
             .await
             .map_err(ApiError::internal)?
-            .ok_or_else(|| ApiError::Unauthenticated("unknown or revoked token".into()))?;
+            .ok_or_else(|| ApiError::Unauthenticated("unknown token".into()))?;
+        if row.revoked_at.is_some() {
+            return Err(ApiError::Unauthenticated("revoked token".into()));
+        }
+        if let Some(exp) = row.expires_at {
+            let now = clock::now(&mut conn, self.clock)
+                .await
+                .map_err(ApiError::internal)?;
+            if exp <= now {
+                return Err(ApiError::Unauthenticated(format!("token expired at {exp}")));
+            }
+        }
+        if row.demo && self.refuse_demo {
+            return Err(ApiError::Unauthenticated(
+                "demo tokens are refused in production (JUNHENG_ENV=production)".into(),
+            ));
+        }
         let role = Role::from_code(&row.role)
             .ok_or_else(|| ApiError::Internal(format!("token role `{}`", row.role).into()))?;
-        let actor = Actor {
-            id: row.actor,
-            role,
-            school: row.school_id,
-        };
-        if self.ttl.is_some() {
-            self.cache
-                .lock()
-                .expect("token cache")
-                .insert(digest, (actor.clone(), Instant::now()));
-        }
-        Ok(actor)
+        Ok(Authenticated {
+            actor: Actor {
+                id: row.actor,
+                role,
+                school: row.school_id,
+            },
+            scope: Scope::from_campaigns(row.campaigns),
+            token_id: row.id,
+        })
     }
 }
 

@@ -93,8 +93,11 @@ impl SchedulerApi {
     pub fn new(pool: PgPool, settings: Arc<Settings>) -> Self {
         Self {
             pool,
-            settings,
-            tokens: Arc::new(Tokens::uncached()),
+            settings: settings.clone(),
+            tokens: Arc::new(
+                Tokens::new(settings.clock)
+                    .refusing_demo(std::env::var("JUNHENG_ENV").is_ok_and(|e| e == "production")),
+            ),
         }
     }
 

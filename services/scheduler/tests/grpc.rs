@@ -32,7 +32,7 @@ async fn add_token(db: &TestDb, token: &str, actor: &str, role: &str) {
             actor: actor.into(),
             name: actor.into(),
             role: role.into(),
-            school_id: None,
+            ..TokenRow::default()
         },
     )
     .await

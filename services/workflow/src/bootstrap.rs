@@ -28,6 +28,30 @@ pub const TOWNS: [&str; 8] = [
     "营丘镇",
 ];
 
+/// Creates the scheduler's own token (role `scheduler`, county-wide: it closes ended notices
+/// of every campaign and nothing else) unless `fixed` is already stored; returns the secret.
+pub async fn ensure_scheduler_token(pool: &PgPool, fixed: Option<&str>) -> anyhow::Result<String> {
+    let mut conn = pool.acquire().await?;
+    let token = match fixed {
+        Some(t) if tokens::find(&mut conn, t).await?.is_some() => return Ok(t.to_string()),
+        Some(t) => t.to_string(),
+        None => new_token(),
+    };
+    tokens::insert(
+        &mut conn,
+        &token,
+        &TokenRow {
+            actor: format!("scheduler:{}", Uuid::now_v7().simple()),
+            name: "调度服务".into(),
+            role: Role::Scheduler.code().into(),
+            issued_by: Some("system:bootstrap".into()),
+            ..TokenRow::default()
+        },
+    )
+    .await?;
+    Ok(token)
+}
+
 /// Creates an office token when none exists. Returns it (shown once) or None.
 pub async fn ensure_office_token(
     pool: &PgPool,
@@ -43,7 +67,7 @@ pub async fn ensure_office_token(
                     actor: "office:bootstrap".into(),
                     name: "督导室（初始令牌）".into(),
                     role: "office".into(),
-                    school_id: None,
+                    ..TokenRow::default()
                 },
             )
             .await?;
@@ -61,7 +85,7 @@ pub async fn ensure_office_token(
             actor: "office:bootstrap".into(),
             name: "督导室（初始令牌）".into(),
             role: "office".into(),
-            school_id: None,
+            ..TokenRow::default()
         },
     )
     .await?;
@@ -160,6 +184,7 @@ async fn insert_token(
     label: &str,
     role: &str,
     school: Option<Uuid>,
+    campaign: Uuid,
 ) -> anyhow::Result<()> {
     let token = new_token();
     let actor = format!("{role}:{}", Uuid::now_v7().simple());
@@ -171,6 +196,10 @@ async fn insert_token(
             name: label.into(),
             role: role.into(),
             school_id: school,
+            campaigns: Some(vec![campaign]),
+            issued_by: Some("system:demo".into()),
+            demo: true,
+            ..TokenRow::default()
         },
     )
     .await?;
@@ -240,12 +269,28 @@ pub async fn load_demo(pool: &PgPool, now: DateTime<Utc>) -> anyhow::Result<Opti
         "campaign  {} ({} {}), id {id}\n",
         def.code, def.county, def.year
     );
-    insert_token(&mut tx, &mut out, "业务科室（演示）", "department", None).await?;
-    insert_token(&mut tx, &mut out, "验收组成员甲（演示）", "panel", None).await?;
-    insert_token(&mut tx, &mut out, "验收组成员乙（演示）", "panel", None).await?;
-    insert_token(&mut tx, &mut out, "县教育局领导（演示）", "leader", None).await?;
+    insert_token(
+        &mut tx,
+        &mut out,
+        "业务科室（演示）",
+        "department",
+        None,
+        id,
+    )
+    .await?;
+    insert_token(&mut tx, &mut out, "验收组成员甲（演示）", "panel", None, id).await?;
+    insert_token(&mut tx, &mut out, "验收组成员乙（演示）", "panel", None, id).await?;
+    insert_token(
+        &mut tx,
+        &mut out,
+        "县教育局领导（演示）",
+        "leader",
+        None,
+        id,
+    )
+    .await?;
     for r in rows.iter().take(3) {
-        insert_token(&mut tx, &mut out, &r.name, "school", Some(r.id)).await?;
+        insert_token(&mut tx, &mut out, &r.name, "school", Some(r.id), id).await?;
     }
     writeln!(
         out,

@@ -96,6 +96,7 @@ pub fn role_to_pb(r: Role) -> pb::Role {
         Role::Panel => pb::Role::Panel,
         Role::School => pb::Role::School,
         Role::Leader => pb::Role::Leader,
+        Role::Scheduler => pb::Role::Scheduler,
     }
 }
 
@@ -107,6 +108,7 @@ pub fn role_from_pb(r: pb::Role) -> Option<Role> {
         pb::Role::Panel => Role::Panel,
         pb::Role::School => Role::School,
         pb::Role::Leader => Role::Leader,
+        pb::Role::Scheduler => Role::Scheduler,
     })
 }
 

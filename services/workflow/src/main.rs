@@ -40,9 +40,17 @@ struct Args {
     /// Use this office token instead of generating one (for scripted setups).
     #[arg(long, env = "JUNHENG_OFFICE_TOKEN", hide_env_values = true)]
     office_token: Option<String>,
-    /// Also write a newly created office token to this file (mode 0600).
+    /// Write a newly created office token to this file (mode 0600) instead of printing it.
     #[arg(long)]
     office_token_file: Option<PathBuf>,
+    /// The scheduler's own token (role `scheduler`: closes ended notices, nothing else): read
+    /// from this file when it exists, else created and written there (mode 0600), never printed.
+    #[arg(long, env = "JUNHENG_SCHEDULER_TOKEN_FILE")]
+    scheduler_token_file: Option<PathBuf>,
+    /// Register this secret as the scheduler's token (for deployments that hand the same secret
+    /// to both services, e.g. from a credential or a Kubernetes secret).
+    #[arg(long, env = "JUNHENG_SCHEDULER_TOKEN", hide_env_values = true)]
+    scheduler_token: Option<String>,
     /// Log as JSON lines.
     #[arg(long, env = "JUNHENG_LOG_JSON")]
     log_json: bool,
@@ -120,9 +128,26 @@ async fn main() -> anyhow::Result<()> {
     junheng_edge::systemd::spawn_watchdog(pool.clone());
     let created = bootstrap::ensure_office_token(&pool, args.office_token.as_deref()).await?;
     if let Some(token) = created.filter(|_| args.office_token.is_none()) {
-        println!("office token (shown once, stored hashed): {token}");
-        if let Some(path) = &args.office_token_file {
+        match &args.office_token_file {
+            Some(path) => {
+                write_secret(path, &token)?;
+                println!("office token written to {} (stored hashed)", path.display());
+            }
+            None => println!("office token (shown once, stored hashed): {token}"),
+        }
+    }
+    if let Some(t) = &args.scheduler_token {
+        bootstrap::ensure_scheduler_token(&pool, Some(t)).await?;
+    }
+    if let Some(path) = &args.scheduler_token_file {
+        let existing = std::fs::read_to_string(path)
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty());
+        let token = bootstrap::ensure_scheduler_token(&pool, existing.as_deref()).await?;
+        if existing.is_none() {
             write_secret(path, &token)?;
+            println!("scheduler token written to {}", path.display());
         }
     }
     // The simulated clock starts (or resumes where an earlier run left it) now, so the scheduler
@@ -141,9 +166,9 @@ async fn main() -> anyhow::Result<()> {
                 if let Some(dir) = args.demo_tokens_file.parent() {
                     std::fs::create_dir_all(dir)?;
                 }
-                std::fs::write(&args.demo_tokens_file, &list)?;
+                write_secret(&args.demo_tokens_file, list.trim_end())?;
                 println!(
-                    "demo county loaded; tokens written to {}:\n{list}",
+                    "demo county loaded; its tokens are in {} (refused when JUNHENG_ENV=production)",
                     args.demo_tokens_file.display()
                 );
             }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use junheng_core::{Actor, CampaignDefinition, PhaseBoard, Role};
+use junheng_core::{Actor, CampaignDefinition, PhaseBoard, Role, Scope};
 use junheng_edge::auth::Tokens;
 use junheng_store::audit::AuditCtx;
 use junheng_store::campaigns::{self, CampaignRow, Lock};
@@ -23,8 +23,6 @@ use crate::error::{AppError, AppResult};
 /// Where "now" comes from. Chosen at start-up; reported by GetServerInfo and health.
 pub use junheng_edge::clock::ClockMode;
 
-const TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(60);
-
 pub struct AppState {
     pub pool: PgPool,
     pub clock: ClockMode,
@@ -33,8 +31,8 @@ pub struct AppState {
     /// Wakes event followers; fed by LISTEN junheng_events (see `server`).
     pub events: broadcast::Sender<Uuid>,
     definitions: Mutex<HashMap<String, Arc<CampaignDefinition>>>,
-    /// Token lookups, cached for `TOKEN_TTL` so a revoked token stops working within that time
-    /// without a database read per call.
+    /// Token lookups: one indexed read per call, no cache, so a revoked or expired token is
+    /// refused at once on every replica.
     tokens: Tokens,
     school_campaigns: Mutex<HashMap<Uuid, Uuid>>,
 }
@@ -43,6 +41,11 @@ pub struct AppState {
 #[derive(Debug, Clone)]
 pub struct Call {
     pub actor: Actor,
+    /// Where the caller's token acts (checked by `policy` for reads, by `Work::record` for
+    /// every mutation).
+    pub scope: Scope,
+    /// The caller's token (`None` for unauthenticated calls).
+    pub token_id: Option<Uuid>,
     pub request_id: String,
 }
 
@@ -117,6 +120,7 @@ impl Work {
         campaign: Uuid,
         effects: &[junheng_core::Effect],
     ) -> AppResult<()> {
+        crate::app::policy::require_scope(call, campaign)?;
         let audit = self.audit(call, campaign);
         junheng_store::audit::apply(&mut self.tx, &audit, effects).await?;
         Ok(())
@@ -158,7 +162,8 @@ impl AppState {
             demo: false,
             events,
             definitions: Mutex::default(),
-            tokens: Tokens::cached(TOKEN_TTL),
+            tokens: Tokens::new(clock)
+                .refusing_demo(std::env::var("JUNHENG_ENV").is_ok_and(|e| e == "production")),
             school_campaigns: Mutex::default(),
         }
     }
@@ -168,8 +173,11 @@ impl AppState {
     }
 
     /// Reads `authorization: Bearer …`, maps the token to an actor (tokens are stored hashed).
-    pub async fn authenticate(&self, md: &MetadataMap) -> AppResult<Actor> {
-        Ok(self.tokens.authenticate(&self.pool, md).await?)
+    pub async fn authenticate(
+        &self,
+        md: &MetadataMap,
+    ) -> AppResult<junheng_edge::auth::Authenticated> {
+        Ok(self.tokens.authenticate_scoped(&self.pool, md).await?)
     }
 
     pub fn definition(&self, row: &CampaignRow) -> AppResult<Arc<CampaignDefinition>> {

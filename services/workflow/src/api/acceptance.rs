@@ -13,6 +13,7 @@ use super::{Shared, begin, reply};
 use crate::app::acceptance::{
     self as app, FormPanel, PublishResultsNotice, Standing, SubmitScores,
 };
+use crate::app::policy::{self, Rpc};
 use crate::convert::{Violations, indicator_pairs, notice_to_pb};
 use crate::error::AppError;
 
@@ -206,6 +207,7 @@ impl AcceptanceService for AcceptanceApi {
             &call,
             async {
                 let campaign = campaign_id(&req.campaign_id)?;
+                policy::read(&call, Rpc::GetPanel, Some(campaign))?;
                 Ok(panel_to_pb(&app::panel(&self.0, campaign).await?))
             }
             .await,
@@ -243,6 +245,9 @@ impl AcceptanceService for AcceptanceApi {
             &call,
             async {
                 let campaign = campaign_id(&req.campaign_id)?;
+                let see = policy::read(&call, Rpc::GetResults, Some(campaign))?;
+                let published = crate::app::campaign::results_published(&self.0, campaign).await?;
+                policy::gate_results(&call, see, published)?;
                 let r = app::results(&self.0, campaign).await?;
                 Ok(pb::GetResultsResponse {
                     results: r.standings.iter().map(standing_to_pb).collect(),

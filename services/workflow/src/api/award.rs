@@ -13,6 +13,7 @@ use tonic::{Request, Response, Status};
 
 use super::{Shared, begin, reply};
 use crate::app::awards::{self as app, AwardList, ConfirmAwards, ListAwards};
+use crate::app::policy::{self, Rpc};
 use crate::convert::Violations;
 use crate::error::AppError;
 
@@ -168,6 +169,7 @@ impl AwardService for AwardApi {
                 let mut v = Violations::default();
                 let campaign = v.uuid("campaign_id", &req.campaign_id);
                 v.finish()?;
+                policy::read(&call, Rpc::ProposeAwards, Some(campaign))?;
                 Ok(list_to_pb(&app::propose(&self.0, campaign).await?))
             }
             .await,
@@ -205,7 +207,12 @@ impl AwardService for AwardApi {
             &call,
             async {
                 let q = ListAwards::try_from(&req)?;
+                policy::read(&call, Rpc::ListAwards, q.campaign)?;
                 let rows = app::list_awards(&self.0, &q).await?;
+                let rows: Vec<_> = rows
+                    .into_iter()
+                    .filter(|r| call.scope.covers(r.campaign_id))
+                    .collect();
                 Ok(pb::AwardList {
                     awards: rows.iter().map(listing_to_pb).collect(),
                     confirmed: true,

@@ -14,6 +14,7 @@ use tonic::{Request, Response, Status};
 
 use super::{Shared, begin, reply};
 use crate::app::campaign::{self as app, CampaignView, ExtendDeadline};
+use crate::app::policy::{self, Rpc};
 use crate::convert::{self, Violations, phase_status_to_pb, phase_to_pb, role_to_pb, ts};
 use crate::error::{AppError, AppResult};
 
@@ -136,6 +137,7 @@ impl CampaignService for CampaignApi {
                 let mut v = Violations::default();
                 let id = v.uuid("campaign_id", &req.campaign_id);
                 v.finish()?;
+                policy::read(&call, Rpc::GetCampaign, Some(id))?;
                 Ok(campaign_to_pb(&app::campaign(&self.0, id).await?))
             }
             .await,
@@ -150,9 +152,11 @@ impl CampaignService for CampaignApi {
         reply(
             &call,
             async {
+                policy::read(&call, Rpc::ListCampaigns, None)?;
                 let campaigns = app::campaigns(&self.0)
                     .await?
                     .iter()
+                    .filter(|c| call.scope.covers(c.camp.id()))
                     .map(campaign_to_pb)
                     .collect();
                 Ok(pb::ListCampaignsResponse { campaigns })
@@ -270,12 +274,15 @@ impl CampaignService for CampaignApi {
                     })
                 };
                 v.finish()?;
+                let see = policy::read(&call, Rpc::ListAuditEvents, Some(id))?;
                 let rows = app::audit_events(&self.0, id, school, after, size).await?;
                 let next = if rows.len() as i64 == size {
                     rows.last().map(|r| r.id.to_string()).unwrap_or_default()
                 } else {
                     String::new()
                 };
+                let published = app::results_published(&self.0, id).await?;
+                let rows = policy::events(&call, see, published, rows);
                 Ok(pb::ListAuditEventsResponse {
                     events: rows.iter().map(event_to_pb).collect(),
                     next_page_token: next,
@@ -301,11 +308,12 @@ impl CampaignService for CampaignApi {
                 Cursor::default()
             });
             v.finish()?;
+            let see = policy::read(&call, Rpc::FollowEvents, Some(id))?;
             app::exists(&self.0, id).await?;
-            AppResult::Ok((id, cursor))
+            AppResult::Ok((id, cursor, see))
         }
         .await;
-        let (id, mut cursor) = match start {
+        let (id, mut cursor, see) = match start {
             Ok(x) => x,
             Err(e) => return Err(e.into_status(&call.request_id)),
         };
@@ -314,9 +322,15 @@ impl CampaignService for CampaignApi {
         let mut wake = state.events.subscribe();
         let stop = req.stop_when_caught_up;
         let request_id = call.request_id.clone();
+        let caller = call.clone();
         tokio::spawn(async move {
             loop {
-                let batch = app::follow(&state, id, cursor, 500).await;
+                // The token is checked again for every batch: a revoked or expired token ends
+                // the stream at once.
+                let batch = match app::still_live(&state, &caller).await {
+                    Ok(()) => app::follow(&state, id, cursor, 500).await,
+                    Err(e) => Err(e),
+                };
                 let rows = match batch {
                     Ok(rows) => rows,
                     Err(e) => {
@@ -337,8 +351,18 @@ impl CampaignService for CampaignApi {
                     }
                     continue;
                 }
-                for r in &rows {
-                    cursor = r.cursor();
+                if let Some(last) = rows.last() {
+                    cursor = last.cursor();
+                }
+                let published = match app::results_published(&state, id).await {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let _ = tx.send(Err(e.into_status(&request_id))).await;
+                        return;
+                    }
+                };
+                for r in &policy::events(&caller, see, published, rows) {
+                    let cursor = r.cursor();
                     let ev = pb::CampaignEvent {
                         cursor: cursor.to_string(),
                         event: Some(event_to_pb(r)),
@@ -370,7 +394,9 @@ impl CampaignService for CampaignApi {
                 let school =
                     (!req.school_id.is_empty()).then(|| v.uuid("school_id", &req.school_id));
                 v.finish()?;
+                let see = policy::read(&call, Rpc::ListObligations, Some(id))?;
                 let rows = app::obligations(&self.0, id, school, req.include_closed).await?;
+                let rows = policy::obligations(&call, see, rows);
                 Ok(pb::ListObligationsResponse {
                     obligations: rows
                         .into_iter()

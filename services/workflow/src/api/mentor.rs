@@ -15,6 +15,7 @@ use crate::app::mentor::{
     self as app, ConfirmMentors, MentorList, PracticeCollection, PresentationView,
     RatePresentation, SubmitPresentation,
 };
+use crate::app::policy::{self, Rpc};
 use crate::convert::{Violations, ts};
 use crate::error::AppError;
 
@@ -278,6 +279,9 @@ impl MentorService for MentorApi {
             &call,
             async {
                 let school = one_id("school_id", &req.school_id)?;
+                let campaign = crate::app::schools::campaign_of(&self.0, school).await?;
+                let see = policy::read(&call, Rpc::GetPresentation, Some(campaign))?;
+                policy::presentation(&call, see, school)?;
                 Ok(presentation_to_pb(
                     &app::presentation(&self.0, school).await?,
                 ))
@@ -296,6 +300,7 @@ impl MentorService for MentorApi {
             &call,
             async {
                 let campaign = one_id("campaign_id", &req.campaign_id)?;
+                policy::read(&call, Rpc::ProposeMentors, Some(campaign))?;
                 Ok(list_to_pb(&app::propose(&self.0, campaign).await?))
             }
             .await,
@@ -333,6 +338,7 @@ impl MentorService for MentorApi {
             &call,
             async {
                 let campaign = one_id("campaign_id", &req.campaign_id)?;
+                policy::read(&call, Rpc::GetPracticeCollection, Some(campaign))?;
                 Ok(collection_to_pb(&app::collection(&self.0, campaign).await?))
             }
             .await,

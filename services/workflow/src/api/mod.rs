@@ -52,10 +52,16 @@ impl Shared {
         let span = tracing::Span::current();
         span.record("request.id", request_id.as_str());
         match self.authenticate(req.metadata()).await {
-            Ok(actor) => {
+            Ok(auth) => {
+                let actor = auth.actor;
                 span.record("actor.id", actor.id.as_str());
                 tracing::debug!(request.id = %request_id, actor.id = %actor.id, actor.role = %actor.role, "call");
-                Ok(Call { actor, request_id })
+                Ok(Call {
+                    actor,
+                    scope: auth.scope,
+                    token_id: Some(auth.token_id),
+                    request_id,
+                })
             }
             Err(e) => Err(e.into_status(&request_id)),
         }

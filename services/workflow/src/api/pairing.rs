@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::{Shared, begin, reply};
 use crate::app::pairing::{self as app, LogActivity, RecordBaseline, SetPairing};
+use crate::app::policy::{self, Rpc};
 use crate::convert::{Violations, indicator_pairs};
 use crate::error::AppError;
 
@@ -141,6 +142,7 @@ impl PairingService for PairingApi {
             &call,
             async {
                 let campaign = campaign_id(&req.campaign_id)?;
+                policy::read(&call, Rpc::ProposePairing, Some(campaign))?;
                 let groups = app::propose(&self.0, campaign).await?;
                 Ok(groups_to_pb(campaign, &groups, false))
             }
@@ -180,6 +182,7 @@ impl PairingService for PairingApi {
             &call,
             async {
                 let campaign = campaign_id(&req.campaign_id)?;
+                policy::read(&call, Rpc::GetPairing, Some(campaign))?;
                 let groups = app::groups(&self.0, campaign).await?;
                 Ok(groups_to_pb(campaign, &groups, !groups.is_empty()))
             }
@@ -252,6 +255,7 @@ impl PairingService for PairingApi {
                 let mentor = (!req.mentor_school_id.is_empty())
                     .then(|| v.uuid("mentor_school_id", &req.mentor_school_id));
                 v.finish()?;
+                policy::read(&call, Rpc::ListAssistance, Some(campaign))?;
                 let rows = app::activities(&self.0, campaign, mentor).await?;
                 Ok(pb::ListAssistanceResponse {
                     activities: rows.iter().map(activity_to_pb).collect(),

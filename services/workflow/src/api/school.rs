@@ -10,6 +10,7 @@ use junheng_store::schools::{Filter, NewSchool};
 use tonic::{Request, Response, Status};
 
 use super::{Shared, begin, reply};
+use crate::app::policy::{self, Rpc};
 use crate::app::schools as app;
 use crate::convert::{Violations, contacts_to_json, level_from_pb, school_to_pb};
 
@@ -143,7 +144,9 @@ impl SchoolService for SchoolApi {
                 let mut v = Violations::default();
                 let id = v.uuid("school_id", &req.school_id);
                 v.finish()?;
-                Ok(school_to_pb(&app::school(&self.0, id).await?))
+                let row = app::school(&self.0, id).await?;
+                let see = policy::read(&call, Rpc::GetSchool, Some(row.campaign_id))?;
+                Ok(school_to_pb(&policy::school(&call, see, row)?))
             }
             .await,
         )
@@ -196,12 +199,14 @@ impl SchoolService for SchoolApi {
                     level,
                     state,
                 };
+                let see = policy::read(&call, Rpc::ListSchools, Some(campaign))?;
                 let rows = app::list(&self.0, campaign, &filter, &req.page_token, size).await?;
                 let next = if rows.len() as i64 == size {
                     rows.last().map(|r| r.code.clone()).unwrap_or_default()
                 } else {
                     String::new()
                 };
+                let rows = policy::schools(&call, see, rows);
                 Ok(pb::ListSchoolsResponse {
                     schools: rows.iter().map(school_to_pb).collect(),
                     next_page_token: next,

@@ -12,6 +12,7 @@ use junheng_store::seed::ApplicationRow;
 use tonic::{Request, Response, Status};
 
 use super::{Shared, begin, reply};
+use crate::app::policy::{self, Rpc};
 use crate::app::seed::{
     self as app, FileObjection, PublishNotice, ResolveObjection, ReviewApplication,
     SubmitApplication,
@@ -318,7 +319,9 @@ impl SeedService for SeedApi {
             &call,
             async {
                 let campaign = one_id("campaign_id", &req.campaign_id)?;
-                let rows = app::applications(&self.0, campaign).await?;
+                let see = policy::read(&call, Rpc::ListApplications, Some(campaign))?;
+                let rows =
+                    policy::applications(&call, see, app::applications(&self.0, campaign).await?);
                 Ok(pb::ListApplicationsResponse {
                     applications: rows.iter().map(application_to_pb).collect(),
                 })
@@ -359,7 +362,8 @@ impl SeedService for SeedApi {
             async {
                 let id = one_id("notice_id", &req.notice_id)?;
                 let (notice, now) = app::notice(&self.0, id).await?;
-                Ok(notice_to_pb(&notice, now))
+                let see = policy::read(&call, Rpc::GetNotice, Some(notice.row.campaign_id))?;
+                Ok(notice_to_pb(&policy::notice(see, notice), now))
             }
             .await,
         )
@@ -375,9 +379,13 @@ impl SeedService for SeedApi {
             &call,
             async {
                 let campaign = one_id("campaign_id", &req.campaign_id)?;
+                let see = policy::read(&call, Rpc::ListNotices, Some(campaign))?;
                 let (notices, now) = app::notices(&self.0, campaign).await?;
                 Ok(pb::ListNoticesResponse {
-                    notices: notices.iter().map(|n| notice_to_pb(n, now)).collect(),
+                    notices: notices
+                        .into_iter()
+                        .map(|n| notice_to_pb(&policy::notice(see, n), now))
+                        .collect(),
                 })
             }
             .await,
@@ -435,7 +443,7 @@ impl SeedService for SeedApi {
         reply(
             &call,
             async {
-                call.require(&[Role::Office], "close a notice")?;
+                call.require(&[Role::Office, Role::Scheduler], "close a notice")?;
                 let id = one_id("notice_id", &req.notice_id)?;
                 let mut w = begin!(self.0, call, "CloseNotice", req);
                 let notice = app::close_notice(&self.0, &mut w, &call, id).await?;

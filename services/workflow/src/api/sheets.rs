@@ -11,6 +11,7 @@ use tonic::{Request, Response, Status};
 
 use super::{Shared, begin, reply};
 use crate::app::documents::{self, Content, Document};
+use crate::app::policy::{self, Rpc};
 use crate::convert::{Violations, school_to_pb};
 use crate::error::AppError;
 
@@ -133,6 +134,15 @@ impl SpreadsheetService for SpreadsheetApi {
                     pb::Document::VetoList => Document::VetoList,
                     pb::Document::Unspecified => unreachable!("checked"),
                 };
+                let see = policy::read(&call, Rpc::Export, Some(campaign))?;
+                if document == Document::ResultsNotice {
+                    // Results before their notice: office and leader only, as GetResults.
+                    let see = policy::see(Rpc::GetResults, call.actor.role);
+                    let published =
+                        crate::app::campaign::results_published(&self.0, campaign).await?;
+                    policy::gate_results(&call, see, published)?;
+                }
+                let _ = see;
                 let export = documents::export(&self.0, campaign, document).await?;
                 let table = match export.content {
                     Content::Practices(doc) if format == pb::FileFormat::Markdown => {

@@ -1,9 +1,9 @@
 //! The server's own administration: its clock and the bearer tokens.
 
 use chrono::{DateTime, Utc};
-use junheng_core::Role;
-use junheng_core::effects::token_issued;
-use junheng_store::tokens::{self, TokenRow};
+use junheng_core::{Effect, Role, Scope};
+use junheng_store::campaigns::Lock;
+use junheng_store::tokens::{self, TokenInfo, TokenRow};
 use rand::RngCore;
 use uuid::Uuid;
 
@@ -54,19 +54,90 @@ pub struct IssueToken {
     pub role: Role,
     /// Only for school tokens.
     pub school: Option<Uuid>,
+    /// Empty: the issuer's own scope (a school token: its school's campaign).
+    pub campaigns: Vec<Uuid>,
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 pub struct Issued {
     pub token: String,
     pub actor: String,
+    pub id: Uuid,
 }
 
-/// Issues a token; one bound to a school is recorded in that school's campaign.
+/// The campaigns whose audit logs record something about a token: those of its scope, or the
+/// county log (the nil campaign id) for a county-wide token.
+fn logs_of(scope: &Scope) -> Vec<Uuid> {
+    match scope.campaigns() {
+        Some(c) if !c.is_empty() => c.to_vec(),
+        _ => vec![Uuid::nil()],
+    }
+}
+
+async fn record_token(
+    w: &mut Work,
+    call: &Call,
+    action: &'static str,
+    info: &TokenInfo,
+    before: serde_json::Value,
+    after: serde_json::Value,
+    reason: Option<String>,
+) -> AppResult<()> {
+    let scope = Scope::from_campaigns(info.campaigns.clone());
+    for c in logs_of(&scope) {
+        let ev = Effect::event(
+            action,
+            info.school_id,
+            before.clone(),
+            after.clone(),
+            reason.clone(),
+        );
+        // The county log is outside every campaign scope; only county-wide callers write it.
+        if c.is_nil() && call.scope != Scope::County {
+            continue;
+        }
+        w.record(call, c, &[ev]).await?;
+    }
+    Ok(())
+}
+
+/// Issues a token within the issuer's scope; recorded in the audit log of every campaign it
+/// acts in (a county-wide one in the county log).
 pub async fn issue_token(w: &mut Work, call: &Call, cmd: IssueToken) -> AppResult<Issued> {
-    let campaign = match cmd.school {
+    let school_campaign = match cmd.school {
         Some(s) => Some(junheng_store::schools::get(w.conn(), s).await?.campaign_id),
         None => None,
     };
+    for c in &cmd.campaigns {
+        junheng_store::campaigns::get(w.conn(), *c, Lock::None).await?;
+    }
+    let scope = match (school_campaign, cmd.campaigns.is_empty()) {
+        (Some(sc), true) => Scope::Campaigns(vec![sc]),
+        (Some(sc), false) => {
+            if cmd.campaigns != [sc] {
+                return Err(AppError::invalid(
+                    "campaign_ids",
+                    "a school token acts only in its school's campaign; leave it empty",
+                ));
+            }
+            Scope::Campaigns(vec![sc])
+        }
+        (None, true) => call.scope.clone(),
+        (None, false) => Scope::Campaigns(cmd.campaigns.clone()),
+    };
+    if !call.scope.contains(&scope) {
+        return Err(AppError::PermissionDenied(
+            "a token may be issued only within the issuer's own scope".into(),
+        ));
+    }
+    if let Some(e) = cmd.expires_at
+        && e <= w.now
+    {
+        return Err(AppError::invalid(
+            "expires_at",
+            format!("{e} is not in the future (now {})", w.now),
+        ));
+    }
     let token = new_token();
     let actor = format!("{}:{}", cmd.role.code(), Uuid::now_v7().simple());
     let row = TokenRow {
@@ -74,11 +145,103 @@ pub async fn issue_token(w: &mut Work, call: &Call, cmd: IssueToken) -> AppResul
         name: cmd.name.clone(),
         role: cmd.role.code().into(),
         school_id: cmd.school,
+        campaigns: scope.campaigns().map(<[Uuid]>::to_vec),
+        expires_at: cmd.expires_at,
+        issued_by: Some(call.actor.id.clone()),
+        demo: false,
     };
-    tokens::insert(w.conn(), &token, &row).await?;
-    if let Some(c) = campaign {
-        let ev = token_issued(&actor, &cmd.name, cmd.role, cmd.school);
-        w.record(call, c, &[ev]).await?;
+    let id = tokens::insert(w.conn(), &token, &row).await?;
+    let info = tokens::get(w.conn(), id)
+        .await?
+        .ok_or_else(|| AppError::Internal("token vanished after insert".into()))?;
+    record_token(
+        w,
+        call,
+        "token.issued",
+        &info,
+        serde_json::Value::Null,
+        info.summary(),
+        None,
+    )
+    .await?;
+    Ok(Issued { token, actor, id })
+}
+
+/// The tokens whose scope lies within the caller's, oldest first (`dead`: also revoked and
+/// expired ones).
+pub async fn list_tokens(
+    state: &AppState,
+    call: &Call,
+    dead: bool,
+) -> AppResult<(Vec<TokenInfo>, DateTime<Utc>)> {
+    let mut conn = state.pool.acquire().await?;
+    let now = state.now(&mut conn).await?;
+    let rows = tokens::list(&mut conn)
+        .await?
+        .into_iter()
+        .filter(|t| {
+            call.scope
+                .contains(&Scope::from_campaigns(t.campaigns.clone()))
+        })
+        .filter(|t| dead || t.live_at(now))
+        .collect();
+    Ok((rows, now))
+}
+
+/// A token the caller may manage: NOT_FOUND when unknown, PERMISSION_DENIED outside its scope.
+async fn managed(w: &mut Work, call: &Call, id: Uuid) -> AppResult<TokenInfo> {
+    let t = tokens::get(w.conn(), id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("token {id} not found")))?;
+    if !call
+        .scope
+        .contains(&Scope::from_campaigns(t.campaigns.clone()))
+    {
+        return Err(AppError::PermissionDenied(format!(
+            "token {id} is outside this token's scope"
+        )));
     }
-    Ok(Issued { token, actor })
+    Ok(t)
+}
+
+/// Revokes a token; it is refused from the next call on, on every replica.
+pub async fn revoke_token(
+    w: &mut Work,
+    call: &Call,
+    id: Uuid,
+    reason: Option<String>,
+) -> AppResult<TokenInfo> {
+    let before = managed(w, call, id).await?;
+    let now = w.now;
+    tokens::revoke(w.conn(), id, now).await?;
+    let after = tokens::get(w.conn(), id).await?.expect("still there");
+    if before.revoked_at.is_none() {
+        record_token(
+            w,
+            call,
+            "token.revoked",
+            &after,
+            before.summary(),
+            after.summary(),
+            reason,
+        )
+        .await?;
+    }
+    Ok(after)
+}
+
+/// Gives a live token a new secret (returned once); the old secret is refused at once.
+pub async fn rotate_token(w: &mut Work, call: &Call, id: Uuid) -> AppResult<(String, TokenInfo)> {
+    let info = managed(w, call, id).await?;
+    if !info.live_at(w.now) {
+        return Err(AppError::FailedPrecondition(format!(
+            "token {id} is revoked or expired; issue a new one"
+        )));
+    }
+    let token = new_token();
+    tokens::rotate(w.conn(), id, &token).await?;
+    let mut after = info.summary();
+    after["rotated_at"] = serde_json::json!(w.now);
+    record_token(w, call, "token.rotated", &info, info.summary(), after, None).await?;
+    Ok((token, info))
 }

@@ -284,3 +284,22 @@ pub async fn obligations(
     campaigns::get(&mut conn, campaign, Lock::None).await?;
     Ok(obligations::list(&mut conn, campaign, school, include_closed).await?)
 }
+
+/// Whether the campaign's results notice is out (individual scores become visible).
+pub async fn results_published(state: &AppState, campaign: Uuid) -> AppResult<bool> {
+    let mut conn = state.pool.acquire().await?;
+    crate::app::policy::results_published(&mut conn, campaign).await
+}
+
+/// The caller's token is still neither revoked nor expired (long streams check per batch).
+pub async fn still_live(state: &AppState, call: &Call) -> AppResult<()> {
+    let Some(id) = call.token_id else {
+        return Ok(());
+    };
+    let mut conn = state.pool.acquire().await?;
+    let now = state.now(&mut conn).await?;
+    match junheng_store::tokens::get(&mut conn, id).await? {
+        Some(t) if t.live_at(now) => Ok(()),
+        _ => Err(AppError::Unauthenticated("revoked or expired token".into())),
+    }
+}

@@ -11,6 +11,7 @@ pub mod documents;
 pub mod mentor;
 pub mod notices;
 pub mod pairing;
+pub mod policy;
 pub mod schools;
 pub mod seed;
 

@@ -45,3 +45,9 @@ pub async fn list(
     campaigns::get(&mut conn, campaign, Lock::None).await?;
     Ok(schools::list(&mut conn, campaign, filter, after_code, size).await?)
 }
+
+/// The campaign a school belongs to (NOT_FOUND for an unknown school).
+pub async fn campaign_of(state: &AppState, school: Uuid) -> AppResult<Uuid> {
+    let mut conn = state.pool.acquire().await?;
+    state.campaign_of(&mut conn, school).await
+}
