@@ -143,6 +143,47 @@ impl App {
             .token
     }
 
+    /// Issues a token with a scope (campaign ids; empty: the school's campaign for a school
+    /// token, else county-wide) and an optional expiry, as the bootstrap office; returns the
+    /// secret and the token id.
+    pub async fn scoped_token(
+        &self,
+        name: &str,
+        role: pb::Role,
+        school: &str,
+        campaigns: &[&str],
+        expires_at: Option<DateTime<Utc>>,
+    ) -> (String, String) {
+        let req = pb::IssueTokenRequest {
+            idempotency_key: key(),
+            name: name.into(),
+            role: role as i32,
+            school_id: school.into(),
+            campaign_ids: campaigns.iter().map(|c| c.to_string()).collect(),
+            expires_at: expires_at.map(ts),
+        };
+        let r = self
+            .admin()
+            .issue_token(auth(OFFICE_TOKEN, req))
+            .await
+            .expect("issue token")
+            .into_inner();
+        (r.token, r.token_id)
+    }
+
+    /// Revokes a token as the bootstrap office.
+    pub async fn revoke(&self, token_id: &str) {
+        let req = pb::RevokeTokenRequest {
+            idempotency_key: key(),
+            token_id: token_id.into(),
+            reason: "test".into(),
+        };
+        self.admin()
+            .revoke_token(auth(OFFICE_TOKEN, req))
+            .await
+            .expect("revoke token");
+    }
+
     pub async fn advance(&self, to: &str) {
         let req = pb::AdvanceClockRequest {
             idempotency_key: key(),

@@ -330,6 +330,7 @@ enum Role {
     Panel,
     School,
     Leader,
+    Scheduler,
 }
 
 fn enum_name(prefix: &str, v: impl ValueEnum) -> String {
@@ -403,7 +404,39 @@ enum TokenCmd {
         /// The school, for a school token.
         #[arg(long)]
         school: Option<String>,
+        /// The campaigns it acts in (repeatable). Default: the issuer's own scope (a school
+        /// token: its school's campaign).
+        #[arg(long = "campaign")]
+        campaigns: Vec<String>,
+        /// When it stops working, e.g. 2027-01-01T00:00:00+08:00. Default: never.
+        #[arg(long, conflicts_with = "expires_in_days")]
+        expires: Option<chrono::DateTime<chrono::FixedOffset>>,
+        /// Expires this many days from now (the server's clock decides).
+        #[arg(long)]
+        expires_in_days: Option<u32>,
         /// Write the secret to this file (mode 0600) instead of printing it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        key: KeyArg,
+    },
+    /// The tokens within your scope (never their secrets).
+    List {
+        /// Also revoked and expired ones.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Revoke a token: refused from the next call on.
+    Revoke {
+        token_id: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+        #[command(flatten)]
+        key: KeyArg,
+    },
+    /// A new secret for a token (shown once, or written to --out); the old one stops working.
+    Rotate {
+        token_id: String,
         #[arg(long)]
         out: Option<PathBuf>,
         #[command(flatten)]
@@ -578,6 +611,17 @@ const NOTICES: &[Col] = &[
     col("结束", "ends_at", Cell::End),
     col("学校数", "school_ids", Cell::Count),
     col("异议数", "objections", Cell::Count),
+];
+const TOKENS: &[Col] = &[
+    col("ID", "token_id", Cell::Text),
+    col("持有人", "name", Cell::Text),
+    col("角色", "role", Cell::Enum("ROLE_")),
+    col("学校", "school_id", Cell::Text),
+    col("活动", "campaign_ids", Cell::Count),
+    col("全县", "county_wide", Cell::Text),
+    col("到期", "expires_at", Cell::Time),
+    col("吊销", "revoked_at", Cell::Time),
+    col("有效", "live", Cell::Text),
 ];
 const OBJECTIONS: &[Col] = &[
     col("ID", "id", Cell::Text),
@@ -1040,25 +1084,84 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             name,
             role,
             school,
+            campaigns,
+            expires,
+            expires_in_days,
             out,
             key: k,
         }) => {
-            let body = json!({
+            let expires = match (expires, expires_in_days) {
+                (Some(e), _) => Some(e.with_timezone(&chrono::Utc)),
+                (None, Some(d)) => {
+                    let info = c.call("AdminService/GetServerInfo", json!({})).await?;
+                    let now = info["now"]
+                        .as_str()
+                        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                        .ok_or_else(|| anyhow::anyhow!("the server reported no clock"))?;
+                    Some(now.with_timezone(&chrono::Utc) + chrono::Duration::days(i64::from(d)))
+                }
+                (None, None) => None,
+            };
+            let mut body = json!({
                 "idempotency_key": key(&k),
                 "name": name,
                 "role": enum_name("ROLE_", role),
                 "school_id": school.unwrap_or_default(),
+                "campaign_ids": campaigns,
             });
+            if let Some(e) = expires {
+                body["expires_at"] = json!(e.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            }
             let r = c.call("AdminService/IssueToken", body).await?;
             let secret = r["token"].as_str().unwrap_or_default();
             match out {
                 Some(path) => {
                     write_secret(&path, secret)?;
                     println!(
-                        "{} → {} (mode 0600)",
+                        "{} {} → {} (mode 0600)",
+                        r["token_id"].as_str().unwrap_or_default(),
                         r["actor"].as_str().unwrap_or_default(),
                         path.display()
                     );
+                }
+                None => println!("{secret}"),
+            }
+        }
+        Command::Token(TokenCmd::List { all }) => {
+            let r = c
+                .call("AdminService/ListTokens", json!({ "include_dead": all }))
+                .await?;
+            ctx.print(&r, Some("tokens"), TOKENS);
+        }
+        Command::Token(TokenCmd::Revoke {
+            token_id,
+            reason,
+            key: k,
+        }) => {
+            let r = c
+                .call(
+                    "AdminService/RevokeToken",
+                    json!({ "idempotency_key": key(&k), "token_id": token_id, "reason": reason }),
+                )
+                .await?;
+            ctx.print(&r, None, TOKENS);
+        }
+        Command::Token(TokenCmd::Rotate {
+            token_id,
+            out,
+            key: k,
+        }) => {
+            let r = c
+                .call(
+                    "AdminService/RotateToken",
+                    json!({ "idempotency_key": key(&k), "token_id": token_id }),
+                )
+                .await?;
+            let secret = r["token"].as_str().unwrap_or_default();
+            match out {
+                Some(path) => {
+                    write_secret(&path, secret)?;
+                    println!("{token_id} → {} (mode 0600)", path.display());
                 }
                 None => println!("{secret}"),
             }

@@ -103,6 +103,9 @@ fn help_completions_and_man_page() {
         vec!["endpoint", "list"],
         vec!["endpoint", "enable"],
         vec!["token", "issue"],
+        vec!["token", "list"],
+        vec!["token", "revoke"],
+        vec!["token", "rotate"],
         vec!["call"],
         vec!["completions"],
         vec!["man"],
@@ -291,5 +294,105 @@ async fn a_phase_one_session_with_every_failure_class() {
         text(&out.stderr).contains("Nominate"),
         "{}",
         text(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn a_scoped_token_is_issued_listed_rotated_and_revoked() {
+    let app = App::spawn(ClockMode::Simulated {
+        start: Some(at("2020-03-02T09:00:00+08:00")),
+    })
+    .await;
+    let (camp, _) = changle(&app).await;
+    let cli = Cli { app: &app };
+    let file = std::env::temp_dir().join(format!("junheng-cli-{}.token", std::process::id()));
+    let file_s = file.to_str().unwrap();
+    let out = cli
+        .ok(&[
+            "token",
+            "issue",
+            "--name",
+            "验收组成员丙",
+            "--role",
+            "panel",
+            "--campaign",
+            &camp.id,
+            "--expires-in-days",
+            "30",
+            "--out",
+            file_s,
+            "--key",
+            "t-1",
+        ])
+        .await;
+    let secret = std::fs::read_to_string(&file).unwrap().trim().to_string();
+    std::fs::remove_file(&file).unwrap();
+    assert!(secret.starts_with("jh_"));
+    assert!(
+        !out.contains(&secret),
+        "the secret is never printed when a file is given: {out}"
+    );
+    let id = out.split_whitespace().next().unwrap().to_string();
+    // The holder can read the campaign; the list shows it live, scoped, expiring, secret-less.
+    let got = cli.run_as(&secret, &["campaign", "list"]).await;
+    assert!(got.status.success(), "{}", text(&got.stderr));
+    let list: Value =
+        serde_json::from_str(&cli.ok(&["token", "list", "-o", "json"]).await).unwrap();
+    let row = list["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["token_id"] == id.as_str())
+        .expect("listed")
+        .clone();
+    assert_eq!(row["campaign_ids"][0], camp.id.as_str());
+    assert_eq!(row["live"], true);
+    assert_eq!(row["expires_at"], "2020-04-01T01:00:00Z");
+    assert!(!list.to_string().contains(&secret));
+    let table = cli.ok(&["token", "list"]).await;
+    assert!(
+        table.contains("验收组成员丙") && table.contains("panel"),
+        "{table}"
+    );
+    // Rotation: the old secret is refused (exit code 5), the new one works.
+    let new = cli
+        .ok(&["token", "rotate", &id, "--key", "t-2"])
+        .await
+        .trim()
+        .to_string();
+    assert_ne!(new, secret);
+    assert_eq!(
+        cli.run_as(&secret, &["campaign", "list"])
+            .await
+            .status
+            .code(),
+        Some(5)
+    );
+    assert!(
+        cli.run_as(&new, &["campaign", "list"])
+            .await
+            .status
+            .success()
+    );
+    // Revocation: refused from the next call on; listed only with --all.
+    cli.ok(&[
+        "token",
+        "revoke",
+        &id,
+        "--reason",
+        "任务结束",
+        "--key",
+        "t-3",
+    ])
+    .await;
+    assert_eq!(
+        cli.run_as(&new, &["campaign", "list"]).await.status.code(),
+        Some(5)
+    );
+    assert!(!cli.ok(&["token", "list", "-o", "id"]).await.contains(&id));
+    assert!(
+        cli.ok(&["token", "list", "--all", "-o", "id"])
+            .await
+            .contains(&id)
     );
 }

@@ -130,7 +130,7 @@ pub const TABLE: &[(Rpc, [See; 6])] = &[
     (Rpc::ProposePairing,        [All, All,         Deny,     Deny,          All,      Deny]),
     (Rpc::GetPairing,            [All, All,         All,      All,           All,      Deny]),
     (Rpc::ListAssistance,        [All, All,         All,      All,           All,      Deny]),
-    (Rpc::GetPanel,              [All, All,         All,      Redacted,      All,      Deny]),
+    (Rpc::GetPanel,              [All, All,         All,      All,           All,      Deny]),
     (Rpc::GetResults,            [All, AfterResults, AfterResults, AfterResults, All,  Deny]),
     (Rpc::ProposeAwards,         [All, All,         Deny,     Deny,          All,      Deny]),
     (Rpc::ListAwards,            [All, All,         All,      All,           All,      Deny]),
