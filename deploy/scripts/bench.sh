@@ -6,7 +6,16 @@
 #                                              `season schools=10000 secs=… rss_mb=…`)
 #   deploy/scripts/bench.sh transitions [...]  last line `transitions ratio=… p99_ms=…`
 #   deploy/scripts/bench.sh season [...]       season replay at 1,000 and 10,000 schools; the
-#                                              workflow and scheduler run as separate processes
+#                                              workflow and scheduler run as separate processes;
+#                                              after the last clock move it waits (at most
+#                                              --catch-up-timeout-secs, default 300) until the
+#                                              scheduler has sent everything due and handled
+#                                              every ended notice, prints that catch-up time,
+#                                              stops the scheduler with SIGTERM and fails if
+#                                              anything due is left unsent
+#   deploy/scripts/bench.sh planning [...]     the planner's cost for one ended notice per
+#                                              campaign to N schools, at two sizes (last line
+#                                              `planning … time_per_row_growth=…`)
 #
 # Honours CARGO_TARGET_DIR.
 set -euo pipefail
