@@ -3,7 +3,7 @@
 # DATABASE_URL is set.
 #
 #   deploy/scripts/bench.sh                    both: transitions, then season (last line
-#                                              `season schools=10000 secs=… rss_mb=…`)
+#                                              `season schools=10000 secs=… rss_mb=… catch_up_secs=…`)
 #   deploy/scripts/bench.sh transitions [...]  last line `transitions ratio=… p99_ms=…`
 #   deploy/scripts/bench.sh season [...]       season replay at 1,000 and 10,000 schools; the
 #                                              workflow and scheduler run as separate processes;

@@ -638,6 +638,8 @@ struct Outcome {
     wf_rss: f64,
     sched_rss: Option<f64>,
     written: (i64, i64),
+    /// The scheduler's catch-up after the last clock move, in seconds (not in `secs`).
+    catch_up: Option<f64>,
 }
 
 pub async fn run(args: SeasonArgs) -> anyhow::Result<()> {
@@ -746,8 +748,12 @@ pub async fn run(args: SeasonArgs) -> anyhow::Result<()> {
         .context("no size measured")?;
     let rss = last.sched_rss.map_or(last.wf_rss, |s| s.max(last.wf_rss));
     println!(
-        "season schools={} secs={:.1} rss_mb={:.1}",
-        last.schools, last.secs, rss
+        "season schools={} secs={:.1} rss_mb={:.1}{}",
+        last.schools,
+        last.secs,
+        rss,
+        last.catch_up
+            .map_or(String::new(), |c| format!(" catch_up_secs={c:.1}"))
     );
     Ok(())
 }
@@ -1026,6 +1032,7 @@ schools = ["files"]
         wf_rss,
         sched_rss,
         written,
+        catch_up,
     })
 }
 
