@@ -3,10 +3,19 @@
 # DATABASE_URL is set.
 #
 #   deploy/scripts/bench.sh                    both: transitions, then season (last line
-#                                              `season schools=10000 secs=… rss_mb=…`)
+#                                              `season schools=10000 secs=… rss_mb=… catch_up_secs=…`)
 #   deploy/scripts/bench.sh transitions [...]  last line `transitions ratio=… p99_ms=…`
 #   deploy/scripts/bench.sh season [...]       season replay at 1,000 and 10,000 schools; the
-#                                              workflow and scheduler run as separate processes
+#                                              workflow and scheduler run as separate processes;
+#                                              after the last clock move it waits (at most
+#                                              --catch-up-timeout-secs, default 300) until the
+#                                              scheduler has sent everything due and handled
+#                                              every ended notice, prints that catch-up time,
+#                                              stops the scheduler with SIGTERM and fails if
+#                                              anything due is left unsent
+#   deploy/scripts/bench.sh planning [...]     the planner's cost for one ended notice per
+#                                              campaign to N schools, at two sizes (last line
+#                                              `planning … time_per_row_growth=…`)
 #
 # Honours CARGO_TARGET_DIR.
 set -euo pipefail

@@ -332,3 +332,152 @@ pub fn assert_invalid<T: std::fmt::Debug>(r: Result<tonic::Response<T>, Status>,
         s.message()
     );
 }
+
+/// A PostgreSQL cluster of the test's own (initdb in a temporary directory, a free port), so a
+/// test can stop and start the server under a running service. `pg_ctl` and `initdb` refuse
+/// to run as root, so as root they run as the `postgres` user (as `deploy/scripts/pg.sh` does).
+pub struct PrivatePg {
+    dir: std::path::PathBuf,
+    bin: std::path::PathBuf,
+    port: u16,
+}
+
+impl PrivatePg {
+    /// Initialises and starts a cluster; [`PrivatePg::url`] is its admin URL.
+    pub fn start() -> PrivatePg {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok())
+            .map(|e| e.path().join("bin"))
+            .find(|b| b.join("initdb").exists())
+            .or_else(|| {
+                let out = std::process::Command::new("pg_config")
+                    .arg("--bindir")
+                    .output()
+                    .ok()?;
+                Some(String::from_utf8(out.stdout).ok()?.trim().into())
+            })
+            .expect("PostgreSQL binaries (initdb, pg_ctl) are installed");
+        // A short path: the socket directory lives inside it (~107-byte limit).
+        let dir = std::path::PathBuf::from(format!(
+            "/tmp/jh-outage-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        ));
+        std::fs::create_dir_all(&dir).expect("create the cluster directory");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let pg = PrivatePg { dir, bin, port };
+        if Self::root() {
+            let ok = std::process::Command::new("chown")
+                .arg("postgres")
+                .arg(&pg.dir)
+                .status()
+                .expect("chown")
+                .success();
+            assert!(ok, "chown the cluster directory to postgres");
+        }
+        let data = pg.dir.join("data");
+        pg.run(
+            "initdb",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+            ],
+        );
+        pg.start_again();
+        pg
+    }
+
+    fn root() -> bool {
+        std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let exe = self.bin.join(tool);
+        let mut cmd = if Self::root() {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            std::process::Command::new(&exe)
+        };
+        let out = cmd.args(args).output().expect("run a PostgreSQL tool");
+        assert!(
+            out.status.success(),
+            "{tool} {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The admin URL (database `postgres`).
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Starts the server on the same data directory and port (after [`PrivatePg::stop`]).
+    pub fn start_again(&self) {
+        let opts = format!(
+            "-c listen_addresses=127.0.0.1 -c port={} -c unix_socket_directories={} -c max_connections=100 -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+            self.port,
+            self.dir.display()
+        );
+        let data = self.dir.join("data");
+        let log = self.dir.join("server.log");
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-l",
+                log.to_str().unwrap(),
+                "-w",
+                "-o",
+                &opts,
+                "start",
+            ],
+        );
+    }
+
+    /// Stops the server the way an operator would (`pg_ctl stop -m fast`): open connections are
+    /// terminated, new ones refused.
+    pub fn stop(&self) {
+        let data = self.dir.join("data");
+        self.run(
+            "pg_ctl",
+            &["-D", data.to_str().unwrap(), "-m", "fast", "-w", "stop"],
+        );
+    }
+}
+
+impl Drop for PrivatePg {
+    fn drop(&mut self) {
+        let data = self.dir.join("data");
+        let exe = self.bin.join("pg_ctl");
+        let args = ["-D", data.to_str().unwrap(), "-m", "immediate", "stop"];
+        let _ = if Self::root() {
+            std::process::Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .arg(&exe)
+                .args(args)
+                .output()
+        } else {
+            std::process::Command::new(&exe).args(args).output()
+        };
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

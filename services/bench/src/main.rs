@@ -21,6 +21,7 @@ use sqlx::PgPool;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
+mod planning;
 mod season;
 
 /// Benchmarks. Without a subcommand: `transitions` (with its flags).
@@ -39,6 +40,8 @@ enum Command {
     Transitions(TransitionsArgs),
     /// A whole season replayed at several sizes, services as separate processes.
     Season(season::SeasonArgs),
+    /// The scheduler's planning cost for a notice to many schools, at several sizes.
+    Planning(planning::PlanningArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -326,6 +329,7 @@ async fn main() -> anyhow::Result<()> {
         None => transitions(cli.transitions).await,
         Some(Command::Transitions(args)) => transitions(args).await,
         Some(Command::Season(args)) => season::run(args).await,
+        Some(Command::Planning(args)) => planning::run(args).await,
     }
 }
 

@@ -74,6 +74,10 @@ pub struct SeasonArgs {
     /// Keep the temp dir (service logs, scheduler outbox files) and print its path.
     #[arg(long)]
     keep: bool,
+    /// After the last clock move, how long the scheduler may take to send everything due and
+    /// handle every ended notice before the run fails.
+    #[arg(long, default_value_t = 300)]
+    catch_up_timeout_secs: u64,
 }
 
 /// Simulated instants of the season (Asia/Shanghai), as in tests/season.rs.
@@ -351,6 +355,31 @@ impl Service {
         self.child.kill().await?;
         Ok(())
     }
+
+    /// Stops the service with SIGTERM and waits for it to exit (SIGKILL after `grace`).
+    async fn terminate(mut self, grace: Duration) -> anyhow::Result<()> {
+        let ok = std::process::Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status()?
+            .success();
+        ensure!(ok, "could not signal {}", self.name);
+        match tokio::time::timeout(grace, self.child.wait()).await {
+            Ok(status) => {
+                let status = status?;
+                ensure!(
+                    status.success(),
+                    "{} exited with {status} on SIGTERM; log tail:\n{}",
+                    self.name,
+                    tail(&self.log)
+                );
+                Ok(())
+            }
+            Err(_) => {
+                self.child.kill().await?;
+                bail!("{} did not exit within {grace:?} of SIGTERM", self.name)
+            }
+        }
+    }
 }
 
 fn tail(path: &Path) -> String {
@@ -371,7 +400,7 @@ fn sibling(name: &str) -> anyhow::Result<PathBuf> {
 }
 
 /// A fresh, empty database; the services migrate it when they connect.
-async fn create_db(admin: &str) -> anyhow::Result<String> {
+pub(crate) async fn create_db(admin: &str) -> anyhow::Result<String> {
     let name = format!("jh_season_{}", Uuid::new_v4().simple());
     let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(admin).await?;
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
@@ -610,6 +639,8 @@ struct Outcome {
     wf_rss: f64,
     sched_rss: Option<f64>,
     written: (i64, i64),
+    /// The scheduler's catch-up after the last clock move, in seconds (not in `secs`).
+    catch_up: Option<f64>,
 }
 
 pub async fn run(args: SeasonArgs) -> anyhow::Result<()> {
@@ -718,8 +749,12 @@ pub async fn run(args: SeasonArgs) -> anyhow::Result<()> {
         .context("no size measured")?;
     let rss = last.sched_rss.map_or(last.wf_rss, |s| s.max(last.wf_rss));
     println!(
-        "season schools={} secs={:.1} rss_mb={:.1}",
-        last.schools, last.secs, rss
+        "season schools={} secs={:.1} rss_mb={:.1}{}",
+        last.schools,
+        last.secs,
+        rss,
+        last.catch_up
+            .map_or(String::new(), |c| format!(" catch_up_secs={c:.1}"))
     );
     Ok(())
 }
@@ -844,6 +879,15 @@ schools = ["files"]
     if let Some(s) = sched.as_mut() {
         s.alive()?;
     }
+    // The scheduler's catch-up (its own figure, not in the season's time): after the last
+    // clock move, until nothing due at the final instant is pending, held or sending and every
+    // ended notice is announced and closed.
+    let catch_up = match sched.as_mut() {
+        Some(s) => {
+            Some(catch_up(&stats, s, Duration::from_secs(args.catch_up_timeout_secs)).await?)
+        }
+        None => None,
+    };
 
     // The end check (not timed): one confirmed award per school in every campaign.
     let t = Instant::now();
@@ -895,10 +939,22 @@ schools = ["files"]
     } else {
         Vec::new()
     };
-    wf.stop().await?;
+    // SIGTERM: the scheduler finishes its tick and exits on its own.
     if let Some(s) = sched {
-        s.stop().await?;
+        s.terminate(Duration::from_secs(30)).await?;
     }
+    wf.stop().await?;
+    let unsent = if catch_up.is_some() {
+        let final_at = final_instant(&stats).await?;
+        let (left, dead) = unsent(&stats, final_at).await?;
+        ensure!(
+            left == 0 && dead == 0,
+            "{left} outbox rows due by {final_at} are still unsent and {dead} are dead after the scheduler stopped"
+        );
+        Some(left)
+    } else {
+        None
+    };
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = rows_written(&stats).await?;
     let written = (after.0 - before.0, after.1 - before.1);
@@ -939,6 +995,11 @@ schools = ["files"]
             .collect::<Vec<_>>()
             .join(" ")
     );
+    if let (Some(c), Some(left)) = (catch_up, unsent) {
+        println!(
+            "scheduler catch-up after the last clock move: {c:.1}s (pending/held/sending due rows → 0, every ended notice handled); {left} due rows unsent after SIGTERM"
+        );
+    }
     if sched_cpu.is_some() {
         println!(
             "scheduler: outbox {} ; {files} files written",
@@ -972,7 +1033,76 @@ schools = ["files"]
         wf_rss,
         sched_rss,
         written,
+        catch_up,
     })
+}
+
+/// The simulated instant the season ended at (the last clock move).
+async fn final_instant(stats: &PgPool) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    sqlx::query_scalar("SELECT simulated_now FROM clock")
+        .fetch_one(stats)
+        .await
+        .context("reading the simulated clock")
+}
+
+/// Outbox rows due by `at` that are not sent (pending, held or sending), and dead letters.
+async fn unsent(stats: &PgPool, at: chrono::DateTime<chrono::Utc>) -> anyhow::Result<(i64, i64)> {
+    Ok(sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE status IN ('pending', 'held', 'sending') AND not_before <= $1),
+                count(*) FILTER (WHERE status = 'dead')
+         FROM outbox",
+    )
+    .bind(at)
+    .fetch_one(stats)
+    .await?)
+}
+
+/// What the scheduler still owes at `at`: unsent due rows, ended notices not yet announced and
+/// closed, and events its planner has not read yet (a phase summary may still follow).
+async fn owed(
+    stats: &PgPool,
+    at: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<(i64, i64, i64)> {
+    let (rows, _) = unsent(stats, at).await?;
+    let notices: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM notices n LEFT JOIN notice_expiries e ON e.notice_id = n.id
+         WHERE n.ends_at <= $1 AND e.closed_at IS NULL",
+    )
+    .bind(at)
+    .fetch_one(stats)
+    .await?;
+    let events: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events e
+         LEFT JOIN scheduler_cursors s ON s.campaign_id = e.campaign_id AND s.kind = 'events'
+         WHERE s.event_xid IS NULL OR (e.xid, e.id) > (s.event_xid::xid8, s.event_id)",
+    )
+    .fetch_one(stats)
+    .await?;
+    Ok((rows, notices, events))
+}
+
+/// Waits until the scheduler owes nothing at the final instant; fails after `timeout`.
+/// Returns the seconds it took.
+async fn catch_up(stats: &PgPool, sched: &mut Service, timeout: Duration) -> anyhow::Result<f64> {
+    let t = Instant::now();
+    let at = final_instant(stats).await?;
+    loop {
+        sched.alive()?;
+        let owed = owed(stats, at).await?;
+        if owed == (0, 0, 0) {
+            return Ok(t.elapsed().as_secs_f64());
+        }
+        if t.elapsed() > timeout {
+            bail!(
+                "the scheduler did not catch up within {timeout:?} after the last clock move: {} due rows unsent, {} ended notices not handled, {} events not read; log tail:\n{}",
+                owed.0,
+                owed.1,
+                owed.2,
+                tail(&sched.log)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Waits until the workflow answers GetServerInfo (it migrates the database first).

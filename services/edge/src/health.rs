@@ -13,7 +13,7 @@ use tonic_health::server::HealthReporter;
 
 pub const LIVE: &str = "junheng.live";
 pub const READY: &str = "junheng.ready";
-pub const CHECK_EVERY: Duration = Duration::from_secs(2);
+pub const CHECK_EVERY: Duration = Duration::from_secs(1);
 const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Whether the database answers `SELECT 1` within a second.

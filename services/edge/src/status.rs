@@ -23,6 +23,10 @@ pub enum ApiError {
     Aborted(String),
     #[error("{0}")]
     FailedPrecondition(String),
+    /// The database could not be reached (pool timeout, refused or broken connection): worth
+    /// retrying later with the same idempotency key. Logged with its cause.
+    #[error("unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Logged with its cause chain, shown as a generic message with the request id.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -37,6 +41,16 @@ impl ApiError {
 
     pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
         ApiError::Internal(Box::new(e))
+    }
+
+    /// `Unavailable` when the error (or anything in its source chain) is a database outage
+    /// ([`junheng_store::is_unavailable`]), else `Internal`.
+    pub fn from_failure(e: Box<dyn std::error::Error + Send + Sync>) -> Self {
+        if outage_in_chain(&*e) {
+            ApiError::Unavailable(e)
+        } else {
+            ApiError::Internal(e)
+        }
     }
 
     /// The status a caller sees. Internal causes are logged here, once, with their chain, and
@@ -65,24 +79,61 @@ impl ApiError {
             ApiError::AlreadyExists(m) => Status::already_exists(m),
             ApiError::Aborted(m) => Status::aborted(m),
             ApiError::FailedPrecondition(m) => Status::failed_precondition(m),
+            ApiError::Unavailable(e) => {
+                tracing::warn!(request.id = request_id, error = %chain(&*e), "database unavailable");
+                Status::unavailable(format!(
+                    "数据库暂时不可用，请稍后用同一幂等键重试 (the database is unavailable; retry later; request id {request_id})"
+                ))
+            }
+            // An outage that reached here wrapped in some other error is still an outage.
+            ApiError::Internal(e) if outage_in_chain(&*e) => {
+                ApiError::Unavailable(e).into_status(request_id)
+            }
             ApiError::Internal(e) => {
-                let mut chain = e.to_string();
-                let mut src = e.source();
-                while let Some(s) = src {
-                    chain.push_str(": ");
-                    chain.push_str(&s.to_string());
-                    src = s.source();
-                }
-                tracing::error!(request.id = request_id, error = %chain, "internal error");
+                tracing::error!(request.id = request_id, error = %chain(&*e), "internal error");
                 Status::internal(format!("internal error (request id {request_id})"))
             }
         }
     }
 }
 
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut chain = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        chain.push_str(": ");
+        chain.push_str(&s.to_string());
+        src = s.source();
+    }
+    chain
+}
+
+/// Whether `e` or one of its sources is a database outage.
+fn outage_in_chain(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(s) = err.downcast_ref::<sqlx::Error>()
+            && junheng_store::is_unavailable(s)
+        {
+            return true;
+        }
+        if let Some(s) = err.downcast_ref::<junheng_store::StoreError>()
+            && s.is_unavailable()
+        {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        ApiError::internal(e)
+        if junheng_store::is_unavailable(&e) {
+            ApiError::Unavailable(Box::new(e))
+        } else {
+            ApiError::internal(e)
+        }
     }
 }
 
@@ -107,6 +158,27 @@ mod tests {
             .map(|v| v.field.as_str())
             .collect();
         assert_eq!(fields, ["a", "b"]);
+    }
+
+    #[test]
+    fn outages_are_unavailable_never_internal() {
+        for e in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
+        ] {
+            assert_eq!(ApiError::from(e).into_status("r").code(), Code::Unavailable);
+        }
+        let wrapped = junheng_store::StoreError::Sqlx(sqlx::Error::PoolTimedOut);
+        assert_eq!(
+            ApiError::internal(wrapped).into_status("r").code(),
+            Code::Unavailable
+        );
+        assert_eq!(
+            ApiError::from(sqlx::Error::RowNotFound)
+                .into_status("r")
+                .code(),
+            Code::Internal
+        );
     }
 
     #[test]

@@ -25,8 +25,10 @@ pub enum TemplateKind {
     /// `late_party` for the office copy (who is late: "昌乐二中"), which then reads
     /// "{late_party} 的“{subject}”已逾期 …" instead of addressing the owner.
     Overdue,
-    /// A notice whose period has ended: `notice_title`, `expires` (when it ended), `schools`
-    /// (names of the schools the notice listed publicly).
+    /// A notice whose period has ended: `notice_title`, `expires` (when it ended), and either
+    /// `schools` (names of the schools the notice listed publicly: the office copy) or, for a
+    /// listed school's own copy, `school` (its name) and `school_count` (how many the notice
+    /// listed) — so a notice to N schools renders its list once, not N times.
     NoticeExpiry,
     /// `campaign`, `phase`, `counts` (list of `{state, count}`), `lists` (list of
     /// `{name, items}`), `scores` (`{count, mean, min, max}`), `late` (list of
@@ -296,7 +298,8 @@ const TEMPLATES: &[(&str, &str)] = &[
 {% endblock %}"#,
     ),
     // ---- notice_expiry ----
-    // Sent once the notice period HAS ended; `schools` are the schools the notice listed.
+    // Sent once the notice period HAS ended; `schools` are the schools the notice listed (the
+    // office copy); a listed school's copy names only itself (`school`, `school_count`).
     (
         "notice_expiry.title",
         "【公示结束】“{{ notice_title }}”公示期已结束",
@@ -304,7 +307,9 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "notice_expiry.txt",
         r#"“{{ notice_title }}”公示期已于 {{ expires }} 结束。
-{% if schools %}
+{% if school is defined and school %}
+{{ school }}在公示名单中（名单共 {{ school_count }} 所学校）。
+{% elif schools %}
 公示名单（{{ schools|length }} 所学校）：
 {% for s in schools %}
 {{ loop.index }}. {{ s }}
@@ -317,7 +322,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "notice_expiry.md",
         r#"**{{ notice_title }}** 公示期已于 **{{ expires }}** 结束。
-{% if schools %}
+{% if school is defined and school %}
+
+**{{ school }}**在公示名单中（名单共 {{ school_count }} 所学校）。
+{% elif schools %}
 
 公示名单（{{ schools|length }} 所学校）：
 {% for s in schools %}
@@ -334,7 +342,9 @@ const TEMPLATES: &[(&str, &str)] = &[
         "notice_expiry.html",
         r#"{% extends "layout.html" %}{% block body %}
 <p>“<b>{{ notice_title }}</b>”公示期已于 <b>{{ expires }}</b> 结束。</p>
-{% if schools %}
+{% if school is defined and school %}
+<p><b>{{ school }}</b>在公示名单中（名单共 {{ school_count }} 所学校）。</p>
+{% elif schools %}
 <p>公示名单（{{ schools|length }} 所学校）：</p>
 <ol>{% for s in schools %}<li>{{ s }}</li>{% endfor %}</ol>
 {% else %}<p>公示名单中没有学校。</p>{% endif %}
@@ -584,6 +594,25 @@ mod tests {
         .unwrap();
         assert!(none.text.contains("公示名单中没有学校。"), "{}", none.text);
         assert!(none.html.unwrap().contains("公示名单中没有学校"));
+        // A listed school's own copy names itself and the list's size, not the list.
+        for channel in [ChannelKind::Email, ChannelKind::Chat] {
+            let own = render(
+                TemplateKind::NoticeExpiry,
+                channel,
+                &json!({"notice_title": "t", "expires": "e", "school": "昌乐二中", "school_count": 400}),
+            )
+            .unwrap();
+            assert!(
+                own.text
+                    .contains("昌乐二中在公示名单中（名单共 400 所学校）。"),
+                "{}",
+                own.text
+            );
+            assert!(!own.text.contains("没有学校"), "{}", own.text);
+            for body in [own.markdown, own.html].into_iter().flatten() {
+                assert!(body.contains("在公示名单中（名单共 400 所学校）"), "{body}");
+            }
+        }
     }
 
     #[test]

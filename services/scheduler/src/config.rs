@@ -51,6 +51,10 @@ pub struct Settings {
     pub database_url: String,
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
+    /// How long a database call waits for a pool connection before it fails (`UNAVAILABLE` to
+    /// a gRPC caller; the loop retries next tick). Env `JUNHENG_DB_ACQUIRE_TIMEOUT_MS`.
+    #[serde(default = "default_db_acquire_timeout_ms")]
+    pub db_acquire_timeout_ms: u64,
     #[serde(default = "real_clock", deserialize_with = "clock_mode")]
     pub clock: ClockMode,
     /// Name of this replica in the delivery log; defaults to host name + pid.
@@ -238,6 +242,10 @@ fn default_max_connections() -> u32 {
     8
 }
 
+fn default_db_acquire_timeout_ms() -> u64 {
+    junheng_store::DEFAULT_ACQUIRE_TIMEOUT.as_millis() as u64
+}
+
 impl Settings {
     /// Reads `path`, then applies `JUNHENG_SCHEDULER_*` environment overrides, then validates.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -280,6 +288,13 @@ impl Settings {
                     )]));
                 }
             };
+        }
+        if let Some(v) = env("JUNHENG_DB_ACQUIRE_TIMEOUT_MS") {
+            s.db_acquire_timeout_ms = v.parse().map_err(|_| {
+                ConfigError::Invalid(vec![format!(
+                    "JUNHENG_DB_ACQUIRE_TIMEOUT_MS: `{v}` is not a number of milliseconds"
+                )])
+            })?;
         }
         if let Some(v) = env("JUNHENG_SCHEDULER_RATE_LIMITS") {
             s.dispatch.rate_limits_enabled = v != "off" && v != "false" && v != "0";
@@ -324,6 +339,9 @@ impl Settings {
                     ));
                 }
             }
+        }
+        if self.db_acquire_timeout_ms == 0 {
+            problems.push("db_acquire_timeout_ms: must be positive".into());
         }
         if self.grpc_addr.parse::<std::net::SocketAddr>().is_err() {
             problems.push(format!(

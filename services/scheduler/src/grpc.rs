@@ -49,7 +49,9 @@ impl From<crate::Error> for ApiError {
             crate::Error::Store(junheng_store::StoreError::NotFound { .. }) => {
                 ApiError::NotFound(e.to_string())
             }
-            other => ApiError::Internal(Box::new(other)),
+            crate::Error::Db(e) => e.into(),
+            crate::Error::Store(junheng_store::StoreError::Sqlx(e)) => e.into(),
+            other => ApiError::from_failure(Box::new(other)),
         }
     }
 }

@@ -134,7 +134,9 @@ impl Scheduler {
             }
             ClockMode::Simulated { .. } => now,
         };
-        let dispatch = self.dispatcher.drain(dispatch_now, 50).await?;
+        // Drain the backlog fully: each claim loop stops when nothing due is left (it used to
+        // stop after 50 batches, 5,000 rows, and leave the rest to the next poll; issue #11).
+        let dispatch = self.dispatcher.drain(dispatch_now, usize::MAX).await?;
         Ok(TickReport {
             now: Some(now),
             plan,

@@ -65,9 +65,13 @@ async fn main() -> anyhow::Result<()> {
             "SIMULATED CLOCK: \"now\" is read from the database clock row; never use this in production"
         );
     }
-    let pool = junheng_store::connect(&settings.database_url, settings.max_connections)
-        .await
-        .context("connecting to PostgreSQL")?;
+    let pool = junheng_store::connect(
+        &settings.database_url,
+        settings.max_connections,
+        std::time::Duration::from_millis(settings.db_acquire_timeout_ms),
+    )
+    .await
+    .context("connecting to PostgreSQL")?;
     let workflow: Arc<dyn Workflow> =
         match (&settings.workflow.url, &settings.workflow.office_token) {
             (Some(url), Some(token)) => Arc::new(GrpcWorkflow::new(url, token.clone())?),

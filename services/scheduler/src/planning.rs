@@ -3,7 +3,7 @@
 //! with `ON CONFLICT DO NOTHING`, so any number of replicas may plan at once; cursors are
 //! row-locked so only one replica advances each.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -80,18 +80,6 @@ pub(crate) async fn load_schools(
         .into_iter()
         .map(|r| (r.id, SchoolInfo::new(r.id, r.name, &r.contacts)))
         .collect())
-}
-
-fn merge(mut a: Vec<Target>, b: Vec<Target>) -> Vec<Target> {
-    for t in b {
-        if !a
-            .iter()
-            .any(|x| x.recipient == t.recipient && x.endpoint == t.endpoint)
-        {
-            a.push(t);
-        }
-    }
-    a
 }
 
 impl Planner {
@@ -298,13 +286,8 @@ impl Planner {
                 .filter_map(|id| schools.get(id))
                 .map(|s| s.name.clone())
                 .collect();
-            let mut targets = recipients::for_role(&self.settings, "office");
-            for id in &listed {
-                if let Some(s) = schools.get(id) {
-                    targets = merge(targets, recipients::for_school(&self.settings, s));
-                }
-            }
-            let occurrence = Occurrence {
+            let expires = describe_deadline(n.ends_at, tz);
+            let occurrence = |ctx: serde_json::Value| Occurrence {
                 campaign_id: campaign,
                 kind: Kind::NoticeExpiry,
                 key: format!("notice:{}:expiry:{}", n.id, n.ends_at.timestamp()),
@@ -313,13 +296,37 @@ impl Planner {
                 at: n.ends_at,
                 tz,
                 urgent: self.urgent(Kind::NoticeExpiry),
-                ctx: json!({"notice_title": n.title, "expires": describe_deadline(n.ends_at, tz), "schools": names}),
+                ctx,
                 attachments: Vec::new(),
                 html_hook: None,
                 quiet: Some(QuietRules::for_campaign(def)),
                 hold_limit: None,
             };
-            let rows = outbox::rows_for(&self.settings, &occurrence, &targets, now)?;
+            // The office copy carries the whole list, rendered once per office endpoint. Each
+            // listed school's copy names only that school and the list's size, so a notice to
+            // N schools renders and stores O(N) text, not the list N times (issue #11).
+            let office =
+                occurrence(json!({"notice_title": n.title, "expires": expires, "schools": names}));
+            let mut rows = outbox::rows_for(
+                &self.settings,
+                &office,
+                &recipients::for_role(&self.settings, "office"),
+                now,
+            )?;
+            let mut seen = HashSet::new();
+            for id in &listed {
+                let Some(s) = schools.get(id) else { continue };
+                let targets: Vec<Target> = recipients::for_school(&self.settings, s)
+                    .into_iter()
+                    .filter(|t| seen.insert((t.recipient.clone(), t.endpoint.clone())))
+                    .collect();
+                if targets.is_empty() {
+                    continue;
+                }
+                let own = occurrence(json!({"notice_title": n.title, "expires": expires,
+                    "school": s.name, "school_count": names.len()}));
+                rows.extend(outbox::rows_for(&self.settings, &own, &targets, now)?);
+            }
             report.planned += outbox::insert(&mut tx, &rows, now).await?;
             sqlx::query!(
                 "INSERT INTO notice_expiries (notice_id, campaign_id, planned_at) VALUES ($1, $2, $3) ON CONFLICT (notice_id) DO NOTHING",

@@ -494,7 +494,29 @@ async fn notice_expiry_tells_office_and_schools_and_closes_through_the_workflow(
     );
     let got = received(&sink).await;
     assert_eq!(got.len(), 3);
-    assert!(got[0].body["text"].as_str().unwrap().contains("昌乐二中"));
+    let texts: Vec<(String, String)> =
+        sqlx::query_as("SELECT recipient, payload->>'text' FROM outbox ORDER BY recipient")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    for (recipient, text) in &texts {
+        if recipient == "role:office" {
+            assert!(
+                text.contains("1. 昌乐二中") && text.contains("2. 宝城小学"),
+                "{text}"
+            );
+        } else {
+            let own = if *recipient == format!("school:{a}") {
+                "昌乐二中"
+            } else {
+                "宝城小学"
+            };
+            assert!(
+                text.contains(&format!("{own}在公示名单中（名单共 2 所学校）")),
+                "{text}"
+            );
+        }
+    }
     let mut recipients: Vec<String> = outbox_rows(&db.pool)
         .await
         .into_iter()
@@ -508,6 +530,99 @@ async fn notice_expiry_tells_office_and_schools_and_closes_through_the_workflow(
     ];
     want.sort();
     assert_eq!(recipients, want);
+}
+
+/// One notice to 500 schools: the list is rendered and stored once (in the office copy), each
+/// school's row is small and names that school, and every school is sent its own message. (The
+/// planning cost at two sizes is measured by `junheng-bench planning`, not timed here.)
+#[tokio::test]
+async fn a_notice_to_500_schools_stores_its_list_once_and_tells_every_school() {
+    const N: usize = 500;
+    let db = TestDb::new().await;
+    let sink = webhook_sink().await;
+    let campaign = seed_campaign(&db.pool).await;
+    let notice = uuid::Uuid::now_v7();
+    sqlx::query("INSERT INTO notices (id, campaign_id, kind, title, starts_at, ends_at, last_day, created_at) VALUES ($1, $2, 'candidates', '标杆种子校候选名单公示', $3, $4, '2020-04-14', $3)")
+        .bind(notice)
+        .bind(campaign)
+        .bind(local(2020, 4, 8, 9, 0))
+        .bind(local(2020, 4, 15, 9, 0))
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for i in 0..N {
+        let id = add_school(
+            &db.pool,
+            campaign,
+            &format!("37072{i:05}"),
+            &format!("测试学校{i:03}号"),
+            "listed",
+            json!([]),
+        )
+        .await;
+        sqlx::query(
+            "INSERT INTO notice_schools (notice_id, school_id, ordinal) VALUES ($1, $2, $3)",
+        )
+        .bind(notice)
+        .bind(id)
+        .bind(i as i32 + 1)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+        ids.push(id);
+    }
+    let s = scheduler(
+        &db,
+        settings(&format!("{}/hook", sink.uri()), ""),
+        Arc::new(FakeWorkflow::default()),
+    )
+    .await;
+    // 09:01 on a working day: nothing is held; planned and sent in one tick.
+    let r = s.tick(local(2020, 4, 15, 9, 1)).await.unwrap();
+    assert_eq!(r.plan.planned, N as u64 + 1);
+    assert_eq!(r.dispatch.sent as usize, N + 1);
+
+    let rows: Vec<(String, String, String, i32)> = sqlx::query_as(
+        "SELECT recipient, status, payload::text, octet_length(payload::text) FROM outbox",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), N + 1);
+    let office: Vec<_> = rows.iter().filter(|r| r.0 == "role:office").collect();
+    assert_eq!(office.len(), 1);
+    for i in 0..N {
+        let name = format!("测试学校{i:03}号");
+        assert!(office[0].2.contains(&name), "the office copy lists {name}");
+        // The name appears in the office copy and in that school's own row, nowhere else.
+        let holding = rows.iter().filter(|r| r.2.contains(&name)).count();
+        assert_eq!(holding, 2, "{name} is stored in {holding} rows");
+    }
+    let mut total = 0;
+    for (i, id) in ids.iter().enumerate() {
+        let recipient = format!("school:{id}");
+        let own: Vec<_> = rows.iter().filter(|r| r.0 == recipient).collect();
+        assert_eq!(own.len(), 1, "{recipient}");
+        let (_, status, payload, bytes) = own[0];
+        assert_eq!(status, "sent");
+        assert!(
+            payload.contains(&format!(
+                "测试学校{i:03}号在公示名单中（名单共 {N} 所学校）"
+            )),
+            "{payload}"
+        );
+        assert!(*bytes < 2_000, "a school's row holds {bytes} bytes");
+        total += *bytes as i64;
+    }
+    assert!(
+        total < 2 * office[0].3 as i64 * 10,
+        "the school rows together ({total} bytes) are of the order of the one list, not N of it"
+    );
+    let got = received(&sink).await;
+    assert_eq!(got.len(), N + 1);
+    let distinct: std::collections::HashSet<&str> = got.iter().map(|g| g.id.as_str()).collect();
+    assert_eq!(distinct.len(), N + 1, "each message once");
 }
 
 #[tokio::test]

@@ -896,10 +896,23 @@ async fn a_replayed_season_sends_exactly_the_expected_messages_in_order() {
             format!("wecom {} {expiry}", SCHOOLS[0].1),
         ]
     );
-    let wecom = seen.last("wecom", "【公示结束】");
+    // The office's copy lists the three schools; each school's own copy names only itself.
+    let office = seen
+        .all
+        .iter()
+        .find(|s| s.channel == "wecom" && s.to == "office" && s.title.starts_with("【公示结束】"))
+        .expect("the office's WeCom copy");
     for school in &SCHOOLS[..3] {
-        assert!(wecom.body.contains(school.1), "{}", wecom.body);
+        assert!(office.body.contains(school.1), "{}", office.body);
     }
+    let wecom = seen.last("wecom", "【公示结束】");
+    assert!(
+        wecom
+            .body
+            .contains(&format!("{}在公示名单中（名单共 3 所学校）", SCHOOLS[0].1)),
+        "{}",
+        wecom.body
+    );
     let r = tick(&app, &s, &clock, "2020-03-09T08:02:00+08:00").await;
     assert_eq!((r.plan.planned, r.dispatch.sent), (0, 2), "{r:?}");
     let (e, c) = seen.next(0, 2).await;

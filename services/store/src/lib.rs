@@ -60,11 +60,55 @@ pub(crate) fn decode<T>(
     parse(value).ok_or_else(|| StoreError::Corrupt(format!("{column} has unknown value `{value}`")))
 }
 
-/// Connects with a pool sized for this service and applies pending migrations.
-pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool> {
-    let pool = sqlx::postgres::PgPoolOptions::new()
+/// How long a caller waits for a pool connection by default before the call fails with
+/// `UNAVAILABLE`: long enough to ride out a busy pool, short enough that a caller learns of a
+/// database outage quickly instead of being held (sqlx's own default is 30 s).
+pub const DEFAULT_ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The pool options both services use: `max_connections` and the acquire timeout (which also
+/// bounds opening a new connection while the server is unreachable).
+pub fn pool_options(
+    max_connections: u32,
+    acquire_timeout: std::time::Duration,
+) -> sqlx::postgres::PgPoolOptions {
+    sqlx::postgres::PgPoolOptions::new()
         .max_connections(max_connections)
-        .acquire_timeout(std::time::Duration::from_secs(10))
+        .acquire_timeout(acquire_timeout)
+}
+
+/// Whether an error means the database could not be reached (or dropped the connection), so
+/// the same call is worth retrying later: a pool timeout, a refused or broken connection, or
+/// the server shutting down or starting up (SQLSTATE class 08, 57P01–57P03). Such errors are
+/// `UNAVAILABLE` to a caller, never `INTERNAL`.
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(d) => d
+            .code()
+            .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
+        _ => false,
+    }
+}
+
+impl StoreError {
+    /// [`is_unavailable`] for a store error.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Sqlx(e) if is_unavailable(e))
+    }
+}
+
+/// Connects with a pool sized for this service and applies pending migrations. Acquiring a
+/// connection gives up after `acquire_timeout` (see [`DEFAULT_ACQUIRE_TIMEOUT`]).
+pub async fn connect(
+    url: &str,
+    max_connections: u32,
+    acquire_timeout: std::time::Duration,
+) -> Result<PgPool> {
+    let pool = pool_options(max_connections, acquire_timeout)
         .connect(url)
         .await?;
     MIGRATOR

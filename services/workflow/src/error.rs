@@ -23,6 +23,9 @@ pub enum AppError {
     Aborted(String),
     #[error("{0}")]
     FailedPrecondition(String),
+    /// The database could not be reached: `UNAVAILABLE`, worth retrying.
+    #[error("unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -54,6 +57,7 @@ impl From<AppError> for ApiError {
             AppError::AlreadyExists(m) => ApiError::AlreadyExists(m),
             AppError::Aborted(m) => ApiError::Aborted(m),
             AppError::FailedPrecondition(m) => ApiError::FailedPrecondition(m),
+            AppError::Unavailable(e) => ApiError::Unavailable(e),
             AppError::Internal(e) => ApiError::Internal(e),
         }
     }
@@ -69,6 +73,7 @@ impl From<ApiError> for AppError {
             ApiError::AlreadyExists(m) => AppError::AlreadyExists(m),
             ApiError::Aborted(m) => AppError::Aborted(m),
             ApiError::FailedPrecondition(m) => AppError::FailedPrecondition(m),
+            ApiError::Unavailable(e) => AppError::Unavailable(e),
             ApiError::Internal(e) => AppError::Internal(e),
         }
     }
@@ -101,14 +106,19 @@ impl From<StoreError> for AppError {
                 "version conflict: the school case is at version {current}, the request expected {expected}; re-read and retry"
             )),
             StoreError::Conflict(m) => AppError::AlreadyExists(m),
-            StoreError::Sqlx(e) => AppError::internal(e),
+            StoreError::Sqlx(e) => e.into(),
             StoreError::Corrupt(m) => AppError::Internal(m.into()),
         }
     }
 }
 
 impl From<sqlx::Error> for AppError {
+    /// A database outage is `Unavailable` (the caller may retry), anything else `Internal`.
     fn from(e: sqlx::Error) -> Self {
-        AppError::internal(e)
+        if junheng_store::is_unavailable(&e) {
+            AppError::Unavailable(Box::new(e))
+        } else {
+            AppError::internal(e)
+        }
     }
 }

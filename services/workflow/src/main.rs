@@ -64,6 +64,10 @@ struct Args {
     /// Database pool size.
     #[arg(long, env = "JUNHENG_DB_POOL", default_value_t = 32)]
     db_pool: u32,
+    /// How long a call waits for a database connection before it fails with UNAVAILABLE
+    /// (milliseconds).
+    #[arg(long, env = "JUNHENG_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 2000)]
+    db_acquire_timeout_ms: u64,
 }
 
 fn write_secret(path: &std::path::Path, secret: &str) -> anyhow::Result<()> {
@@ -118,9 +122,13 @@ async fn main() -> anyhow::Result<()> {
         }
         other => anyhow::bail!("--clock must be `real` or `simulated`, not `{other}`"),
     };
-    let pool = junheng_store::connect(&args.database_url, args.db_pool)
-        .await
-        .context("connecting to PostgreSQL")?;
+    let pool = junheng_store::connect(
+        &args.database_url,
+        args.db_pool,
+        std::time::Duration::from_millis(args.db_acquire_timeout_ms.max(1)),
+    )
+    .await
+    .context("connecting to PostgreSQL")?;
     if args.migrate_only {
         tracing::info!("migrations applied; exiting (--migrate-only)");
         return Ok(());
