@@ -59,6 +59,13 @@ impl Dispatcher {
             if tries > 0 {
                 tracing::info!(rows = done.len(), tries, "held results recorded");
             }
+            if finished
+                .iter()
+                .any(|f| matches!(f, Finish::Settled(Settlement::Retry)))
+            {
+                // A retry is due later: the idle claim loops re-read when the next row is due.
+                self.wake();
+            }
             for f in finished {
                 match f {
                     Finish::Settled(Settlement::Sent) => report.sent += 1,

@@ -151,6 +151,8 @@ pub struct Dispatcher {
     stalled: Arc<AtomicBool>,
     /// Wakes the continuous claim loops ([`Self::run`]): new rows, a moved clock.
     wake: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Set when [`Self::run`] stops: sends still waiting for a slot are left to their lease.
+    stopping: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Dispatcher {
@@ -180,6 +182,7 @@ impl Dispatcher {
             limited: Arc::new(limited),
             stalled: Arc::new(AtomicBool::new(false)),
             wake: Arc::new(tokio::sync::watch::channel(0).0),
+            stopping: Arc::new(tokio::sync::watch::channel(false).0),
             pool,
             settings,
             sender,
@@ -315,6 +318,7 @@ impl Dispatcher {
     /// `poll_interval_ms` — whichever comes first. On stop the loops send what they claimed,
     /// and the finisher gets `shutdown_grace_secs` to record it.
     pub async fn run(&self, stop: tokio::sync::watch::Receiver<bool>) -> DispatchReport {
+        self.stopping.send_replace(false);
         let (results, rx) = self.results_channel();
         let finisher = {
             let d = self.clone();
@@ -324,7 +328,12 @@ impl Dispatcher {
             .map(|_| self.claim_loop(results.clone(), stop.clone()))
             .collect();
         drop(results);
-        let totals = futures::future::join_all(loops).await;
+        let stopping = async {
+            let mut stop = stop.clone();
+            let _ = stop.wait_for(|s| *s).await;
+            self.stopping.send_replace(true);
+        };
+        let (totals, ()) = tokio::join!(futures::future::join_all(loops), stopping);
         let grace = Duration::from_secs(self.settings.dispatch.shutdown_grace_secs);
         let mut total = match tokio::time::timeout(grace, finisher).await {
             Ok(Ok(Ok(r))) => r,

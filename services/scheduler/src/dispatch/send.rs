@@ -213,10 +213,12 @@ impl Dispatcher {
             .endpoint_sends
             .get(&c.endpoint)
             .unwrap_or(&self.unknown_sends);
-        let _own_turn = own
-            .acquire()
-            .await
-            .expect("the send semaphores are never closed");
+        let mut stopping = self.stopping.subscribe();
+        // Stopping: a send not started yet is left to its lease (claimed again, same id).
+        let _own_turn = tokio::select! {
+            turn = own.acquire() => turn.expect("the send semaphores are never closed"),
+            _ = stopping.wait_for(|s| *s) => return None,
+        };
         let _turn = if self.is_limited(&c.endpoint) {
             None
         } else {
