@@ -110,8 +110,8 @@ pub struct DispatchSettings {
     pub poll_interval_ms: u64,
     /// Rows due within this many milliseconds are claimed ahead and sent at their instant,
     /// re-checked just before (real clock only; endpoints with rate limits are not claimed
-    /// ahead). At least `poll_interval_ms`, so a row due between two ticks is not late by a
-    /// tick; a burst due at one instant is claimed before it instead of after.
+    /// ahead). An idle dispatcher wakes when the next row enters this window, so a burst due
+    /// at one instant is claimed before it instead of after.
     pub lookahead_ms: u64,
     /// Most rows a replica holds claimed and not yet recorded (bounds memory and leases;
     /// also bounds the results the finisher holds through a database outage).

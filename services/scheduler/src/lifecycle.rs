@@ -553,6 +553,31 @@ mod tests {
     }
 
     #[test]
+    fn retry_after_counts_from_the_answer() {
+        // A 429 answered 1.5 s after the attempt started, asking for 2 s.
+        let started = t0();
+        let answered = started + chrono::Duration::milliseconds(1_500);
+        let a = Attempted {
+            answered_at: answered,
+            ..attempted(1, started, false)
+        };
+        let o = Outcome::Retry {
+            after: Some(Duration::from_secs(2)),
+            reason: "429".into(),
+        };
+        let policy = RetryPolicy {
+            max_attempts: 3,
+            base: Duration::ZERO,
+            max: Duration::ZERO,
+        };
+        let s = settle(&o, &a, &policy, 0.5);
+        assert_eq!(s.retry_at, Some(answered + chrono::Duration::seconds(2)));
+        // The backoff still applies when it is longer than the vendor's wait.
+        let s = settle(&o, &a, &self::policy(3), 1.0);
+        assert_eq!(s.retry_at, Some(started + chrono::Duration::seconds(30)));
+    }
+
+    #[test]
     fn each_outcome_settles_as_the_readme_says() {
         let a = attempted(2, t0(), false);
         let p = policy(3);
