@@ -7,8 +7,10 @@
 //! the [`workflow::Workflow`] trait. It never re-derives campaign rules: obligations are data.
 //!
 //! A [`Scheduler::tick`] is *plan* ([`planning`]) then *dispatch* ([`dispatch`]), at an explicit
-//! instant, so tests and season replays drive it without sleeping. [`Scheduler::run`] ticks on
-//! an interval and whenever the clock or the event stream announces a change.
+//! instant, so tests and season replays drive it without sleeping. [`Scheduler::run`], the
+//! service, runs the two as separate tasks: planning on an interval and whenever the clock or
+//! the event stream announces a change; the dispatcher ([`Dispatcher::run`]) continuously,
+//! woken by NOTIFY from the transaction that enqueues rows and at the next due instant.
 //!
 //! Decisions are pure and kept apart from the I/O that acts on them: [`schedule`] says *when*
 //! (reminder occasions, quiet hours, Feishu peaks, digests) for [`planning`] and the preview
