@@ -7,8 +7,10 @@
 //! the [`workflow::Workflow`] trait. It never re-derives campaign rules: obligations are data.
 //!
 //! A [`Scheduler::tick`] is *plan* ([`planning`]) then *dispatch* ([`dispatch`]), at an explicit
-//! instant, so tests and season replays drive it without sleeping. [`Scheduler::run`] ticks on
-//! an interval and whenever the clock or the event stream announces a change.
+//! instant, so tests and season replays drive it without sleeping. [`Scheduler::run`], the
+//! service, runs the two as separate tasks: planning on an interval and whenever the clock or
+//! the event stream announces a change; the dispatcher ([`Dispatcher::run`]) continuously,
+//! woken by NOTIFY from the transaction that enqueues rows and at the next due instant.
 //!
 //! Decisions are pure and kept apart from the I/O that acts on them: [`schedule`] says *when*
 //! (reminder occasions, quiet hours, Feishu peaks, digests) for [`planning`] and the preview
@@ -144,55 +146,111 @@ impl Scheduler {
         })
     }
 
-    /// Runs until `shutdown` resolves: ticks every `poll_interval_ms`, and right away when the
-    /// clock is advanced or events are recorded (NOTIFY wakes; polling is the safety net).
-    /// A tick in progress finishes before returning, so no claimed row is abandoned.
+    /// Runs until `shutdown` resolves. Planning and dispatch are separate tasks: the
+    /// dispatcher ([`Dispatcher::run`]) claims whenever rows are due — woken by NOTIFY from
+    /// the enqueuing transaction, the clock, or the next due instant — so rows committed by
+    /// a planning pass go out while later campaigns are still being planned. Planning runs
+    /// every `poll_interval_ms` and right away when the clock is advanced or events are
+    /// recorded. Claimed rows are sent (and recorded) before returning.
     pub async fn run(&self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), Error> {
-        tokio::pin!(shutdown);
         let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
         listener
             .listen_all([
                 junheng_store::clock::CHANNEL,
                 junheng_store::audit::EVENTS_CHANNEL,
+                dispatch::OUTBOX_CHANNEL,
             ])
             .await?;
         let interval = Duration::from_millis(self.settings.dispatch.poll_interval_ms);
         tracing::info!(clock = ?self.settings.clock, worker = %self.dispatcher.worker(), "scheduler running");
-        loop {
-            match self.now().await {
-                Ok(now) => match self.tick(now).await {
-                    Ok(r) => {
-                        if r.plan.planned > 0 || r.dispatch.claimed > 0 || r.dispatch.cancelled > 0
-                        {
-                            tracing::info!(%now, planned = r.plan.planned, sent = r.dispatch.sent, retried = r.dispatch.retried, dead = r.dispatch.dead, cancelled = r.dispatch.cancelled, deferred = r.dispatch.deferred, "tick");
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let dispatcher = {
+            let d = self.dispatcher.clone();
+            let stop = stop_rx.clone();
+            tokio::spawn(async move { d.run(stop).await })
+        };
+        // Notifications: the outbox and the clock wake the dispatcher at once; the clock and
+        // events wake planning.
+        let (plan_tx, mut plan_rx) = tokio::sync::watch::channel(0u64);
+        let listening = {
+            let d = self.dispatcher.clone();
+            let mut stop = stop_rx.clone();
+            tokio::spawn(async move {
+                loop {
+                    let n = tokio::select! {
+                        n = listener.try_recv() => n,
+                        _ = stop.changed() => return,
+                    };
+                    match n {
+                        Ok(Some(n)) => {
+                            if n.channel() != junheng_store::audit::EVENTS_CHANNEL {
+                                d.wake();
+                            }
+                            if n.channel() != dispatch::OUTBOX_CHANNEL {
+                                plan_tx.send_modify(|x| *x = x.wrapping_add(1));
+                            }
+                        }
+                        // The connection was lost and is re-established by the next call:
+                        // anything missed meanwhile is found by polling.
+                        Ok(None) => {
+                            d.wake();
+                            plan_tx.send_modify(|x| *x = x.wrapping_add(1));
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "notification listener failed; polling only until it reconnects");
+                            tokio::time::sleep(interval).await;
                         }
                     }
-                    Err(e) => tracing::error!(error = %e, "tick failed"),
-                },
-                Err(Error::NoSimulatedClock) => {
-                    tracing::warn!("simulated clock not set yet; waiting")
                 }
-                Err(e) => tracing::error!(error = %e, "reading the clock failed"),
-            }
-            tokio::select! {
-                _ = &mut shutdown => {
-                    tracing::info!("shutting down");
-                    return Ok(());
-                }
-                n = listener.try_recv() => {
-                    if let Err(e) = n {
-                        tracing::warn!(error = %e, "notification listener failed; polling only until it reconnects");
-                        tokio::time::sleep(interval).await;
-                    } else {
-                        // The workflow notifies once per commit: let a burst gather, then take
-                        // it as one wake-up instead of one full tick per commit.
-                        tokio::time::sleep(Duration::from_millis(100).min(interval)).await;
-                        while listener.next_buffered().is_some() {}
+            })
+        };
+        let planning = async {
+            loop {
+                plan_rx.mark_unchanged();
+                match self.now().await {
+                    Ok(now) => match self.planner.plan(&self.pool, now).await {
+                        Ok(r) => {
+                            if r.planned > 0 {
+                                tracing::info!(%now, planned = r.planned, "planned");
+                                self.dispatcher.wake();
+                            }
+                        }
+                        Err(e) => tracing::error!(error = %e, "planning failed"),
+                    },
+                    Err(Error::NoSimulatedClock) => {
+                        tracing::warn!("simulated clock not set yet; waiting")
                     }
+                    Err(e) => tracing::error!(error = %e, "reading the clock failed"),
                 }
-                _ = tokio::time::sleep(interval) => {}
+                tokio::select! {
+                    _ = plan_rx.changed() => {
+                        // The workflow notifies once per commit: let a burst gather, then
+                        // take it as one planning pass instead of one per commit.
+                        tokio::time::sleep(Duration::from_millis(100).min(interval)).await;
+                    }
+                    _ = tokio::time::sleep(interval) => {}
+                }
             }
+        };
+        tokio::select! {
+            _ = shutdown => {}
+            _ = planning => {}
         }
+        tracing::info!("shutting down");
+        let _ = stop_tx.send(true);
+        let _ = listening.await;
+        match dispatcher.await {
+            Ok(r) => {
+                tracing::info!(
+                    sent = r.sent,
+                    retried = r.retried,
+                    dead = r.dead,
+                    "dispatcher stopped"
+                );
+            }
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+        Ok(())
     }
 }
 

@@ -359,6 +359,9 @@ pub struct Attempted<'a> {
     pub attempt: i32,
     pub endpoint: &'a str,
     pub started_at: DateTime<Utc>,
+    /// When the vendor's answer arrived (or the attempt gave up): a `Retry-After` counts
+    /// from here.
+    pub answered_at: DateTime<Utc>,
     pub urgent: bool,
     /// Sent to a Feishu bot: a retry keeps off its :00/:30 peaks.
     pub feishu: bool,
@@ -429,9 +432,17 @@ pub fn settle(
     let (settlement, retry_at, last_error) = match outcome {
         Outcome::Delivered { .. } => (Settlement::Sent, None, None),
         Outcome::Retry { after, .. } if a.attempt < policy.max_attempts => {
-            let delay = backoff(a.attempt, policy.base, policy.max, *after, unit_random);
+            let delay = backoff(a.attempt, policy.base, policy.max, None, unit_random);
             let mut retry_at = a.started_at
                 + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1));
+            // The vendor's wait counts from its answer, not from the start of the attempt
+            // (a 429 that took 1.5 s to arrive with `Retry-After: 2` waits 2 s after it).
+            if let Some(after) = after {
+                retry_at = retry_at.max(
+                    a.answered_at.max(a.started_at)
+                        + chrono::Duration::from_std(*after).unwrap_or(chrono::Duration::hours(1)),
+                );
+            }
             if !a.urgent && a.feishu {
                 // Retries keep off Feishu's :00/:30 peaks too (error 11232 is a peak).
                 retry_at = schedule::off_feishu_peak(retry_at, retry_at, None, None);
@@ -490,6 +501,7 @@ mod tests {
             attempt,
             endpoint: "hook",
             started_at,
+            answered_at: started_at,
             urgent: false,
             feishu,
         }
@@ -538,6 +550,31 @@ mod tests {
             backoff(1, base, max, Some(Duration::from_secs(600)), 0.5),
             Duration::from_secs(600)
         );
+    }
+
+    #[test]
+    fn retry_after_counts_from_the_answer() {
+        // A 429 answered 1.5 s after the attempt started, asking for 2 s.
+        let started = t0();
+        let answered = started + chrono::Duration::milliseconds(1_500);
+        let a = Attempted {
+            answered_at: answered,
+            ..attempted(1, started, false)
+        };
+        let o = Outcome::Retry {
+            after: Some(Duration::from_secs(2)),
+            reason: "429".into(),
+        };
+        let policy = RetryPolicy {
+            max_attempts: 3,
+            base: Duration::ZERO,
+            max: Duration::ZERO,
+        };
+        let s = settle(&o, &a, &policy, 0.5);
+        assert_eq!(s.retry_at, Some(answered + chrono::Duration::seconds(2)));
+        // The backoff still applies when it is longer than the vendor's wait.
+        let s = settle(&o, &a, &self::policy(3), 1.0);
+        assert_eq!(s.retry_at, Some(started + chrono::Duration::seconds(30)));
     }
 
     #[test]
@@ -696,7 +733,7 @@ mod tests {
             urgent in any::<bool>(),
             r in 0.0f64..=1.0,
         ) {
-            let a = Attempted { attempt, endpoint: "e", started_at: started, urgent, feishu };
+            let a = Attempted { attempt, endpoint: "e", started_at: started, answered_at: started, urgent, feishu };
             let s = settle(&o, &a, &policy(max_attempts), r);
             prop_assert!(!s.status().has_lease());
             prop_assert_ne!(s.status(), OutboxStatus::Sending);

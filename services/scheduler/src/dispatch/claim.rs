@@ -117,7 +117,7 @@ impl Dispatcher {
                     .settings
                     .endpoints
                     .get(ep)
-                    .map(|e| e.limits())
+                    .map(|e| e.limits(self.settings.dispatch.rate_limit_margin))
                     .unwrap_or_default();
                 if limits.is_empty() {
                     continue;

@@ -3,6 +3,7 @@
 //! few transactions (`UNNEST` arrays), fenced by the attempt number.
 
 use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -34,23 +35,37 @@ impl Dispatcher {
         let mut report = DispatchReport::default();
         let mut done = Vec::with_capacity(finish_batch);
         while results.recv_many(&mut done, finish_batch).await > 0 {
-            let mut tries = 0;
+            let mut tries = 0u32;
             let finished = loop {
                 match self
                     .write_results(&mut results, &mut done, finish_batch)
                     .await
                 {
                     Ok(f) => break f,
-                    // Sent messages whose results are lost would all be sent again when their
-                    // leases end: ride out a short outage (a failover, a full pool) first.
-                    Err(e) if tries < 5 => {
+                    // These messages' deliveries are known: giving their results up would
+                    // send them again when their leases end. Hold them (the claim loops stop
+                    // claiming meanwhile, so memory stays bounded by `max_in_flight`) and
+                    // write them when the database is back, however long that takes.
+                    Err(e) => {
                         tries += 1;
-                        tracing::warn!(error = %e, rows = done.len(), tries, "recording results failed; retrying");
-                        tokio::time::sleep(Duration::from_millis(200 << tries)).await;
+                        self.stalled.store(true, Ordering::Release);
+                        if tries == 1 || tries.is_multiple_of(20) {
+                            tracing::warn!(error = %e, rows = done.len(), tries, "recording results failed; holding them and retrying");
+                        }
+                        tokio::time::sleep(Duration::from_millis(100 << tries.min(4))).await;
                     }
-                    Err(e) => return Err(e),
                 }
             };
+            if tries > 0 {
+                tracing::info!(rows = done.len(), tries, "held results recorded");
+            }
+            if finished
+                .iter()
+                .any(|f| matches!(f, Finish::Settled(Settlement::Retry)))
+            {
+                // A retry is due later: the idle claim loops re-read when the next row is due.
+                self.wake();
+            }
             for f in finished {
                 match f {
                     Finish::Settled(Settlement::Sent) => report.sent += 1,
@@ -105,6 +120,7 @@ async fn record_attempts(
                 attempt: c.attempt,
                 endpoint: &c.endpoint,
                 started_at: x.started_at,
+                answered_at: x.finished_at,
                 urgent: c.urgent,
                 feishu: c.feishu,
             };

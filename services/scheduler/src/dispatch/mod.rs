@@ -22,13 +22,18 @@ mod claim;
 mod finish;
 mod send;
 
+/// NOTIFY channel of the outbox trigger (migration 0009): rows were enqueued.
+pub const OUTBOX_CHANNEL: &str = "junheng_outbox";
+
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use junheng_notify::{Outcome, Sender};
 use sqlx::PgPool;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
 use crate::Error;
@@ -127,14 +132,27 @@ pub struct Dispatcher {
     sender: Arc<Sender>,
     worker: Arc<str>,
     sign_clock: SignClock,
-    /// Rows claimed and not yet finished, over all claim loops (`dispatch.max_in_flight`).
+    /// Rows claimed and not yet recorded, over all claim loops (`dispatch.max_in_flight`).
+    /// A row's permit is released when its result is written (or it is left to its lease),
+    /// so results held through a database outage keep the loops from claiming more.
     in_flight: Arc<Semaphore>,
-    /// Sends in progress over all batches (`concurrency` × `workers`).
+    /// Sends in progress over all endpoints without a rate limit (`concurrency` × `workers`).
     sends: Arc<Semaphore>,
-    /// The same for rate-limited endpoints, so their rows never queue behind a burst.
-    limited_sends: Arc<Semaphore>,
+    /// Sends in progress per endpoint (`endpoint_concurrency`): a slow or hanging vendor
+    /// holds only its own slots. Rate-limited endpoints take only these.
+    endpoint_sends: Arc<HashMap<String, Arc<Semaphore>>>,
+    /// Slots for rows naming an endpoint this replica does not know (settled at once).
+    unknown_sends: Arc<Semaphore>,
     /// Endpoints with a rate limit: never claimed ahead (their budget is taken at claim time).
     limited: Arc<Vec<String>>,
+    /// Set by the finisher while it holds results it could not write; the claim loops stop
+    /// claiming until every held result is recorded (a claim of our own expired leases
+    /// would send those messages again).
+    stalled: Arc<AtomicBool>,
+    /// Wakes the continuous claim loops ([`Self::run`]): new rows, a moved clock.
+    wake: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Set when [`Self::run`] stops: sends still waiting for a slot are left to their lease.
+    stopping: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Dispatcher {
@@ -143,20 +161,39 @@ impl Dispatcher {
         let limited = settings
             .endpoints
             .iter()
-            .filter(|(_, e)| d.rate_limits_enabled && !e.limits().is_empty())
+            .filter(|(_, e)| d.rate_limits_enabled && !e.limits(d.rate_limit_margin).is_empty())
             .map(|(name, _)| name.clone())
+            .collect();
+        let endpoint_sends = settings
+            .endpoints
+            .keys()
+            .map(|name| {
+                (
+                    name.clone(),
+                    Arc::new(Semaphore::new(d.endpoint_concurrency.max(1))),
+                )
+            })
             .collect();
         Self {
             in_flight: Arc::new(Semaphore::new(d.max_in_flight.max(1))),
             sends: Arc::new(Semaphore::new(d.concurrency.max(1) * d.workers.max(1))),
-            limited_sends: Arc::new(Semaphore::new(d.concurrency.max(1))),
+            endpoint_sends: Arc::new(endpoint_sends),
+            unknown_sends: Arc::new(Semaphore::new(d.endpoint_concurrency.max(1))),
             limited: Arc::new(limited),
+            stalled: Arc::new(AtomicBool::new(false)),
+            wake: Arc::new(tokio::sync::watch::channel(0).0),
+            stopping: Arc::new(tokio::sync::watch::channel(false).0),
             pool,
             settings,
             sender,
             worker: worker.into(),
             sign_clock: SignClock::System,
         }
+    }
+
+    /// Wakes the claim loops of [`Self::run`] (rows were enqueued, the clock moved).
+    pub fn wake(&self) {
+        self.wake.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// How far ahead rows are claimed: none under a simulated clock, whose "now" jumps.
@@ -236,12 +273,13 @@ impl Dispatcher {
                     }
                     continue;
                 }
+                let mut permit = permit;
+                let permits = permit.split(claimed.len());
+                drop(permit);
                 let d = self.clone();
                 let results = results.clone();
                 sends.push(tokio::spawn(async move {
-                    let counts = d.send_batch(claimed, anchor, results).await;
-                    drop(permit);
-                    counts
+                    d.send_batch(claimed, anchor, results, permits).await
                 }));
             }
             // Claimed rows are always sent (or left to their lease) before returning.
@@ -270,6 +308,201 @@ impl Dispatcher {
         Ok(total)
     }
 
+    /// The service's dispatcher: `workers` claim loops that keep claiming while due rows
+    /// exist (bounded by `max_in_flight` rows claimed and not yet recorded, never by a
+    /// per-tick cap), one finisher for the life of the loop, until `stop` turns true.
+    ///
+    /// A loop that finds nothing to claim sleeps until the next row enters the look-ahead
+    /// (or, for a rate-limited endpoint, falls due), an expired lease, a [`Self::wake`]
+    /// (NOTIFY `junheng_outbox` from the enqueuing transaction, a clock move), or
+    /// `poll_interval_ms` — whichever comes first. On stop the loops send what they claimed,
+    /// and the finisher gets `shutdown_grace_secs` to record it.
+    pub async fn run(&self, stop: tokio::sync::watch::Receiver<bool>) -> DispatchReport {
+        self.stopping.send_replace(false);
+        let (results, rx) = self.results_channel();
+        let finisher = {
+            let d = self.clone();
+            tokio::spawn(async move { d.record(rx).await })
+        };
+        let loops: Vec<_> = (0..self.settings.dispatch.workers.max(1))
+            .map(|_| self.claim_loop(results.clone(), stop.clone()))
+            .collect();
+        drop(results);
+        let stopping = async {
+            let mut stop = stop.clone();
+            let _ = stop.wait_for(|s| *s).await;
+            self.stopping.send_replace(true);
+        };
+        let (totals, ()) = tokio::join!(futures::future::join_all(loops), stopping);
+        let grace = Duration::from_secs(self.settings.dispatch.shutdown_grace_secs);
+        let mut total = match tokio::time::timeout(grace, finisher).await {
+            Ok(Ok(Ok(r))) => r,
+            Ok(Ok(Err(e))) => {
+                tracing::error!(error = %e, "the finisher failed");
+                DispatchReport::default()
+            }
+            Ok(Err(e)) => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => {
+                tracing::error!(
+                    "stopping with results not recorded (database unreachable): those messages are sent again, same id, when their leases end"
+                );
+                DispatchReport::default()
+            }
+        };
+        for t in totals {
+            total.add(&t);
+        }
+        total
+    }
+
+    async fn claim_loop(
+        &self,
+        results: tokio::sync::mpsc::Sender<Done>,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) -> DispatchReport {
+        let batch = self.settings.dispatch.batch_size.max(1) as u32;
+        let poll = Duration::from_millis(self.settings.dispatch.poll_interval_ms.max(1));
+        let mut wake = self.wake.subscribe();
+        let mut total = DispatchReport::default();
+        let mut sends = tokio::task::JoinSet::new();
+        let mut failures = 0u32;
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            while let Some(r) = sends.try_join_next() {
+                let (cancelled, requeued) = r.unwrap_or_else(|e: tokio::task::JoinError| {
+                    std::panic::resume_unwind(e.into_panic())
+                });
+                total.cancelled += cancelled;
+                total.requeued += requeued;
+            }
+            if self.stalled.load(Ordering::Acquire) {
+                // Results are held through an outage: claim nothing until all of them are
+                // written, so none of our own leases is claimed (and sent) again.
+                let all = self.settings.dispatch.max_in_flight.max(1) as u32;
+                tokio::select! {
+                    p = self.in_flight.acquire_many(all) => drop(p),
+                    _ = stop.changed() => break,
+                }
+                self.stalled.store(false, Ordering::Release);
+                tracing::info!("every held result is recorded; claiming again");
+            }
+            let permit = tokio::select! {
+                p = self.in_flight.clone().acquire_many_owned(batch) => {
+                    p.expect("the in-flight semaphore is never closed")
+                }
+                _ = stop.changed() => break,
+            };
+            wake.mark_unchanged();
+            let claimed = match crate::now(&self.pool, self.settings.clock).await {
+                Ok(now) => self.claim(now).await.map(|c| (now, c)),
+                Err(e) => Err(e),
+            };
+            let (now, (claimed, r)) = match claimed {
+                Ok(c) => {
+                    failures = 0;
+                    c
+                }
+                Err(Error::NoSimulatedClock) => {
+                    drop(permit);
+                    tokio::select! {
+                        _ = wake.changed() => {}
+                        _ = tokio::time::sleep(poll) => {}
+                        _ = stop.changed() => break,
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    drop(permit);
+                    failures += 1;
+                    if failures == 1 || failures.is_multiple_of(30) {
+                        tracing::warn!(error = %e, failures, "claiming failed; retrying");
+                    }
+                    let backoff = Duration::from_millis(100 << failures.min(4)).min(poll);
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = stop.changed() => break,
+                    }
+                    continue;
+                }
+            };
+            total.add(&r);
+            if claimed.is_empty() {
+                drop(permit);
+                if r.cancelled > 0 || r.parked > 0 || r.deferred > 0 {
+                    continue;
+                }
+                let wait = match self.next_wake(now).await {
+                    Ok(Some(w)) => w.min(poll),
+                    Ok(None) => poll,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reading the next due instant failed");
+                        poll
+                    }
+                };
+                tokio::select! {
+                    _ = wake.changed() => {}
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = stop.changed() => break,
+                }
+                continue;
+            }
+            let mut permit = permit;
+            let permits = permit.split(claimed.len());
+            drop(permit);
+            let d = self.clone();
+            let results = results.clone();
+            sends.spawn(async move {
+                d.send_batch(claimed, Anchor::new(now), results, permits)
+                    .await
+            });
+        }
+        // Claimed rows are always sent (or left to their lease) before returning.
+        while let Some(r) = sends.join_next().await {
+            let (cancelled, requeued) =
+                r.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+            total.cancelled += cancelled;
+            total.requeued += requeued;
+        }
+        total
+    }
+
+    /// How long an idle claim loop may sleep: until the next row enters the look-ahead
+    /// (rate-limited endpoints: until it is due) or a lease ends. `None` when nothing waits.
+    /// Under a simulated clock "now" moves only by a clock change, which wakes the loops.
+    async fn next_wake(&self, now: DateTime<Utc>) -> Result<Option<Duration>, Error> {
+        if matches!(self.settings.clock, ClockMode::Simulated { .. }) {
+            return Ok(None);
+        }
+        type Instant3 = (
+            Option<DateTime<Utc>>,
+            Option<DateTime<Utc>>,
+            Option<DateTime<Utc>>,
+        );
+        let (free, limited, lease): Instant3 = sqlx::query_as(
+            r#"SELECT (SELECT min(not_before) FROM outbox
+                       WHERE status IN ('pending', 'held') AND NOT endpoint = ANY($1)),
+                      (SELECT min(not_before) FROM outbox
+                       WHERE status IN ('pending', 'held') AND endpoint = ANY($1)),
+                      (SELECT min(lease_until) FROM outbox WHERE status = 'sending')"#,
+        )
+        .bind(self.limited.as_slice())
+        .fetch_one(&self.pool)
+        .await?;
+        let next = [free.map(|t| t - self.lookahead()), limited, lease]
+            .into_iter()
+            .flatten()
+            .min();
+        // Never spin: rows locked by another replica are due but not claimable by us.
+        Ok(next.map(|t| {
+            (t - now)
+                .to_std()
+                .unwrap_or_default()
+                .max(Duration::from_millis(5))
+        }))
+    }
+
     fn results_channel(
         &self,
     ) -> (
@@ -290,4 +523,6 @@ struct Done {
     outcome: Outcome,
     started_at: DateTime<Utc>,
     finished_at: DateTime<Utc>,
+    /// The row's share of `in_flight`: released once the result is written.
+    _permit: Option<OwnedSemaphorePermit>,
 }

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use chrono::{DateTime, Utc};
 use futures::StreamExt as _;
 use junheng_notify::{Outcome, Sender};
+use tokio::sync::OwnedSemaphorePermit;
 use uuid::Uuid;
 
 use super::{Anchor, Claimed, DispatchReport, Dispatcher, Done, SignClock};
@@ -16,8 +17,8 @@ use crate::Error;
 use crate::lifecycle::{self, OutboxStatus};
 
 impl Dispatcher {
-    /// Steps 2 and 3 for a claimed batch: up to `concurrency` sends at a time, rows claimed
-    /// ahead at their instant, results recorded beside the sends (see [`Self::record`]).
+    /// Steps 2 and 3 for a claimed batch: rows claimed ahead at their instant, results
+    /// recorded beside the sends (see [`Self::record`]).
     pub async fn deliver(
         &self,
         claimed: Vec<Claimed>,
@@ -25,7 +26,7 @@ impl Dispatcher {
     ) -> Result<DispatchReport, Error> {
         let (results, rx) = self.results_channel();
         let ((cancelled, requeued), finished) = tokio::join!(
-            self.send_batch(claimed, Anchor::new(now), results),
+            self.send_batch(claimed, Anchor::new(now), results, None),
             self.record(rx)
         );
         let mut report = finished?;
@@ -34,20 +35,22 @@ impl Dispatcher {
         Ok(report)
     }
 
-    /// Sends a claimed batch, `concurrency` at a time (and at most `concurrency` × `workers`
-    /// over all batches), rows claimed ahead at their instant, each result handed to the
-    /// finisher. Times are measured from when the tick's "now" was read, so `sent_at`
-    /// includes every wait (for a claim, a send slot, the row's instant). Returns how many
-    /// rows the re-check at their instant cancelled.
+    /// Sends a claimed batch, rows claimed ahead at their instant, a task per send that
+    /// waits for a slot of its endpoint (`endpoint_concurrency`) and, without a rate limit,
+    /// one of the replica's (`concurrency` × `workers`), so a hanging vendor holds only its
+    /// own rows. Each result is handed to the finisher with the row's share of `permits`
+    /// (`in_flight`). Times are measured from when the claim's "now" was read, so `sent_at`
+    /// includes every wait. Returns how many rows the re-check at their instant cancelled,
+    /// and how many were left to their lease.
     pub(super) async fn send_batch(
         &self,
         claimed: Vec<Claimed>,
         anchor: Anchor,
         results: tokio::sync::mpsc::Sender<Done>,
+        mut permits: Option<OwnedSemaphorePermit>,
     ) -> (usize, usize) {
         let cancelled = AtomicUsize::new(0);
         let requeued = AtomicUsize::new(0);
-        let concurrency = self.settings.dispatch.concurrency.max(1);
         let mut sends = futures::stream::FuturesUnordered::new();
         let forward = |done: Result<Option<Done>, tokio::task::JoinError>| {
             let results = &results;
@@ -56,8 +59,9 @@ impl Dispatcher {
                 let done = done.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
                 match done {
                     Some(done) => {
-                        // The finisher is gone only after a database error it could not
-                        // ride out: the row is left to its lease, sent again with its id.
+                        // The finisher is gone only when the loop stopped and could not
+                        // record in time: the row is left to its lease, sent again with
+                        // its id.
                         if results.send(done).await.is_err() {
                             requeued.fetch_add(1, Ordering::Relaxed);
                         }
@@ -69,38 +73,35 @@ impl Dispatcher {
             }
         };
         for (at, mut run) in runs(claimed, anchor.current()) {
+            let mut permits_run = permits.as_mut().and_then(|p| p.split(run.len()));
             // Keep the sends in progress moving while waiting for the next run's instant.
             let ready = self.await_run(at, std::mem::take(&mut run), anchor, &cancelled, &requeued);
             tokio::pin!(ready);
-            let mut run = loop {
+            let run = loop {
                 tokio::select! {
                     run = &mut ready => break run,
                     Some(done) = sends.next(), if !sends.is_empty() => forward(done).await,
                 }
             };
-            // Rate-limited rows took their budget at the claim: they go first, with send
-            // slots of their own, so queueing cannot bunch them up at the vendor.
+            // Rate-limited rows took their budget at the claim: they go first, so queueing
+            // cannot bunch them up at the vendor.
+            let mut run = run;
             run.sort_by_key(|c| !self.is_limited(&c.endpoint));
-            let mut run = run.into_iter();
-            while let Some(c) = run.next() {
-                if results.is_closed() {
-                    // Nothing could be recorded: stop sending, leave the rest to the lease.
-                    requeued.fetch_add(1 + run.len(), Ordering::Relaxed);
-                    break;
-                }
-                if sends.len() >= concurrency
-                    && let Some(done) = sends.next().await
-                {
-                    forward(done).await;
-                }
+            for c in run {
+                let permit = permits_run.as_mut().and_then(|p| p.split(1));
                 // A task per send: its HTTP exchange (and the client's timeout clock) runs
                 // even while this batch waits to hand a result to the finisher. Polled only
                 // from here, a send that had already reached the vendor could time out on our
                 // side and be retried: a duplicate (found by a 100,000-row burst).
                 let d = self.clone();
-                sends.push(tokio::spawn(async move { d.send_one(c, anchor).await }));
+                sends.push(tokio::spawn(
+                    async move { d.send_one(c, anchor, permit).await },
+                ));
             }
+            // Rows the re-check dropped give their permits back here.
+            drop(permits_run);
         }
+        drop(permits);
         while let Some(done) = sends.next().await {
             forward(done).await;
         }
@@ -202,16 +203,32 @@ impl Dispatcher {
     /// One attempt, or `None` when the row waited so long for a send slot that its lease
     /// could run out mid-send (another worker may take it over then): it is left to the
     /// lease and claimed again with its id.
-    async fn send_one(&self, mut c: Claimed, anchor: Anchor) -> Option<Done> {
-        let slots = if self.is_limited(&c.endpoint) {
-            &self.limited_sends
-        } else {
-            &self.sends
+    async fn send_one(
+        &self,
+        mut c: Claimed,
+        anchor: Anchor,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Option<Done> {
+        let own = self
+            .endpoint_sends
+            .get(&c.endpoint)
+            .unwrap_or(&self.unknown_sends);
+        let mut stopping = self.stopping.subscribe();
+        // Stopping: a send not started yet is left to its lease (claimed again, same id).
+        let _own_turn = tokio::select! {
+            turn = own.acquire() => turn.expect("the send semaphores are never closed"),
+            _ = stopping.wait_for(|s| *s) => return None,
         };
-        let _turn = slots
-            .acquire()
-            .await
-            .expect("the send semaphores are never closed");
+        let _turn = if self.is_limited(&c.endpoint) {
+            None
+        } else {
+            Some(
+                self.sends
+                    .acquire()
+                    .await
+                    .expect("the send semaphores are never closed"),
+            )
+        };
         let started = anchor.current();
         let margin = (self.settings.dispatch.lease() / 2).min(Sender::DEFAULT_TIMEOUT * 4 / 3);
         if !lifecycle::lease_allows_send(started, c.lease_until, margin) {
@@ -241,6 +258,7 @@ impl Dispatcher {
             outcome,
             started_at: started,
             finished_at,
+            _permit: permit,
         })
     }
 }
