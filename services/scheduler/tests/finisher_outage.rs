@@ -3,12 +3,10 @@
 //! results are written before anything is claimed again: every message reaches the sink
 //! exactly once.
 //!
-//! The test runs its own PostgreSQL cluster (it stops and starts it), on a fixed port so the
-//! pool reconnects to the same address.
+//! The test runs its own PostgreSQL cluster (`common::PrivatePg`: it stops and starts it on
+//! the same port, so the pool reconnects to the same address).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,106 +16,7 @@ use junheng_scheduler::{Dispatcher, Settings};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use uuid::Uuid;
 
-const BIN: &str = "/usr/lib/postgresql/15/bin";
-
-struct Cluster {
-    dir: PathBuf,
-    port: u16,
-}
-
-fn as_owner(cmd: &str) -> Command {
-    let path = format!("{BIN}/{cmd}");
-    if unsafe_is_root() {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--", &path]);
-        c
-    } else {
-        Command::new(path)
-    }
-}
-
-fn unsafe_is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
-impl Cluster {
-    fn start() -> Cluster {
-        let dir = PathBuf::from(format!("/tmp/jh-outage-{}", Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).unwrap();
-        if unsafe_is_root() {
-            assert!(
-                Command::new("chown")
-                    .args(["postgres", dir.to_str().unwrap()])
-                    .status()
-                    .unwrap()
-                    .success()
-            );
-        }
-        let out = as_owner("initdb")
-            .args(["-D", dir.join("data").to_str().unwrap()])
-            .args(["-U", "postgres", "--auth=trust", "-E", "UTF8"])
-            .args(["--locale=C.UTF-8", "--no-sync"])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "initdb: {out:?}");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let c = Cluster { dir, port };
-        c.pg_ctl_start();
-        c
-    }
-
-    fn data(&self) -> String {
-        self.dir.join("data").to_str().unwrap().to_owned()
-    }
-
-    fn pg_ctl_start(&self) {
-        let opts = format!(
-            "-c listen_addresses=127.0.0.1 -c port={} -c unix_socket_directories={} -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
-            self.port,
-            self.dir.display()
-        );
-        let out = as_owner("pg_ctl")
-            .args(["-D", &self.data(), "-w", "-l"])
-            .arg(self.dir.join("log"))
-            .args(["-o", &opts, "start"])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "pg_ctl start: {out:?}");
-    }
-
-    fn stop(&self, mode: &str) {
-        let out = as_owner("pg_ctl")
-            .args(["-D", &self.data(), "-w", "-m", mode, "stop"])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "pg_ctl stop: {out:?}");
-    }
-
-    fn options(&self) -> PgConnectOptions {
-        PgConnectOptions::new()
-            .host("127.0.0.1")
-            .port(self.port)
-            .username("postgres")
-            .database("postgres")
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = as_owner("pg_ctl")
-            .args(["-D", &self.data(), "-m", "immediate", "stop"])
-            .output();
-        let _ = std::fs::remove_dir_all(Path::new(&self.dir));
-    }
-}
+mod common;
 
 /// Counts each webhook-id; answers 200 after `delay`.
 struct Counter {
@@ -141,11 +40,11 @@ const N: usize = 40;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_outage_longer_than_the_lease_sends_no_delivered_message_again() {
-    let pg = Cluster::start();
+    let pg = common::PrivatePg::start();
     let pool = PgPoolOptions::new()
         .max_connections(5)
         .acquire_timeout(Duration::from_secs(2))
-        .connect_with(pg.options())
+        .connect_with(pg.url().parse::<PgConnectOptions>().unwrap())
         .await
         .unwrap();
     junheng_store::MIGRATOR.run(&pool).await.unwrap();
@@ -227,12 +126,12 @@ async fn an_outage_longer_than_the_lease_sends_no_delivered_message_again() {
         assert!(t.elapsed() < Duration::from_secs(20), "nothing was sent");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    pg.stop("fast");
+    pg.stop();
     let delivered_during = {
         tokio::time::sleep(Duration::from_secs(12)).await;
         seen.lock().unwrap().len()
     };
-    pg.pg_ctl_start();
+    pg.start_again();
 
     // Everything is recorded once the database is back.
     let t = std::time::Instant::now();

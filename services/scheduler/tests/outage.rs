@@ -111,6 +111,7 @@ async fn a_database_outage_is_unavailable_then_recovers_without_loss_or_resend()
             name: "office-1".into(),
             role: "office".into(),
             school_id: None,
+            ..TokenRow::default()
         },
     )
     .await
