@@ -65,9 +65,19 @@ async fn main() -> anyhow::Result<()> {
             "SIMULATED CLOCK: \"now\" is read from the database clock row; never use this in production"
         );
     }
-    let pool = junheng_store::connect(&settings.database_url, settings.max_connections)
-        .await
-        .context("connecting to PostgreSQL")?;
+    // As the workflow: JUNHENG_MIGRATE_DATABASE_URL (the owner's URL) migrates as the owner and
+    // grants the runtime privileges to the role of the database URL; JUNHENG_NO_MIGRATE=true
+    // migrates nothing and refuses an older schema.
+    let owner_url = std::env::var("JUNHENG_MIGRATE_DATABASE_URL").ok();
+    let migrations = match (&owner_url, std::env::var("JUNHENG_NO_MIGRATE").as_deref()) {
+        (Some(owner), _) => junheng_store::Migrations::ApplyAsOwner(owner),
+        (None, Ok("true" | "1")) => junheng_store::Migrations::Require,
+        _ => junheng_store::Migrations::Apply,
+    };
+    let pool =
+        junheng_store::connect_with(&settings.database_url, settings.max_connections, migrations)
+            .await
+            .context("connecting to PostgreSQL")?;
     let workflow: Arc<dyn Workflow> =
         match (&settings.workflow.url, &settings.workflow.office_token) {
             (Some(url), Some(token)) => Arc::new(GrpcWorkflow::new(url, token.clone())?),

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use junheng_core::Role;
-use junheng_core::effects::token_issued;
+use junheng_core::effects::{clock_advanced, token_issued};
 use junheng_store::tokens::{self, TokenRow};
 use rand::RngCore;
 use uuid::Uuid;
@@ -33,8 +33,13 @@ pub fn require_simulated(state: &AppState) -> AppResult<()> {
     Ok(())
 }
 
-/// Moves the simulated clock forward to `to`; it never goes back.
-pub async fn advance_clock(w: &mut Work, to: DateTime<Utc>) -> AppResult<DateTime<Utc>> {
+/// Moves the simulated clock forward to `to`; it never goes back. Audited in the system chain
+/// with the instant it moved from.
+pub async fn advance_clock(
+    w: &mut Work,
+    call: &Call,
+    to: DateTime<Utc>,
+) -> AppResult<DateTime<Utc>> {
     if to < w.now {
         return Err(AppError::invalid(
             "to",
@@ -44,7 +49,14 @@ pub async fn advance_clock(w: &mut Work, to: DateTime<Utc>) -> AppResult<DateTim
             ),
         ));
     }
+    let before = junheng_store::clock::read_for_update(w.conn()).await?;
     let now = junheng_store::clock::advance(w.conn(), to).await?;
+    w.record(
+        call,
+        junheng_store::audit::SYSTEM_CHAIN,
+        &[clock_advanced(before, now)],
+    )
+    .await?;
     tracing::info!(clock.now = %now, "simulated clock advanced");
     Ok(now)
 }
