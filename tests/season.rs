@@ -313,6 +313,28 @@ async fn a_season_from_march_to_september_ends_in_the_expected_award_list() {
             .await
             .unwrap();
     }
+    // A baseline recorded again (the same figures) records the one it replaced as `before`.
+    app.pairing()
+        .record_baseline(auth(
+            &dept,
+            pb::RecordBaselineRequest {
+                idempotency_key: key(),
+                school_id: potentials[0].id.clone(),
+                scores: scores(&camp, |_| 60.0),
+            },
+        ))
+        .await
+        .unwrap();
+    let baselines = befores(&app, "baseline.recorded", &potentials[0].id).await;
+    assert_eq!(baselines.len(), 2);
+    assert!(
+        baselines[0].0.is_null(),
+        "the first baseline replaced nothing"
+    );
+    assert_eq!(
+        baselines[1].0, baselines[0].1,
+        "before = the baseline replaced"
+    );
     // Assistance: mentors 0, 7 and 8 log four activities (strong assistance), the rest one.
     for (k, m) in mentors.iter().enumerate() {
         let n = if [0, 7, 8].contains(&k) { 4 } else { 1 };
@@ -809,4 +831,58 @@ async fn a_season_from_march_to_september_ends_in_the_expected_award_list() {
         assert!(events.iter().any(|e| e == action), "missing {action}");
     }
     assert_eq!(events.iter().filter(|e| *e == "phase.completed").count(), 5);
+
+    // The re-scored sheets of school 3 record the sheets they replaced.
+    let sheets = befores(&app, "scores.submitted", &potentials[3].id).await;
+    let first = sheets.len() - 4;
+    assert!(first >= 4, "{sheets:?}");
+    for (before, after) in &sheets[first..] {
+        assert!(
+            sheets[..first].iter().any(|(_, sheet)| sheet == before),
+            "before = the member's first sheet: {before}"
+        );
+        assert_ne!(before, after);
+    }
+    assert!(sheets[..first].iter().all(|(b, _)| b.is_null()));
+    // Every advance of the clock is in the system chain, with the instant it moved from.
+    let clock: Vec<(serde_json::Value, serde_json::Value)> = sqlx::query_as(
+        "SELECT before, after FROM events WHERE campaign_id = $1 AND action = 'clock.advanced' ORDER BY chain_seq",
+    )
+    .bind(uuid::Uuid::nil())
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert!(clock.len() >= 5, "{clock:?}");
+    for w in clock.windows(2) {
+        assert_eq!(w[1].0["now"], w[0].1["now"], "before = the previous after");
+    }
+
+    // A whole season's chain (Chinese text, floats, every kind of event) verifies, as does
+    // the system chain.
+    for chain in [id.clone(), uuid::Uuid::nil().to_string()] {
+        let v = app
+            .campaigns()
+            .verify_audit_chain(auth(o, pb::VerifyAuditChainRequest { campaign_id: chain }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(v.intact, "{:?}", v.first_broken);
+        assert!(v.events_checked > 5, "{v:?}");
+    }
+}
+
+/// (before, after) of a school's events with this action, oldest first.
+async fn befores(
+    app: &App,
+    action: &str,
+    school: &str,
+) -> Vec<(serde_json::Value, serde_json::Value)> {
+    sqlx::query_as(
+        "SELECT before, after FROM events WHERE action = $1 AND school_id = $2::uuid ORDER BY id",
+    )
+    .bind(action)
+    .bind(school)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
 }

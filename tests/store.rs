@@ -29,13 +29,15 @@ async fn write_event(conn: &mut sqlx::PgConnection, campaign: Uuid, action: &'st
 }
 
 /// Two writers commit out of order: the reader must not move past the first writer's event
-/// before it commits (the gap a plain `id > cursor` reader would leave).
+/// before it commits (the gap a plain `id > cursor` reader would leave). Appends to one
+/// campaign's chain are serialised, so the first writer takes its (lower) transaction id with
+/// a write elsewhere and appends to the campaign only after the second writer committed.
 #[tokio::test]
 async fn followers_never_skip_an_event_committed_out_of_order() {
     let (pool, _) = fresh_db().await;
     let campaign = Uuid::now_v7();
     let mut a = pool.begin().await.unwrap();
-    write_event(&mut a, campaign, "first").await; // takes the lower id and xid
+    write_event(&mut a, Uuid::now_v7(), "elsewhere").await; // takes the lower xid
     let mut b = pool.begin().await.unwrap();
     write_event(&mut b, campaign, "second").await;
     b.commit().await.unwrap();
@@ -48,6 +50,7 @@ async fn followers_never_skip_an_event_committed_out_of_order() {
         visible.is_empty(),
         "the second event must wait for the first transaction: {visible:?}"
     );
+    write_event(&mut a, campaign, "first").await; // the higher id, the lower xid
     a.commit().await.unwrap();
     // Visible once every older transaction in the cluster has finished (tests running beside
     // this one may hold one for a moment), so poll briefly instead of assuming an instant.

@@ -339,6 +339,19 @@ async fn upgrade_from(label: &str, old: &[(String, String)], scratch: &App, camp
         refused.is_err(),
         "{label}: the audit log is still append-only"
     );
+    // The events written before the chain existed were chained from the genesis (0008).
+    let id = uuid::Uuid::parse_str(campaign).unwrap();
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE campaign_id = $1")
+        .bind(id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    let chain = junheng_store::audit::verify(&mut conn, id).await.unwrap();
+    assert_eq!(chain.broken, None, "{label}: the upgraded chain verifies");
+    assert_eq!(chain.checked, events, "{label}: every old event is chained");
+    assert!(events > 0, "{label}: old events were copied");
+    drop(conn);
 
     // The current code on the upgraded schema: reads the old campaign and writes through it.
     let server = junheng_workflow::spawn(

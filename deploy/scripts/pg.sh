@@ -4,6 +4,13 @@
 #   deploy/scripts/pg.sh start DIR [--ephemeral|--temp]   start (initialising if needed) a cluster in DIR,
 #                                                  print its admin DATABASE_URL on stdout
 #   deploy/scripts/pg.sh stop DIR                  stop it (and remove DIR if it was ephemeral)
+#   deploy/scripts/pg.sh roles ADMIN_URL [DB]      create (once) the schema owner `junheng`, the
+#                                                  runtime role `junheng_app` and database DB
+#                                                  (default junheng) owned by the owner; print
+#                                                  the owner's URL, then the runtime role's
+#
+# The services run as the runtime role and migrate as the owner (JUNHENG_MIGRATE_DATABASE_URL);
+# the migration grants the runtime role only INSERT and SELECT on the audit log.
 #
 # Installs the Debian `postgresql` package when the binaries are missing and we are root.
 # initdb and pg_ctl refuse to run as root, so as root they run as the `postgres` user.
@@ -67,6 +74,18 @@ start)
   echo "$sock" >"$dir/.socket"
   echo "postgres://postgres@127.0.0.1:$port/postgres"
   ;;
+roles)
+  admin=$dir
+  db=${3:-junheng}
+  psql -qAt -v ON_ERROR_STOP=1 "$admin" >/dev/null <<SQL
+SELECT 'CREATE ROLE junheng LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'junheng') \gexec
+SELECT 'CREATE ROLE junheng_app LOGIN NOINHERIT' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'junheng_app') \gexec
+SELECT 'CREATE DATABASE $db OWNER junheng' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$db') \gexec
+SQL
+  for role in junheng junheng_app; do
+    echo "$admin" | sed -E "s#^(postgres(ql)?://)([^@/]*@)?([^/]*)/[^?]*#\1$role@\4/$db#"
+  done
+  ;;
 stop)
   [ -d "$dir/data" ] || exit 0
   as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
@@ -74,5 +93,5 @@ stop)
   [ -f "$dir/.ephemeral" ] && rm -rf "$dir"
   ;;
 *)
-  echo "usage: pg.sh start|stop DIR [--ephemeral]" >&2; exit 2 ;;
+  echo "usage: pg.sh start|stop DIR [--ephemeral] | roles ADMIN_URL [DB]" >&2; exit 2 ;;
 esac

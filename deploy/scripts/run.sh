@@ -22,10 +22,11 @@ mkdir -p "$data" && chmod 755 "$data"
 export SQLX_OFFLINE=true JUNHENG_LISTEN=$listen JUNHENG_CLOCK=$clock
 
 if [ -z "${DATABASE_URL:-}" ]; then
-  DATABASE_URL=$(deploy/scripts/pg.sh start "$data/pg")
-  export DATABASE_URL
+  admin=$(deploy/scripts/pg.sh start "$data/pg")
   trap 'kill $(jobs -p) 2>/dev/null; deploy/scripts/pg.sh stop "$data/pg"' EXIT
-  echo "PostgreSQL (private, data in $data/pg): $DATABASE_URL"
+  { read -r JUNHENG_MIGRATE_DATABASE_URL; read -r DATABASE_URL; } < <(deploy/scripts/pg.sh roles "$admin")
+  export DATABASE_URL JUNHENG_MIGRATE_DATABASE_URL
+  echo "PostgreSQL (private, data in $data/pg): $DATABASE_URL (owner: $JUNHENG_MIGRATE_DATABASE_URL)"
 else
   trap 'kill $(jobs -p) 2>/dev/null' EXIT
 fi

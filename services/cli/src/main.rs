@@ -23,7 +23,8 @@ use tonic_types::StatusExt as _;
 const AFTER_HELP: &str = "\
 Exit codes: 0 done; 1 server error; 2 usage (bad flags or JSON); 3 invalid argument (the
 server names the fields); 4 not found; 5 not authenticated or not allowed; 6 refused by the
-campaign's rules or state (failed precondition, conflict, version); 7 unavailable, retry later.
+campaign's rules or state (failed precondition, conflict, version); 7 unavailable, retry later;
+8 `audit verify` found the audit chain broken.
 
 The token is read from JUNHENG_TOKEN, else from the file given by --token-file
 (JUNHENG_TOKEN_FILE), else from `token_file` in the config file; it is never printed.";
@@ -79,6 +80,9 @@ enum Command {
     /// The audit trail as it happens.
     #[command(subcommand)]
     Events(EventsCmd),
+    /// The audit trail's hash chain (office).
+    #[command(subcommand)]
+    Audit(AuditCmd),
     /// The bureau's documents (公示名单, 导师型学校名单, 经验做法汇编, 成绩, 表彰, 一票否决) as files.
     Export {
         #[arg(value_enum)]
@@ -356,6 +360,26 @@ enum EventsCmd {
         until_caught_up: bool,
     },
 }
+
+#[derive(Subcommand, Debug)]
+enum AuditCmd {
+    /// Recompute a campaign's audit hash chain from its genesis and name the first broken
+    /// link; exit code 8 when it is broken.
+    Verify {
+        /// Campaign id, or `system` for the chain of the clock, endpoints and deliveries
+        /// without a campaign (default: the only campaign on the server).
+        campaign: Option<String>,
+    },
+}
+
+const CHAIN: &[Col] = &[
+    col("完整", "intact", Cell::Text),
+    col("已核验事件数", "events_checked", Cell::Text),
+    col("末条哈希", "last_hash", Cell::Text),
+    col("首个断点事件", "first_broken.event_id", Cell::Text),
+    col("链上序号", "first_broken.chain_seq", Cell::Text),
+    col("问题", "first_broken.problem", Cell::Text),
+];
 
 #[derive(Subcommand, Debug)]
 enum ImportCmd {
@@ -995,6 +1019,35 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 }
             })
             .await?;
+        }
+        Command::Audit(AuditCmd::Verify { campaign }) => {
+            let id = match campaign.as_deref() {
+                Some("system") => "00000000-0000-0000-0000-000000000000".to_string(),
+                Some(c) => c.to_string(),
+                None => ctx.campaign(&CampaignArg { campaign: None }).await?,
+            };
+            let r = c
+                .call(
+                    "CampaignService/VerifyAuditChain",
+                    json!({ "campaign_id": id }),
+                )
+                .await?;
+            ctx.print(&r, None, CHAIN);
+            if r["intact"].as_bool() != Some(true) {
+                let b = &r["first_broken"];
+                let event = match &b["event_id"] {
+                    Value::String(s) => s.clone(),
+                    Value::Null => "0 (the chain's head)".into(),
+                    v => v.to_string(),
+                };
+                return Err(Failure {
+                    code: 8,
+                    text: format!(
+                        "the audit chain of {id} is broken at event {event}: {}",
+                        b["problem"].as_str().unwrap_or_default()
+                    ),
+                });
+            }
         }
         Command::Export {
             document,

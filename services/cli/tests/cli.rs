@@ -97,6 +97,7 @@ fn help_completions_and_man_page() {
         vec!["clock", "show"],
         vec!["clock", "advance"],
         vec!["events", "follow"],
+        vec!["audit", "verify"],
         vec!["export"],
         vec!["import", "schools"],
         vec!["delivery", "list"],
@@ -395,4 +396,43 @@ async fn a_scoped_token_is_issued_listed_rotated_and_revoked() {
             .await
             .contains(&id)
     );
+}
+
+/// `junheng audit verify`: intact is exit 0; a row the owner rewrote is exit 8, naming it.
+#[tokio::test]
+async fn audit_verify_names_the_first_broken_link() {
+    let app = App::spawn(ClockMode::Simulated {
+        start: Some(at("2020-03-02T09:00:00+08:00")),
+    })
+    .await;
+    let cli = Cli { app: &app };
+    let (camp, _) = changle(&app).await;
+    let out = cli.ok(&["audit", "verify", &camp.id, "-o", "json"]).await;
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["intact"], true, "{out}");
+    cli.ok(&["audit", "verify", "system"]).await;
+
+    let id: i64 =
+        sqlx::query_scalar("SELECT id FROM events WHERE campaign_id = $1::uuid AND chain_seq = 2")
+            .bind(&camp.id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    let mut tx = app.pool.begin().await.unwrap();
+    for sql in [
+        "ALTER TABLE events DISABLE TRIGGER events_append_only".to_string(),
+        format!("UPDATE events SET actor = 'someone-else' WHERE id = {id}"),
+        "ALTER TABLE events ENABLE TRIGGER events_append_only".to_string(),
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let out = cli.run(&["audit", "verify", &camp.id]).await;
+    assert_eq!(out.status.code(), Some(8), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains(&format!("event {id}")), "{err}");
+    assert!(err.contains("does not match its hash"), "{err}");
 }

@@ -142,6 +142,34 @@ pub fn token_issued(actor: &str, name: &str, role: Role, school: Option<Uuid>) -
     )
 }
 
+/// Records what an overwrite replaced: sets `before` of the `action` events to `prior` when
+/// there was a prior value. The deciders need no prior value to decide, so the caller that
+/// loaded it fills it in; the audit then shows both sides of every overwrite.
+pub fn set_before(effects: &mut [Effect], action: &str, prior: Option<serde_json::Value>) {
+    let Some(prior) = prior else { return };
+    for e in effects {
+        if let Effect::Event {
+            action: a, before, ..
+        } = e
+            && *a == action
+        {
+            *before = prior.clone();
+        }
+    }
+}
+
+/// The audit event of the simulated clock moving (the system chain: it belongs to no
+/// campaign). `before` is `None` the first time the clock is set.
+pub fn clock_advanced(before: Option<DateTime<Utc>>, after: DateTime<Utc>) -> Effect {
+    Effect::event(
+        "clock.advanced",
+        None,
+        serde_json::json!({ "now": before }),
+        serde_json::json!({ "now": after }),
+        None,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::ObligationKind;

@@ -2,8 +2,8 @@
 //! any transport so the gRPC edge can wrap them one-to-one.
 
 use chrono::{DateTime, Utc};
-use junheng_core::CampaignDefinition;
 use junheng_core::time::describe_deadline;
+use junheng_core::{CampaignDefinition, Effect};
 use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -124,14 +124,19 @@ pub async fn get_delivery(pool: &PgPool, id: Uuid) -> Result<(Delivery, String),
 /// the same key returns the same copy, even under concurrent calls (the unique dedupe key
 /// lets one insert win); the same key for a different delivery is refused with
 /// [`Error::Conflict`]. The copy is not re-checked against its obligation: a person asked.
+///
+/// Audited (`delivery.resent`, in the delivery's campaign chain) in the transaction that
+/// queues the copy, with the original's status before and the copy after; a replay of the
+/// same key writes nothing.
 pub async fn resend(
     pool: &PgPool,
     outbox_id: Uuid,
-    caller: &str,
+    caller: &Audit,
     idempotency_key: &str,
     now: DateTime<Utc>,
 ) -> Result<Uuid, Error> {
-    let key = format!("resend:{caller}:{idempotency_key}");
+    let key = format!("resend:{}:{idempotency_key}", caller.actor.id);
+    let mut tx = pool.begin().await?;
     let inserted = sqlx::query_scalar!(
         r#"INSERT INTO outbox (id, dedupe_key, campaign_id, kind, endpoint, recipient, payload, urgent, not_before, status, created_at, resend_of)
            SELECT $1, $2, campaign_id, kind, endpoint, recipient, payload, urgent, $3, $5, $3, id FROM outbox WHERE id = $4
@@ -142,11 +147,30 @@ pub async fn resend(
         outbox_id,
         OutboxStatus::Pending as OutboxStatus
     )
-    .fetch_optional(pool)
+    .fetch_optional(&mut *tx)
     .await?;
     if let Some(id) = inserted {
+        let orig = sqlx::query!(
+            "SELECT campaign_id, status, attempts, kind, endpoint, recipient FROM outbox WHERE id = $1",
+            outbox_id
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let event = Effect::event(
+            "delivery.resent",
+            None,
+            serde_json::json!({ "delivery_id": outbox_id, "status": orig.status,
+                                "attempts": orig.attempts, "kind": orig.kind,
+                                "endpoint": orig.endpoint, "recipient": orig.recipient }),
+            serde_json::json!({ "delivery_id": id, "resend_of": outbox_id,
+                                "status": "pending", "not_before": now }),
+            None,
+        );
+        junheng_store::audit::apply(&mut tx, &caller.ctx(orig.campaign_id, now), &[event]).await?;
+        tx.commit().await?;
         return Ok(id);
     }
+    drop(tx);
     let existing = sqlx::query!(
         "SELECT id, resend_of FROM outbox WHERE dedupe_key = $1",
         key
@@ -368,12 +392,21 @@ pub async fn endpoints(pool: &PgPool, settings: &Settings) -> Result<Vec<Endpoin
 
 /// Enables a disabled endpoint again and releases its parked messages (same ids) to be sent
 /// from `now`. Enabling an endpoint that is not disabled releases nothing and is not an
-/// error, so a retried call is harmless.
-pub async fn enable_endpoint(pool: &PgPool, name: &str, now: DateTime<Utc>) -> Result<u64, Error> {
+/// error, so a retried call is harmless. A call that changed something is audited
+/// (`endpoint.enabled`, in the system chain) with the disabled state before it.
+pub async fn enable_endpoint(
+    pool: &PgPool,
+    name: &str,
+    caller: &Audit,
+    now: DateTime<Utc>,
+) -> Result<u64, Error> {
     let mut tx = pool.begin().await?;
-    sqlx::query!("DELETE FROM endpoint_states WHERE endpoint = $1", name)
-        .execute(&mut *tx)
-        .await?;
+    let before = sqlx::query!(
+        "DELETE FROM endpoint_states WHERE endpoint = $1 RETURNING disabled_at, reason, outbox_id",
+        name
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
     let released = sqlx::query!(
         "UPDATE outbox SET status = $3, not_before = GREATEST(not_before, $2) WHERE endpoint = $1 AND status = 'parked'",
         name,
@@ -383,6 +416,37 @@ pub async fn enable_endpoint(pool: &PgPool, name: &str, now: DateTime<Utc>) -> R
     .execute(&mut *tx)
     .await?
     .rows_affected();
+    if before.is_some() || released > 0 {
+        let event = Effect::event(
+            "endpoint.enabled",
+            None,
+            serde_json::json!({ "endpoint": name, "disabled": before.map(|b| serde_json::json!({
+                "disabled_at": b.disabled_at, "reason": b.reason, "outbox_id": b.outbox_id })) }),
+            serde_json::json!({ "endpoint": name, "disabled": null, "released": released }),
+            None,
+        );
+        let ctx = caller.ctx(junheng_store::audit::SYSTEM_CHAIN, now);
+        junheng_store::audit::apply(&mut tx, &ctx, &[event]).await?;
+    }
     tx.commit().await?;
     Ok(released)
+}
+
+/// Who made an audited scheduler call, on which request.
+#[derive(Debug, Clone)]
+pub struct Audit {
+    pub actor: junheng_core::Actor,
+    pub request_id: String,
+}
+
+impl Audit {
+    fn ctx(&self, campaign: Uuid, at: DateTime<Utc>) -> junheng_store::audit::AuditCtx {
+        junheng_store::audit::AuditCtx {
+            campaign,
+            actor: self.actor.id.clone(),
+            role: self.actor.role,
+            request_id: self.request_id.clone(),
+            at,
+        }
+    }
 }

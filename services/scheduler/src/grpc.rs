@@ -134,11 +134,30 @@ impl SchedulerApi {
         F: FnOnce(Actor, T) -> Fut,
         Fut: Future<Output = Result<R, ApiError>>,
     {
+        self.handle_audited(req, roles, |a, r| f(a.actor, r)).await
+    }
+
+    /// `handle` for a mutation: `f` gets the caller with the request id its audit event
+    /// carries.
+    async fn handle_audited<T, R, F, Fut>(
+        &self,
+        req: Request<T>,
+        roles: &[Role],
+        f: F,
+    ) -> Result<Response<R>, Status>
+    where
+        F: FnOnce(api::Audit, T) -> Fut,
+        Fut: Future<Output = Result<R, ApiError>>,
+    {
         let request_id = request_id(&req);
         let result = match self.authenticate(&req, roles).await {
             Ok(caller) => {
                 tracing::debug!(request.id = %request_id, actor.id = %caller.id, actor.role = %caller.role, "call");
-                f(caller, req.into_inner()).await
+                let audit = api::Audit {
+                    actor: caller,
+                    request_id: request_id.clone(),
+                };
+                f(audit, req.into_inner()).await
             }
             Err(e) => Err(e),
         };
@@ -247,15 +266,15 @@ impl SchedulerService for SchedulerApi {
         &self,
         req: Request<pb::ResendDeliveryRequest>,
     ) -> Result<Response<pb::Delivery>, Status> {
-        self.handle(req, OFFICE, |caller, r| async move {
+        self.handle_audited(req, OFFICE, |caller, r| async move {
             let mut v = Violations::default();
             let key = &r.idempotency_key;
             v.idempotency_key("idempotency_key", key);
             let id = v.uuid("id", &r.id);
             v.finish()?;
             let now = self.now().await?;
-            let copy = api::resend(&self.pool, id, &caller.id, key, now).await?;
-            tracing::info!(outbox.id = %id, copy.id = %copy, actor.id = %caller.id, "resend queued");
+            let copy = api::resend(&self.pool, id, &caller, key, now).await?;
+            tracing::info!(outbox.id = %id, copy.id = %copy, actor.id = %caller.actor.id, "resend queued");
             let (d, _) = api::get_delivery(&self.pool, copy).await?;
             Ok(delivery(d))
         })
@@ -329,7 +348,7 @@ impl SchedulerService for SchedulerApi {
         &self,
         req: Request<pb::EnableEndpointRequest>,
     ) -> Result<Response<pb::EnableEndpointResponse>, Status> {
-        self.handle(req, OFFICE, |caller, r| async move {
+        self.handle_audited(req, OFFICE, |caller, r| async move {
             let mut v = Violations::default();
             if r.name.is_empty() || r.name.len() > 200 {
                 v.add("name", "required: an endpoint name of at most 200 bytes");
@@ -348,8 +367,8 @@ impl SchedulerService for SchedulerApi {
                 )));
             }
             let now = self.now().await?;
-            let released = api::enable_endpoint(&self.pool, &r.name, now).await?;
-            tracing::info!(endpoint = %r.name, released, actor.id = %caller.id, "endpoint enabled");
+            let released = api::enable_endpoint(&self.pool, &r.name, &caller, now).await?;
+            tracing::info!(endpoint = %r.name, released, actor.id = %caller.actor.id, "endpoint enabled");
             let status = api::endpoints(&self.pool, &self.settings)
                 .await?
                 .into_iter()

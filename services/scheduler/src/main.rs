@@ -65,10 +65,20 @@ async fn main() -> anyhow::Result<()> {
             "SIMULATED CLOCK: \"now\" is read from the database clock row; never use this in production"
         );
     }
-    let pool = junheng_store::connect(
+    // As the workflow: JUNHENG_MIGRATE_DATABASE_URL (the owner's URL) migrates as the owner and
+    // grants the runtime privileges to the role of the database URL; JUNHENG_NO_MIGRATE=true
+    // migrates nothing and refuses an older schema.
+    let owner_url = std::env::var("JUNHENG_MIGRATE_DATABASE_URL").ok();
+    let migrations = match (&owner_url, std::env::var("JUNHENG_NO_MIGRATE").as_deref()) {
+        (Some(owner), _) => junheng_store::Migrations::ApplyAsOwner(owner),
+        (None, Ok("true" | "1")) => junheng_store::Migrations::Require,
+        _ => junheng_store::Migrations::Apply,
+    };
+    let pool = junheng_store::connect_with(
         &settings.database_url,
         settings.max_connections,
         std::time::Duration::from_millis(settings.db_acquire_timeout_ms),
+        migrations,
     )
     .await
     .context("connecting to PostgreSQL")?;

@@ -352,12 +352,20 @@ async fn failures_back_off_then_dead_letter_with_the_last_error() {
     );
 
     // A resend queues a copy under a new id; the same idempotency key returns the same copy.
-    let copy = junheng_scheduler::api::resend(&db.pool, log[0].id, "office-1", "k1", now)
+    let office = junheng_scheduler::api::Audit {
+        actor: junheng_core::Actor {
+            id: "office-1".into(),
+            role: junheng_core::Role::Office,
+            school: None,
+        },
+        request_id: "r-1".into(),
+    };
+    let copy = junheng_scheduler::api::resend(&db.pool, log[0].id, &office, "k1", now)
         .await
         .unwrap();
     assert_ne!(copy, log[0].id);
     assert_eq!(
-        junheng_scheduler::api::resend(&db.pool, log[0].id, "office-1", "k1", now)
+        junheng_scheduler::api::resend(&db.pool, log[0].id, &office, "k1", now)
             .await
             .unwrap(),
         copy

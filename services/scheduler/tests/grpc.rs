@@ -330,6 +330,18 @@ async fn scheduler_service_end_to_end() {
         .unwrap()
         .into_inner();
     assert_eq!(again.id, copy.id);
+    // Audited once (the replay writes nothing), in the delivery's campaign, with the
+    // original's state before and the copy after.
+    let audit: Vec<(String, serde_json::Value, serde_json::Value)> =
+        sqlx::query_as("SELECT actor, before, after FROM events WHERE action = 'delivery.resent'")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0].1["delivery_id"], first.id.as_str());
+    assert_eq!(audit[0].1["status"], first.status.as_str());
+    assert_eq!(audit[0].2["delivery_id"], copy.id.as_str());
+    assert_eq!(audit[0].2["status"], "pending");
     let e = c
         .resend_delivery(req(resend("k1", &page1.deliveries[0].id), Some(OFFICE)))
         .await
@@ -536,6 +548,25 @@ async fn a_removed_robot_is_disabled_until_the_office_enables_it() {
         .unwrap()
         .into_inner();
     assert_eq!(again.released, 0);
+    // Audited in the system chain with the disabled state it ended; the harmless repeat
+    // changed nothing and wrote nothing.
+    let audit: Vec<(uuid::Uuid, serde_json::Value, serde_json::Value)> = sqlx::query_as(
+        "SELECT campaign_id, before, after FROM events WHERE action = 'endpoint.enabled'",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0].0, uuid::Uuid::nil());
+    assert_eq!(audit[0].1["endpoint"], "group");
+    assert!(
+        audit[0].1["disabled"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("93000")),
+        "{:?}",
+        audit[0].1
+    );
+    assert_eq!(audit[0].2["released"], 2);
 
     let r = d.drain(t0 + chrono::Duration::hours(1), 10).await.unwrap();
     assert_eq!(r.sent, 2, "{r:?}");

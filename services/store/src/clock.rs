@@ -39,6 +39,16 @@ pub async fn simulated_now(
     Ok(row)
 }
 
+/// The simulated instant, locking its row until the transaction ends (the prior value an
+/// audited change records).
+pub async fn read_for_update(conn: &mut PgConnection) -> Result<Option<DateTime<Utc>>> {
+    Ok(
+        sqlx::query_scalar!("SELECT simulated_now FROM clock WHERE singleton FOR UPDATE")
+            .fetch_optional(&mut *conn)
+            .await?,
+    )
+}
+
 /// Moves the simulated clock forward (never back) and announces it.
 pub async fn advance(conn: &mut PgConnection, to: DateTime<Utc>) -> Result<DateTime<Utc>> {
     let now = sqlx::query_scalar!(

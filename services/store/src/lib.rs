@@ -65,6 +65,68 @@ pub(crate) fn decode<T>(
 /// database outage quickly instead of being held (sqlx's own default is 30 s).
 pub const DEFAULT_ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// How a service's pool comes to the current schema.
+#[derive(Debug, Clone, Copy)]
+pub enum Migrations<'a> {
+    /// Apply pending migrations with the service's own URL: one role owns the schema and runs
+    /// the service (development, tests, a single-role install).
+    Apply,
+    /// Apply them as the owner at this URL, then grant the role of the service's URL the
+    /// runtime privileges (`grant_runtime`) and run as that role.
+    ApplyAsOwner(&'a str),
+    /// Apply nothing: the service runs as the runtime role and a migration step (the
+    /// Kubernetes Job, `--migrate-only`) ran before it. Refuses to start on an older schema.
+    Require,
+}
+
+/// Connects with a pool sized for this service and applies pending migrations. Acquiring a
+/// connection gives up after `acquire_timeout` (see [`DEFAULT_ACQUIRE_TIMEOUT`]).
+pub async fn connect(
+    url: &str,
+    max_connections: u32,
+    acquire_timeout: std::time::Duration,
+) -> Result<PgPool> {
+    connect_with(url, max_connections, acquire_timeout, Migrations::Apply).await
+}
+
+/// Connects with a pool sized for this service, bringing the schema up to date as `how` says.
+pub async fn connect_with(
+    url: &str,
+    max_connections: u32,
+    acquire_timeout: std::time::Duration,
+    how: Migrations<'_>,
+) -> Result<PgPool> {
+    if let Migrations::ApplyAsOwner(owner_url) = how {
+        let owner = pool_options(1, acquire_timeout.max(std::time::Duration::from_secs(10)))
+            .connect(owner_url)
+            .await?;
+        migrate(&owner).await?;
+        let pool = pool_options(max_connections, acquire_timeout)
+            .connect(url)
+            .await?;
+        let runtime: String = sqlx::query_scalar!(r#"SELECT current_user AS "u!""#)
+            .fetch_one(&pool)
+            .await?;
+        let owner_role: String = sqlx::query_scalar!(r#"SELECT current_user AS "u!""#)
+            .fetch_one(&owner)
+            .await?;
+        if runtime != owner_role {
+            grant_runtime(&owner, &runtime).await?;
+        }
+        owner.close().await;
+        return Ok(pool);
+    }
+    let pool = pool_options(max_connections, acquire_timeout)
+        .connect(url)
+        .await?;
+    match how {
+        Migrations::Apply => migrate(&pool).await?,
+        Migrations::Require => require_migrated(&pool).await?,
+        Migrations::ApplyAsOwner(_) => unreachable!("handled above"),
+    }
+    Ok(pool)
+}
+
 /// The pool options both services use: `max_connections` and the acquire timeout (which also
 /// bounds opening a new connection while the server is unreachable).
 pub fn pool_options(
@@ -101,19 +163,45 @@ impl StoreError {
     }
 }
 
-/// Connects with a pool sized for this service and applies pending migrations. Acquiring a
-/// connection gives up after `acquire_timeout` (see [`DEFAULT_ACQUIRE_TIMEOUT`]).
-pub async fn connect(
-    url: &str,
-    max_connections: u32,
-    acquire_timeout: std::time::Duration,
-) -> Result<PgPool> {
-    let pool = pool_options(max_connections, acquire_timeout)
-        .connect(url)
-        .await?;
+async fn migrate(pool: &PgPool) -> Result<()> {
     MIGRATOR
-        .run(&pool)
+        .run(pool)
         .await
-        .map_err(|e| StoreError::Corrupt(format!("migration failed: {e}")))?;
-    Ok(pool)
+        .map_err(|e| StoreError::Corrupt(format!("migration failed: {e}")))
+}
+
+/// Grants `role` what the services need and no more (migration 0008's
+/// `junheng_grant_runtime`): the normal privileges on every table and sequence, but only
+/// INSERT and SELECT on the audit log and SELECT on the chain heads and the migration history.
+/// Run as the owner after every migration (new tables need their grants).
+pub async fn grant_runtime(owner: &PgPool, role: &str) -> Result<()> {
+    sqlx::query!("SELECT junheng_grant_runtime($1::text::name)", role)
+        .execute(owner)
+        .await?;
+    Ok(())
+}
+
+/// Refuses a schema older than this binary: every migration it embeds must be applied.
+async fn require_migrated(pool: &PgPool) -> Result<()> {
+    let applied: Vec<i64> =
+        sqlx::query_scalar!("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(pool)
+            .await
+            .map_err(|e| {
+                StoreError::Corrupt(format!(
+                    "the schema has no migration history ({e}); run the migration step (`--migrate-only` with the owner's URL) first"
+                ))
+            })?;
+    let missing: Vec<String> = MIGRATOR
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version))
+        .map(|m| m.version.to_string())
+        .collect();
+    if !missing.is_empty() {
+        return Err(StoreError::Corrupt(format!(
+            "the database lacks migrations {}; run the migration step (`--migrate-only` with the owner's URL) first",
+            missing.join(", ")
+        )));
+    }
+    Ok(())
 }

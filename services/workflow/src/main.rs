@@ -61,6 +61,23 @@ struct Args {
     /// Apply pending database migrations and exit (the migration Job of a rolling update).
     #[arg(long)]
     migrate_only: bool,
+    /// The schema owner's URL: migrations run as this role, then the role of DATABASE_URL
+    /// gets the runtime privileges (INSERT and SELECT only on the audit log). Without it the
+    /// service migrates with DATABASE_URL, as one role.
+    #[arg(long, env = "JUNHENG_MIGRATE_DATABASE_URL", hide_env_values = true)]
+    migrate_database_url: Option<String>,
+    /// Migrate nothing; refuse to start unless the schema is current (the service runs as the
+    /// runtime role and a migration Job ran first).
+    #[arg(
+        long,
+        env = "JUNHENG_NO_MIGRATE",
+        conflicts_with = "migrate_database_url"
+    )]
+    no_migrate: bool,
+    /// After migrating with DATABASE_URL (the owner), grant this role the runtime privileges
+    /// (the migration Job, whose DATABASE_URL is the owner's).
+    #[arg(long, env = "JUNHENG_RUNTIME_ROLE")]
+    runtime_role: Option<String>,
     /// Database pool size.
     #[arg(long, env = "JUNHENG_DB_POOL", default_value_t = 32)]
     db_pool: u32,
@@ -122,13 +139,25 @@ async fn main() -> anyhow::Result<()> {
         }
         other => anyhow::bail!("--clock must be `real` or `simulated`, not `{other}`"),
     };
-    let pool = junheng_store::connect(
+    let migrations = match (&args.migrate_database_url, args.no_migrate) {
+        (Some(owner), _) => junheng_store::Migrations::ApplyAsOwner(owner),
+        (None, true) => junheng_store::Migrations::Require,
+        (None, false) => junheng_store::Migrations::Apply,
+    };
+    let pool = junheng_store::connect_with(
         &args.database_url,
         args.db_pool,
         std::time::Duration::from_millis(args.db_acquire_timeout_ms.max(1)),
+        migrations,
     )
     .await
     .context("connecting to PostgreSQL")?;
+    if let Some(role) = &args.runtime_role {
+        junheng_store::grant_runtime(&pool, role)
+            .await
+            .with_context(|| format!("granting the runtime privileges to `{role}`"))?;
+        tracing::info!(role, "runtime privileges granted");
+    }
     if args.migrate_only {
         tracing::info!("migrations applied; exiting (--migrate-only)");
         return Ok(());

@@ -95,6 +95,8 @@ pub struct Work {
     key: String,
     actor: String,
     notify: Option<Uuid>,
+    /// Events recorded so far, appended at commit (see `record`).
+    events: Vec<(AuditCtx, Vec<junheng_core::Effect>)>,
 }
 
 impl Work {
@@ -113,7 +115,10 @@ impl Work {
         }
     }
 
-    /// Persists a decision's effects, stamped with who did it, on which request, when.
+    /// Persists a decision's effects, stamped with who did it, on which request, when. The
+    /// obligations are written now; the audit events are appended at `commit`, after every
+    /// row lock the command takes, because appending holds the campaign's chain lock to the
+    /// end of the transaction (see `junheng_store::audit::insert_events`).
     pub async fn record(
         &mut self,
         call: &Call,
@@ -122,12 +127,21 @@ impl Work {
     ) -> AppResult<()> {
         crate::app::policy::require_scope(call, campaign)?;
         let audit = self.audit(call, campaign);
-        junheng_store::audit::apply(&mut self.tx, &audit, effects).await?;
+        junheng_store::audit::apply_obligations(&mut self.tx, &audit, effects).await?;
+        if effects
+            .iter()
+            .any(|e| matches!(e, junheng_core::Effect::Event { .. }))
+        {
+            self.events.push((audit, effects.to_vec()));
+        }
         Ok(())
     }
 
     /// Stores the response under the idempotency key and commits everything at once.
     pub async fn commit<R: Message>(mut self, response: &R) -> AppResult<()> {
+        for (audit, effects) in std::mem::take(&mut self.events) {
+            junheng_store::audit::insert_events(&mut self.tx, &audit, &effects).await?;
+        }
         idempotency::complete(
             &mut self.tx,
             &self.actor,
@@ -257,6 +271,7 @@ impl AppState {
             key: key.to_string(),
             actor: call.actor.id.clone(),
             notify: None,
+            events: Vec::new(),
         }))
     }
 }

@@ -65,7 +65,7 @@ impl AdminService for AdminApi {
                 v.finish()?;
                 app::require_simulated(&self.0)?;
                 let mut w = begin!(self.0, call, "AdvanceClock", req);
-                let now = app::advance_clock(&mut w, to.expect("checked")).await?;
+                let now = app::advance_clock(&mut w, &call, to.expect("checked")).await?;
                 let resp = pb::ServerInfo {
                     version: env!("CARGO_PKG_VERSION").into(),
                     clock_mode: self.0.clock.name().into(),

@@ -423,4 +423,33 @@ impl CampaignService for CampaignApi {
             .await,
         )
     }
+
+    async fn verify_audit_chain(
+        &self,
+        req: Request<pb::VerifyAuditChainRequest>,
+    ) -> Result<Response<pb::VerifyAuditChainResponse>, Status> {
+        let call = self.0.call(&req).await?;
+        let req = req.into_inner();
+        reply(
+            &call,
+            async {
+                call.require(&[Role::Office], "verify the audit chain")?;
+                let mut v = Violations::default();
+                let id = v.uuid("campaign_id", &req.campaign_id);
+                v.finish()?;
+                let r = app::verify_chain(&self.0, id).await?;
+                Ok(pb::VerifyAuditChainResponse {
+                    intact: r.broken.is_none(),
+                    events_checked: r.checked,
+                    last_hash: r.last_hash,
+                    first_broken: r.broken.map(|b| pb::BrokenAuditLink {
+                        event_id: b.event_id.unwrap_or_default(),
+                        chain_seq: b.chain_seq,
+                        problem: b.problem,
+                    }),
+                })
+            }
+            .await,
+        )
+    }
 }

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use junheng_core::acceptance::{
     self, Affiliation, PanelFacts, PanelMember, ScoreFacts, Scored, StoredResult,
 };
+use junheng_core::effects::set_before;
 use junheng_core::notice::ObjectionStatus;
 use junheng_core::phase::ResultsNoticeFacts;
 use junheng_core::scoring::{self, AcceptanceResult, ScoreSheets};
@@ -221,7 +222,17 @@ pub async fn form_panel(
         .filter(|s| s.state == CaseState::Paired)
         .map(|s| (s.id, s.name))
         .collect();
-    let d = acceptance::form_panel(cmd.members, &facts, &ctx(&camp, w.now))?;
+    let prior = phases::panel(w.conn(), cmd.campaign).await?;
+    let prior = (!prior.is_empty()).then(|| {
+        serde_json::json!({ "members": prior.iter().map(|m| serde_json::json!({
+            "actor": m.actor,
+            "name": m.name,
+            "affiliation": m.affiliation,
+            "mentor_school_id": m.mentor_school_id,
+        })).collect::<Vec<_>>() })
+    });
+    let mut d = acceptance::form_panel(cmd.members, &facts, &ctx(&camp, w.now))?;
+    set_before(&mut d.effects, "panel.formed", prior);
     let rows: Vec<PanelRow> = d
         .members
         .iter()
@@ -275,7 +286,13 @@ pub async fn submit_scores(
         report: cmd.report,
         onsite: cmd.onsite,
     };
-    let d = acceptance::submit_scores(command, &facts, &ctx(&camp, w.now))?;
+    let prior = phases::scores_of(w.conn(), cmd.school)
+        .await?
+        .into_iter()
+        .find(|s| s.member == call.actor.id)
+        .map(|s| serde_json::json!({ "report": s.report, "onsite": s.onsite }));
+    let mut d = acceptance::submit_scores(command, &facts, &ctx(&camp, w.now))?;
+    set_before(&mut d.effects, "scores.submitted", prior);
     let sheet = ScoreRow {
         school_id: d.sheet.school,
         member: d.sheet.member,

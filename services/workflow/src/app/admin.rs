@@ -1,6 +1,7 @@
 //! The server's own administration: its clock and the bearer tokens.
 
 use chrono::{DateTime, Utc};
+use junheng_core::effects::clock_advanced;
 use junheng_core::{Effect, Role, Scope};
 use junheng_store::campaigns::Lock;
 use junheng_store::tokens::{self, TokenInfo, TokenRow};
@@ -33,8 +34,13 @@ pub fn require_simulated(state: &AppState) -> AppResult<()> {
     Ok(())
 }
 
-/// Moves the simulated clock forward to `to`; it never goes back.
-pub async fn advance_clock(w: &mut Work, to: DateTime<Utc>) -> AppResult<DateTime<Utc>> {
+/// Moves the simulated clock forward to `to`; it never goes back. Audited in the system chain
+/// with the instant it moved from.
+pub async fn advance_clock(
+    w: &mut Work,
+    call: &Call,
+    to: DateTime<Utc>,
+) -> AppResult<DateTime<Utc>> {
     if to < w.now {
         return Err(AppError::invalid(
             "to",
@@ -44,7 +50,14 @@ pub async fn advance_clock(w: &mut Work, to: DateTime<Utc>) -> AppResult<DateTim
             ),
         ));
     }
+    let before = junheng_store::clock::read_for_update(w.conn()).await?;
     let now = junheng_store::clock::advance(w.conn(), to).await?;
+    w.record(
+        call,
+        junheng_store::audit::SYSTEM_CHAIN,
+        &[clock_advanced(before, now)],
+    )
+    .await?;
     tracing::info!(clock.now = %now, "simulated clock advanced");
     Ok(now)
 }

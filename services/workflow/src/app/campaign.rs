@@ -256,6 +256,19 @@ pub async fn audit_events(
     Ok(audit::list(&mut conn, campaign, school, after, size).await?)
 }
 
+/// Verifies a campaign's audit hash chain (or the system chain) in one REPEATABLE READ
+/// snapshot, so the events and the chain head it compares agree.
+pub async fn verify_chain(state: &AppState, campaign: Uuid) -> AppResult<audit::ChainReport> {
+    let mut tx = state.pool.begin().await?;
+    audit::snapshot(&mut tx).await?;
+    if campaign != audit::SYSTEM_CHAIN {
+        campaigns::get(&mut tx, campaign, Lock::None).await?;
+    }
+    let report = audit::verify(&mut tx, campaign).await?;
+    tx.commit().await?;
+    Ok(report)
+}
+
 /// Checks that the campaign exists before a stream on it starts.
 pub async fn exists(state: &AppState, campaign: Uuid) -> AppResult<()> {
     let mut conn = state.pool.acquire().await?;

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use junheng_core::CaseState;
+use junheng_core::effects::set_before;
 use junheng_core::mentor::{
     self, DeclaredPractice, MentorOverride, MentorVerdict, PracticeTally, Rating, RatingFacts,
 };
@@ -174,6 +175,11 @@ pub async fn rate_presentation(
     let campaign = state.campaign_of(w.conn(), cmd.school).await?;
     let camp = state.load(w.conn(), campaign, Lock::Share).await?;
     let row = schools::get_for_update(w.conn(), cmd.school).await?;
+    let sheets = store::sheets_of(w.conn(), cmd.school).await?;
+    let prior = sheets
+        .iter()
+        .find(|s| s.rater == call.actor.id)
+        .map(|s| s.ratings.clone());
     let facts = RatingFacts {
         state: row.state,
         practices: store::practices_of(w.conn(), cmd.school)
@@ -181,11 +187,7 @@ pub async fn rate_presentation(
             .into_iter()
             .map(|p| (p.id, p.title))
             .collect(),
-        raters: store::sheets_of(w.conn(), cmd.school)
-            .await?
-            .into_iter()
-            .map(|s| s.rater)
-            .collect(),
+        raters: sheets.into_iter().map(|s| s.rater).collect(),
     };
     let command = mentor::RatePresentation {
         school: cmd.school,
@@ -193,7 +195,8 @@ pub async fn rate_presentation(
         ratings: cmd.ratings,
         verdicts: cmd.verdicts,
     };
-    let d = mentor::rate_presentation(command, &facts, &ctx(&camp, w.now))?;
+    let mut d = mentor::rate_presentation(command, &facts, &ctx(&camp, w.now))?;
+    set_before(&mut d.effects, "presentation.rated", prior);
     let sheet = SheetRow {
         school_id: cmd.school,
         rater: d.sheet.rater.clone(),

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 
 use chrono::NaiveDate;
 use junheng_core::CaseState;
+use junheng_core::effects::set_before;
 use junheng_core::pairing::{self, Groups, LogAssistance, PairingFacts, SchoolInfo};
 use junheng_store::PgConnection;
 use junheng_store::campaigns::{self, Lock};
@@ -93,7 +94,16 @@ pub async fn set_pairing(
             .map(|b| b.0)
             .collect::<BTreeSet<_>>(),
     };
-    let d = pairing::set_pairing(cmd.groups, &facts, &ctx(&camp, w.now))?;
+    let prior = phases::pairing(w.conn(), cmd.campaign).await?;
+    let prior = (!prior.is_empty()).then(|| {
+        let mut groups: std::collections::BTreeMap<Uuid, Vec<Uuid>> = Default::default();
+        for (m, p) in prior {
+            groups.entry(m).or_default().push(p);
+        }
+        serde_json::json!({ "groups": groups.into_iter().map(|(m, ps)| serde_json::json!({ "mentor": m, "potentials": ps })).collect::<Vec<_>>() })
+    });
+    let mut d = pairing::set_pairing(cmd.groups, &facts, &ctx(&camp, w.now))?;
+    set_before(&mut d.effects, "pairing.set", prior);
     for mv in d.moves {
         cases::apply(w, call, &camp, mv.school, 0, mv.command, mv.extra).await?;
     }
@@ -117,7 +127,13 @@ pub async fn record_baseline(
     let campaign = state.campaign_of(w.conn(), cmd.school).await?;
     let camp = state.load(w.conn(), campaign, Lock::Share).await?;
     let row = schools::get_for_update(w.conn(), cmd.school).await?;
-    let d = pairing::record_baseline(cmd.school, &cmd.scores, row.state, &ctx(&camp, w.now))?;
+    let prior = phases::baselines(w.conn(), campaign)
+        .await?
+        .into_iter()
+        .find(|(s, _)| *s == cmd.school)
+        .map(|(_, scores)| scores);
+    let mut d = pairing::record_baseline(cmd.school, &cmd.scores, row.state, &ctx(&camp, w.now))?;
+    set_before(&mut d.effects, "baseline.recorded", prior);
     let json = serde_json::to_value(&d.scores).map_err(AppError::internal)?;
     let now = w.now;
     phases::upsert_baseline(w.conn(), campaign, cmd.school, &json, &call.actor.id, now).await?;
