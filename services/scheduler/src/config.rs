@@ -133,10 +133,10 @@ pub struct DispatchSettings {
 /// 15 on the same cores, loopback sink in a separate process; three runs in the scheduler
 /// README): with continuous claiming, `batch_size` 500 × `workers` 2 keeps one claim in flight
 /// while the other's rows are sent; 64 sends at a time to the one endpoint reach a transport
-/// ceiling of 18,600–26,900/s, far above what the database allows; `finish_batch` 500 records
-/// a batch in one transaction (about 3 row writes per message, ~250 commits per 50,000
-/// messages). They drained 2,500–6,400 messages/s (0.52–0.64 × the database bound) on a
-/// machine loaded by other builds. `max_in_flight` 5,000 bounds memory (and the results held
+/// ceiling of 30,000–37,000/s on a quiet machine; `finish_batch` 500 records a batch in one
+/// transaction (about 3.5 row writes per message, ~250 commits per 50,000 messages). They
+/// drained 10,700–14,300 messages/s on a quiet machine (2,500–6,400/s with the cores loaded by
+/// other builds). `max_in_flight` 5,000 bounds memory (and the results held
 /// through an outage) while letting a burst be claimed 5,000 rows ahead.
 impl Default for DispatchSettings {
     fn default() -> Self {
