@@ -16,25 +16,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 async fn queue(pool: &PgPool, campaign: Uuid, n: usize, at: DateTime<Utc>) {
-    let rows: Vec<NewRow> = (0..n)
-        .map(|i| NewRow {
-            dedupe_key: format!("test:{i}|role:office|hook"),
-            campaign_id: campaign,
-            kind: Kind::DailyDigest,
-            endpoint: "hook".into(),
-            recipient: "role:office".into(),
-            obligation_id: None,
-            planned_due_at: None,
-            payload: Payload {
-                title: format!("消息 {i}"),
-                text: format!("第 {i} 条"),
-                ..Payload::default()
-            },
-            urgent: false,
-            not_before: at,
-            held: false,
-        })
-        .collect();
+    let rows = common::office_digests("test", campaign, n, at);
     let mut conn = pool.acquire().await.unwrap();
     for chunk in rows.chunks(500) {
         outbox::insert(&mut conn, chunk, at).await.unwrap();

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
-use junheng_scheduler::outbox::{self, Kind, NewRow, Payload};
+use junheng_scheduler::outbox;
 use junheng_scheduler::{Dispatcher, Settings};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use uuid::Uuid;
@@ -85,25 +85,7 @@ async fn an_outage_longer_than_the_lease_sends_no_delivered_message_again() {
     );
     let campaign = Uuid::now_v7();
     let now = Utc::now();
-    let rows: Vec<NewRow> = (0..N)
-        .map(|i| NewRow {
-            dedupe_key: format!("outage:{i}|role:office|hook"),
-            campaign_id: campaign,
-            kind: Kind::DailyDigest,
-            endpoint: "hook".into(),
-            recipient: "role:office".into(),
-            obligation_id: None,
-            planned_due_at: None,
-            payload: Payload {
-                title: format!("消息 {i}"),
-                text: format!("第 {i} 条"),
-                ..Payload::default()
-            },
-            urgent: false,
-            not_before: now,
-            held: false,
-        })
-        .collect();
+    let rows = common::office_digests("outage", campaign, N, now);
     let mut conn = pool.acquire().await.unwrap();
     outbox::insert(&mut conn, &rows, now).await.unwrap();
     drop(conn);

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use junheng_proto::v1 as pb;
 use junheng_proto::v1::scheduler_service_client::SchedulerServiceClient;
-use junheng_scheduler::outbox::{self, Kind, NewRow, Payload};
+use junheng_scheduler::outbox;
 use junheng_scheduler::{ClockMode, Scheduler, SignClock, grpc};
 use junheng_store::tokens::{self, TokenRow};
 use tonic::Code;
@@ -122,25 +122,7 @@ async fn a_database_outage_is_unavailable_then_recovers_without_loss_or_resend()
         .await
         .unwrap();
     let campaign = seed_campaign(&pool).await;
-    let rows: Vec<NewRow> = (0..3)
-        .map(|i| NewRow {
-            dedupe_key: format!("outage:{i}|role:office|hook"),
-            campaign_id: campaign,
-            kind: Kind::DailyDigest,
-            endpoint: "hook".into(),
-            recipient: "role:office".into(),
-            obligation_id: None,
-            planned_due_at: None,
-            payload: Payload {
-                title: format!("每日汇总 {i}"),
-                text: format!("第 {i} 条正文"),
-                ..Payload::default()
-            },
-            urgent: false,
-            not_before: t0,
-            held: false,
-        })
-        .collect();
+    let rows = common::office_digests("outage", campaign, 3, t0);
     outbox::insert(&mut conn, &rows, t0).await.unwrap();
     drop(conn);
 

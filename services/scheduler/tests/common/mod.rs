@@ -85,6 +85,36 @@ impl TestDb {
     }
 }
 
+/// `n` office digests to the webhook endpoint `hook`, due at `at`; dedupe keys
+/// `{prefix}:{i}|role:office|hook`.
+pub fn office_digests(
+    prefix: &str,
+    campaign: Uuid,
+    n: usize,
+    at: DateTime<Utc>,
+) -> Vec<junheng_scheduler::outbox::NewRow> {
+    use junheng_scheduler::outbox::{Kind, NewRow, Payload};
+    (0..n)
+        .map(|i| NewRow {
+            dedupe_key: format!("{prefix}:{i}|role:office|hook"),
+            campaign_id: campaign,
+            kind: Kind::DailyDigest,
+            endpoint: "hook".into(),
+            recipient: "role:office".into(),
+            obligation_id: None,
+            planned_due_at: None,
+            payload: Payload {
+                title: format!("消息 {i}"),
+                text: format!("第 {i} 条"),
+                ..Payload::default()
+            },
+            urgent: false,
+            not_before: at,
+            held: false,
+        })
+        .collect()
+}
+
 pub fn definition() -> CampaignDefinition {
     CampaignDefinition::parse(CAMPAIGN_TOML).expect("shipped definition parses")
 }
