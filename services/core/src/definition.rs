@@ -99,6 +99,68 @@ pub struct Reminders {
     pub digest_cron: String,
 }
 
+/// What every published text carries: the campaign's title, who issues it, and how the public
+/// reaches the office (公示 落款, 监督电话 …). Defaults are the 2020 Changle plan's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Publication {
+    /// The campaign as the plan names it (义务教育优质均衡系列示范校创建).
+    pub title: String,
+    /// The issuing unit that signs notices (落款).
+    pub issuing_unit: String,
+    /// The office that runs the campaign and receives objections (督导室).
+    pub office: String,
+    /// The plan's document number (文号).
+    pub document_number: String,
+    /// 监督电话.
+    pub phone: String,
+    /// Postal address for written objections.
+    pub address: String,
+    /// E-mail for objections.
+    pub email: String,
+    /// Prefix of the 索引号 a portal shows for each notice.
+    pub index_prefix: String,
+    /// Award titles as the plan writes them.
+    pub awards: AwardTitles,
+}
+
+/// The four award classes and the veto, titled as the plan writes them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AwardTitles {
+    pub contribution: String,
+    pub model: String,
+    pub progress: String,
+    pub compliance: String,
+    pub veto: String,
+}
+
+impl Default for Publication {
+    fn default() -> Self {
+        Publication {
+            title: "义务教育优质均衡系列示范校创建".into(),
+            issuing_unit: "昌乐县教育和体育局".into(),
+            office: "昌乐县人民政府教育督导室".into(),
+            document_number: "乐教督字〔2020〕2号".into(),
+            phone: String::new(),
+            address: String::new(),
+            email: String::new(),
+            index_prefix: String::new(),
+            awards: AwardTitles::default(),
+        }
+    }
+}
+
+impl Default for AwardTitles {
+    fn default() -> Self {
+        AwardTitles {
+            contribution: "全县义务教育优质均衡贡献校".into(),
+            model: "全县义务教育优质均衡标兵校".into(),
+            progress: "全县义务教育优质均衡进步校".into(),
+            compliance: "全县义务教育优质均衡达标校".into(),
+            veto: "一票否决".into(),
+        }
+    }
+}
+
 /// A validated campaign definition.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CampaignDefinition {
@@ -118,6 +180,9 @@ pub struct CampaignDefinition {
     pub reminders: Reminders,
     pub extra_off_days: Vec<NaiveDate>,
     pub extra_working_days: Vec<NaiveDate>,
+    /// Absent from definitions stored before it existed: those read as the plan's defaults.
+    #[serde(default)]
+    pub publication: Publication,
     #[serde(skip)]
     calendar: WorkCalendar,
 }
@@ -233,6 +298,62 @@ mod raw {
         pub scoring: ScoringRaw,
         #[serde(default)]
         pub reminders: RemindersRaw,
+        #[serde(default)]
+        pub publication: PublicationRaw,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields, default)]
+    pub struct PublicationRaw {
+        pub title: Spanned<String>,
+        pub issuing_unit: Spanned<String>,
+        pub office: Spanned<String>,
+        pub document_number: Spanned<String>,
+        pub phone: String,
+        pub address: String,
+        pub email: String,
+        pub index_prefix: String,
+        pub awards: AwardTitlesRaw,
+    }
+    impl Default for PublicationRaw {
+        fn default() -> Self {
+            let d = Publication::default();
+            let s = |v: String| Spanned::new(0..0, v);
+            PublicationRaw {
+                title: s(d.title),
+                issuing_unit: s(d.issuing_unit),
+                office: s(d.office),
+                document_number: s(d.document_number),
+                phone: d.phone,
+                address: d.address,
+                email: d.email,
+                index_prefix: d.index_prefix,
+                awards: AwardTitlesRaw::default(),
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields, default)]
+    pub struct AwardTitlesRaw {
+        pub contribution: Spanned<String>,
+        pub model: Spanned<String>,
+        pub progress: Spanned<String>,
+        pub compliance: Spanned<String>,
+        pub veto: Spanned<String>,
+    }
+    impl Default for AwardTitlesRaw {
+        fn default() -> Self {
+            let d = AwardTitles::default();
+            let s = |v: String| Spanned::new(0..0, v);
+            AwardTitlesRaw {
+                contribution: s(d.contribution),
+                model: s(d.model),
+                progress: s(d.progress),
+                compliance: s(d.compliance),
+                veto: s(d.veto),
+            }
+        }
     }
 
     #[derive(Deserialize)]
@@ -456,6 +577,35 @@ impl Validator<'_> {
             self.push(s, field, "must not be empty");
         }
         v
+    }
+
+    fn publication(&mut self, p: &raw::PublicationRaw) -> Publication {
+        let a = &p.awards;
+        let email = p.email.trim().to_string();
+        if !email.is_empty() && !email.contains('@') {
+            self.problems.push(Problem {
+                line: None,
+                field: "publication.email".into(),
+                reason: format!("`{email}` is not an e-mail address"),
+            });
+        }
+        Publication {
+            title: self.nonempty(&p.title, "publication.title"),
+            issuing_unit: self.nonempty(&p.issuing_unit, "publication.issuing_unit"),
+            office: self.nonempty(&p.office, "publication.office"),
+            document_number: self.nonempty(&p.document_number, "publication.document_number"),
+            phone: p.phone.trim().to_string(),
+            address: p.address.trim().to_string(),
+            email,
+            index_prefix: p.index_prefix.trim().to_string(),
+            awards: AwardTitles {
+                contribution: self.nonempty(&a.contribution, "publication.awards.contribution"),
+                model: self.nonempty(&a.model, "publication.awards.model"),
+                progress: self.nonempty(&a.progress, "publication.awards.progress"),
+                compliance: self.nonempty(&a.compliance, "publication.awards.compliance"),
+                veto: self.nonempty(&a.veto, "publication.awards.veto"),
+            },
+        }
     }
 
     fn build(&mut self, raw: raw::Definition) -> Option<CampaignDefinition> {
@@ -731,6 +881,8 @@ impl Validator<'_> {
             extra_working_days.extend(self.date(d, &format!("calendar.extra_working_days[{i}]")));
         }
 
+        let publication = self.publication(&raw.publication);
+
         if !self.problems.is_empty() {
             return None;
         }
@@ -757,6 +909,7 @@ impl Validator<'_> {
             },
             extra_off_days,
             extra_working_days,
+            publication,
             calendar: WorkCalendar::default(),
         };
         def.calendar = build_calendar(&def);
@@ -794,6 +947,32 @@ mod tests {
         // The deadline is the start of 2020-05-01 in Shanghai, i.e. 16:00 UTC the day before.
         let deadline = def.deadline_after(def.window(PhaseKind::SeedDesignation).end);
         assert_eq!(deadline.to_rfc3339(), "2020-04-30T16:00:00+00:00");
+    }
+
+    #[test]
+    fn publication_values_come_from_the_definition_with_the_plans_defaults() {
+        let def = CampaignDefinition::parse(CHANGLE).unwrap();
+        assert_eq!(def.publication.document_number, "乐教督字〔2020〕2号");
+        assert_eq!(
+            def.publication.awards.progress,
+            "全县义务教育优质均衡进步校"
+        );
+        let text = CHANGLE.replace(
+            "issuing_unit = \"昌乐县教育和体育局\"",
+            "issuing_unit = \" \"",
+        );
+        let err = CampaignDefinition::parse(&text).unwrap_err();
+        assert!(
+            err.0
+                .iter()
+                .any(|p| p.field == "publication.issuing_unit" && p.line.is_some()),
+            "{err:?}"
+        );
+        // A definition stored before `publication` existed reads as the plan's defaults.
+        let (mut json, _) = def.canonical();
+        json.as_object_mut().unwrap().remove("publication");
+        let old = CampaignDefinition::from_canonical(json).unwrap();
+        assert_eq!(old.publication, Publication::default());
     }
 
     #[test]
