@@ -8,6 +8,11 @@
 //!   `retry`, `permanent`, `disable_endpoint`, `cancelled`);
 //! - `junheng_endpoint_disabled{endpoint}`: 1 while a vendor-disabled endpoint waits for the
 //!   office;
+//! - `junheng_rate_limit_waits_total{endpoint,source}` and
+//!   `junheng_rate_limit_wait_seconds{endpoint,source}`: messages this replica had to put off
+//!   because an endpoint's shared budget was spent (`source="budget"`) or the vendor asked for a
+//!   pause (`source="vendor"`, its Retry-After), and how long the wait was; counted where it
+//!   happens (per replica, not from the tables);
 //! - the pool, and every gRPC call (from `junheng-edge`).
 
 use junheng_edge::metrics::GaugeFamily;
@@ -18,6 +23,20 @@ use crate::ClockMode;
 static MESSAGES: GaugeFamily = GaugeFamily::new("junheng_outbox_messages");
 static OLDEST: GaugeFamily = GaugeFamily::new("junheng_outbox_oldest_due_seconds");
 static DISABLED: GaugeFamily = GaugeFamily::new("junheng_endpoint_disabled");
+
+/// Records that `messages` to `endpoint` wait `wait` for a rate limit (`source`: `budget`
+/// or `vendor`).
+pub fn rate_limit_wait(
+    endpoint: &str,
+    source: &'static str,
+    messages: usize,
+    wait: std::time::Duration,
+) {
+    metrics::counter!("junheng_rate_limit_waits_total", "endpoint" => endpoint.to_string(), "source" => source)
+        .increment(messages as u64);
+    metrics::histogram!("junheng_rate_limit_wait_seconds", "endpoint" => endpoint.to_string(), "source" => source)
+        .record(wait.as_secs_f64());
+}
 
 pub async fn scrape(pool: &PgPool, clock: ClockMode) -> anyhow::Result<()> {
     junheng_edge::metrics::record_pool(pool);

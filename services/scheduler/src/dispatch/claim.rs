@@ -124,6 +124,14 @@ impl Dispatcher {
                 }
                 let (allowed, next_free) =
                     take_budget(&mut tx, ep, &limits, idx.len(), now).await?;
+                if allowed < idx.len() {
+                    crate::metrics::rate_limit_wait(
+                        ep,
+                        "budget",
+                        idx.len() - allowed,
+                        (next_free - now).to_std().unwrap_or_default(),
+                    );
+                }
                 for &i in &idx[allowed..] {
                     take[i] = false;
                     defer.push((live[i].id, next_free));

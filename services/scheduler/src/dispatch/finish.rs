@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use junheng_notify::Outcome;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -124,6 +125,12 @@ async fn record_attempts(
                 urgent: c.urgent,
                 feishu: c.feishu,
             };
+            if let Outcome::Retry {
+                after: Some(after), ..
+            } = &x.outcome
+            {
+                crate::metrics::rate_limit_wait(&c.endpoint, "vendor", 1, *after);
+            }
             lifecycle::settle(&x.outcome, &attempted, &policy, rand::random::<f64>())
         })
         .collect();
