@@ -188,6 +188,7 @@ async fn concurrent_appends_never_fork_the_chain() {
                     role: junheng_core::Role::Office,
                     request_id: format!("r-{t}-{i}"),
                     at: chrono::Utc::now(),
+                    trace_context: None,
                 };
                 let ev = |n: i32| {
                     Effect::event(
@@ -234,6 +235,7 @@ async fn the_verifier_and_the_trigger_hash_alike() {
         role: junheng_core::Role::Office,
         request_id: "r\n-1".into(),
         at: at("2020-03-02T09:00:00.123456789+08:00"),
+        trace_context: None,
     };
     audit::apply(
         &mut conn,

@@ -12,6 +12,7 @@ async fn write_event(conn: &mut sqlx::PgConnection, campaign: Uuid, action: &'st
         role: junheng_core::Role::Office,
         request_id: "r".into(),
         at: chrono::Utc::now(),
+        trace_context: None,
     };
     audit::apply(
         conn,

@@ -13,7 +13,9 @@
 //!   `Type=notify` units with `WatchdogSec=`;
 //! - [`metrics`]: Prometheus text on an admin port: a tower layer counting every gRPC call by
 //!   service, method and code with a latency histogram, and gauges a service fills at scrape
-//!   time from its own tables.
+//!   time from its own tables;
+//! - [`telemetry`]: logs (text or JSON) and OpenTelemetry traces over OTLP when configured,
+//!   with one trace from a gRPC call to the deliveries it caused.
 //!
 //! It knows nothing of campaigns; the services pass it their pool and their scrape function,
 //! and map their own errors (rule refusals, outbox errors) to an [`status::ApiError`].
@@ -26,4 +28,5 @@ pub mod request;
 pub mod running;
 pub mod status;
 pub mod systemd;
+pub mod telemetry;
 pub mod violations;

@@ -124,7 +124,7 @@ where
 }
 
 /// `/junheng.v1.SeedService/Nominate` → (`junheng.v1.SeedService`, `Nominate`).
-fn split_path(path: &str) -> (String, String) {
+pub(crate) fn split_path(path: &str) -> (String, String) {
     let mut it = path.trim_start_matches('/').splitn(2, '/');
     let service = it.next().unwrap_or_default();
     let method = it.next().unwrap_or_default();

@@ -138,14 +138,16 @@ pub async fn resend(
     let key = format!("resend:{}:{idempotency_key}", caller.actor.id);
     let mut tx = pool.begin().await?;
     let inserted = sqlx::query_scalar!(
-        r#"INSERT INTO outbox (id, dedupe_key, campaign_id, kind, endpoint, recipient, payload, urgent, not_before, status, created_at, resend_of)
-           SELECT $1, $2, campaign_id, kind, endpoint, recipient, payload, urgent, $3, $5, $3, id FROM outbox WHERE id = $4
+        r#"INSERT INTO outbox (id, dedupe_key, campaign_id, kind, endpoint, recipient, payload, urgent, not_before, status, created_at, resend_of, trace_context)
+           SELECT $1, $2, campaign_id, kind, endpoint, recipient, payload, urgent, $3, $5, $3, id, $6 FROM outbox WHERE id = $4
            ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"#,
         Uuid::now_v7(),
         key,
         now,
         outbox_id,
-        OutboxStatus::Pending as OutboxStatus
+        OutboxStatus::Pending as OutboxStatus,
+        // The resend's delivery continues the trace of the call that asked for it.
+        junheng_edge::telemetry::traceparent()
     )
     .fetch_optional(&mut *tx)
     .await?;
@@ -447,6 +449,7 @@ impl Audit {
             role: self.actor.role,
             request_id: self.request_id.clone(),
             at,
+            trace_context: junheng_edge::telemetry::traceparent(),
         }
     }
 }

@@ -412,13 +412,15 @@ pub async fn serve(
     Server::builder()
         .layer(junheng_edge::metrics::GrpcMetricsLayer)
         .trace_fn(|req| {
-            let id = req
+            let span = junheng_edge::telemetry::grpc_span(req);
+            if let Some(id) = req
                 .headers()
                 .get("x-request-id")
                 .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_string();
-            tracing::info_span!("grpc", request.id = %id, rpc = %req.uri().path())
+            {
+                span.record("request.id", id);
+            }
+            span
         })
         .add_service(health_service)
         .add_service(reflection)

@@ -37,21 +37,21 @@ struct Args {
     /// Log as JSON lines.
     #[arg(long)]
     json_logs: bool,
+    /// Export traces over OTLP/gRPC to this collector (e.g. `http://127.0.0.1:4317`); off when
+    /// unset. Each delivery's span continues the trace of the call that caused it.
+    #[arg(long, env = "JUNHENG_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    if args.json_logs {
-        tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .json()
-            .init();
-    } else {
-        tracing_subscriber::fmt().with_env_filter(filter).init();
-    }
+    let telemetry = junheng_edge::telemetry::Telemetry::init(&junheng_edge::telemetry::Options {
+        service: "junheng-scheduler",
+        json_logs: args.json_logs,
+        otlp_endpoint: args.otlp_endpoint.clone(),
+        default_filter: "info",
+    })?;
     let _ = rustls::crypto::ring::default_provider().install_default();
 
     let mut settings = Settings::load(&args.config)
@@ -129,7 +129,9 @@ async fn main() -> anyhow::Result<()> {
         stopped(stop_rx.clone()),
     ));
     let looped = scheduler.run(stopped(stop_rx)).await;
-    server.await.context("gRPC server task")??;
+    let served = server.await.context("gRPC server task");
+    telemetry.shutdown().await;
+    served??;
     looped?;
     Ok(())
 }

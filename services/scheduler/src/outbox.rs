@@ -138,6 +138,8 @@ pub struct NewRow {
     pub not_before: DateTime<Utc>,
     /// `held` when quiet hours or a non-working day pushed `not_before` later.
     pub held: bool,
+    /// The `traceparent` of the call that caused it (its delivery continues that trace).
+    pub trace_context: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -170,6 +172,8 @@ pub struct Occurrence<'a> {
     /// A hold that would reach this instant is not applied (a reminder held past its own
     /// deadline would be useless, so it goes out in quiet time instead).
     pub hold_limit: Option<DateTime<Utc>>,
+    /// The `traceparent` of the call that caused it, when known.
+    pub trace_context: Option<String>,
 }
 
 /// Renders `occ` for every target's channel and builds one row per target.
@@ -250,6 +254,7 @@ pub fn rows_for(
             not_before,
             // Only quiet hours hold; a two-minute step off a Feishu peak is not a hold.
             held: held_until > occ.at,
+            trace_context: occ.trace_context.clone(),
         });
     }
     Ok(rows)
@@ -278,6 +283,7 @@ pub async fn insert(
         .collect();
     let urgent: Vec<bool> = rows.iter().map(|r| r.urgent).collect();
     let not_before: Vec<DateTime<Utc>> = rows.iter().map(|r| r.not_before).collect();
+    let traces: Vec<Option<String>> = rows.iter().map(|r| r.trace_context.clone()).collect();
     let statuses: Vec<OutboxStatus> = rows
         .iter()
         .map(|r| {
@@ -290,11 +296,11 @@ pub async fn insert(
         .collect();
     let res = sqlx::query!(
         r#"INSERT INTO outbox (id, dedupe_key, campaign_id, kind, endpoint, recipient, obligation_id, planned_due_at,
-                               payload, urgent, not_before, status, created_at)
-           SELECT i, k, c, kd, e, r, o, d, p, u, nb, s, $1
+                               payload, urgent, not_before, status, created_at, trace_context)
+           SELECT i, k, c, kd, e, r, o, d, p, u, nb, s, $1, tc
            FROM UNNEST($2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::uuid[],
-                       $9::timestamptz[], $10::jsonb[], $11::bool[], $12::timestamptz[], $13::text[])
-                AS t(i, k, c, kd, e, r, o, d, p, u, nb, s)
+                       $9::timestamptz[], $10::jsonb[], $11::bool[], $12::timestamptz[], $13::text[], $14::text[])
+                AS t(i, k, c, kd, e, r, o, d, p, u, nb, s, tc)
            ON CONFLICT (dedupe_key) DO NOTHING"#,
         now,
         &ids,
@@ -309,6 +315,7 @@ pub async fn insert(
         &urgent,
         &not_before,
         &statuses as &[OutboxStatus],
+        &traces as &[Option<String>],
     )
     .execute(&mut *conn)
     .await?;
@@ -389,6 +396,7 @@ mod tests {
                 calendar: cal,
             }),
             hold_limit: None,
+            trace_context: None,
         }
     }
     fn by_endpoint(rows: &[NewRow]) -> Vec<(&str, DateTime<Utc>, bool)> {

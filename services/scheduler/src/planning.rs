@@ -192,6 +192,7 @@ impl Planner {
                             html_hook: None,
                             quiet: Some(q),
                             hold_limit: Some(o.due_at),
+                            trace_context: None,
                         };
                         rows.extend(outbox::rows_for(
                             &self.settings,
@@ -238,6 +239,7 @@ impl Planner {
                                 html_hook: None,
                                 quiet: Some(q),
                                 hold_limit: None,
+                                trace_context: None,
                             };
                             rows.extend(outbox::rows_for(
                                 &self.settings,
@@ -301,6 +303,7 @@ impl Planner {
                 html_hook: None,
                 quiet: Some(QuietRules::for_campaign(def)),
                 hold_limit: None,
+                trace_context: None,
             };
             // The office copy carries the whole list, rendered once per office endpoint. Each
             // listed school's copy names only that school and the list's size, so a notice to
@@ -456,6 +459,7 @@ impl Planner {
                 html_hook: None,
                 quiet: Some(QuietRules::for_campaign(def)),
                 hold_limit: None,
+                trace_context: None,
             };
             let rows = outbox::rows_for(
                 &self.settings,
@@ -516,6 +520,8 @@ impl Planner {
                     html_hook: Some(&hook),
                     quiet: Some(QuietRules::for_campaign(def)),
                     hold_limit: None,
+                    // The call that completed the phase: its delivery continues that trace.
+                    trace_context: e.trace_context.clone(),
                 };
                 let rows = outbox::rows_for(
                     &self.settings,

@@ -67,6 +67,7 @@ async fn kill_9_mid_batch_then_restart_loses_nothing() {
             urgent: false,
             not_before: t0,
             held: false,
+            trace_context: None,
         })
         .collect();
     let mut conn = db.pool.acquire().await.unwrap();

@@ -444,6 +444,7 @@ async fn rows_due_soon_are_claimed_ahead_sent_on_time_and_rechecked() {
         urgent: false,
         not_before: due,
         held: false,
+        trace_context: None,
     };
     let rows = [
         row("digest", None),
@@ -568,6 +569,7 @@ async fn a_feishu_retry_keeps_off_the_peak_minute() {
         urgent: false,
         not_before: now,
         held: false,
+        trace_context: None,
     };
     outbox::insert(&mut db.pool.acquire().await.unwrap(), &[row], now)
         .await

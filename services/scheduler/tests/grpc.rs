@@ -85,6 +85,7 @@ fn digests(
             urgent: false,
             not_before: t0,
             held: false,
+            trace_context: None,
         })
         .collect()
 }

@@ -14,6 +14,10 @@ use junheng_scheduler::outbox::{self, Kind, NewRow, Payload};
 use junheng_scheduler::{ClockMode, Dispatcher, SignClock};
 use sqlx::PgPool;
 
+/// The Prometheus recorder is one per process and each test scrapes its own database into it:
+/// the tests of this file take turns.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn queue(pool: &PgPool, campaign: uuid::Uuid, endpoint: &str, n: usize) {
     let at = Utc::now() - Duration::seconds(90);
     let rows: Vec<NewRow> = (0..n)
@@ -33,6 +37,7 @@ async fn queue(pool: &PgPool, campaign: uuid::Uuid, endpoint: &str, n: usize) {
             urgent: false,
             not_before: at,
             held: false,
+            trace_context: None,
         })
         .collect();
     let mut conn = pool.acquire().await.unwrap();
@@ -41,6 +46,7 @@ async fn queue(pool: &PgPool, campaign: uuid::Uuid, endpoint: &str, n: usize) {
 
 #[tokio::test]
 async fn outbox_series_move_as_messages_are_delivered_or_dead() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let db = TestDb::new().await;
     let sink = wiremock::MockServer::start().await;
     wiremock::Mock::given(wiremock::matchers::path("/bad"))
@@ -157,6 +163,7 @@ async fn outbox_series_move_as_messages_are_delivered_or_dead() {
 
 #[tokio::test]
 async fn messages_put_off_by_a_spent_budget_or_a_vendor_pause_are_counted_with_their_wait() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let db = TestDb::new().await;
     let sink = wiremock::MockServer::start().await;
     wiremock::Mock::given(wiremock::matchers::path("/busy"))

@@ -112,6 +112,7 @@ async fn queue_at(
             urgent: false,
             not_before: *t,
             held: false,
+            trace_context: None,
         };
         outbox::insert(&mut conn, std::slice::from_ref(&row), Utc::now())
             .await

@@ -17,6 +17,8 @@ pub struct AuditCtx {
     pub role: Role,
     pub request_id: String,
     pub at: DateTime<Utc>,
+    /// The W3C `traceparent` of the call, when traces are on.
+    pub trace_context: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -33,6 +35,7 @@ pub struct EventRow {
     pub reason: Option<String>,
     pub request_id: String,
     pub occurred_at: DateTime<Utc>,
+    pub trace_context: Option<String>,
 }
 
 /// An `events` row as fetched, before its role is read.
@@ -49,6 +52,7 @@ struct EventRec {
     reason: Option<String>,
     request_id: String,
     occurred_at: DateTime<Utc>,
+    trace_context: Option<String>,
 }
 
 impl TryFrom<EventRec> for EventRow {
@@ -68,6 +72,7 @@ impl TryFrom<EventRec> for EventRow {
             reason: r.reason,
             request_id: r.request_id,
             occurred_at: r.occurred_at,
+            trace_context: r.trace_context,
         })
     }
 }
@@ -195,8 +200,8 @@ pub async fn insert_events(
     }
     if !actions.is_empty() {
         sqlx::query!(
-            r#"INSERT INTO events (campaign_id, school_id, actor, role, action, before, after, reason, request_id, occurred_at)
-               SELECT $1, s, $2, $3, a, b, af, r, $4, $5
+            r#"INSERT INTO events (campaign_id, school_id, actor, role, action, before, after, reason, request_id, occurred_at, trace_context)
+               SELECT $1, s, $2, $3, a, b, af, r, $4, $5, $11
                FROM UNNEST($6::uuid[], $7::text[], $8::jsonb[], $9::jsonb[], $10::text[]) AS t(s, a, b, af, r)"#,
             ctx.campaign,
             ctx.actor,
@@ -208,6 +213,7 @@ pub async fn insert_events(
             &befores,
             &afters,
             &reasons as &[Option<String>],
+            ctx.trace_context,
         )
         .execute(&mut *conn)
         .await?;
@@ -225,7 +231,7 @@ pub async fn list(
 ) -> Result<Vec<EventRow>> {
     rows(sqlx::query_as!(
         EventRec,
-        r#"SELECT id, campaign_id, xid::text AS "xid!", school_id, actor, role, action, before, after, reason, request_id, occurred_at
+        r#"SELECT id, campaign_id, xid::text AS "xid!", school_id, actor, role, action, before, after, reason, request_id, occurred_at, trace_context
            FROM events
            WHERE campaign_id = $1 AND ($2::uuid IS NULL OR school_id = $2) AND id > $3
            ORDER BY id LIMIT $4"#,
@@ -249,7 +255,7 @@ pub async fn follow(
 ) -> Result<Vec<EventRow>> {
     rows(sqlx::query_as!(
         EventRec,
-        r#"SELECT id, campaign_id, xid::text AS "xid!", school_id, actor, role, action, before, after, reason, request_id, occurred_at
+        r#"SELECT id, campaign_id, xid::text AS "xid!", school_id, actor, role, action, before, after, reason, request_id, occurred_at, trace_context
            FROM events
            WHERE campaign_id = $1
              AND (xid, id) > ($2::text::xid8, $3)

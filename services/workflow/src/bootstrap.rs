@@ -247,6 +247,7 @@ pub async fn load_demo(pool: &PgPool, now: DateTime<Utc>) -> anyhow::Result<Opti
         role: Role::Office,
         request_id: "demo-load".into(),
         at: now,
+        trace_context: None,
     };
     let mut effects = vec![Effect::event(
         "campaign.created",

@@ -54,6 +54,10 @@ struct Args {
     /// Log as JSON lines.
     #[arg(long, env = "JUNHENG_LOG_JSON")]
     log_json: bool,
+    /// Export traces over OTLP/gRPC to this collector (e.g. `http://127.0.0.1:4317`); off when
+    /// unset.
+    #[arg(long, env = "JUNHENG_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
     /// The admin address for Prometheus metrics (`GET /metrics`); `off` serves none. Keep it
     /// off the public network.
     #[arg(long, env = "JUNHENG_METRICS_ADDR", default_value = "127.0.0.1:9464")]
@@ -106,16 +110,12 @@ fn write_secret(path: &std::path::Path, secret: &str) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "info,sqlx=warn".into());
-    if args.log_json {
-        tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .json()
-            .init();
-    } else {
-        tracing_subscriber::fmt().with_env_filter(filter).init();
-    }
+    let telemetry = junheng_edge::telemetry::Telemetry::init(&junheng_edge::telemetry::Options {
+        service: "junheng-workflow",
+        json_logs: args.log_json,
+        otlp_endpoint: args.otlp_endpoint.clone(),
+        default_filter: "info,sqlx=warn",
+    })?;
     let production = std::env::var("JUNHENG_ENV").is_ok_and(|e| e == "production");
     if args.demo && production {
         anyhow::bail!("refusing to start in demo mode (--demo) while JUNHENG_ENV=production");
@@ -231,9 +231,11 @@ async fn main() -> anyhow::Result<()> {
         demo: args.demo,
         metrics,
     };
-    junheng_workflow::serve(pool, options, listener, async {
+    let served = junheng_workflow::serve(pool, options, listener, async {
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutting down");
     })
-    .await
+    .await;
+    telemetry.shutdown().await;
+    served
 }

@@ -174,7 +174,7 @@ pub async fn serve(
         .trace_fn(|req| {
             // The request id is recorded by the handler (`Shared::call`), which also makes one up
             // when the caller sent none, so every span carries the id the caller is told.
-            tracing::info_span!("grpc", rpc = %req.uri().path(), request.id = tracing::field::Empty, actor.id = tracing::field::Empty)
+            junheng_edge::telemetry::grpc_span(req)
         })
         .add_service(health_service)
         .add_service(reflection_v1)

@@ -112,6 +112,7 @@ impl Work {
             role: call.actor.role,
             request_id: call.request_id.clone(),
             at: self.now,
+            trace_context: junheng_edge::telemetry::traceparent(),
         }
     }
 

@@ -422,6 +422,7 @@ async fn queue(
                 urgent: false,
                 not_before: at,
                 held: false,
+                trace_context: None,
             })
             .collect();
         outbox::insert(&mut conn, &rows, at).await?;

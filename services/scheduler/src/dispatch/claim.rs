@@ -25,19 +25,19 @@ impl Dispatcher {
         // recovery). An OR of both in one scan made every claim sort the whole due set.
         let rows = sqlx::query!(
             r#"WITH due AS (
-                   SELECT id, endpoint, kind, recipient, attempts, payload, obligation_id, planned_due_at, not_before
+                   SELECT id, endpoint, kind, recipient, attempts, payload, obligation_id, planned_due_at, not_before, trace_context
                    FROM outbox WHERE status IN ('pending', 'held') AND not_before <= $3
                         AND (not_before <= $1 OR NOT endpoint = ANY($4))
                    ORDER BY not_before, id LIMIT $2 FOR UPDATE SKIP LOCKED),
                leased AS (
-                   SELECT id, endpoint, kind, recipient, attempts, payload, obligation_id, planned_due_at, not_before
+                   SELECT id, endpoint, kind, recipient, attempts, payload, obligation_id, planned_due_at, not_before, trace_context
                    FROM outbox WHERE status = 'sending' AND lease_until <= $1
                    ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED),
                c AS (SELECT * FROM due UNION ALL SELECT * FROM leased)
                SELECT c.id AS "id!", c.endpoint AS "endpoint!", c.kind AS "kind!", c.recipient AS "recipient!",
                       c.attempts AS "attempts!", c.payload::text AS "payload!", c.obligation_id, c.planned_due_at,
                       c.not_before AS "not_before!", ob.status AS "ob_status?", ob.due_at AS "ob_due?",
-                      es.reason AS "disabled?"
+                      es.reason AS "disabled?", c.trace_context
                FROM c LEFT JOIN obligations ob ON ob.id = c.obligation_id
                       LEFT JOIN endpoint_states es ON es.endpoint = c.endpoint
                ORDER BY c.not_before, c.id"#,
@@ -208,6 +208,7 @@ impl Dispatcher {
                     not_before: r.not_before,
                     obligation_id: r.obligation_id,
                     planned_due_at: r.planned_due_at,
+                    trace_context: r.trace_context,
                 })
             })
             .collect::<Vec<_>>();

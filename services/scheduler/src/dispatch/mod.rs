@@ -89,6 +89,8 @@ pub struct Claimed {
     pub urgent: bool,
     /// Sent to a Feishu bot (retries keep off its peak minutes).
     pub feishu: bool,
+    /// The `traceparent` of the call that caused it: the delivery's span continues it.
+    pub trace_context: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use tracing::Instrument;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt as _;
@@ -94,8 +95,17 @@ impl Dispatcher {
                 // from here, a send that had already reached the vendor could time out on our
                 // side and be retried: a duplicate (found by a 100,000-row burst).
                 let d = self.clone();
+                let span = tracing::info_span!(
+                    "deliver",
+                    otel.kind = "client",
+                    outbox.id = %c.id,
+                    endpoint = %c.endpoint,
+                    kind = %c.kind,
+                    attempt = c.attempt,
+                );
+                junheng_edge::telemetry::continue_trace(&span, c.trace_context.as_deref());
                 sends.push(tokio::spawn(
-                    async move { d.send_one(c, anchor, permit).await },
+                    async move { d.send_one(c, anchor, permit).await }.instrument(span),
                 ));
             }
             // Rows the re-check dropped give their permits back here.
@@ -305,6 +315,7 @@ mod tests {
             lease_until: not_before + chrono::Duration::seconds(60),
             urgent: false,
             feishu: false,
+            trace_context: None,
         }
     }
 

@@ -111,6 +111,7 @@ pub fn office_digests(
             urgent: false,
             not_before: at,
             held: false,
+            trace_context: None,
         })
         .collect()
 }
