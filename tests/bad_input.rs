@@ -523,3 +523,94 @@ fn names_field_matches_paths() {
     assert!(is_structured("campaign_id") && is_structured("page_token"));
     assert!(!is_structured("name"));
 }
+
+/// The checks the descriptor walk cannot reach by string fields alone: the clock's bounds (a
+/// timestamp), an e-mail address lettre refuses, a date without zero padding, a negative page
+/// token — each refused naming its field, changing nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clock_addresses_dates_and_page_tokens_are_bounded() {
+    let app = App::spawn(ClockMode::Simulated {
+        start: Some(at("2020-03-01T09:00:00+08:00")),
+    })
+    .await;
+    let (campaign, schools) = changle(&app).await;
+    let before = app.snapshot().await;
+    let advance = |to: chrono::DateTime<chrono::Utc>| pb::AdvanceClockRequest {
+        idempotency_key: key(),
+        to: Some(ts(to)),
+    };
+    let year_10000 = chrono::NaiveDate::from_ymd_opt(10000, 1, 2)
+        .expect("a date")
+        .and_hms_opt(0, 0, 0)
+        .expect("a time")
+        .and_utc();
+    // 10000-01-02 is past 2020 + 2; so is 2023-01-02 (the bound is on UTC years); backwards
+    // is refused too.
+    for to in [
+        year_10000,
+        at("2023-01-02T00:00:00+08:00"),
+        at("2020-02-01T00:00:00+08:00"),
+    ] {
+        assert_invalid(
+            app.admin()
+                .advance_clock(auth(OFFICE_TOKEN, advance(to)))
+                .await,
+            "to",
+        );
+    }
+    // Within the bound it moves (and that is the only change below).
+    app.admin()
+        .advance_clock(auth(OFFICE_TOKEN, advance(at("2022-12-31T12:00:00+08:00"))))
+        .await
+        .expect("within the campaign years plus two");
+    let after_clock = app.snapshot().await;
+
+    let mut school = demo_requests().remove(0);
+    school.code = "3707259999".into();
+    school.contacts[0].email = "wang@@schools.changle.example".into();
+    assert_invalid(
+        app.schools()
+            .register_schools(auth(
+                OFFICE_TOKEN,
+                pb::RegisterSchoolsRequest {
+                    idempotency_key: key(),
+                    campaign_id: campaign.id.clone(),
+                    schools: vec![school],
+                },
+            ))
+            .await,
+        "schools[0].contacts[0].email",
+    );
+    assert_invalid(
+        app.pairing()
+            .log_assistance(auth(
+                OFFICE_TOKEN,
+                pb::LogAssistanceRequest {
+                    idempotency_key: key(),
+                    mentor_school_id: schools[0].id.clone(),
+                    potential_school_id: schools[1].id.clone(),
+                    date: "2020-5-15".into(),
+                    indicators: vec!["A1".into()],
+                    description: "送教".into(),
+                    evidence_ref: String::new(),
+                },
+            ))
+            .await,
+        "date",
+    );
+    assert_invalid(
+        app.campaigns()
+            .list_audit_events(auth(
+                OFFICE_TOKEN,
+                pb::ListAuditEventsRequest {
+                    campaign_id: campaign.id.clone(),
+                    page_token: "-5".into(),
+                    ..Default::default()
+                },
+            ))
+            .await,
+        "page_token",
+    );
+    assert_eq!(app.snapshot().await, after_clock);
+    assert_ne!(before, after_clock, "the clock's move is audited");
+}
