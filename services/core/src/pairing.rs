@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use uuid::Uuid;
 
 use crate::effects::{DeadlineRef, Effect, ObligationKind, Owner};
@@ -350,6 +350,11 @@ pub fn log_assistance(
     }
     if cmd.date > local_date(ctx.now, ctx.def.tz()) {
         problems.push(("date".into(), format!("{} is in the future", cmd.date)));
+    } else if cmd.date.year() != ctx.def.year {
+        problems.push((
+            "date".into(),
+            format!("{} is outside the campaign year {}", cmd.date, ctx.def.year),
+        ));
     }
     if !problems.is_empty() {
         return Err(RuleError::Invalid(problems));
@@ -550,6 +555,36 @@ mod tests {
                         prop_assert!(e.to_string().contains(expected), "{} vs {}", e, expected);
                     }
                 }
+            }
+        }
+
+        /// An activity dated before the campaign year (a typo of the year) is refused.
+        #[test]
+        fn assistance_outside_the_campaign_year_is_refused() {
+            let def = changle();
+            let phases = board_open(&def, PhaseKind::Pairing);
+            let now = opened_at(PhaseKind::Pairing);
+            let ctx = Ctx {
+                now,
+                def: &def,
+                phases: &phases,
+            };
+            let mentor = Uuid::from_u128(1);
+            let cmd = LogAssistance {
+                activity: Uuid::from_u128(9),
+                mentor,
+                potential: Uuid::from_u128(2),
+                date: NaiveDate::from_ymd_opt(def.year - 1, 12, 31).unwrap(),
+                indicators: vec![def.indicators[0].code.clone()],
+                description: "送教".into(),
+                evidence_ref: String::new(),
+            };
+            match log_assistance(cmd, Some(mentor), &ctx) {
+                Err(RuleError::Invalid(p)) => {
+                    assert_eq!(p[0].0, "date");
+                    assert!(p[0].1.contains("outside the campaign year"), "{}", p[0].1);
+                }
+                other => panic!("expected the date refused, got {other:?}"),
             }
         }
     }

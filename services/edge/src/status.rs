@@ -34,6 +34,20 @@ pub enum ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// At most this many characters of a violation's field path and reason reach the reply.
+const MAX_FIELD_CHARS: usize = 200;
+const MAX_REASON_CHARS: usize = 400;
+
+fn cap(s: String, max: usize) -> String {
+    if s.chars().count() <= max {
+        s
+    } else {
+        let mut c: String = s.chars().take(max).collect();
+        c.push('…');
+        c
+    }
+}
+
 impl ApiError {
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
         ApiError::Invalid(vec![(field.into(), reason.into())])
@@ -58,6 +72,13 @@ impl ApiError {
     pub fn into_status(self, request_id: &str) -> Status {
         match self {
             ApiError::Invalid(violations) => {
+                // A reason that quotes more than a prefix of the caller's value (a parser's
+                // message with the whole line, say) is cut here, so no reply outgrows a
+                // client's metadata limit.
+                let violations: Vec<(String, String)> = violations
+                    .into_iter()
+                    .map(|(f, r)| (cap(f, MAX_FIELD_CHARS), cap(r, MAX_REASON_CHARS)))
+                    .collect();
                 let summary = violations
                     .iter()
                     .map(|(f, r)| format!("{f}: {r}"))

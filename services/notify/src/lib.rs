@@ -38,4 +38,5 @@ pub use error::Error;
 pub use message::{Attachment, Message};
 pub use outcome::Outcome;
 pub use sender::Sender;
+pub use smtp::check_mailbox;
 pub use split::split_utf8;

@@ -101,9 +101,12 @@ pub(crate) fn build_email(ep: &SmtpEndpoint, msg: &Message) -> Result<lettre::Me
             ep.message_id_domain
         )));
     for to in &ep.to {
+        // A recipient the mailer refuses fails this one message, never the endpoint: a
+        // school's address (the message's own `to`) is data, and the endpoint's configured
+        // recipients are checked when the configuration loads (`check_mailbox`).
         let mbox: Mailbox = to
             .parse()
-            .map_err(|e| Outcome::disable(format!("invalid recipient {to:?}: {e}")))?;
+            .map_err(|e| Outcome::permanent(format!("invalid recipient {}: {e}", quote(to))))?;
         builder = builder.to(mbox);
     }
 
@@ -189,8 +192,9 @@ pub(crate) fn classify(e: &lettre::transport::smtp::Error) -> Outcome {
         return Outcome::retry(format!("SMTP network error: {text}"));
     };
     let code = code.to_string();
-    if code == "535" || code == "501" {
-        // 535: bad login / 授权码; 501 at QQ: From differs from the login.
+    if code == "535" || (code == "501" && is_about_the_sender(&text)) {
+        // 535: bad login / 授权码; 501 at QQ: From differs from the login. Any other 501 (a
+        // recipient's address syntax refused at RCPT) fails this one message below.
         return Outcome::disable(format!("SMTP configuration rejected: {text}"));
     }
     if is_rate_limit(&text) {
@@ -201,6 +205,37 @@ pub(crate) fn classify(e: &lettre::transport::smtp::Error) -> Outcome {
     } else {
         Outcome::permanent(text)
     }
+}
+
+/// Whether a 501 refuses the sender (MAIL FROM, the login) rather than one recipient: lettre
+/// does not say which command was refused, so the server's text decides.
+fn is_about_the_sender(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    [
+        "mail from",
+        "sender",
+        "from address",
+        "authoriz",
+        "authentic",
+        "login",
+    ]
+    .iter()
+    .any(|k| lower.contains(k))
+}
+
+/// At most 64 characters of an address, for a reason stored and shown.
+fn quote(s: &str) -> String {
+    let mut q: String = s.chars().take(64).collect();
+    if s.chars().count() > 64 {
+        q.push('…');
+    }
+    format!("{q:?}")
+}
+
+/// Checks an address as the mailer will (a mailbox: `addr` or `Name <addr>`), for
+/// configurations loaded before any message is sent.
+pub fn check_mailbox(s: &str) -> Result<(), String> {
+    s.parse::<Mailbox>().map(|_| ()).map_err(|e| e.to_string())
 }
 
 fn is_rate_limit(text: &str) -> bool {
@@ -227,6 +262,38 @@ mod tests {
             "transient error (421): HL:ICC too many connections"
         ));
         assert!(!is_rate_limit("permanent error (550): mailbox unavailable"));
+    }
+
+    #[test]
+    fn a_501_disables_only_when_it_is_about_the_sender() {
+        assert!(is_about_the_sender(
+            "permanent error (501): mail from address must be same as authorization user"
+        ));
+        assert!(!is_about_the_sender(
+            "permanent error (501): 5.1.3 Bad recipient address syntax"
+        ));
+    }
+
+    #[test]
+    fn a_bad_recipient_fails_only_its_message() {
+        let ep = SmtpEndpoint {
+            host: "localhost".into(),
+            port: Some(25),
+            tls: SmtpTls::None,
+            username: None,
+            password: None,
+            from: "jy@example.com".into(),
+            to: vec!["good@example.com".into(), "bad@@example.com".into()],
+            message_id_domain: "example.com".into(),
+        };
+        let msg = Message {
+            id: "x".into(),
+            ..Default::default()
+        };
+        assert!(matches!(
+            build_email(&ep, &msg),
+            Err(Outcome::Permanent { .. })
+        ));
     }
 
     #[test]

@@ -7,6 +7,7 @@ scripted replies chosen by address, imitating Chinese providers:
   recipient fail451...@  -> 451 DT:SPM please try again      (NetEase, transient)
   recipient fail550q...@ -> 550 Connection frequency limited (QQ, 5xx rate limit)
   recipient fail550...@  -> 550 mailbox unavailable          (permanent)
+  recipient fail501r...@ -> 501 5.1.3 Bad recipient address syntax (one bad recipient)
   sender    fail501...@  -> 501 mail from address must be same as authorization user
 
 Run: PYTHONPATH=tests SMTP_SINK_DIR=/tmp/x python3 -m aiosmtpd -n -l 127.0.0.1:2525 -c smtp_sink.Sink
@@ -30,6 +31,8 @@ class Sink:
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         local = address.split("@")[0]
+        if local.startswith("fail501r"):
+            return "501 5.1.3 Bad recipient address syntax"
         if local.startswith("fail451"):
             return "451 DT:SPM please try again"
         if local.startswith("fail550q"):

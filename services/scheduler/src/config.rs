@@ -366,6 +366,22 @@ impl Settings {
             }
         }
         for (name, ep) in &self.endpoints {
+            // The mailer's own acceptance, at load: a configured address it refuses would
+            // otherwise only show at the first send.
+            if let Endpoint::Smtp(smtp) = &ep.endpoint {
+                if let Err(e) = junheng_notify::check_mailbox(&smtp.from) {
+                    problems.push(format!(
+                        "endpoints.{name}.from: not an e-mail address ({e})"
+                    ));
+                }
+                for (i, to) in smtp.to.iter().enumerate() {
+                    if let Err(e) = junheng_notify::check_mailbox(to) {
+                        problems.push(format!(
+                            "endpoints.{name}.to[{i}]: not an e-mail address ({e})"
+                        ));
+                    }
+                }
+            }
             for l in ep.limits(self.dispatch.rate_limit_margin) {
                 if l.max == 0 || l.per_secs == 0 {
                     problems.push(format!(
@@ -453,6 +469,29 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("is not an smtp endpoint"), "{err}");
+    }
+
+    #[test]
+    fn smtp_addresses_the_mailer_refuses_are_refused_at_load() {
+        let bad = r#"
+            database_url = "postgres://x/y"
+            [endpoints.mail]
+            kind = "smtp"
+            host = "127.0.0.1"
+            from = "jy@@junheng.example"
+            to = ["office@junheng.example", "bad address"]
+            message_id_domain = "junheng.example"
+        "#;
+        let err = Settings::from_toml(bad, |_| None).unwrap_err().to_string();
+        assert!(
+            err.contains("endpoints.mail.from: not an e-mail address"),
+            "{err}"
+        );
+        assert!(
+            err.contains("endpoints.mail.to[1]: not an e-mail address"),
+            "{err}"
+        );
+        assert!(!err.contains("to[0]"), "{err}");
     }
 
     #[test]

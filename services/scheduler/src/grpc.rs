@@ -201,6 +201,8 @@ impl SchedulerService for SchedulerApi {
             }
             if r.recipient.len() > 200 {
                 v.add("recipient", "at most 200 bytes");
+            } else {
+                v.clean("recipient", &r.recipient);
             }
             v.finish()?;
             let limit = if r.page_size == 0 {
@@ -352,6 +354,8 @@ impl SchedulerService for SchedulerApi {
             let mut v = Violations::default();
             if r.name.is_empty() || r.name.len() > 200 {
                 v.add("name", "required: an endpoint name of at most 200 bytes");
+            } else {
+                v.clean("name", &r.name);
             }
             v.finish()?;
             let known = api::endpoints(&self.pool, &self.settings).await?;
@@ -403,10 +407,8 @@ pub async fn serve(
             tonic_health::ServingStatus::Serving,
         )
         .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(junheng_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, clock, "junheng scheduler serving gRPC");
     Server::builder()
@@ -423,7 +425,8 @@ pub async fn serve(
             span
         })
         .add_service(health_service)
-        .add_service(reflection)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .add_service(SchedulerServiceServer::new(SchedulerApi::new(
             pool, settings,
         )))
@@ -446,4 +449,27 @@ pub async fn start(pool: PgPool, settings: Arc<Settings>, addr: &str) -> anyhow:
     Ok(Running::spawn(addr, None, |stop| {
         serve(pool, settings, listener, stop)
     }))
+}
+
+/// Reflection (v1 and v1alpha, as grpcurl 1.8 and grpcio-reflection speak it) lists exactly
+/// what this server adds: the descriptor set also holds the workflow's services.
+fn reflection() -> tonic_reflection::server::Builder<'static> {
+    use tonic::server::NamedService;
+    let served = [
+        <tonic_health::pb::health_server::HealthServer<()> as NamedService>::NAME,
+        <tonic_reflection::pb::v1::server_reflection_server::ServerReflectionServer<()> as NamedService>::NAME,
+        <tonic_reflection::pb::v1alpha::server_reflection_server::ServerReflectionServer<()> as NamedService>::NAME,
+        <SchedulerServiceServer<()> as NamedService>::NAME,
+    ];
+    served.into_iter().fold(
+        tonic_reflection::server::Builder::configure()
+            .include_reflection_service(false)
+            .register_encoded_file_descriptor_set(junheng_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(
+                tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+            ),
+        |b, name| b.with_service_name(name),
+    )
 }

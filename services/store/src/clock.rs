@@ -49,6 +49,16 @@ pub async fn read_for_update(conn: &mut PgConnection) -> Result<Option<DateTime<
     )
 }
 
+/// The year of the latest campaign, if any: the simulated clock stays within the campaign
+/// years plus a margin.
+pub async fn latest_campaign_year(conn: &mut PgConnection) -> Result<Option<i32>> {
+    Ok(
+        sqlx::query_scalar::<_, Option<i32>>("SELECT max(year) FROM campaigns")
+            .fetch_one(&mut *conn)
+            .await?,
+    )
+}
+
 /// Moves the simulated clock forward (never back) and announces it.
 pub async fn advance(conn: &mut PgConnection, to: DateTime<Utc>) -> Result<DateTime<Utc>> {
     let now = sqlx::query_scalar!(

@@ -237,9 +237,20 @@ pub fn notice_to_pb(v: &NoticeView, now: DateTime<Utc>) -> pb::Notice {
 }
 
 /// (indicator, score) pairs as given, for the core to check.
-pub fn indicator_pairs(scores: &[pb::IndicatorScore]) -> Vec<(String, f64)> {
+/// Indicator scores as pairs, each indicator code checked as text (`{field}[i].indicator`);
+/// whether the codes exist in the campaign's definition the rule core decides.
+pub fn indicator_pairs(
+    v: &mut Violations,
+    field: &str,
+    scores: &[pb::IndicatorScore],
+) -> Vec<(String, f64)> {
     scores
         .iter()
-        .map(|s| (s.indicator.clone(), s.score))
+        .enumerate()
+        .map(|(i, s)| {
+            let code = v.text(&format!("{field}[{i}].indicator"), &s.indicator, 50);
+            v.optional_text(&format!("{field}[{i}].note"), &s.note, 2000);
+            (code, s.score)
+        })
         .collect()
 }

@@ -158,14 +158,8 @@ pub async fn serve(
             .await;
     }
 
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(junheng_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(junheng_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()?;
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
 
     let addr = listener.local_addr()?;
     tracing::info!(%addr, clock = clock.name(), demo, "junheng workflow serving gRPC");
@@ -224,4 +218,36 @@ pub async fn spawn(pool: PgPool, clock: ClockMode) -> anyhow::Result<Running> {
             stop,
         )
     }))
+}
+
+/// Reflection (v1 and v1alpha alike) lists exactly the services this server adds: the
+/// descriptor set also holds the scheduler's service, which is served elsewhere.
+fn reflection() -> tonic_reflection::server::Builder<'static> {
+    use tonic::server::NamedService;
+    type Health = tonic_health::pb::health_server::HealthServer<()>;
+    let served = [
+        <Health as NamedService>::NAME,
+        <tonic_reflection::pb::v1::server_reflection_server::ServerReflectionServer<()> as NamedService>::NAME,
+        <tonic_reflection::pb::v1alpha::server_reflection_server::ServerReflectionServer<()> as NamedService>::NAME,
+        <CampaignServiceServer<()> as NamedService>::NAME,
+        <SchoolServiceServer<()> as NamedService>::NAME,
+        <SeedServiceServer<()> as NamedService>::NAME,
+        <MentorServiceServer<()> as NamedService>::NAME,
+        <PairingServiceServer<()> as NamedService>::NAME,
+        <AcceptanceServiceServer<()> as NamedService>::NAME,
+        <AwardServiceServer<()> as NamedService>::NAME,
+        <SpreadsheetServiceServer<()> as NamedService>::NAME,
+        <AdminServiceServer<()> as NamedService>::NAME,
+    ];
+    served.into_iter().fold(
+        tonic_reflection::server::Builder::configure()
+            .include_reflection_service(false)
+            .register_encoded_file_descriptor_set(junheng_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(
+                tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+            ),
+        |b, name| b.with_service_name(name),
+    )
 }

@@ -146,11 +146,12 @@ impl TryFrom<&pb::SubmitScoresRequest> for SubmitScores {
         if req.onsite.is_empty() {
             v.add("onsite", "an on-site score for every indicator is required");
         }
+        let onsite = indicator_pairs(&mut v, "onsite", &req.onsite);
         v.finish()?;
         Ok(SubmitScores {
             school,
             report: req.report_score,
-            onsite: indicator_pairs(&req.onsite),
+            onsite,
         })
     }
 }

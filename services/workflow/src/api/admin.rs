@@ -59,8 +59,12 @@ impl AdminService for AdminApi {
                 call.require(&[Role::Office], "advance the clock")?;
                 let mut v = Violations::default();
                 let to = req.to.as_ref().and_then(from_ts);
-                if to.is_none() {
-                    v.add("to", "required: the instant to move the simulated clock to");
+                match (&req.to, to) {
+                    (None, _) => {
+                        v.add("to", "required: the instant to move the simulated clock to")
+                    }
+                    (Some(_), None) => v.add("to", "not a valid instant"),
+                    _ => {}
                 }
                 v.finish()?;
                 app::require_simulated(&self.0)?;

@@ -142,8 +142,8 @@ impl TryFrom<&pb::ListAwardsRequest> for ListAwards {
                 None
             }
         };
-        let principal =
-            (!req.principal.trim().is_empty()).then(|| req.principal.trim().to_string());
+        let principal = v.optional_text("principal", &req.principal, 50);
+        let principal = (!principal.is_empty()).then_some(principal);
         v.finish()?;
         Ok(ListAwards {
             campaign,

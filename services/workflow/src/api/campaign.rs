@@ -20,6 +20,10 @@ use crate::error::{AppError, AppResult};
 
 pub struct CampaignApi(pub Shared);
 
+/// A campaign definition is a few KiB (`deploy/campaigns/changle-2020.toml`); 256 KiB is far
+/// above any county's.
+const MAX_DEFINITION_BYTES: usize = 256 << 10;
+
 pub fn campaign_to_pb(v: &CampaignView) -> pb::Campaign {
     let camp = &v.camp;
     let def: &CampaignDefinition = &camp.def;
@@ -101,6 +105,16 @@ impl CampaignService for CampaignApi {
             async {
                 call.require(&[Role::Office], "create a campaign")?;
                 crate::state::validate_key(&req.idempotency_key)?;
+                let mut v = Violations::default();
+                if req.definition_toml.len() > MAX_DEFINITION_BYTES {
+                    v.add(
+                        "definition_toml",
+                        format!("at most {MAX_DEFINITION_BYTES} bytes"),
+                    );
+                } else {
+                    v.clean("definition_toml", &req.definition_toml);
+                }
+                v.finish()?;
                 let def = CampaignDefinition::parse(&req.definition_toml).map_err(|e| {
                     AppError::Invalid(
                         e.0.iter()
@@ -265,14 +279,7 @@ impl CampaignService for CampaignApi {
                         0
                     }
                 };
-                let after: i64 = if req.page_token.is_empty() {
-                    0
-                } else {
-                    req.page_token.parse().unwrap_or_else(|_| {
-                        v.add("page_token", "not a token returned by this call");
-                        0
-                    })
-                };
+                let after = v.id_page_token("page_token", &req.page_token);
                 v.finish()?;
                 let see = policy::read(&call, Rpc::ListAuditEvents, Some(id))?;
                 let rows = app::audit_events(&self.0, id, school, after, size).await?;
@@ -303,10 +310,19 @@ impl CampaignService for CampaignApi {
         let start = async {
             let mut v = Violations::default();
             let id = v.uuid("campaign_id", &req.campaign_id);
-            let cursor = Cursor::parse(&req.cursor).unwrap_or_else(|| {
-                v.add("cursor", "not a cursor returned by this stream");
-                Cursor::default()
-            });
+            // `xid.id`, both unsigned decimals, exactly as a CampaignEvent carries it.
+            let shaped = req.cursor.is_empty()
+                || req.cursor.split_once('.').is_some_and(|(x, i)| {
+                    [x, i]
+                        .iter()
+                        .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+                });
+            let cursor = Cursor::parse(&req.cursor)
+                .filter(|_| shaped)
+                .unwrap_or_else(|| {
+                    v.add("cursor", "not a cursor returned by this stream");
+                    Cursor::default()
+                });
             v.finish()?;
             let see = policy::read(&call, Rpc::FollowEvents, Some(id))?;
             app::exists(&self.0, id).await?;

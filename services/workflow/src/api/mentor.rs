@@ -151,12 +151,16 @@ impl TryFrom<&pb::RatePresentationRequest> for RatePresentation {
         let school = v.uuid("school_id", &req.school_id);
         let mut ratings = BTreeMap::new();
         for (i, r) in req.ratings.iter().enumerate() {
+            v.text(&format!("ratings[{i}].indicator"), &r.indicator, 64);
             match rating_from_pb(r.rating) {
                 Some(rt) => {
                     if ratings.insert(r.indicator.trim().to_string(), rt).is_some() {
                         v.add(
                             format!("ratings[{i}].indicator"),
-                            format!("indicator `{}` rated twice", r.indicator),
+                            format!(
+                                "indicator `{}` rated twice",
+                                junheng_edge::violations::echo(&r.indicator)
+                            ),
                         );
                     }
                 }

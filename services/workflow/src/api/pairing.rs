@@ -87,11 +87,9 @@ impl TryFrom<&pb::RecordBaselineRequest> for RecordBaseline {
         if req.scores.is_empty() {
             v.add("scores", "a score for every indicator is required");
         }
+        let scores = indicator_pairs(&mut v, "scores", &req.scores);
         v.finish()?;
-        Ok(RecordBaseline {
-            school,
-            scores: indicator_pairs(&req.scores),
-        })
+        Ok(RecordBaseline { school, scores })
     }
 }
 
@@ -111,12 +109,18 @@ impl TryFrom<&pb::LogAssistanceRequest> for LogActivity {
                 "name at least one indicator the activity served",
             );
         }
+        let indicators = req
+            .indicators
+            .iter()
+            .enumerate()
+            .map(|(i, c)| v.text(&format!("indicators[{i}]"), c, 50))
+            .collect();
         v.finish()?;
         Ok(LogActivity {
             mentor,
             potential,
             date,
-            indicators: req.indicators.clone(),
+            indicators,
             description,
             evidence_ref,
         })

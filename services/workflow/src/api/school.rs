@@ -12,6 +12,8 @@ use tonic::{Request, Response, Status};
 use super::{Shared, begin, reply};
 use crate::app::policy::{self, Rpc};
 use crate::app::schools as app;
+use junheng_edge::violations::{control_char, echo};
+
 use crate::convert::{Violations, contacts_to_json, level_from_pb, school_to_pb};
 
 pub struct SchoolApi(pub Shared);
@@ -20,11 +22,6 @@ pub const MAX_BATCH: usize = 20_000;
 
 fn is_school_code(s: &str) -> bool {
     s.len() == 10 && s.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// Loose on purpose: the bureau's mail server is the real judge.
-fn is_email(s: &str) -> bool {
-    matches!(s.split_once('@'), Some((local, domain)) if !local.is_empty() && domain.contains('.') && !s.contains(char::is_whitespace))
 }
 
 fn is_mobile(s: &str) -> bool {
@@ -36,7 +33,10 @@ fn check_school(v: &mut Violations, i: usize, s: &pb::NewSchool) -> NewSchool {
     let f = |name: &str| format!("schools[{i}].{name}");
     let code = s.code.trim().to_string();
     if !is_school_code(&code) {
-        v.add(f("code"), format!("`{code}` is not a 10-digit school code"));
+        v.add(
+            f("code"),
+            format!("`{}` is not a 10-digit school code", echo(&code)),
+        );
     }
     let name = v.text(&f("name"), &s.name, 100);
     let level = pb::SchoolLevel::try_from(s.level)
@@ -52,15 +52,14 @@ fn check_school(v: &mut Violations, i: usize, s: &pb::NewSchool) -> NewSchool {
     let principal = v.text(&f("principal"), &s.principal, 50);
     for (j, c) in s.contacts.iter().enumerate() {
         let cf = |n: &str| format!("schools[{i}].contacts[{j}].{n}");
+        v.optional_text(&cf("name"), &c.name, 50);
         let email = c.email.trim();
-        if !email.is_empty() && !is_email(email) {
-            v.add(cf("email"), format!("`{email}` is not an email address"));
-        }
+        v.email(&cf("email"), email);
         let mobile = c.mobile.trim();
         if !mobile.is_empty() && !is_mobile(mobile) {
             v.add(
                 cf("mobile"),
-                format!("`{mobile}` is not an 11-digit mobile number"),
+                format!("`{}` is not an 11-digit mobile number", echo(mobile)),
             );
         }
         if email.is_empty() && mobile.is_empty() && c.robots.is_empty() {
@@ -70,7 +69,7 @@ fn check_school(v: &mut Violations, i: usize, s: &pb::NewSchool) -> NewSchool {
             );
         }
         for (k, r) in c.robots.iter().enumerate() {
-            if r.trim().is_empty() || r.len() > 100 {
+            if r.trim().is_empty() || r.len() > 100 || control_char(r).is_some() {
                 v.add(
                     format!("schools[{i}].contacts[{j}].robots[{k}]"),
                     "a robot reference is 1 to 100 characters",
@@ -185,7 +184,7 @@ impl SchoolService for SchoolApi {
                         "state",
                         format!(
                             "unknown state `{}`; one of {}",
-                            req.state,
+                            echo(&req.state),
                             CaseState::ALL.map(|s| s.code()).join(", ")
                         ),
                     );
@@ -193,9 +192,10 @@ impl SchoolService for SchoolApi {
                 if !req.page_token.is_empty() && !is_school_code(&req.page_token) {
                     v.add("page_token", "not a token returned by this call");
                 }
+                let town = v.optional_text("town", &req.town, 50);
                 v.finish()?;
                 let filter = Filter {
-                    town: (!req.town.is_empty()).then(|| req.town.clone()),
+                    town: (!town.is_empty()).then_some(town),
                     level,
                     state,
                 };

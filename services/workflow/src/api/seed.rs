@@ -69,12 +69,8 @@ impl TryFrom<&pb::SubmitApplicationRequest> for SubmitApplication {
                     "must be between 0 and 100",
                 );
             }
-            if s.note.chars().count() > 2000 {
-                v.add(
-                    format!("self_assessment[{i}].note"),
-                    "at most 2000 characters",
-                );
-            }
+            v.text(&format!("self_assessment[{i}].indicator"), &s.indicator, 64);
+            v.optional_text(&format!("self_assessment[{i}].note"), &s.note, 2000);
         }
         v.finish()?;
         Ok(SubmitApplication {

@@ -12,6 +12,8 @@ use tonic::{Request, Response, Status};
 use super::{Shared, begin, reply};
 use crate::app::documents::{self, Content, Document};
 use crate::app::policy::{self, Rpc};
+use junheng_edge::violations::{control_char, echo};
+
 use crate::convert::{Violations, school_to_pb};
 use crate::error::AppError;
 
@@ -31,6 +33,43 @@ fn import_error(e: sheets::ImportError) -> AppError {
     }
 }
 
+/// What the file's cells must satisfy beyond the sheet parser's checks, as for RegisterSchools:
+/// no control characters, and e-mail addresses the mailer accepts. Reported on `content`, naming
+/// the school code and the data row (1 = the first row under the header).
+fn check_records(records: &[sheets::SchoolRecord]) -> Result<(), AppError> {
+    let mut v = Violations::default();
+    for (i, r) in records.iter().enumerate() {
+        let at = format!("school {} (data row {})", echo(&r.code), i + 1);
+        let cells = [
+            ("name", Some(&r.name)),
+            ("town", Some(&r.town)),
+            ("principal", Some(&r.principal)),
+            ("contact name", r.contact_name.as_ref()),
+            ("mobile", r.mobile.as_ref()),
+        ];
+        for (what, cell) in cells {
+            if let Some(c) = cell.and_then(|c| control_char(c)) {
+                v.add(
+                    "content",
+                    format!(
+                        "{at}: the {what} contains the control character {}",
+                        c.escape_unicode()
+                    ),
+                );
+            }
+        }
+        if let Some(email) = &r.email {
+            let mut one = junheng_edge::violations::Violations::default();
+            one.email("content", email);
+            for (_, reason) in one.0 {
+                v.add("content", format!("{at}: email {reason}"));
+            }
+        }
+    }
+    v.finish()?;
+    Ok(())
+}
+
 #[tonic::async_trait]
 impl SpreadsheetService for SpreadsheetApi {
     async fn import_schools(
@@ -42,13 +81,14 @@ impl SpreadsheetService for SpreadsheetApi {
         reply(&call, async {
             call.require(&[Role::Office], "import schools")?;
             let mut v = Violations::default();
+            v.idempotency_key("idempotency_key", &req.idempotency_key);
             let campaign = v.uuid("campaign_id", &req.campaign_id);
             if req.content.is_empty() {
                 v.add("content", "the file is empty");
             } else if req.content.len() > MAX_IMPORT {
                 v.add("content", format!("at most {MAX_IMPORT} bytes"));
             }
-            let lower = req.filename.to_ascii_lowercase();
+            let lower = v.optional_text("filename", &req.filename, 255).to_ascii_lowercase();
             let format = if lower.ends_with(".xlsx") {
                 sheets::Format::Xlsx
             } else if lower.ends_with(".csv") {
@@ -61,6 +101,7 @@ impl SpreadsheetService for SpreadsheetApi {
             };
             v.finish()?;
             let records = sheets::import_schools(&req.content, format).map_err(import_error)?;
+            check_records(&records)?;
             let rows: Vec<NewSchool> = records
                 .into_iter()
                 .map(|r| {

@@ -1,6 +1,6 @@
 //! The server's own administration: its clock and the bearer tokens.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use junheng_core::effects::clock_advanced;
 use junheng_core::{Effect, Role, Scope};
 use junheng_store::campaigns::Lock;
@@ -36,6 +36,10 @@ pub fn require_simulated(state: &AppState) -> AppResult<()> {
 
 /// Moves the simulated clock forward to `to`; it never goes back. Audited in the system chain
 /// with the instant it moved from.
+/// How many years past the latest campaign's year (or the simulated now's, if later) the
+/// simulated clock may be moved: a campaign's phase 5 and its follow-up fit in two years.
+pub const CLOCK_MARGIN_YEARS: i32 = 2;
+
 pub async fn advance_clock(
     w: &mut Work,
     call: &Call,
@@ -47,6 +51,18 @@ pub async fn advance_clock(
             format!(
                 "{to} is earlier than the simulated now {}; the clock never goes back",
                 w.now
+            ),
+        ));
+    }
+    // Bounded: within the campaign years plus a margin, so a typo (10000-01-02) cannot date
+    // every later message and deadline in another millennium.
+    let latest = junheng_store::clock::latest_campaign_year(w.conn()).await?;
+    let last_year = latest.unwrap_or(w.now.year()).max(w.now.year()) + CLOCK_MARGIN_YEARS;
+    if to.year() > last_year {
+        return Err(AppError::invalid(
+            "to",
+            format!(
+                "{to} is after the end of {last_year}: the simulated clock stays within the campaign years plus {CLOCK_MARGIN_YEARS}"
             ),
         ));
     }
