@@ -370,6 +370,28 @@ async fn a_season_from_march_to_september_ends_in_the_expected_award_list() {
             .await,
         Code::FailedPrecondition,
     );
+    // 1+X 八项指标: the groups show which of the eight indicators their assistance covers.
+    let pairing = app
+        .pairing()
+        .get_pairing(auth(
+            &leader,
+            pb::GetPairingRequest {
+                campaign_id: id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(pairing.coverage.len(), 9, "one per group");
+    let g0 = pairing
+        .coverage
+        .iter()
+        .find(|g| g.mentor_school_id == mentors[0].id)
+        .unwrap();
+    assert_eq!(
+        (g0.covered_indicators.clone(), g0.indicator_count),
+        (vec!["teaching".to_string()], 8)
+    );
     app.campaigns()
         .complete_phase(auth(o, complete(pb::Phase::Pairing)))
         .await
