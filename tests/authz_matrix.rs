@@ -332,6 +332,19 @@ async fn probe(app: &App, w: &World, rpc: Rpc, token: &str, target: Target) -> R
             )));
             Obs::default()
         }
+        Rpc::ListConsequences => {
+            let r = go!(app.awards().list_consequences(auth(
+                token,
+                pb::ListConsequencesRequest {
+                    campaign_id: camp,
+                    ..Default::default()
+                }
+            )));
+            Obs {
+                other_campaign: Some(r.consequences.iter().any(|c| c.campaign_id == w.b)),
+                ..Obs::default()
+            }
+        }
         Rpc::Export => {
             go!(app.sheets().export(auth(
                 token,

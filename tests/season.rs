@@ -370,6 +370,28 @@ async fn a_season_from_march_to_september_ends_in_the_expected_award_list() {
             .await,
         Code::FailedPrecondition,
     );
+    // 1+X 八项指标: the groups show which of the eight indicators their assistance covers.
+    let pairing = app
+        .pairing()
+        .get_pairing(auth(
+            &leader,
+            pb::GetPairingRequest {
+                campaign_id: id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(pairing.coverage.len(), 9, "one per group");
+    let g0 = pairing
+        .coverage
+        .iter()
+        .find(|g| g.mentor_school_id == mentors[0].id)
+        .unwrap();
+    assert_eq!(
+        (g0.covered_indicators.clone(), g0.indicator_count),
+        (vec!["teaching".to_string()], 8)
+    );
     app.campaigns()
         .complete_phase(auth(o, complete(pb::Phase::Pairing)))
         .await
@@ -587,7 +609,8 @@ async fn a_season_from_march_to_september_ends_in_the_expected_award_list() {
     //   mentor 0: 4 activities, group gains 20, 5, 4.875, 6 → mean 8.97 ≥ 8 → contribution
     //   mentor 7: 4 activities, group [28] gain 20 → contribution
     //   mentor 8: 4 activities, group [29] gain 5 → model; mentors 1–6: 1 activity → model
-    //   seed 9 (not a mentor) → model
+    //   seed 9 never presented → no award (awards.seed_without_presentation = "none"), not a
+    //   silent 标兵校
     app.advance("2020-09-01T09:00:00+08:00").await;
     app.campaigns()
         .open_phase(auth(o, phase(pb::Phase::Awards)))
@@ -630,7 +653,7 @@ async fn a_season_from_march_to_september_ends_in_the_expected_award_list() {
             },
         );
     }
-    expected.insert(seeds[9].id.clone(), pb::AwardClass::Model);
+    expected.insert(seeds[9].id.clone(), pb::AwardClass::Withheld);
     assert_eq!(proposed.awards.len(), 40, "exactly one class per school");
     for s in &schools {
         assert_eq!(
@@ -646,16 +669,41 @@ async fn a_season_from_march_to_september_ends_in_the_expected_award_list() {
         .find(|a| a.school_id == potentials[7].id)
         .unwrap();
     assert!(veto.reason.contains("未达合格线 60"), "{}", veto.reason);
+    assert!(
+        veto.reason.ends_with("依据现场评估得分"),
+        "the reasoning names its basis (scoring.award_basis): {}",
+        veto.reason
+    );
+    let unpresented = proposed
+        .awards
+        .iter()
+        .find(|a| a.school_id == seeds[9].id)
+        .unwrap();
+    assert_eq!(unpresented.class_label, "不予评定");
+    assert!(
+        unpresented.reason.contains("未参加导师型学校展示评选"),
+        "{}",
+        unpresented.reason
+    );
 
     // The office promotes school 1 to progress, with a reason; without one it is refused.
+    // It also vetoes mentor 8 (proposed 标兵校), with its reason: an office override may veto
+    // or withhold any school's award.
     let promote = |reason: &str| pb::ConfirmAwardsRequest {
         idempotency_key: key(),
         campaign_id: id.clone(),
-        overrides: vec![pb::AwardOverride {
-            school_id: potentials[1].id.clone(),
-            class: pb::AwardClass::Progress as i32,
-            reason: reason.into(),
-        }],
+        overrides: vec![
+            pb::AwardOverride {
+                school_id: potentials[1].id.clone(),
+                class: pb::AwardClass::Progress as i32,
+                reason: reason.into(),
+            },
+            pb::AwardOverride {
+                school_id: mentors[8].id.clone(),
+                class: pb::AwardClass::Veto as i32,
+                reason: "帮扶台账弄虚作假".into(),
+            },
+        ],
     };
     assert_eq!(
         violations(&expect_code(
@@ -672,6 +720,7 @@ async fn a_season_from_march_to_september_ends_in_the_expected_award_list() {
         .into_inner();
     assert!(confirmed.confirmed);
     expected.insert(potentials[1].id.clone(), pb::AwardClass::Progress);
+    expected.insert(mentors[8].id.clone(), pb::AwardClass::Veto);
     let mut counts: BTreeMap<i32, usize> = BTreeMap::new();
     for a in &confirmed.awards {
         assert_eq!(a.class, expected[&a.school_id] as i32);
@@ -681,10 +730,11 @@ async fn a_season_from_march_to_september_ends_in_the_expected_award_list() {
         counts,
         BTreeMap::from([
             (pb::AwardClass::Contribution as i32, 2),
-            (pb::AwardClass::Model as i32, 8),
+            (pb::AwardClass::Model as i32, 6),
             (pb::AwardClass::Progress as i32, 9),
             (pb::AwardClass::Compliance as i32, 15),
-            (pb::AwardClass::Veto as i32, 6),
+            (pb::AwardClass::Veto as i32, 7),
+            (pb::AwardClass::Withheld as i32, 1),
         ])
     );
 
@@ -703,7 +753,12 @@ async fn a_season_from_march_to_september_ends_in_the_expected_award_list() {
         .unwrap()
         .into_inner()
         .awards;
-    assert_eq!(vetoes.len(), 6);
+    assert_eq!(vetoes.len(), 7);
+    let mentor_veto = vetoes
+        .iter()
+        .find(|v| v.school_id == mentors[8].id)
+        .unwrap();
+    assert_eq!(mentor_veto.override_reason, "帮扶台账弄虚作假");
     assert!(
         vetoes
             .iter()
@@ -762,7 +817,7 @@ async fn a_season_from_march_to_september_ends_in_the_expected_award_list() {
         text.lines().next().unwrap().trim_start_matches('\u{feff}'),
         "学校,校长,否决原因"
     );
-    assert_eq!(text.lines().count(), 7);
+    assert_eq!(text.lines().count(), 8);
     let xlsx = app
         .sheets()
         .export(auth(
@@ -777,6 +832,195 @@ async fn a_season_from_march_to_september_ends_in_the_expected_award_list() {
         .unwrap()
         .into_inner();
     assert!(xlsx.content.starts_with(b"PK") && xlsx.filename.ends_with(".xlsx"));
+
+    // 三、结果运用: every confirmed award's consequences, from the definition, read back by
+    // principal id, school, year and kind, page by page.
+    let consequences = |q: pb::ListConsequencesRequest| {
+        let app = &app;
+        let leader = leader.clone();
+        async move {
+            app.awards()
+                .list_consequences(auth(&leader, q))
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let vetoed_principal = mentors[8].principal_id.clone();
+    assert!(
+        !vetoed_principal.is_empty(),
+        "a principal is a person with an id"
+    );
+    let of_principal = consequences(pb::ListConsequencesRequest {
+        year: 2020,
+        principal_id: vetoed_principal.clone(),
+        ..Default::default()
+    })
+    .await
+    .consequences;
+    let got: Vec<(&str, &str, &str, &str)> = of_principal
+        .iter()
+        .map(|c| {
+            (
+                c.subject.as_str(),
+                c.kind.as_str(),
+                c.label.as_str(),
+                c.valid_until.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "school",
+                "evaluation_barred",
+                "年内不得评先树优",
+                "2020-12-31"
+            ),
+            (
+                "principal",
+                "evaluation_barred",
+                "年内不得评先树优",
+                "2020-12-31"
+            ),
+            (
+                "principal",
+                "rank_assessment_flag",
+                "校长职级制考核中视情况处理",
+                ""
+            ),
+        ]
+    );
+    assert!(of_principal.iter().all(|c| c.award_title == "一票否决"
+        && c.school_id == mentors[8].id
+        && c.principal_name == mentors[8].principal));
+    let contribution = consequences(pb::ListConsequencesRequest {
+        campaign_id: id.clone(),
+        school_id: mentors[0].id.clone(),
+        ..Default::default()
+    })
+    .await
+    .consequences;
+    assert_eq!(contribution.len(), 7);
+    assert!(
+        contribution
+            .iter()
+            .all(|c| c.award_title == "全县义务教育优质均衡贡献校")
+    );
+    assert!(
+        contribution
+            .iter()
+            .any(|c| c.subject == "principal" && c.label == "教师节大会个人表彰")
+    );
+    // 2 contribution × 7 + 9 progress × 5 + 7 vetoes × 3; compliance, model and withheld carry
+    // none in the plan.
+    let mut all = Vec::new();
+    let mut token = String::new();
+    let mut pages = 0;
+    loop {
+        let page = consequences(pb::ListConsequencesRequest {
+            campaign_id: id.clone(),
+            page_size: 50,
+            page_token: token.clone(),
+            ..Default::default()
+        })
+        .await;
+        pages += 1;
+        all.extend(page.consequences);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!((all.len(), pages), (14 + 45 + 21, 2));
+    let barred = consequences(pb::ListConsequencesRequest {
+        year: 2020,
+        kind: "evaluation_barred".into(),
+        ..Default::default()
+    })
+    .await
+    .consequences;
+    assert_eq!(barred.len(), 14, "7 schools and their 7 principals");
+    assert_invalid(
+        app.awards()
+            .list_consequences(auth(
+                &leader,
+                pb::ListConsequencesRequest {
+                    principal_id: "x".into(),
+                    ..Default::default()
+                },
+            ))
+            .await,
+        "campaign_id",
+    );
+
+    // The vetoed school changes its principal: the veto stays with the person it concerns.
+    let changed = app
+        .schools()
+        .change_principal(auth(
+            o,
+            pb::ChangePrincipalRequest {
+                idempotency_key: key(),
+                school_id: mentors[8].id.clone(),
+                name: "新校长".into(),
+                reason: "工作调动".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(changed.principal, "新校长");
+    assert_ne!(changed.principal_id, vetoed_principal);
+    let new_one = consequences(pb::ListConsequencesRequest {
+        year: 2020,
+        principal_id: changed.principal_id.clone(),
+        ..Default::default()
+    })
+    .await
+    .consequences;
+    assert!(new_one.is_empty(), "the new principal is not barred");
+    let old_one = consequences(pb::ListConsequencesRequest {
+        year: 2020,
+        principal_id: vetoed_principal.clone(),
+        ..Default::default()
+    })
+    .await
+    .consequences;
+    assert_eq!(old_one.len(), 3);
+    assert!(
+        old_one
+            .iter()
+            .all(|c| c.principal_name == mentors[8].principal)
+    );
+
+    // Exported for other systems: one row per consequence under its header.
+    let csv = app
+        .sheets()
+        .export(auth(
+            &leader,
+            pb::ExportRequest {
+                campaign_id: id.clone(),
+                document: pb::Document::Consequences as i32,
+                format: pb::FileFormat::Csv as i32,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let text = String::from_utf8(csv.content).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap().trim_start_matches('\u{feff}'),
+        "序号,学校,学校代码,校长,校长编号,评定结果,对象,结果运用,类别代码,有效期至"
+    );
+    assert_eq!(lines.clone().count(), 80);
+    assert!(
+        lines.any(|l| l.contains(&vetoed_principal)
+            && l.contains("年内不得评先树优")
+            && l.contains("2020年12月31日")),
+        "{text}"
+    );
 
     app.campaigns()
         .complete_phase(auth(o, complete(pb::Phase::Awards)))
@@ -827,9 +1071,19 @@ async fn a_season_from_march_to_september_ends_in_the_expected_award_list() {
         "results.final",
         "award.confirmed",
         "awards.confirmed",
+        "consequence.recorded",
+        "principal.changed",
     ] {
         assert!(events.iter().any(|e| e == action), "missing {action}");
     }
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| *e == "consequence.recorded")
+            .count(),
+        80,
+        "an event per consequence"
+    );
     assert_eq!(events.iter().filter(|e| *e == "phase.completed").count(), 5);
 
     // The re-scored sheets of school 3 record the sheets they replaced.

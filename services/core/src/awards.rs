@@ -1,11 +1,15 @@
 //! The award rules of September: exactly one class per school, each with its reasoning.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::NaiveDate;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::definition::CampaignDefinition;
+use crate::definition::{
+    AwardBasis, CampaignDefinition, ConsequenceRule, SeedWithoutPresentation, Subject,
+};
 use crate::effects::Effect;
 use crate::error::RuleError;
 use crate::phase::{OpenItem, PhaseKind};
@@ -20,15 +24,18 @@ pub enum AwardClass {
     Progress,
     Compliance,
     Veto,
+    /// No award (不予评定): the office withheld it, or a seed school never presented.
+    Withheld,
 }
 
 impl AwardClass {
-    pub const ALL: [AwardClass; 5] = [
+    pub const ALL: [AwardClass; 6] = [
         AwardClass::Contribution,
         AwardClass::Model,
         AwardClass::Progress,
         AwardClass::Compliance,
         AwardClass::Veto,
+        AwardClass::Withheld,
     ];
 
     pub fn code(self) -> &'static str {
@@ -38,6 +45,7 @@ impl AwardClass {
             AwardClass::Progress => "progress",
             AwardClass::Compliance => "compliance",
             AwardClass::Veto => "veto",
+            AwardClass::Withheld => "withheld",
         }
     }
 
@@ -48,11 +56,25 @@ impl AwardClass {
             AwardClass::Progress => "进步校",
             AwardClass::Compliance => "达标校",
             AwardClass::Veto => "一票否决",
+            AwardClass::Withheld => "不予评定",
         }
     }
 
     pub fn from_code(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|c| c.code() == s)
+    }
+}
+
+/// A class's title as the definition's `[publication.awards]` writes it (不予评定 has none).
+pub fn title(def: &CampaignDefinition, class: AwardClass) -> String {
+    let t = &def.publication.awards;
+    match class {
+        AwardClass::Contribution => t.contribution.clone(),
+        AwardClass::Model => t.model.clone(),
+        AwardClass::Progress => t.progress.clone(),
+        AwardClass::Compliance => t.compliance.clone(),
+        AwardClass::Veto => t.veto.clone(),
+        AwardClass::Withheld => class.label().into(),
     }
 }
 
@@ -69,6 +91,15 @@ pub struct MentorFacts {
     pub id: Uuid,
     pub activities: u32,
     pub group: Vec<Uuid>,
+    /// Distinct indicators its logged activities cover.
+    pub covered: u32,
+}
+
+/// A seed school that is not a mentor, and whether it presented in phase 2.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeedFacts {
+    pub id: Uuid,
+    pub presented: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -78,16 +109,25 @@ pub struct Proposal {
     pub reason: String,
 }
 
-/// Mean per-indicator gain of on-site scores over the baseline.
+/// One indicator's score on the definition's `award_basis`: the on-site score, or the weighted
+/// score (report and on-site) the results notice publishes.
+pub fn basis_score(def: &CampaignDefinition, r: &AcceptanceResult, code: &str) -> f64 {
+    let onsite = r.onsite.get(code).copied().unwrap_or(0.0);
+    match def.scoring.award_basis {
+        AwardBasis::Onsite => onsite,
+        AwardBasis::Weighted => {
+            round2(def.scoring.report_weight * r.report + def.scoring.onsite_weight * onsite)
+        }
+    }
+}
+
+/// Mean per-indicator gain of the basis scores over the baseline.
 pub fn gain(def: &CampaignDefinition, p: &PotentialFacts) -> Option<f64> {
     let r = p.result.as_ref()?;
     let diffs: Vec<f64> = def
         .indicators
         .iter()
-        .map(|i| {
-            r.onsite.get(&i.code).copied().unwrap_or(0.0)
-                - p.baseline.get(&i.code).copied().unwrap_or(0.0)
-        })
+        .map(|i| basis_score(def, r, &i.code) - p.baseline.get(&i.code).copied().unwrap_or(0.0))
         .collect();
     Some(round2(diffs.iter().sum::<f64>() / diffs.len() as f64))
 }
@@ -100,7 +140,7 @@ pub fn compliance(def: &CampaignDefinition, r: &AcceptanceResult) -> (bool, Stri
     let mut near = Vec::new();
     let mut missed = Vec::new();
     for ind in &def.indicators {
-        let v = r.onsite.get(&ind.code).copied().unwrap_or(0.0);
+        let v = basis_score(def, r, &ind.code);
         if v >= sc.pass_line {
             continue;
         }
@@ -136,9 +176,10 @@ pub fn propose(
     def: &CampaignDefinition,
     potentials: &[PotentialFacts],
     mentors: &[MentorFacts],
-    other_seeds: &[Uuid],
+    other_seeds: &[SeedFacts],
 ) -> Vec<Proposal> {
     let sc = &def.scoring;
+    let basis = sc.award_basis.label(sc);
     let gains: BTreeMap<Uuid, Option<f64>> =
         potentials.iter().map(|p| (p.id, gain(def, p))).collect();
     // Top share by gain among all potential schools (ties at the cut all count).
@@ -165,10 +206,10 @@ pub fn propose(
         let (class, reason) = if !meets {
             (
                 AwardClass::Veto,
-                format!("{why}；综合得分 {}", r.final_score),
+                format!("{why}；综合得分 {}；{basis}", r.final_score),
             )
         } else if g >= sc.progress_gain || (g > 0.0 && g >= cut) {
-            let basis = if g >= sc.progress_gain {
+            let basis_why = if g >= sc.progress_gain {
                 format!("提升幅度 {g} 分，达到 {} 分的进步标准", sc.progress_gain)
             } else {
                 format!(
@@ -176,9 +217,12 @@ pub fn propose(
                     (sc.progress_top_share * 100.0).round()
                 )
             };
-            (AwardClass::Progress, format!("{why}；{basis}"))
+            (AwardClass::Progress, format!("{why}；{basis_why}；{basis}"))
         } else {
-            (AwardClass::Compliance, format!("{why}；提升幅度 {g} 分"))
+            (
+                AwardClass::Compliance,
+                format!("{why}；提升幅度 {g} 分；{basis}"),
+            )
         };
         out.push(Proposal {
             school: p.id,
@@ -199,11 +243,19 @@ pub fn propose(
         };
         let strong = m.activities >= sc.contribution_min_activities;
         let notable = !group_gains.is_empty() && mean >= sc.contribution_group_gain;
-        let (class, reason) = if strong && notable {
+        let min_cov = sc.contribution_min_indicator_coverage;
+        let all_round = m.covered >= min_cov;
+        let total = def.indicators.len();
+        let (class, reason) = if strong && notable && all_round {
+            let coverage = if min_cov > 0 {
+                format!("，帮扶覆盖 {}/{total} 项指标（要求 {min_cov}）", m.covered)
+            } else {
+                String::new()
+            };
             (
                 AwardClass::Contribution,
                 format!(
-                    "帮扶活动 {} 次（要求 {}），结对学校平均提升 {mean} 分（要求 {}）",
+                    "帮扶活动 {} 次（要求 {}），结对学校平均提升 {mean} 分（要求 {}）{coverage}；{basis}",
                     m.activities, sc.contribution_min_activities, sc.contribution_group_gain
                 ),
             )
@@ -221,6 +273,12 @@ pub fn propose(
                     sc.contribution_group_gain
                 ));
             }
+            if !all_round {
+                why.push(format!(
+                    "帮扶覆盖 {}/{total} 项指标，少于 {min_cov} 项",
+                    m.covered
+                ));
+            }
             (AwardClass::Model, format!("导师型学校；{}", why.join("；")))
         };
         out.push(Proposal {
@@ -230,10 +288,26 @@ pub fn propose(
         });
     }
     for s in other_seeds {
+        let (class, reason) = if s.presented {
+            (AwardClass::Model, "标杆种子校（非导师型学校）".to_string())
+        } else {
+            let class = match def.awards.seed_without_presentation {
+                SeedWithoutPresentation::None => AwardClass::Withheld,
+                SeedWithoutPresentation::Model => AwardClass::Model,
+                SeedWithoutPresentation::Compliance => AwardClass::Compliance,
+            };
+            (
+                class,
+                format!(
+                    "标杆种子校未参加导师型学校展示评选，按本次创建规定为{}",
+                    class.label()
+                ),
+            )
+        };
         out.push(Proposal {
-            school: *s,
-            class: AwardClass::Model,
-            reason: "标杆种子校（非导师型学校）".into(),
+            school: s.id,
+            class,
+            reason,
         });
     }
     out
@@ -251,20 +325,29 @@ pub struct AwardFacts {
     pub groups: BTreeMap<Uuid, Vec<Uuid>>,
     /// Logged assistance activities per mentor.
     pub activities: BTreeMap<Uuid, u32>,
+    /// Indicators each mentor's logged activities cover.
+    pub coverage: BTreeMap<Uuid, BTreeSet<String>>,
+    /// Seed schools that submitted a presentation in phase 2.
+    pub presented: BTreeSet<Uuid>,
+    /// Each school's principal (a person's stable id) when the awards are confirmed.
+    pub principals: BTreeMap<Uuid, Uuid>,
 }
 
 /// Sorts the campaign's schools into potential schools, mentors and other seed schools (also
 /// once awarded, so proposing again after confirmation gives the same list) and proposes.
 pub fn proposals(def: &CampaignDefinition, f: &AwardFacts) -> Vec<Proposal> {
     use CaseState as S;
+    let members: BTreeSet<Uuid> = f.groups.values().flatten().copied().collect();
     let potentials: Vec<PotentialFacts> = f
         .schools
         .iter()
-        .filter(|(_, st)| {
-            matches!(
-                st,
-                S::Paired | S::ProgressAward | S::ComplianceAward | S::Vetoed
-            )
+        .filter(|(id, st)| {
+            *st == S::Paired
+                || (members.contains(id)
+                    && matches!(
+                        st,
+                        S::ProgressAward | S::ComplianceAward | S::Vetoed | S::AwardWithheld
+                    ))
         })
         .map(|(id, _)| PotentialFacts {
             id: *id,
@@ -276,21 +359,35 @@ pub fn proposals(def: &CampaignDefinition, f: &AwardFacts) -> Vec<Proposal> {
         .schools
         .iter()
         .filter(|(id, st)| {
-            matches!(st, S::Mentor | S::ContributionAward) || f.groups.contains_key(id)
+            !members.contains(id)
+                && (matches!(st, S::Mentor | S::ContributionAward) || f.groups.contains_key(id))
         })
         .map(|(id, _)| MentorFacts {
             id: *id,
             activities: f.activities.get(id).copied().unwrap_or(0),
             group: f.groups.get(id).cloned().unwrap_or_default(),
+            covered: f.coverage.get(id).map_or(0, |c| c.len() as u32),
         })
         .collect();
-    let others: Vec<Uuid> = f
+    let others: Vec<SeedFacts> = f
         .schools
         .iter()
         .filter(|(id, st)| {
-            *st == S::SeedNonMentor || (*st == S::ModelAward && !f.groups.contains_key(id))
+            !members.contains(id)
+                && !f.groups.contains_key(id)
+                && matches!(
+                    st,
+                    S::SeedNonMentor
+                        | S::ModelAward
+                        | S::ComplianceAward
+                        | S::Vetoed
+                        | S::AwardWithheld
+                )
         })
-        .map(|(id, _)| *id)
+        .map(|(id, _)| SeedFacts {
+            id: *id,
+            presented: f.presented.contains(id),
+        })
         .collect();
     propose(def, &potentials, &mentors, &others)
 }
@@ -348,7 +445,58 @@ impl Confirmed {
 pub struct AwardsConfirmed {
     /// In proposal order; each becomes a `ConfirmAward` school command.
     pub awards: Vec<Confirmed>,
+    /// 三、结果运用: what the confirmed awards mean for each school and its principal.
+    pub consequences: Vec<Consequence>,
     pub effects: Vec<Effect>,
+}
+
+/// One consequence of a confirmed award (三、结果运用), for a school or its principal.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Consequence {
+    pub school: Uuid,
+    /// The school's principal when the award was confirmed (also for school consequences,
+    /// so "the principal of a vetoed school" stays known after a change).
+    pub principal: Option<Uuid>,
+    pub class: AwardClass,
+    pub subject: Subject,
+    pub kind: String,
+    pub label: String,
+    pub year: i32,
+    /// Last day in force, when the rule is limited to the year (年内).
+    pub valid_until: Option<NaiveDate>,
+}
+
+/// The consequences the definition gives each confirmed award; a consequence for the principal
+/// is recorded only when the school has one.
+pub fn consequences(
+    rules: &[ConsequenceRule],
+    year: i32,
+    awards: &[Confirmed],
+    principals: &BTreeMap<Uuid, Uuid>,
+) -> Vec<Consequence> {
+    let mut out = Vec::new();
+    for a in awards {
+        let principal = principals.get(&a.school).copied();
+        for r in rules.iter().filter(|r| r.class == a.class) {
+            if r.subject == Subject::Principal && principal.is_none() {
+                continue;
+            }
+            out.push(Consequence {
+                school: a.school,
+                principal,
+                class: a.class,
+                subject: r.subject,
+                kind: r.kind.clone(),
+                label: r.label.clone(),
+                year,
+                valid_until: r
+                    .until_year_end
+                    .then(|| NaiveDate::from_ymd_opt(year, 12, 31))
+                    .flatten(),
+            });
+        }
+    }
+    out
 }
 
 /// ConfirmAwards: once, during the awards phase, on the proposals with the office's overrides;
@@ -408,14 +556,28 @@ pub fn confirm_awards(
             }
         })
         .collect();
-    let effects = vec![Effect::event(
+    let consequences = consequences(&ctx.def.consequences, ctx.def.year, &awards, &f.principals);
+    let mut effects = vec![Effect::event(
         "awards.confirmed",
         None,
         serde_json::Value::Null,
         serde_json::json!({ "counts": counts }),
         None,
     )];
-    Ok(AwardsConfirmed { awards, effects })
+    for c in &consequences {
+        effects.push(Effect::event(
+            "consequence.recorded",
+            Some(c.school),
+            serde_json::Value::Null,
+            serde_json::to_value(c).expect("consequence serializes"),
+            None,
+        ));
+    }
+    Ok(AwardsConfirmed {
+        awards,
+        consequences,
+        effects,
+    })
 }
 
 /// The awards exit criteria: the award list confirmed.
@@ -506,19 +668,26 @@ mod tests {
                 id: Uuid::from_u128(10),
                 activities: 5,
                 group: vec![Uuid::from_u128(1)],
+                covered: 8,
             },
             MentorFacts {
                 id: Uuid::from_u128(11),
                 activities: 9,
                 group: vec![Uuid::from_u128(2)],
+                covered: 8,
             },
             MentorFacts {
                 id: Uuid::from_u128(12),
                 activities: 1,
                 group: vec![Uuid::from_u128(1)],
+                covered: 8,
             },
         ];
-        let out = propose(&d, &ps, &m, &[Uuid::from_u128(20)]);
+        let seeds = [SeedFacts {
+            id: Uuid::from_u128(20),
+            presented: true,
+        }];
+        let out = propose(&d, &ps, &m, &seeds);
         let class = |i: u128| {
             out.iter()
                 .find(|p| p.school == Uuid::from_u128(i))
@@ -616,6 +785,7 @@ mod tests {
                 vec![Uuid::from_u128(1), Uuid::from_u128(2)],
             )]),
             activities: BTreeMap::from([(Uuid::from_u128(10), 5)]),
+            ..Default::default()
         }
     }
 
@@ -630,7 +800,156 @@ mod tests {
         let out = propose_awards(true, &d, &f).unwrap();
         assert_eq!(out.len(), 4, "one class per school");
         assert_eq!(out[1].class, AwardClass::Veto);
-        assert_eq!(out[3].class, AwardClass::Model);
+        // School 20 never presented: the shipped definition gives it no award.
+        assert_eq!(out[3].class, AwardClass::Withheld);
+        assert!(
+            out[3].reason.contains("未参加导师型学校展示评选"),
+            "{}",
+            out[3].reason
+        );
+    }
+
+    #[test]
+    fn a_seed_school_that_never_presented_gets_what_the_definition_says() {
+        let mut d = def();
+        let mut f = campaign(&d);
+        let seed = Uuid::from_u128(20);
+        let class = |d: &CampaignDefinition, f: &AwardFacts| {
+            proposals(d, f)
+                .into_iter()
+                .find(|p| p.school == seed)
+                .unwrap()
+                .class
+        };
+        assert_eq!(class(&d, &f), AwardClass::Withheld);
+        d.awards.seed_without_presentation = SeedWithoutPresentation::Compliance;
+        assert_eq!(class(&d, &f), AwardClass::Compliance);
+        d.awards.seed_without_presentation = SeedWithoutPresentation::Model;
+        assert_eq!(class(&d, &f), AwardClass::Model);
+        d.awards.seed_without_presentation = SeedWithoutPresentation::None;
+        f.presented.insert(seed);
+        assert_eq!(class(&d, &f), AwardClass::Model, "presented: 标兵校");
+    }
+
+    #[test]
+    fn the_award_basis_decides_which_scores_feed_the_bar_and_says_so() {
+        let mut d = def();
+        // On-site 58 everywhere (more than one near miss: veto on-site); report 80 lifts the
+        // weighted score to 0.4 × 80 + 0.6 × 58 = 66.8 on every indicator.
+        let mut p = facts(&d, 1, &[58.0], 50.0);
+        p.result.as_mut().unwrap().report = 80.0;
+        let onsite = propose(&d, std::slice::from_ref(&p), &[], &[]);
+        assert_eq!(onsite[0].class, AwardClass::Veto);
+        assert!(
+            onsite[0].reason.ends_with("依据现场评估得分"),
+            "{}",
+            onsite[0].reason
+        );
+        d.scoring.award_basis = AwardBasis::Weighted;
+        let weighted = propose(&d, &[p], &[], &[]);
+        assert_eq!(weighted[0].class, AwardClass::Progress, "gain 16.8");
+        assert!(
+            weighted[0]
+                .reason
+                .ends_with("依据综合得分（报告40%＋现场60%）"),
+            "{}",
+            weighted[0].reason
+        );
+    }
+
+    #[test]
+    fn contribution_may_require_coverage_of_the_indicators() {
+        let mut d = def();
+        let ps = [facts(&d, 1, &[80.0], 60.0)];
+        let m = MentorFacts {
+            id: Uuid::from_u128(10),
+            activities: 5,
+            group: vec![Uuid::from_u128(1)],
+            covered: 3,
+        };
+        let class = |d: &CampaignDefinition| propose(d, &ps, std::slice::from_ref(&m), &[]);
+        assert_eq!(
+            class(&d)[1].class,
+            AwardClass::Contribution,
+            "0 = no condition"
+        );
+        d.scoring.contribution_min_indicator_coverage = 8;
+        let out = class(&d);
+        assert_eq!(out[1].class, AwardClass::Model);
+        assert!(
+            out[1].reason.contains("帮扶覆盖 3/8 项指标，少于 8 项"),
+            "{}",
+            out[1].reason
+        );
+        d.scoring.contribution_min_indicator_coverage = 3;
+        let out = class(&d);
+        assert_eq!(out[1].class, AwardClass::Contribution);
+        assert!(
+            out[1].reason.contains("帮扶覆盖 3/8 项指标（要求 3）"),
+            "{}",
+            out[1].reason
+        );
+    }
+
+    #[test]
+    fn every_confirmed_award_has_the_plans_consequences() {
+        let d = def();
+        let conf = |school: u128, class| Confirmed {
+            school: Uuid::from_u128(school),
+            class,
+            proposed: class,
+            reason: String::new(),
+            override_reason: String::new(),
+        };
+        let awards = [
+            conf(1, AwardClass::Contribution),
+            conf(2, AwardClass::Progress),
+            conf(3, AwardClass::Veto),
+            conf(4, AwardClass::Compliance),
+            conf(5, AwardClass::Veto),
+        ];
+        // School 5 has no principal on record: only its school consequences.
+        let principals: BTreeMap<Uuid, Uuid> = (1..=4)
+            .map(|i| (Uuid::from_u128(i), Uuid::from_u128(100 + i)))
+            .collect();
+        let out = consequences(&d.consequences, 2020, &awards, &principals);
+        let of = |i: u128| -> Vec<(Subject, &str)> {
+            out.iter()
+                .filter(|c| c.school == Uuid::from_u128(i))
+                .map(|c| (c.subject, c.kind.as_str()))
+                .collect()
+        };
+        use Subject::{Principal as P, School as S};
+        assert_eq!(
+            of(1),
+            vec![
+                (S, "teachers_day_commendation"),
+                (P, "teachers_day_commendation"),
+                (S, "evaluation_basis"),
+                (P, "evaluation_basis"),
+                (P, "rank_assessment_basis"),
+                (P, "appointment_basis"),
+                (S, "title_evaluation_tilt"),
+            ]
+        );
+        assert_eq!(of(2).len(), 5);
+        assert_eq!(
+            of(3),
+            vec![
+                (S, "evaluation_barred"),
+                (P, "evaluation_barred"),
+                (P, "rank_assessment_flag")
+            ]
+        );
+        assert!(of(4).is_empty(), "达标校: the plan names no consequence");
+        assert_eq!(of(5), vec![(S, "evaluation_barred")]);
+        let bar = out
+            .iter()
+            .find(|c| c.school == Uuid::from_u128(3) && c.subject == P)
+            .unwrap();
+        assert_eq!(bar.principal, Some(Uuid::from_u128(103)));
+        assert_eq!(bar.valid_until, NaiveDate::from_ymd_opt(2020, 12, 31));
+        assert_eq!(bar.label, "年内不得评先树优");
     }
 
     proptest! {
@@ -676,7 +995,7 @@ mod tests {
                             }
                         }
                     }
-                    prop_assert_eq!(c.effects.len(), 1);
+                    prop_assert_eq!(c.effects.len(), 1 + c.consequences.len());
                 }
                 Err(e) => {
                     prop_assert!(!(active && !confirmed && known));

@@ -88,6 +88,222 @@ pub struct Scoring {
     pub contribution_group_gain: f64,
     /// Strong assistance: at least this many logged activities.
     pub contribution_min_activities: u32,
+    /// 1+X 八项指标的全方位帮扶: distinct indicators a mentor's logged activities must cover
+    /// for 贡献校 (0 = no such condition, as before the value existed).
+    #[serde(default)]
+    pub contribution_min_indicator_coverage: u32,
+    /// Which scores feed the compliance and progress rules (absent = on-site, as before).
+    #[serde(default)]
+    pub award_basis: AwardBasis,
+}
+
+/// Which scores decide the compliance bar and the gain over baseline.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AwardBasis {
+    /// The on-site indicator scores alone.
+    #[default]
+    Onsite,
+    /// Per indicator, `report_weight × report + onsite_weight × on-site` (the weighted score the
+    /// results notice publishes).
+    Weighted,
+}
+
+impl AwardBasis {
+    /// How an award reasoning names its basis.
+    pub fn label(self, s: &Scoring) -> String {
+        match self {
+            AwardBasis::Onsite => "依据现场评估得分".into(),
+            AwardBasis::Weighted => format!(
+                "依据综合得分（报告{}%＋现场{}%）",
+                (s.report_weight * 100.0).round(),
+                (s.onsite_weight * 100.0).round()
+            ),
+        }
+    }
+}
+
+/// What a seed school that never presented (and so could not be a mentor) is proposed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeedWithoutPresentation {
+    /// No award (不予评定).
+    #[default]
+    None,
+    /// 标兵校, like a seed school that presented.
+    Model,
+    /// 达标校.
+    Compliance,
+}
+
+/// `[awards]`: award rules beyond the scores.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AwardRules {
+    pub seed_without_presentation: SeedWithoutPresentation,
+}
+
+/// `[seed]`: the eligibility review.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SeedRules {
+    /// 督导室协同相关业务科室: at least one department opinion before the office decides.
+    pub require_department_opinion: bool,
+}
+
+/// Whom a consequence of an award concerns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Subject {
+    School,
+    Principal,
+}
+
+impl Subject {
+    pub fn code(self) -> &'static str {
+        match self {
+            Subject::School => "school",
+            Subject::Principal => "principal",
+        }
+    }
+    pub fn from_code(s: &str) -> Option<Self> {
+        [Subject::School, Subject::Principal]
+            .into_iter()
+            .find(|x| x.code() == s)
+    }
+}
+
+/// 三、结果运用: one consequence a confirmed award class has for the school or its principal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsequenceRule {
+    pub class: crate::awards::AwardClass,
+    pub subject: Subject,
+    /// A stable code other bureau systems filter on (ASCII snake case).
+    pub kind: String,
+    pub label: String,
+    /// In force until the end of the campaign year (e.g. 年内不得评先树优).
+    #[serde(default)]
+    pub until_year_end: bool,
+}
+
+/// The plan's 三、结果运用, as data.
+pub fn plan_consequences() -> Vec<ConsequenceRule> {
+    use crate::awards::AwardClass as A;
+    let r = |class, subject, kind: &str, label: &str, until_year_end| ConsequenceRule {
+        class,
+        subject,
+        kind: kind.into(),
+        label: label.into(),
+        until_year_end,
+    };
+    vec![
+        r(
+            A::Contribution,
+            Subject::School,
+            "teachers_day_commendation",
+            "教师节大会集体表彰",
+            false,
+        ),
+        r(
+            A::Contribution,
+            Subject::Principal,
+            "teachers_day_commendation",
+            "教师节大会个人表彰",
+            false,
+        ),
+        r(
+            A::Contribution,
+            Subject::School,
+            "evaluation_basis",
+            "评先树优重要依据",
+            false,
+        ),
+        r(
+            A::Contribution,
+            Subject::Principal,
+            "evaluation_basis",
+            "评先树优重要依据",
+            false,
+        ),
+        r(
+            A::Contribution,
+            Subject::Principal,
+            "rank_assessment_basis",
+            "校长职级制考核重要依据",
+            false,
+        ),
+        r(
+            A::Contribution,
+            Subject::Principal,
+            "appointment_basis",
+            "选拔任用重要依据",
+            false,
+        ),
+        r(
+            A::Contribution,
+            Subject::School,
+            "title_evaluation_tilt",
+            "职称评定适当倾斜",
+            false,
+        ),
+        r(
+            A::Progress,
+            Subject::School,
+            "special_commendation",
+            "教师节大会专项表彰",
+            false,
+        ),
+        r(
+            A::Progress,
+            Subject::Principal,
+            "special_commendation",
+            "教师节大会专项表彰",
+            false,
+        ),
+        r(
+            A::Progress,
+            Subject::School,
+            "evaluation_basis",
+            "评先树优重要依据",
+            false,
+        ),
+        r(
+            A::Progress,
+            Subject::Principal,
+            "evaluation_basis",
+            "评先树优重要依据",
+            false,
+        ),
+        r(
+            A::Progress,
+            Subject::Principal,
+            "rank_assessment_basis",
+            "校长职级制考核重要依据",
+            false,
+        ),
+        r(
+            A::Veto,
+            Subject::School,
+            "evaluation_barred",
+            "年内不得评先树优",
+            true,
+        ),
+        r(
+            A::Veto,
+            Subject::Principal,
+            "evaluation_barred",
+            "年内不得评先树优",
+            true,
+        ),
+        r(
+            A::Veto,
+            Subject::Principal,
+            "rank_assessment_flag",
+            "校长职级制考核中视情况处理",
+            false,
+        ),
+    ]
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -183,6 +399,15 @@ pub struct CampaignDefinition {
     /// Absent from definitions stored before it existed: those read as the plan's defaults.
     #[serde(default)]
     pub publication: Publication,
+    /// `[awards]`; absent from older stored definitions (read as the defaults).
+    #[serde(default)]
+    pub awards: AwardRules,
+    /// `[seed]`; absent from older stored definitions.
+    #[serde(default)]
+    pub seed: SeedRules,
+    /// `[[consequences]]` (三、结果运用); absent = the plan's.
+    #[serde(default = "plan_consequences")]
+    pub consequences: Vec<ConsequenceRule>,
     #[serde(skip)]
     calendar: WorkCalendar,
 }
@@ -300,6 +525,12 @@ mod raw {
         pub reminders: RemindersRaw,
         #[serde(default)]
         pub publication: PublicationRaw,
+        #[serde(default)]
+        pub awards: AwardRules,
+        #[serde(default)]
+        pub seed: SeedRules,
+        #[serde(default)]
+        pub consequences: Option<Vec<ConsequenceRule>>,
     }
 
     #[derive(Deserialize)]
@@ -467,6 +698,8 @@ mod raw {
         pub progress_top_share: Spanned<f64>,
         pub contribution_group_gain: Spanned<f64>,
         pub contribution_min_activities: Spanned<i64>,
+        pub contribution_min_indicator_coverage: Spanned<i64>,
+        pub award_basis: AwardBasis,
     }
     impl Default for ScoringRaw {
         fn default() -> Self {
@@ -483,6 +716,8 @@ mod raw {
                 progress_top_share: s(0.2),
                 contribution_group_gain: s(8.0),
                 contribution_min_activities: i(4),
+                contribution_min_indicator_coverage: i(0),
+                award_basis: AwardBasis::Onsite,
             }
         }
     }
@@ -815,7 +1050,27 @@ impl Validator<'_> {
                 0,
                 1000,
             ),
+            contribution_min_indicator_coverage: self.count(
+                &s.contribution_min_indicator_coverage,
+                "scoring.contribution_min_indicator_coverage",
+                0,
+                100,
+            ),
+            award_basis: s.award_basis,
         };
+        if scoring.contribution_min_indicator_coverage as usize > indicators.len()
+            && !indicators.is_empty()
+        {
+            self.push(
+                &s.contribution_min_indicator_coverage,
+                "scoring.contribution_min_indicator_coverage",
+                format!(
+                    "{} exceeds the {} indicators defined",
+                    scoring.contribution_min_indicator_coverage,
+                    indicators.len()
+                ),
+            );
+        }
         if (scoring.report_weight + scoring.onsite_weight - 1.0).abs() > 1e-9 {
             self.push(
                 &s.onsite_weight,
@@ -882,6 +1137,27 @@ impl Validator<'_> {
         }
 
         let publication = self.publication(&raw.publication);
+        let consequences = raw.consequences.clone().unwrap_or_else(plan_consequences);
+        for (i, c) in consequences.iter().enumerate() {
+            let kind_ok = !c.kind.is_empty()
+                && c.kind
+                    .chars()
+                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_');
+            if !kind_ok {
+                self.problems.push(Problem {
+                    line: None,
+                    field: format!("consequences[{i}].kind"),
+                    reason: format!("`{}` must be ASCII snake case (a-z, 0-9, _)", c.kind),
+                });
+            }
+            if c.label.trim().is_empty() {
+                self.problems.push(Problem {
+                    line: None,
+                    field: format!("consequences[{i}].label"),
+                    reason: "must not be empty".into(),
+                });
+            }
+        }
 
         if !self.problems.is_empty() {
             return None;
@@ -910,6 +1186,9 @@ impl Validator<'_> {
             extra_off_days,
             extra_working_days,
             publication,
+            awards: raw.awards.clone(),
+            seed: raw.seed.clone(),
+            consequences,
             calendar: WorkCalendar::default(),
         };
         def.calendar = build_calendar(&def);
@@ -973,6 +1252,63 @@ mod tests {
         json.as_object_mut().unwrap().remove("publication");
         let old = CampaignDefinition::from_canonical(json).unwrap();
         assert_eq!(old.publication, Publication::default());
+    }
+
+    #[test]
+    fn actor_and_result_rules_come_from_the_definition_with_defaults_for_older_ones() {
+        let def = CampaignDefinition::parse(CHANGLE).unwrap();
+        assert_eq!(
+            def.consequences,
+            plan_consequences(),
+            "the file states the plan's"
+        );
+        assert_eq!(def.scoring.award_basis, AwardBasis::Onsite);
+        assert_eq!(def.scoring.contribution_min_indicator_coverage, 0);
+        assert_eq!(
+            def.awards.seed_without_presentation,
+            SeedWithoutPresentation::None
+        );
+        assert!(!def.seed.require_department_opinion);
+        let text = CHANGLE
+            .replace("award_basis = \"onsite\"", "award_basis = \"weighted\"")
+            .replace(
+                "require_department_opinion = false",
+                "require_department_opinion = true",
+            )
+            .replace(
+                "contribution_min_indicator_coverage = 0",
+                "contribution_min_indicator_coverage = 8",
+            );
+        let changed = CampaignDefinition::parse(&text).unwrap();
+        assert_eq!(changed.scoring.award_basis, AwardBasis::Weighted);
+        assert!(changed.seed.require_department_opinion);
+        assert_eq!(changed.scoring.contribution_min_indicator_coverage, 8);
+        let bad = CHANGLE
+            .replace(
+                "contribution_min_indicator_coverage = 0",
+                "contribution_min_indicator_coverage = 9",
+            )
+            .replace("kind = \"appointment_basis\"", "kind = \"选拔\"");
+        let err = CampaignDefinition::parse(&bad).unwrap_err();
+        let fields: Vec<_> = err.0.iter().map(|p| p.field.as_str()).collect();
+        assert!(
+            fields.contains(&"scoring.contribution_min_indicator_coverage"),
+            "{fields:?}"
+        );
+        assert!(fields.contains(&"consequences[5].kind"), "{fields:?}");
+        let unknown = CHANGLE.replace("award_basis = \"onsite\"", "award_basis = \"report\"");
+        assert!(CampaignDefinition::parse(&unknown).is_err());
+        // A definition stored before these values existed reads as the defaults.
+        let (mut json, _) = def.canonical();
+        let o = json.as_object_mut().unwrap();
+        o.remove("awards");
+        o.remove("seed");
+        o.remove("consequences");
+        let sc = o["scoring"].as_object_mut().unwrap();
+        sc.remove("award_basis");
+        sc.remove("contribution_min_indicator_coverage");
+        let old = CampaignDefinition::from_canonical(json).unwrap();
+        assert_eq!(old, def);
     }
 
     #[test]

@@ -86,6 +86,13 @@ pub enum RuleError {
     MentorsNotConfirmed,
     #[error("the award list is not confirmed yet")]
     AwardsNotConfirmed,
+    /// `seed.require_department_opinion`: 督导室协同相关业务科室 — a department's opinion first.
+    #[error(
+        "no department opinion is recorded on this application yet; the campaign requires at least one before the office decides (seed.require_department_opinion)"
+    )]
+    DepartmentOpinionRequired,
+    #[error("the application is already {status}; opinions are recorded before the decision")]
+    ApplicationDecided { status: &'static str },
     #[error("{0}")]
     Precondition(String),
     #[error("invalid argument")]

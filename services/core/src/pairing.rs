@@ -27,6 +27,47 @@ pub struct SchoolInfo {
 /// mentor id → its potential schools.
 pub type Groups = BTreeMap<Uuid, Vec<Uuid>>;
 
+/// 1+X 八项指标的全方位帮扶: per mentor, the indicators its logged activities cover, in the
+/// definition's order (indicators the definition does not name are left out).
+pub fn coverage<'a>(
+    def: &crate::definition::CampaignDefinition,
+    activities: impl IntoIterator<Item = (Uuid, &'a [String])>,
+) -> BTreeMap<Uuid, Vec<String>> {
+    let mut seen: BTreeMap<Uuid, std::collections::BTreeSet<&str>> = BTreeMap::new();
+    for (mentor, inds) in activities {
+        seen.entry(mentor)
+            .or_default()
+            .extend(inds.iter().map(String::as_str));
+    }
+    seen.into_iter()
+        .map(|(m, s)| {
+            let covered = def
+                .indicators
+                .iter()
+                .filter(|i| s.contains(i.code.as_str()))
+                .map(|i| i.code.clone())
+                .collect();
+            (m, covered)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod coverage_tests {
+    use super::*;
+
+    #[test]
+    fn coverage_lists_each_indicator_once_in_the_definitions_order() {
+        let def = crate::testing::changle();
+        let a = vec!["teaching".to_string(), "teachers".to_string()];
+        let b = vec!["teaching".to_string(), "unknown".to_string()];
+        let m = Uuid::from_u128(1);
+        let c = coverage(&def, [(m, a.as_slice()), (m, b.as_slice())]);
+        assert_eq!(c[&m], vec!["teachers".to_string(), "teaching".to_string()]);
+        assert!(!c.contains_key(&Uuid::from_u128(2)));
+    }
+}
+
 /// Levels that can help each other: a nine-year school spans primary and junior.
 fn level_match(mentor: &str, potential: &str) -> bool {
     mentor == potential || mentor == "nine_year" || potential == "nine_year"

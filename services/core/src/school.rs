@@ -50,10 +50,12 @@ pub enum CaseState {
     ProgressAward,
     ComplianceAward,
     Vetoed,
+    /// The office withheld any award (no class; e.g. a seed school that never presented).
+    AwardWithheld,
 }
 
 impl CaseState {
-    pub const ALL: [CaseState; 18] = [
+    pub const ALL: [CaseState; 19] = [
         CaseState::Enrolled,
         CaseState::Nominated,
         CaseState::Applied,
@@ -72,6 +74,7 @@ impl CaseState {
         CaseState::ProgressAward,
         CaseState::ComplianceAward,
         CaseState::Vetoed,
+        CaseState::AwardWithheld,
     ];
 
     pub fn code(self) -> &'static str {
@@ -94,6 +97,7 @@ impl CaseState {
             CaseState::ProgressAward => "progress_award",
             CaseState::ComplianceAward => "compliance_award",
             CaseState::Vetoed => "vetoed",
+            CaseState::AwardWithheld => "award_withheld",
         }
     }
 
@@ -117,6 +121,7 @@ impl CaseState {
             CaseState::ProgressAward => "进步校",
             CaseState::ComplianceAward => "达标校",
             CaseState::Vetoed => "一票否决",
+            CaseState::AwardWithheld => "不予评定",
         }
     }
 
@@ -299,12 +304,26 @@ pub fn target(
             },
         ) => S::ComplianceAward,
         (
-            S::Paired,
+            S::Paired | S::Mentor | S::SeedNonMentor,
             C::ConfirmAward {
                 class: AwardClass::Veto,
                 ..
             },
         ) => S::Vetoed,
+        (
+            S::Paired | S::Mentor | S::SeedNonMentor,
+            C::ConfirmAward {
+                class: AwardClass::Withheld,
+                ..
+            },
+        ) => S::AwardWithheld,
+        (
+            S::SeedNonMentor,
+            C::ConfirmAward {
+                class: AwardClass::Compliance,
+                ..
+            },
+        ) => S::ComplianceAward,
         (
             S::Mentor,
             C::ConfirmAward {
@@ -478,6 +497,40 @@ pub fn registered(id: Uuid, code: &str, name: &str, state: CaseState, version: i
         serde_json::json!({ "code": code, "name": name, "state": state.code(), "version": version }),
         None,
     )
+}
+
+/// A school's principal changes (结果运用 follows the person): the new person has a new id, and
+/// the old one keeps every award and consequence recorded under theirs. Any time, any phase;
+/// the name and the reason are required.
+pub fn change_principal(
+    school: Uuid,
+    old: (Uuid, &str),
+    new: (Uuid, &str),
+    reason: &str,
+) -> Result<Effect, RuleError> {
+    let mut problems = Vec::new();
+    if new.1.trim().is_empty() {
+        problems.push((
+            "name".to_string(),
+            "the new principal's name is required".to_string(),
+        ));
+    }
+    if reason.trim().is_empty() {
+        problems.push((
+            "reason".to_string(),
+            "say why the principal changes".to_string(),
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(RuleError::Invalid(problems));
+    }
+    Ok(Effect::event(
+        "principal.changed",
+        Some(school),
+        serde_json::json!({ "principal_id": old.0, "principal": old.1 }),
+        serde_json::json!({ "principal_id": new.0, "principal": new.1.trim() }),
+        Some(reason.trim().to_string()),
+    ))
 }
 
 #[cfg(test)]

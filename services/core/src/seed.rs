@@ -5,8 +5,11 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::definition::CampaignDefinition;
+use crate::effects::Effect;
 use crate::error::RuleError;
-use crate::school::SchoolCommand;
+use crate::phase::PhaseKind;
+use crate::role::{Actor, Role};
+use crate::school::{Ctx, SchoolCommand};
 use crate::scoring;
 
 /// One indicator of a self-assessment.
@@ -132,6 +135,81 @@ pub fn review_application(approve: bool, reason: String) -> ApplicationReviewed 
     }
 }
 
+/// The decision with the departments' opinions: with `seed.require_department_opinion` the
+/// office decides only after at least one opinion (督导室协同相关业务科室).
+pub fn review_with_opinions(
+    approve: bool,
+    reason: String,
+    opinions: usize,
+    def: &CampaignDefinition,
+) -> Result<ApplicationReviewed, RuleError> {
+    if def.seed.require_department_opinion && opinions == 0 {
+        return Err(RuleError::DepartmentOpinionRequired);
+    }
+    Ok(review_application(approve, reason))
+}
+
+/// A department's opinion on a self-application.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordOpinion {
+    pub department: String,
+    pub agree: bool,
+    pub reason: String,
+}
+
+/// A department (or the office recording it) gives its opinion on a pending application while
+/// phase 1 is open; the effect is its audit event (before: the opinion it replaces).
+pub fn record_opinion(
+    cmd: &RecordOpinion,
+    status: ApplicationStatus,
+    school: Uuid,
+    actor: &Actor,
+    ctx: &Ctx<'_>,
+) -> Result<Effect, RuleError> {
+    if !matches!(actor.role, Role::Department | Role::Office) {
+        return Err(RuleError::Forbidden {
+            action: "record a department opinion",
+            role: actor.role,
+        });
+    }
+    let mut problems = Vec::new();
+    if cmd.department.trim().is_empty() {
+        problems.push(("department".to_string(), "required".to_string()));
+    }
+    if cmd.reason.trim().is_empty() {
+        problems.push((
+            "reason".to_string(),
+            "an opinion gives its reason".to_string(),
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(RuleError::Invalid(problems));
+    }
+    ctx.phases.require_active(
+        PhaseKind::SeedDesignation,
+        None,
+        "record a department opinion",
+        ctx.now,
+        ctx.def,
+    )?;
+    if status != ApplicationStatus::Pending {
+        return Err(RuleError::ApplicationDecided {
+            status: status.code(),
+        });
+    }
+    Ok(Effect::event(
+        "application.opinion_recorded",
+        Some(school),
+        serde_json::Value::Null,
+        serde_json::json!({
+            "department": cmd.department.trim(),
+            "agree": cmd.agree,
+            "reason": cmd.reason.trim(),
+        }),
+        None,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,6 +252,55 @@ mod tests {
                     prop_assert!(problems.iter().all(|(f, _)| f.starts_with("self_assessment")));
                 }
                 Err(e) => prop_assert!(false, "unexpected {e}"),
+            }
+        }
+
+        /// With `require_department_opinion` a decision without an opinion is refused, with one
+        /// (or without the requirement) it is the plain review.
+        #[test]
+        fn a_decision_waits_for_a_department_opinion_when_required(
+            required in any::<bool>(), opinions in 0usize..3, approve in any::<bool>(),
+        ) {
+            let mut def = changle();
+            def.seed.require_department_opinion = required;
+            match review_with_opinions(approve, "理由".into(), opinions, &def) {
+                Ok(d) => {
+                    prop_assert!(!required || opinions > 0);
+                    prop_assert_eq!(d, review_application(approve, "理由".into()));
+                }
+                Err(e) => {
+                    prop_assert!(required && opinions == 0);
+                    prop_assert_eq!(e, RuleError::DepartmentOpinionRequired);
+                }
+            }
+        }
+
+        /// An opinion is recorded exactly by a department or the office, with a department and
+        /// a reason, on a pending application while phase 1 is open.
+        #[test]
+        fn an_opinion_needs_its_role_reason_phase_and_a_pending_application(
+            role in 0usize..6, dept in "[a-z ]{0,3}", reason in "[a-z ]{0,3}",
+            status in 0usize..3, day in 0i64..80,
+        ) {
+            let def = changle();
+            let mut phases = crate::phase::PhaseBoard::new(&def);
+            phases.open(PhaseKind::SeedDesignation, &office(), at("2020-03-01T01:00:00Z"), &def).unwrap();
+            let now = at("2020-03-01T02:00:00Z") + chrono::Duration::days(day);
+            let ctx = Ctx { now, def: &def, phases: &phases };
+            let actor = Actor { id: "a".into(), role: Role::ALL[role], school: None };
+            let status = [ApplicationStatus::Pending, ApplicationStatus::Approved, ApplicationStatus::Rejected][status];
+            let cmd = RecordOpinion { department: dept.clone(), agree: true, reason: reason.clone() };
+            let role_ok = matches!(actor.role, Role::Department | Role::Office);
+            let text_ok = !dept.trim().is_empty() && !reason.trim().is_empty();
+            let open = now < phases.deadline(PhaseKind::SeedDesignation, &def);
+            let r = record_opinion(&cmd, status, Uuid::from_u128(1), &actor, &ctx);
+            prop_assert_eq!(r.is_ok(), role_ok && text_ok && open && status == ApplicationStatus::Pending);
+            let forbidden = matches!(r, Err(RuleError::Forbidden { .. }));
+            let invalid = matches!(r, Err(RuleError::Invalid(_)));
+            if !role_ok {
+                prop_assert!(forbidden);
+            } else if !text_ok {
+                prop_assert!(invalid);
             }
         }
 

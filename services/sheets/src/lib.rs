@@ -15,12 +15,14 @@
 //! system or clock, and no dependency on other junheng crates or on proto
 //! types; callers convert their domain values into the plain structs here.
 
+mod consequences;
 mod documents;
 mod error;
 mod import;
 mod school;
 mod table;
 
+pub use consequences::{ConsequenceLine, ConsequenceList};
 pub use documents::{
     Award, AwardLine, AwardList, FAIL_MARK, MentorLine, MentorList, NOT_ASSESSED_MARK, PASS_MARK,
     Practice, PracticeCollection, PracticeGroup, ResultLine, ResultsNotice, SchoolLine,

@@ -5,6 +5,7 @@
 //! transaction. This crate stores what the rule core decided; it never decides anything itself,
 //! and it never names a proto type.
 
+pub mod actors;
 pub mod audit;
 pub mod campaigns;
 pub mod clock;

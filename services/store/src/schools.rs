@@ -16,6 +16,8 @@ pub struct SchoolRow {
     pub level: String,
     pub town: String,
     pub principal: String,
+    /// The current principal, a person's stable id (migration 0013).
+    pub principal_id: Uuid,
     pub contacts: serde_json::Value,
     pub state: CaseState,
     pub version: i64,
@@ -30,6 +32,7 @@ struct SchoolRec {
     level: String,
     town: String,
     principal: String,
+    principal_id: Uuid,
     contacts: serde_json::Value,
     state: String,
     version: i64,
@@ -48,6 +51,7 @@ impl TryFrom<SchoolRec> for SchoolRow {
             level: r.level,
             town: r.town,
             principal: r.principal,
+            principal_id: r.principal_id,
             contacts: r.contacts,
             version: r.version,
         })
@@ -104,7 +108,7 @@ pub async fn insert_many(
            FROM UNNEST($4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[])
                 WITH ORDINALITY AS u(i, c, n, l, t, p, ct, ord)
            ORDER BY ord
-           RETURNING id, campaign_id, code, name, level, town, principal, contacts, state, version"#,
+           RETURNING id, campaign_id, code, name, level, town, principal, principal_id, contacts, state, version"#,
         campaign,
         state.code(),
         at,
@@ -123,7 +127,7 @@ pub async fn insert_many(
 pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<SchoolRow> {
     sqlx::query_as!(
         SchoolRec,
-        "SELECT id, campaign_id, code, name, level, town, principal, contacts, state, version FROM schools WHERE id = $1",
+        "SELECT id, campaign_id, code, name, level, town, principal, principal_id, contacts, state, version FROM schools WHERE id = $1",
         id
     )
     .fetch_optional(&mut *conn)
@@ -135,7 +139,7 @@ pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<SchoolRow> {
 pub async fn get_for_update(conn: &mut PgConnection, id: Uuid) -> Result<SchoolRow> {
     sqlx::query_as!(
         SchoolRec,
-        "SELECT id, campaign_id, code, name, level, town, principal, contacts, state, version FROM schools WHERE id = $1 FOR UPDATE",
+        "SELECT id, campaign_id, code, name, level, town, principal, principal_id, contacts, state, version FROM schools WHERE id = $1 FOR UPDATE",
         id
     )
     .fetch_optional(&mut *conn)
@@ -152,7 +156,7 @@ pub async fn lock_many(
 ) -> Result<Vec<SchoolRow>> {
     rows(sqlx::query_as!(
         SchoolRec,
-        "SELECT id, campaign_id, code, name, level, town, principal, contacts, state, version FROM schools WHERE campaign_id = $1 AND id = ANY($2) ORDER BY id FOR UPDATE",
+        "SELECT id, campaign_id, code, name, level, town, principal, principal_id, contacts, state, version FROM schools WHERE campaign_id = $1 AND id = ANY($2) ORDER BY id FOR UPDATE",
         campaign,
         ids
     )
@@ -164,7 +168,7 @@ pub async fn lock_many(
 pub async fn lock_all(conn: &mut PgConnection, campaign: Uuid) -> Result<Vec<SchoolRow>> {
     rows(sqlx::query_as!(
         SchoolRec,
-        "SELECT id, campaign_id, code, name, level, town, principal, contacts, state, version FROM schools WHERE campaign_id = $1 ORDER BY id FOR UPDATE",
+        "SELECT id, campaign_id, code, name, level, town, principal, principal_id, contacts, state, version FROM schools WHERE campaign_id = $1 ORDER BY id FOR UPDATE",
         campaign
     )
     .fetch_all(&mut *conn)
@@ -237,7 +241,7 @@ pub async fn list(
 ) -> Result<Vec<SchoolRow>> {
     rows(sqlx::query_as!(
         SchoolRec,
-        r#"SELECT id, campaign_id, code, name, level, town, principal, contacts, state, version FROM schools
+        r#"SELECT id, campaign_id, code, name, level, town, principal, principal_id, contacts, state, version FROM schools
            WHERE campaign_id = $1 AND code > $2
              AND ($3::text IS NULL OR town = $3) AND ($4::text IS NULL OR level = $4) AND ($5::text IS NULL OR state = $5)
            ORDER BY code LIMIT $6"#,

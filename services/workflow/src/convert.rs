@@ -198,6 +198,7 @@ pub fn school_to_pb(r: &SchoolRow) -> pb::School {
         state: r.state.code().into(),
         state_label: r.state.label().into(),
         version: r.version,
+        principal_id: r.principal_id.to_string(),
     }
 }
 

@@ -8,13 +8,14 @@ use junheng_core::Role;
 use junheng_core::awards::{AwardClass, Override};
 use junheng_proto::v1 as pb;
 use junheng_proto::v1::award_service_server::AwardService;
+use junheng_store::actors::{ConsequenceFilter, ConsequenceListing};
 use junheng_store::phases::AwardListing;
 use tonic::{Request, Response, Status};
 
 use super::{Shared, begin, reply};
 use crate::app::awards::{self as app, AwardList, ConfirmAwards, ListAwards};
 use crate::app::policy::{self, Rpc};
-use crate::convert::Violations;
+use crate::convert::{Violations, ts};
 use crate::error::AppError;
 
 pub struct AwardApi(pub Shared);
@@ -26,6 +27,7 @@ pub fn class_to_pb(c: AwardClass) -> pb::AwardClass {
         AwardClass::Progress => pb::AwardClass::Progress,
         AwardClass::Compliance => pb::AwardClass::Compliance,
         AwardClass::Veto => pb::AwardClass::Veto,
+        AwardClass::Withheld => pb::AwardClass::Withheld,
     }
 }
 
@@ -36,6 +38,7 @@ fn class_from_pb(c: i32) -> Option<AwardClass> {
         pb::AwardClass::Progress => AwardClass::Progress,
         pb::AwardClass::Compliance => AwardClass::Compliance,
         pb::AwardClass::Veto => AwardClass::Veto,
+        pb::AwardClass::Withheld => AwardClass::Withheld,
         pb::AwardClass::Unspecified => return None,
     })
 }
@@ -93,9 +96,10 @@ impl TryFrom<&pb::ConfirmAwardsRequest> for ConfirmAwards {
             if class.is_none() {
                 v.add(
                     format!("overrides[{i}].class"),
-                    "must be one of AWARD_CLASS_CONTRIBUTION … AWARD_CLASS_VETO",
+                    "must be one of AWARD_CLASS_CONTRIBUTION … AWARD_CLASS_WITHHELD",
                 );
             }
+            // Every change from the proposal needs its reason, a veto or a withheld award most.
             let reason = v.text(&format!("overrides[{i}].reason"), &o.reason, 2000);
             let o = Override {
                 index: i,
@@ -155,8 +159,127 @@ impl TryFrom<&pb::ListAwardsRequest> for ListAwards {
     }
 }
 
+fn consequence_to_pb(c: &ConsequenceListing, title: &str) -> pb::Consequence {
+    let class = AwardClass::from_code(&c.class).unwrap_or(AwardClass::Veto);
+    pb::Consequence {
+        id: c.id.to_string(),
+        campaign_id: c.campaign_id.to_string(),
+        year: c.year,
+        school_id: c.school_id.to_string(),
+        school_code: c.school_code.clone(),
+        school_name: c.school_name.clone(),
+        principal_id: c.principal_id.map(|p| p.to_string()).unwrap_or_default(),
+        principal_name: c.principal_name.clone().unwrap_or_default(),
+        class: class_to_pb(class) as i32,
+        award_title: title.into(),
+        subject: c.subject.clone(),
+        kind: c.kind.clone(),
+        label: c.label.clone(),
+        valid_until: c.valid_until.map(|d| d.to_string()).unwrap_or_default(),
+        recorded_at: Some(ts(c.recorded_at)),
+    }
+}
+
+/// A parsed ListConsequences request: the filter, the page's start and size.
+struct ConsequenceQuery {
+    filter: ConsequenceFilter,
+    after: Option<uuid::Uuid>,
+    size: i64,
+}
+
+impl TryFrom<&pb::ListConsequencesRequest> for ConsequenceQuery {
+    type Error = AppError;
+
+    fn try_from(req: &pb::ListConsequencesRequest) -> Result<Self, AppError> {
+        let mut v = Violations::default();
+        let campaign =
+            (!req.campaign_id.is_empty()).then(|| v.uuid("campaign_id", &req.campaign_id));
+        let year = (req.year != 0).then_some(req.year);
+        if campaign.is_none() && year.is_none() {
+            v.add("campaign_id", "give a campaign_id or a year");
+        }
+        if let Some(y) = year
+            && !(2000..=2100).contains(&y)
+        {
+            v.add("year", "not a plausible campaign year");
+        }
+        let school = (!req.school_id.is_empty()).then(|| v.uuid("school_id", &req.school_id));
+        let principal =
+            (!req.principal_id.is_empty()).then(|| v.uuid("principal_id", &req.principal_id));
+        let kind = req.kind.trim();
+        if kind.len() > 64
+            || !kind
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            v.add(
+                "kind",
+                "a consequence kind is ASCII snake case, e.g. evaluation_barred",
+            );
+        }
+        let size = match req.page_size {
+            0 => 100,
+            n @ 1..=1000 => n as i64,
+            _ => {
+                v.add("page_size", "at most 1000");
+                0
+            }
+        };
+        let after = (!req.page_token.is_empty()).then(|| {
+            uuid::Uuid::parse_str(&req.page_token).unwrap_or_else(|_| {
+                v.add("page_token", "not a token returned by this call");
+                uuid::Uuid::nil()
+            })
+        });
+        v.finish()?;
+        Ok(ConsequenceQuery {
+            filter: ConsequenceFilter {
+                campaign,
+                year,
+                school,
+                principal,
+                kind: (!kind.is_empty()).then(|| kind.to_string()),
+            },
+            after,
+            size,
+        })
+    }
+}
+
 #[tonic::async_trait]
 impl AwardService for AwardApi {
+    async fn list_consequences(
+        &self,
+        req: Request<pb::ListConsequencesRequest>,
+    ) -> Result<Response<pb::ListConsequencesResponse>, Status> {
+        let call = self.0.call(&req).await?;
+        let req = req.into_inner();
+        reply(
+            &call,
+            async {
+                let q = ConsequenceQuery::try_from(&req)?;
+                policy::read(&call, Rpc::ListConsequences, q.filter.campaign)?;
+                let rows = app::list_consequences(&self.0, &q.filter, q.after, q.size).await?;
+                let next = if rows.len() as i64 == q.size {
+                    rows.last()
+                        .map(|(r, _)| r.id.to_string())
+                        .unwrap_or_default()
+                } else {
+                    String::new()
+                };
+                Ok(pb::ListConsequencesResponse {
+                    consequences: rows
+                        .iter()
+                        .filter(|(r, _)| call.scope.covers(r.campaign_id))
+                        .map(|(r, t)| consequence_to_pb(r, t))
+                        .collect(),
+                    next_page_token: next,
+                })
+            }
+            .await,
+        )
+    }
+
     async fn propose_awards(
         &self,
         req: Request<pb::ProposeAwardsRequest>,

@@ -1,6 +1,8 @@
 //! PairingService: phase 3 — 1+X groups, baselines, assistance activities. Parses, calls
 //! `app::pairing`, maps to proto.
 
+use std::collections::BTreeMap;
+
 use junheng_core::Role;
 use junheng_core::pairing::Groups;
 use junheng_proto::v1 as pb;
@@ -28,7 +30,27 @@ fn groups_to_pb(campaign: Uuid, groups: &Groups, set: bool) -> pb::Pairing {
             })
             .collect(),
         set,
+        coverage: Vec::new(),
     }
+}
+
+/// The stored groups with the indicators their assistance covers.
+fn covered_to_pb(
+    campaign: Uuid,
+    groups: &Groups,
+    covered: &BTreeMap<Uuid, Vec<String>>,
+    count: usize,
+) -> pb::Pairing {
+    let mut p = groups_to_pb(campaign, groups, !groups.is_empty());
+    p.coverage = groups
+        .keys()
+        .map(|m| pb::GroupCoverage {
+            mentor_school_id: m.to_string(),
+            covered_indicators: covered.get(m).cloned().unwrap_or_default(),
+            indicator_count: count as u32,
+        })
+        .collect();
+    p
 }
 
 fn activity_to_pb(a: &ActivityRow) -> pb::AssistanceActivity {
@@ -188,7 +210,8 @@ impl PairingService for PairingApi {
                 let campaign = campaign_id(&req.campaign_id)?;
                 policy::read(&call, Rpc::GetPairing, Some(campaign))?;
                 let groups = app::groups(&self.0, campaign).await?;
-                Ok(groups_to_pb(campaign, &groups, !groups.is_empty()))
+                let (covered, count) = app::coverage(&self.0, campaign).await?;
+                Ok(covered_to_pb(campaign, &groups, &covered, count))
             }
             .await,
         )

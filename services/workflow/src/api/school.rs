@@ -89,6 +89,32 @@ fn check_school(v: &mut Violations, i: usize, s: &pb::NewSchool) -> NewSchool {
 
 #[tonic::async_trait]
 impl SchoolService for SchoolApi {
+    async fn change_principal(
+        &self,
+        req: Request<pb::ChangePrincipalRequest>,
+    ) -> Result<Response<pb::School>, Status> {
+        let call = self.0.call(&req).await?;
+        let req = req.into_inner();
+        reply(
+            &call,
+            async {
+                call.require(&[Role::Office], "change a school's principal")?;
+                let mut v = Violations::default();
+                let school = v.uuid("school_id", &req.school_id);
+                let name = v.text("name", &req.name, 50);
+                let reason = v.text("reason", &req.reason, 2000);
+                v.finish()?;
+                let mut w = begin!(self.0, call, "ChangePrincipal", req);
+                let row =
+                    app::change_principal(&self.0, &mut w, &call, school, name, reason).await?;
+                let resp = school_to_pb(&row);
+                w.commit(&resp).await?;
+                Ok(resp)
+            }
+            .await,
+        )
+    }
+
     async fn register_schools(
         &self,
         req: Request<pb::RegisterSchoolsRequest>,

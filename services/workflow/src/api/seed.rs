@@ -8,13 +8,14 @@ use junheng_core::seed::SelfScore;
 use junheng_core::{Role, SchoolCommand};
 use junheng_proto::v1 as pb;
 use junheng_proto::v1::seed_service_server::SeedService;
+use junheng_store::actors::OpinionRow;
 use junheng_store::seed::ApplicationRow;
 use tonic::{Request, Response, Status};
 
 use super::{Shared, begin, reply};
 use crate::app::policy::{self, Rpc};
 use crate::app::seed::{
-    self as app, FileObjection, PublishNotice, ResolveObjection, ReviewApplication,
+    self as app, FileObjection, PublishNotice, RecordOpinion, ResolveObjection, ReviewApplication,
     SubmitApplication,
 };
 use crate::convert::{
@@ -24,7 +25,17 @@ use crate::error::AppError;
 
 pub struct SeedApi(pub Shared);
 
-fn application_to_pb(a: &ApplicationRow) -> pb::Application {
+fn opinion_to_pb(o: &OpinionRow) -> pb::DepartmentOpinion {
+    pb::DepartmentOpinion {
+        department: o.department.clone(),
+        agree: o.agree,
+        reason: o.reason.clone(),
+        actor: o.actor.clone(),
+        recorded_at: Some(ts(o.recorded_at)),
+    }
+}
+
+fn application_to_pb(a: &ApplicationRow, opinions: &[OpinionRow]) -> pb::Application {
     let scores = a
         .self_assessment
         .as_array()
@@ -46,6 +57,11 @@ fn application_to_pb(a: &ApplicationRow) -> pb::Application {
         status: a.status.code().into(),
         reason: a.reason.clone(),
         submitted_at: Some(ts(a.submitted_at)),
+        department_opinions: opinions
+            .iter()
+            .filter(|o| o.application_id == a.id)
+            .map(opinion_to_pb)
+            .collect(),
     }
 }
 
@@ -277,7 +293,7 @@ impl SeedService for SeedApi {
                 }
                 let mut w = begin!(self.0, call, "SubmitApplication", req);
                 let row = app::submit_application(&self.0, &mut w, &call, cmd).await?;
-                let resp = application_to_pb(&row);
+                let resp = application_to_pb(&row, &[]);
                 w.commit(&resp).await?;
                 Ok(resp)
             }
@@ -296,8 +312,44 @@ impl SeedService for SeedApi {
             async {
                 let cmd = ReviewApplication::try_from(&req)?;
                 let mut w = begin!(self.0, call, "ReviewApplication", req);
-                let row = app::review_application(&self.0, &mut w, &call, cmd).await?;
-                let resp = application_to_pb(&row);
+                let (row, opinions) = app::review_application(&self.0, &mut w, &call, cmd).await?;
+                let resp = application_to_pb(&row, &opinions);
+                w.commit(&resp).await?;
+                Ok(resp)
+            }
+            .await,
+        )
+    }
+
+    async fn record_department_opinion(
+        &self,
+        req: Request<pb::RecordDepartmentOpinionRequest>,
+    ) -> Result<Response<pb::Application>, Status> {
+        let call = self.0.call(&req).await?;
+        let req = req.into_inner();
+        reply(
+            &call,
+            async {
+                call.require(
+                    &[Role::Department, Role::Office],
+                    "record a department opinion",
+                )?;
+                let mut v = Violations::default();
+                let application = v.uuid("application_id", &req.application_id);
+                let department = v.text("department", &req.department, 50);
+                let reason = v.text("reason", &req.reason, 2000);
+                v.finish()?;
+                let cmd = RecordOpinion {
+                    application,
+                    opinion: junheng_core::seed::RecordOpinion {
+                        department,
+                        agree: req.agree,
+                        reason,
+                    },
+                };
+                let mut w = begin!(self.0, call, "RecordDepartmentOpinion", req);
+                let (row, opinions) = app::record_opinion(&self.0, &mut w, &call, cmd).await?;
+                let resp = application_to_pb(&row, &opinions);
                 w.commit(&resp).await?;
                 Ok(resp)
             }
@@ -318,8 +370,12 @@ impl SeedService for SeedApi {
                 let see = policy::read(&call, Rpc::ListApplications, Some(campaign))?;
                 let rows =
                     policy::applications(&call, see, app::applications(&self.0, campaign).await?);
+                let opinions = app::opinions(&self.0, campaign).await?;
                 Ok(pb::ListApplicationsResponse {
-                    applications: rows.iter().map(application_to_pb).collect(),
+                    applications: rows
+                        .iter()
+                        .map(|a| application_to_pb(a, &opinions))
+                        .collect(),
                 })
             }
             .await,

@@ -143,7 +143,7 @@ impl SpreadsheetService for SpreadsheetApi {
                 if document.is_none() {
                     v.add(
                         "document",
-                        "must be one of DOCUMENT_SEED_NOTICE … DOCUMENT_VETO_LIST",
+                        "must be one of DOCUMENT_SEED_NOTICE … DOCUMENT_CONSEQUENCES",
                     );
                 }
                 let format = pb::FileFormat::try_from(req.format)
@@ -173,6 +173,7 @@ impl SpreadsheetService for SpreadsheetApi {
                     pb::Document::ResultsNotice => Document::ResultsNotice,
                     pb::Document::AwardList => Document::AwardList,
                     pb::Document::VetoList => Document::VetoList,
+                    pb::Document::Consequences => Document::Consequences,
                     pb::Document::Unspecified => unreachable!("checked"),
                 };
                 let see = policy::read(&call, Rpc::Export, Some(campaign))?;

@@ -1,12 +1,13 @@
 //! Phase 5, awards: load the facts, let `junheng_core::awards` decide, persist (each school's
 //! award is a school command); and the award lists other bureau systems read.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use junheng_core::SchoolCommand;
 use junheng_core::awards::{self, AwardClass, AwardFacts, Override};
 use junheng_core::scoring::AcceptanceResult;
 use junheng_store::PgConnection;
+use junheng_store::actors::{self, ConsequenceFilter, ConsequenceListing, ConsequenceRow};
 use junheng_store::campaigns::{self, Lock};
 use junheng_store::phases::{self, AwardListing, AwardRow};
 use junheng_store::schools::SchoolRow;
@@ -51,9 +52,22 @@ async fn facts(conn: &mut PgConnection, camp: &Loaded) -> AppResult<(Vec<SchoolR
         groups.entry(m).or_default().push(p);
     }
     let mut activities: BTreeMap<Uuid, u32> = BTreeMap::new();
+    let mut coverage: BTreeMap<Uuid, BTreeSet<String>> = BTreeMap::new();
     for a in phases::activities(conn, camp.id(), None).await? {
         *activities.entry(a.mentor_id).or_default() += 1;
+        coverage
+            .entry(a.mentor_id)
+            .or_default()
+            .extend(a.indicators);
     }
+    let presented = actors::presented(conn, camp.id())
+        .await?
+        .into_iter()
+        .collect();
+    let principals = actors::current_principals(conn, camp.id())
+        .await?
+        .into_iter()
+        .collect();
     // A school in an unknown state takes part in no award rule (as before the rules moved).
     let schools = all.iter().map(|s| (s.id, s.state)).collect();
     let f = AwardFacts {
@@ -62,6 +76,9 @@ async fn facts(conn: &mut PgConnection, camp: &Loaded) -> AppResult<(Vec<SchoolR
         baselines,
         groups,
         activities,
+        coverage,
+        presented,
+        principals,
     };
     Ok((all, f))
 }
@@ -144,6 +161,24 @@ pub async fn confirm(
     }
     let now = w.now;
     phases::insert_awards(w.conn(), &rows, now).await?;
+    let consequences: Vec<ConsequenceRow> = d
+        .consequences
+        .iter()
+        .map(|c| ConsequenceRow {
+            id: Uuid::now_v7(),
+            campaign_id: cmd.campaign,
+            school_id: c.school,
+            principal_id: c.principal,
+            year: c.year,
+            class: c.class.code().into(),
+            subject: c.subject.code().into(),
+            kind: c.kind.clone(),
+            label: c.label.clone(),
+            valid_until: c.valid_until,
+            recorded_at: now,
+        })
+        .collect();
+    actors::insert_consequences(w.conn(), &consequences).await?;
     campaigns::set_awards_confirmed(w.conn(), cmd.campaign, now).await?;
     w.record(call, cmd.campaign, &d.effects).await?;
     Ok(list(&camp, out, true))
@@ -177,4 +212,31 @@ pub async fn list_awards(state: &AppState, q: &ListAwards) -> AppResult<Vec<Awar
 /// The awards exit criteria's fact.
 pub fn exit_facts(camp: &Loaded) -> bool {
     camp.row.awards_confirmed_at.is_some()
+}
+
+/// 三、结果运用: one page of consequences (`after` = the last id of the previous page), each with
+/// its award's title from its campaign's definition.
+pub async fn list_consequences(
+    state: &AppState,
+    f: &ConsequenceFilter,
+    after: Option<Uuid>,
+    limit: i64,
+) -> AppResult<Vec<(ConsequenceListing, String)>> {
+    let mut conn = state.pool.acquire().await?;
+    if let Some(c) = f.campaign {
+        campaigns::get(&mut conn, c, Lock::None).await?;
+    }
+    let rows = actors::list_consequences(&mut conn, f, after, limit).await?;
+    let mut titles: HashMap<(Uuid, String), String> = HashMap::new();
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let key = (r.campaign_id, r.class.clone());
+        if !titles.contains_key(&key) {
+            let camp = state.load(&mut conn, r.campaign_id, Lock::None).await?;
+            let class = AwardClass::from_code(&r.class).unwrap_or(AwardClass::Veto);
+            titles.insert(key.clone(), awards::title(&camp.def, class));
+        }
+        out.push((r, titles[&key].clone()));
+    }
+    Ok(out)
 }

@@ -8,6 +8,7 @@ use junheng_core::awards::AwardClass;
 use junheng_core::notice::NoticeKind;
 use junheng_core::{CaseState, RuleError, time};
 use junheng_sheets as sheets;
+use junheng_store::actors::{self, ConsequenceFilter};
 use junheng_store::campaigns::Lock;
 use junheng_store::schools::SchoolRow;
 use junheng_store::{PgConnection, phases, seed};
@@ -25,6 +26,8 @@ pub enum Document {
     ResultsNotice,
     AwardList,
     VetoList,
+    /// 结果运用: the consequences of the confirmed awards.
+    Consequences,
 }
 
 impl Document {
@@ -37,6 +40,7 @@ impl Document {
             Document::ResultsNotice => "results-notice",
             Document::AwardList => "awards",
             Document::VetoList => "vetoes",
+            Document::Consequences => "consequences",
         }
     }
 }
@@ -195,7 +199,7 @@ async fn award_lists(
                 AwardClass::Model => sheets::Award::Model,
                 AwardClass::Progress => sheets::Award::Progress,
                 AwardClass::Compliance => sheets::Award::Compliance,
-                AwardClass::Veto => return None,
+                AwardClass::Veto | AwardClass::Withheld => return None,
             };
             let s = by_id.get(&a.school_id)?;
             Some(sheets::AwardLine {
@@ -213,6 +217,59 @@ async fn award_lists(
         rows,
     }
     .to_table())
+}
+
+/// 结果运用: every consequence of the campaign's confirmed awards, in recording order.
+async fn consequence_list(
+    conn: &mut PgConnection,
+    camp: &Loaded,
+    prefix: &str,
+) -> AppResult<sheets::ConsequenceList> {
+    if camp.row.awards_confirmed_at.is_none() {
+        return Err(RuleError::AwardsNotConfirmed.into());
+    }
+    let filter = ConsequenceFilter {
+        campaign: Some(camp.id()),
+        ..Default::default()
+    };
+    let mut rows = Vec::new();
+    let mut after = None;
+    loop {
+        let page = actors::list_consequences(conn, &filter, after, 1000).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        let full = page.len() == 1000;
+        for c in page {
+            let class = AwardClass::from_code(&c.class).unwrap_or(AwardClass::Veto);
+            rows.push(sheets::ConsequenceLine {
+                school: c.school_name,
+                school_code: c.school_code,
+                principal: c.principal_name.unwrap_or_default(),
+                principal_id: c.principal_id.map(|p| p.to_string()).unwrap_or_default(),
+                award: junheng_core::awards::title(&camp.def, class),
+                subject: match c.subject.as_str() {
+                    "principal" => "校长".into(),
+                    _ => "学校".into(),
+                },
+                label: c.label,
+                kind: c.kind,
+                valid_until: c
+                    .valid_until
+                    .map(|d| {
+                        use chrono::Datelike;
+                        format!("{}年{}月{}日", d.year(), d.month(), d.day())
+                    })
+                    .unwrap_or_default(),
+            });
+        }
+        if !full {
+            break;
+        }
+    }
+    Ok(sheets::ConsequenceList {
+        title: format!("{prefix}年义务教育优质均衡创建结果运用清单"),
+        rows,
+    })
 }
 
 /// One document of a campaign.
@@ -257,6 +314,11 @@ pub async fn export(state: &AppState, campaign: Uuid, document: Document) -> App
         Document::AwardList | Document::VetoList => {
             Content::Table(award_lists(&mut conn, &camp, &all, document, &prefix).await?)
         }
+        Document::Consequences => Content::Table(
+            consequence_list(&mut conn, &camp, &prefix)
+                .await?
+                .to_table(),
+        ),
     };
     Ok(Export {
         code: camp.row.code.clone(),

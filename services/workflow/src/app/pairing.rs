@@ -63,6 +63,21 @@ pub async fn groups(state: &AppState, campaign: Uuid) -> AppResult<Groups> {
     stored_groups(&mut conn, campaign).await
 }
 
+/// The indicators each group's logged assistance covers, and how many the definition has.
+pub async fn coverage(
+    state: &AppState,
+    campaign: Uuid,
+) -> AppResult<(std::collections::BTreeMap<Uuid, Vec<String>>, usize)> {
+    let mut conn = state.pool.acquire().await?;
+    let camp = state.load(&mut conn, campaign, Lock::None).await?;
+    let acts = phases::activities(&mut conn, campaign, None).await?;
+    let covered = pairing::coverage(
+        &camp.def,
+        acts.iter().map(|a| (a.mentor_id, a.indicators.as_slice())),
+    );
+    Ok((covered, camp.def.indicators.len()))
+}
+
 pub struct SetPairing {
     pub campaign: Uuid,
     pub groups: Groups,

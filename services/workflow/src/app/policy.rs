@@ -45,6 +45,7 @@ pub enum Rpc {
     GetResults,
     ProposeAwards,
     ListAwards,
+    ListConsequences,
     Export,
     ListTokens,
 }
@@ -72,6 +73,7 @@ impl Rpc {
             Rpc::GetResults => "GetResults",
             Rpc::ProposeAwards => "ProposeAwards",
             Rpc::ListAwards => "ListAwards",
+            Rpc::ListConsequences => "ListConsequences",
             Rpc::Export => "Export",
             Rpc::ListTokens => "ListTokens",
         }
@@ -134,6 +136,7 @@ pub const TABLE: &[(Rpc, [See; 6])] = &[
     (Rpc::GetResults,            [All, AfterResults, AfterResults, AfterResults, All,  Deny]),
     (Rpc::ProposeAwards,         [All, All,         Deny,     Deny,          All,      Deny]),
     (Rpc::ListAwards,            [All, All,         All,      All,           All,      Deny]),
+    (Rpc::ListConsequences,      [All, All,         All,      All,           All,      Deny]),
     (Rpc::Export,                [All, Redacted,    Deny,     Deny,          Redacted, Deny]),
     (Rpc::ListTokens,            [All, Deny,        Deny,     Deny,          Deny,     Deny]),
 ];
@@ -348,7 +351,7 @@ mod tests {
         for (rpc, _) in TABLE {
             assert!(seen.insert(*rpc), "{rpc:?} twice");
         }
-        assert_eq!(seen.len(), 22);
+        assert_eq!(seen.len(), 23);
         assert_eq!(ROLES.len(), Role::ALL.len());
         for r in Role::ALL {
             assert!(ROLES.contains(&r));

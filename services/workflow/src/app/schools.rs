@@ -1,6 +1,7 @@
 //! Schools: enrolment (all or nothing, until the seed list is final) and the school reads.
 
 use junheng_core::{CaseState, Effect, school};
+use junheng_store::actors;
 use junheng_store::campaigns::{self, Lock};
 use junheng_store::schools::{self, Filter, NewSchool, SchoolRow};
 use uuid::Uuid;
@@ -50,4 +51,29 @@ pub async fn list(
 pub async fn campaign_of(state: &AppState, school: Uuid) -> AppResult<Uuid> {
     let mut conn = state.pool.acquire().await?;
     state.campaign_of(&mut conn, school).await
+}
+
+/// A new principal for a school: a new person (new id), the old tenure closed, audited.
+pub async fn change_principal(
+    state: &AppState,
+    w: &mut Work,
+    call: &Call,
+    school_id: Uuid,
+    name: String,
+    reason: String,
+) -> AppResult<SchoolRow> {
+    let campaign = state.campaign_of(w.conn(), school_id).await?;
+    state.load(w.conn(), campaign, Lock::Share).await?;
+    let before = schools::get(w.conn(), school_id).await?;
+    let new_id = Uuid::now_v7();
+    let effect = school::change_principal(
+        school_id,
+        (before.principal_id, &before.principal),
+        (new_id, &name),
+        &reason,
+    )?;
+    let now = w.now;
+    actors::change_principal(w.conn(), school_id, new_id, name.trim(), reason.trim(), now).await?;
+    w.record(call, campaign, &[effect]).await?;
+    Ok(schools::get(w.conn(), school_id).await?)
 }

@@ -7,6 +7,7 @@ use junheng_core::SchoolCommand;
 use junheng_core::notice::{self, ListedSchool, NoticeFacts, NoticeKind};
 use junheng_core::seed::{self as rules, SelfScore};
 use junheng_store::PgConnection;
+use junheng_store::actors::{self, OpinionRow};
 use junheng_store::campaigns::{self, Lock};
 use junheng_store::phases;
 use junheng_store::schools::{self, SchoolRow};
@@ -107,10 +108,14 @@ pub async fn review_application(
     w: &mut Work,
     call: &Call,
     cmd: ReviewApplication,
-) -> AppResult<ApplicationRow> {
+) -> AppResult<(ApplicationRow, Vec<OpinionRow>)> {
     let mut app = seed::get_application(w.conn(), cmd.application).await?;
     let camp = state.load(w.conn(), app.campaign_id, Lock::Share).await?;
-    let d = rules::review_application(cmd.approve, cmd.reason);
+    // The school row first (as every school command), so an opinion being recorded finishes
+    // before the decision reads the opinions.
+    schools::get_for_update(w.conn(), app.school_id).await?;
+    let opinions = actors::opinions_of(w.conn(), app.id).await?;
+    let d = rules::review_with_opinions(cmd.approve, cmd.reason, opinions.len(), &camp.def)?;
     cases::apply(
         w,
         call,
@@ -125,7 +130,64 @@ pub async fn review_application(
     app.reason = d.reason;
     let now = w.now;
     seed::decide_application(w.conn(), app.id, app.status, &app.reason, now).await?;
-    Ok(app)
+    Ok((app, opinions))
+}
+
+pub struct RecordOpinion {
+    pub application: Uuid,
+    pub opinion: rules::RecordOpinion,
+}
+
+/// A department's opinion on a pending self-application (replacing its earlier one, audited
+/// with before and after); returns the application with every opinion.
+pub async fn record_opinion(
+    state: &AppState,
+    w: &mut Work,
+    call: &Call,
+    cmd: RecordOpinion,
+) -> AppResult<(ApplicationRow, Vec<OpinionRow>)> {
+    let app = seed::get_application(w.conn(), cmd.application).await?;
+    let camp = state.load(w.conn(), app.campaign_id, Lock::Share).await?;
+    schools::get_for_update(w.conn(), app.school_id).await?;
+    // Re-read under the school's lock: a decision may have committed meanwhile.
+    let app = seed::get_application(w.conn(), cmd.application).await?;
+    let effect = rules::record_opinion(
+        &cmd.opinion,
+        app.status,
+        app.school_id,
+        &call.actor,
+        &ctx(&camp, w.now),
+    )?;
+    let row = OpinionRow {
+        application_id: app.id,
+        department: cmd.opinion.department.trim().to_string(),
+        campaign_id: app.campaign_id,
+        school_id: app.school_id,
+        agree: cmd.opinion.agree,
+        reason: cmd.opinion.reason.trim().to_string(),
+        actor: call.actor.id.clone(),
+        recorded_at: w.now,
+    };
+    let before = actors::put_opinion(w.conn(), &row).await?.map(
+        |b| serde_json::json!({ "department": b.department, "agree": b.agree, "reason": b.reason }),
+    );
+    let mut effects = [effect];
+    junheng_core::effects::set_before(&mut effects, "application.opinion_recorded", before);
+    w.record(call, app.campaign_id, &effects).await?;
+    let opinions = actors::opinions_of(w.conn(), app.id).await?;
+    Ok((app, opinions))
+}
+
+/// Every department opinion of a campaign's applications.
+pub async fn opinions(state: &AppState, campaign: Uuid) -> AppResult<Vec<OpinionRow>> {
+    let mut conn = state.pool.acquire().await?;
+    Ok(actors::opinions(&mut conn, campaign).await?)
+}
+
+/// The opinions of one application.
+pub async fn opinions_of(state: &AppState, application: Uuid) -> AppResult<Vec<OpinionRow>> {
+    let mut conn = state.pool.acquire().await?;
+    Ok(actors::opinions_of(&mut conn, application).await?)
 }
 
 pub async fn applications(state: &AppState, campaign: Uuid) -> AppResult<Vec<ApplicationRow>> {
