@@ -31,7 +31,8 @@ pub enum TemplateKind {
     /// listed) — so a notice to N schools renders its list once, not N times.
     NoticeExpiry,
     /// `campaign`, `phase`, `counts` (list of `{state, count}`), `lists` (list of
-    /// `{name, items}`), `scores` (`{count, mean, min, max}`), `late` (list of
+    /// `{name, items}`), `scores` (list of `{name, count, mean, min, max}`, one per phase with
+    /// scores; empty: 暂无评分), `late` (list of
     /// `{school, subject, days_late}`), `next_deadlines` (list of `{subject, due}`).
     PhaseSummary,
     /// `date`, `items` (list of `{title}`, optional `school`, `due`).
@@ -366,7 +367,14 @@ const TEMPLATES: &[(&str, &str)] = &[
 {% for l in lists %}
 {{ l.name }}：{{ l['items']|join("、") if l['items'] else "无" }}
 {% endfor %}
-评分：共 {{ scores.count }} 份，平均 {{ scores.mean }} 分，最低 {{ scores.min }} 分，最高 {{ scores.max }} 分
+{% if scores %}
+评分统计：
+{% for x in scores %}
+  {{ x.name }}：共{{ x.count }}所学校，平均{{ x.mean }}分，最低{{ x.min }}分，最高{{ x.max }}分
+{% endfor %}
+{% else %}
+评分统计：暂无评分
+{% endif %}
 {% if late %}
 逾期事项：
 {% for x in late %}
@@ -396,7 +404,14 @@ const TEMPLATES: &[(&str, &str)] = &[
 **{{ l.name }}**：{{ l['items']|join("、") if l['items'] else "无" }}
 
 {% endfor %}
-**评分**：共 {{ scores.count }} 份，平均 {{ scores.mean }}，最低 {{ scores.min }}，最高 {{ scores.max }}
+{% if scores %}
+**评分统计**
+{% for x in scores %}
+- {{ x.name }}：共{{ x.count }}所学校，平均{{ x.mean }}分，最低{{ x.min }}分，最高{{ x.max }}分
+{% endfor %}
+{% else %}
+**评分统计**：暂无评分
+{% endif %}
 
 {% if late %}
 **逾期事项**
@@ -423,7 +438,8 @@ const TEMPLATES: &[(&str, &str)] = &[
 {% for c in counts %}<tr><td>{{ c.state }}</td><td align="right">{{ c.count }}</td></tr>{% endfor %}
 </table>
 {% for l in lists %}<p><b>{{ l.name }}</b>：{{ l['items']|join("、") if l['items'] else "无" }}</p>{% endfor %}
-<p><b>评分</b>：共 {{ scores.count }} 份，平均 {{ scores.mean }}，最低 {{ scores.min }}，最高 {{ scores.max }}</p>
+{% if scores %}<p><b>评分统计</b></p><ul>{% for x in scores %}<li>{{ x.name }}：共{{ x.count }}所学校，平均{{ x.mean }}分，最低{{ x.min }}分，最高{{ x.max }}分</li>{% endfor %}</ul>
+{% else %}<p><b>评分统计</b>：暂无评分</p>{% endif %}
 {% if late %}<p><b>逾期事项</b></p><ul>{% for x in late %}<li>{{ x.school }} — {{ x.subject }}（逾期 {{ x.days_late }} 天）</li>{% endfor %}</ul>
 {% else %}<p><b>逾期事项</b>：无</p>{% endif %}
 {% if next_deadlines %}<p><b>近期截止</b></p><ul>{% for d in next_deadlines %}<li>{{ d.due }} {{ d.subject }}</li>{% endfor %}</ul>{% endif %}
@@ -659,7 +675,7 @@ mod tests {
             "phase": "材料申报",
             "counts": [{"state": "已提交", "count": 12}, {"state": "未提交", "count": 3}],
             "lists": [{"name": "已通过名单", "items": ["昌乐二中", "首阳山中学"]}, {"name": "退回名单", "items": []}],
-            "scores": {"count": 12, "mean": 86.5, "min": 70, "max": 97},
+            "scores": [{"name": "验收评估阶段综合得分", "count": 12, "mean": "86.5", "min": "70", "max": "97"}],
             "late": [{"school": "红河镇中学", "subject": "自评报告", "days_late": 2}],
             "next_deadlines": [{"subject": "现场核查", "due": "2020-06-15"}],
         });
@@ -671,7 +687,12 @@ mod tests {
         );
         assert!(md.contains("**已通过名单**：昌乐二中、首阳山中学"));
         assert!(md.contains("**退回名单**：无"));
-        assert!(md.contains("平均 86.5"));
+        assert!(
+            md.contains(
+                "**评分统计**\n- 验收评估阶段综合得分：共12所学校，平均86.5分，最低70分，最高97分"
+            ),
+            "{md}"
+        );
         assert!(md.contains("- 红河镇中学 — 自评报告（逾期 2 天）"));
         assert!(md.contains("- 2020-06-15 现场核查"));
         assert!(r.text.contains("已提交：12 所"), "{}", r.text);

@@ -101,7 +101,8 @@ impl CampaignService for CampaignApi {
             async {
                 call.require(&[Role::Office], "create a campaign")?;
                 crate::state::validate_key(&req.idempotency_key)?;
-                let def = CampaignDefinition::parse(&req.definition_toml).map_err(|e| {
+                let def = CampaignDefinition::parse_with(&req.definition_toml, &self.0.calendars)
+                    .map_err(|e| {
                     AppError::Invalid(
                         e.0.iter()
                             .map(|p| {

@@ -10,7 +10,7 @@ use junheng_core::{CaseState, RuleError, time};
 use junheng_sheets as sheets;
 use junheng_store::campaigns::Lock;
 use junheng_store::schools::SchoolRow;
-use junheng_store::{PgConnection, phases, seed};
+use junheng_store::{PgConnection, audit, phases, seed};
 use uuid::Uuid;
 
 use super::all_schools;
@@ -98,6 +98,40 @@ async fn seed_notice(
             .map(|n| n.last_day)
             .max()
             .unwrap_or(first.last_day),
+        rows,
+    })
+}
+
+/// The confirmed mentor list: every school the office confirmed as a mentor (overrides
+/// included), with the basis recorded at confirmation. Read from the `mentor.confirmed`
+/// decisions, not from the schools' states, which the awards replace.
+async fn mentor_list(
+    conn: &mut PgConnection,
+    camp: &Loaded,
+    all: &[SchoolRow],
+) -> AppResult<sheets::MentorList> {
+    if camp.row.mentors_confirmed_at.is_none() {
+        return Err(RuleError::MentorsNotConfirmed.into());
+    }
+    let confirmed: HashMap<Uuid, String> =
+        audit::school_decisions(conn, camp.id(), "mentor.confirmed")
+            .await?
+            .into_iter()
+            .filter(|(_, after, _)| after["state"] == CaseState::Mentor.code())
+            .map(|(id, _, reason)| (id, reason.unwrap_or_default()))
+            .collect();
+    // `all` is in the schools' code order, as every list is.
+    let rows = all
+        .iter()
+        .filter_map(|s| {
+            Some(sheets::MentorLine {
+                school: line(s),
+                rule_explanation: confirmed.get(&s.id)?.clone(),
+            })
+        })
+        .collect();
+    Ok(sheets::MentorList {
+        title: format!("{}{}年导师型学校名单", camp.def.county, camp.def.year),
         rows,
     })
 }
@@ -226,25 +260,7 @@ pub async fn export(state: &AppState, campaign: Uuid, document: Document) -> App
             Content::Table(seed_notice(&mut conn, &camp, &all).await?.to_table())
         }
         Document::MentorList => {
-            if camp.row.mentors_confirmed_at.is_none() {
-                return Err(RuleError::MentorsNotConfirmed.into());
-            }
-            let rows = super::mentor::proposals(&mut conn, &camp)
-                .await?
-                .into_iter()
-                .filter(|(_, verdict)| verdict.mentor)
-                .map(|(s, verdict)| sheets::MentorLine {
-                    school: line(&s),
-                    rule_explanation: verdict.explanation,
-                })
-                .collect();
-            Content::Table(
-                sheets::MentorList {
-                    title: format!("{prefix}年导师型学校名单"),
-                    rows,
-                }
-                .to_table(),
-            )
+            Content::Table(mentor_list(&mut conn, &camp, &all).await?.to_table())
         }
         Document::PracticeCollection => Content::Practices(
             super::mentor::practice_collection(&mut conn, &camp)
