@@ -271,7 +271,7 @@ impl AwardList {
     pub fn to_table(&self) -> Table {
         let mut table = Table::new(
             &self.title,
-            &["学校", "学段", "镇街", "校长", "奖项", "依据"],
+            &["学校", "学段", "所属镇街", "校长", "奖项", "依据"],
         );
         table.rows = self
             .rows

@@ -136,9 +136,13 @@ async fn mentor_list(
     })
 }
 
+/// The results notice: every school with a stored result (the results the notice published,
+/// recomputed where disputed), read from the results and the pairing, not from the schools'
+/// states, which the awards replace.
 async fn results_notice(
     conn: &mut PgConnection,
     camp: &Loaded,
+    all: &[SchoolRow],
 ) -> AppResult<sheets::ResultsNotice> {
     let id = camp
         .row
@@ -151,20 +155,25 @@ async fn results_notice(
         .iter()
         .map(|i| (i.code.clone(), i.name.clone()))
         .collect();
-    let standings = super::acceptance::standings(conn, camp).await?;
-    let stored: HashMap<Uuid, junheng_core::scoring::AcceptanceResult> =
-        phases::results(conn, camp.id())
-            .await?
-            .into_iter()
-            .filter_map(|(s, r, _)| Some((s, serde_json::from_value(r).ok()?)))
-            .collect();
-    let mut rows: Vec<sheets::ResultLine> = standings
-        .iter()
-        .filter_map(|s| {
-            let r = stored.get(&s.school.id)?;
+    let by_id: HashMap<Uuid, &SchoolRow> = all.iter().map(|s| (s.id, s)).collect();
+    let mentor_of: HashMap<Uuid, Uuid> = phases::pairing(conn, camp.id())
+        .await?
+        .into_iter()
+        .map(|(m, p)| (p, m))
+        .collect();
+    let mut rows: Vec<sheets::ResultLine> = phases::results(conn, camp.id())
+        .await?
+        .into_iter()
+        .filter_map(|(school, r, _)| {
+            let r: junheng_core::scoring::AcceptanceResult = serde_json::from_value(r).ok()?;
+            let s = by_id.get(&school)?;
             Some(sheets::ResultLine {
-                school: s.school.name.clone(),
-                mentor_school: s.mentor.as_ref().map(|m| m.1.clone()).unwrap_or_default(),
+                school: s.name.clone(),
+                mentor_school: mentor_of
+                    .get(&school)
+                    .and_then(|m| by_id.get(m))
+                    .map(|m| m.name.clone())
+                    .unwrap_or_default(),
                 report_score: r.report,
                 onsite_score: r.onsite_mean,
                 final_score: r.final_score,
@@ -176,7 +185,11 @@ async fn results_notice(
             })
         })
         .collect();
-    rows.sort_by(|a, b| b.final_score.total_cmp(&a.final_score));
+    rows.sort_by(|a, b| {
+        b.final_score
+            .total_cmp(&a.final_score)
+            .then_with(|| a.school.cmp(&b.school))
+    });
     Ok(sheets::ResultsNotice {
         title: n.title,
         published: time::local_date(n.starts_at, camp.def.tz()),
@@ -268,7 +281,7 @@ pub async fn export(state: &AppState, campaign: Uuid, document: Document) -> App
                 .doc,
         ),
         Document::ResultsNotice => {
-            Content::Table(results_notice(&mut conn, &camp).await?.to_table())
+            Content::Table(results_notice(&mut conn, &camp, &all).await?.to_table())
         }
         Document::AwardList | Document::VetoList => {
             Content::Table(award_lists(&mut conn, &camp, &all, document, &prefix).await?)
