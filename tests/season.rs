@@ -998,6 +998,23 @@ async fn every_export_reads_back(
         ["学校", "学段", "所属镇街", "校长", "奖项", "依据"]
     );
     assert_eq!(awards.len() - 2, 34, "every school but the six vetoed");
+    // Grouped by class under the plan's titles, in the plan's order.
+    let classes: Vec<(String, usize)> = awards[2..].iter().fold(Vec::new(), |mut v, r| {
+        match v.last_mut() {
+            Some((c, n)) if *c == r[4] => *n += 1,
+            _ => v.push((r[4].clone(), 1)),
+        }
+        v
+    });
+    assert_eq!(
+        classes,
+        [
+            ("全县义务教育优质均衡贡献校".to_string(), 2),
+            ("全县义务教育优质均衡标兵校".to_string(), 8),
+            ("全县义务教育优质均衡进步校".to_string(), 9),
+            ("全县义务教育优质均衡达标校".to_string(), 15),
+        ]
+    );
 
     let vetoes = xlsx_rows(app, token, campaign, pb::Document::VetoList).await;
     assert_eq!(vetoes[0][0], "昌乐县2020年一票否决名单");

@@ -237,11 +237,12 @@ async fn award_lists(
     let rows = awards
         .iter()
         .filter_map(|a| {
-            let award = match AwardClass::from_code(&a.class)? {
-                AwardClass::Contribution => sheets::Award::Contribution,
-                AwardClass::Model => sheets::Award::Model,
-                AwardClass::Progress => sheets::Award::Progress,
-                AwardClass::Compliance => sheets::Award::Compliance,
+            let t = &camp.def.publication.awards;
+            let (award, title) = match AwardClass::from_code(&a.class)? {
+                AwardClass::Contribution => (sheets::Award::Contribution, &t.contribution),
+                AwardClass::Model => (sheets::Award::Model, &t.model),
+                AwardClass::Progress => (sheets::Award::Progress, &t.progress),
+                AwardClass::Compliance => (sheets::Award::Compliance, &t.compliance),
                 AwardClass::Veto => return None,
             };
             let s = by_id.get(&a.school_id)?;
@@ -251,6 +252,7 @@ async fn award_lists(
                 town: s.town.clone(),
                 principal: a.principal.clone(),
                 award,
+                award_title: title.clone(),
                 basis: basis(a),
             })
         })
