@@ -19,9 +19,11 @@ use crate::{Endpoint, Error, Message};
 /// "（补发）" and every body starts with "原定于 {delayed_from} 发送，因系统停机延后补发。".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TemplateKind {
-    /// `subject`, `due`, `days_left`, `owner`; optional `school`, `link`.
+    /// `subject`, `due`, `days_left` (0 on the last day: 今日截止), `owner`; optional `school`,
+    /// `link`.
     Reminder,
-    /// `subject`, `due`, `days_overdue`, `owner`; optional `school`, `link`, and
+    /// `subject`, `due`, `days_overdue`, `owner`; optional `school`, `link`, `office_owned`
+    /// (true when the office itself is late: it is not told to contact the bureau), and
     /// `late_party` for the office copy (who is late: "昌乐二中"), which then reads
     /// "{late_party} 的“{subject}”已逾期 …" instead of addressing the owner.
     Overdue,
@@ -199,14 +201,19 @@ const TEMPLATES: &[(&str, &str)] = &[
         r#"<p style="color:#b35900">原定于 {{ delayed_from }} 发送，因系统停机延后补发。</p>"#,
     ),
     // ---- reminder ----
+    // The morning of the last day says 今日截止, never "还有 0 天".
     (
         "reminder.title",
-        "【提醒】{{ subject }}截止还有 {{ days_left }} 天",
+        "【提醒】{% if days_left == 0 %}{{ subject }}今日截止{% else %}{{ subject }}截止还有 {{ days_left }} 天{% endif %}",
     ),
     (
         "reminder.txt",
         r#"{{ owner }}：
+{% if days_left == 0 %}
+您负责的“{{ subject }}”今日截止（{{ due }}）。
+{% else %}
 您负责的“{{ subject }}”将于 {{ due }} 截止，还有 {{ days_left }} 天。
+{% endif %}
 {% if school is defined %}
 学校：{{ school }}
 {% endif %}
@@ -218,7 +225,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "reminder.md",
         r#"**{{ subject }}** 将于 **{{ due }}** 截止
-> 剩余：<font color="warning">{{ days_left }} 天</font>
+> 剩余：<font color="warning">{% if days_left == 0 %}今日截止{% else %}{{ days_left }} 天{% endif %}</font>
 > 负责人：{{ owner }}
 {% if school is defined %}
 > 学校：{{ school }}
@@ -232,7 +239,8 @@ const TEMPLATES: &[(&str, &str)] = &[
         "reminder.html",
         r#"{% extends "layout.html" %}{% block body %}
 <p>{{ owner }}：</p>
-<p>您负责的“<b>{{ subject }}</b>”将于 <b>{{ due }}</b> 截止，还有 <b>{{ days_left }} 天</b>。</p>
+{% if days_left == 0 %}<p>您负责的“<b>{{ subject }}</b>”<b>今日截止</b>（{{ due }}）。</p>
+{% else %}<p>您负责的“<b>{{ subject }}</b>”将于 <b>{{ due }}</b> 截止，还有 <b>{{ days_left }} 天</b>。</p>{% endif %}
 {% if school is defined %}<p>学校：{{ school }}</p>{% endif %}
 <p>请在截止前完成提交。{% if link is defined %}<a href="{{ link }}">前往办理</a>{% endif %}</p>
 {% endblock %}"#,
@@ -256,7 +264,7 @@ const TEMPLATES: &[(&str, &str)] = &[
 {% if school is defined %}
 学校：{{ school }}
 {% endif %}
-请尽快提交，并与县教育局联系说明情况。
+{% if office_owned is defined and office_owned %}请尽快办理。{% else %}请尽快提交，并与县教育局联系说明情况。{% endif %}
 {% endif %}
 {% if link is defined %}
 办理入口：{{ link }}
@@ -277,7 +285,7 @@ const TEMPLATES: &[(&str, &str)] = &[
 > 学校：{{ school }}
 {% endif %}
 
-{% if late_party is defined %}请督促其尽快提交。{% else %}请尽快提交，并与县教育局联系说明情况。{% endif %}
+{% if late_party is defined %}请督促其尽快提交。{% else %}{% if office_owned is defined and office_owned %}请尽快办理。{% else %}请尽快提交，并与县教育局联系说明情况。{% endif %}{% endif %}
 
 {% if link is defined %}
 [前往办理]({{ link }})
@@ -294,7 +302,7 @@ const TEMPLATES: &[(&str, &str)] = &[
 <p>{{ owner }}：</p>
 <p>您负责的“<b>{{ subject }}</b>”已于 {{ due }} 截止，目前<b style="color:#c00">已逾期 {{ days_overdue }} 天</b>。</p>
 {% if school is defined %}<p>学校：{{ school }}</p>{% endif %}
-<p>请尽快提交，并与县教育局联系说明情况。{% if link is defined %}<a href="{{ link }}">前往办理</a>{% endif %}</p>
+<p>{% if office_owned is defined and office_owned %}请尽快办理。{% else %}请尽快提交，并与县教育局联系说明情况。{% endif %}{% if link is defined %}<a href="{{ link }}">前往办理</a>{% endif %}</p>
 {% endif %}
 {% endblock %}"#,
     ),
@@ -666,6 +674,46 @@ mod tests {
             own.text
         );
         assert_eq!(own.title, "【逾期】提交汇报材料已逾期 1 天");
+    }
+
+    #[test]
+    fn the_morning_of_the_last_day_says_today() {
+        let ctx = json!({"subject": "提交展示汇报材料", "due": "2020年4月30日24时", "days_left": 0, "owner": "昌乐二中"});
+        let r = render(TemplateKind::Reminder, ChannelKind::Email, &ctx).unwrap();
+        assert_eq!(r.title, "【提醒】提交展示汇报材料今日截止");
+        assert_eq!(
+            r.text,
+            "昌乐二中：\n您负责的“提交展示汇报材料”今日截止（2020年4月30日24时）。\n请在截止前完成提交。"
+        );
+        assert!(
+            r.html
+                .unwrap()
+                .contains("<b>今日截止</b>（2020年4月30日24时）")
+        );
+        let chat = render(TemplateKind::Reminder, ChannelKind::Chat, &ctx).unwrap();
+        assert!(
+            chat.markdown
+                .unwrap()
+                .contains("> 剩余：<font color=\"warning\">今日截止</font>")
+        );
+    }
+
+    #[test]
+    fn an_office_owned_overdue_item_does_not_tell_the_office_to_contact_itself() {
+        let ctx = json!({"subject": "处理对昌乐二中的异议", "due": "2020年4月30日24时", "days_overdue": 1,
+                         "owner": "县教育局督导室", "office_owned": true});
+        let r = render(TemplateKind::Overdue, ChannelKind::Plain, &ctx).unwrap();
+        assert_eq!(
+            r.text,
+            "县教育局督导室：\n您负责的“处理对昌乐二中的异议”已于 2020年4月30日24时 截止，目前已逾期 1 天。\n请尽快办理。"
+        );
+        let school = json!({"subject": "提交展示汇报材料", "due": "2020年4月30日24时", "days_overdue": 1, "owner": "昌乐二中"});
+        let r = render(TemplateKind::Overdue, ChannelKind::Plain, &school).unwrap();
+        assert!(
+            r.text.ends_with("请尽快提交，并与县教育局联系说明情况。"),
+            "{}",
+            r.text
+        );
     }
 
     #[test]

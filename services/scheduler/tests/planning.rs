@@ -132,8 +132,16 @@ async fn reminders_fall_at_the_offsets_and_only_for_open_obligations() {
             "【提醒】提交汇报材料截止还有 7 天",
             "【提醒】提交汇报材料截止还有 3 天",
             "【提醒】提交汇报材料截止还有 1 天",
-            "【提醒】提交汇报材料截止还有 0 天"
+            "【提醒】提交汇报材料今日截止"
         ]
+    );
+    assert!(
+        got[3].body["text"]
+            .as_str()
+            .unwrap()
+            .contains("您负责的“提交汇报材料”今日截止（2020-04-10 24:00）。"),
+        "the morning of the last day: {}",
+        got[3].body
     );
     assert!(
         got[0].body["text"]
