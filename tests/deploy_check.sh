@@ -64,6 +64,12 @@ for f in deploy/k8s/overlays/*/campaigns/*.toml; do
   cmp -s "$f" "deploy/campaigns/$(basename "$f")" \
     || fail "$f differs from deploy/campaigns/$(basename "$f") (copy it again)"
 done
+# A year an overlay ships must be the schedule the release has for it (or a year it lacks).
+for f in deploy/k8s/overlays/*/calendars/*.toml; do
+  [ -e "$f" ] || continue
+  [ ! -e "deploy/calendars/$(basename "$f")" ] || cmp -s "$f" "deploy/calendars/$(basename "$f")" \
+    || fail "$f differs from deploy/calendars/$(basename "$f") (copy it again)"
+done
 
 echo "== systemd: verify every unit and score the services' hardening"
 root="$tmp/root"

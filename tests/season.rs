@@ -832,6 +832,7 @@ async fn a_season_from_march_to_september_ends_in_the_expected_award_list() {
         .unwrap()
         .into_inner();
     assert!(xlsx.content.starts_with(b"PK") && xlsx.filename.ends_with(".xlsx"));
+    every_export_reads_back(&app, &leader, &id, &seeds, &mentors, &potentials).await;
 
     // 三、结果运用: every confirmed award's consequences, from the definition, read back by
     // principal id, school, year and kind, page by page.
@@ -1139,4 +1140,138 @@ async fn befores(
     .fetch_all(&app.pool)
     .await
     .unwrap()
+}
+
+/// Every document as an XLSX workbook, read back: all rows as text, title and notes first.
+async fn xlsx_rows(
+    app: &App,
+    token: &str,
+    campaign: &str,
+    document: pb::Document,
+) -> Vec<Vec<String>> {
+    use calamine::{Reader, Xlsx};
+    let file = app
+        .sheets()
+        .export(auth(
+            token,
+            pb::ExportRequest {
+                campaign_id: campaign.into(),
+                document: document as i32,
+                format: pb::FileFormat::Xlsx as i32,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut book: Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(file.content)).unwrap();
+    let sheet = book.worksheet_range_at(0).unwrap().unwrap();
+    sheet
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect()
+}
+
+/// At the end of the season (awards confirmed, which replace the schools' mentor and seed
+/// states), each export lists what was published or confirmed: its title, notes, header row
+/// and rows.
+async fn every_export_reads_back(
+    app: &App,
+    token: &str,
+    campaign: &str,
+    seeds: &[pb::School],
+    mentors: &[pb::School],
+    potentials: &[pb::School],
+) {
+    let school_headers = ["序号", "学校代码", "学校名称", "学段", "所属镇街", "校长"];
+    let names = |rows: &[Vec<String>], col: usize| -> Vec<String> {
+        let mut v: Vec<String> = rows.iter().map(|r| r[col].clone()).collect();
+        v.sort();
+        v
+    };
+    let sorted = |schools: &[pb::School]| -> Vec<String> {
+        let mut v: Vec<String> = schools.iter().map(|s| s.name.clone()).collect();
+        v.sort();
+        v
+    };
+
+    let notice = xlsx_rows(app, token, campaign, pb::Document::SeedNotice).await;
+    assert_eq!(notice[0][0], "昌乐县2020年标杆种子校拟定名单公示");
+    assert_eq!(notice[1][0], "公示时间：2020年3月2日至2020年3月6日");
+    assert_eq!(notice[2], school_headers);
+    assert_eq!(names(&notice[3..], 2), sorted(seeds));
+    assert_eq!(notice[3][0], "1");
+
+    let list = xlsx_rows(app, token, campaign, pb::Document::MentorList).await;
+    assert_eq!(list[0][0], "昌乐县2020年导师型学校名单");
+    let mut headers = school_headers.to_vec();
+    headers.push("认定依据");
+    assert_eq!(list[1], headers);
+    assert_eq!(
+        names(&list[2..], 2),
+        sorted(mentors),
+        "the confirmed mentors, after awards replaced their states"
+    );
+    assert!(list[2..].iter().all(|r| !r[6].is_empty()), "{list:?}");
+
+    let practices = xlsx_rows(app, token, campaign, pb::Document::PracticeCollection).await;
+    assert_eq!(practices[0][0], "昌乐县2020年可复制性经验做法集锦");
+    assert_eq!(practices[1], ["指标", "学校", "做法名称", "做法简介"]);
+    assert_eq!(
+        practices.len() - 2,
+        2 * mentors.len(),
+        "two accepted practices each"
+    );
+
+    let results = xlsx_rows(app, token, campaign, pb::Document::ResultsNotice).await;
+    assert_eq!(results[0][0], "昌乐县2020年潜力校验收成绩公示");
+    assert!(
+        results[1][0].starts_with("公示时间：2020年"),
+        "{:?}",
+        results[1]
+    );
+    assert_eq!(
+        results[3][..5],
+        [
+            "学校",
+            "导师学校",
+            "提升汇报得分",
+            "现场查验得分",
+            "综合得分"
+        ]
+    );
+    assert_eq!(names(&results[4..], 0), sorted(potentials));
+
+    let awards = xlsx_rows(app, token, campaign, pb::Document::AwardList).await;
+    assert_eq!(
+        awards[0][0],
+        "昌乐县2020年义务教育学校优质均衡发展提升行动评先树优名单"
+    );
+    assert_eq!(
+        awards[1],
+        ["学校", "学段", "所属镇街", "校长", "奖项", "依据"]
+    );
+    assert_eq!(awards.len() - 2, 34, "every school but the six vetoed");
+    // Grouped by class under the plan's titles, in the plan's order.
+    let classes: Vec<(String, usize)> = awards[2..].iter().fold(Vec::new(), |mut v, r| {
+        match v.last_mut() {
+            Some((c, n)) if *c == r[4] => *n += 1,
+            _ => v.push((r[4].clone(), 1)),
+        }
+        v
+    });
+    assert_eq!(
+        classes,
+        [
+            ("全县义务教育优质均衡贡献校".to_string(), 2),
+            ("全县义务教育优质均衡标兵校".to_string(), 8),
+            ("全县义务教育优质均衡进步校".to_string(), 9),
+            ("全县义务教育优质均衡达标校".to_string(), 15),
+        ]
+    );
+
+    let vetoes = xlsx_rows(app, token, campaign, pb::Document::VetoList).await;
+    assert_eq!(vetoes[0][0], "昌乐县2020年一票否决名单");
+    assert_eq!(vetoes[1], ["学校", "校长", "否决原因"]);
+    assert_eq!(vetoes.len() - 2, 6);
 }

@@ -756,6 +756,43 @@ async fn phases_one_and_two_for_the_demo_county() {
     want.sort();
     assert_eq!(got, want);
 
+    // The mentor-list export lists the confirmed mentors, the office's promotion included,
+    // with the basis recorded at confirmation.
+    let csv = app
+        .sheets()
+        .export(auth(
+            &leader,
+            pb::ExportRequest {
+                campaign_id: id.clone(),
+                document: pb::Document::MentorList as i32,
+                format: pb::FileFormat::Csv as i32,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let text = String::from_utf8(csv.content).unwrap();
+    let rows: Vec<Vec<&str>> = text
+        .trim_start_matches('\u{feff}')
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    let mut listed: Vec<&str> = rows.iter().map(|r| r[2]).collect();
+    listed.sort();
+    let mut names = vec![
+        seeds[0].name.as_str(),
+        seeds[1].name.as_str(),
+        seeds[3].name.as_str(),
+    ];
+    names.sort();
+    assert_eq!(listed, names, "{text}");
+    let promoted = rows.iter().find(|r| r[2] == seeds[3].name).unwrap();
+    assert!(
+        promoted[6].starts_with("督导室调整：家校共育做法经复议认可；"),
+        "{text}"
+    );
+
     let collection = app
         .mentor()
         .get_practice_collection(auth(

@@ -69,11 +69,20 @@ pub struct App {
 
 impl App {
     pub async fn spawn(clock: ClockMode) -> App {
+        Self::spawn_with_calendars(clock, junheng_core::calendar::Calendars::shipped().clone())
+            .await
+    }
+
+    /// A server that knows these working-day calendar years (a bureau's added files).
+    pub async fn spawn_with_calendars(
+        clock: ClockMode,
+        calendars: junheng_core::calendar::Calendars,
+    ) -> App {
         let (pool, _) = fresh_db().await;
         junheng_workflow::bootstrap::ensure_office_token(&pool, Some(OFFICE_TOKEN))
             .await
             .expect("office token");
-        let server = junheng_workflow::spawn(pool.clone(), clock)
+        let server = junheng_workflow::spawn_with_calendars(pool.clone(), clock, calendars)
             .await
             .expect("server starts");
         let channel = Channel::from_shared(server.url())

@@ -622,7 +622,7 @@ const SCHOOLS: &[Col] = &[
     col("ID", "id", Cell::Text),
     col("学校", "name", Cell::Text),
     col("学段", "level", Cell::Enum("SCHOOL_LEVEL_")),
-    col("镇街", "town", Cell::Text),
+    col("所属镇街", "town", Cell::Text),
     col("状态", "state", Cell::Text),
     col("说明", "state_label", Cell::Text),
     col("版本", "version", Cell::Text),

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use toml::Spanned;
 
-use crate::calendar::WorkCalendar;
+use crate::calendar::{Calendars, WorkCalendar};
 use crate::phase_kind::PhaseKind;
 use crate::time::start_of_day;
 
@@ -448,8 +448,17 @@ impl CampaignDefinition {
         (value, hex::encode(Sha256::digest(bytes)))
     }
 
-    /// Re-validates a stored canonical definition (the calendar is rebuilt, not stored).
+    /// Re-validates a stored canonical definition (the calendar is rebuilt, not stored), with the
+    /// shipped calendar years.
     pub fn from_canonical(value: serde_json::Value) -> Result<Self, DefinitionError> {
+        Self::from_canonical_with(value, Calendars::shipped())
+    }
+
+    /// [`Self::from_canonical`] with the calendar years the service loaded.
+    pub fn from_canonical_with(
+        value: serde_json::Value,
+        years: &Calendars,
+    ) -> Result<Self, DefinitionError> {
         let mut def: CampaignDefinition = serde_json::from_value(value).map_err(|e| {
             DefinitionError(vec![Problem {
                 line: None,
@@ -457,11 +466,18 @@ impl CampaignDefinition {
                 reason: e.to_string(),
             }])
         })?;
-        def.calendar = build_calendar(&def);
+        def.calendar = build_calendar(&def, years);
         Ok(def)
     }
 
+    /// Parses and validates a definition against the shipped calendar years.
     pub fn parse(toml_text: &str) -> Result<Self, DefinitionError> {
+        Self::parse_with(toml_text, Calendars::shipped())
+    }
+
+    /// [`Self::parse`] with the calendar years the service loaded (shipped and added files): a
+    /// phase in a year without data is refused, naming the year and the file to add.
+    pub fn parse_with(toml_text: &str, years: &Calendars) -> Result<Self, DefinitionError> {
         let raw: raw::Definition = toml::from_str(toml_text).map_err(|e| {
             let line = e.span().map(|s| line_of(toml_text, s.start));
             DefinitionError(vec![Problem {
@@ -473,6 +489,7 @@ impl CampaignDefinition {
         let mut v = Validator {
             text: toml_text,
             problems: Vec::new(),
+            years,
         };
         let def = v.build(raw);
         match def {
@@ -482,8 +499,8 @@ impl CampaignDefinition {
     }
 }
 
-fn build_calendar(def: &CampaignDefinition) -> WorkCalendar {
-    let mut cal = WorkCalendar::statutory();
+fn build_calendar(def: &CampaignDefinition, years: &Calendars) -> WorkCalendar {
+    let mut cal = WorkCalendar::with_years(years.clone());
     for d in &def.extra_off_days {
         cal.set_day(*d, true);
     }
@@ -748,6 +765,7 @@ mod raw {
 struct Validator<'a> {
     text: &'a str,
     problems: Vec<Problem>,
+    years: &'a Calendars,
 }
 
 impl Validator<'_> {
@@ -1191,16 +1209,24 @@ impl Validator<'_> {
             consequences,
             calendar: WorkCalendar::default(),
         };
-        def.calendar = build_calendar(&def);
+        def.calendar = build_calendar(&def, self.years);
         for (kind, w) in &def.phases {
-            let y = chrono::Datelike::year(&w.end);
-            if !def.calendar.covers(y) {
-                let at = &raw.phases[kind.code()];
-                self.push(
-                    at,
-                    format!("phases.{}", kind.code()),
-                    format!("no working-day calendar data for {y}"),
-                );
+            let (from, to) = (
+                chrono::Datelike::year(&w.start),
+                chrono::Datelike::year(&w.end),
+            );
+            for y in from..=to {
+                if !def.calendar.covers(y) {
+                    let at = &raw.phases[kind.code()];
+                    self.push(
+                        at,
+                        format!("phases.{}", kind.code()),
+                        format!(
+                            "no working-day calendar data for {y}: add {} (the State Council's holiday schedule for {y})",
+                            crate::calendar::file_for(y)
+                        ),
+                    );
+                }
             }
         }
         self.problems.is_empty().then_some(def)
@@ -1363,10 +1389,38 @@ mod tests {
             .replace("year = 2020", "year = 2099");
         let err = CampaignDefinition::parse(&bad).unwrap_err();
         assert!(
-            err.0
-                .iter()
-                .any(|p| p.reason.contains("no working-day calendar data for 2099")),
+            err.0.iter().any(|p| p.reason
+                == "no working-day calendar data for 2099: add deploy/calendars/2099.toml (the State Council's holiday schedule for 2099)"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_year_with_only_a_data_file_is_accepted_and_counts_its_working_days() {
+        let y2031 = crate::calendar::parse_year(
+            "year = 2031\n[[holidays]]\nname = \"县庆\"\noff = [\"2031-03-05\", \"2031-03-06\"]\n",
+            "2031.toml",
+        )
+        .unwrap();
+        let text = CHANGLE
+            .replace("2020-", "2031-")
+            .replace("year = 2020", "year = 2031");
+        assert!(CampaignDefinition::parse(&text).is_err());
+        let mut years = Calendars::shipped().clone();
+        years.insert(y2031);
+        let def = CampaignDefinition::parse_with(&text, &years).unwrap();
+        // Monday 3/3, Tuesday 3/4, Friday 3/7, Monday 3/10, Tuesday 3/11.
+        let start = chrono::NaiveDate::from_ymd_opt(2031, 3, 3).unwrap();
+        assert_eq!(
+            def.calendar().nth_working_day(start, 5).unwrap(),
+            chrono::NaiveDate::from_ymd_opt(2031, 3, 11).unwrap()
+        );
+        // A stored definition is rebuilt with the years the service loaded.
+        let (value, _) = def.canonical();
+        let stored = CampaignDefinition::from_canonical_with(value, &years).unwrap();
+        assert_eq!(
+            stored.calendar().nth_working_day(start, 5),
+            def.calendar().nth_working_day(start, 5)
         );
     }
 }

@@ -21,6 +21,7 @@ pub mod role;
 pub mod school;
 pub mod scoring;
 pub mod seed;
+pub mod text;
 pub mod time;
 
 #[cfg(test)]

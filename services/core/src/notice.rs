@@ -308,8 +308,8 @@ pub struct ObjectionFiled {
 }
 
 /// Files a named objection to a school on a notice, during the notice and while the phase that
-/// governs the notice is active and the school still on the list; the office owes its
-/// resolution by the phase's deadline. `school` is None when the notice does not list it.
+/// governs the notice is open (past its deadline too) and the school still on the list; the
+/// office owes its resolution by the phase's deadline or the notice's end, whichever is later. `school` is None when the notice does not list it.
 pub fn file_objection(
     cmd: FileObjection,
     notice: &NoticeFacts,
@@ -335,8 +335,9 @@ pub fn file_objection(
         }
     };
     let (phase, listed_state) = notice.kind.objection_phase();
-    ctx.phases
-        .require_active(phase, None, "file an objection", ctx.now, ctx.def)?;
+    // The notice is running (checked above): it accepts objections for its whole period, past
+    // the phase's deadline too; the phase cannot complete over it (its exit criteria).
+    ctx.phases.require_open(phase, "file an objection")?;
     if school.state != listed_state {
         return Err(RuleError::NoLongerListed {
             state: school.state.code(),
@@ -371,7 +372,7 @@ pub fn file_objection(
             key: o.id.to_string(),
             owner: Owner::Role(Role::Office),
             deadline: DeadlineRef::Phase(phase),
-            due: ctx.phases.deadline(phase, ctx.def),
+            due: ctx.phases.deadline(phase, ctx.def).max(notice.ends_at),
             subject: format!("处理对{}的异议", school.name),
         },
     ];
@@ -401,7 +402,8 @@ pub struct ObjectionResolved {
     pub effects: Vec<Effect>,
 }
 
-/// Resolves an open objection. Upheld on the seed list, the school leaves the list (a school
+/// Resolves an open objection while the phase that governs its notice is open, past the
+/// phase's deadline too (the phase cannot complete with it unresolved). Upheld on the seed list, the school leaves the list (a school
 /// command, which checks the phase); upheld on the results, the school's result is disputed so
 /// the panel may re-score it; dismissed, nothing changes but the record.
 pub fn resolve_objection(
@@ -436,8 +438,7 @@ pub fn resolve_objection(
     };
     let action = "resolve an objection";
     if kind == NoticeKind::Results {
-        ctx.phases
-            .require_active(PhaseKind::Acceptance, None, action, ctx.now, ctx.def)?;
+        ctx.phases.require_open(PhaseKind::Acceptance, action)?;
         let event = resolved(if cmd.upheld {
             "results.disputed"
         } else {
@@ -462,7 +463,7 @@ pub fn resolve_objection(
         });
     }
     ctx.phases
-        .require_active(PhaseKind::SeedDesignation, None, action, ctx.now, ctx.def)?;
+        .require_open(PhaseKind::SeedDesignation, action)?;
     Ok(ObjectionResolved {
         status: new_status,
         mark_disputed: false,
@@ -590,7 +591,8 @@ mod tests {
 
         /// An objection is accepted exactly when it is named, reasoned and evidenced, filed
         /// during the notice, about a listed school still on the list, while the governing
-        /// phase is active; the refusal names the first rule that failed.
+        /// phase is open (before or after its deadline); the refusal names the first rule that
+        /// failed.
         #[test]
         fn an_objection_is_accepted_exactly_when_every_rule_holds(
             blank in proptest::option::of(0usize..4),
@@ -598,12 +600,17 @@ mod tests {
             listed in any::<bool>(),
             kind in 0usize..3,
             still_listed in any::<bool>(),
+            phase_open in any::<bool>(),
             day in 0i64..80,
         ) {
             let def = changle();
             let kind = kind_of(kind);
             let (phase, listed_state) = kind.objection_phase();
-            let phases = board_open(&def, phase);
+            let mut phases = board_open(&def, phase);
+            if !phase_open {
+                phases.phases.iter_mut().find(|p| p.kind == phase).unwrap().status =
+                    crate::phase::PhaseStatus::Completed;
+            }
             let opened = phases.get(phase).opened_at.unwrap();
             let now = opened + chrono::Duration::days(day);
             let ends_at = if late { now } else { now + chrono::Duration::hours(1) };
@@ -619,7 +626,9 @@ mod tests {
             let cmd = FileObjection { objection: Uuid::from_u128(5), school, objector_name: name,
                 objector_contact: contact, grounds, evidence, filed_by: "public".into() };
             let ctx = Ctx { now, def: &def, phases: &phases };
-            let active = now < phases.deadline(phase, &def);
+            // The phase's deadline does not matter (`day` runs past it): a running notice
+            // accepts objections for its whole period while its phase is open.
+            let active = phase_open;
             let got = file_objection(cmd.clone(), &n, listed.then_some(&facts), &ctx);
             let ok = blank.is_none() && !late && listed && active && still_listed;
             prop_assert_eq!(got.is_ok(), ok, "{:?}", got);
@@ -632,7 +641,7 @@ mod tests {
                 }
                 Err(e) => {
                     let expected = if blank.is_some() { "invalid" } else if late { "late objections" }
-                        else if !listed { "invalid" } else if !active { "deadline" } else { "no longer on the list" };
+                        else if !listed { "invalid" } else if !active { "only possible while it is open" } else { "no longer on the list" };
                     prop_assert!(e.to_string().contains(expected), "{} vs {}", e, expected);
                 }
             }
@@ -646,20 +655,26 @@ mod tests {
             status in 0usize..3,
             kind in 0usize..3,
             upheld in any::<bool>(),
+            phase_open in any::<bool>(),
             day in 0i64..80,
         ) {
             let def = changle();
             let kind = kind_of(kind);
             let (phase, _) = kind.objection_phase();
-            let phases = board_open(&def, phase);
+            let mut phases = board_open(&def, phase);
+            if !phase_open {
+                phases.phases.iter_mut().find(|p| p.kind == phase).unwrap().status =
+                    crate::phase::PhaseStatus::Completed;
+            }
             let now = phases.get(phase).opened_at.unwrap() + chrono::Duration::days(day);
             let ctx = Ctx { now, def: &def, phases: &phases };
             let status = [ObjectionStatus::Open, ObjectionStatus::Upheld, ObjectionStatus::Dismissed][status];
             let cmd = ResolveObjection { objection: Uuid::from_u128(5), school: Uuid::from_u128(2), upheld, reason: "核实".into() };
-            let active = now < phases.deadline(phase, &def);
+            // Past the phase's deadline too (`day` runs past it), while the phase is open; an
+            // upheld seed-list objection leaves the phase check to its school command.
             let seed_upheld = kind != NoticeKind::Results && upheld;
             let got = resolve_objection(cmd, status, kind, &ctx);
-            let ok = status == ObjectionStatus::Open && (active || seed_upheld);
+            let ok = status == ObjectionStatus::Open && (phase_open || seed_upheld);
             prop_assert_eq!(got.is_ok(), ok, "{:?}", got);
             match got {
                 Ok(d) => {
@@ -674,8 +689,8 @@ mod tests {
                     if status != ObjectionStatus::Open {
                         prop_assert_eq!(e, RuleError::ObjectionSettled { status: status.code() });
                     } else {
-                        let deadline = matches!(e, RuleError::DeadlinePassed { .. });
-                        prop_assert!(deadline);
+                        let not_open = matches!(e, RuleError::PhaseNotOpen { .. });
+                        prop_assert!(not_open);
                     }
                 }
             }

@@ -116,6 +116,21 @@ impl PhaseBoard {
             .map(|p| p.kind)
     }
 
+    /// Refuses an action unless `phase` is open, whatever its deadline: for what an open notice
+    /// allows for its whole period (objections and their resolution), since a phase cannot
+    /// complete while one of its notices runs or an objection is unresolved.
+    pub fn require_open(&self, phase: PhaseKind, action: &'static str) -> Result<(), RuleError> {
+        let st = self.get(phase);
+        if st.status != PhaseStatus::Open {
+            return Err(RuleError::PhaseNotOpen {
+                phase,
+                status: st.status,
+                action,
+            });
+        }
+        Ok(())
+    }
+
     /// Refuses an action unless `phase` is open and its deadline (and the milestone's, if
     /// given) has not passed.
     pub fn require_active(
@@ -321,7 +336,10 @@ impl PhaseBoard {
         if !def.calendar().covers(year) {
             return Err(RuleError::invalid(
                 "new_last_day",
-                format!("no working-day calendar data for {year}"),
+                format!(
+                    "no working-day calendar data for {year}: add {}",
+                    crate::calendar::file_for(year)
+                ),
             ));
         }
         let st = self.get_mut(kind);

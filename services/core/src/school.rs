@@ -370,8 +370,9 @@ pub fn decide(
     }
     let phase = cmd.phase();
     match cmd {
-        // Completing a phase late is how the office closes it after the deadline.
-        SchoolCommand::FinaliseSeedList => {
+        // Completing a phase late is how the office closes it after the deadline; an objection
+        // is resolved whenever its notice ran (the phase cannot complete with it open).
+        SchoolCommand::FinaliseSeedList | SchoolCommand::UpholdObjection { .. } => {
             if ctx.phases.get(phase).status != crate::phase::PhaseStatus::Open {
                 return Err(RuleError::PhaseNotOpen {
                     phase,

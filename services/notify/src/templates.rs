@@ -19,9 +19,11 @@ use crate::{Endpoint, Error, Message};
 /// "（补发）" and every body starts with "原定于 {delayed_from} 发送，因系统停机延后补发。".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TemplateKind {
-    /// `subject`, `due`, `days_left`, `owner`; optional `school`, `link`.
+    /// `subject`, `due`, `days_left` (0 on the last day: 今日截止), `owner`; optional `school`,
+    /// `link`.
     Reminder,
-    /// `subject`, `due`, `days_overdue`, `owner`; optional `school`, `link`, and
+    /// `subject`, `due`, `days_overdue`, `owner`; optional `school`, `link`, `office_owned`
+    /// (true when the office itself is late: it is not told to contact the bureau), and
     /// `late_party` for the office copy (who is late: "昌乐二中"), which then reads
     /// "{late_party} 的“{subject}”已逾期 …" instead of addressing the owner.
     Overdue,
@@ -31,7 +33,8 @@ pub enum TemplateKind {
     /// listed) — so a notice to N schools renders its list once, not N times.
     NoticeExpiry,
     /// `campaign`, `phase`, `counts` (list of `{state, count}`), `lists` (list of
-    /// `{name, items}`), `scores` (`{count, mean, min, max}`), `late` (list of
+    /// `{name, items}`), `scores` (list of `{name, count, mean, min, max}`, one per phase with
+    /// scores; empty: 暂无评分), `late` (list of
     /// `{school, subject, days_late}`), `next_deadlines` (list of `{subject, due}`).
     PhaseSummary,
     /// `date`, `items` (list of `{title}`, optional `school`, `due`).
@@ -198,14 +201,19 @@ const TEMPLATES: &[(&str, &str)] = &[
         r#"<p style="color:#b35900">原定于 {{ delayed_from }} 发送，因系统停机延后补发。</p>"#,
     ),
     // ---- reminder ----
+    // The morning of the last day says 今日截止, never "还有 0 天".
     (
         "reminder.title",
-        "【提醒】{{ subject }}截止还有 {{ days_left }} 天",
+        "【提醒】{% if days_left == 0 %}{{ subject }}今日截止{% else %}{{ subject }}截止还有 {{ days_left }} 天{% endif %}",
     ),
     (
         "reminder.txt",
         r#"{{ owner }}：
+{% if days_left == 0 %}
+您负责的“{{ subject }}”今日截止（{{ due }}）。
+{% else %}
 您负责的“{{ subject }}”将于 {{ due }} 截止，还有 {{ days_left }} 天。
+{% endif %}
 {% if school is defined %}
 学校：{{ school }}
 {% endif %}
@@ -217,7 +225,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "reminder.md",
         r#"**{{ subject }}** 将于 **{{ due }}** 截止
-> 剩余：<font color="warning">{{ days_left }} 天</font>
+> 剩余：<font color="warning">{% if days_left == 0 %}今日截止{% else %}{{ days_left }} 天{% endif %}</font>
 > 负责人：{{ owner }}
 {% if school is defined %}
 > 学校：{{ school }}
@@ -231,7 +239,8 @@ const TEMPLATES: &[(&str, &str)] = &[
         "reminder.html",
         r#"{% extends "layout.html" %}{% block body %}
 <p>{{ owner }}：</p>
-<p>您负责的“<b>{{ subject }}</b>”将于 <b>{{ due }}</b> 截止，还有 <b>{{ days_left }} 天</b>。</p>
+{% if days_left == 0 %}<p>您负责的“<b>{{ subject }}</b>”<b>今日截止</b>（{{ due }}）。</p>
+{% else %}<p>您负责的“<b>{{ subject }}</b>”将于 <b>{{ due }}</b> 截止，还有 <b>{{ days_left }} 天</b>。</p>{% endif %}
 {% if school is defined %}<p>学校：{{ school }}</p>{% endif %}
 <p>请在截止前完成提交。{% if link is defined %}<a href="{{ link }}">前往办理</a>{% endif %}</p>
 {% endblock %}"#,
@@ -255,7 +264,7 @@ const TEMPLATES: &[(&str, &str)] = &[
 {% if school is defined %}
 学校：{{ school }}
 {% endif %}
-请尽快提交，并与县教育局联系说明情况。
+{% if office_owned is defined and office_owned %}请尽快办理。{% else %}请尽快提交，并与县教育局联系说明情况。{% endif %}
 {% endif %}
 {% if link is defined %}
 办理入口：{{ link }}
@@ -276,7 +285,7 @@ const TEMPLATES: &[(&str, &str)] = &[
 > 学校：{{ school }}
 {% endif %}
 
-{% if late_party is defined %}请督促其尽快提交。{% else %}请尽快提交，并与县教育局联系说明情况。{% endif %}
+{% if late_party is defined %}请督促其尽快提交。{% else %}{% if office_owned is defined and office_owned %}请尽快办理。{% else %}请尽快提交，并与县教育局联系说明情况。{% endif %}{% endif %}
 
 {% if link is defined %}
 [前往办理]({{ link }})
@@ -293,7 +302,7 @@ const TEMPLATES: &[(&str, &str)] = &[
 <p>{{ owner }}：</p>
 <p>您负责的“<b>{{ subject }}</b>”已于 {{ due }} 截止，目前<b style="color:#c00">已逾期 {{ days_overdue }} 天</b>。</p>
 {% if school is defined %}<p>学校：{{ school }}</p>{% endif %}
-<p>请尽快提交，并与县教育局联系说明情况。{% if link is defined %}<a href="{{ link }}">前往办理</a>{% endif %}</p>
+<p>{% if office_owned is defined and office_owned %}请尽快办理。{% else %}请尽快提交，并与县教育局联系说明情况。{% endif %}{% if link is defined %}<a href="{{ link }}">前往办理</a>{% endif %}</p>
 {% endif %}
 {% endblock %}"#,
     ),
@@ -366,7 +375,14 @@ const TEMPLATES: &[(&str, &str)] = &[
 {% for l in lists %}
 {{ l.name }}：{{ l['items']|join("、") if l['items'] else "无" }}
 {% endfor %}
-评分：共 {{ scores.count }} 份，平均 {{ scores.mean }} 分，最低 {{ scores.min }} 分，最高 {{ scores.max }} 分
+{% if scores %}
+评分统计：
+{% for x in scores %}
+  {{ x.name }}：共{{ x.count }}所学校，平均{{ x.mean }}分，最低{{ x.min }}分，最高{{ x.max }}分
+{% endfor %}
+{% else %}
+评分统计：暂无评分
+{% endif %}
 {% if late %}
 逾期事项：
 {% for x in late %}
@@ -396,7 +412,14 @@ const TEMPLATES: &[(&str, &str)] = &[
 **{{ l.name }}**：{{ l['items']|join("、") if l['items'] else "无" }}
 
 {% endfor %}
-**评分**：共 {{ scores.count }} 份，平均 {{ scores.mean }}，最低 {{ scores.min }}，最高 {{ scores.max }}
+{% if scores %}
+**评分统计**
+{% for x in scores %}
+- {{ x.name }}：共{{ x.count }}所学校，平均{{ x.mean }}分，最低{{ x.min }}分，最高{{ x.max }}分
+{% endfor %}
+{% else %}
+**评分统计**：暂无评分
+{% endif %}
 
 {% if late %}
 **逾期事项**
@@ -423,7 +446,8 @@ const TEMPLATES: &[(&str, &str)] = &[
 {% for c in counts %}<tr><td>{{ c.state }}</td><td align="right">{{ c.count }}</td></tr>{% endfor %}
 </table>
 {% for l in lists %}<p><b>{{ l.name }}</b>：{{ l['items']|join("、") if l['items'] else "无" }}</p>{% endfor %}
-<p><b>评分</b>：共 {{ scores.count }} 份，平均 {{ scores.mean }}，最低 {{ scores.min }}，最高 {{ scores.max }}</p>
+{% if scores %}<p><b>评分统计</b></p><ul>{% for x in scores %}<li>{{ x.name }}：共{{ x.count }}所学校，平均{{ x.mean }}分，最低{{ x.min }}分，最高{{ x.max }}分</li>{% endfor %}</ul>
+{% else %}<p><b>评分统计</b>：暂无评分</p>{% endif %}
 {% if late %}<p><b>逾期事项</b></p><ul>{% for x in late %}<li>{{ x.school }} — {{ x.subject }}（逾期 {{ x.days_late }} 天）</li>{% endfor %}</ul>
 {% else %}<p><b>逾期事项</b>：无</p>{% endif %}
 {% if next_deadlines %}<p><b>近期截止</b></p><ul>{% for d in next_deadlines %}<li>{{ d.due }} {{ d.subject }}</li>{% endfor %}</ul>{% endif %}
@@ -653,13 +677,53 @@ mod tests {
     }
 
     #[test]
+    fn the_morning_of_the_last_day_says_today() {
+        let ctx = json!({"subject": "提交展示汇报材料", "due": "2020年4月30日24时", "days_left": 0, "owner": "昌乐二中"});
+        let r = render(TemplateKind::Reminder, ChannelKind::Email, &ctx).unwrap();
+        assert_eq!(r.title, "【提醒】提交展示汇报材料今日截止");
+        assert_eq!(
+            r.text,
+            "昌乐二中：\n您负责的“提交展示汇报材料”今日截止（2020年4月30日24时）。\n请在截止前完成提交。"
+        );
+        assert!(
+            r.html
+                .unwrap()
+                .contains("<b>今日截止</b>（2020年4月30日24时）")
+        );
+        let chat = render(TemplateKind::Reminder, ChannelKind::Chat, &ctx).unwrap();
+        assert!(
+            chat.markdown
+                .unwrap()
+                .contains("> 剩余：<font color=\"warning\">今日截止</font>")
+        );
+    }
+
+    #[test]
+    fn an_office_owned_overdue_item_does_not_tell_the_office_to_contact_itself() {
+        let ctx = json!({"subject": "处理对昌乐二中的异议", "due": "2020年4月30日24时", "days_overdue": 1,
+                         "owner": "县教育局督导室", "office_owned": true});
+        let r = render(TemplateKind::Overdue, ChannelKind::Plain, &ctx).unwrap();
+        assert_eq!(
+            r.text,
+            "县教育局督导室：\n您负责的“处理对昌乐二中的异议”已于 2020年4月30日24时 截止，目前已逾期 1 天。\n请尽快办理。"
+        );
+        let school = json!({"subject": "提交展示汇报材料", "due": "2020年4月30日24时", "days_overdue": 1, "owner": "昌乐二中"});
+        let r = render(TemplateKind::Overdue, ChannelKind::Plain, &school).unwrap();
+        assert!(
+            r.text.ends_with("请尽快提交，并与县教育局联系说明情况。"),
+            "{}",
+            r.text
+        );
+    }
+
+    #[test]
     fn phase_summary_has_a_markdown_table() {
         let ctx = json!({
             "campaign": "2020 年种子校评选",
             "phase": "材料申报",
             "counts": [{"state": "已提交", "count": 12}, {"state": "未提交", "count": 3}],
             "lists": [{"name": "已通过名单", "items": ["昌乐二中", "首阳山中学"]}, {"name": "退回名单", "items": []}],
-            "scores": {"count": 12, "mean": 86.5, "min": 70, "max": 97},
+            "scores": [{"name": "验收评估阶段综合得分", "count": 12, "mean": "86.5", "min": "70", "max": "97"}],
             "late": [{"school": "红河镇中学", "subject": "自评报告", "days_late": 2}],
             "next_deadlines": [{"subject": "现场核查", "due": "2020-06-15"}],
         });
@@ -671,7 +735,12 @@ mod tests {
         );
         assert!(md.contains("**已通过名单**：昌乐二中、首阳山中学"));
         assert!(md.contains("**退回名单**：无"));
-        assert!(md.contains("平均 86.5"));
+        assert!(
+            md.contains(
+                "**评分统计**\n- 验收评估阶段综合得分：共12所学校，平均86.5分，最低70分，最高97分"
+            ),
+            "{md}"
+        );
         assert!(md.contains("- 红河镇中学 — 自评报告（逾期 2 天）"));
         assert!(md.contains("- 2020-06-15 现场核查"));
         assert!(r.text.contains("已提交：12 所"), "{}", r.text);

@@ -158,6 +158,10 @@ impl Planner {
             let owner_school = o.owner_school.and_then(|id| schools.get(&id));
             let owner_targets = recipients::for_owner(&self.settings, &o.owner_role, owner_school);
             let mut ctx = json!({"subject": o.subject, "due": describe_deadline(o.due_at, tz)});
+            if o.owner_role == "office" {
+                // The office is not told to contact the bureau about its own item.
+                ctx["office_owned"] = json!(true);
+            }
             if let Some(s) = o.school_id.and_then(|id| schools.get(&id)) {
                 ctx["school"] = json!(s.name);
             }

@@ -155,9 +155,7 @@ pub async fn build(
     let phase_label = PhaseKind::from_code(phase)
         .map(|p| p.label())
         .unwrap_or(phase);
-    // Score statistics: the workflow stores no numeric scores before the acceptance phase;
-    // until it does the summary shows an empty statistic rather than invented numbers.
-    let scores = json!({"count": 0, "mean": "—", "min": "—", "max": "—"});
+    let scores = score_statistics(conn, campaign_id).await?;
     let ctx = json!({
         "campaign": format!("{}{}年义务教育优质均衡提升行动", def.county, def.year),
         "phase": phase_label,
@@ -179,4 +177,51 @@ pub async fn build(
         chart_png,
         legend,
     })
+}
+
+/// A score shown to two decimals, without trailing zeros ("86.5", "60").
+fn score_text(x: f64) -> String {
+    ((x * 100.0).round() / 100.0).to_string()
+}
+
+/// One line of statistics (count, mean, min, max) per phase where scores exist: the pairing
+/// phase's baselines (each school's mean over the indicators) and the acceptance results
+/// (each school's final score). Phases without scores have no line.
+pub fn statistics(rows: &[(&str, Vec<f64>)]) -> Vec<Value> {
+    rows.iter()
+        .filter(|(_, xs)| !xs.is_empty())
+        .map(|(name, xs)| {
+            let n = xs.len();
+            let mean = xs.iter().sum::<f64>() / n as f64;
+            let min = xs.iter().copied().fold(f64::INFINITY, f64::min);
+            let max = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            json!({"name": name, "count": n, "mean": score_text(mean),
+                   "min": score_text(min), "max": score_text(max)})
+        })
+        .collect()
+}
+
+async fn score_statistics(
+    conn: &mut PgConnection,
+    campaign_id: Uuid,
+) -> Result<Vec<Value>, sqlx::Error> {
+    let baselines: Vec<f64> = sqlx::query_scalar!(
+        r#"SELECT avg(v.value::double precision) AS "mean!"
+           FROM baselines b, jsonb_each_text(b.scores) v
+           WHERE b.campaign_id = $1 GROUP BY b.school_id"#,
+        campaign_id
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let finals: Vec<f64> = sqlx::query_scalar!(
+        r#"SELECT (result->>'final_score')::double precision AS "final!"
+           FROM results WHERE campaign_id = $1 AND result ? 'final_score'"#,
+        campaign_id
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(statistics(&[
+        ("结对帮扶阶段基线分", baselines),
+        ("验收评估阶段综合得分", finals),
+    ]))
 }

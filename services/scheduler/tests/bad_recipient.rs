@@ -30,6 +30,7 @@ fn mail_to(campaign: uuid::Uuid, i: usize, to: &str, at: chrono::DateTime<chrono
         urgent: false,
         not_before: at,
         held: false,
+        trace_context: None,
     }
 }
 

@@ -132,8 +132,16 @@ async fn reminders_fall_at_the_offsets_and_only_for_open_obligations() {
             "【提醒】提交汇报材料截止还有 7 天",
             "【提醒】提交汇报材料截止还有 3 天",
             "【提醒】提交汇报材料截止还有 1 天",
-            "【提醒】提交汇报材料截止还有 0 天"
+            "【提醒】提交汇报材料今日截止"
         ]
+    );
+    assert!(
+        got[3].body["text"]
+            .as_str()
+            .unwrap()
+            .contains("您负责的“提交汇报材料”今日截止（2020-04-10 24:00）。"),
+        "the morning of the last day: {}",
+        got[3].body
     );
     assert!(
         got[0].body["text"]
@@ -707,7 +715,7 @@ async fn phase_completion_sends_leadership_a_summary_with_chart_and_table() {
         json!([]),
     )
     .await;
-    add_school(
+    let baocheng = add_school(
         &db.pool,
         campaign,
         "3707250002",
@@ -716,7 +724,7 @@ async fn phase_completion_sends_leadership_a_summary_with_chart_and_table() {
         json!([]),
     )
     .await;
-    add_school(
+    let zhuliu = add_school(
         &db.pool,
         campaign,
         "3707250003",
@@ -725,6 +733,38 @@ async fn phase_completion_sends_leadership_a_summary_with_chart_and_table() {
         json!([]),
     )
     .await;
+    // Scores of two phases: baselines (each school's mean over its indicators: 65 and 53) and
+    // acceptance results (final scores 80.5 and 61.25).
+    for (school, baseline, final_score) in [
+        (
+            baocheng,
+            json!({"teachers": 60.0, "management": 70.0}),
+            80.5,
+        ),
+        (zhuliu, json!({"teachers": 50.0, "management": 56.0}), 61.25),
+    ] {
+        sqlx::query(
+            "INSERT INTO baselines (school_id, campaign_id, scores, recorded_by, recorded_at)
+             VALUES ($1, $2, $3, 'dept-1', $4)",
+        )
+        .bind(school)
+        .bind(campaign)
+        .bind(baseline)
+        .bind(local(2020, 4, 1, 10, 0))
+        .execute(&db.pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO results (school_id, campaign_id, result, computed_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(school)
+        .bind(campaign)
+        .bind(json!({"report": 80.0, "onsite": {}, "onsite_mean": 80.0, "final_score": final_score, "passes": {}}))
+        .bind(local(2020, 4, 1, 10, 0))
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    }
     sqlx::query(
         "INSERT INTO events (campaign_id, actor, role, action, before, after, request_id, occurred_at)
          VALUES ($1, 'office-1', 'office', 'phase.completed', '{}', $2, 'req-1', $3)",
@@ -769,6 +809,12 @@ async fn phase_completion_sends_leadership_a_summary_with_chart_and_table() {
         .expect("chat summary");
     let md = chat.body["markdown"].as_str().unwrap();
     assert!(md.contains("| 状态 | 学校数 |"), "{md}");
+    assert!(
+        md.contains(
+            "**评分统计**\n- 结对帮扶阶段基线分：共2所学校，平均59分，最低53分，最高65分\n- 验收评估阶段综合得分：共2所学校，平均70.88分，最低61.25分，最高80.5分\n"
+        ),
+        "{md}"
+    );
     assert!(
         md.contains("| 潜力校 | 2 |") || md.contains("| 潜力学校 | 2 |") || md.contains(" | 2 |"),
         "{md}"

@@ -101,6 +101,16 @@ pub enum Award {
 }
 
 impl Award {
+    /// The order the award list groups them in.
+    pub fn rank(self) -> u8 {
+        match self {
+            Award::Contribution => 0,
+            Award::Model => 1,
+            Award::Progress => 2,
+            Award::Compliance => 3,
+        }
+    }
+
     pub fn label_zh(self) -> &'static str {
         match self {
             Award::Contribution => "贡献校",
@@ -125,6 +135,9 @@ pub struct AwardLine {
     pub town: String,
     pub principal: String,
     pub award: Award,
+    /// The award's title as the plan writes it (全县义务教育优质均衡贡献校); empty: the short
+    /// label (贡献校).
+    pub award_title: String,
     /// The reasoning: which rule fired, on which numbers.
     pub basis: String,
 }
@@ -271,18 +284,26 @@ impl AwardList {
     pub fn to_table(&self) -> Table {
         let mut table = Table::new(
             &self.title,
-            &["学校", "学段", "镇街", "校长", "奖项", "依据"],
+            &["学校", "学段", "所属镇街", "校长", "奖项", "依据"],
         );
-        table.rows = self
-            .rows
-            .iter()
+        // Grouped by class, in the plan's order (贡献校, 标兵校, 进步校, 达标校), each under
+        // its title; the caller's order within a class.
+        let mut rows: Vec<&AwardLine> = self.rows.iter().collect();
+        rows.sort_by_key(|a| a.award.rank());
+        table.rows = rows
+            .into_iter()
             .map(|a| {
+                let title = if a.award_title.is_empty() {
+                    a.award.label_zh()
+                } else {
+                    a.award_title.as_str()
+                };
                 vec![
                     Cell::text(&a.school),
                     Cell::text(a.level.label_zh()),
                     Cell::text(&a.town),
                     Cell::text(&a.principal),
-                    Cell::text(a.award.label_zh()),
+                    Cell::text(title),
                     Cell::text(&a.basis),
                 ]
             })

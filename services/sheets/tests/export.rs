@@ -353,6 +353,7 @@ fn award_list() {
                 town: "宝城街道".into(),
                 principal: "王建国".into(),
                 award: Award::Contribution,
+                award_title: "全县义务教育优质均衡贡献校".into(),
                 basis: "帮扶记录12次；所带潜力校平均提升9.2分（≥5）".into(),
             },
             AwardLine {
@@ -361,6 +362,7 @@ fn award_list() {
                 town: "宝城街道".into(),
                 principal: "李四".into(),
                 award: Award::Progress,
+                award_title: String::new(),
                 basis: "达标；较基线提升12.5分，位列前20%".into(),
             },
             AwardLine {
@@ -369,6 +371,7 @@ fn award_list() {
                 town: "鄌郚镇".into(),
                 principal: "刘芳".into(),
                 award: Award::Model,
+                award_title: String::new(),
                 basis: "种子校".into(),
             },
             AwardLine {
@@ -377,6 +380,7 @@ fn award_list() {
                 town: "朱刘街道".into(),
                 principal: "王五".into(),
                 award: Award::Compliance,
+                award_title: String::new(),
                 basis: "8项指标均达到合格线".into(),
             },
         ],
@@ -386,23 +390,15 @@ fn award_list() {
         &doc.to_csv(),
         "昌乐县2020年义务教育优质均衡提升行动评先树优名单",
         &[],
-        &["学校", "学段", "镇街", "校长", "奖项", "依据"],
+        &["学校", "学段", "所属镇街", "校长", "奖项", "依据"],
         &[
             vec![
                 "昌乐县实验小学",
                 "小学",
                 "宝城街道",
                 "王建国",
-                "贡献校",
+                "全县义务教育优质均衡贡献校",
                 "帮扶记录12次；所带潜力校平均提升9.2分（≥5）",
-            ],
-            vec![
-                "昌乐县二小",
-                "小学",
-                "宝城街道",
-                "李四",
-                "进步校",
-                "达标；较基线提升12.5分，位列前20%",
             ],
             vec![
                 "鄌郚镇中心学校",
@@ -411,6 +407,14 @@ fn award_list() {
                 "刘芳",
                 "标兵校",
                 "种子校",
+            ],
+            vec![
+                "昌乐县二小",
+                "小学",
+                "宝城街道",
+                "李四",
+                "进步校",
+                "达标；较基线提升12.5分，位列前20%",
             ],
             vec![
                 "朱刘街道中学",

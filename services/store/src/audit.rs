@@ -468,3 +468,28 @@ pub async fn verify(conn: &mut PgConnection, campaign: Uuid) -> Result<ChainRepo
         broken,
     })
 }
+
+/// The last decision of one kind (`action`) recorded for each school of a campaign: what it
+/// made of the school (`after`) and its stated reason, in school-id order. Reads the audit log,
+/// so it stays true after later commands move the school on (the confirmed mentor list after
+/// awards replace the `mentor` state, for example).
+pub async fn school_decisions(
+    conn: &mut PgConnection,
+    campaign: Uuid,
+    action: &str,
+) -> Result<Vec<(Uuid, serde_json::Value, Option<String>)>> {
+    let rows = sqlx::query!(
+        r#"SELECT DISTINCT ON (school_id) school_id AS "school_id!", after, reason
+           FROM events
+           WHERE campaign_id = $1 AND action = $2 AND school_id IS NOT NULL
+           ORDER BY school_id, id DESC"#,
+        campaign,
+        action
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.school_id, r.after, r.reason))
+        .collect())
+}

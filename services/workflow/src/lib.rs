@@ -9,10 +9,11 @@
 pub mod api;
 pub mod app;
 pub mod bootstrap;
+pub mod calendars;
 pub mod convert;
 pub mod error;
 pub mod server;
 pub mod state;
 
-pub use server::{Running, ServeOptions, serve, spawn};
+pub use server::{Running, ServeOptions, serve, spawn, spawn_with_calendars};
 pub use state::ClockMode;

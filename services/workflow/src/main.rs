@@ -15,6 +15,10 @@ struct Args {
     /// PostgreSQL URL.
     #[arg(long, env = "DATABASE_URL")]
     database_url: String,
+    /// Where a bureau adds a year's State Council holiday schedule (`<year>.toml`); the shipped
+    /// years (2004–2026) are compiled in and a file here replaces its year.
+    #[arg(long, env = "JUNHENG_CALENDARS_DIR", default_value = junheng_workflow::calendars::DEFAULT_DIR)]
+    calendars_dir: std::path::PathBuf,
     /// Address to serve gRPC on.
     #[arg(long, env = "JUNHENG_LISTEN", default_value = "127.0.0.1:50051")]
     listen: SocketAddr,
@@ -226,10 +230,17 @@ async fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("binding the metrics address {addr}"))?,
         ),
     };
+    let calendars = junheng_workflow::calendars::load(&args.calendars_dir)?;
+    tracing::info!(
+        dir = %args.calendars_dir.display(),
+        years = %calendars.years().map(|y| y.to_string()).collect::<Vec<_>>().join(","),
+        "working-day calendars loaded"
+    );
     let options = junheng_workflow::ServeOptions {
         clock,
         demo: args.demo,
         metrics,
+        calendars,
     };
     let served = junheng_workflow::serve(pool, options, listener, async {
         let _ = tokio::signal::ctrl_c().await;

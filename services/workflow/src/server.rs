@@ -5,6 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use junheng_core::calendar::Calendars;
 use junheng_proto::v1::acceptance_service_server::AcceptanceServiceServer;
 use junheng_proto::v1::admin_service_server::AdminServiceServer;
 use junheng_proto::v1::award_service_server::AwardServiceServer;
@@ -58,6 +59,8 @@ pub struct ServeOptions {
     pub demo: bool,
     /// The admin port for `GET /metrics` (never the public one); none serves no metrics.
     pub metrics: Option<TcpListener>,
+    /// The working-day calendar years (`calendars::load`); the shipped ones by default.
+    pub calendars: Calendars,
 }
 
 static OBLIGATIONS_OPEN: GaugeFamily = GaugeFamily::new("junheng_obligations_open");
@@ -108,9 +111,11 @@ pub async fn serve(
         clock,
         demo,
         metrics,
+        calendars,
     } = options;
     let mut state = AppState::new(pool, clock);
     state.demo = demo;
+    state.calendars = calendars;
     let state = Arc::new(state);
     spawn_event_listener(state.clone());
     let admin = metrics.map(|listener| {
@@ -202,6 +207,15 @@ pub use junheng_edge::running::Running;
 
 /// Starts the server on 127.0.0.1 with a free port.
 pub async fn spawn(pool: PgPool, clock: ClockMode) -> anyhow::Result<Running> {
+    spawn_with_calendars(pool, clock, Calendars::shipped().clone()).await
+}
+
+/// [`spawn`] with these calendar years (a bureau's added files).
+pub async fn spawn_with_calendars(
+    pool: PgPool,
+    clock: ClockMode,
+    calendars: Calendars,
+) -> anyhow::Result<Running> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let metrics = TcpListener::bind("127.0.0.1:0").await?;
@@ -213,6 +227,7 @@ pub async fn spawn(pool: PgPool, clock: ClockMode) -> anyhow::Result<Running> {
                 clock,
                 demo: false,
                 metrics: Some(metrics),
+                calendars,
             },
             listener,
             stop,

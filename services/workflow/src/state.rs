@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
+use junheng_core::calendar::Calendars;
 use junheng_core::{Actor, CampaignDefinition, PhaseBoard, Role, Scope};
 use junheng_edge::auth::Tokens;
 use junheng_store::audit::AuditCtx;
@@ -35,6 +36,8 @@ pub struct AppState {
     /// refused at once on every replica.
     tokens: Tokens,
     school_campaigns: Mutex<HashMap<Uuid, Uuid>>,
+    /// The working-day calendar years: shipped and added files (see `calendars`).
+    pub calendars: Calendars,
 }
 
 /// An authenticated call.
@@ -180,6 +183,7 @@ impl AppState {
             tokens: Tokens::new(clock)
                 .refusing_demo(std::env::var("JUNHENG_ENV").is_ok_and(|e| e == "production")),
             school_campaigns: Mutex::default(),
+            calendars: Calendars::shipped().clone(),
         }
     }
 
@@ -204,7 +208,7 @@ impl AppState {
         {
             return Ok(d.clone());
         }
-        let def = CampaignDefinition::from_canonical(row.definition.clone())
+        let def = CampaignDefinition::from_canonical_with(row.definition.clone(), &self.calendars)
             .map_err(|e| AppError::Internal(e.to_string().into()))?;
         let def = Arc::new(def);
         self.definitions

@@ -115,7 +115,8 @@ impl CampaignService for CampaignApi {
                     v.clean("definition_toml", &req.definition_toml);
                 }
                 v.finish()?;
-                let def = CampaignDefinition::parse(&req.definition_toml).map_err(|e| {
+                let def = CampaignDefinition::parse_with(&req.definition_toml, &self.0.calendars)
+                    .map_err(|e| {
                     AppError::Invalid(
                         e.0.iter()
                             .map(|p| {

@@ -11,7 +11,7 @@ use junheng_sheets as sheets;
 use junheng_store::actors::{self, ConsequenceFilter};
 use junheng_store::campaigns::Lock;
 use junheng_store::schools::SchoolRow;
-use junheng_store::{PgConnection, phases, seed};
+use junheng_store::{PgConnection, audit, phases, seed};
 use uuid::Uuid;
 
 use super::all_schools;
@@ -106,9 +106,47 @@ async fn seed_notice(
     })
 }
 
+/// The confirmed mentor list: every school the office confirmed as a mentor (overrides
+/// included), with the basis recorded at confirmation. Read from the `mentor.confirmed`
+/// decisions, not from the schools' states, which the awards replace.
+async fn mentor_list(
+    conn: &mut PgConnection,
+    camp: &Loaded,
+    all: &[SchoolRow],
+) -> AppResult<sheets::MentorList> {
+    if camp.row.mentors_confirmed_at.is_none() {
+        return Err(RuleError::MentorsNotConfirmed.into());
+    }
+    let confirmed: HashMap<Uuid, String> =
+        audit::school_decisions(conn, camp.id(), "mentor.confirmed")
+            .await?
+            .into_iter()
+            .filter(|(_, after, _)| after["state"] == CaseState::Mentor.code())
+            .map(|(id, _, reason)| (id, reason.unwrap_or_default()))
+            .collect();
+    // `all` is in the schools' code order, as every list is.
+    let rows = all
+        .iter()
+        .filter_map(|s| {
+            Some(sheets::MentorLine {
+                school: line(s),
+                rule_explanation: confirmed.get(&s.id)?.clone(),
+            })
+        })
+        .collect();
+    Ok(sheets::MentorList {
+        title: format!("{}{}年导师型学校名单", camp.def.county, camp.def.year),
+        rows,
+    })
+}
+
+/// The results notice: every school with a stored result (the results the notice published,
+/// recomputed where disputed), read from the results and the pairing, not from the schools'
+/// states, which the awards replace.
 async fn results_notice(
     conn: &mut PgConnection,
     camp: &Loaded,
+    all: &[SchoolRow],
 ) -> AppResult<sheets::ResultsNotice> {
     let id = camp
         .row
@@ -121,20 +159,25 @@ async fn results_notice(
         .iter()
         .map(|i| (i.code.clone(), i.name.clone()))
         .collect();
-    let standings = super::acceptance::standings(conn, camp).await?;
-    let stored: HashMap<Uuid, junheng_core::scoring::AcceptanceResult> =
-        phases::results(conn, camp.id())
-            .await?
-            .into_iter()
-            .filter_map(|(s, r, _)| Some((s, serde_json::from_value(r).ok()?)))
-            .collect();
-    let mut rows: Vec<sheets::ResultLine> = standings
-        .iter()
-        .filter_map(|s| {
-            let r = stored.get(&s.school.id)?;
+    let by_id: HashMap<Uuid, &SchoolRow> = all.iter().map(|s| (s.id, s)).collect();
+    let mentor_of: HashMap<Uuid, Uuid> = phases::pairing(conn, camp.id())
+        .await?
+        .into_iter()
+        .map(|(m, p)| (p, m))
+        .collect();
+    let mut rows: Vec<sheets::ResultLine> = phases::results(conn, camp.id())
+        .await?
+        .into_iter()
+        .filter_map(|(school, r, _)| {
+            let r: junheng_core::scoring::AcceptanceResult = serde_json::from_value(r).ok()?;
+            let s = by_id.get(&school)?;
             Some(sheets::ResultLine {
-                school: s.school.name.clone(),
-                mentor_school: s.mentor.as_ref().map(|m| m.1.clone()).unwrap_or_default(),
+                school: s.name.clone(),
+                mentor_school: mentor_of
+                    .get(&school)
+                    .and_then(|m| by_id.get(m))
+                    .map(|m| m.name.clone())
+                    .unwrap_or_default(),
                 report_score: r.report,
                 onsite_score: r.onsite_mean,
                 final_score: r.final_score,
@@ -146,7 +189,11 @@ async fn results_notice(
             })
         })
         .collect();
-    rows.sort_by(|a, b| b.final_score.total_cmp(&a.final_score));
+    rows.sort_by(|a, b| {
+        b.final_score
+            .total_cmp(&a.final_score)
+            .then_with(|| a.school.cmp(&b.school))
+    });
     Ok(sheets::ResultsNotice {
         title: n.title,
         published: time::local_date(n.starts_at, camp.def.tz()),
@@ -194,11 +241,12 @@ async fn award_lists(
     let rows = awards
         .iter()
         .filter_map(|a| {
-            let award = match AwardClass::from_code(&a.class)? {
-                AwardClass::Contribution => sheets::Award::Contribution,
-                AwardClass::Model => sheets::Award::Model,
-                AwardClass::Progress => sheets::Award::Progress,
-                AwardClass::Compliance => sheets::Award::Compliance,
+            let t = &camp.def.publication.awards;
+            let (award, title) = match AwardClass::from_code(&a.class)? {
+                AwardClass::Contribution => (sheets::Award::Contribution, &t.contribution),
+                AwardClass::Model => (sheets::Award::Model, &t.model),
+                AwardClass::Progress => (sheets::Award::Progress, &t.progress),
+                AwardClass::Compliance => (sheets::Award::Compliance, &t.compliance),
                 AwardClass::Veto | AwardClass::Withheld => return None,
             };
             let s = by_id.get(&a.school_id)?;
@@ -208,6 +256,7 @@ async fn award_lists(
                 town: s.town.clone(),
                 principal: a.principal.clone(),
                 award,
+                award_title: title.clone(),
                 basis: basis(a),
             })
         })
@@ -283,25 +332,7 @@ pub async fn export(state: &AppState, campaign: Uuid, document: Document) -> App
             Content::Table(seed_notice(&mut conn, &camp, &all).await?.to_table())
         }
         Document::MentorList => {
-            if camp.row.mentors_confirmed_at.is_none() {
-                return Err(RuleError::MentorsNotConfirmed.into());
-            }
-            let rows = super::mentor::proposals(&mut conn, &camp)
-                .await?
-                .into_iter()
-                .filter(|(_, verdict)| verdict.mentor)
-                .map(|(s, verdict)| sheets::MentorLine {
-                    school: line(&s),
-                    rule_explanation: verdict.explanation,
-                })
-                .collect();
-            Content::Table(
-                sheets::MentorList {
-                    title: format!("{prefix}年导师型学校名单"),
-                    rows,
-                }
-                .to_table(),
-            )
+            Content::Table(mentor_list(&mut conn, &camp, &all).await?.to_table())
         }
         Document::PracticeCollection => Content::Practices(
             super::mentor::practice_collection(&mut conn, &camp)
@@ -309,7 +340,7 @@ pub async fn export(state: &AppState, campaign: Uuid, document: Document) -> App
                 .doc,
         ),
         Document::ResultsNotice => {
-            Content::Table(results_notice(&mut conn, &camp).await?.to_table())
+            Content::Table(results_notice(&mut conn, &camp, &all).await?.to_table())
         }
         Document::AwardList | Document::VetoList => {
             Content::Table(award_lists(&mut conn, &camp, &all, document, &prefix).await?)
