@@ -13,6 +13,7 @@ pub mod convert;
 pub mod error;
 pub mod server;
 pub mod state;
+pub mod web;
 
-pub use server::{Running, ServeOptions, serve, spawn};
+pub use server::{Running, ServeOptions, serve, spawn, spawn_with_web};
 pub use state::ClockMode;

@@ -58,6 +58,11 @@ struct Args {
     /// off the public network.
     #[arg(long, env = "JUNHENG_METRICS_ADDR", default_value = "127.0.0.1:9464")]
     metrics_addr: String,
+    /// Address to serve the pages on (公示栏 for the public, the leadership dashboard and the
+    /// office's desk behind sign-in); `off` serves none. Its own port, apart from gRPC, so the
+    /// public board can be exposed and limited separately from the bureau systems' API.
+    #[arg(long, env = "JUNHENG_WEB_LISTEN", default_value = "127.0.0.1:8080")]
+    web_listen: String,
     /// Apply pending database migrations and exit (the migration Job of a rolling update).
     #[arg(long)]
     migrate_only: bool,
@@ -226,10 +231,20 @@ async fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("binding the metrics address {addr}"))?,
         ),
     };
+    let web = match args.web_listen.as_str() {
+        "off" => None,
+        addr => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the pages address {addr}"))?,
+        ),
+    };
     let options = junheng_workflow::ServeOptions {
         clock,
         demo: args.demo,
         metrics,
+        web,
+        web_options: Default::default(),
     };
     junheng_workflow::serve(pool, options, listener, async {
         let _ = tokio::signal::ctrl_c().await;

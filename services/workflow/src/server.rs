@@ -58,6 +58,9 @@ pub struct ServeOptions {
     pub demo: bool,
     /// The admin port for `GET /metrics` (never the public one); none serves no metrics.
     pub metrics: Option<TcpListener>,
+    /// The pages' own port (公示栏, dashboard, desk; see `web`); none serves no pages.
+    pub web: Option<TcpListener>,
+    pub web_options: crate::web::WebOptions,
 }
 
 static OBLIGATIONS_OPEN: GaugeFamily = GaugeFamily::new("junheng_obligations_open");
@@ -108,6 +111,8 @@ pub async fn serve(
         clock,
         demo,
         metrics,
+        web,
+        web_options,
     } = options;
     let mut state = AppState::new(pool, clock);
     state.demo = demo;
@@ -121,6 +126,13 @@ pub async fn serve(
             scrape,
             std::future::pending(),
         ))
+    });
+    let (web_stop, web_stopped) = tokio::sync::oneshot::channel::<()>();
+    let pages = web.map(|listener| {
+        let router = crate::web::router(state.clone(), web_options);
+        tokio::spawn(crate::web::serve_web(listener, router, async {
+            let _ = web_stopped.await;
+        }))
     });
     let shared = Shared(state.clone());
 
@@ -194,10 +206,18 @@ pub async fn serve(
             junheng_edge::systemd::ready();
             shutdown.await;
             junheng_edge::systemd::stopping();
+            let _ = web_stop.send(());
         })
         .await;
     if let Some(a) = admin {
         a.abort();
+    }
+    if let Some(p) = pages {
+        match p.await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "the pages stopped with an error"),
+            Err(e) => tracing::warn!(error = %e, "the pages task failed"),
+            Ok(Ok(())) => {}
+        }
     }
     served?;
     Ok(())
@@ -219,9 +239,38 @@ pub async fn spawn(pool: PgPool, clock: ClockMode) -> anyhow::Result<Running> {
                 clock,
                 demo: false,
                 metrics: Some(metrics),
+                web: None,
+                web_options: Default::default(),
             },
             listener,
             stop,
         )
     }))
+}
+
+/// Starts the server with its pages, each on a free port of 127.0.0.1; returns where the
+/// pages answer too.
+pub async fn spawn_with_web(
+    pool: PgPool,
+    clock: ClockMode,
+) -> anyhow::Result<(Running, std::net::SocketAddr)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let web = TcpListener::bind("127.0.0.1:0").await?;
+    let web_addr = web.local_addr()?;
+    let running = Running::spawn(addr, None, |stop| {
+        serve(
+            pool,
+            ServeOptions {
+                clock,
+                demo: false,
+                metrics: None,
+                web: Some(web),
+                web_options: Default::default(),
+            },
+            listener,
+            stop,
+        )
+    });
+    Ok((running, web_addr))
 }

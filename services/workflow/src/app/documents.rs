@@ -102,7 +102,7 @@ async fn seed_notice(
     })
 }
 
-async fn results_notice(
+pub(crate) async fn results_notice(
     conn: &mut PgConnection,
     camp: &Loaded,
 ) -> AppResult<sheets::ResultsNotice> {
