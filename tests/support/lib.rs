@@ -88,7 +88,7 @@ impl App {
         }
     }
 
-    /// The real server with its pages (公示栏, dashboard, desk) on a second free port; returns
+    /// The real server with its pages (公示栏, dashboard) on a second free port; returns
     /// the pages' base URL too.
     pub async fn spawn_with_web(clock: ClockMode) -> (App, String) {
         let (pool, _) = fresh_db().await;

@@ -58,8 +58,8 @@ struct Args {
     /// off the public network.
     #[arg(long, env = "JUNHENG_METRICS_ADDR", default_value = "127.0.0.1:9464")]
     metrics_addr: String,
-    /// Address to serve the pages on (公示栏 for the public, the leadership dashboard and the
-    /// office's desk behind sign-in); `off` serves none. Its own port, apart from gRPC, so the
+    /// Address to serve the pages on (公示栏 for the public, the leadership dashboard behind
+    /// sign-in); `off` serves none. Its own port, apart from gRPC, so the
     /// public board can be exposed and limited separately from the bureau systems' API.
     #[arg(long, env = "JUNHENG_WEB_LISTEN", default_value = "127.0.0.1:8080")]
     web_listen: String,

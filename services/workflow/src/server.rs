@@ -58,7 +58,7 @@ pub struct ServeOptions {
     pub demo: bool,
     /// The admin port for `GET /metrics` (never the public one); none serves no metrics.
     pub metrics: Option<TcpListener>,
-    /// The pages' own port (公示栏, dashboard, desk; see `web`); none serves no pages.
+    /// The pages' own port (公示栏, dashboard; see `web`); none serves no pages.
     pub web: Option<TcpListener>,
     pub web_options: crate::web::WebOptions,
 }

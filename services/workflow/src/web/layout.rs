@@ -9,7 +9,6 @@ use maud::{DOCTYPE, Markup, html};
 pub struct Nav {
     pub who: String,
     pub csrf: String,
-    pub office: bool,
 }
 
 pub fn page(title: &str, nav: Option<&Nav>, body: Markup) -> Markup {
@@ -31,10 +30,6 @@ pub fn page(title: &str, nav: Option<&Nav>, body: Markup) -> Markup {
                         @if let Some(n) = nav {
                             " "
                             a href="/dashboard" { "领导看板" }
-                            @if n.office {
-                                " "
-                                a href="/desk" { "消息工作台" }
-                            }
                             span class="who" { "已登录：" (n.who) }
                             form class="inline" method="post" action="/logout" {
                                 input type="hidden" name="csrf" value=(n.csrf);

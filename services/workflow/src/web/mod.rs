@@ -1,6 +1,6 @@
 //! The pages people look at, server-rendered HTML on their own listener (`--web-listen`): the
-//! public 公示栏 (no login), the leadership dashboard and the office's delivery desk (sign-in
-//! with a token, exchanged for a session cookie). No JavaScript is needed to read anything;
+//! public 公示栏 (no login) and the leadership dashboard (sign-in with a token, exchanged for a
+//! session cookie). No JavaScript is needed to read anything;
 //! charts are inline SVG drawn here. Every page reads through the same application layer and
 //! per-role policy as gRPC (`app::public` for the public, `app::policy::read` for signed-in
 //! readers), so no rule or query exists twice.

@@ -87,7 +87,6 @@ impl Session {
         Nav {
             who: self.name.clone(),
             csrf: self.csrf.clone(),
-            office: self.call.actor.role == Role::Office,
         }
     }
 
