@@ -24,7 +24,7 @@ bin=${CARGO_TARGET_DIR:-target}/debug
 # The same package set as run.sh, so cargo reuses those binaries instead of rebuilding.
 SQLX_OFFLINE=true cargo build --quiet -p junheng-workflow -p junheng-scheduler -p junheng-cli
 # Metrics on a free port, so a demo running on this machine does not collide.
-export JUNHENG_METRICS_ADDR=127.0.0.1:0
+export JUNHENG_METRICS_ADDR=127.0.0.1:0 JUNHENG_WEB_LISTEN=127.0.0.1:0
 fail() { echo "backup/restore FAILED: $*" >&2; exit 1; }
 tmp=$(mktemp -d /tmp/jh-backup.XXXXXX)
 chmod 755 "$tmp"

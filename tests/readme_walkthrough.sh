@@ -25,6 +25,7 @@ free_port() {
 export JUNHENG_DATA="$work/data" JUNHENG_LISTEN="127.0.0.1:$(free_port)"
 export JUNHENG_SCHEDULER_GRPC_ADDR="127.0.0.1:$(free_port)" JUNHENG_PROFILE=dev
 export JUNHENG_METRICS_ADDR=127.0.0.1:0 JUNHENG_SCHEDULER_METRICS_ADDR=127.0.0.1:0
+export JUNHENG_WEB_LISTEN="127.0.0.1:$(free_port)"
 
 run_pid=
 cleanup() {

@@ -9,6 +9,7 @@
 #   DATABASE_URL      use this PostgreSQL instead of the private cluster
 #   JUNHENG_DATA      where tokens, notifications and the private cluster live (default .data)
 #   JUNHENG_LISTEN    the workflow's gRPC address (default 127.0.0.1:50051)
+#   JUNHENG_WEB_LISTEN the pages' address: 公示栏 and dashboard (default 127.0.0.1:8080)
 #   JUNHENG_CLOCK     `real` runs the demo county on the real clock (its 2020 deadlines have
 #                     passed, so most actions are refused); default `simulated`
 #   JUNHENG_PROFILE   cargo profile to build and run (default release; the tests use dev)
@@ -16,10 +17,11 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 data=${JUNHENG_DATA:-.data}
 listen=${JUNHENG_LISTEN:-127.0.0.1:50051}
+web=${JUNHENG_WEB_LISTEN:-127.0.0.1:8080}
 clock=${JUNHENG_CLOCK:-simulated}
 profile=${JUNHENG_PROFILE:-release}
 mkdir -p "$data" && chmod 755 "$data"
-export SQLX_OFFLINE=true JUNHENG_LISTEN=$listen JUNHENG_CLOCK=$clock
+export SQLX_OFFLINE=true JUNHENG_LISTEN=$listen JUNHENG_WEB_LISTEN=$web JUNHENG_CLOCK=$clock
 
 if [ -z "${DATABASE_URL:-}" ]; then
   admin=$(deploy/scripts/pg.sh start "$data/pg")
@@ -47,5 +49,6 @@ workflow=$!
 for _ in $(seq 100); do [ -s "$data/office-token.txt" ] && [ -s "$data/scheduler-token.txt" ] && break; sleep 0.2; done
 JUNHENG_SCHEDULER_WORKFLOW_URL=http://$listen JUNHENG_SCHEDULER_OFFICE_TOKEN=$(cat "$data/scheduler-token.txt") \
   JUNHENG_SCHEDULER_CLOCK=$clock "$bin/junheng-scheduler" --config "$data/scheduler.toml" &
+echo "Pages: http://$web/ (公示栏, public) · http://$web/login (sign in with a token from $data/demo-tokens.txt or $data/office-token.txt) · http://$web/dashboard (leadership)"
 echo "DEMO: workflow on $listen ($clock clock) — tokens in $data/demo-tokens.txt, notifications in $data/outbox/ (Ctrl-C stops)"
 wait "$workflow"

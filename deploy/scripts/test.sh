@@ -19,6 +19,21 @@ if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
     || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-aiosmtpd; }
 fi
 
+# The browser tests (tests/pages.rs): Debian's Chromium and its WebDriver, a CJK font (without
+# one Chinese renders as boxes), and axe-core from npm for the accessibility checks.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1 ||
+  ! fc-list 2>/dev/null | grep -qi 'WenQuanYi Micro Hei'; then
+  echo "== installing chromium, chromium-driver and fonts-wqy-microhei (the browser tests)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-wqy-microhei
+fi
+export JUNHENG_AXE_DIR=${JUNHENG_AXE_DIR:-$HOME/.cache/junheng/axe}
+if [ ! -f "$JUNHENG_AXE_DIR/node_modules/axe-core/axe.min.js" ]; then
+  echo "== installing axe-core 4 (npm) into $JUNHENG_AXE_DIR (the accessibility checks)"
+  command -v npm >/dev/null 2>&1 ||
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm; }
+  mkdir -p "$JUNHENG_AXE_DIR" && npm install --silent --no-audit --no-fund --prefix "$JUNHENG_AXE_DIR" axe-core@4
+fi
+
 if [ -z "${DATABASE_URL:-}" ]; then
   pgdir=$(mktemp -d /tmp/jh-test.XXXXXX)
   trap 'deploy/scripts/pg.sh stop "$pgdir"' EXIT

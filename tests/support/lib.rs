@@ -97,6 +97,31 @@ impl App {
         }
     }
 
+    /// The real server with its pages (公示栏, dashboard) on a second free port; returns
+    /// the pages' base URL too.
+    pub async fn spawn_with_web(clock: ClockMode) -> (App, String) {
+        let (pool, _) = fresh_db().await;
+        junheng_workflow::bootstrap::ensure_office_token(&pool, Some(OFFICE_TOKEN))
+            .await
+            .expect("office token");
+        let (server, web) = junheng_workflow::spawn_with_web(pool.clone(), clock)
+            .await
+            .expect("server starts");
+        let channel = Channel::from_shared(server.url())
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect");
+        (
+            App {
+                server,
+                pool,
+                channel,
+            },
+            format!("http://{web}"),
+        )
+    }
+
     pub fn campaigns(&self) -> CampaignServiceClient<Channel> {
         CampaignServiceClient::new(self.channel.clone())
     }

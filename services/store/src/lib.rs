@@ -17,6 +17,7 @@ pub mod phases;
 pub mod schools;
 pub mod seed;
 pub mod tokens;
+pub mod web_sessions;
 
 pub use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 

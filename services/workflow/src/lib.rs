@@ -14,6 +14,7 @@ pub mod convert;
 pub mod error;
 pub mod server;
 pub mod state;
+pub mod web;
 
-pub use server::{Running, ServeOptions, serve, spawn, spawn_with_calendars};
+pub use server::{Running, ServeOptions, serve, spawn, spawn_with_calendars, spawn_with_web};
 pub use state::ClockMode;

@@ -66,6 +66,11 @@ struct Args {
     /// off the public network.
     #[arg(long, env = "JUNHENG_METRICS_ADDR", default_value = "127.0.0.1:9464")]
     metrics_addr: String,
+    /// Address to serve the pages on (公示栏 for the public, the leadership dashboard behind
+    /// sign-in); `off` serves none. Its own port, apart from gRPC, so the
+    /// public board can be exposed and limited separately from the bureau systems' API.
+    #[arg(long, env = "JUNHENG_WEB_LISTEN", default_value = "127.0.0.1:8080")]
+    web_listen: String,
     /// Apply pending database migrations and exit (the migration Job of a rolling update).
     #[arg(long)]
     migrate_only: bool,
@@ -236,11 +241,21 @@ async fn main() -> anyhow::Result<()> {
         years = %calendars.years().map(|y| y.to_string()).collect::<Vec<_>>().join(","),
         "working-day calendars loaded"
     );
+    let web = match args.web_listen.as_str() {
+        "off" => None,
+        addr => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the pages address {addr}"))?,
+        ),
+    };
     let options = junheng_workflow::ServeOptions {
         clock,
         demo: args.demo,
         metrics,
         calendars,
+        web,
+        web_options: Default::default(),
     };
     let served = junheng_workflow::serve(pool, options, listener, async {
         let _ = tokio::signal::ctrl_c().await;

@@ -61,6 +61,9 @@ pub struct ServeOptions {
     pub metrics: Option<TcpListener>,
     /// The working-day calendar years (`calendars::load`); the shipped ones by default.
     pub calendars: Calendars,
+    /// The pages' own port (公示栏, dashboard; see `web`); none serves no pages.
+    pub web: Option<TcpListener>,
+    pub web_options: crate::web::WebOptions,
 }
 
 static OBLIGATIONS_OPEN: GaugeFamily = GaugeFamily::new("junheng_obligations_open");
@@ -112,6 +115,8 @@ pub async fn serve(
         demo,
         metrics,
         calendars,
+        web,
+        web_options,
     } = options;
     let mut state = AppState::new(pool, clock);
     state.demo = demo;
@@ -126,6 +131,13 @@ pub async fn serve(
             scrape,
             std::future::pending(),
         ))
+    });
+    let (web_stop, web_stopped) = tokio::sync::oneshot::channel::<()>();
+    let pages = web.map(|listener| {
+        let router = crate::web::router(state.clone(), web_options);
+        tokio::spawn(crate::web::serve_web(listener, router, async {
+            let _ = web_stopped.await;
+        }))
     });
     let shared = Shared(state.clone());
 
@@ -193,10 +205,18 @@ pub async fn serve(
             junheng_edge::systemd::ready();
             shutdown.await;
             junheng_edge::systemd::stopping();
+            let _ = web_stop.send(());
         })
         .await;
     if let Some(a) = admin {
         a.abort();
+    }
+    if let Some(p) = pages {
+        match p.await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "the pages stopped with an error"),
+            Err(e) => tracing::warn!(error = %e, "the pages task failed"),
+            Ok(Ok(())) => {}
+        }
     }
     served?;
     Ok(())
@@ -228,6 +248,8 @@ pub async fn spawn_with_calendars(
                 demo: false,
                 metrics: Some(metrics),
                 calendars,
+                web: None,
+                web_options: Default::default(),
             },
             listener,
             stop,
@@ -265,4 +287,30 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
             ),
         |b, name| b.with_service_name(name),
     )
+/// Starts the server with its pages, each on a free port of 127.0.0.1; returns where the
+/// pages answer too.
+pub async fn spawn_with_web(
+    pool: PgPool,
+    clock: ClockMode,
+) -> anyhow::Result<(Running, std::net::SocketAddr)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let web = TcpListener::bind("127.0.0.1:0").await?;
+    let web_addr = web.local_addr()?;
+    let running = Running::spawn(addr, None, |stop| {
+        serve(
+            pool,
+            ServeOptions {
+                clock,
+                demo: false,
+                metrics: None,
+                calendars: Calendars::shipped().clone(),
+                web: Some(web),
+                web_options: Default::default(),
+            },
+            listener,
+            stop,
+        )
+    });
+    Ok((running, web_addr))
 }

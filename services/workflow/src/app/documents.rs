@@ -143,7 +143,7 @@ async fn mentor_list(
 /// The results notice: every school with a stored result (the results the notice published,
 /// recomputed where disputed), read from the results and the pairing, not from the schools'
 /// states, which the awards replace.
-async fn results_notice(
+pub(crate) async fn results_notice(
     conn: &mut PgConnection,
     camp: &Loaded,
     all: &[SchoolRow],

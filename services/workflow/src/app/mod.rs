@@ -7,11 +7,13 @@ pub mod admin;
 pub mod awards;
 pub mod campaign;
 pub mod cases;
+pub mod dashboard;
 pub mod documents;
 pub mod mentor;
 pub mod notices;
 pub mod pairing;
 pub mod policy;
+pub mod public;
 pub mod schools;
 pub mod seed;
 

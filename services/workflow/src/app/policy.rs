@@ -154,6 +154,31 @@ pub fn see(rpc: Rpc, role: Role) -> See {
         .unwrap_or(Deny)
 }
 
+/// What a reader without a token (the public pages, the 公示栏) sees: the campaigns and their
+/// published notices, redacted as for every role but the office (no objector's name, contact
+/// or evidence). Everything else is refused; the public results are the results notice itself.
+#[rustfmt::skip]
+pub const ANONYMOUS: &[(Rpc, See)] = &[
+    (Rpc::ListCampaigns, Redacted),
+    (Rpc::GetNotice,     Redacted),
+    (Rpc::ListNotices,   Redacted),
+];
+
+/// Asks before a public read (no token): the [`ANONYMOUS`] entry, `PERMISSION_DENIED` for any
+/// read it does not name.
+pub fn anonymous(rpc: Rpc) -> AppResult<See> {
+    ANONYMOUS
+        .iter()
+        .find(|(r, _)| *r == rpc)
+        .map(|(_, s)| *s)
+        .ok_or_else(|| {
+            AppError::PermissionDenied(format!(
+                "{} needs a token; the public reads only published notices",
+                rpc.name()
+            ))
+        })
+}
+
 /// The campaign lies within the caller's token scope.
 pub fn require_scope(call: &Call, campaign: Uuid) -> AppResult<()> {
     if call.scope.covers(campaign) {
@@ -355,6 +380,17 @@ mod tests {
         assert_eq!(ROLES.len(), Role::ALL.len());
         for r in Role::ALL {
             assert!(ROLES.contains(&r));
+        }
+    }
+
+    #[test]
+    fn the_public_reads_only_campaigns_and_notices_and_never_personal_data() {
+        for (rpc, _) in TABLE {
+            let public = matches!(rpc, Rpc::ListCampaigns | Rpc::GetNotice | Rpc::ListNotices);
+            assert_eq!(anonymous(*rpc).is_ok(), public, "{rpc:?}");
+            if public {
+                assert_ne!(anonymous(*rpc).unwrap(), All, "{rpc:?}");
+            }
         }
     }
 

@@ -1,0 +1,156 @@
+//! The pages people look at, server-rendered HTML on their own listener (`--web-listen`): the
+//! public 公示栏 (no login) and the leadership dashboard (sign-in with a token, exchanged for a
+//! session cookie). No JavaScript is needed to read anything;
+//! charts are inline SVG drawn here. Every page reads through the same application layer and
+//! per-role policy as gRPC (`app::public` for the public, `app::policy::read` for signed-in
+//! readers), so no rule or query exists twice.
+//!
+//! Served by [`serve_web`], which takes a bound listener, so TLS can be put in front of it in
+//! one place.
+
+mod dashboard;
+mod layout;
+mod public;
+pub mod session;
+
+pub mod zh;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tokio::net::TcpListener;
+
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// What the pages share.
+#[derive(Clone)]
+pub struct Web {
+    pub app: Arc<AppState>,
+    /// Cookies carry `Secure` (the listener is behind TLS).
+    pub secure_cookies: bool,
+}
+
+/// How the pages are served.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WebOptions {
+    /// Set `Secure` on cookies: the pages are served over TLS.
+    pub secure_cookies: bool,
+}
+
+/// The pages' routes.
+pub fn router(app: Arc<AppState>, options: WebOptions) -> Router {
+    let web = Web {
+        app,
+        secure_cookies: options.secure_cookies,
+    };
+    public::routes()
+        .merge(session::routes())
+        .merge(dashboard::routes())
+        .route("/static/site.css", axum::routing::get(layout::css))
+        .fallback(|| async { Page::error(StatusCode::NOT_FOUND, "页面不存在。") })
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(web)
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves. The one place a TLS acceptor goes.
+pub async fn serve_web(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    tracing::info!(addr = %listener.local_addr()?, "junheng workflow serving pages");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
+
+/// No scripts, no frames, no third parties; nothing cached that a session shows.
+async fn security_headers(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    res
+}
+
+/// A rendered page or an error page.
+pub struct Page;
+
+impl Page {
+    pub fn error(status: StatusCode, message: &str) -> Response {
+        let title = match status {
+            StatusCode::NOT_FOUND => "未找到",
+            StatusCode::FORBIDDEN => "无权访问",
+            StatusCode::BAD_REQUEST => "请求有误",
+            StatusCode::SERVICE_UNAVAILABLE => "暂时无法访问",
+            _ => "出错了",
+        };
+        let body = maud::html! {
+            h1 { (title) }
+            p { (message) }
+            p { a href="/" { "返回公示栏首页" } }
+        };
+        (status, layout::page(title, None, body)).into_response()
+    }
+}
+
+/// What an application error means to a reader of a page.
+pub struct WebError(pub AppError);
+
+impl From<AppError> for WebError {
+    fn from(e: AppError) -> Self {
+        WebError(e)
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        match self.0 {
+            AppError::NotFound(_) => Page::error(StatusCode::NOT_FOUND, "没有这个页面或公示。"),
+            AppError::PermissionDenied(m) => {
+                tracing::info!(reason = %m, "page refused");
+                Page::error(StatusCode::FORBIDDEN, "您的账号无权查看此页面。")
+            }
+            AppError::Unauthenticated(_) => axum::response::Redirect::to("/login").into_response(),
+            AppError::Invalid(v) => {
+                let m = v
+                    .iter()
+                    .map(|(f, r)| format!("{f}：{r}"))
+                    .collect::<Vec<_>>()
+                    .join("；");
+                Page::error(StatusCode::BAD_REQUEST, &m)
+            }
+            AppError::Unavailable(e) => {
+                tracing::warn!(error = %e, "page unavailable: database");
+                Page::error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "系统暂时无法访问，请稍后再试。",
+                )
+            }
+            e => {
+                tracing::error!(error = ?e, "page failed");
+                Page::error(StatusCode::INTERNAL_SERVER_ERROR, "系统出错，请稍后再试。")
+            }
+        }
+    }
+}
+
+pub type WebResult<T> = Result<T, WebError>;
