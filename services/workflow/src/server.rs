@@ -287,6 +287,8 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
             ),
         |b, name| b.with_service_name(name),
     )
+}
+
 /// Starts the server with its pages, each on a free port of 127.0.0.1; returns where the
 /// pages answer too.
 pub async fn spawn_with_web(
