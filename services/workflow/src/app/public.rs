@@ -143,7 +143,8 @@ async fn build(
     let published = time::local_date(view.row.starts_at, tz);
     let table = match view.row.kind {
         NoticeKind::Results => {
-            let mut t = super::documents::results_notice(conn, camp)
+            let all = all_schools(conn, camp.id()).await?;
+            let mut t = super::documents::results_notice(conn, camp, &all)
                 .await?
                 .to_table();
             t.headers.insert(0, "序号".into());
