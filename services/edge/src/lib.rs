@@ -13,7 +13,10 @@
 //!   `Type=notify` units with `WatchdogSec=`;
 //! - [`metrics`]: Prometheus text on an admin port: a tower layer counting every gRPC call by
 //!   service, method and code with a latency histogram, and gauges a service fills at scrape
-//!   time from its own tables.
+//!   time from its own tables;
+//! - [`limits`]: per-caller concurrency, rate and stream limits (a tower layer);
+//! - [`tls`]: TLS files → server and client configurations, and the rule that a plaintext
+//!   listener stays on loopback unless the operator says otherwise.
 //!
 //! It knows nothing of campaigns; the services pass it their pool and their scrape function,
 //! and map their own errors (rule refusals, outbox errors) to an [`status::ApiError`].
@@ -21,9 +24,11 @@
 pub mod auth;
 pub mod clock;
 pub mod health;
+pub mod limits;
 pub mod metrics;
 pub mod request;
 pub mod running;
 pub mod status;
 pub mod systemd;
+pub mod tls;
 pub mod violations;

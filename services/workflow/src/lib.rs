@@ -14,5 +14,5 @@ pub mod error;
 pub mod server;
 pub mod state;
 
-pub use server::{Running, ServeOptions, serve, spawn};
+pub use server::{Running, ServeOptions, serve, spawn, spawn_tls, spawn_with, test_limits};
 pub use state::ClockMode;
