@@ -318,17 +318,19 @@ impl CampaignService for CampaignApi {
         &self,
         req: Request<pb::FollowEventsRequest>,
     ) -> Result<Response<Self::FollowEventsStream>, Status> {
-        let call = self.0.call(&req).await?;
-        // At most `streams` open streams per caller (RESOURCE_EXHAUSTED past that); the slot
-        // is held by the stream's task and freed when it ends.
+        // At most `streams` open streams per caller (RESOURCE_EXHAUSTED past that), checked
+        // before the token is looked up so a flood of streams costs no database round trip;
+        // the slot is held by the stream's task and freed when it ends (at once when the call
+        // is refused).
         let caller = junheng_edge::limits::caller_key(
             req.metadata().as_ref(),
             req.remote_addr().map(|a| a.ip()),
         );
         let slot = match self.0.limiter.open_stream(caller) {
             Ok(slot) => slot,
-            Err(e) => return Err(e.into_status(&call.request_id)),
+            Err(e) => return Err(e.into_status(&super::request_id(&req))),
         };
+        let call = self.0.call(&req).await?;
         let req = req.into_inner();
         let start = async {
             let mut v = Violations::default();
