@@ -2,6 +2,8 @@
 //! (the README's test command starts a private cluster and sets it), and the real workflow
 //! server on a free port.
 
+pub mod certs;
+
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};

@@ -41,8 +41,21 @@ struct Cli {
     /// A file holding the bearer token (the first word of its first line).
     #[arg(long, global = true, env = "JUNHENG_TOKEN_FILE")]
     token_file: Option<PathBuf>,
-    /// Config file (TOML: `addr`, `scheduler_addr`, `token_file`, `time_zone`); default
-    /// $XDG_CONFIG_HOME/junheng/cli.toml when it exists.
+    /// The CA that signed the servers' certificates (PEM): speak TLS (https) and verify them.
+    #[arg(long, global = true, env = "JUNHENG_CA")]
+    ca: Option<PathBuf>,
+    /// The name the servers' certificates must carry (default: the address's host); TLS.
+    #[arg(long, global = true, env = "JUNHENG_TLS_DOMAIN")]
+    tls_domain: Option<String>,
+    /// A client certificate (PEM) for servers that require one (mTLS); needs --client-key.
+    #[arg(long, global = true, env = "JUNHENG_CLIENT_CERT")]
+    client_cert: Option<PathBuf>,
+    /// The key of --client-cert (PEM).
+    #[arg(long, global = true, env = "JUNHENG_CLIENT_KEY")]
+    client_key: Option<PathBuf>,
+    /// Config file (TOML: `addr`, `scheduler_addr`, `token_file`, `time_zone`, `ca`,
+    /// `tls_domain`, `client_cert`, `client_key`); default $XDG_CONFIG_HOME/junheng/cli.toml
+    /// when it exists.
     #[arg(long, global = true, env = "JUNHENG_CONFIG")]
     config: Option<PathBuf>,
     /// Output: aligned table, JSON (stable for scripts), CSV, or only the ids.
@@ -487,6 +500,47 @@ struct Config {
     scheduler_addr: Option<String>,
     token_file: Option<PathBuf>,
     time_zone: Option<String>,
+    ca: Option<PathBuf>,
+    tls_domain: Option<String>,
+    client_cert: Option<PathBuf>,
+    client_key: Option<PathBuf>,
+}
+
+/// TLS for both servers from the flags, else the config file; none when nothing is given.
+fn client_tls(
+    cli: &Cli,
+    config: &Config,
+) -> anyhow::Result<Option<tonic::transport::ClientTlsConfig>> {
+    use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+    let pick = |a: &Option<PathBuf>, b: &Option<PathBuf>| a.clone().or_else(|| b.clone());
+    let ca = pick(&cli.ca, &config.ca);
+    let domain = cli.tls_domain.clone().or_else(|| config.tls_domain.clone());
+    let cert = pick(&cli.client_cert, &config.client_cert);
+    let key = pick(&cli.client_key, &config.client_key);
+    if ca.is_none() && domain.is_none() && cert.is_none() && key.is_none() {
+        return Ok(None);
+    }
+    let read = |p: &PathBuf, what: &str| {
+        std::fs::read(p).with_context(|| format!("reading the {what} {}", p.display()))
+    };
+    let mut tls = ClientTlsConfig::new();
+    if let Some(ca) = &ca {
+        tls = tls.ca_certificate(Certificate::from_pem(read(ca, "CA certificate (--ca)")?));
+    }
+    if let Some(d) = domain {
+        tls = tls.domain_name(d);
+    }
+    match (&cert, &key) {
+        (Some(c), Some(k)) => {
+            tls = tls.identity(Identity::from_pem(
+                read(c, "client certificate (--client-cert)")?,
+                read(k, "client key (--client-key)")?,
+            ));
+        }
+        (None, None) => {}
+        _ => anyhow::bail!("--client-cert and --client-key go together"),
+    }
+    Ok(Some(tls))
 }
 
 /// A failure with its exit code.
@@ -727,6 +781,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         _ => {}
     }
     let config = load_config(cli.config.as_ref())?;
+    let tls = client_tls(&cli, &config)?;
     let addr = cli
         .addr
         .clone()
@@ -752,14 +807,20 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         (None, None) => chrono_tz::Asia::Shanghai,
     };
     let channel = |addr: String| -> anyhow::Result<tonic::transport::Channel> {
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let url = if addr.contains("://") {
             addr
         } else {
-            format!("http://{addr}")
+            format!("{scheme}://{addr}")
         };
-        Ok(tonic::transport::Endpoint::from_shared(url.clone())
-            .with_context(|| format!("`{url}` is not a server address"))?
-            .connect_lazy())
+        let mut endpoint = tonic::transport::Endpoint::from_shared(url.clone())
+            .with_context(|| format!("`{url}` is not a server address"))?;
+        if let Some(tls) = &tls {
+            endpoint = endpoint
+                .tls_config(tls.clone())
+                .with_context(|| format!("TLS for {url}"))?;
+        }
+        Ok(endpoint.connect_lazy())
     };
     let scheduler = cli
         .scheduler_addr

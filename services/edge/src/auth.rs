@@ -1,8 +1,16 @@
 //! Bearer tokens → [`Actor`] and its [`Scope`]. Tokens are stored hashed
 //! (`junheng_store::tokens`) with a scope, an expiry and a revocation instant. Every call looks
-//! its token up (no cache), so a revoked or expired token is refused at once on every replica;
-//! expiry is judged against the service's clock ([`ClockMode`]). A demo token is refused when
-//! the service runs in production ([`Tokens::refusing_demo`]).
+//! its token up (no positive cache), so a revoked or expired token is refused at once on every
+//! replica; expiry is judged against the service's clock ([`ClockMode`]). A token found nowhere
+//! is remembered for [`UNKNOWN_TOKEN_TTL`] and refused meanwhile without a database round trip
+//! (a burst of guesses or a misconfigured client cannot occupy the pool). A demo token is
+//! refused when the service runs in production ([`Tokens::refusing_demo`]).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
 
 use junheng_core::{Actor, Role, Scope};
 use sqlx::PgPool;
@@ -20,9 +28,16 @@ pub struct Authenticated {
     pub token_id: Uuid,
 }
 
+/// How long an unknown token is refused from memory.
+pub const UNKNOWN_TOKEN_TTL: Duration = Duration::from_secs(10);
+/// Most unknown tokens remembered at once (older ones are forgotten first).
+const UNKNOWN_TOKENS_MAX: usize = 10_000;
+
 pub struct Tokens {
     clock: ClockMode,
     refuse_demo: bool,
+    /// SHA-256 of tokens found nowhere → until when they are refused from memory.
+    unknown: Mutex<HashMap<[u8; 32], Instant>>,
 }
 
 impl Tokens {
@@ -31,6 +46,7 @@ impl Tokens {
         Tokens {
             clock,
             refuse_demo: false,
+            unknown: Mutex::new(HashMap::new()),
         }
     }
 
@@ -52,11 +68,18 @@ impl Tokens {
         md: &MetadataMap,
     ) -> Result<Authenticated, ApiError> {
         let token = bearer(md)?;
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if self.known_unknown(&digest) {
+            return Err(ApiError::Unauthenticated("unknown token".into()));
+        }
         let mut conn = pool.acquire().await?;
-        let row = junheng_store::tokens::find(&mut conn, token)
+        let Some(row) = junheng_store::tokens::find(&mut conn, token)
             .await
             .map_err(ApiError::internal)?
-            .ok_or_else(|| ApiError::Unauthenticated("unknown token".into()))?;
+        else {
+            self.remember_unknown(digest);
+            return Err(ApiError::Unauthenticated("unknown token".into()));
+        };
         if row.revoked_at.is_some() {
             return Err(ApiError::Unauthenticated("revoked token".into()));
         }
@@ -84,6 +107,34 @@ impl Tokens {
             scope: Scope::from_campaigns(row.campaigns),
             token_id: row.id,
         })
+    }
+}
+
+impl Tokens {
+    fn known_unknown(&self, digest: &[u8; 32]) -> bool {
+        let unknown = self.unknown.lock().expect("not poisoned");
+        unknown
+            .get(digest)
+            .is_some_and(|until| Instant::now() < *until)
+    }
+
+    fn remember_unknown(&self, digest: [u8; 32]) {
+        let now = Instant::now();
+        let mut unknown = self.unknown.lock().expect("not poisoned");
+        if unknown.len() >= UNKNOWN_TOKENS_MAX {
+            unknown.retain(|_, until| *until > now);
+            if unknown.len() >= UNKNOWN_TOKENS_MAX {
+                unknown.clear();
+            }
+        }
+        unknown.insert(digest, now + UNKNOWN_TOKEN_TTL);
+    }
+
+    /// How many unknown tokens are remembered now (tests).
+    pub fn unknown_remembered(&self) -> usize {
+        let now = Instant::now();
+        let unknown = self.unknown.lock().expect("not poisoned");
+        unknown.values().filter(|until| **until > now).count()
     }
 }
 

@@ -16,6 +16,9 @@
 //!   time from its own tables;
 //! - [`telemetry`]: logs (text or JSON) and OpenTelemetry traces over OTLP when configured,
 //!   with one trace from a gRPC call to the deliveries it caused.
+//! - [`limits`]: per-caller concurrency, rate and stream limits (a tower layer);
+//! - [`tls`]: TLS files → server and client configurations, and the rule that a plaintext
+//!   listener stays on loopback unless the operator says otherwise.
 //!
 //! It knows nothing of campaigns; the services pass it their pool and their scrape function,
 //! and map their own errors (rule refusals, outbox errors) to an [`status::ApiError`].
@@ -23,10 +26,12 @@
 pub mod auth;
 pub mod clock;
 pub mod health;
+pub mod limits;
 pub mod metrics;
 pub mod request;
 pub mod running;
 pub mod status;
 pub mod systemd;
 pub mod telemetry;
+pub mod tls;
 pub mod violations;

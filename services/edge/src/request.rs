@@ -8,7 +8,12 @@ use crate::status::ApiError;
 pub const HEADER: &str = "x-request-id";
 
 pub fn request_id<T>(req: &Request<T>) -> String {
-    req.metadata()
+    header_request_id(req.metadata().as_ref())
+}
+
+/// The request id of plain HTTP headers (tower layers in front of the gRPC services).
+pub fn header_request_id(headers: &http::HeaderMap) -> String {
+    headers
         .get(HEADER)
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128)

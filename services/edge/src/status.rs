@@ -23,6 +23,13 @@ pub enum ApiError {
     Aborted(String),
     #[error("{0}")]
     FailedPrecondition(String),
+    /// A per-caller or per-server limit was reached: `RESOURCE_EXHAUSTED` with a `RetryInfo`
+    /// detail saying when to try again.
+    #[error("{message}")]
+    ResourceExhausted {
+        message: String,
+        retry_after: std::time::Duration,
+    },
     /// The database could not be reached (pool timeout, refused or broken connection): worth
     /// retrying later with the same idempotency key. Logged with its cause.
     #[error("unavailable")]
@@ -100,6 +107,17 @@ impl ApiError {
             ApiError::AlreadyExists(m) => Status::already_exists(m),
             ApiError::Aborted(m) => Status::aborted(m),
             ApiError::FailedPrecondition(m) => Status::failed_precondition(m),
+            ApiError::ResourceExhausted {
+                message,
+                retry_after,
+            } => {
+                let ms = retry_after.as_millis().max(1);
+                Status::with_error_details(
+                    Code::ResourceExhausted,
+                    format!("{message} (retry in {ms} ms)"),
+                    ErrorDetails::with_retry_info(Some(retry_after)),
+                )
+            }
             ApiError::Unavailable(e) => {
                 tracing::warn!(request.id = request_id, error = %chain(&*e), "database unavailable");
                 Status::unavailable(format!(

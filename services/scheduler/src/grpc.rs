@@ -387,14 +387,23 @@ impl SchedulerService for SchedulerApi {
     }
 }
 
+/// How the listener meets callers: TLS (and mTLS) and the per-caller limits.
+#[derive(Default)]
+pub struct Edge {
+    pub tls: Option<junheng_edge::tls::TlsFiles>,
+    pub limits: junheng_edge::limits::CallerLimits,
+}
+
 /// Serves SchedulerService, health (`junheng.v1.SchedulerService` and
 /// `junheng.clock.<real|simulated>`) and reflection until `shutdown` resolves.
 pub async fn serve(
     pool: PgPool,
     settings: Arc<Settings>,
     listener: TcpListener,
+    edge: Edge,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
+    let Edge { tls, limits } = edge;
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<SchedulerServiceServer<SchedulerApi>>()
@@ -410,9 +419,16 @@ pub async fn serve(
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, clock, "junheng scheduler serving gRPC");
-    Server::builder()
+    tracing::info!(%addr, clock, tls = tls.is_some(), "junheng scheduler serving gRPC");
+    let mut builder = Server::builder();
+    if let Some(tls) = &tls {
+        builder = builder.tls_config(tls.server_config()?)?;
+    }
+    builder
         .layer(junheng_edge::metrics::GrpcMetricsLayer)
+        .layer(junheng_edge::limits::CallerLimitLayer::new(
+            junheng_edge::limits::Limiter::new(limits),
+        ))
         .trace_fn(|req| {
             let span = junheng_edge::telemetry::grpc_span(req);
             if let Some(id) = req
@@ -447,7 +463,30 @@ pub async fn start(pool: PgPool, settings: Arc<Settings>, addr: &str) -> anyhow:
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     Ok(Running::spawn(addr, None, |stop| {
-        serve(pool, settings, listener, stop)
+        serve(pool, settings, listener, Edge::default(), stop)
+    }))
+}
+
+/// As [`start`], serving TLS from `tls` (mTLS when it names a client CA).
+pub async fn start_tls(
+    pool: PgPool,
+    settings: Arc<Settings>,
+    addr: &str,
+    tls: junheng_edge::tls::TlsFiles,
+) -> anyhow::Result<Running> {
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    Ok(Running::spawn(addr, None, |stop| {
+        serve(
+            pool,
+            settings,
+            listener,
+            Edge {
+                tls: Some(tls),
+                ..Edge::default()
+            },
+            stop,
+        )
     }))
 }
 

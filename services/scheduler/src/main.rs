@@ -41,6 +41,33 @@ struct Args {
     /// unset. Each delivery's span continues the trace of the call that caused it.
     #[arg(long, env = "JUNHENG_OTLP_ENDPOINT")]
     otlp_endpoint: Option<String>,
+    /// TLS for the gRPC listener (and mTLS), and the plaintext-off-loopback rule.
+    #[command(flatten)]
+    listen_tls: junheng_edge::tls::ListenArgs,
+    /// Per-caller limits on the gRPC API.
+    #[command(flatten)]
+    limits: junheng_edge::limits::LimitArgs,
+    /// The CA that signed the workflow's certificate (PEM): the workflow client speaks TLS
+    /// and verifies the server (use an `https://` workflow.url).
+    #[arg(long, env = "JUNHENG_WORKFLOW_CA")]
+    workflow_ca: Option<PathBuf>,
+    /// The name the workflow's certificate must carry (default: the URL's host).
+    #[arg(long, env = "JUNHENG_WORKFLOW_TLS_DOMAIN")]
+    workflow_tls_domain: Option<String>,
+    /// The scheduler's client certificate for mTLS to the workflow (PEM); needs the key.
+    #[arg(
+        long,
+        env = "JUNHENG_WORKFLOW_CLIENT_CERT",
+        requires = "workflow_client_key"
+    )]
+    workflow_client_cert: Option<PathBuf>,
+    /// The key of --workflow-client-cert (PEM).
+    #[arg(
+        long,
+        env = "JUNHENG_WORKFLOW_CLIENT_KEY",
+        requires = "workflow_client_cert"
+    )]
+    workflow_client_key: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -60,6 +87,18 @@ async fn main() -> anyhow::Result<()> {
         settings.grpc_addr = a;
     }
     let settings = Arc::new(settings);
+    // Refused before anything else happens: a plaintext listener stays on loopback unless the
+    // operator says otherwise; the metrics port never speaks TLS.
+    let tls = args.listen_tls.files();
+    let insecure = args.listen_tls.insecure_listen;
+    let grpc_addr: std::net::SocketAddr = settings.grpc_addr.parse()?; // validated by Settings
+    junheng_edge::tls::check_listen("gRPC", grpc_addr, tls.is_some(), insecure)?;
+    if let Ok(addr) = args.metrics_addr.parse::<std::net::SocketAddr>() {
+        junheng_edge::tls::check_listen("metrics", addr, false, insecure)?;
+    }
+    if let Some(files) = &tls {
+        files.server_config().context("--tls-cert/--tls-key")?;
+    }
     if matches!(settings.clock, ClockMode::Simulated { .. }) {
         tracing::warn!(
             "SIMULATED CLOCK: \"now\" is read from the database clock row; never use this in production"
@@ -82,9 +121,17 @@ async fn main() -> anyhow::Result<()> {
     )
     .await
     .context("connecting to PostgreSQL")?;
+    let client_tls = junheng_edge::tls::ClientTls {
+        ca: args.workflow_ca.clone(),
+        domain: args.workflow_tls_domain.clone(),
+        cert: args.workflow_client_cert.clone(),
+        key: args.workflow_client_key.clone(),
+    };
     let workflow: Arc<dyn Workflow> =
         match (&settings.workflow.url, &settings.workflow.office_token) {
-            (Some(url), Some(token)) => Arc::new(GrpcWorkflow::new(url, token.clone())?),
+            (Some(url), Some(token)) => {
+                Arc::new(GrpcWorkflow::with_tls(url, token.clone(), &client_tls)?)
+            }
             _ => {
                 tracing::warn!(
                     "no workflow.url configured: ended notices are announced but not closed"
@@ -98,7 +145,13 @@ async fn main() -> anyhow::Result<()> {
     let scheduler = Scheduler::new(pool.clone(), settings.clone(), workflow)?;
     junheng_edge::systemd::spawn_watchdog(pool.clone());
     if args.metrics_addr != "off" {
-        let listener = tokio::net::TcpListener::bind(&args.metrics_addr)
+        let parsed: std::net::SocketAddr = args.metrics_addr.parse().with_context(|| {
+            format!(
+                "--metrics-addr: `{}` is not an address like 127.0.0.1:9465 or `off`",
+                args.metrics_addr
+            )
+        })?;
+        let listener = tokio::net::TcpListener::bind(parsed)
             .await
             .with_context(|| format!("binding the metrics address {}", args.metrics_addr))?;
         let (pool, clock) = (pool.clone(), settings.clock);
@@ -126,6 +179,10 @@ async fn main() -> anyhow::Result<()> {
         pool,
         settings,
         listener,
+        junheng_scheduler::grpc::Edge {
+            tls,
+            limits: args.limits.limits(),
+        },
         stopped(stop_rx.clone()),
     ));
     let looped = scheduler.run(stopped(stop_rx)).await;

@@ -42,8 +42,27 @@ pub struct GrpcWorkflow {
 impl GrpcWorkflow {
     /// Connects lazily: the scheduler starts even when the workflow is not up yet.
     pub fn new(url: &str, token: SecretString) -> Result<Self, WorkflowError> {
-        let channel = tonic::transport::Endpoint::from_shared(url.to_owned())
-            .map_err(|e| WorkflowError::Call(format!("invalid workflow url: {e}")))?
+        Self::with_tls(url, token, &junheng_edge::tls::ClientTls::default())
+    }
+
+    /// As [`GrpcWorkflow::new`], verifying the workflow's certificate against `tls.ca` (and
+    /// presenting `tls.cert` for mTLS) when any TLS setting is given.
+    pub fn with_tls(
+        url: &str,
+        token: SecretString,
+        tls: &junheng_edge::tls::ClientTls,
+    ) -> Result<Self, WorkflowError> {
+        let mut endpoint = tonic::transport::Endpoint::from_shared(url.to_owned())
+            .map_err(|e| WorkflowError::Call(format!("invalid workflow url: {e}")))?;
+        if tls.enabled() {
+            let config = tls
+                .config()
+                .map_err(|e| WorkflowError::Call(format!("workflow TLS: {e:#}")))?;
+            endpoint = endpoint
+                .tls_config(config)
+                .map_err(|e| WorkflowError::Call(format!("workflow TLS: {e}")))?;
+        }
+        let channel = endpoint
             .connect_timeout(std::time::Duration::from_secs(5))
             .timeout(std::time::Duration::from_secs(15))
             .connect_lazy();

@@ -52,6 +52,14 @@ pub enum ImportError {
     /// Two header cells map to the same field (e.g. `学校代码` and `code`).
     #[error("columns '{first}' and '{second}' both mean the same field; keep one")]
     DuplicateColumn { first: String, second: String },
+    /// The sheet or file is larger than an import may be (`what`: rows, columns, cells or
+    /// bytes), checked before the grid is built.
+    #[error("the file has {found} {what} or more; an import takes at most {limit} {what}")]
+    TooLarge {
+        what: &'static str,
+        limit: usize,
+        found: usize,
+    },
     /// Every invalid cell in the file, in row order.
     #[error("{} invalid cell(s); first: {}", .0.len(), .0.first().map(ToString::to_string).unwrap_or_default())]
     Rows(Vec<RowError>),

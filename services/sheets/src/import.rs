@@ -89,6 +89,7 @@ fn csv_grid(bytes: &[u8]) -> Result<(Vec<GridRow>, bool), ImportError> {
     let mut embedded_before = 0usize;
     let mut lines = LineCounter::default();
     let mut grid = Vec::new();
+    let mut cell_count = 0usize;
     let mut record = csv::StringRecord::new();
     loop {
         let more = reader
@@ -102,6 +103,16 @@ fn csv_grid(bytes: &[u8]) -> Result<(Vec<GridRow>, bool), ImportError> {
             })?;
         if !more {
             break;
+        }
+        cell_count += record.len();
+        if grid.len() >= MAX_ROWS {
+            return Err(too_large("rows", MAX_ROWS, grid.len() + 1));
+        }
+        if record.len() > MAX_COLUMNS {
+            return Err(too_large("columns", MAX_COLUMNS, record.len()));
+        }
+        if cell_count > MAX_CELLS {
+            return Err(too_large("cells", MAX_CELLS, cell_count));
         }
         let end = reader.position().byte() as usize;
         let content_end = text
@@ -151,23 +162,90 @@ fn count_breaks(s: &str) -> usize {
         .count()
 }
 
+/// Most rows a sheet may span (counting the header and any title rows).
+pub const MAX_ROWS: usize = 20_000;
+/// Most columns a sheet may span.
+pub const MAX_COLUMNS: usize = 100;
+/// Most cells (filled or not) a sheet may hold.
+pub const MAX_CELLS: usize = 500_000;
+
+fn too_large(what: &'static str, limit: usize, found: usize) -> ImportError {
+    ImportError::TooLarge { what, limit, found }
+}
+
+fn check_extent(rows: usize, columns: usize) -> Result<(), ImportError> {
+    if rows > MAX_ROWS {
+        return Err(too_large("rows", MAX_ROWS, rows));
+    }
+    if columns > MAX_COLUMNS {
+        return Err(too_large("columns", MAX_COLUMNS, columns));
+    }
+    Ok(())
+}
+
+/// Reads the first sheet cell by cell: the declared dimension is checked before anything is
+/// read, and every cell's position and the cell count while reading, so a tiny file that
+/// declares (or holds) cells at A1 and XFD1048576 is refused without building its grid.
 fn xlsx_grid(bytes: &[u8]) -> Result<Vec<GridRow>, ImportError> {
     let mut workbook: Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(bytes))
         .map_err(|e: calamine::XlsxError| ImportError::Workbook(e.to_string()))?;
-    let range = workbook
-        .worksheet_range_at(0)
-        .ok_or_else(|| ImportError::Workbook("the workbook has no sheets".into()))?
+    let first = workbook
+        .sheet_names()
+        .first()
+        .cloned()
+        .ok_or_else(|| ImportError::Workbook("the workbook has no sheets".into()))?;
+    let mut reader = workbook
+        .worksheet_cells_reader(&first)
         .map_err(|e: calamine::XlsxError| ImportError::Workbook(e.to_string()))?;
-    // A range starts at its first used cell, not at A1.
-    let first_row = range.start().map_or(0, |(r, _)| r as usize);
-    Ok(range
-        .rows()
-        .enumerate()
-        .map(|(i, cells)| GridRow {
-            row: first_row + i + 1,
-            cells: cells.iter().map(cell_text).collect(),
+    let declared = reader.dimensions();
+    if declared.end >= declared.start && declared.len() > 1 {
+        check_extent(
+            (declared.end.0 - declared.start.0) as usize + 1,
+            (declared.end.1 - declared.start.1) as usize + 1,
+        )?;
+    }
+    let mut cells: Vec<((usize, usize), String)> = Vec::new();
+    let mut count = 0usize;
+    let (mut min_row, mut max_row, mut max_col) = (usize::MAX, 0usize, 0usize);
+    while let Some(cell) = reader
+        .next_cell()
+        .map_err(|e: calamine::XlsxError| ImportError::Workbook(e.to_string()))?
+    {
+        count += 1;
+        if count > MAX_CELLS {
+            return Err(too_large("cells", MAX_CELLS, count));
+        }
+        let (r, c) = cell.get_position();
+        let value = Data::from(cell.get_value().clone());
+        if matches!(value, Data::Empty) {
+            continue;
+        }
+        let (r, c) = (r as usize, c as usize);
+        min_row = min_row.min(r);
+        max_row = max_row.max(r);
+        max_col = max_col.max(c);
+        check_extent(max_row - min_row + 1, max_col + 1)?;
+        cells.push(((r, c), cell_text(&value)));
+    }
+    if cells.is_empty() {
+        return Ok(Vec::new());
+    }
+    // A grid from the first used row (as calamine's ranges do), each row as wide as its last
+    // filled cell; the extent was checked above, so this allocates at most MAX_ROWS rows.
+    let mut grid: Vec<GridRow> = (min_row..=max_row)
+        .map(|r| GridRow {
+            row: r + 1,
+            cells: Vec::new(),
         })
-        .collect())
+        .collect();
+    for ((r, c), text) in cells {
+        let row = &mut grid[r - min_row].cells;
+        if row.len() <= c {
+            row.resize(c + 1, String::new());
+        }
+        row[c] = text;
+    }
+    Ok(grid)
 }
 
 /// Excel stores a school code or mobile number typed without a leading

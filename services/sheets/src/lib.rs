@@ -29,6 +29,6 @@ pub use documents::{
     SeedListNotice, VetoLine, VetoList, practice_collection_markdown,
 };
 pub use error::{ImportError, RowError};
-pub use import::import_schools;
+pub use import::{MAX_CELLS, MAX_COLUMNS, MAX_ROWS, import_schools};
 pub use school::{Format, Level, SchoolRecord};
 pub use table::{Cell, Table};

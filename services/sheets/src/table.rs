@@ -30,6 +30,18 @@ impl Cell {
     }
 }
 
+impl Cell {
+    /// The cell as CSV writes it: text that a spreadsheet would run as a formula (starting
+    /// with `=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`, so opening an
+    /// export never executes what a school or objector typed. Numbers are written as numbers.
+    pub fn csv_text(&self) -> String {
+        match self {
+            Cell::Text(s) if s.starts_with(['=', '+', '-', '@', '\t', '\r']) => format!("'{s}"),
+            other => other.display(),
+        }
+    }
+}
+
 impl From<&str> for Cell {
     fn from(s: &str) -> Cell {
         Cell::Text(s.to_owned())
@@ -97,7 +109,7 @@ impl Table {
             };
             write(&mut writer, self.headers.clone());
             for row in &self.rows {
-                write(&mut writer, row.iter().map(Cell::display).collect());
+                write(&mut writer, row.iter().map(Cell::csv_text).collect());
             }
             writer.flush().expect("writing CSV into memory");
         }

@@ -1,4 +1,6 @@
-//! Whatever text a table holds, the CSV export parses back to the same rows.
+//! Whatever text a table holds, the CSV export parses back to the same rows, except that text
+//! a spreadsheet would run as a formula comes back with a leading `'` — and no cell of the
+//! body ever starts like a formula.
 
 use junheng_sheets::{Cell, Table};
 use proptest::prelude::*;
@@ -60,7 +62,35 @@ proptest! {
             .map(|r| r.unwrap().iter().map(str::to_owned).collect())
             .collect();
         let mut expected = vec![table.headers.clone()];
-        expected.extend(table.rows.iter().map(|r| r.iter().map(Cell::display).collect()));
+        expected.extend(table.rows.iter().map(|r| r.iter().map(Cell::csv_text).collect()));
+        for row in parsed.iter().skip(1) {
+            for cell in row {
+                prop_assert!(!cell.starts_with(['=', '+', '-', '@', '\t', '\r']), "{cell:?}");
+            }
+        }
         prop_assert_eq!(parsed, expected);
     }
+}
+
+#[test]
+fn formula_leading_text_is_neutralised_and_numbers_are_not() {
+    let table = Table {
+        title: String::new(),
+        notes: vec![],
+        headers: vec!["学校名称".into(), "得分".into()],
+        rows: vec![
+            vec![Cell::text("=HYPERLINK(\"http://x\")"), Cell::Number(-1.5)],
+            vec![Cell::text("+1"), Cell::Int(-3)],
+            vec![Cell::text("-2"), Cell::text("@SUM(A1)")],
+            vec![Cell::text("\t=1"), Cell::text("\r=1")],
+            vec![Cell::text("城关小学"), Cell::text("a=b")],
+        ],
+    };
+    let text = String::from_utf8(table.to_csv()).unwrap();
+    let body: Vec<&str> = text.split("\r\n").skip(1).collect();
+    assert_eq!(body[0], "\"'=HYPERLINK(\"\"http://x\"\")\",-1.5");
+    assert_eq!(body[1], "'+1,-3");
+    assert_eq!(body[2], "'-2,'@SUM(A1)");
+    assert!(body[3].starts_with("'\t=1,\"'\r=1\""), "{:?}", body[3]);
+    assert_eq!(body[4], "城关小学,a=b");
 }

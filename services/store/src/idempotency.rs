@@ -67,3 +67,27 @@ pub async fn complete(
     .await?;
     Ok(())
 }
+
+/// Deletes the records older than `retention` (by the database's clock, which stamped them),
+/// in batches so no single statement holds many rows; returns how many went. A key used again
+/// after its record expired runs as a new command.
+pub async fn purge(pool: &sqlx::PgPool, retention: std::time::Duration) -> Result<u64> {
+    let secs = retention.as_secs_f64();
+    let mut total = 0;
+    loop {
+        let n = sqlx::query(
+            "DELETE FROM idempotency_keys WHERE ctid IN (
+                 SELECT ctid FROM idempotency_keys
+                 WHERE created_at < now() - make_interval(secs => $1)
+                 LIMIT 10000)",
+        )
+        .bind(secs)
+        .execute(pool)
+        .await?
+        .rows_affected();
+        total += n;
+        if n < 10_000 {
+            return Ok(total);
+        }
+    }
+}

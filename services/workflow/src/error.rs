@@ -23,6 +23,12 @@ pub enum AppError {
     Aborted(String),
     #[error("{0}")]
     FailedPrecondition(String),
+    /// A limit was reached (per caller or per server): retry after the wait.
+    #[error("{message}")]
+    ResourceExhausted {
+        message: String,
+        retry_after: std::time::Duration,
+    },
     /// The database could not be reached: `UNAVAILABLE`, worth retrying.
     #[error("unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -57,6 +63,13 @@ impl From<AppError> for ApiError {
             AppError::AlreadyExists(m) => ApiError::AlreadyExists(m),
             AppError::Aborted(m) => ApiError::Aborted(m),
             AppError::FailedPrecondition(m) => ApiError::FailedPrecondition(m),
+            AppError::ResourceExhausted {
+                message,
+                retry_after,
+            } => ApiError::ResourceExhausted {
+                message,
+                retry_after,
+            },
             AppError::Unavailable(e) => ApiError::Unavailable(e),
             AppError::Internal(e) => ApiError::Internal(e),
         }
@@ -73,6 +86,13 @@ impl From<ApiError> for AppError {
             ApiError::AlreadyExists(m) => AppError::AlreadyExists(m),
             ApiError::Aborted(m) => AppError::Aborted(m),
             ApiError::FailedPrecondition(m) => AppError::FailedPrecondition(m),
+            ApiError::ResourceExhausted {
+                message,
+                retry_after,
+            } => AppError::ResourceExhausted {
+                message,
+                retry_after,
+            },
             ApiError::Unavailable(e) => AppError::Unavailable(e),
             ApiError::Internal(e) => AppError::Internal(e),
         }

@@ -16,5 +16,8 @@ pub mod server;
 pub mod state;
 pub mod web;
 
-pub use server::{Running, ServeOptions, serve, spawn, spawn_with_calendars, spawn_with_web};
+pub use server::{
+    Running, ServeOptions, serve, spawn, spawn_tls, spawn_with, spawn_with_calendars,
+    spawn_with_web, test_limits,
+};
 pub use state::ClockMode;

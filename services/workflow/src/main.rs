@@ -98,6 +98,16 @@ struct Args {
     /// (milliseconds).
     #[arg(long, env = "JUNHENG_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 2000)]
     db_acquire_timeout_ms: u64,
+    /// TLS for the gRPC listener (and mTLS), and the plaintext-off-loopback rule.
+    #[command(flatten)]
+    listen_tls: junheng_edge::tls::ListenArgs,
+    /// Per-caller limits.
+    #[command(flatten)]
+    limits: junheng_edge::limits::LimitArgs,
+    /// Idempotency records are kept this many days, then deleted (a key reused after that
+    /// runs as a new command).
+    #[arg(long, env = "JUNHENG_IDEMPOTENCY_RETENTION_DAYS", default_value_t = 30)]
+    idempotency_retention_days: u64,
 }
 
 fn write_secret(path: &std::path::Path, secret: &str) -> anyhow::Result<()> {
@@ -119,12 +129,24 @@ fn write_secret(path: &std::path::Path, secret: &str) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let telemetry = junheng_edge::telemetry::Telemetry::init(&junheng_edge::telemetry::Options {
         service: "junheng-workflow",
         json_logs: args.log_json,
         otlp_endpoint: args.otlp_endpoint.clone(),
         default_filter: "info,sqlx=warn",
     })?;
+    // Refused before anything else happens: a plaintext listener stays on loopback unless the
+    // operator says otherwise; the metrics port never speaks TLS.
+    let tls = args.listen_tls.files();
+    let insecure = args.listen_tls.insecure_listen;
+    junheng_edge::tls::check_listen("gRPC", args.listen, tls.is_some(), insecure)?;
+    if let Ok(addr) = args.metrics_addr.parse::<SocketAddr>() {
+        junheng_edge::tls::check_listen("metrics", addr, false, insecure)?;
+    }
+    if let Some(files) = &tls {
+        files.server_config().context("--tls-cert/--tls-key")?;
+    }
     let production = std::env::var("JUNHENG_ENV").is_ok_and(|e| e == "production");
     if args.demo && production {
         anyhow::bail!("refusing to start in demo mode (--demo) while JUNHENG_ENV=production");
@@ -229,11 +251,14 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", args.listen))?;
     let metrics = match args.metrics_addr.as_str() {
         "off" => None,
-        addr => Some(
-            TcpListener::bind(addr)
+        addr => Some({
+            let parsed: SocketAddr = addr.parse().with_context(|| {
+                format!("--metrics-addr: `{addr}` is not an address like 127.0.0.1:9464 or `off`")
+            })?;
+            TcpListener::bind(parsed)
                 .await
-                .with_context(|| format!("binding the metrics address {addr}"))?,
-        ),
+                .with_context(|| format!("binding the metrics address {addr}"))?
+        }),
     };
     let calendars = junheng_workflow::calendars::load(&args.calendars_dir)?;
     tracing::info!(
@@ -256,6 +281,11 @@ async fn main() -> anyhow::Result<()> {
         calendars,
         web,
         web_options: Default::default(),
+        tls,
+        limits: args.limits.limits(),
+        idempotency_retention: std::time::Duration::from_secs(
+            args.idempotency_retention_days.max(1) * 24 * 3600,
+        ),
     };
     let served = junheng_workflow::serve(pool, options, listener, async {
         let _ = tokio::signal::ctrl_c().await;

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use junheng_core::calendar::Calendars;
@@ -26,6 +27,7 @@ use crate::api::{
     Shared, SpreadsheetApi,
 };
 use crate::state::{AppState, ClockMode};
+use junheng_edge::limits::{CallerLimitLayer, CallerLimits, Limiter};
 use junheng_edge::metrics::GaugeFamily;
 
 /// Relays `NOTIFY junheng_events` to followers in this process. Followers also poll, so a
@@ -36,6 +38,7 @@ fn spawn_event_listener(state: Arc<AppState>) {
             let res: Result<(), sqlx::Error> = async {
                 let mut l = sqlx::postgres::PgListener::connect_with(&state.pool).await?;
                 l.listen(junheng_store::audit::EVENTS_CHANNEL).await?;
+                state.events_live.store(true, Ordering::Relaxed);
                 loop {
                     let n = l.recv().await?;
                     if let Ok(id) = Uuid::parse_str(n.payload()) {
@@ -44,6 +47,7 @@ fn spawn_event_listener(state: Arc<AppState>) {
                 }
             }
             .await;
+            state.events_live.store(false, Ordering::Relaxed);
             if let Err(e) = res {
                 tracing::warn!(error = %e, "event listener lost its connection; reconnecting");
             }
@@ -51,6 +55,11 @@ fn spawn_event_listener(state: Arc<AppState>) {
         }
     });
 }
+
+/// The largest request message every service but SpreadsheetService decodes (tonic's default,
+/// stated here): 4 MiB. SpreadsheetService takes `api::MAX_IMPORT_MESSAGE` (a 20 MiB file and
+/// its fields); anything larger is RESOURCE_EXHAUSTED before a handler runs.
+pub const MAX_MESSAGE: usize = 4 << 20;
 
 /// How a server runs: its clock, whether it is a labelled demo, and where its metrics go.
 #[derive(Debug)]
@@ -64,6 +73,48 @@ pub struct ServeOptions {
     /// The pages' own port (公示栏, dashboard; see `web`); none serves no pages.
     pub web: Option<TcpListener>,
     pub web_options: crate::web::WebOptions,
+    /// Serve gRPC over TLS (with client verification when it names a client CA).
+    pub tls: Option<junheng_edge::tls::TlsFiles>,
+    /// Per-caller concurrency, rate and stream limits.
+    pub limits: CallerLimits,
+    /// Idempotency records older than this are deleted (checked every hour).
+    pub idempotency_retention: Duration,
+}
+
+impl ServeOptions {
+    /// A server for tests and benchmarks: no demo, no metrics, no pages, no TLS, the shipped
+    /// calendars, the test limits.
+    pub fn local(clock: ClockMode) -> Self {
+        ServeOptions {
+            clock,
+            demo: false,
+            metrics: None,
+            calendars: Calendars::shipped().clone(),
+            web: None,
+            web_options: Default::default(),
+            tls: None,
+            limits: test_limits(),
+            idempotency_retention: DEFAULT_IDEMPOTENCY_RETENTION,
+        }
+    }
+}
+
+/// How long an idempotency record is kept by default: 30 days.
+pub const DEFAULT_IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Deletes expired idempotency records now and then every hour.
+fn spawn_idempotency_purge(pool: PgPool, retention: Duration) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            every.tick().await;
+            match junheng_store::idempotency::purge(&pool, retention).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "expired idempotency records deleted"),
+                Err(e) => tracing::warn!(error = %e, "deleting expired idempotency records failed"),
+            }
+        }
+    });
 }
 
 static OBLIGATIONS_OPEN: GaugeFamily = GaugeFamily::new("junheng_obligations_open");
@@ -117,12 +168,17 @@ pub async fn serve(
         calendars,
         web,
         web_options,
+        tls,
+        limits,
+        idempotency_retention,
     } = options;
     let mut state = AppState::new(pool, clock);
     state.demo = demo;
     state.calendars = calendars;
+    state.limiter = Limiter::new(limits);
     let state = Arc::new(state);
     spawn_event_listener(state.clone());
+    spawn_idempotency_purge(state.pool.clone(), idempotency_retention);
     let admin = metrics.map(|listener| {
         let st = state.clone();
         let scrape: junheng_edge::metrics::Scrape = Arc::new(move || Box::pin(scrape(st.clone())));
@@ -179,9 +235,14 @@ pub async fn serve(
     let reflection_v1alpha = reflection().build_v1alpha()?;
 
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, clock = clock.name(), demo, "junheng workflow serving gRPC");
-    let served = Server::builder()
+    tracing::info!(%addr, clock = clock.name(), demo, tls = tls.is_some(), "junheng workflow serving gRPC");
+    let mut builder = Server::builder();
+    if let Some(tls) = &tls {
+        builder = builder.tls_config(tls.server_config()?)?;
+    }
+    let served = builder
         .layer(junheng_edge::metrics::GrpcMetricsLayer)
+        .layer(CallerLimitLayer::new(state.limiter.clone()))
         .trace_fn(|req| {
             // The request id is recorded by the handler (`Shared::call`), which also makes one up
             // when the caller sent none, so every span carries the id the caller is told.
@@ -190,17 +251,40 @@ pub async fn serve(
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(CampaignServiceServer::new(CampaignApi(shared.clone())))
-        .add_service(SchoolServiceServer::new(SchoolApi(shared.clone())))
-        .add_service(SeedServiceServer::new(SeedApi(shared.clone())))
-        .add_service(MentorServiceServer::new(MentorApi(shared.clone())))
-        .add_service(PairingServiceServer::new(PairingApi(shared.clone())))
-        .add_service(AcceptanceServiceServer::new(AcceptanceApi(shared.clone())))
-        .add_service(AwardServiceServer::new(AwardApi(shared.clone())))
-        .add_service(SpreadsheetServiceServer::new(SpreadsheetApi(
-            shared.clone(),
-        )))
-        .add_service(AdminServiceServer::new(AdminApi(shared)))
+        .add_service(
+            CampaignServiceServer::new(CampaignApi(shared.clone()))
+                .max_decoding_message_size(MAX_MESSAGE),
+        )
+        .add_service(
+            SchoolServiceServer::new(SchoolApi(shared.clone()))
+                .max_decoding_message_size(MAX_MESSAGE),
+        )
+        .add_service(
+            SeedServiceServer::new(SeedApi(shared.clone())).max_decoding_message_size(MAX_MESSAGE),
+        )
+        .add_service(
+            MentorServiceServer::new(MentorApi(shared.clone()))
+                .max_decoding_message_size(MAX_MESSAGE),
+        )
+        .add_service(
+            PairingServiceServer::new(PairingApi(shared.clone()))
+                .max_decoding_message_size(MAX_MESSAGE),
+        )
+        .add_service(
+            AcceptanceServiceServer::new(AcceptanceApi(shared.clone()))
+                .max_decoding_message_size(MAX_MESSAGE),
+        )
+        .add_service(
+            AwardServiceServer::new(AwardApi(shared.clone()))
+                .max_decoding_message_size(MAX_MESSAGE),
+        )
+        .add_service(
+            SpreadsheetServiceServer::new(SpreadsheetApi(shared.clone()))
+                .max_decoding_message_size(crate::api::MAX_IMPORT_MESSAGE),
+        )
+        .add_service(
+            AdminServiceServer::new(AdminApi(shared)).max_decoding_message_size(MAX_MESSAGE),
+        )
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
             junheng_edge::systemd::ready();
             shutdown.await;
@@ -225,9 +309,35 @@ pub async fn serve(
 /// A running server for tests and benchmarks: bound to a free port, stopped on drop.
 pub use junheng_edge::running::Running;
 
+/// The limits of [`spawn`]: the defaults without the rate limit, so tests and benchmarks that
+/// drive one token hard measure the server, not the limiter ([`spawn_with`] sets them all).
+pub fn test_limits() -> CallerLimits {
+    CallerLimits {
+        rate_per_sec: f64::INFINITY,
+        burst: f64::INFINITY,
+        ..CallerLimits::default()
+    }
+}
+
 /// Starts the server on 127.0.0.1 with a free port.
 pub async fn spawn(pool: PgPool, clock: ClockMode) -> anyhow::Result<Running> {
-    spawn_with_calendars(pool, clock, Calendars::shipped().clone()).await
+    spawn_local(pool, ServeOptions::local(clock)).await
+}
+
+/// [`spawn`] with these per-caller limits.
+pub async fn spawn_with(
+    pool: PgPool,
+    clock: ClockMode,
+    limits: CallerLimits,
+) -> anyhow::Result<Running> {
+    spawn_local(
+        pool,
+        ServeOptions {
+            limits,
+            ..ServeOptions::local(clock)
+        },
+    )
+    .await
 }
 
 /// [`spawn`] with these calendar years (a bureau's added files).
@@ -236,6 +346,18 @@ pub async fn spawn_with_calendars(
     clock: ClockMode,
     calendars: Calendars,
 ) -> anyhow::Result<Running> {
+    spawn_local(
+        pool,
+        ServeOptions {
+            calendars,
+            ..ServeOptions::local(clock)
+        },
+    )
+    .await
+}
+
+/// Starts the server on 127.0.0.1 with a free port (and a free metrics port).
+async fn spawn_local(pool: PgPool, options: ServeOptions) -> anyhow::Result<Running> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let metrics = TcpListener::bind("127.0.0.1:0").await?;
@@ -244,12 +366,29 @@ pub async fn spawn_with_calendars(
         serve(
             pool,
             ServeOptions {
-                clock,
-                demo: false,
                 metrics: Some(metrics),
-                calendars,
-                web: None,
-                web_options: Default::default(),
+                ..options
+            },
+            listener,
+            stop,
+        )
+    }))
+}
+
+/// Starts the server on 127.0.0.1 with a free port, serving TLS from `tls`.
+pub async fn spawn_tls(
+    pool: PgPool,
+    clock: ClockMode,
+    tls: junheng_edge::tls::TlsFiles,
+) -> anyhow::Result<Running> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    Ok(Running::spawn(addr, None, |stop| {
+        serve(
+            pool,
+            ServeOptions {
+                tls: Some(tls),
+                ..ServeOptions::local(clock)
             },
             listener,
             stop,
@@ -303,12 +442,8 @@ pub async fn spawn_with_web(
         serve(
             pool,
             ServeOptions {
-                clock,
-                demo: false,
-                metrics: None,
-                calendars: Calendars::shipped().clone(),
                 web: Some(web),
-                web_options: Default::default(),
+                ..ServeOptions::local(clock)
             },
             listener,
             stop,

@@ -29,8 +29,14 @@ pub struct AppState {
     pub clock: ClockMode,
     /// Started with `--demo`: reported by GetServerInfo and health (`junheng.demo`).
     pub demo: bool,
-    /// Wakes event followers; fed by LISTEN junheng_events (see `server`).
+    /// Wakes event followers; fed by LISTEN junheng_events (see `server`) with the campaign
+    /// whose events committed.
     pub events: broadcast::Sender<Uuid>,
+    /// Whether LISTEN junheng_events is connected: followers then poll only as a fallback
+    /// (every `FOLLOW_POLL_LISTENING`), else every `FOLLOW_POLL`.
+    pub events_live: std::sync::atomic::AtomicBool,
+    /// Per-caller limits (the gRPC layer and the FollowEvents stream cap share it).
+    pub limiter: Arc<junheng_edge::limits::Limiter>,
     definitions: Mutex<HashMap<String, Arc<CampaignDefinition>>>,
     /// Token lookups: one indexed read per call, no cache, so a revoked or expired token is
     /// refused at once on every replica.
@@ -179,6 +185,8 @@ impl AppState {
             clock,
             demo: false,
             events,
+            events_live: std::sync::atomic::AtomicBool::new(false),
+            limiter: junheng_edge::limits::Limiter::new(Default::default()),
             definitions: Mutex::default(),
             tokens: Tokens::new(clock)
                 .refusing_demo(std::env::var("JUNHENG_ENV").is_ok_and(|e| e == "production")),

@@ -18,6 +18,26 @@ use crate::app::policy::{self, Rpc};
 use crate::convert::{self, Violations, phase_status_to_pb, phase_to_pb, role_to_pb, ts};
 use crate::error::{AppError, AppResult};
 
+/// How often a follower polls while LISTEN junheng_events is down.
+const FOLLOW_POLL: Duration = Duration::from_millis(500);
+/// How often a follower polls while LISTEN is connected: only for events held back by an
+/// older transaction that had not committed when the NOTIFY of a newer one arrived (its own
+/// commit notifies too) and for a notification lost with a connection.
+const FOLLOW_POLL_LISTENING: Duration = Duration::from_secs(5);
+
+/// Waits for a wake-up of `campaign` (or a lagged receiver, which may have missed one).
+async fn woken_for(wake: &mut tokio::sync::broadcast::Receiver<uuid::Uuid>, campaign: uuid::Uuid) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        match wake.recv().await {
+            Ok(c) if c == campaign => return,
+            Ok(_) => continue,
+            Err(RecvError::Lagged(_)) => return,
+            Err(RecvError::Closed) => std::future::pending::<()>().await,
+        }
+    }
+}
+
 pub struct CampaignApi(pub Shared);
 
 /// A campaign definition is a few KiB (`deploy/campaigns/changle-2020.toml`); 256 KiB is far
@@ -306,6 +326,18 @@ impl CampaignService for CampaignApi {
         &self,
         req: Request<pb::FollowEventsRequest>,
     ) -> Result<Response<Self::FollowEventsStream>, Status> {
+        // At most `streams` open streams per caller (RESOURCE_EXHAUSTED past that), checked
+        // before the token is looked up so a flood of streams costs no database round trip;
+        // the slot is held by the stream's task and freed when it ends (at once when the call
+        // is refused).
+        let caller = junheng_edge::limits::caller_key(
+            req.metadata().as_ref(),
+            req.remote_addr().map(|a| a.ip()),
+        );
+        let slot = match self.0.limiter.open_stream(caller) {
+            Ok(slot) => slot,
+            Err(e) => return Err(e.into_status(&super::request_id(&req))),
+        };
         let call = self.0.call(&req).await?;
         let req = req.into_inner();
         let start = async {
@@ -341,6 +373,7 @@ impl CampaignService for CampaignApi {
         let request_id = call.request_id.clone();
         let caller = call.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             loop {
                 // The token is checked again for every batch: a revoked or expired token ends
                 // the stream at once.
@@ -361,9 +394,16 @@ impl CampaignService for CampaignApi {
                     }
                     // NOTIFY wakes us early; the timeout covers a missed notification and
                     // events held back by an older transaction that was still running.
+                    // Only this campaign's NOTIFY wakes it; while LISTEN is connected the
+                    // poll is a slow fallback.
+                    let poll = if state.events_live.load(std::sync::atomic::Ordering::Relaxed) {
+                        FOLLOW_POLL_LISTENING
+                    } else {
+                        FOLLOW_POLL
+                    };
                     tokio::select! {
-                        _ = wake.recv() => {}
-                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                        _ = woken_for(&mut wake, id) => {}
+                        _ = tokio::time::sleep(poll) => {}
                         _ = tx.closed() => return,
                     }
                     continue;

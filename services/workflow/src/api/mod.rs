@@ -30,7 +30,7 @@ pub use mentor::MentorApi;
 pub use pairing::PairingApi;
 pub use school::SchoolApi;
 pub use seed::SeedApi;
-pub use sheets::SpreadsheetApi;
+pub use sheets::{MAX_IMPORT, MAX_IMPORT_MESSAGE, SpreadsheetApi};
 
 /// What every service holds.
 #[derive(Clone)]

@@ -29,7 +29,7 @@ fn is_mobile(s: &str) -> bool {
 }
 
 /// Checks one registration row, adding violations under `schools[i].…`.
-fn check_school(v: &mut Violations, i: usize, s: &pb::NewSchool) -> NewSchool {
+pub(crate) fn check_school(v: &mut Violations, i: usize, s: &pb::NewSchool) -> NewSchool {
     let f = |name: &str| format!("schools[{i}].{name}");
     let code = s.code.trim().to_string();
     if !is_school_code(&code) {

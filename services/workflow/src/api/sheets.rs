@@ -19,8 +19,13 @@ use crate::error::AppError;
 
 pub struct SpreadsheetApi(pub Shared);
 
-/// 20 MiB: far above a province's school list.
-const MAX_IMPORT: usize = 20 << 20;
+/// 20 MiB: far above a province's school list. The service's decoding limit
+/// ([`MAX_IMPORT_MESSAGE`]) leaves room for the other fields, so a file up to this size reaches
+/// the handler and one above it is refused naming `content` and this limit.
+pub const MAX_IMPORT: usize = 20 << 20;
+/// SpreadsheetService's `max_decoding_message_size`: [`MAX_IMPORT`] plus 1 MiB; a message
+/// above it is RESOURCE_EXHAUSTED from tonic before any handler runs.
+pub const MAX_IMPORT_MESSAGE: usize = MAX_IMPORT + (1 << 20);
 
 fn import_error(e: sheets::ImportError) -> AppError {
     match e {
@@ -78,52 +83,92 @@ impl SpreadsheetService for SpreadsheetApi {
     ) -> Result<Response<pb::RegisterSchoolsResponse>, Status> {
         let call = self.0.call(&req).await?;
         let req = req.into_inner();
-        reply(&call, async {
-            call.require(&[Role::Office], "import schools")?;
-            let mut v = Violations::default();
-            v.idempotency_key("idempotency_key", &req.idempotency_key);
-            let campaign = v.uuid("campaign_id", &req.campaign_id);
-            if req.content.is_empty() {
-                v.add("content", "the file is empty");
-            } else if req.content.len() > MAX_IMPORT {
-                v.add("content", format!("at most {MAX_IMPORT} bytes"));
+        reply(
+            &call,
+            async {
+                call.require(&[Role::Office], "import schools")?;
+                let mut v = Violations::default();
+                v.idempotency_key("idempotency_key", &req.idempotency_key);
+                let campaign = v.uuid("campaign_id", &req.campaign_id);
+                if req.content.is_empty() {
+                    v.add("content", "the file is empty");
+                } else if req.content.len() > MAX_IMPORT {
+                    v.add("content", format!("at most {MAX_IMPORT} bytes"));
+                }
+                let lower = v
+                    .optional_text("filename", &req.filename, 255)
+                    .to_ascii_lowercase();
+                let format = if lower.ends_with(".xlsx") {
+                    sheets::Format::Xlsx
+                } else if lower.ends_with(".csv") {
+                    sheets::Format::Csv
+                } else if lower.ends_with(".xls") {
+                    v.add(
+                        "filename",
+                        "legacy .xls is not supported; save as .xlsx or CSV UTF-8",
+                    );
+                    sheets::Format::Csv
+                } else {
+                    sheets::Format::sniff(&req.content)
+                };
+                v.finish()?;
+                // Parsing is CPU work on untrusted bytes: off the async runtime.
+                let content = req.content.clone();
+                let records =
+                    tokio::task::spawn_blocking(move || sheets::import_schools(&content, format))
+                        .await
+                        .map_err(AppError::internal)?
+                        .map_err(import_error)?;
+                check_records(&records)?;
+                // The same checks as RegisterSchools, field by field (`schools[i]` is the i-th school
+                // of the file), and its batch limit.
+                let mut v = Violations::default();
+                if records.len() > crate::api::school::MAX_BATCH {
+                    v.add(
+                        "content",
+                        format!(
+                            "at most {} schools per import",
+                            crate::api::school::MAX_BATCH
+                        ),
+                    );
+                }
+                let rows: Vec<NewSchool> = records
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, r)| {
+                        let has_contact = r.email.is_some() || r.mobile.is_some();
+                        let school = pb::NewSchool {
+                            code: r.code,
+                            name: r.name,
+                            level: crate::convert::level_to_pb(r.level.code()) as i32,
+                            town: r.town,
+                            principal: r.principal,
+                            contacts: if has_contact {
+                                vec![pb::Contact {
+                                    name: r.contact_name.unwrap_or_default(),
+                                    email: r.email.unwrap_or_default(),
+                                    mobile: r.mobile.unwrap_or_default(),
+                                    ..Default::default()
+                                }]
+                            } else {
+                                Vec::new()
+                            },
+                        };
+                        crate::api::school::check_school(&mut v, i, &school)
+                    })
+                    .collect();
+                v.finish()?;
+                let mut w = begin!(self.0, call, "ImportSchools", req);
+                let inserted =
+                    crate::app::schools::register(&self.0, &mut w, &call, campaign, &rows).await?;
+                let resp = pb::RegisterSchoolsResponse {
+                    schools: inserted.iter().map(school_to_pb).collect(),
+                };
+                w.commit(&resp).await?;
+                Ok(resp)
             }
-            let lower = v.optional_text("filename", &req.filename, 255).to_ascii_lowercase();
-            let format = if lower.ends_with(".xlsx") {
-                sheets::Format::Xlsx
-            } else if lower.ends_with(".csv") {
-                sheets::Format::Csv
-            } else if lower.ends_with(".xls") {
-                v.add("filename", "legacy .xls is not supported; save as .xlsx or CSV UTF-8");
-                sheets::Format::Csv
-            } else {
-                sheets::Format::sniff(&req.content)
-            };
-            v.finish()?;
-            let records = sheets::import_schools(&req.content, format).map_err(import_error)?;
-            check_records(&records)?;
-            let rows: Vec<NewSchool> = records
-                .into_iter()
-                .map(|r| {
-                    let contact = serde_json::json!([{ "name": r.contact_name.unwrap_or_default(), "email": r.email.unwrap_or_default(), "mobile": r.mobile.unwrap_or_default(), "robots": [] }]);
-                    let has_contact = contact[0]["email"] != "" || contact[0]["mobile"] != "";
-                    NewSchool {
-                        code: r.code,
-                        name: r.name,
-                        level: r.level.code().into(),
-                        town: r.town,
-                        principal: r.principal,
-                        contacts: if has_contact { contact } else { serde_json::json!([]) },
-                    }
-                })
-                .collect();
-            let mut w = begin!(self.0, call, "ImportSchools", req);
-            let inserted = crate::app::schools::register(&self.0, &mut w, &call, campaign, &rows).await?;
-            let resp = pb::RegisterSchoolsResponse { schools: inserted.iter().map(school_to_pb).collect() };
-            w.commit(&resp).await?;
-            Ok(resp)
-        }
-        .await)
+            .await,
+        )
     }
 
     async fn export(

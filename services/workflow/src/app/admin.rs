@@ -20,6 +20,10 @@ pub fn new_token() -> String {
 
 /// The instant the server runs at (real or simulated).
 pub async fn now(state: &AppState) -> AppResult<DateTime<Utc>> {
+    // The real clock needs no connection (unauthenticated GetServerInfo takes none).
+    if state.clock == ClockMode::Real {
+        return Ok(Utc::now());
+    }
     let mut conn = state.pool.acquire().await?;
     state.now(&mut conn).await
 }
