@@ -6,86 +6,19 @@ use std::collections::HashMap;
 use junheng_core::{CaseState, Role};
 use junheng_proto::v1 as pb;
 use junheng_proto::v1::school_service_server::SchoolService;
-use junheng_store::schools::{Filter, NewSchool};
+use junheng_store::schools::Filter;
 use tonic::{Request, Response, Status};
 
 use super::{Shared, begin, reply};
 use crate::app::policy::{self, Rpc};
 use crate::app::schools as app;
-use junheng_edge::violations::{control_char, echo};
+use junheng_edge::violations::echo;
 
-use crate::convert::{Violations, contacts_to_json, level_from_pb, school_to_pb};
+use crate::convert::{
+    MAX_BATCH, Violations, check_school, is_school_code, level_from_pb, school_to_pb,
+};
 
 pub struct SchoolApi(pub Shared);
-
-pub const MAX_BATCH: usize = 20_000;
-
-fn is_school_code(s: &str) -> bool {
-    s.len() == 10 && s.bytes().all(|b| b.is_ascii_digit())
-}
-
-fn is_mobile(s: &str) -> bool {
-    s.len() == 11 && s.starts_with('1') && s.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// Checks one registration row, adding violations under `schools[i].…`.
-pub(crate) fn check_school(v: &mut Violations, i: usize, s: &pb::NewSchool) -> NewSchool {
-    let f = |name: &str| format!("schools[{i}].{name}");
-    let code = s.code.trim().to_string();
-    if !is_school_code(&code) {
-        v.add(
-            f("code"),
-            format!("`{}` is not a 10-digit school code", echo(&code)),
-        );
-    }
-    let name = v.text(&f("name"), &s.name, 100);
-    let level = pb::SchoolLevel::try_from(s.level)
-        .ok()
-        .and_then(level_from_pb);
-    if level.is_none() {
-        v.add(
-            f("level"),
-            "must be SCHOOL_LEVEL_PRIMARY, SCHOOL_LEVEL_JUNIOR or SCHOOL_LEVEL_NINE_YEAR",
-        );
-    }
-    let town = v.text(&f("town"), &s.town, 50);
-    let principal = v.text(&f("principal"), &s.principal, 50);
-    for (j, c) in s.contacts.iter().enumerate() {
-        let cf = |n: &str| format!("schools[{i}].contacts[{j}].{n}");
-        v.optional_text(&cf("name"), &c.name, 50);
-        let email = c.email.trim();
-        v.email(&cf("email"), email);
-        let mobile = c.mobile.trim();
-        if !mobile.is_empty() && !is_mobile(mobile) {
-            v.add(
-                cf("mobile"),
-                format!("`{}` is not an 11-digit mobile number", echo(mobile)),
-            );
-        }
-        if email.is_empty() && mobile.is_empty() && c.robots.is_empty() {
-            v.add(
-                cf("email"),
-                "a contact needs an email, a mobile number or a robot",
-            );
-        }
-        for (k, r) in c.robots.iter().enumerate() {
-            if r.trim().is_empty() || r.len() > 100 || control_char(r).is_some() {
-                v.add(
-                    format!("schools[{i}].contacts[{j}].robots[{k}]"),
-                    "a robot reference is 1 to 100 characters",
-                );
-            }
-        }
-    }
-    NewSchool {
-        code,
-        name,
-        level: level.unwrap_or("primary").to_string(),
-        town,
-        principal,
-        contacts: contacts_to_json(&s.contacts),
-    }
-}
 
 #[tonic::async_trait]
 impl SchoolService for SchoolApi {

@@ -123,13 +123,10 @@ impl SpreadsheetService for SpreadsheetApi {
                 // The same checks as RegisterSchools, field by field (`schools[i]` is the i-th school
                 // of the file), and its batch limit.
                 let mut v = Violations::default();
-                if records.len() > crate::api::school::MAX_BATCH {
+                if records.len() > crate::convert::MAX_BATCH {
                     v.add(
                         "content",
-                        format!(
-                            "at most {} schools per import",
-                            crate::api::school::MAX_BATCH
-                        ),
+                        format!("at most {} schools per import", crate::convert::MAX_BATCH),
                     );
                 }
                 let rows: Vec<NewSchool> = records
@@ -154,7 +151,7 @@ impl SpreadsheetService for SpreadsheetApi {
                                 Vec::new()
                             },
                         };
-                        crate::api::school::check_school(&mut v, i, &school)
+                        crate::convert::check_school(&mut v, i, &school)
                     })
                     .collect();
                 v.finish()?;
