@@ -170,3 +170,51 @@ fn rustls_config_for_http_listeners_offers_h2_and_http1() {
     let err = format!("{:#}", missing.server_config().unwrap_err());
     assert!(err.contains("nope.pem"), "{err}");
 }
+
+/// The pages speak TLS when gRPC does, from the same certificate: a browser that trusts the CA
+/// reads the notice board and gets a `Secure` session cookie; plaintext HTTP gets nothing.
+#[tokio::test]
+async fn the_pages_are_served_over_tls_with_secure_cookies() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let certs = Certs::new();
+    let (pool, _) = fresh_db().await;
+    let (_server, web) =
+        junheng_workflow::spawn_tls_with_web(pool, ClockMode::Real, certs.server(true))
+            .await
+            .expect("server starts");
+    let ca = reqwest::Certificate::from_pem(&pem(&certs.path("ca.pem"))).unwrap();
+    let browser = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    // No client certificate is asked of a browser, although gRPC requires one here (mTLS).
+    let board = browser
+        .get(format!("https://localhost:{}/", web.port()))
+        .send()
+        .await
+        .expect("the board answers over TLS");
+    assert_eq!(board.status(), 200);
+    assert!(board.text().await.unwrap().contains("公示"));
+    let login = browser
+        .get(format!("https://localhost:{}/login", web.port()))
+        .send()
+        .await
+        .unwrap();
+    let cookies: Vec<String> = login
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    assert!(
+        !cookies.is_empty() && cookies.iter().all(|c| c.contains("; Secure")),
+        "{cookies:?}"
+    );
+    // Plain HTTP on the TLS port is no page.
+    let plain = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{}/", web.port()))
+        .send()
+        .await;
+    assert!(plain.is_err() || plain.unwrap().status() != 200);
+}

@@ -17,7 +17,7 @@ pub mod state;
 pub mod web;
 
 pub use server::{
-    Running, ServeOptions, serve, spawn, spawn_tls, spawn_with, spawn_with_calendars,
-    spawn_with_web, test_limits,
+    Running, ServeOptions, serve, spawn, spawn_tls, spawn_tls_with_web, spawn_with,
+    spawn_with_calendars, spawn_with_web, test_limits,
 };
 pub use state::ClockMode;

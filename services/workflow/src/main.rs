@@ -144,6 +144,10 @@ async fn main() -> anyhow::Result<()> {
     if let Ok(addr) = args.metrics_addr.parse::<SocketAddr>() {
         junheng_edge::tls::check_listen("metrics", addr, false, insecure)?;
     }
+    // The pages speak TLS from the same certificate when one is given.
+    if let Ok(addr) = args.web_listen.parse::<SocketAddr>() {
+        junheng_edge::tls::check_listen("pages", addr, tls.is_some(), insecure)?;
+    }
     if let Some(files) = &tls {
         files.server_config().context("--tls-cert/--tls-key")?;
     }

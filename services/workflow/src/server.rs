@@ -189,9 +189,24 @@ pub async fn serve(
         ))
     });
     let (web_stop, web_stopped) = tokio::sync::oneshot::channel::<()>();
+    // The pages speak TLS when gRPC does, from the same certificate (browsers present no
+    // client certificate: no client verification there); cookies are `Secure` then.
+    let web_tls = match (&web, &tls) {
+        (Some(_), Some(files)) => Some(
+            junheng_edge::tls::TlsFiles {
+                client_ca: None,
+                ..files.clone()
+            }
+            .acceptor()?,
+        ),
+        _ => None,
+    };
+    let web_options = crate::web::WebOptions {
+        secure_cookies: web_options.secure_cookies || web_tls.is_some(),
+    };
     let pages = web.map(|listener| {
         let router = crate::web::router(state.clone(), web_options);
-        tokio::spawn(crate::web::serve_web(listener, router, async {
+        tokio::spawn(crate::web::serve_web(listener, router, web_tls, async {
             let _ = web_stopped.await;
         }))
     });
@@ -394,6 +409,32 @@ pub async fn spawn_tls(
             stop,
         )
     }))
+}
+
+/// [`spawn_tls`] with the pages too, over TLS from the same certificate; returns where the
+/// pages answer.
+pub async fn spawn_tls_with_web(
+    pool: PgPool,
+    clock: ClockMode,
+    tls: junheng_edge::tls::TlsFiles,
+) -> anyhow::Result<(Running, std::net::SocketAddr)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let web = TcpListener::bind("127.0.0.1:0").await?;
+    let web_addr = web.local_addr()?;
+    let running = Running::spawn(addr, None, |stop| {
+        serve(
+            pool,
+            ServeOptions {
+                tls: Some(tls),
+                web: Some(web),
+                ..ServeOptions::local(clock)
+            },
+            listener,
+            stop,
+        )
+    });
+    Ok((running, web_addr))
 }
 
 /// Reflection (v1 and v1alpha alike) lists exactly the services this server adds: the

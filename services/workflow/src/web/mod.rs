@@ -60,13 +60,52 @@ pub fn router(app: Arc<AppState>, options: WebOptions) -> Router {
 pub async fn serve_web(
     listener: TcpListener,
     router: Router,
+    tls: Option<junheng_edge::tls::TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    tracing::info!(addr = %listener.local_addr()?, "junheng workflow serving pages");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await?;
-    Ok(())
+    let addr = listener.local_addr()?;
+    let Some(acceptor) = tls else {
+        tracing::info!(%addr, "junheng workflow serving pages");
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        return Ok(());
+    };
+    // axum serves plain TCP only: accept, hand the TLS handshake to its own task, then serve
+    // the connection with hyper (HTTP/1.1 or HTTP/2, as ALPN chose).
+    tracing::info!(%addr, "junheng workflow serving pages over TLS");
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepting a pages connection failed");
+                    continue;
+                }
+            },
+            _ = &mut shutdown => return Ok(()),
+        };
+        let acceptor = acceptor.clone();
+        let router = router.clone();
+        tokio::spawn(async move {
+            let stream = match acceptor.accept(tcp).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake on the pages port failed");
+                    return;
+                }
+            };
+            let service = hyper_util::service::TowerToHyperService::new(router);
+            if let Err(e) =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(stream), service)
+                    .await
+            {
+                tracing::debug!(%peer, error = %e, "pages connection ended with an error");
+            }
+        });
+    }
 }
 
 /// No scripts, no frames, no third parties; nothing cached that a session shows.
