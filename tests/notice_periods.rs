@@ -254,3 +254,52 @@ async fn a_year_with_only_a_data_file_is_created_and_counts_its_working_days() {
         at("2031-03-12T00:00:00+08:00").timestamp()
     );
 }
+
+#[tokio::test]
+async fn one_objector_files_at_most_three_objections_against_a_notice() {
+    let app = App::spawn(ClockMode::Simulated {
+        start: Some(at("2020-04-07T09:00:00+08:00")),
+    })
+    .await;
+    let (camp, schools) = changle(&app).await;
+    let notice = nominate_and_notice(&app, &camp.id, &schools[0].id).await;
+    let dept = app.token("业务科室", pb::Role::Department, "").await;
+    let file = |contact: &'static str| {
+        let (app, dept, notice, school) = (&app, &dept, notice.id.clone(), schools[0].id.clone());
+        async move {
+            app.seed()
+                .file_objection(auth(
+                    dept,
+                    pb::FileObjectionRequest {
+                        idempotency_key: key(),
+                        notice_id: notice,
+                        school_id: school,
+                        objector_name: "张三".into(),
+                        objector_contact: contact.into(),
+                        grounds: "办学条件未达标".into(),
+                        evidence: "现场照片".into(),
+                    },
+                ))
+                .await
+        }
+    };
+    for _ in 0..3 {
+        file("13800001111")
+            .await
+            .expect("up to three from one objector");
+    }
+    let before = app.snapshot().await;
+    let s = expect_code(file(" 13800001111").await, Code::FailedPrecondition);
+    assert!(
+        s.message().contains("at most 3 objections"),
+        "{}",
+        s.message()
+    );
+    assert_eq!(
+        app.snapshot().await,
+        before,
+        "a refused objection changes nothing"
+    );
+    // Another objector is not held to the first one's count.
+    file("13900002222").await.expect("another objector");
+}

@@ -388,6 +388,9 @@ pub struct CampaignDefinition {
     pub phases: BTreeMap<PhaseKind, PhaseWindow>,
     pub indicators: Vec<Indicator>,
     pub notice_working_days: u32,
+    /// How many objections one objector (by contact) may file against one notice.
+    #[serde(default = "default_max_objections")]
+    pub max_objections_per_objector: u32,
     pub supplementary_notice: bool,
     pub group_min: u32,
     pub group_max: u32,
@@ -497,6 +500,10 @@ impl CampaignDefinition {
             _ => Err(DefinitionError(v.problems)),
         }
     }
+}
+
+fn default_max_objections() -> u32 {
+    3
 }
 
 fn build_calendar(def: &CampaignDefinition, years: &Calendars) -> WorkCalendar {
@@ -658,12 +665,14 @@ mod raw {
     pub struct Notice {
         pub working_days: Spanned<i64>,
         pub supplementary: bool,
+        pub max_objections_per_objector: Spanned<i64>,
     }
     impl Default for Notice {
         fn default() -> Self {
             Notice {
                 working_days: Spanned::new(0..0, 5),
                 supplementary: true,
+                max_objections_per_objector: Spanned::new(0..0, 3),
             }
         }
     }
@@ -1018,6 +1027,12 @@ impl Validator<'_> {
 
         let notice_working_days =
             self.count(&raw.notice.working_days, "notice.working_days", 1, 30);
+        let max_objections_per_objector = self.count(
+            &raw.notice.max_objections_per_objector,
+            "notice.max_objections_per_objector",
+            1,
+            100,
+        );
         let group_min = self.count(&raw.pairing.group_min, "pairing.group_min", 1, 50);
         let group_max = self.count(&raw.pairing.group_max, "pairing.group_max", 1, 50);
         if group_max < group_min {
@@ -1189,6 +1204,7 @@ impl Validator<'_> {
             phases,
             indicators,
             notice_working_days,
+            max_objections_per_objector,
             supplementary_notice: raw.notice.supplementary,
             group_min,
             group_max,

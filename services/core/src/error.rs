@@ -64,6 +64,10 @@ pub enum RuleError {
     LateObjection { ended: String },
     #[error("the school is no longer on the list (state {state})")]
     NoLongerListed { state: &'static str },
+    #[error(
+        "one objector may file at most {max} objections against a notice (notice.max_objections_per_objector)"
+    )]
+    TooManyObjections { max: u32 },
     #[error("the objection is already {status}")]
     ObjectionSettled { status: &'static str },
     #[error("the notice period runs until {until}")]

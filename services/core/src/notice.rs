@@ -138,6 +138,8 @@ pub struct NoticeFacts {
     pub closed: bool,
     /// The schools on the notice, in notice order.
     pub schools: Vec<Uuid>,
+    /// Objections filed against the notice so far, per objector contact (trimmed).
+    pub objections_by_contact: std::collections::BTreeMap<String, u32>,
 }
 
 impl NoticeKind {
@@ -325,6 +327,16 @@ pub fn file_objection(
         &cmd.grounds,
         &cmd.evidence,
     )?;
+    let filed = notice
+        .objections_by_contact
+        .get(cmd.objector_contact.trim())
+        .copied()
+        .unwrap_or(0);
+    if filed >= ctx.def.max_objections_per_objector {
+        return Err(RuleError::TooManyObjections {
+            max: ctx.def.max_objections_per_objector,
+        });
+    }
     let school = match school {
         Some(s) if notice.schools.contains(&cmd.school) => s,
         _ => {
@@ -531,7 +543,52 @@ mod tests {
             ends_at,
             closed,
             schools: (1..4).map(Uuid::from_u128).collect(),
+            objections_by_contact: Default::default(),
         }
+    }
+
+    #[test]
+    fn one_objector_files_at_most_the_definitions_number_against_a_notice() {
+        let def = changle();
+        assert_eq!(def.max_objections_per_objector, 3);
+        let (phase, listed_state) = NoticeKind::SeedCandidates.objection_phase();
+        let phases = board_open(&def, phase);
+        let now = phases.get(phase).opened_at.unwrap();
+        let mut n = notice(
+            NoticeKind::SeedCandidates,
+            now + chrono::Duration::days(3),
+            false,
+        );
+        let facts = ListedSchool {
+            state: listed_state,
+            name: "一小".into(),
+        };
+        let cmd = FileObjection {
+            objection: Uuid::from_u128(5),
+            school: Uuid::from_u128(2),
+            objector_name: "张三".into(),
+            objector_contact: " 13800000000 ".into(),
+            grounds: "理由".into(),
+            evidence: "材料".into(),
+            filed_by: "office".into(),
+        };
+        let ctx = Ctx {
+            now,
+            def: &def,
+            phases: &phases,
+        };
+        n.objections_by_contact.insert("13800000000".into(), 2);
+        assert!(file_objection(cmd.clone(), &n, Some(&facts), &ctx).is_ok());
+        n.objections_by_contact.insert("13800000000".into(), 3);
+        let err = file_objection(cmd.clone(), &n, Some(&facts), &ctx).unwrap_err();
+        assert_eq!(err, RuleError::TooManyObjections { max: 3 });
+        assert!(err.to_string().contains("at most 3"), "{err}");
+        // Another objector is not held to the first one's count.
+        let other = FileObjection {
+            objector_contact: "13900000000".into(),
+            ..cmd
+        };
+        assert!(file_objection(other, &n, Some(&facts), &ctx).is_ok());
     }
 
     fn kind_of(i: usize) -> NoticeKind {

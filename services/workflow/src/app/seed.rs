@@ -27,6 +27,13 @@ async fn notice_facts(conn: &mut PgConnection, n: &NoticeRow) -> AppResult<Notic
         ends_at: n.ends_at,
         closed: n.closed_at.is_some(),
         schools: seed::notice_schools(conn, n.id).await?,
+        objections_by_contact: seed::notice_objections(conn, n.id).await?.into_iter().fold(
+            Default::default(),
+            |mut by, o| {
+                *by.entry(o.objector_contact.trim().to_string()).or_insert(0) += 1;
+                by
+            },
+        ),
     })
 }
 
