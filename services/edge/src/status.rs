@@ -44,6 +44,12 @@ pub type ApiResult<T> = Result<T, ApiError>;
 /// At most this many characters of a violation's field path and reason reach the reply.
 const MAX_FIELD_CHARS: usize = 200;
 const MAX_REASON_CHARS: usize = 400;
+/// The violations a reply carries in its details, by their UTF-8 size: a 20,000-row import
+/// with every row wrong still answers within a client's 16 KiB metadata limit (the details
+/// are base64 in a header; the message is percent-encoded).
+const MAX_DETAIL_BYTES: usize = 6 * 1024;
+/// Violations named in the message itself.
+const MESSAGE_VIOLATIONS: usize = 5;
 
 fn cap(s: String, max: usize) -> String {
     if s.chars().count() <= max {
@@ -82,17 +88,39 @@ impl ApiError {
                 // A reason that quotes more than a prefix of the caller's value (a parser's
                 // message with the whole line, say) is cut here, so no reply outgrows a
                 // client's metadata limit.
-                let violations: Vec<(String, String)> = violations
-                    .into_iter()
-                    .map(|(f, r)| (cap(f, MAX_FIELD_CHARS), cap(r, MAX_REASON_CHARS)))
-                    .collect();
-                let summary = violations
+                let total = violations.len();
+                let mut kept: Vec<(String, String)> = Vec::new();
+                let mut bytes = 0;
+                for (f, r) in violations {
+                    let (f, r) = (cap(f, MAX_FIELD_CHARS), cap(r, MAX_REASON_CHARS));
+                    bytes += f.len() + r.len();
+                    if bytes > MAX_DETAIL_BYTES {
+                        break;
+                    }
+                    kept.push((f, r));
+                }
+                let more = total - kept.len();
+                if more > 0 {
+                    kept.push((
+                        "…".into(),
+                        format!("and {more} more violations (fix these and retry)"),
+                    ));
+                }
+                // The message names the first few; the details carry all that fit.
+                let mut summary = kept
                     .iter()
+                    .take(MESSAGE_VIOLATIONS)
                     .map(|(f, r)| format!("{f}: {r}"))
                     .collect::<Vec<_>>()
                     .join("; ");
+                if kept.len() > MESSAGE_VIOLATIONS {
+                    summary.push_str(&format!(
+                        "; … {} violations in all (see the details)",
+                        total
+                    ));
+                }
                 let mut details = ErrorDetails::new();
-                for (f, r) in violations {
+                for (f, r) in kept {
                     details.add_bad_request_violation(f, r);
                 }
                 Status::with_error_details(
@@ -197,6 +225,36 @@ mod tests {
             .map(|v| v.field.as_str())
             .collect();
         assert_eq!(fields, ["a", "b"]);
+    }
+
+    #[test]
+    fn thousands_of_violations_fit_a_clients_metadata_limit() {
+        let many: Vec<(String, String)> = (0..20_000)
+            .map(|i| {
+                (
+                    format!("schools[{i}].name"),
+                    "不能为空，且不超过 100 个字符".to_string(),
+                )
+            })
+            .collect();
+        let s = ApiError::Invalid(many).into_status("r");
+        let br = s.get_details_bad_request().expect("BadRequest detail");
+        let last = br.field_violations.last().unwrap();
+        assert_eq!(last.field, "…");
+        assert!(last.description.contains("more violations"), "{last:?}");
+        assert_eq!(br.field_violations[0].field, "schools[0].name");
+        assert!(
+            s.message().contains("20000 violations in all"),
+            "{}",
+            s.message()
+        );
+        let mut headers = http::HeaderMap::new();
+        s.add_header(&mut headers).unwrap();
+        let size: usize = headers
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len())
+            .sum();
+        assert!(size < 16 * 1024, "reply metadata is {size} bytes");
     }
 
     #[test]
