@@ -112,7 +112,8 @@ pub fn provider(service: &'static str, url: &str) -> anyhow::Result<SdkTracerPro
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_tonic()
         .with_endpoint(url)
-        .build()?;
+        .build()
+        .map_err(|e| anyhow::anyhow!("--otlp-endpoint {url}: {e}"))?;
     let batch =
         opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor::builder(
             exporter,

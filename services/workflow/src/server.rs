@@ -418,23 +418,14 @@ pub async fn spawn_tls_with_web(
     clock: ClockMode,
     tls: junheng_edge::tls::TlsFiles,
 ) -> anyhow::Result<(Running, std::net::SocketAddr)> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let web = TcpListener::bind("127.0.0.1:0").await?;
-    let web_addr = web.local_addr()?;
-    let running = Running::spawn(addr, None, |stop| {
-        serve(
-            pool,
-            ServeOptions {
-                tls: Some(tls),
-                web: Some(web),
-                ..ServeOptions::local(clock)
-            },
-            listener,
-            stop,
-        )
-    });
-    Ok((running, web_addr))
+    spawn_pages(
+        pool,
+        ServeOptions {
+            tls: Some(tls),
+            ..ServeOptions::local(clock)
+        },
+    )
+    .await
 }
 
 /// Reflection (v1 and v1alpha alike) lists exactly the services this server adds: the
@@ -475,6 +466,13 @@ pub async fn spawn_with_web(
     pool: PgPool,
     clock: ClockMode,
 ) -> anyhow::Result<(Running, std::net::SocketAddr)> {
+    spawn_pages(pool, ServeOptions::local(clock)).await
+}
+
+async fn spawn_pages(
+    pool: PgPool,
+    options: ServeOptions,
+) -> anyhow::Result<(Running, std::net::SocketAddr)> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let web = TcpListener::bind("127.0.0.1:0").await?;
@@ -484,7 +482,7 @@ pub async fn spawn_with_web(
             pool,
             ServeOptions {
                 web: Some(web),
-                ..ServeOptions::local(clock)
+                ..options
             },
             listener,
             stop,
