@@ -6,6 +6,7 @@
 Every Deployment: at least 2 replicas, non-root, read-only root filesystem, no privilege
 escalation, all capabilities dropped, resources, native gRPC liveness (junheng.live) and
 readiness (junheng.ready) probes on its gRPC port, a PodDisruptionBudget and a Service; the
+workflow's pages on their own port 'web', open to every source; the
 migration Job runs `--migrate-only`; a 3-instance CloudNativePG Cluster; a default-deny ingress
 policy, the workflow reachable only from the scheduler, PostgreSQL only from the services; no
 Secret is rendered (Secrets are referenced, created by the operator or by hand).
@@ -76,6 +77,20 @@ def main():
     need(len(grpc_from) == 1 and grpc_from[0]["from"] == [
         {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "junheng-scheduler"}}}],
          "the workflow's gRPC port must be reachable from the scheduler only")
+    web_rules = [r for r in wf.get("ingress", []) if any(p["port"] == 8080 for p in r.get("ports", []))]
+    need(len(web_rules) == 1 and "from" not in web_rules[0] and len(web_rules[0]["ports"]) == 1,
+         "the workflow's pages port (8080) must be open to every source, and that rule to that port only")
+    for d in deployments:
+        if d["metadata"]["name"] != "junheng-workflow":
+            continue
+        c = d["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e.get("value") for e in c.get("env", [])}
+        web_port = next((p["containerPort"] for p in c.get("ports", []) if p["name"] == "web"), None)
+        need(web_port == 8080 and env.get("JUNHENG_WEB_LISTEN") == f"0.0.0.0:{web_port}",
+             "the workflow must serve the pages (JUNHENG_WEB_LISTEN) on its container port 'web'")
+    need(any(p.get("name") == "web" and p.get("targetPort") == "web"
+             for s in by_kind.get("Service", []) if s["metadata"]["name"] == "junheng-workflow"
+             for p in s["spec"]["ports"]), "the workflow's Service must expose the pages port 'web'")
     pg = pols.get("junheng-pg-ingress", {})
     allowed = set()
     for r in pg.get("ingress", []):
