@@ -398,7 +398,7 @@ impl PrivatePg {
             .expect("PostgreSQL binaries (initdb, pg_ctl) are installed");
         // A short path: the socket directory lives inside it (~107-byte limit).
         let dir = std::path::PathBuf::from(format!(
-            "/tmp/jh-outage-{}",
+            "/tmp/jh-pg-{}",
             &uuid::Uuid::new_v4().simple().to_string()[..12]
         ));
         std::fs::create_dir_all(&dir).expect("create the cluster directory");

@@ -50,6 +50,8 @@ pub struct OpenObligation {
     pub due_at: DateTime<Utc>,
     pub subject: String,
     pub created_at: DateTime<Utc>,
+    /// The `traceparent` of the call that opened it: its reminders continue that trace.
+    pub trace_context: Option<String>,
 }
 
 pub(crate) async fn open_obligations(
@@ -58,7 +60,7 @@ pub(crate) async fn open_obligations(
 ) -> Result<Vec<OpenObligation>, sqlx::Error> {
     sqlx::query_as!(
         OpenObligation,
-        r#"SELECT id, kind, school_id, owner_role, owner_school, due_at, subject, created_at
+        r#"SELECT id, kind, school_id, owner_role, owner_school, due_at, subject, created_at, trace_context
            FROM obligations WHERE campaign_id = $1 AND status = 'open' ORDER BY due_at, id"#,
         campaign
     )
@@ -196,7 +198,7 @@ impl Planner {
                             html_hook: None,
                             quiet: Some(q),
                             hold_limit: Some(o.due_at),
-                            trace_context: None,
+                            trace_context: o.trace_context.clone(),
                         };
                         rows.extend(outbox::rows_for(
                             &self.settings,
@@ -243,7 +245,7 @@ impl Planner {
                                 html_hook: None,
                                 quiet: Some(q),
                                 hold_limit: None,
-                                trace_context: None,
+                                trace_context: o.trace_context.clone(),
                             };
                             rows.extend(outbox::rows_for(
                                 &self.settings,
@@ -274,7 +276,7 @@ impl Planner {
         let tz = def.tz();
         let mut conn = pool.acquire().await?;
         let notices = sqlx::query!(
-            r#"SELECT n.id, n.title, n.ends_at, n.closed_at
+            r#"SELECT n.id, n.title, n.ends_at, n.closed_at, n.trace_context
                FROM notices n LEFT JOIN notice_expiries e ON e.notice_id = n.id
                WHERE n.campaign_id = $1 AND n.ends_at <= $2 AND e.closed_at IS NULL
                ORDER BY n.ends_at, n.id"#,
@@ -307,7 +309,7 @@ impl Planner {
                 html_hook: None,
                 quiet: Some(QuietRules::for_campaign(def)),
                 hold_limit: None,
-                trace_context: None,
+                trace_context: n.trace_context.clone(),
             };
             // The office copy carries the whole list, rendered once per office endpoint. Each
             // listed school's copy names only that school and the list's size, so a notice to

@@ -165,7 +165,14 @@ pub async fn apply_obligations(
             }
         }
     }
-    obligations::open_many(conn, ctx.campaign, &opens, ctx.at).await?;
+    obligations::open_many(
+        conn,
+        ctx.campaign,
+        &opens,
+        ctx.at,
+        ctx.trace_context.as_deref(),
+    )
+    .await?;
     Ok(())
 }
 

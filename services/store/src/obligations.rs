@@ -99,6 +99,7 @@ pub async fn open_many(
     campaign: Uuid,
     items: &[NewObligation],
     at: DateTime<Utc>,
+    trace_context: Option<&str>,
 ) -> Result<()> {
     if items.is_empty() {
         return Ok(());
@@ -113,14 +114,14 @@ pub async fn open_many(
     let dues: Vec<DateTime<Utc>> = items.iter().map(|o| o.due).collect();
     let subjects: Vec<String> = items.iter().map(|o| o.subject.clone()).collect();
     sqlx::query!(
-        r#"INSERT INTO obligations (id, campaign_id, kind, school_id, key, owner_role, owner_school, deadline_ref, due_at, subject, status, created_at)
-           SELECT i, $1, k, s, ky, r, os, d, du, su, 'open', $2
+        r#"INSERT INTO obligations (id, campaign_id, kind, school_id, key, owner_role, owner_school, deadline_ref, due_at, subject, status, created_at, trace_context)
+           SELECT i, $1, k, s, ky, r, os, d, du, su, 'open', $2, $12
            FROM UNNEST($3::uuid[], $4::text[], $5::uuid[], $6::text[], $7::text[], $8::uuid[], $9::text[], $10::timestamptz[], $11::text[])
                 AS t(i, k, s, ky, r, os, d, du, su)
            ON CONFLICT (campaign_id, kind, school_id, key) DO UPDATE
            SET status = 'open', due_at = EXCLUDED.due_at, deadline_ref = EXCLUDED.deadline_ref,
                owner_role = EXCLUDED.owner_role, owner_school = EXCLUDED.owner_school,
-               subject = EXCLUDED.subject, closed_at = NULL"#,
+               subject = EXCLUDED.subject, closed_at = NULL, trace_context = EXCLUDED.trace_context"#,
         campaign,
         at,
         &ids,
@@ -132,6 +133,7 @@ pub async fn open_many(
         &refs,
         &dues,
         &subjects,
+        trace_context,
     )
     .execute(&mut *conn)
     .await?;

@@ -164,10 +164,11 @@ pub async fn insert_notice(
     n: &NoticeRow,
     schools: &[Uuid],
     at: DateTime<Utc>,
+    trace_context: Option<&str>,
 ) -> Result<()> {
     sqlx::query!(
-        r#"INSERT INTO notices (id, campaign_id, kind, title, starts_at, ends_at, last_day, created_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"#,
+        r#"INSERT INTO notices (id, campaign_id, kind, title, starts_at, ends_at, last_day, created_at, trace_context)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"#,
         n.id,
         n.campaign_id,
         n.kind.code(),
@@ -175,7 +176,8 @@ pub async fn insert_notice(
         n.starts_at,
         n.ends_at,
         n.last_day,
-        at
+        at,
+        trace_context
     )
     .execute(&mut *conn)
     .await?;

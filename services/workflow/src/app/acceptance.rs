@@ -365,7 +365,8 @@ pub async fn publish_results_notice(
         closed_at: None,
     };
     let now = w.now;
-    seed::insert_notice(w.conn(), &row, &d.ranking, now).await?;
+    let trace = junheng_edge::telemetry::traceparent();
+    seed::insert_notice(w.conn(), &row, &d.ranking, now, trace.as_deref()).await?;
     phases::replace_results(w.conn(), cmd.campaign, &results_json(&d.results)?, now).await?;
     campaigns::set_results_notice(w.conn(), cmd.campaign, d.notice).await?;
     w.record(call, cmd.campaign, &d.effects).await?;

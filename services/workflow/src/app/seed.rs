@@ -240,7 +240,8 @@ pub async fn publish_notice(
         closed_at: None,
     };
     let now = w.now;
-    seed::insert_notice(w.conn(), &row, &d.schools, now).await?;
+    let trace = junheng_edge::telemetry::traceparent();
+    seed::insert_notice(w.conn(), &row, &d.schools, now, trace.as_deref()).await?;
     w.record(call, cmd.campaign, &d.effects).await?;
     notices::view(w.conn(), row).await
 }
