@@ -116,3 +116,15 @@ pub async fn campaign_id(state: &AppState, code: &str) -> AppResult<Uuid> {
         .map(|c| c.id)
         .ok_or_else(|| crate::error::AppError::NotFound(format!("no campaign `{code}`")))
 }
+
+/// As [`campaigns`], by id (the desk's filter: the scheduler names campaigns by id).
+pub async fn campaign_ids(state: &AppState, call: &Call) -> AppResult<Vec<(Uuid, String)>> {
+    policy::read(call, Rpc::ListCampaigns, None)?;
+    let mut conn = state.pool.acquire().await?;
+    Ok(junheng_store::campaigns::list(&mut conn)
+        .await?
+        .into_iter()
+        .filter(|row| call.scope.covers(row.id))
+        .map(|row| (row.id, format!("{}{}年{}", row.county, row.year, row.code)))
+        .collect())
+}
