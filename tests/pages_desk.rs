@@ -326,6 +326,31 @@ async fn the_office_desk_shows_failures_resends_in_bulk_and_re_enables_a_robot()
         audited.iter().all(|(_, role)| role == "office"),
         "{audited:?}"
     );
+    // A phase summary sent shows on the dashboard's "last summaries sent", read the same way.
+    let t1 = t0 + chrono::Duration::minutes(2);
+    let mut summary = rows(campaign_id, "hook", 1, t1);
+    summary[0].kind = Kind::PhaseSummary;
+    summary[0].dedupe_key = "desk:summary".into();
+    summary[0].recipient = "role:leadership".into();
+    summary[0].payload.title = "第一阶段工作小结".into();
+    outbox::insert(&mut app.pool.acquire().await.unwrap(), &summary, t1)
+        .await
+        .unwrap();
+    assert_eq!(d.drain(t1, 10).await.unwrap().sent, 1);
+    let leader_cookie = sign_in(&c, &web, &leader).await;
+    let (st, dash) = get(
+        &c,
+        &leader_cookie,
+        &format!("{web}/campaigns/{}/dashboard", campaign.code),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{dash}");
+    let section = dash.split("最近发送的阶段小结").nth(1).unwrap();
+    assert!(
+        section.contains("第一阶段工作小结") && section.contains("已送达"),
+        "{section}"
+    );
+
     // The disabled robot, with its reason, and re-enabled.
     drop(removed);
     wiremock::Mock::given(wiremock::matchers::method("POST"))
@@ -390,6 +415,13 @@ async fn the_office_desk_shows_failures_resends_in_bulk_and_re_enables_a_robot()
     let text = visit(&b, &format!("{web}/desk/endpoints"), "desk-endpoints").await;
     assert!(text.contains("通道状态"), "{text}");
     visit(&b, &format!("{web}/desk/upcoming"), "desk-upcoming").await;
+    let text = visit(
+        &b,
+        &format!("{web}/campaigns/{}/dashboard", campaign.code),
+        "desk-dashboard",
+    )
+    .await;
+    assert!(text.contains("第一阶段工作小结"), "{text}");
     b.quit().await;
     scheduler.shutdown().await.unwrap();
 }
@@ -437,7 +469,9 @@ async fn visit(b: &webdriver::Browser, url: &str, shot: &str) -> String {
     let text = b.text().await;
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
     b.screenshot(&dir.join(format!("{shot}.png"))).await;
-    if std::env::var("JUNHENG_UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1") {
+    if std::env::var("JUNHENG_UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1")
+        && ["desk", "desk-delivery", "desk-endpoints"].contains(&shot)
+    {
         let committed =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/screenshots");
         std::fs::create_dir_all(&committed).unwrap();
