@@ -386,10 +386,31 @@ async fn the_office_desk_shows_failures_resends_in_bulk_and_re_enables_a_robot()
     assert_eq!(st, StatusCode::OK, "{up}");
     assert!(up.contains("待发消息"), "{up}");
 
+    // One school's timeline: its own events from the workflow, with the link to choose it.
+    let (st, tl) = get(
+        &c,
+        &office,
+        &format!(
+            "{web}/desk/schools?campaign={campaign_id}&school={}",
+            schools[3].id
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{tl}");
+    assert!(
+        tl.contains(&schools[3].name) && tl.contains("办理记录"),
+        "{tl}"
+    );
+
     // A leader and a school are refused the desk (the page and its actions).
     for token in [&leader, &school] {
         let cookie = sign_in(&c, &web, token).await;
-        for path in ["/desk", "/desk/endpoints", "/desk/resend?status=dead"] {
+        for path in [
+            "/desk",
+            "/desk/endpoints",
+            "/desk/resend?status=dead",
+            "/desk/schools",
+        ] {
             let (st, body) = get(&c, &cookie, &format!("{web}{path}")).await;
             assert_eq!(st, StatusCode::FORBIDDEN, "{path}: {body}");
         }
@@ -415,6 +436,15 @@ async fn the_office_desk_shows_failures_resends_in_bulk_and_re_enables_a_robot()
     let text = visit(&b, &format!("{web}/desk/endpoints"), "desk-endpoints").await;
     assert!(text.contains("通道状态"), "{text}");
     visit(&b, &format!("{web}/desk/upcoming"), "desk-upcoming").await;
+    visit(
+        &b,
+        &format!(
+            "{web}/desk/schools?campaign={campaign_id}&school={}",
+            schools[3].id
+        ),
+        "desk-school",
+    )
+    .await;
     let text = visit(
         &b,
         &format!("{web}/campaigns/{}/dashboard", campaign.code),

@@ -180,6 +180,7 @@ pub fn routes() -> Router<Web> {
         .route("/desk/endpoints", get(endpoints))
         .route("/desk/endpoints/{name}/enable", post(enable))
         .route("/desk/upcoming", get(upcoming))
+        .route("/desk/schools", get(timeline))
 }
 
 fn tz() -> chrono_tz::Tz {
@@ -404,7 +405,8 @@ fn desk_nav() -> Markup {
                 a href="/desk" { "消息投递" } " "
                 a href="/desk?status=dead" { "发送失败" } " "
                 a href="/desk/endpoints" { "通道状态" } " "
-                a href="/desk/upcoming" { "待发消息" }
+                a href="/desk/upcoming" { "待发消息" } " "
+                a href="/desk/schools" { "学校时间线" }
             }
         }
     }
@@ -837,4 +839,118 @@ async fn upcoming(
         (table_html(&t, "upcoming", &format!("/desk/upcoming?campaign={}&days={days}&download=upcoming", urlencode(&campaign))))
     };
     Ok(page("待发消息", Some(&session.nav()), body).into_response())
+}
+
+#[derive(Deserialize, Default)]
+pub struct TimelineQuery {
+    #[serde(default)]
+    campaign: String,
+    #[serde(default)]
+    school: String,
+    #[serde(default)]
+    download: String,
+}
+
+/// One school's timeline: the workflow's events for it (notices, objections, pairing,
+/// scores, as ListAuditEvents shows them) and the scheduler's messages to it, by time.
+async fn timeline(
+    State(web): State<Web>,
+    session: Session,
+    Query(q): Query<TimelineQuery>,
+) -> DeskResult<Response> {
+    let s = open(&web, &session, "use the delivery desk")?;
+    let campaigns = crate::app::dashboard::campaign_ids(&web.app, &session.call).await?;
+    let campaign = match q.campaign.as_str() {
+        "" => campaigns.first().map(|c| c.0),
+        c => Some(c.parse::<uuid::Uuid>().map_err(|_| {
+            crate::error::AppError::invalid("campaign", format!("`{c}` is not a campaign id"))
+        })?),
+    };
+    let Some(campaign) = campaign else {
+        let body = html! { h1 { "学校时间线" } (desk_nav()) p { "您的账号下没有创建活动。" } };
+        return Ok(page("学校时间线", Some(&session.nav()), body).into_response());
+    };
+    let school = match q.school.as_str() {
+        "" => None,
+        x => Some(x.parse::<uuid::Uuid>().map_err(|_| {
+            crate::error::AppError::invalid("school", format!("`{x}` is not a school id"))
+        })?),
+    };
+    let t =
+        crate::app::dashboard::school_timeline(&web.app, &session.call, campaign, school).await?;
+    let mut lines: Vec<(Option<DateTime<Utc>>, &str, String, String)> = t
+        .events
+        .iter()
+        .map(|e| {
+            (
+                Some(e.occurred_at),
+                "办理记录",
+                e.action.clone(),
+                e.reason.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let messages = match school {
+        Some(id) => {
+            list_all(
+                s,
+                &session,
+                pb::ListDeliveriesRequest {
+                    campaign_id: campaign.to_string(),
+                    recipient: format!("school:{id}"),
+                    ..Default::default()
+                },
+            )
+            .await?
+        }
+        None => vec![],
+    };
+    for m in &messages {
+        lines.push((
+            at(&m.created_at),
+            "消息",
+            format!("{}：{}", kind_label(&m.kind), m.title),
+            format!("{}（{}）", status_label(&m.status), m.endpoint),
+        ));
+    }
+    lines.sort_by_key(|l| l.0);
+    let mut table = Table::new("学校时间线", &["时间", "来源", "事项", "说明"]);
+    for (when_, src, what, note) in &lines {
+        table.rows.push(vec![
+            Cell::text(
+                when_
+                    .map(|t| super::zh::instant(t, tz()))
+                    .unwrap_or_default(),
+            ),
+            Cell::text(*src),
+            Cell::text(what),
+            Cell::text(note),
+        ]);
+    }
+    if q.download == "timeline" {
+        return Ok(xlsx(&table, "school-timeline"));
+    }
+    let name = school
+        .and_then(|id| t.schools.iter().find(|x| x.id == id))
+        .map(|x| x.name.clone());
+    let body = html! {
+        h1 { "学校时间线" @if let Some(n) = &name { "：" (n) } }
+        (desk_nav())
+        form class="filters noprint" method="get" action="/desk/schools" {
+            label { "创建活动 " select name="campaign" {
+                @for (id, title) in &campaigns { option value=(id) selected[*id == campaign] { (title) } }
+            } }
+            label { "学校 " select name="school" {
+                option value="" { "请选择" }
+                @for x in &t.schools { option value=(x.id) selected[Some(x.id) == school] { (x.code) " " (x.name) } }
+            } }
+            button type="submit" { "查看" }
+        }
+        @if school.is_some() {
+            (table_html(&table, "timeline", &format!("/desk/schools?campaign={campaign}&school={}&download=timeline", q.school)))
+        } @else {
+            p { "请选择一所学校。" }
+        }
+    };
+    Ok(page("学校时间线", Some(&session.nav()), body).into_response())
 }
