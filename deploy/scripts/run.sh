@@ -42,7 +42,8 @@ mkdir -p "$data/bin" && ln -sf "$bin/junheng" "$data/bin/junheng"
 sed "s|\./\.data/|$data/|g" services/scheduler/config/local.toml >"$data/scheduler.toml"
 
 "$bin/junheng-workflow" --demo --demo-tokens-file "$data/demo-tokens.txt" \
-  --office-token-file "$data/office-token.txt" --scheduler-token-file "$data/scheduler-token.txt" &
+  --office-token-file "$data/office-token.txt" --scheduler-token-file "$data/scheduler-token.txt" \
+  --scheduler-url "http://127.0.0.1:50052" &
 workflow=$!
 # Wait for the workflow to have migrated and written the office and scheduler tokens. The
 # scheduler closes ended notices with its own narrow token, not the office's.

@@ -102,11 +102,19 @@ impl App {
     /// The real server with its pages (公示栏, dashboard) on a second free port; returns
     /// the pages' base URL too.
     pub async fn spawn_with_web(clock: ClockMode) -> (App, String) {
+        Self::spawn_with_web_options(clock, Default::default()).await
+    }
+
+    /// As [`App::spawn_with_web`], with these page options (the desk's scheduler client).
+    pub async fn spawn_with_web_options(
+        clock: ClockMode,
+        options: junheng_workflow::web::WebOptions,
+    ) -> (App, String) {
         let (pool, _) = fresh_db().await;
         junheng_workflow::bootstrap::ensure_office_token(&pool, Some(OFFICE_TOKEN))
             .await
             .expect("office token");
-        let (server, web) = junheng_workflow::spawn_with_web(pool.clone(), clock)
+        let (server, web) = junheng_workflow::spawn_with_web_options(pool.clone(), clock, options)
             .await
             .expect("server starts");
         let channel = Channel::from_shared(server.url())

@@ -16,6 +16,8 @@ pub struct SessionRow {
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub ended_at: Option<DateTime<Utc>>,
+    /// The token, sealed under a key only the session id opens (migration 0017).
+    pub token_sealed: Option<Vec<u8>>,
 }
 
 pub async fn insert(
@@ -25,15 +27,17 @@ pub async fn insert(
     csrf: &str,
     created_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
+    token_sealed: Option<&[u8]>,
 ) -> Result<()> {
     sqlx::query!(
-        "INSERT INTO web_sessions (id_digest, token_id, csrf, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO web_sessions (id_digest, token_id, csrf, created_at, expires_at, token_sealed)
+         VALUES ($1, $2, $3, $4, $5, $6)",
         id_digest,
         token_id,
         csrf,
         created_at,
-        expires_at
+        expires_at,
+        token_sealed
     )
     .execute(conn)
     .await?;
@@ -43,7 +47,7 @@ pub async fn insert(
 pub async fn find(conn: &mut PgConnection, id_digest: &[u8]) -> Result<Option<SessionRow>> {
     Ok(sqlx::query_as!(
         SessionRow,
-        "SELECT token_id, csrf, created_at, expires_at, ended_at FROM web_sessions
+        "SELECT token_id, csrf, created_at, expires_at, ended_at, token_sealed FROM web_sessions
          WHERE id_digest = $1",
         id_digest
     )

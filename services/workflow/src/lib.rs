@@ -18,6 +18,6 @@ pub mod web;
 
 pub use server::{
     Running, ServeOptions, serve, spawn, spawn_tls, spawn_tls_with_web, spawn_with,
-    spawn_with_calendars, spawn_with_web, test_limits,
+    spawn_with_calendars, spawn_with_web, spawn_with_web_options, test_limits,
 };
 pub use state::ClockMode;

@@ -104,6 +104,9 @@ struct Args {
     /// Per-caller limits.
     #[command(flatten)]
     limits: junheng_edge::limits::LimitArgs,
+    /// The scheduler the office's desk calls (as the signed-in person).
+    #[command(flatten)]
+    scheduler_client: junheng_workflow::web::SchedulerArgs,
     /// Idempotency records are kept this many days, then deleted (a key reused after that
     /// runs as a new command).
     #[arg(long, env = "JUNHENG_IDEMPOTENCY_RETENTION_DAYS", default_value_t = 30)]
@@ -284,7 +287,10 @@ async fn main() -> anyhow::Result<()> {
         metrics,
         calendars,
         web,
-        web_options: Default::default(),
+        web_options: junheng_workflow::web::WebOptions {
+            scheduler: args.scheduler_client.client(),
+            ..Default::default()
+        },
         tls,
         limits: args.limits.limits(),
         idempotency_retention: std::time::Duration::from_secs(

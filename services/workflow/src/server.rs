@@ -203,13 +203,22 @@ pub async fn serve(
     };
     let web_options = crate::web::WebOptions {
         secure_cookies: web_options.secure_cookies || web_tls.is_some(),
+        ..web_options
     };
-    let pages = web.map(|listener| {
-        let router = crate::web::router(state.clone(), web_options);
-        tokio::spawn(crate::web::serve_web(listener, router, web_tls, async {
-            let _ = web_stopped.await;
-        }))
-    });
+    let pages = match web {
+        Some(listener) => {
+            let router = crate::web::router(state.clone(), web_options)?;
+            Some(tokio::spawn(crate::web::serve_web(
+                listener,
+                router,
+                web_tls,
+                async {
+                    let _ = web_stopped.await;
+                },
+            )))
+        }
+        None => None,
+    };
     let shared = Shared(state.clone());
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -467,6 +476,22 @@ pub async fn spawn_with_web(
     clock: ClockMode,
 ) -> anyhow::Result<(Running, std::net::SocketAddr)> {
     spawn_pages(pool, ServeOptions::local(clock)).await
+}
+
+/// As [`spawn_with_web`], with these page options (the desk's scheduler client).
+pub async fn spawn_with_web_options(
+    pool: PgPool,
+    clock: ClockMode,
+    web_options: crate::web::WebOptions,
+) -> anyhow::Result<(Running, std::net::SocketAddr)> {
+    spawn_pages(
+        pool,
+        ServeOptions {
+            web_options,
+            ..ServeOptions::local(clock)
+        },
+    )
+    .await
 }
 
 async fn spawn_pages(

@@ -116,3 +116,53 @@ pub async fn campaign_id(state: &AppState, code: &str) -> AppResult<Uuid> {
         .map(|c| c.id)
         .ok_or_else(|| crate::error::AppError::NotFound(format!("no campaign `{code}`")))
 }
+
+/// As [`campaigns`], by id (the desk's filter: the scheduler names campaigns by id).
+pub async fn campaign_ids(state: &AppState, call: &Call) -> AppResult<Vec<(Uuid, String)>> {
+    policy::read(call, Rpc::ListCampaigns, None)?;
+    let mut conn = state.pool.acquire().await?;
+    Ok(junheng_store::campaigns::list(&mut conn)
+        .await?
+        .into_iter()
+        .filter(|row| call.scope.covers(row.id))
+        .map(|row| (row.id, format!("{}{}年{}", row.county, row.year, row.code)))
+        .collect())
+}
+
+/// One school's timeline for the office's desk: the campaign's schools (for choosing), and the
+/// chosen school's audit events (notices, objections, pairing, scores…) as ListAuditEvents
+/// shows them to the same token, oldest first.
+pub struct SchoolTimeline {
+    pub schools: Vec<SchoolRow>,
+    pub events: Vec<junheng_store::audit::EventRow>,
+}
+
+pub async fn school_timeline(
+    state: &AppState,
+    call: &Call,
+    campaign: Uuid,
+    school: Option<Uuid>,
+) -> AppResult<SchoolTimeline> {
+    let see = policy::read(call, Rpc::ListSchools, Some(campaign))?;
+    let mut conn = state.pool.acquire().await?;
+    let schools = policy::schools(call, see, super::all_schools(&mut conn, campaign).await?);
+    let Some(school) = school else {
+        return Ok(SchoolTimeline {
+            schools,
+            events: vec![],
+        });
+    };
+    if !schools.iter().any(|s| s.id == school) {
+        return Err(crate::error::AppError::NotFound(format!(
+            "no school `{school}` in this campaign"
+        )));
+    }
+    let see = policy::read(call, Rpc::ListAuditEvents, Some(campaign))?;
+    let published = policy::results_published(&mut conn, campaign).await?;
+    drop(conn);
+    let rows = campaign::audit_events(state, campaign, Some(school), 0, 10_000).await?;
+    Ok(SchoolTimeline {
+        schools,
+        events: policy::events(call, see, published, rows),
+    })
+}

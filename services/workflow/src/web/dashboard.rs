@@ -176,7 +176,7 @@ fn tables(d: &Dashboard, f: &Filter) -> Tables {
     }
 }
 
-fn table_html(t: &Table, id: &str, download: &str) -> Markup {
+pub(super) fn table_html(t: &Table, id: &str, download: &str) -> Markup {
     html! {
         table id=(id) {
             caption { (t.title) " " a class="noprint" href=(download) { "下载 XLSX" } }
@@ -237,7 +237,7 @@ fn histogram(scores: &[f64]) -> Markup {
     }
 }
 
-fn xlsx(t: &Table, name: &str) -> Response {
+pub(super) fn xlsx(t: &Table, name: &str) -> Response {
     (
         [
             (
@@ -313,6 +313,8 @@ async fn show(
         camp.def.county, camp.def.year, camp.def.publication.title
     );
     let scores: Option<Vec<f64>> = d.scores.as_ref().map(|s| s.iter().map(|x| x.1).collect());
+    // The last summaries sent: the scheduler's, asked as the signed-in person.
+    let summaries = super::desk::recent(&web, &session, id, "phase_summary", 5).await;
     let body = html! {
         h1 { (title) }
         p { "数据时间：" (zh::instant(d.now, tz)) "。学校" (d.schools.len()) "所；未完成事项" (d.open_obligations) "项，其中逾期" strong class="warn" { (d.late.len()) } "项。" }
@@ -330,6 +332,20 @@ async fn show(
         }
         h2 { "表彰结果" }
         (table_html(&t.awards, "awards", &q("download=awards")))
+        h2 { "最近发送的阶段小结" }
+        @match &summaries {
+            Ok(list) if list.is_empty() => p { "尚未发送阶段小结。" },
+            Ok(list) => table id="summaries" {
+                thead { tr { th scope="col" { "标题" } th scope="col" { "接收方" } th scope="col" { "状态" } th scope="col" { "送达时间" } } }
+                tbody { @for m in list { tr {
+                    td { (m.title) }
+                    td { (m.recipient) }
+                    td { (super::desk::status_label(&m.status)) }
+                    td { (super::desk::when(&m.sent_at)) }
+                } } }
+            },
+            Err(why) => p { (why) },
+        }
         h2 { "学校名单" }
         form class="filters noprint" method="get" action=(base) {
             label { "镇街 " select name="town" {
@@ -356,7 +372,7 @@ async fn show(
     Ok(page(&title, Some(&session.nav()), body).into_response())
 }
 
-fn urlencode(s: &str) -> String {
+pub(super) fn urlencode(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         match b {

@@ -9,6 +9,8 @@ use maud::{DOCTYPE, Markup, html};
 pub struct Nav {
     pub who: String,
     pub csrf: String,
+    /// The office sees the delivery desk's link.
+    pub office: bool,
 }
 
 pub fn page(title: &str, nav: Option<&Nav>, body: Markup) -> Markup {
@@ -30,6 +32,7 @@ pub fn page(title: &str, nav: Option<&Nav>, body: Markup) -> Markup {
                         @if let Some(n) = nav {
                             " "
                             a href="/dashboard" { "领导看板" }
+                            @if n.office { " " a href="/desk" { "消息投递台" } }
                             span class="who" { "已登录：" (n.who) }
                             form class="inline" method="post" action="/logout" {
                                 input type="hidden" name="csrf" value=(n.csrf);

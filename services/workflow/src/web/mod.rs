@@ -9,8 +9,10 @@
 //! one place.
 
 mod dashboard;
+mod desk;
 mod layout;
 mod public;
+mod seal;
 pub mod session;
 
 pub mod zh;
@@ -32,28 +34,81 @@ pub struct Web {
     pub app: Arc<AppState>,
     /// Cookies carry `Secure` (the listener is behind TLS).
     pub secure_cookies: bool,
+    /// The scheduler's gRPC, called by the desk as the signed-in person; none: not configured.
+    pub scheduler: Option<desk::Scheduler>,
 }
 
 /// How the pages are served.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct WebOptions {
     /// Set `Secure` on cookies: the pages are served over TLS.
     pub secure_cookies: bool,
+    /// Where the desk finds the scheduler's gRPC (`--scheduler-url`), and how it trusts it.
+    pub scheduler: Option<SchedulerClient>,
 }
 
-/// The pages' routes.
-pub fn router(app: Arc<AppState>, options: WebOptions) -> Router {
+/// The scheduler the desk calls: its URL and the TLS a client of a peer uses.
+#[derive(Debug, Clone, Default)]
+pub struct SchedulerClient {
+    pub url: String,
+    pub tls: junheng_edge::tls::ClientTls,
+}
+
+/// The scheduler client's command-line settings.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SchedulerArgs {
+    /// The scheduler's gRPC (SchedulerService) for the office's desk, e.g.
+    /// http://127.0.0.1:50052; unset, the desk says it is not configured.
+    #[arg(long, env = "JUNHENG_SCHEDULER_URL")]
+    pub scheduler_url: Option<String>,
+    /// The CA that signed the scheduler's certificate (PEM); any TLS setting makes it https.
+    #[arg(long, env = "JUNHENG_SCHEDULER_CA")]
+    pub scheduler_ca: Option<std::path::PathBuf>,
+    /// The name the scheduler's certificate must carry (default: the URL's host).
+    #[arg(long, env = "JUNHENG_SCHEDULER_TLS_DOMAIN")]
+    pub scheduler_tls_domain: Option<String>,
+    /// A client certificate for mTLS to the scheduler (PEM), with --scheduler-client-key.
+    #[arg(long, env = "JUNHENG_SCHEDULER_CLIENT_CERT")]
+    pub scheduler_client_cert: Option<std::path::PathBuf>,
+    #[arg(long, env = "JUNHENG_SCHEDULER_CLIENT_KEY")]
+    pub scheduler_client_key: Option<std::path::PathBuf>,
+}
+
+impl SchedulerArgs {
+    pub fn client(&self) -> Option<SchedulerClient> {
+        self.scheduler_url.as_ref().map(|url| SchedulerClient {
+            url: url.clone(),
+            tls: junheng_edge::tls::ClientTls {
+                ca: self.scheduler_ca.clone(),
+                domain: self.scheduler_tls_domain.clone(),
+                cert: self.scheduler_client_cert.clone(),
+                key: self.scheduler_client_key.clone(),
+            },
+        })
+    }
+}
+
+/// The pages' routes. Fails only on a scheduler client setting that cannot work (a bad URL
+/// or unreadable TLS files), so a start-up names it.
+pub fn router(app: Arc<AppState>, options: WebOptions) -> anyhow::Result<Router> {
+    let scheduler = options
+        .scheduler
+        .as_ref()
+        .map(desk::Scheduler::connect)
+        .transpose()?;
     let web = Web {
         app,
         secure_cookies: options.secure_cookies,
+        scheduler,
     };
-    public::routes()
+    Ok(public::routes()
         .merge(session::routes())
         .merge(dashboard::routes())
+        .merge(desk::routes())
         .route("/static/site.css", axum::routing::get(layout::css))
         .fallback(|| async { Page::error(StatusCode::NOT_FOUND, "页面不存在。") })
         .layer(axum::middleware::map_response(security_headers))
-        .with_state(web)
+        .with_state(web))
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves. The one place a TLS acceptor goes.

@@ -4,7 +4,9 @@
 //! the session id is stored (`web_sessions`, migration 0014); the token behind it is re-checked
 //! on every request, so a revoked or expired token ends its sessions at once. Every form
 //! carries a CSRF token: the sign-in form a double-submit cookie, every other form the
-//! session's own token; a form without the right one is refused with 403.
+//! session's own token; a form without the right one is refused with 403. The token itself is
+//! kept with the session only sealed under the session id (`seal`, migration 0017), for the
+//! desk's calls to the scheduler as the signed-in person.
 
 use axum::Router;
 use axum::extract::{FromRequestParts, State};
@@ -80,6 +82,9 @@ pub struct Session {
     pub csrf: String,
     pub name: String,
     id_digest: Vec<u8>,
+    /// The signed-in person's own token, opened from the session row with the cookie's id
+    /// (`seal`); none for a session from before it was kept.
+    token: Option<String>,
 }
 
 impl Session {
@@ -87,6 +92,7 @@ impl Session {
         Nav {
             who: self.name.clone(),
             csrf: self.csrf.clone(),
+            office: self.call.actor.role == Role::Office,
         }
     }
 
@@ -99,6 +105,11 @@ impl Session {
                 "the form's CSRF token is missing or wrong".into(),
             )))
         }
+    }
+
+    /// The bearer token the desk presents to the scheduler, as this person.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
     }
 
     /// Only these roles may see the page.
@@ -144,6 +155,10 @@ impl FromRequestParts<Web> for Session {
             call,
             csrf: s.csrf,
             name: if t.name.is_empty() { t.actor } else { t.name },
+            token: s
+                .token_sealed
+                .as_deref()
+                .and_then(|sealed| super::seal::open(&id, &d, sealed)),
             id_digest: d,
         })
     }
@@ -226,13 +241,16 @@ async fn login(
         expires = expires.min(e);
     }
     let id = random_hex();
+    let id_digest = digest(&id);
+    let sealed = super::seal::seal(&id, &id_digest, form.token.trim());
     web_sessions::insert(
         &mut conn,
-        &digest(&id),
+        &id_digest,
         auth.token_id,
         &random_hex(),
         now,
         expires,
+        Some(&sealed),
     )
     .await
     .map_err(AppError::from)?;
