@@ -91,6 +91,11 @@ def main():
     need(any(p.get("name") == "web" and p.get("targetPort") == "web"
              for s in by_kind.get("Service", []) if s["metadata"]["name"] == "junheng-workflow"
              for p in s["spec"]["ports"]), "the workflow's Service must expose the pages port 'web'")
+    sch = pols.get("junheng-scheduler-ingress", {})
+    sch_grpc = [r for r in sch.get("ingress", []) if any(p["port"] == 50052 for p in r.get("ports", []))]
+    need(len(sch_grpc) == 1 and sch_grpc[0]["from"] == [
+        {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "junheng-workflow"}}}],
+         "the scheduler's gRPC port must be reachable from the workflow (the desk) only")
     pg = pols.get("junheng-pg-ingress", {})
     allowed = set()
     for r in pg.get("ingress", []):
