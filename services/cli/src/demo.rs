@@ -146,9 +146,7 @@ pub async fn run(ctx: &Ctx, cmd: DemoCmd) -> Result<(), Failure> {
             .into_iter()
             .next()
             .map(|(_, t)| c.with_token(t))
-            .ok_or_else(|| {
-                anyhow::anyhow!("the demo tokens file holds no {role} token").into()
-            })
+            .ok_or_else(|| anyhow::anyhow!("the demo tokens file holds no {role} token").into())
     };
     let actors = Actors {
         department: one("department")?,
@@ -164,7 +162,12 @@ pub async fn run(ctx: &Ctx, cmd: DemoCmd) -> Result<(), Failure> {
     let camp = o
         .call("CampaignService/GetCampaign", json!({ "campaign_id": id }))
         .await?;
-    let status = |i: usize| camp["phases"][i]["status"].as_str().unwrap_or_default().to_string();
+    let status = |i: usize| {
+        camp["phases"][i]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
     if status(0) == "PHASE_STATUS_COMPLETED" || (1..5).any(|i| status(i) != "PHASE_STATUS_NOT_OPEN")
     {
         return Err(refuse(
@@ -338,7 +341,10 @@ pub async fn run(ctx: &Ctx, cmd: DemoCmd) -> Result<(), Failure> {
     advance("2020-05-06T09:00:00+08:00").await?;
     phase("OpenPhase", "PHASE_PAIRING").await?;
     let groups = o
-        .call("PairingService/ProposePairing", json!({ "campaign_id": id }))
+        .call(
+            "PairingService/ProposePairing",
+            json!({ "campaign_id": id }),
+        )
         .await?["groups"]
         .clone();
     o.call(
@@ -464,7 +470,10 @@ pub async fn run(ctx: &Ctx, cmd: DemoCmd) -> Result<(), Failure> {
             println!("  按类别：{}", join_counts(&counts(&d, "kind")));
             println!("  按状态：{}", join_counts(&counts(&d, "status")));
         }
-        Err(e) => println!("通知：调度服务不可用（{}）", e.text.lines().next().unwrap_or_default()),
+        Err(e) => println!(
+            "通知：调度服务不可用（{}）",
+            e.text.lines().next().unwrap_or_default()
+        ),
     }
     let outbox = outbox.unwrap_or_else(|| data.join("outbox"));
     match std::fs::read_dir(&outbox) {
@@ -509,7 +518,9 @@ async fn close_notice(o: &Client, notice: &str) -> Result<(), Failure> {
             .await
         {
             Ok(_) => {}
-            Err(crate::rpc::CallError::Status(s)) if s.code() == tonic::Code::FailedPrecondition => {
+            Err(crate::rpc::CallError::Status(s))
+                if s.code() == tonic::Code::FailedPrecondition =>
+            {
                 let n = o
                     .call("SeedService/GetNotice", json!({ "notice_id": notice }))
                     .await?;
@@ -612,9 +623,7 @@ async fn settle(c: &Client, campaign: &str, secs: u64) -> Result<Vec<Value>, Fai
                 )
             })
             .collect();
-        let busy = all
-            .iter()
-            .any(|d| d["status"] == "sending");
+        let busy = all.iter().any(|d| d["status"] == "sending");
         if (!busy && last.as_ref() == Some(&shape)) || std::time::Instant::now() >= deadline {
             return Ok(all);
         }
@@ -634,7 +643,10 @@ async fn list_deliveries(c: &Client, campaign: &str) -> Result<Vec<Value>, Failu
             )
             .await?;
         out.extend(r["deliveries"].as_array().cloned().unwrap_or_default());
-        page = r["next_page_token"].as_str().unwrap_or_default().to_string();
+        page = r["next_page_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         if page.is_empty() {
             return Ok(out);
         }

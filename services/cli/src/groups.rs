@@ -124,7 +124,11 @@ pub enum SeedMore {
         /// The department, e.g. 基础教育科.
         #[arg(long)]
         department: String,
-        #[arg(long, conflicts_with = "disagree", required_unless_present = "disagree")]
+        #[arg(
+            long,
+            conflicts_with = "disagree",
+            required_unless_present = "disagree"
+        )]
         agree: bool,
         #[arg(long)]
         disagree: bool,
@@ -612,7 +616,10 @@ impl Ctx {
                 )
                 .await?;
             all.extend(r["schools"].as_array().cloned().unwrap_or_default());
-            page = r["next_page_token"].as_str().unwrap_or_default().to_string();
+            page = r["next_page_token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             if page.is_empty() {
                 return Ok(all);
             }
@@ -712,7 +719,8 @@ impl Ctx {
 fn read_definition(path: &PathBuf) -> Result<String, Failure> {
     if path.as_os_str() == "-" {
         let mut s = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map_err(anyhow::Error::from)?;
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .map_err(anyhow::Error::from)?;
         return Ok(s);
     }
     Ok(std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?)
@@ -925,10 +933,7 @@ pub async fn seed(ctx: &Ctx, cmd: SeedMore) -> Result<(), Failure> {
         SeedMore::Applications(campaign) => {
             let id = ctx.campaign(&campaign).await?;
             let r = c
-                .call(
-                    "SeedService/ListApplications",
-                    json!({ "campaign_id": id }),
-                )
+                .call("SeedService/ListApplications", json!({ "campaign_id": id }))
                 .await?;
             ctx.print(&r, Some("applications"), APPLICATIONS);
         }
@@ -980,10 +985,7 @@ pub async fn mentor(ctx: &Ctx, cmd: MentorCmd) -> Result<(), Failure> {
         MentorCmd::Show { school, campaign } => {
             let id = ctx.school_id(&campaign, &school).await?;
             let r = c
-                .call(
-                    "MentorService/GetPresentation",
-                    json!({ "school_id": id }),
-                )
+                .call("MentorService/GetPresentation", json!({ "school_id": id }))
                 .await?;
             if ctx.format == crate::Format::Table {
                 println!(
@@ -1015,7 +1017,11 @@ pub async fn mentor(ctx: &Ctx, cmd: MentorCmd) -> Result<(), Failure> {
                 let mentor = match yes {
                     "yes" | "是" => true,
                     "no" | "否" => false,
-                    _ => return Err(usage(format!("--override `{o}`: expected SCHOOL=yes|no:REASON"))),
+                    _ => {
+                        return Err(usage(format!(
+                            "--override `{o}`: expected SCHOOL=yes|no:REASON"
+                        )));
+                    }
                 };
                 let sid = ctx.school_id(&campaign, school).await?;
                 list.push(json!({ "school_id": sid, "mentor": mentor, "reason": reason }));
@@ -1028,7 +1034,10 @@ pub async fn mentor(ctx: &Ctx, cmd: MentorCmd) -> Result<(), Failure> {
                     for p in r["proposals"].as_array_mut().into_iter().flatten() {
                         if p["school_id"] == o["school_id"] {
                             p["mentor"] = o["mentor"].clone();
-                            p["explanation"] = json!(format!("（调整）{}", o["reason"].as_str().unwrap_or_default()));
+                            p["explanation"] = json!(format!(
+                                "（调整）{}",
+                                o["reason"].as_str().unwrap_or_default()
+                            ));
                         }
                     }
                 }
@@ -1152,7 +1161,10 @@ pub async fn pairing(ctx: &Ctx, cmd: PairingCmd) -> Result<(), Failure> {
         PairingCmd::Propose(campaign) => {
             let id = ctx.campaign(&campaign).await?;
             let r = c
-                .call("PairingService/ProposePairing", json!({ "campaign_id": id }))
+                .call(
+                    "PairingService/ProposePairing",
+                    json!({ "campaign_id": id }),
+                )
                 .await?;
             ctx.print(&r, Some("groups"), GROUPS);
         }
@@ -1165,15 +1177,22 @@ pub async fn pairing(ctx: &Ctx, cmd: PairingCmd) -> Result<(), Failure> {
         } => {
             let id = ctx.campaign(&campaign).await?;
             let list = if from_proposal {
-                c.call("PairingService/ProposePairing", json!({ "campaign_id": id }))
-                    .await?["groups"]
+                c.call(
+                    "PairingService/ProposePairing",
+                    json!({ "campaign_id": id }),
+                )
+                .await?["groups"]
                     .clone()
             } else {
                 let mut list = Vec::new();
                 for g in &groups {
                     let (m, ps) = pair("--group", g)?;
                     let mut names = vec![m];
-                    names.extend(ps.split([',', '，', '、']).map(str::trim).filter(|p| !p.is_empty()));
+                    names.extend(
+                        ps.split([',', '，', '、'])
+                            .map(str::trim)
+                            .filter(|p| !p.is_empty()),
+                    );
                     let mut ids = ctx.school_ids(&campaign, &names).await?;
                     let mentor = ids.remove(0);
                     list.push(json!({ "mentor_school_id": mentor, "potential_school_ids": ids }));
@@ -1588,16 +1607,18 @@ pub async fn delivery(ctx: &Ctx, cmd: DeliveryMore) -> Result<(), Failure> {
             }
             let reply = json!({ "deliveries": rows });
             if dry_run {
-                ctx.print_dry_run(&reply, "deliveries", DELIVERIES, "delivery(ies) would be sent again");
+                ctx.print_dry_run(
+                    &reply,
+                    "deliveries",
+                    DELIVERIES,
+                    "delivery(ies) would be sent again",
+                );
             } else {
                 ctx.print(&reply, Some("deliveries"), DELIVERIES);
             }
         }
         DeliveryMore::Upcoming { until, campaign } => {
-            let id = match &campaign.campaign {
-                Some(_) => ctx.campaign(&campaign).await?,
-                None => String::new(),
-            };
+            let id = ctx.campaign(&campaign).await?;
             let r = c
                 .call(
                     "SchedulerService/PreviewUpcoming",
