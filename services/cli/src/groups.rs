@@ -153,7 +153,7 @@ pub enum MentorCmd {
         /// The document's SHA-256 (64 hex characters).
         #[arg(long)]
         sha256: String,
-        /// One practice, `INDICATOR:TITLE[:DESCRIPTION]` (repeatable).
+        /// One practice, `INDICATOR:TITLE:DESCRIPTION` (repeatable).
         #[arg(long = "practice")]
         practices: Vec<String>,
         #[command(flatten)]

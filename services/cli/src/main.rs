@@ -255,7 +255,7 @@ enum SchoolCmd {
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
-    /// One school.
+    /// One school (by id, 10-digit code or name).
     Show { school: String },
     #[command(flatten)]
     More(groups::SchoolMore),
@@ -265,7 +265,7 @@ enum SchoolCmd {
 enum SeedCmd {
     /// Nominate schools as seed-school candidates (department).
     Nominate {
-        /// School ids.
+        /// Schools by id, 10-digit code or name.
         #[arg(required = true)]
         schools: Vec<String>,
         /// Why they meet the standard.
@@ -923,6 +923,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 ctx.print(&r, Some("schools"), SCHOOLS);
             }
             SchoolCmd::Show { school } => {
+                let school = ctx
+                    .school_ids(&CampaignArg { campaign: None }, &[&school])
+                    .await?
+                    .remove(0);
                 let r = c
                     .call("SchoolService/GetSchool", json!({ "school_id": school }))
                     .await?;
@@ -946,6 +950,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             dry_run,
             key: k,
         }) => {
+            // Schools by id, 10-digit code or name.
+            let names: Vec<&str> = schools.iter().map(String::as_str).collect();
+            let schools = ctx
+                .school_ids(&CampaignArg { campaign: None }, &names)
+                .await?;
             if expected_version.is_some() && schools.len() > 1 {
                 return Err(
                     anyhow::anyhow!("--expected-version applies to one school at a time").into(),

@@ -494,3 +494,363 @@ async fn demo_season_refuses_a_server_that_is_not_a_demo() {
         text(&out.stderr)
     );
 }
+
+/// Runs commands as the demo's actors and keeps what a user would have seen, for the notes
+/// (written to $JUNHENG_CLI_SESSION when set).
+struct Session<'a> {
+    d: &'a Demo,
+    log: String,
+    tokens: Vec<(String, String)>,
+}
+
+impl Session<'_> {
+    fn token(&self, role: &str) -> String {
+        self.tokens
+            .iter()
+            .find(|(r, _)| r == role)
+            .map(|(_, t)| t.clone())
+            .unwrap_or_else(|| panic!("a {role} token"))
+    }
+
+    /// As `who` (a role of the demo tokens, or `office`); `shown` records it in the session.
+    async fn run(&mut self, who: &str, shown: bool, args: &[&str]) -> String {
+        let mut env = self.d.env.clone();
+        if who != "office" {
+            let t = if who.len() > 20 {
+                who.to_string()
+            } else {
+                self.token(who)
+            };
+            env.retain(|(k, _)| *k != "JUNHENG_TOKEN");
+            env.push(("JUNHENG_TOKEN", t));
+        }
+        let a: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let out = tokio::task::spawn_blocking(move || {
+            let env: Vec<(&str, String)> = env.iter().map(|(k, v)| (*k, v.clone())).collect();
+            let a: Vec<&str> = a.iter().map(String::as_str).collect();
+            junheng(&env, &a)
+        })
+        .await
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "junheng {args:?}: {}",
+            text(&out.stderr)
+        );
+        if shown {
+            let quoted: Vec<String> = args
+                .iter()
+                .map(|a| {
+                    if a.contains([' ', '=', ',', '（']) || a.is_empty() {
+                        format!("'{a}'")
+                    } else {
+                        a.to_string()
+                    }
+                })
+                .collect();
+            let role = if who.len() > 20 { "school" } else { who };
+            self.log.push_str(&format!(
+                "$ JUNHENG_TOKEN=$({role}) junheng {}\n{}{}\n",
+                quoted.join(" "),
+                text(&out.stdout),
+                text(&out.stderr)
+            ));
+        }
+        text(&out.stdout)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phases_one_to_three_by_the_curated_commands_as_the_demo_actors() {
+    let d = demo().await;
+    let tokens = std::fs::read_to_string(d.data().join("demo-tokens.txt"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            (w.len() >= 3).then(|| (w[0].to_string(), w[w.len() - 1].to_string()))
+        })
+        .collect();
+    let mut s = Session {
+        d: &d,
+        log: String::new(),
+        tokens,
+    };
+    let list: Value = serde_json::from_str(
+        &s.run(
+            "office",
+            false,
+            &["school", "list", "-o", "json", "--limit", "1000"],
+        )
+        .await,
+    )
+    .unwrap();
+    let mut schools: Vec<Value> = list["schools"].as_array().unwrap().clone();
+    schools.sort_by(|a, b| a["code"].as_str().cmp(&b["code"].as_str()));
+    let name = |i: usize| schools[i]["name"].as_str().unwrap().to_string();
+    let code = |i: usize| schools[i]["code"].as_str().unwrap().to_string();
+
+    // Phase 1: ten seeds nominated by code, a self-application with a department's opinion.
+    s.run("office", false, &["campaign", "open", "seed-designation"])
+        .await;
+    let codes: Vec<String> = (0..10).map(code).collect();
+    let mut args = vec!["seed", "nominate", "--basis", "达标"];
+    args.extend(codes.iter().map(String::as_str));
+    s.run("department", false, &args).await;
+    let id10 = schools[10]["id"].as_str().unwrap().to_string();
+    let t10 = s
+        .run(
+            "office",
+            false,
+            &[
+                "token",
+                "issue",
+                "--name",
+                &name(10),
+                "--role",
+                "school",
+                "--school",
+                &id10,
+            ],
+        )
+        .await
+        .trim()
+        .to_string();
+    let app_out = s
+        .run(
+            &t10,
+            false,
+            &[
+                "seed",
+                "apply",
+                &name(10),
+                "--rest",
+                "70",
+                "--statement",
+                "申请",
+                "-o",
+                "id",
+            ],
+        )
+        .await;
+    let application = app_out.trim().to_string();
+    let opinion = s
+        .run(
+            "department",
+            false,
+            &[
+                "seed",
+                "opinion",
+                &application,
+                "--department",
+                "基础教育科",
+                "--disagree",
+                "--reason",
+                "师资不足",
+            ],
+        )
+        .await;
+    assert!(
+        opinion.contains("基础教育科") && opinion.contains("师资不足"),
+        "{opinion}"
+    );
+    let reviewed = s
+        .run(
+            "office",
+            false,
+            &[
+                "seed",
+                "review",
+                &application,
+                "--reject",
+                "--reason",
+                "未达标",
+            ],
+        )
+        .await;
+    assert!(reviewed.contains("rejected"), "{reviewed}");
+    let mut args = vec!["notice", "publish", "--kind", "seed-candidates", "-o", "id"];
+    let ids: Vec<String> = (0..10)
+        .map(|i| schools[i]["id"].as_str().unwrap().to_string())
+        .collect();
+    args.extend(ids.iter().map(String::as_str));
+    let notice = s.run("office", false, &args).await.trim().to_string();
+    s.run(
+        "office",
+        false,
+        &["clock", "advance", "2020-03-09T09:00:00+08:00"],
+    )
+    .await;
+    s.run("office", false, &["notice", "close", &notice]).await;
+    s.run(
+        "office",
+        false,
+        &["campaign", "complete", "seed-designation"],
+    )
+    .await;
+
+    // Phase 2: nine present (school tokens issued by the office), the panel rates them.
+    s.run(
+        "office",
+        false,
+        &["clock", "advance", "2020-04-01T09:00:00+08:00"],
+    )
+    .await;
+    s.run("office", false, &["campaign", "open", "mentor-selection"])
+        .await;
+    let mut seed_tokens = Vec::new();
+    for (i, id) in ids.iter().enumerate().take(9) {
+        let t = s
+            .run(
+                "office",
+                false,
+                &[
+                    "token",
+                    "issue",
+                    "--name",
+                    &name(i),
+                    "--role",
+                    "school",
+                    "--school",
+                    id,
+                ],
+            )
+            .await
+            .trim()
+            .to_string();
+        let shown = s
+            .run(
+                &t,
+                i == 0,
+                &[
+                    "mentor",
+                    "present",
+                    &name(i),
+                    "--document",
+                    "doc://汇报材料.pdf",
+                    "--sha256",
+                    &"ab".repeat(32),
+                    "--practice",
+                    "teachers:青蓝工程:师徒结对",
+                    "--practice",
+                    "management:扁平化管理:级部负责制",
+                ],
+            )
+            .await;
+        assert!(shown.contains("青蓝工程"), "{shown}");
+        s.run(
+            "panel",
+            i == 0,
+            &["mentor", "rate", &code(i), "--rest", "excellent"],
+        )
+        .await;
+        seed_tokens.push(t);
+    }
+    let dry = s
+        .run("office", true, &["mentor", "confirm", "--dry-run"])
+        .await;
+    assert_eq!(dry.matches("true").count(), 9, "{dry}");
+    s.run("office", false, &["mentor", "confirm"]).await;
+    s.run(
+        "office",
+        false,
+        &["campaign", "complete", "mentor-selection"],
+    )
+    .await;
+
+    // Phase 3, the session for the notes: groups, baselines, assistance, completion.
+    s.run(
+        "office",
+        true,
+        &["clock", "advance", "2020-05-06T09:00:00+08:00"],
+    )
+    .await;
+    s.run("office", true, &["campaign", "open", "pairing"])
+        .await;
+    s.run(
+        "office",
+        true,
+        &["pairing", "set", "--from-proposal", "--dry-run"],
+    )
+    .await;
+    let set = s
+        .run("office", true, &["pairing", "set", "--from-proposal"])
+        .await;
+    assert_eq!(set.lines().count(), 1 + 9, "{set}");
+    for i in 10..schools.len() {
+        s.run(
+            "department",
+            i == 10,
+            &[
+                "pairing",
+                "baseline",
+                &code(i),
+                "--rest",
+                "60",
+                "--score",
+                "culture=55",
+            ],
+        )
+        .await;
+    }
+    let groups: Value = serde_json::from_str(
+        &s.run("office", false, &["pairing", "show", "-o", "json"])
+            .await,
+    )
+    .unwrap();
+    let g0 = &groups["groups"][0];
+    let mentor = g0["mentor_school_id"].as_str().unwrap();
+    let k = ids.iter().position(|x| x == mentor).unwrap();
+    let potential = g0["potential_school_ids"][0].as_str().unwrap();
+    for day in 1..=4 {
+        let date = format!("2020-05-0{day}");
+        s.run(
+            &seed_tokens[k].clone(),
+            day == 1,
+            &[
+                "pairing",
+                "assist",
+                "--mentor",
+                &name(k),
+                "--potential",
+                potential,
+                "--date",
+                &date,
+                "--indicator",
+                "teaching",
+                "--indicator",
+                "culture",
+                "--description",
+                "送教上门、同课异构",
+                "--evidence",
+                "doc://活动记录",
+            ],
+        )
+        .await;
+    }
+    let acts = s
+        .run(
+            "office",
+            true,
+            &["pairing", "activities", "--mentor", &name(k)],
+        )
+        .await;
+    assert_eq!(acts.lines().count(), 1 + 4, "{acts}");
+    let shown = s.run("office", true, &["pairing", "show"]).await;
+    assert!(
+        shown.contains("2/8"),
+        "the first group covers teaching and culture: {shown}"
+    );
+    let done = s
+        .run("office", true, &["campaign", "complete", "pairing"])
+        .await;
+    assert!(
+        done.contains("pairing") && done.contains("completed"),
+        "{done}"
+    );
+    s.run("office", true, &["obligation", "list"]).await;
+    if let Ok(path) = std::env::var("JUNHENG_CLI_SESSION") {
+        std::fs::write(path, &s.log).unwrap();
+    }
+    let _ = std::fs::remove_dir_all(d.data());
+}
