@@ -4,6 +4,8 @@
 //! clock); `junheng call Service/Method JSON` reaches every other RPC of both services with the
 //! same JSON as grpcurl. Exit codes tell the classes of failure apart (see `--help`).
 
+mod demo;
+mod groups;
 mod output;
 mod rpc;
 
@@ -133,6 +135,24 @@ enum Command {
         #[arg(long)]
         list: bool,
     },
+    /// Phase 2: presentations, ratings, mentor schools, the practice collection.
+    #[command(subcommand)]
+    Mentor(groups::MentorCmd),
+    /// Phase 3: 1+X groups, baselines, assistance.
+    #[command(subcommand)]
+    Pairing(groups::PairingCmd),
+    /// Phase 4: the acceptance panel, scores, results and their notice.
+    #[command(subcommand)]
+    Acceptance(groups::AcceptanceCmd),
+    /// Phase 5: awards (表彰) and their consequences (结果运用).
+    #[command(subcommand)]
+    Award(groups::AwardCmd),
+    /// What is owed by whom and by when (reminders are planned from these).
+    #[command(subcommand)]
+    Obligation(groups::ObligationCmd),
+    /// The demo county (`deploy/scripts/run.sh`): replay a whole season.
+    #[command(subcommand)]
+    Demo(demo::DemoCmd),
     /// Shell completions on standard output.
     Completions { shell: clap_complete::Shell },
     /// The man page (roff) on standard output.
@@ -215,6 +235,8 @@ enum CampaignCmd {
         #[command(flatten)]
         key: KeyArg,
     },
+    #[command(flatten)]
+    More(groups::CampaignMore),
 }
 
 #[derive(Subcommand, Debug)]
@@ -233,15 +255,17 @@ enum SchoolCmd {
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
-    /// One school.
+    /// One school (by id, 10-digit code or name).
     Show { school: String },
+    #[command(flatten)]
+    More(groups::SchoolMore),
 }
 
 #[derive(Subcommand, Debug)]
 enum SeedCmd {
     /// Nominate schools as seed-school candidates (department).
     Nominate {
-        /// School ids.
+        /// Schools by id, 10-digit code or name.
         #[arg(required = true)]
         schools: Vec<String>,
         /// Why they meet the standard.
@@ -256,6 +280,8 @@ enum SeedCmd {
         #[command(flatten)]
         key: KeyArg,
     },
+    #[command(flatten)]
+    More(groups::SeedMore),
 }
 
 #[derive(Subcommand, Debug)]
@@ -383,6 +409,8 @@ enum AuditCmd {
         /// without a campaign (default: the only campaign on the server).
         campaign: Option<String>,
     },
+    #[command(flatten)]
+    More(groups::AuditMore),
 }
 
 const CHAIN: &[Col] = &[
@@ -419,6 +447,8 @@ enum DeliveryCmd {
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
+    #[command(flatten)]
+    More(groups::DeliveryMore),
 }
 
 #[derive(Subcommand, Debug)]
@@ -872,6 +902,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     let r = c.call("CampaignService/CompletePhase", body).await?;
                     ctx.print(&r, Some("phases"), PHASES);
                 }
+                CampaignCmd::More(m) => groups::campaign(&ctx, m).await?,
             }
         }
         Command::School(cmd) => match cmd {
@@ -892,12 +923,26 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 ctx.print(&r, Some("schools"), SCHOOLS);
             }
             SchoolCmd::Show { school } => {
+                let school = ctx
+                    .school_ids(&CampaignArg { campaign: None }, &[&school])
+                    .await?
+                    .remove(0);
                 let r = c
                     .call("SchoolService/GetSchool", json!({ "school_id": school }))
                     .await?;
                 ctx.print(&r, None, SCHOOLS);
             }
+            SchoolCmd::More(m) => groups::school(&ctx, m).await?,
         },
+        Command::Seed(SeedCmd::More(m)) => groups::seed(&ctx, m).await?,
+        Command::Mentor(m) => groups::mentor(&ctx, m).await?,
+        Command::Pairing(m) => groups::pairing(&ctx, m).await?,
+        Command::Acceptance(m) => groups::acceptance(&ctx, m).await?,
+        Command::Award(m) => groups::award(&ctx, m).await?,
+        Command::Obligation(m) => groups::obligation(&ctx, m).await?,
+        Command::Audit(AuditCmd::More(m)) => groups::audit(&ctx, m).await?,
+        Command::Delivery(DeliveryCmd::More(m)) => groups::delivery(&ctx, m).await?,
+        Command::Demo(m) => demo::run(&ctx, m).await?,
         Command::Seed(SeedCmd::Nominate {
             schools,
             basis,
@@ -905,6 +950,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             dry_run,
             key: k,
         }) => {
+            // Schools by id, 10-digit code or name.
+            let names: Vec<&str> = schools.iter().map(String::as_str).collect();
+            let schools = ctx
+                .school_ids(&CampaignArg { campaign: None }, &names)
+                .await?;
             if expected_version.is_some() && schools.len() > 1 {
                 return Err(
                     anyhow::anyhow!("--expected-version applies to one school at a time").into(),

@@ -87,6 +87,24 @@ impl Client {
         })
     }
 
+    /// The same servers with another bearer token (the demo's actors take turns).
+    pub fn with_token(&self, token: String) -> Client {
+        Client {
+            workflow: self.workflow.clone(),
+            scheduler: self.scheduler.clone(),
+            token: Some(token),
+            pool: self.pool.clone(),
+        }
+    }
+
+    pub fn has_token(&self) -> bool {
+        self.token.is_some()
+    }
+
+    pub fn token_string(&self) -> String {
+        self.token.clone().unwrap_or_default()
+    }
+
     pub fn pool(&self) -> &DescriptorPool {
         &self.pool
     }
