@@ -83,6 +83,76 @@ async fn a_season_from_march_to_september_ends_in_the_expected_award_list() {
             .await
             .unwrap();
     }
+    // 督导室协同相关业务科室: one potential school applies itself; two departments give their
+    // opinions before the office decides, and the (rejecting) decision shows them. The school
+    // stays a potential school once the seed list is final.
+    let applicant = &schools[12];
+    let applicant_token = app
+        .token(&applicant.name, pb::Role::School, &applicant.id)
+        .await;
+    let application = app
+        .seed()
+        .submit_application(auth(
+            &applicant_token,
+            pb::SubmitApplicationRequest {
+                idempotency_key: key(),
+                school_id: applicant.id.clone(),
+                expected_version: 0,
+                self_assessment: scores(&camp, |_| 88.0),
+                statement: "我校各项指标达到标杆标准".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let research = app.token("教研室", pb::Role::Department, "").await;
+    for (token, department, agree, reason) in [
+        (&dept, "基础教育科", false, "自评分高于督导室掌握的实际水平"),
+        (&research, "教研室", true, "教学质量较好"),
+    ] {
+        app.seed()
+            .record_department_opinion(auth(
+                token,
+                pb::RecordDepartmentOpinionRequest {
+                    idempotency_key: key(),
+                    application_id: application.id.clone(),
+                    department: department.into(),
+                    agree,
+                    reason: reason.into(),
+                },
+            ))
+            .await
+            .unwrap();
+    }
+    let decided = app
+        .seed()
+        .review_application(auth(
+            o,
+            pb::ReviewApplicationRequest {
+                idempotency_key: key(),
+                application_id: application.id.clone(),
+                decision: pb::Decision::Reject as i32,
+                reason: "经督导室会同业务科室复核，暂不列入".into(),
+                expected_version: 2,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(decided.status, "rejected");
+    let opinions: Vec<(&str, bool, &str)> = decided
+        .department_opinions
+        .iter()
+        .map(|d| (d.department.as_str(), d.agree, d.reason.as_str()))
+        .collect();
+    assert_eq!(
+        opinions,
+        vec![
+            ("基础教育科", false, "自评分高于督导室掌握的实际水平"),
+            ("教研室", true, "教学质量较好")
+        ]
+    );
+
     let seeds: Vec<pb::School> = schools[..10].to_vec();
     let notice = app
         .seed()
@@ -99,6 +169,21 @@ async fn a_season_from_march_to_september_ends_in_the_expected_award_list() {
         .await
         .unwrap()
         .into_inner();
+    // The phase cannot close over the running notice, and says which one and until when.
+    let s = expect_code(
+        app.campaigns()
+            .complete_phase(auth(o, complete(pb::Phase::SeedDesignation)))
+            .await,
+        Code::FailedPrecondition,
+    );
+    assert!(
+        s.message().contains(&format!(
+            "1 个公示期未结束：《{}》至2020年3月6日期满 (notices still running)",
+            notice.title
+        )),
+        "{}",
+        s.message()
+    );
     app.advance("2020-03-09T09:00:00+08:00").await;
     app.seed()
         .close_notice(auth(
