@@ -379,7 +379,7 @@ mod tests {
         for (rpc, _) in TABLE {
             assert!(seen.insert(*rpc), "{rpc:?} twice");
         }
-        assert_eq!(seen.len(), 23);
+        assert_eq!(seen.len(), 24);
         assert_eq!(ROLES.len(), Role::ALL.len());
         for r in Role::ALL {
             assert!(ROLES.contains(&r));
