@@ -471,6 +471,33 @@ async fn every_rpc_refuses_malformed_requests_and_changes_nothing() {
             .await,
         "ratings[0].rating",
     );
+    let s = expect_code(
+        app.mentor()
+            .form_mentor_panel(auth(
+                o,
+                pb::FormMentorPanelRequest {
+                    idempotency_key: k(),
+                    campaign_id: "c".into(),
+                    members: vec![pb::MentorPanelMember {
+                        actor: "panel-1".into(),
+                        name: " ".into(),
+                        affiliation: pb::Affiliation::MentorSchool as i32,
+                        school_id: "s".into(),
+                    }],
+                },
+            ))
+            .await,
+        Code::InvalidArgument,
+    );
+    assert_eq!(
+        violations(&s),
+        vec![
+            "campaign_id",
+            "members[0].name",
+            "members[0].affiliation",
+            "members[0].school_id"
+        ]
+    );
     assert_invalid(
         app.mentor()
             .get_presentation(auth(

@@ -269,6 +269,12 @@ async fn probe(app: &App, w: &World, rpc: Rpc, token: &str, target: Target) -> R
             )));
             Obs::default()
         }
+        Rpc::GetMentorPanel => {
+            go!(app
+                .mentor()
+                .get_mentor_panel(auth(token, pb::GetMentorPanelRequest { campaign_id: camp })));
+            Obs::default()
+        }
         Rpc::ProposeMentors => {
             go!(app
                 .mentor()

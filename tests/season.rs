@@ -83,6 +83,76 @@ async fn a_season_from_march_to_september_ends_in_the_expected_award_list() {
             .await
             .unwrap();
     }
+    // 督导室协同相关业务科室: one potential school applies itself; two departments give their
+    // opinions before the office decides, and the (rejecting) decision shows them. The school
+    // stays a potential school once the seed list is final.
+    let applicant = &schools[12];
+    let applicant_token = app
+        .token(&applicant.name, pb::Role::School, &applicant.id)
+        .await;
+    let application = app
+        .seed()
+        .submit_application(auth(
+            &applicant_token,
+            pb::SubmitApplicationRequest {
+                idempotency_key: key(),
+                school_id: applicant.id.clone(),
+                expected_version: 0,
+                self_assessment: scores(&camp, |_| 88.0),
+                statement: "我校各项指标达到标杆标准".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let research = app.token("教研室", pb::Role::Department, "").await;
+    for (token, department, agree, reason) in [
+        (&dept, "基础教育科", false, "自评分高于督导室掌握的实际水平"),
+        (&research, "教研室", true, "教学质量较好"),
+    ] {
+        app.seed()
+            .record_department_opinion(auth(
+                token,
+                pb::RecordDepartmentOpinionRequest {
+                    idempotency_key: key(),
+                    application_id: application.id.clone(),
+                    department: department.into(),
+                    agree,
+                    reason: reason.into(),
+                },
+            ))
+            .await
+            .unwrap();
+    }
+    let decided = app
+        .seed()
+        .review_application(auth(
+            o,
+            pb::ReviewApplicationRequest {
+                idempotency_key: key(),
+                application_id: application.id.clone(),
+                decision: pb::Decision::Reject as i32,
+                reason: "经督导室会同业务科室复核，暂不列入".into(),
+                expected_version: 2,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(decided.status, "rejected");
+    let opinions: Vec<(&str, bool, &str)> = decided
+        .department_opinions
+        .iter()
+        .map(|d| (d.department.as_str(), d.agree, d.reason.as_str()))
+        .collect();
+    assert_eq!(
+        opinions,
+        vec![
+            ("基础教育科", false, "自评分高于督导室掌握的实际水平"),
+            ("教研室", true, "教学质量较好")
+        ]
+    );
+
     let seeds: Vec<pb::School> = schools[..10].to_vec();
     let notice = app
         .seed()
@@ -99,6 +169,21 @@ async fn a_season_from_march_to_september_ends_in_the_expected_award_list() {
         .await
         .unwrap()
         .into_inner();
+    // The phase cannot close over the running notice, and says which one and until when.
+    let s = expect_code(
+        app.campaigns()
+            .complete_phase(auth(o, complete(pb::Phase::SeedDesignation)))
+            .await,
+        Code::FailedPrecondition,
+    );
+    assert!(
+        s.message().contains(&format!(
+            "1 个公示期未结束：《{}》至2020年3月6日期满 (notices still running)",
+            notice.title
+        )),
+        "{}",
+        s.message()
+    );
     app.advance("2020-03-09T09:00:00+08:00").await;
     app.seed()
         .close_notice(auth(
@@ -126,10 +211,75 @@ async fn a_season_from_march_to_september_ends_in_the_expected_award_list() {
     for s in &seeds {
         seed_tokens.push(app.token(&s.name, pb::Role::School, &s.id).await);
     }
-    let raters = [
-        app.token("评委甲", pb::Role::Panel, "").await,
-        app.token("评委乙", pb::Role::Panel, "").await,
+    // The phase-2 panel (督导室邀请各业务科室和部分高中校长): two departments and two high-school
+    // principals; 丁 belongs to seed 0 (its junior section) and is recused from rating it, so
+    // seed 0 has exactly mentor.min_raters = 3 ratings and the others 4. Fewer members than
+    // min_raters are refused.
+    let members = [
+        ("评委甲（基础教育科）", pb::Affiliation::Department, ""),
+        ("评委乙（教研室）", pb::Affiliation::Department, ""),
+        ("评委丙（昌乐一中校长）", pb::Affiliation::HighSchool, ""),
+        (
+            "评委丁（昌乐二中校长）",
+            pb::Affiliation::HighSchool,
+            seeds[0].id.as_str(),
+        ),
     ];
+    let too_few = app
+        .admin()
+        .issue_token(auth(
+            o,
+            pb::IssueTokenRequest {
+                idempotency_key: key(),
+                name: "评委".into(),
+                role: pb::Role::Panel as i32,
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let s = expect_code(
+        app.mentor()
+            .form_mentor_panel(auth(
+                o,
+                pb::FormMentorPanelRequest {
+                    idempotency_key: key(),
+                    campaign_id: id.clone(),
+                    members: vec![pb::MentorPanelMember {
+                        actor: too_few.actor.clone(),
+                        name: "评委".into(),
+                        affiliation: pb::Affiliation::Department as i32,
+                        school_id: String::new(),
+                    }],
+                },
+            ))
+            .await,
+        Code::InvalidArgument,
+    );
+    assert_eq!(violations(&s), vec!["members"]);
+    assert!(s.message().contains("min_raters = 3"), "{}", s.message());
+    let raters = app.mentor_panel(&id, &members).await;
+    let panel = app
+        .mentor()
+        .get_mentor_panel(auth(
+            &leader,
+            pb::GetMentorPanelRequest {
+                campaign_id: id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(panel.members.len(), 4);
+    assert_eq!(panel.min_raters, 3);
+    assert!(!panel.fixed);
+    assert!(
+        panel
+            .members
+            .iter()
+            .any(|m| m.name.starts_with("评委丁") && m.school_id == seeds[0].id)
+    );
     for (i, s) in seeds.iter().take(9).enumerate() {
         let practices = vec![
             pb::PracticeDeclaration {
@@ -159,7 +309,7 @@ async fn a_season_from_march_to_september_ends_in_the_expected_award_list() {
             .await
             .unwrap()
             .into_inner();
-        for r in &raters {
+        for (m, r) in raters.iter().enumerate() {
             let ratings = camp
                 .indicators
                 .iter()
@@ -176,7 +326,8 @@ async fn a_season_from_march_to_september_ends_in_the_expected_award_list() {
                     accepted: true,
                 })
                 .collect();
-            app.mentor()
+            let got = app
+                .mentor()
                 .rate_presentation(auth(
                     r,
                     pb::RatePresentationRequest {
@@ -186,9 +337,90 @@ async fn a_season_from_march_to_september_ends_in_the_expected_award_list() {
                         verdicts,
                     },
                 ))
-                .await
-                .unwrap();
+                .await;
+            if m == 3 && i == 0 {
+                let e = expect_code(got, Code::PermissionDenied);
+                assert_eq!(
+                    e.message(),
+                    "recused: 评委丁（昌乐二中校长） is affiliated with this school and may not rate its presentation (conflict of interest)"
+                );
+            } else {
+                got.unwrap();
+            }
         }
+        if i == 0 {
+            // A panel token the office did not appoint rates nothing; the panel, once rated
+            // on, is fixed.
+            let e = expect_code(
+                app.mentor()
+                    .rate_presentation(auth(
+                        &too_few.token,
+                        pb::RatePresentationRequest {
+                            idempotency_key: key(),
+                            school_id: s.id.clone(),
+                            ratings: vec![],
+                            verdicts: vec![],
+                        },
+                    ))
+                    .await,
+                Code::PermissionDenied,
+            );
+            assert!(
+                e.message().contains("not on this campaign's phase-2 panel"),
+                "{}",
+                e.message()
+            );
+            let e = expect_code(
+                app.mentor()
+                    .form_mentor_panel(auth(
+                        o,
+                        pb::FormMentorPanelRequest {
+                            idempotency_key: key(),
+                            campaign_id: id.clone(),
+                            members: panel.members.clone(),
+                        },
+                    ))
+                    .await,
+                Code::FailedPrecondition,
+            );
+            assert_eq!(
+                e.message(),
+                "the phase-2 panel can no longer be re-formed: 3 rating sheet(s) are already recorded"
+            );
+        }
+    }
+    let panel = app
+        .mentor()
+        .get_mentor_panel(auth(
+            &leader,
+            pb::GetMentorPanelRequest {
+                campaign_id: id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(panel.fixed);
+    let proposal = app
+        .mentor()
+        .propose_mentors(auth(
+            &leader,
+            pb::ProposeMentorsRequest {
+                campaign_id: id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    for p in &proposal.proposals {
+        let expected = if p.school_id == seeds[0].id {
+            "8 项指标均获评优秀（3 位评委）"
+        } else if p.school_id == seeds[9].id {
+            "未提交展示汇报材料"
+        } else {
+            "8 项指标均获评优秀（4 位评委）"
+        };
+        assert!(p.explanation.contains(expected), "{}", p.explanation);
     }
     app.mentor()
         .confirm_mentors(auth(

@@ -34,8 +34,6 @@ async fn phases_one_and_two_for_the_demo_county() {
     assert_eq!(camp.indicators.len(), 8);
     let id = camp.id.clone();
     let dept = app.token("业务科室", pb::Role::Department, "").await;
-    let panel_a = app.token("验收组甲", pb::Role::Panel, "").await;
-    let panel_b = app.token("验收组乙", pb::Role::Panel, "").await;
     let leader = app.token("领导", pb::Role::Leader, "").await;
     let applicant = &schools[10];
     let late_applicant = &schools[11];
@@ -506,6 +504,18 @@ async fn phases_one_and_two_for_the_demo_county() {
         6
     );
 
+    // The office appoints the phase-2 panel: two departments and a high-school principal, as
+    // many as mentor.min_raters (3).
+    let raters = app
+        .mentor_panel(
+            &id,
+            &[
+                ("评议组甲", pb::Affiliation::Department, ""),
+                ("评议组乙", pb::Affiliation::Department, ""),
+                ("评议组丙", pb::Affiliation::HighSchool, ""),
+            ],
+        )
+        .await;
     let mut tokens = Vec::new();
     for s in &seeds {
         tokens.push(app.token(&s.name, pb::Role::School, &s.id).await);
@@ -569,7 +579,7 @@ async fn phases_one_and_two_for_the_demo_county() {
             .collect()
     };
     for (i, p) in presentations.iter().enumerate() {
-        for (m, token) in [&panel_a, &panel_b].into_iter().enumerate() {
+        for (m, token) in raters.iter().enumerate() {
             let mut rs = ratings(pb::Rating::Excellent);
             if i == 4 && m == 1 {
                 rs[3].rating = pb::Rating::Good as i32;
@@ -702,7 +712,7 @@ async fn phases_one_and_two_for_the_demo_county() {
     assert!(
         mentor_of(&proposal, &seeds[4])
             .explanation
-            .contains("教学质量（1/2优秀）"),
+            .contains("教学质量（2/3优秀）"),
         "{}",
         mentor_of(&proposal, &seeds[4]).explanation
     );

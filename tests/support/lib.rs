@@ -170,6 +170,53 @@ impl App {
         AdminServiceClient::new(self.channel.clone())
     }
 
+    /// Appoints the phase-2 panel of `campaign` (phase 2 open) as the bootstrap office: one
+    /// panel token per member (name, affiliation, the campaign school it belongs to or "");
+    /// returns the members' tokens in order.
+    pub async fn mentor_panel(
+        &self,
+        campaign: &str,
+        members: &[(&str, pb::Affiliation, &str)],
+    ) -> Vec<String> {
+        let mut tokens = Vec::new();
+        let mut listed = Vec::new();
+        for (name, affiliation, school) in members {
+            let r = self
+                .admin()
+                .issue_token(auth(
+                    OFFICE_TOKEN,
+                    pb::IssueTokenRequest {
+                        idempotency_key: key(),
+                        name: (*name).into(),
+                        role: pb::Role::Panel as i32,
+                        ..Default::default()
+                    },
+                ))
+                .await
+                .expect("issue panel token")
+                .into_inner();
+            listed.push(pb::MentorPanelMember {
+                actor: r.actor,
+                name: (*name).into(),
+                affiliation: *affiliation as i32,
+                school_id: (*school).into(),
+            });
+            tokens.push(r.token);
+        }
+        self.mentor()
+            .form_mentor_panel(auth(
+                OFFICE_TOKEN,
+                pb::FormMentorPanelRequest {
+                    idempotency_key: key(),
+                    campaign_id: campaign.into(),
+                    members: listed,
+                },
+            ))
+            .await
+            .expect("form the phase-2 panel");
+        tokens
+    }
+
     /// Issues a token for a role (and a school for ROLE_SCHOOL) through the API.
     pub async fn token(&self, name: &str, role: pb::Role, school: &str) -> String {
         let req = pb::IssueTokenRequest {

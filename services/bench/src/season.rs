@@ -8,7 +8,8 @@
 //! campaigns go out concurrently (bounded), then `AdvanceClock` once.
 //!
 //! Per campaign (schools in registration order): the first `seed_share` are nominated, noticed,
-//! present two practices and are rated excellent by two raters (so all become mentors); the
+//! present two practices and are rated excellent by the three members of the phase-2 panel
+//! (mentor.min_raters = 3, so all become mentors); the
 //! rest are potentials, paired with the service's own proposal, get baselines, a few assistance
 //! logs and scores from a panel of three; results notice; awards proposed and confirmed. The
 //! end check: every campaign lists exactly one confirmed award per school.
@@ -265,7 +266,8 @@ struct Camp {
     n_seeds: usize,
     dept: String,
     leader: String,
-    raters: Vec<String>,
+    /// (token, actor) of the phase-2 panel.
+    raters: Vec<(String, String)>,
     /// (token, actor) of the acceptance panel.
     panel: Vec<(String, String)>,
     /// seed school id → its school token.
@@ -1207,8 +1209,8 @@ async fn season(
                 let dept = ctx.token(format!("业务科室{k}"), pb::Role::Department, "").await?.0;
                 let leader = ctx.token(format!("领导{k}"), pb::Role::Leader, "").await?.0;
                 let mut raters = Vec::new();
-                for r in 0..2 {
-                    raters.push(ctx.token(format!("评委{k}-{r}"), pb::Role::Panel, "").await?.0);
+                for r in 0..3 {
+                    raters.push(ctx.token(format!("评委{k}-{r}"), pb::Role::Panel, "").await?);
                 }
                 let mut panel = Vec::new();
                 for m in 0..3 {
@@ -1288,10 +1290,38 @@ async fn season(
     .await?;
     clocks.lap("1 seeds: advance, close, complete").await?;
 
-    // Phase 2 (April): every seed presents, two raters rate it excellent; confirm mentors.
+    // Phase 2 (April): the office appoints a panel of three, every seed presents, the panel
+    // rates it excellent; confirm mentors.
     ctx.advance(MENTOR_OPENS).await?;
-    ctx.each(camps.iter().collect(), |c| {
-        ctx.open(c, pb::Phase::MentorSelection)
+    ctx.each(camps.iter().collect(), |c| async move {
+        ctx.open(c, pb::Phase::MentorSelection).await?;
+        let members = c
+            .raters
+            .iter()
+            .enumerate()
+            .map(|(m, (_, actor))| pb::MentorPanelMember {
+                actor: actor.clone(),
+                name: format!("评委{m}"),
+                affiliation: if m < 2 {
+                    pb::Affiliation::Department
+                } else {
+                    pb::Affiliation::HighSchool
+                } as i32,
+                school_id: String::new(),
+            })
+            .collect();
+        ctx.mentor()
+            .form_mentor_panel(auth(
+                pb::FormMentorPanelRequest {
+                    idempotency_key: key(),
+                    campaign_id: c.id.clone(),
+                    members,
+                },
+                OFFICE,
+            ))
+            .await
+            .with_context(|| format!("FormMentorPanel of {}", c.code))?;
+        Ok(())
     })
     .await?;
     let presenters: Vec<(&Camp, usize, &pb::School)> = camps
@@ -1326,7 +1356,7 @@ async fn season(
                 .await
                 .with_context(|| format!("SubmitPresentation in {}", c.code))?
                 .into_inner();
-            for r in &c.raters {
+            for (r, _) in &c.raters {
                 ctx.mentor()
                     .rate_presentation(auth(
                         pb::RatePresentationRequest {

@@ -63,7 +63,8 @@ pub struct PhaseWindow {
 pub struct MentorRule {
     /// Share of panel ratings that must be "excellent" for an indicator to count (1.0 = all).
     pub excellent_share: f64,
-    /// Ratings needed before a school can be judged at all.
+    /// Ratings (by appointed phase-2 panel members) needed before a school can be judged at
+    /// all; 3 when the definition omits it.
     pub min_raters: u32,
     /// A practice is accepted when strictly more than this share of verdicts accept it.
     pub practice_accept_share: f64,
@@ -704,7 +705,7 @@ mod raw {
         fn default() -> Self {
             Mentor {
                 excellent_share: Spanned::new(0..0, 1.0),
-                min_raters: Spanned::new(0..0, 1),
+                min_raters: Spanned::new(0..0, 3),
                 practice_accept_share: Spanned::new(0..0, 0.5),
                 min_practice_indicators: Spanned::new(0..0, 2),
             }

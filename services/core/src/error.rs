@@ -42,6 +42,21 @@ pub enum RuleError {
         "recused: {member} is affiliated with this school's mentor school and may not score it (conflict of interest)"
     )]
     Recused { member: String },
+    /// Only appointed members of the phase-2 panel rate presentations.
+    #[error(
+        "you are not on this campaign's phase-2 panel; the office appoints its members (FormMentorPanel)"
+    )]
+    NotOnMentorPanel,
+    /// Conflict of interest: a phase-2 panel member never rates the school they belong to.
+    #[error(
+        "recused: {member} is affiliated with this school and may not rate its presentation (conflict of interest)"
+    )]
+    RecusedFromPresentation { member: String },
+    /// The phase-2 panel is fixed once a member has rated.
+    #[error(
+        "the phase-2 panel can no longer be re-formed: {ratings} rating sheet(s) are already recorded"
+    )]
+    MentorPanelFixed { ratings: u32 },
     #[error("only paired potential schools are scored; this school is {state}")]
     NotScorable { state: &'static str },
     #[error("the results notice is published; scores can change only after an upheld objection")]
@@ -109,7 +124,11 @@ impl RuleError {
     pub fn is_permission(&self) -> bool {
         matches!(
             self,
-            RuleError::Forbidden { .. } | RuleError::NotOnPanel | RuleError::Recused { .. }
+            RuleError::Forbidden { .. }
+                | RuleError::NotOnPanel
+                | RuleError::Recused { .. }
+                | RuleError::NotOnMentorPanel
+                | RuleError::RecusedFromPresentation { .. }
         )
     }
 

@@ -13,6 +13,7 @@ pub mod definition;
 pub mod effects;
 pub mod error;
 pub mod mentor;
+pub mod mentor_panel;
 pub mod notice;
 pub mod pairing;
 pub mod phase;

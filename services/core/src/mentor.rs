@@ -10,6 +10,7 @@ use uuid::Uuid;
 use crate::definition::CampaignDefinition;
 use crate::effects::{Effect, ObligationKind};
 use crate::error::RuleError;
+use crate::mentor_panel::{self, MentorPanelMember};
 use crate::phase::PhaseKind;
 use crate::school::{CaseState, Ctx, SchoolCommand};
 
@@ -223,6 +224,8 @@ pub struct RatingFacts {
     pub practices: Vec<(Uuid, String)>,
     /// Who has rated it so far.
     pub raters: BTreeSet<String>,
+    /// The campaign's phase-2 panel: only its members rate, never their own school.
+    pub panel: Vec<MentorPanelMember>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -256,9 +259,9 @@ impl RatePresentation {
     }
 }
 
-/// A panel member rates a presented school: every indicator once, a verdict on every declared
-/// practice and nothing else, while phase 2 is active. Once enough members have rated, the
-/// rating obligation is met.
+/// An appointed member of the phase-2 panel, not affiliated with the school, rates a presented
+/// school: every indicator once, a verdict on every declared practice and nothing else, while
+/// phase 2 is active. Once `mentor.min_raters` members have rated, the rating obligation is met.
 pub fn rate_presentation(
     cmd: RatePresentation,
     facts: &RatingFacts,
@@ -267,6 +270,7 @@ pub fn rate_presentation(
     let action = "rate a presentation";
     ctx.phases
         .require_active(PhaseKind::MentorSelection, None, action, ctx.now, ctx.def)?;
+    mentor_panel::may_rate(&facts.panel, &cmd.rater, cmd.school)?;
     if facts.state != CaseState::Presented {
         return Err(RuleError::IllegalTransition {
             action,
@@ -451,6 +455,7 @@ mod tests {
         let sheets = vec![
             sheet(&def, Rating::Excellent),
             sheet(&def, Rating::Excellent),
+            sheet(&def, Rating::Excellent),
         ];
         let v = evaluate(
             &def,
@@ -479,19 +484,45 @@ mod tests {
     }
 
     #[test]
-    fn one_good_rating_breaks_consensus_and_is_named() {
+    fn fewer_raters_than_min_raters_make_no_mentor_and_say_so() {
         let def = CampaignDefinition::parse(CHANGLE).unwrap();
-        let mut second = sheet(&def, Rating::Excellent);
-        second.insert("teaching".into(), Rating::Good);
+        assert_eq!(def.mentor.min_raters, 3);
+        let sheets = vec![
+            sheet(&def, Rating::Excellent),
+            sheet(&def, Rating::Excellent),
+        ];
         let v = evaluate(
             &def,
             true,
-            &[sheet(&def, Rating::Excellent), second],
+            &sheets,
+            &[tally("teachers", 2, 0), tally("culture", 2, 0)],
+        );
+        assert!(!v.mentor);
+        assert!(
+            v.explanation.contains("评议人数 2 少于要求的 3"),
+            "{}",
+            v.explanation
+        );
+    }
+
+    #[test]
+    fn one_good_rating_breaks_consensus_and_is_named() {
+        let def = CampaignDefinition::parse(CHANGLE).unwrap();
+        let mut third = sheet(&def, Rating::Excellent);
+        third.insert("teaching".into(), Rating::Good);
+        let v = evaluate(
+            &def,
+            true,
+            &[
+                sheet(&def, Rating::Excellent),
+                sheet(&def, Rating::Excellent),
+                third,
+            ],
             &[tally("teachers", 1, 0), tally("culture", 1, 0)],
         );
         assert!(!v.mentor);
         assert!(
-            v.explanation.contains("教学质量（1/2优秀）"),
+            v.explanation.contains("教学质量（2/3优秀）"),
             "{}",
             v.explanation
         );
@@ -512,7 +543,8 @@ mod tests {
             let v = evaluate(&def, true, &sheets, &tallies);
             let all_excellent = !sheets.is_empty() && sheets.iter().all(|s| s.values().all(|r| *r == Rating::Excellent));
             let distinct: BTreeSet<_> = tallies.iter().filter(|t| t.accepts > t.rejects).map(|t| t.indicator.clone()).collect();
-            prop_assert_eq!(v.mentor, all_excellent && distinct.len() >= 2);
+            let enough = sheets.len() as u32 >= def.mentor.min_raters;
+            prop_assert_eq!(v.mentor, enough && all_excellent && distinct.len() >= 2);
         }
     }
 
@@ -531,9 +563,11 @@ mod tests {
         }
 
         proptest! {
-            /// A rating is accepted exactly when phase 2 is active, the school has presented,
-            /// and the sheet rates every indicator and judges every declared practice, nothing
-            /// else; the rating obligation is met once enough members have rated.
+            /// A rating is accepted exactly when phase 2 is active, the rater is an appointed
+            /// member not affiliated with the school, the school has presented, and the sheet
+            /// rates every indicator and judges every declared practice, nothing else; the
+            /// rating obligation is met once enough members have rated. A refused rating has
+            /// no effect to record, whoever asks.
             #[test]
             fn a_rating_is_accepted_exactly_when_complete(
                 day in 0i64..80,
@@ -544,6 +578,8 @@ mod tests {
                 others in proptest::collection::btree_set("[a-c]", 0..3),
                 again in any::<bool>(),
                 min_raters in 1u32..4,
+                member in any::<bool>(),
+                affiliated in any::<bool>(),
             ) {
                 let mut def = changle();
                 def.mentor.min_raters = min_raters;
@@ -560,11 +596,22 @@ mod tests {
                     state: if presented { CaseState::Presented } else { CaseState::Seed },
                     practices: (0..practices).map(|p| (Uuid::from_u128(p), format!("做法{p}"))).collect(),
                     raters: raters.clone(),
+                    panel: [("me", affiliated), ("a", false), ("b", false), ("c", false)]
+                        .into_iter()
+                        .filter(|(a, _)| member || *a != "me")
+                        .map(|(a, own)| MentorPanelMember {
+                            actor: a.into(),
+                            name: format!("评委{a}"),
+                            affiliation: crate::acceptance::Affiliation::Department,
+                            school: own.then(|| Uuid::from_u128(7)),
+                        })
+                        .collect(),
                 };
                 let cmd = RatePresentation { school: Uuid::from_u128(7), rater: "me".into(), ratings, verdicts };
                 let active = now < phases.deadline(PhaseKind::MentorSelection, &def);
                 let got = rate_presentation(cmd.clone(), &facts, &ctx);
-                prop_assert_eq!(got.is_ok(), active && presented && !drop_rating && !extra_verdict, "{:?}", got);
+                let may = member && !affiliated;
+                prop_assert_eq!(got.is_ok(), active && may && presented && !drop_rating && !extra_verdict, "{:?}", got);
                 match got {
                     Ok(d) => {
                         prop_assert_eq!(&d.sheet, &cmd);
@@ -573,7 +620,7 @@ mod tests {
                         prop_assert_eq!(d.effects.len(), 1 + usize::from(met));
                     }
                     Err(e) => {
-                        let expected = if !active { "deadline" } else if !presented { "cannot rate a presentation" } else { "invalid" };
+                        let expected = if !active { "deadline" } else if !member { "not on this campaign's phase-2 panel" } else if affiliated { "recused" } else if !presented { "cannot rate a presentation" } else { "invalid" };
                         prop_assert!(e.to_string().contains(expected), "{} vs {}", e, expected);
                     }
                 }

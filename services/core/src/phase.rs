@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use crate::phase_kind::{OpenItem, PhaseKind, PhaseStatus, render};
+pub use crate::phase_kind::{OpenItem, PhaseKind, PhaseStatus, RunningNotice, render};
 
 use crate::definition::CampaignDefinition;
 use crate::effects::{DeadlineRef, Effect, ObligationKind, Owner};
@@ -34,7 +34,8 @@ pub struct PhaseState {
 pub struct PhaseFacts {
     pub pending_applications: u64,
     pub approved_awaiting_notice: u64,
-    pub open_notices: u64,
+    /// Notices (other than the results notice) whose period has not ended.
+    pub running_notices: Vec<RunningNotice>,
     pub open_objections: u64,
     pub listed_schools: u64,
     pub seed_schools: u64,
@@ -381,17 +382,31 @@ fn require_office(actor: &Actor, action: &'static str) -> Result<(), RuleError> 
 /// phase may complete.
 pub fn open_items(kind: PhaseKind, f: &PhaseFacts, now: DateTime<Utc>) -> Vec<OpenItem> {
     let mut items = Vec::new();
-    let mut count = |n: u64, item: fn(u64) -> OpenItem| {
+    let count = |items: &mut Vec<OpenItem>, n: u64, item: fn(u64) -> OpenItem| {
         if n > 0 {
             items.push(item(n));
         }
     };
     match kind {
         PhaseKind::SeedDesignation => {
-            count(f.pending_applications, OpenItem::ApplicationsAwaitingReview);
-            count(f.approved_awaiting_notice, OpenItem::ApprovedAwaitingNotice);
-            count(f.open_notices, OpenItem::NoticesRunning);
-            count(f.open_objections, OpenItem::ObjectionsUnresolved);
+            count(
+                &mut items,
+                f.pending_applications,
+                OpenItem::ApplicationsAwaitingReview,
+            );
+            count(
+                &mut items,
+                f.approved_awaiting_notice,
+                OpenItem::ApprovedAwaitingNotice,
+            );
+            if !f.running_notices.is_empty() {
+                items.push(OpenItem::NoticesRunning(f.running_notices.clone()));
+            }
+            count(
+                &mut items,
+                f.open_objections,
+                OpenItem::ObjectionsUnresolved,
+            );
             if f.listed_schools == 0 {
                 items.push(OpenItem::SeedListEmpty);
             }
@@ -402,8 +417,12 @@ pub fn open_items(kind: PhaseKind, f: &PhaseFacts, now: DateTime<Utc>) -> Vec<Op
             }
         }
         PhaseKind::Pairing => {
-            count(f.unpaired_potentials, OpenItem::PotentialsNotPaired);
-            count(f.baselines_missing, OpenItem::BaselinesMissing);
+            count(
+                &mut items,
+                f.unpaired_potentials,
+                OpenItem::PotentialsNotPaired,
+            );
+            count(&mut items, f.baselines_missing, OpenItem::BaselinesMissing);
         }
         PhaseKind::Acceptance => items.extend(crate::acceptance::exit_items(f.results_notice, now)),
         PhaseKind::Awards => items.extend(crate::awards::exit_items(f.awards_confirmed)),

@@ -74,13 +74,22 @@ impl PhaseStatus {
     }
 }
 
+/// A notice whose period has not ended, as the exit criteria name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunningNotice {
+    pub title: String,
+    /// The last day of its period (campaign time).
+    pub last_day: chrono::NaiveDate,
+}
+
 /// One thing that still blocks completing a phase. Rendered in words (Chinese for people, the
 /// English gist in brackets) only by its `Display`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OpenItem {
     ApplicationsAwaitingReview(u64),
     ApprovedAwaitingNotice(u64),
-    NoticesRunning(u64),
+    /// The notices still running, each named with its title and last day.
+    NoticesRunning(Vec<RunningNotice>),
     ObjectionsUnresolved(u64),
     SeedListEmpty,
     MentorListNotConfirmed,
@@ -102,7 +111,16 @@ impl std::fmt::Display for OpenItem {
                 f,
                 "{n} 所已通过申报的学校待补充公示 (approved, not yet on a notice)"
             ),
-            OpenItem::NoticesRunning(n) => write!(f, "{n} 个公示期未结束 (notices still running)"),
+            OpenItem::NoticesRunning(notices) => write!(
+                f,
+                "{} 个公示期未结束：{} (notices still running)",
+                notices.len(),
+                notices
+                    .iter()
+                    .map(|n| format!("《{}》至{}期满", n.title, crate::text::date_zh(n.last_day)))
+                    .collect::<Vec<_>>()
+                    .join("，")
+            ),
             OpenItem::ObjectionsUnresolved(n) => {
                 write!(f, "{n} 件异议待处理 (objections unresolved)")
             }
@@ -142,4 +160,27 @@ pub fn render(items: &[OpenItem]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+#[cfg(test)]
+mod open_item_tests {
+    use super::*;
+
+    #[test]
+    fn a_running_notice_is_named_with_its_title_and_last_day() {
+        let item = OpenItem::NoticesRunning(vec![
+            RunningNotice {
+                title: "昌乐县2020年标杆种子校拟定名单公示".into(),
+                last_day: chrono::NaiveDate::from_ymd_opt(2020, 3, 6).unwrap(),
+            },
+            RunningNotice {
+                title: "补充公示".into(),
+                last_day: chrono::NaiveDate::from_ymd_opt(2020, 3, 20).unwrap(),
+            },
+        ]);
+        assert_eq!(
+            item.to_string(),
+            "2 个公示期未结束：《昌乐县2020年标杆种子校拟定名单公示》至2020年3月6日期满，《补充公示》至2020年3月20日期满 (notices still running)"
+        );
+    }
 }

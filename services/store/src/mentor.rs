@@ -131,3 +131,58 @@ pub async fn campaign_sheets(conn: &mut PgConnection, campaign: Uuid) -> Result<
         .fetch_all(&mut *conn)
         .await?)
 }
+
+/// One appointed member of a campaign's phase-2 panel.
+#[derive(Debug, Clone)]
+pub struct MentorPanelRow {
+    pub actor: String,
+    pub name: String,
+    pub affiliation: String,
+    pub school_id: Option<Uuid>,
+}
+
+pub async fn replace_mentor_panel(
+    conn: &mut PgConnection,
+    campaign: Uuid,
+    members: &[MentorPanelRow],
+) -> Result<()> {
+    sqlx::query!(
+        "DELETE FROM mentor_panel_members WHERE campaign_id = $1",
+        campaign
+    )
+    .execute(&mut *conn)
+    .await?;
+    for m in members {
+        sqlx::query!(
+            "INSERT INTO mentor_panel_members (campaign_id, actor, name, affiliation, school_id) VALUES ($1, $2, $3, $4, $5)",
+            campaign,
+            m.actor,
+            m.name,
+            m.affiliation,
+            m.school_id
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+pub async fn mentor_panel(conn: &mut PgConnection, campaign: Uuid) -> Result<Vec<MentorPanelRow>> {
+    Ok(sqlx::query_as!(
+        MentorPanelRow,
+        "SELECT actor, name, affiliation, school_id FROM mentor_panel_members WHERE campaign_id = $1 ORDER BY actor",
+        campaign
+    )
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Rating sheets recorded in a campaign so far.
+pub async fn count_sheets(conn: &mut PgConnection, campaign: Uuid) -> Result<i64> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM ratings WHERE campaign_id = $1"#,
+        campaign
+    )
+    .fetch_one(&mut *conn)
+    .await?)
+}

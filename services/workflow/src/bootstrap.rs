@@ -281,6 +281,8 @@ pub async fn load_demo(pool: &PgPool, now: DateTime<Utc>) -> anyhow::Result<Opti
     .await?;
     insert_token(&mut tx, &mut out, "验收组成员甲（演示）", "panel", None, id).await?;
     insert_token(&mut tx, &mut out, "验收组成员乙（演示）", "panel", None, id).await?;
+    // Three: the phase-2 panel needs mentor.min_raters (3) appointed members.
+    insert_token(&mut tx, &mut out, "验收组成员丙（演示）", "panel", None, id).await?;
     insert_token(
         &mut tx,
         &mut out,

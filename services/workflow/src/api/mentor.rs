@@ -1,10 +1,12 @@
 //! MentorService: phase 2 — presentations and practices, panel ratings, the mentor rule, the
 //! mentor list and the practice collection. Parses, calls `app::mentor`, maps to proto.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use junheng_core::Role;
+use junheng_core::acceptance::Affiliation;
 use junheng_core::mentor::{MentorOverride, PracticeTally, Rating};
+use junheng_core::mentor_panel::MentorPanelMember;
 use junheng_proto::v1 as pb;
 use junheng_proto::v1::mentor_service_server::MentorService;
 use junheng_store::mentor::PracticeRow;
@@ -12,8 +14,8 @@ use tonic::{Request, Response, Status};
 
 use super::{Shared, begin, reply};
 use crate::app::mentor::{
-    self as app, ConfirmMentors, MentorList, PracticeCollection, PresentationView,
-    RatePresentation, SubmitPresentation,
+    self as app, ConfirmMentors, FormMentorPanel, MentorList, MentorPanelView, PracticeCollection,
+    PresentationView, RatePresentation, SubmitPresentation,
 };
 use crate::app::policy::{self, Rpc};
 use crate::convert::{Violations, ts};
@@ -56,6 +58,70 @@ fn presentation_to_pb(p: &PresentationView) -> pb::Presentation {
             .collect(),
         raters: p.raters,
         submitted_at: Some(ts(p.row.submitted_at)),
+    }
+}
+
+fn mentor_panel_to_pb(p: &MentorPanelView) -> pb::MentorPanel {
+    pb::MentorPanel {
+        members: p
+            .members
+            .iter()
+            .map(|m| pb::MentorPanelMember {
+                actor: m.actor.clone(),
+                name: m.name.clone(),
+                affiliation: match m.affiliation {
+                    Affiliation::Department => pb::Affiliation::Department,
+                    Affiliation::HighSchool => pb::Affiliation::HighSchool,
+                    Affiliation::MentorSchool(_) => pb::Affiliation::MentorSchool,
+                } as i32,
+                school_id: m.school.map(|s| s.to_string()).unwrap_or_default(),
+            })
+            .collect(),
+        min_raters: p.min_raters,
+        fixed: p.fixed,
+    }
+}
+
+impl TryFrom<&pb::FormMentorPanelRequest> for FormMentorPanel {
+    type Error = AppError;
+
+    /// The shape only; the panel size, tokens and schools are checked by the rule core.
+    fn try_from(req: &pb::FormMentorPanelRequest) -> Result<Self, AppError> {
+        let mut v = Violations::default();
+        let campaign = v.uuid("campaign_id", &req.campaign_id);
+        if req.members.is_empty() {
+            v.add("members", "at least one panel member");
+        }
+        let mut members = Vec::new();
+        let mut seen = BTreeSet::new();
+        for (i, m) in req.members.iter().enumerate() {
+            let actor = v.text(&format!("members[{i}].actor"), &m.actor, 100);
+            let name = v.text(&format!("members[{i}].name"), &m.name, 100);
+            let affiliation = match pb::Affiliation::try_from(m.affiliation) {
+                Ok(pb::Affiliation::Department) => Affiliation::Department,
+                Ok(pb::Affiliation::HighSchool) => Affiliation::HighSchool,
+                _ => {
+                    v.add(
+                        format!("members[{i}].affiliation"),
+                        "must be AFFILIATION_DEPARTMENT or AFFILIATION_HIGH_SCHOOL (mentor schools are chosen by this panel)",
+                    );
+                    Affiliation::Department
+                }
+            };
+            let school = (!m.school_id.trim().is_empty())
+                .then(|| v.uuid(&format!("members[{i}].school_id"), &m.school_id));
+            if !seen.insert(actor.clone()) {
+                v.add(format!("members[{i}].actor"), "listed twice");
+            }
+            members.push(MentorPanelMember {
+                actor,
+                name,
+                affiliation,
+                school,
+            });
+        }
+        v.finish()?;
+        Ok(FormMentorPanel { campaign, members })
     }
 }
 
@@ -247,6 +313,46 @@ impl MentorService for MentorApi {
                 let resp = presentation_to_pb(&p);
                 w.commit(&resp).await?;
                 Ok(resp)
+            }
+            .await,
+        )
+    }
+
+    async fn form_mentor_panel(
+        &self,
+        req: Request<pb::FormMentorPanelRequest>,
+    ) -> Result<Response<pb::MentorPanel>, Status> {
+        let call = self.0.call(&req).await?;
+        let req = req.into_inner();
+        reply(
+            &call,
+            async {
+                call.require(&[Role::Office], "form the phase-2 panel")?;
+                let cmd = FormMentorPanel::try_from(&req)?;
+                let mut w = begin!(self.0, call, "FormMentorPanel", req);
+                let panel = app::form_mentor_panel(&self.0, &mut w, &call, cmd).await?;
+                let resp = mentor_panel_to_pb(&panel);
+                w.commit(&resp).await?;
+                Ok(resp)
+            }
+            .await,
+        )
+    }
+
+    async fn get_mentor_panel(
+        &self,
+        req: Request<pb::GetMentorPanelRequest>,
+    ) -> Result<Response<pb::MentorPanel>, Status> {
+        let call = self.0.call(&req).await?;
+        let req = req.into_inner();
+        reply(
+            &call,
+            async {
+                let campaign = one_id("campaign_id", &req.campaign_id)?;
+                policy::read(&call, Rpc::GetMentorPanel, Some(campaign))?;
+                Ok(mentor_panel_to_pb(
+                    &app::mentor_panel(&self.0, campaign).await?,
+                ))
             }
             .await,
         )

@@ -6,7 +6,8 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use junheng_core::phase::{self, OpenItem, PhaseFacts};
+use junheng_core::notice::NoticeKind;
+use junheng_core::phase::{self, OpenItem, PhaseFacts, RunningNotice};
 use junheng_core::school::{self, SchoolCommand};
 use junheng_core::{CampaignDefinition, CaseState, PhaseKind, PhaseStatus};
 use junheng_store::audit::{self, Cursor, EventRow};
@@ -35,7 +36,15 @@ pub async fn phase_facts(
         let s = seed::facts(conn, camp.id(), now).await?;
         f.pending_applications = s.pending_applications as u64;
         f.approved_awaiting_notice = s.approved_awaiting_notice as u64;
-        f.open_notices = s.open_notices as u64;
+        f.running_notices = seed::list_notices(conn, camp.id())
+            .await?
+            .into_iter()
+            .filter(|n| n.kind != NoticeKind::Results && n.ends_at > now)
+            .map(|n| RunningNotice {
+                title: n.title,
+                last_day: n.last_day,
+            })
+            .collect();
         f.open_objections = s.open_objections as u64;
         f.listed_schools = s.listed as u64;
     }

@@ -4,19 +4,24 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use junheng_core::CaseState;
+use junheng_core::acceptance::Affiliation;
 use junheng_core::effects::set_before;
 use junheng_core::mentor::{
     self, DeclaredPractice, MentorOverride, MentorVerdict, PracticeTally, Rating, RatingFacts,
 };
+use junheng_core::mentor_panel::{self, MentorPanelFacts, MentorPanelMember};
+use junheng_core::{CaseState, Role};
 use junheng_store::PgConnection;
 use junheng_store::campaigns::{self, Lock};
-use junheng_store::mentor::{self as store, PracticeRow, PresentationRow, SheetRow};
+use junheng_store::mentor::{
+    self as store, MentorPanelRow, PracticeRow, PresentationRow, SheetRow,
+};
 use junheng_store::schools::{self, SchoolRow};
+use junheng_store::tokens;
 use uuid::Uuid;
 
 use super::{all_schools, cases, ctx};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::state::{AppState, Call, Loaded, Work};
 
 fn tally(practices: &[PracticeRow], sheets: &[SheetRow]) -> Vec<(PracticeRow, PracticeTally)> {
@@ -160,6 +165,111 @@ pub async fn submit_presentation(
     presentation_view(w.conn(), &camp, cmd.school).await
 }
 
+fn panel_member_of(row: MentorPanelRow) -> AppResult<MentorPanelMember> {
+    let affiliation = Affiliation::from_code(&row.affiliation, None).ok_or_else(|| {
+        AppError::Internal(
+            format!(
+                "phase-2 panel member `{}` has affiliation `{}`",
+                row.actor, row.affiliation
+            )
+            .into(),
+        )
+    })?;
+    Ok(MentorPanelMember {
+        actor: row.actor,
+        name: row.name,
+        affiliation,
+        school: row.school_id,
+    })
+}
+
+async fn mentor_panel_of(
+    conn: &mut PgConnection,
+    campaign: Uuid,
+) -> AppResult<Vec<MentorPanelMember>> {
+    store::mentor_panel(conn, campaign)
+        .await?
+        .into_iter()
+        .map(panel_member_of)
+        .collect()
+}
+
+/// The phase-2 panel as appointed, with the rule it serves.
+pub struct MentorPanelView {
+    pub members: Vec<MentorPanelMember>,
+    pub min_raters: u32,
+    /// A rating is recorded: the panel can no longer be re-formed.
+    pub fixed: bool,
+}
+
+async fn mentor_panel_view(conn: &mut PgConnection, camp: &Loaded) -> AppResult<MentorPanelView> {
+    Ok(MentorPanelView {
+        members: mentor_panel_of(conn, camp.id()).await?,
+        min_raters: camp.def.mentor.min_raters,
+        fixed: store::count_sheets(conn, camp.id()).await? > 0,
+    })
+}
+
+pub struct FormMentorPanel {
+    pub campaign: Uuid,
+    pub members: Vec<MentorPanelMember>,
+}
+
+/// Appoints (or, before the first rating, re-appoints) the phase-2 panel.
+pub async fn form_mentor_panel(
+    state: &AppState,
+    w: &mut Work,
+    call: &Call,
+    cmd: FormMentorPanel,
+) -> AppResult<MentorPanelView> {
+    // FOR UPDATE: a rating (FOR SHARE) cannot slip in between the count and the new panel.
+    let camp = state.load(w.conn(), cmd.campaign, Lock::Update).await?;
+    let mut facts = MentorPanelFacts {
+        ratings: store::count_sheets(w.conn(), cmd.campaign).await? as u32,
+        ..Default::default()
+    };
+    for m in &cmd.members {
+        if tokens::role_of(w.conn(), &m.actor).await?.as_deref() == Some(Role::Panel.code()) {
+            facts.panel_actors.insert(m.actor.clone());
+        }
+        if let Some(s) = m.school
+            && schools::get(w.conn(), s).await.ok().map(|r| r.campaign_id) == Some(cmd.campaign)
+        {
+            facts.campaign_schools.insert(s);
+        }
+    }
+    let prior = store::mentor_panel(w.conn(), cmd.campaign).await?;
+    let prior = (!prior.is_empty()).then(|| {
+        serde_json::json!({ "members": prior.iter().map(|m| serde_json::json!({
+            "actor": m.actor,
+            "name": m.name,
+            "affiliation": m.affiliation,
+            "school_id": m.school_id,
+        })).collect::<Vec<_>>() })
+    });
+    let mut d = mentor_panel::form_mentor_panel(cmd.members, &facts, &ctx(&camp, w.now))?;
+    set_before(&mut d.effects, "mentor_panel.formed", prior);
+    let rows: Vec<MentorPanelRow> = d
+        .members
+        .iter()
+        .map(|m| MentorPanelRow {
+            actor: m.actor.clone(),
+            name: m.name.clone(),
+            affiliation: m.affiliation.code().into(),
+            school_id: m.school,
+        })
+        .collect();
+    store::replace_mentor_panel(w.conn(), cmd.campaign, &rows).await?;
+    w.record(call, cmd.campaign, &d.effects).await?;
+    mentor_panel_view(w.conn(), &camp).await
+}
+
+pub async fn mentor_panel(state: &AppState, campaign: Uuid) -> AppResult<MentorPanelView> {
+    let mut conn = state.pool.acquire().await?;
+    let camp = state.load(&mut conn, campaign, Lock::None).await?;
+    mentor_panel_view(&mut conn, &camp).await
+}
+
 pub struct RatePresentation {
     pub school: Uuid,
     pub ratings: BTreeMap<String, Rating>,
@@ -188,6 +298,7 @@ pub async fn rate_presentation(
             .map(|p| (p.id, p.title))
             .collect(),
         raters: sheets.into_iter().map(|s| s.rater).collect(),
+        panel: mentor_panel_of(w.conn(), campaign).await?,
     };
     let command = mentor::RatePresentation {
         school: cmd.school,

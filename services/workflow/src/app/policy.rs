@@ -36,6 +36,7 @@ pub enum Rpc {
     GetNotice,
     ListNotices,
     GetPresentation,
+    GetMentorPanel,
     ProposeMentors,
     GetPracticeCollection,
     ProposePairing,
@@ -64,6 +65,7 @@ impl Rpc {
             Rpc::GetNotice => "GetNotice",
             Rpc::ListNotices => "ListNotices",
             Rpc::GetPresentation => "GetPresentation",
+            Rpc::GetMentorPanel => "GetMentorPanel",
             Rpc::ProposeMentors => "ProposeMentors",
             Rpc::GetPracticeCollection => "GetPracticeCollection",
             Rpc::ProposePairing => "ProposePairing",
@@ -127,6 +129,7 @@ pub const TABLE: &[(Rpc, [See; 6])] = &[
     (Rpc::GetNotice,             [All, Redacted,    Redacted, Redacted,      Redacted, Redacted]),
     (Rpc::ListNotices,           [All, Redacted,    Redacted, Redacted,      Redacted, Redacted]),
     (Rpc::GetPresentation,       [All, All,         All,      Own,           All,      Deny]),
+    (Rpc::GetMentorPanel,        [All, All,         All,      All,           All,      Deny]),
     (Rpc::ProposeMentors,        [All, All,         Deny,     Deny,          All,      Deny]),
     (Rpc::GetPracticeCollection, [All, All,         All,      All,           All,      Deny]),
     (Rpc::ProposePairing,        [All, All,         Deny,     Deny,          All,      Deny]),
@@ -376,7 +379,7 @@ mod tests {
         for (rpc, _) in TABLE {
             assert!(seen.insert(*rpc), "{rpc:?} twice");
         }
-        assert_eq!(seen.len(), 23);
+        assert_eq!(seen.len(), 24);
         assert_eq!(ROLES.len(), Role::ALL.len());
         for r in Role::ALL {
             assert!(ROLES.contains(&r));
