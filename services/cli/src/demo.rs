@@ -325,6 +325,11 @@ pub async fn run(ctx: &Ctx, cmd: DemoCmd) -> Result<(), Failure> {
     }
     p.next("阶段二：评委评议汇报");
     let raters = raters(c, o, &actors.panel).await?;
+    o.call(
+        "MentorService/FormMentorPanel",
+        json!({ "campaign_id": id, "members": panel_members(&raters) }),
+    )
+    .await?;
     for sid in seed_ids.iter().take(SEEDS - 1) {
         rate_excellent(ctx, &raters, sid).await?;
     }
@@ -392,19 +397,9 @@ pub async fn run(ctx: &Ctx, cmd: DemoCmd) -> Result<(), Failure> {
     p.next("时钟：2020-07-02 09:00；开启“验收评估”，组建验收组");
     advance("2020-07-02T09:00:00+08:00").await?;
     phase("OpenPhase", "PHASE_ACCEPTANCE").await?;
-    let members: Vec<Value> = raters
-        .iter()
-        .enumerate()
-        .map(|(m, (actor, name, _))| {
-            json!({
-                "actor": actor, "name": name,
-                "affiliation": if m < 2 { "AFFILIATION_DEPARTMENT" } else { "AFFILIATION_HIGH_SCHOOL" },
-            })
-        })
-        .collect();
     o.call(
         "AcceptanceService/FormPanel",
-        json!({ "campaign_id": id, "members": members }),
+        json!({ "campaign_id": id, "members": panel_members(&raters) }),
     )
     .await?;
     p.next(&format!(
@@ -552,13 +547,15 @@ async fn issue(
     ))
 }
 
-/// The raters of phase 2 and the panel of phase 4: the demo's panel members, and a third
-/// (issued by the office) so that three score every school. (actor, name, client)
+/// The raters of phase 2 and the panel of phase 4: the demo's panel members, with more issued
+/// by the office when the demo has fewer than three (each panel needs at least three).
+/// (actor, name, client)
 async fn raters(
     c: &Client,
     o: &Client,
     panel: &[(String, Client)],
 ) -> Result<Vec<(String, String, Client)>, Failure> {
+    const AT_LEAST: usize = 3;
     let listed = o
         .call("AdminService/ListTokens", json!({ "include_dead": false }))
         .await?;
@@ -574,10 +571,27 @@ async fn raters(
             .to_string();
         out.push((actor, name.clone(), c.with_token(client.token_string())));
     }
-    let name = "验收组成员丙（演示）";
-    let (token, actor) = issue(o, name, "ROLE_PANEL", "").await?;
-    out.push((actor, name.to_string(), c.with_token(token)));
+    for n in out.len()..AT_LEAST {
+        let name = format!("评委{}（演示）", n + 1);
+        let (token, actor) = issue(o, &name, "ROLE_PANEL", "").await?;
+        out.push((actor, name, c.with_token(token)));
+    }
     Ok(out)
+}
+
+/// The members of a panel as FormPanel and FormMentorPanel take them: the first two from a
+/// bureau department, the rest high-school principals; none belongs to a campaign school.
+fn panel_members(raters: &[(String, String, Client)]) -> Vec<Value> {
+    raters
+        .iter()
+        .enumerate()
+        .map(|(m, (actor, name, _))| {
+            json!({
+                "actor": actor, "name": name,
+                "affiliation": if m < 2 { "AFFILIATION_DEPARTMENT" } else { "AFFILIATION_HIGH_SCHOOL" },
+            })
+        })
+        .collect()
 }
 
 /// Phase 2's ratings: every rater rates every indicator excellent and accepts every practice.

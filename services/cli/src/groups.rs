@@ -203,6 +203,20 @@ pub enum MentorCmd {
     },
     /// The practice collection (经验做法汇编) by indicator.
     Practices(CampaignArg),
+    /// Appoint the phase-2 panel (office), before the first rating:
+    /// `--member ACTOR:NAME:AFFILIATION[:SCHOOL]`.
+    FormPanel {
+        /// `ACTOR:NAME:department|high-school[:SCHOOL]` (repeatable; at least the definition's
+        /// `min_raters`); a member who belongs to a campaign school is recused from rating it.
+        #[arg(long = "member", required = true)]
+        members: Vec<String>,
+        #[command(flatten)]
+        campaign: CampaignArg,
+        #[command(flatten)]
+        key: KeyArg,
+    },
+    /// The phase-2 panel's members.
+    Panel(CampaignArg),
 }
 
 #[derive(Subcommand, Debug)]
@@ -492,6 +506,12 @@ const MEMBERS: &[Col] = &[
     col("姓名", "name", Cell::Text),
     col("来源", "affiliation", Cell::Enum("AFFILIATION_")),
     col("所属导师型学校", "mentor_school_id", Cell::Text),
+];
+const MENTOR_PANEL: &[Col] = &[
+    col("账号", "actor", Cell::Text),
+    col("姓名", "name", Cell::Text),
+    col("来源", "affiliation", Cell::Enum("AFFILIATION_")),
+    col("所属学校（回避）", "school_id", Cell::Text),
 ];
 const RESULTS: &[Col] = &[
     col("ID", "school_id", Cell::Text),
@@ -1059,6 +1079,28 @@ pub async fn mentor(ctx: &Ctx, cmd: MentorCmd) -> Result<(), Failure> {
                 .await?;
             ctx.print(&r, Some("proposals"), PROPOSALS);
         }
+        MentorCmd::FormPanel {
+            members,
+            campaign,
+            key: k,
+        } => {
+            let id = ctx.campaign(&campaign).await?;
+            let list = panel_members(ctx, &campaign, &members, "school_id").await?;
+            let r = c
+                .call(
+                    "MentorService/FormMentorPanel",
+                    json!({ "idempotency_key": key(&k), "campaign_id": id, "members": list }),
+                )
+                .await?;
+            ctx.print(&r, Some("members"), MENTOR_PANEL);
+        }
+        MentorCmd::Panel(campaign) => {
+            let id = ctx.campaign(&campaign).await?;
+            let r = c
+                .call("MentorService/GetMentorPanel", json!({ "campaign_id": id }))
+                .await?;
+            ctx.print(&r, Some("members"), MENTOR_PANEL);
+        }
         MentorCmd::Practices(campaign) => {
             let id = ctx.campaign(&campaign).await?;
             let r = c
@@ -1309,6 +1351,49 @@ pub async fn pairing(ctx: &Ctx, cmd: PairingCmd) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `--member ACTOR:NAME:AFFILIATION[:SCHOOL]` as FormPanel and FormMentorPanel take them; the
+/// school (id, code or name) goes in `school_field`.
+async fn panel_members(
+    ctx: &Ctx,
+    campaign: &CampaignArg,
+    members: &[String],
+    school_field: &str,
+) -> Result<Vec<Value>, Failure> {
+    let mut list = Vec::new();
+    for m in members {
+        let f: Vec<&str> = m.split([':', '：']).collect();
+        if f.len() < 3 {
+            return Err(usage(format!(
+                "--member `{m}`: expected ACTOR:NAME:AFFILIATION[:SCHOOL]"
+            )));
+        }
+        // The actor itself holds a colon (`panel:…`).
+        let (actor, name, aff, school) = if f[0] == "panel" && f.len() >= 4 {
+            (format!("{}:{}", f[0], f[1]), f[2], f[3], f.get(4).copied())
+        } else {
+            (f[0].to_string(), f[1], f[2], f.get(3).copied())
+        };
+        let affiliation = match aff {
+            "department" | "科室" => "AFFILIATION_DEPARTMENT",
+            "high-school" | "高中" => "AFFILIATION_HIGH_SCHOOL",
+            "mentor-school" | "导师型学校" => "AFFILIATION_MENTOR_SCHOOL",
+            other => {
+                return Err(usage(format!(
+                    "--member `{m}`: affiliation `{other}` is department, high-school or mentor-school"
+                )));
+            }
+        };
+        let school = match school {
+            Some(s) if !s.is_empty() => ctx.school_id(campaign, s).await?,
+            _ => String::new(),
+        };
+        let mut member = json!({ "actor": actor, "name": name, "affiliation": affiliation });
+        member[school_field] = json!(school);
+        list.push(member);
+    }
+    Ok(list)
+}
+
 pub async fn acceptance(ctx: &Ctx, cmd: AcceptanceCmd) -> Result<(), Failure> {
     let c = &ctx.client;
     match cmd {
@@ -1318,36 +1403,7 @@ pub async fn acceptance(ctx: &Ctx, cmd: AcceptanceCmd) -> Result<(), Failure> {
             key: k,
         } => {
             let id = ctx.campaign(&campaign).await?;
-            let mut list = Vec::new();
-            for m in &members {
-                let f: Vec<&str> = m.split([':', '：']).collect();
-                if f.len() < 3 {
-                    return Err(usage(format!(
-                        "--member `{m}`: expected ACTOR:NAME:AFFILIATION[:MENTOR_SCHOOL]"
-                    )));
-                }
-                // The actor itself holds a colon (`panel:…`).
-                let (actor, name, aff, school) = if f[0] == "panel" && f.len() >= 4 {
-                    (format!("{}:{}", f[0], f[1]), f[2], f[3], f.get(4).copied())
-                } else {
-                    (f[0].to_string(), f[1], f[2], f.get(3).copied())
-                };
-                let affiliation = match aff {
-                    "department" | "科室" => "AFFILIATION_DEPARTMENT",
-                    "high-school" | "高中" => "AFFILIATION_HIGH_SCHOOL",
-                    "mentor-school" | "导师型学校" => "AFFILIATION_MENTOR_SCHOOL",
-                    other => {
-                        return Err(usage(format!(
-                            "--member `{m}`: affiliation `{other}` is department, high-school or mentor-school"
-                        )));
-                    }
-                };
-                let school = match school {
-                    Some(s) if !s.is_empty() => ctx.school_id(&campaign, s).await?,
-                    _ => String::new(),
-                };
-                list.push(json!({ "actor": actor, "name": name, "affiliation": affiliation, "mentor_school_id": school }));
-            }
+            let list = panel_members(ctx, &campaign, &members, "mentor_school_id").await?;
             let r = c
                 .call(
                     "AcceptanceService/FormPanel",

@@ -698,6 +698,39 @@ async fn phases_one_to_three_by_the_curated_commands_as_the_demo_actors() {
     .await;
     s.run("office", false, &["campaign", "open", "mentor-selection"])
         .await;
+    // The office appoints the phase-2 panel: the demo's three panel members (min_raters = 3).
+    let listed: Value = serde_json::from_str(
+        &s.run("office", false, &["token", "list", "-o", "json"])
+            .await,
+    )
+    .unwrap();
+    let members: Vec<String> = listed["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["role"] == "ROLE_PANEL")
+        .map(|t| {
+            format!(
+                "{}:{}:department",
+                t["actor"].as_str().unwrap(),
+                t["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(members.len(), 3, "{listed}");
+    let mut form = vec!["mentor", "form-panel"];
+    for m in &members {
+        form.extend(["--member", m.as_str()]);
+    }
+    let panel = s.run("office", true, &form).await;
+    assert_eq!(panel.matches("department").count(), 3, "{panel}");
+    assert_eq!(s.run("office", false, &["mentor", "panel"]).await, panel);
+    let panel_tokens: Vec<String> = s
+        .tokens
+        .iter()
+        .filter(|(r, _)| r == "panel")
+        .map(|(_, t)| t.clone())
+        .collect();
     let mut seed_tokens = Vec::new();
     for (i, id) in ids.iter().enumerate().take(9) {
         let t = s
@@ -738,12 +771,14 @@ async fn phases_one_to_three_by_the_curated_commands_as_the_demo_actors() {
             )
             .await;
         assert!(shown.contains("青蓝工程"), "{shown}");
-        s.run(
-            "panel",
-            i == 0,
-            &["mentor", "rate", &code(i), "--rest", "excellent"],
-        )
-        .await;
+        for (j, t) in panel_tokens.iter().enumerate() {
+            s.run(
+                t,
+                i == 0 && j == 0,
+                &["mentor", "rate", &code(i), "--rest", "excellent"],
+            )
+            .await;
+        }
         seed_tokens.push(t);
     }
     let dry = s
