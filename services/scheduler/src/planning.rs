@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use junheng_core::CampaignDefinition;
 use junheng_core::time::{describe_deadline, local_date};
 use junheng_store::audit::{self, Cursor};
@@ -118,8 +118,7 @@ impl Planner {
         now: DateTime<Utc>,
         report: &mut PlanReport,
     ) -> Result<(), Error> {
-        let def = CampaignDefinition::from_canonical(c.definition.clone())
-            .map_err(|e| Error::Definition(format!("{e:?}")))?;
+        let def = definition(&self.settings, &c.definition)?;
         let mut conn = pool.acquire().await?;
         let schools = load_schools(&mut conn, c.id).await?;
         drop(conn);
@@ -431,7 +430,11 @@ impl Planner {
             return Ok(());
         };
         let day = local_date(at, tz);
-        if def.calendar().is_working_day(day).unwrap_or(true) {
+        if def
+            .calendar()
+            .is_working_day(day)
+            .map_err(|e| Error::Definition(e.to_string()))?
+        {
             let horizon = now + chrono::Duration::days(self.settings.planning.digest_horizon_days);
             let items: Vec<serde_json::Value> = open_obligations(&mut tx, c.id)
                 .await?
@@ -551,4 +554,43 @@ impl Planner {
             }
         }
     }
+}
+
+/// Every stored campaign whose phases need a calendar year the scheduler has no data for, as
+/// the message the planner logs for it (checked at start).
+pub async fn calendar_problems(pool: &PgPool, settings: &Settings) -> Result<Vec<String>, Error> {
+    let mut conn = pool.acquire().await?;
+    let campaigns = junheng_store::campaigns::list(&mut conn).await?;
+    Ok(campaigns
+        .iter()
+        .filter_map(|c| definition(settings, &c.definition).err())
+        .map(|e| e.to_string())
+        .collect())
+}
+
+/// A stored definition rebuilt with the calendar years the scheduler loaded (the shipped files
+/// and the calendars directory). A campaign with a phase in a year without data is an error
+/// naming the year and the file to add (logged by the planner each pass, and at start), never
+/// "every day is a working day".
+pub fn definition(
+    settings: &Settings,
+    stored: &serde_json::Value,
+) -> Result<CampaignDefinition, Error> {
+    let def = CampaignDefinition::from_canonical_with(stored.clone(), &settings.calendars)
+        .map_err(|e| Error::Definition(format!("{e:?}")))?;
+    let mut years: Vec<i32> = def
+        .phases
+        .values()
+        .flat_map(|w| w.start.year()..=w.end.year())
+        .collect();
+    years.sort_unstable();
+    years.dedup();
+    if let Some(year) = years.into_iter().find(|y| !def.calendar().covers(*y)) {
+        return Err(Error::Definition(format!(
+            "campaign {}: {}",
+            def.code,
+            junheng_core::calendar::CalendarError::NoData(year)
+        )));
+    }
+    Ok(def)
 }
