@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use junheng_core::Effect;
-use junheng_core::time::describe_deadline;
+use junheng_core::text::deadline_zh;
 use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -299,7 +299,7 @@ pub async fn preview(
     }
     let notices = sqlx::query!("SELECT title, ends_at FROM notices WHERE campaign_id = $1 AND ends_at > $2 AND ends_at <= $3", campaign_id, now, until).fetch_all(&mut *conn).await?;
     for n in notices {
-        let subject = format!("{}（{}）", n.title, describe_deadline(n.ends_at, tz));
+        let subject = format!("{}（{}）", n.title, deadline_zh(n.ends_at, tz));
         for t in recipients::for_role(settings, "office") {
             items.push(planned(n.ends_at, Kind::NoticeExpiry, &subject, t, None));
         }

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Utc};
 use junheng_core::CampaignDefinition;
-use junheng_core::time::{describe_deadline, local_date};
+use junheng_core::text::{date_zh, deadline_zh};
+use junheng_core::time::local_date;
 use junheng_store::audit::{self, Cursor};
 use junheng_store::campaigns::CampaignRow;
 use serde_json::json;
@@ -156,12 +157,18 @@ impl Planner {
         {
             let owner_school = o.owner_school.and_then(|id| schools.get(&id));
             let owner_targets = recipients::for_owner(&self.settings, &o.owner_role, owner_school);
-            let mut ctx = json!({"subject": o.subject, "due": describe_deadline(o.due_at, tz)});
+            let mut ctx = json!({"subject": o.subject, "due": deadline_zh(o.due_at, tz)});
             if o.owner_role == "office" {
                 // The office is not told to contact the bureau about its own item.
                 ctx["office_owned"] = json!(true);
             }
-            if let Some(s) = o.school_id.and_then(|id| schools.get(&id)) {
+            // A school's own item names the school once, as its owner ("昌乐二中（王校长）"),
+            // not again as 学校：昌乐二中.
+            if let Some(s) = o
+                .school_id
+                .filter(|id| o.owner_school != Some(*id))
+                .and_then(|id| schools.get(&id))
+            {
                 ctx["school"] = json!(s.name);
             }
             let messages = ObligationSchedule::new(o.due_at, o.created_at, &def.reminders, tz);
@@ -211,7 +218,7 @@ impl Planner {
                             .first()
                             .map(|t| t.display.clone())
                             .unwrap_or_else(|| recipients::role_display(&o.owner_role).into());
-                        // The office copy names the party that is late ("昌乐二中 的 … 已逾期"); the
+                        // The office copy names the party that is late ("昌乐二中的…已于…截止"); the
                         // party's own copy addresses it. Keys are per recipient, so splitting the two
                         // copies keeps one row per (deadline, recipient, endpoint).
                         let office_targets: Vec<Target> =
@@ -291,7 +298,7 @@ impl Planner {
                 .filter_map(|id| schools.get(id))
                 .map(|s| s.name.clone())
                 .collect();
-            let expires = describe_deadline(n.ends_at, tz);
+            let expires = deadline_zh(n.ends_at, tz);
             let occurrence = |ctx: serde_json::Value| Occurrence {
                 campaign_id: campaign,
                 kind: Kind::NoticeExpiry,
@@ -444,8 +451,7 @@ impl Planner {
                 })
                 .take(50)
                 .map(|o| {
-                    let mut item =
-                        json!({"title": o.subject, "due": describe_deadline(o.due_at, tz)});
+                    let mut item = json!({"title": o.subject, "due": deadline_zh(o.due_at, tz)});
                     if let Some(s) = o.school_id.and_then(|id| schools.get(&id)) {
                         item["school"] = json!(s.name);
                     }
@@ -461,7 +467,7 @@ impl Planner {
                 at,
                 tz,
                 urgent: self.urgent(Kind::DailyDigest),
-                ctx: json!({"date": day.format("%Y-%m-%d").to_string(), "items": items}),
+                ctx: json!({"date": date_zh(day), "items": items}),
                 attachments: Vec::new(),
                 html_hook: None,
                 quiet: Some(QuietRules::for_campaign(def)),
