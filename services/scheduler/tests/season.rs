@@ -907,12 +907,12 @@ async fn a_replayed_season_sends_exactly_the_expected_messages_in_order() {
     let office = seen
         .all
         .iter()
-        .find(|s| s.channel == "wecom" && s.to == "office" && s.title.starts_with("【公示结束】"))
+        .find(|s| s.channel == "wecom" && s.to == "office" && s.title.starts_with("【公示期满】"))
         .expect("the office's WeCom copy");
     for school in &SCHOOLS[..3] {
         assert!(office.body.contains(school.1), "{}", office.body);
     }
-    let wecom = seen.last("wecom", "【公示结束】");
+    let wecom = seen.last("wecom", "【公示期满】");
     assert!(
         wecom
             .body
@@ -931,7 +931,7 @@ async fn a_replayed_season_sends_exactly_the_expected_messages_in_order() {
             format!("feishu {} {expiry}", SCHOOLS[2].1),
         ])
     );
-    let feishu = seen.last("feishu", "【公示结束】");
+    let feishu = seen.last("feishu", "【公示期满】");
     assert!(feishu.body.contains(SCHOOLS[2].1), "{}", feishu.body);
     assert!(
         !feishu.body.contains("补发") && !feishu.body.contains(SCHOOLS[2].2),
