@@ -782,4 +782,90 @@ mod tests {
         .unwrap();
         assert!(empty.text.contains("今日无待办事项。"));
     }
+
+    /// The whole plain text of one message of each kind, as a bureau would sign it: dates as
+    /// 2020年4月30日24时, no Western spaces, no doubled words.
+    #[test]
+    fn every_kind_reads_exactly_as_the_bureau_writes_it() {
+        let cases: Vec<(&str, TemplateKind, Value, &str, &str)> = vec![
+            (
+                "reminder",
+                TemplateKind::Reminder,
+                json!({"subject": "提交展示汇报材料", "due": "2020年4月30日24时", "days_left": 3, "owner": "昌乐二中（王校长）"}),
+                "【提醒】提交展示汇报材料距截止还有3天",
+                "昌乐二中（王校长）：\n您负责的“提交展示汇报材料”将于2020年4月30日24时截止，还有3天。\n请在截止前完成提交。",
+            ),
+            (
+                "reminder on the last morning",
+                TemplateKind::Reminder,
+                json!({"subject": "提交展示汇报材料", "due": "2020年4月30日24时", "days_left": 0, "owner": "昌乐二中（王校长）"}),
+                "【提醒】提交展示汇报材料今日截止",
+                "昌乐二中（王校长）：\n您负责的“提交展示汇报材料”今日截止（2020年4月30日24时）。\n请在截止前完成提交。",
+            ),
+            (
+                "overdue, the school's copy",
+                TemplateKind::Overdue,
+                json!({"subject": "提交展示汇报材料", "due": "2020年4月30日24时", "days_overdue": 2, "owner": "昌乐二中（王校长）"}),
+                "【逾期】提交展示汇报材料超过截止时间2天",
+                "昌乐二中（王校长）：\n您负责的“提交展示汇报材料”已于2020年4月30日24时截止，目前已逾期2天。\n请尽快提交，并与县教育局联系说明情况。",
+            ),
+            (
+                "overdue, the office's copy",
+                TemplateKind::Overdue,
+                json!({"subject": "提交展示汇报材料", "due": "2020年4月30日24时", "days_overdue": 2, "owner": "昌乐二中（王校长）", "late_party": "昌乐二中（王校长）"}),
+                "【逾期】昌乐二中（王校长）的提交展示汇报材料超过截止时间2天",
+                "昌乐二中（王校长）的“提交展示汇报材料”已于2020年4月30日24时截止，目前已逾期2天，尚未完成。\n请督促其尽快提交。",
+            ),
+            (
+                "overdue, the office's own item",
+                TemplateKind::Overdue,
+                json!({"subject": "审核自主申报", "due": "2020年4月8日24时", "days_overdue": 1, "owner": "县教育局督导室", "office_owned": true}),
+                "【逾期】审核自主申报超过截止时间1天",
+                "县教育局督导室：\n您负责的“审核自主申报”已于2020年4月8日24时截止，目前已逾期1天。\n请尽快办理。",
+            ),
+            (
+                "notice expiry, the office's copy",
+                TemplateKind::NoticeExpiry,
+                json!({"notice_title": "关于标杆种子校拟定名单的公示", "expires": "2020年4月14日24时", "schools": ["昌乐二中", "宝都街道小学"]}),
+                "【公示期满】关于标杆种子校拟定名单的公示",
+                "《关于标杆种子校拟定名单的公示》已于2020年4月14日24时期满。\n名单（共2所学校）：\n1. 昌乐二中\n2. 宝都街道小学\n后续事项将按程序办理。",
+            ),
+            (
+                "notice expiry, a school's copy",
+                TemplateKind::NoticeExpiry,
+                json!({"notice_title": "关于标杆种子校拟定名单的公示", "expires": "2020年4月14日24时", "school": "昌乐二中", "school_count": 2}),
+                "【公示期满】关于标杆种子校拟定名单的公示",
+                "《关于标杆种子校拟定名单的公示》已于2020年4月14日24时期满。\n昌乐二中在名单中（名单共2所学校）。\n后续事项将按程序办理。",
+            ),
+            (
+                "leadership summary",
+                TemplateKind::PhaseSummary,
+                json!({"campaign": "昌乐县2020年义务教育优质均衡提升行动", "phase": "确定标杆种子校",
+                       "counts": [{"state": "已确定", "count": 2}], "lists": [{"name": "标杆种子校", "items": ["昌乐二中", "首阳山中学"]}],
+                       "scores": [], "late": [{"school": "红河镇中学", "subject": "提交申报材料", "days_late": 2}],
+                       "next_deadlines": [{"subject": "结对帮扶", "due": "2020年5月31日24时"}]}),
+                "【阶段小结】昌乐县2020年义务教育优质均衡提升行动「确定标杆种子校」",
+                "昌乐县2020年义务教育优质均衡提升行动「确定标杆种子校」阶段小结\n各状态学校数：\n  已确定：2所\n标杆种子校：昌乐二中、首阳山中学\n评分统计：暂无评分\n逾期事项：\n  红河镇中学：提交申报材料（逾期2天）\n近期截止：\n  结对帮扶（2020年5月31日24时截止）",
+            ),
+            (
+                "daily digest",
+                TemplateKind::DailyDigest,
+                json!({"date": "2020年4月9日", "items": [{"title": "提交展示汇报材料", "school": "昌乐二中", "due": "2020年4月10日24时"}]}),
+                "【每日汇总】2020年4月9日共1项待办",
+                "2020年4月9日待办汇总（1项）：\n1. 提交展示汇报材料（昌乐二中），截止时间2020年4月10日24时",
+            ),
+            (
+                "a late message",
+                TemplateKind::DailyDigest,
+                json!({"date": "2020年4月10日", "items": [], "delayed_from": "2020年4月10日17:00"}),
+                "【每日汇总】2020年4月10日共0项待办（补发）",
+                "原定于2020年4月10日17:00发送，因系统停机延后补发。\n2020年4月10日待办汇总（0项）：\n今日无待办事项。",
+            ),
+        ];
+        for (what, kind, ctx, title, text) in cases {
+            let r = render(kind, ChannelKind::Plain, &ctx).unwrap();
+            assert_eq!(r.title, title, "{what}");
+            assert_eq!(r.text, text, "{what}");
+        }
+    }
 }
