@@ -1196,11 +1196,18 @@ async fn every_export_reads_back(
     };
 
     let notice = xlsx_rows(app, token, campaign, pb::Document::SeedNotice).await;
-    assert_eq!(notice[0][0], "昌乐县2020年标杆种子校拟定名单公示");
-    assert_eq!(notice[1][0], "公示时间：2020年3月2日至2020年3月6日");
-    assert_eq!(notice[2], school_headers);
-    assert_eq!(names(&notice[3..], 2), sorted(seeds));
-    assert_eq!(notice[3][0], "1");
+    assert_eq!(notice[0][0], "关于昌乐县2020年标杆种子校拟定名单的公示");
+    assert_eq!(
+        notice[1][0],
+        "根据《昌乐县2020年义务教育优质均衡系列示范校创建实施方案》（乐教督字〔2020〕2号）要求，经学校申报、昌乐县人民政府教育督导室审核，现将昌乐县2020年标杆种子校拟定名单予以公示。"
+    );
+    assert_eq!(
+        notice[2][0],
+        "公示期：2020年3月2日至2020年3月6日（共5个工作日）"
+    );
+    assert_eq!(notice[3], school_headers);
+    assert_eq!(names(&notice[4..], 2), sorted(seeds));
+    assert_eq!(notice[4][0], "1");
 
     let list = xlsx_rows(app, token, campaign, pb::Document::MentorList).await;
     assert_eq!(list[0][0], "昌乐县2020年导师型学校名单");
@@ -1224,14 +1231,18 @@ async fn every_export_reads_back(
     );
 
     let results = xlsx_rows(app, token, campaign, pb::Document::ResultsNotice).await;
-    assert_eq!(results[0][0], "昌乐县2020年潜力校验收成绩公示");
+    assert_eq!(results[0][0], "关于昌乐县2020年潜力校验收成绩的公示");
+    assert_eq!(
+        results[1][0],
+        "根据《昌乐县2020年义务教育优质均衡系列示范校创建实施方案》（乐教督字〔2020〕2号）要求，经学校申报、昌乐县人民政府教育督导室审核，现将昌乐县2020年潜力校验收成绩（含帮扶的导师学校）予以公示。"
+    );
     assert!(
-        results[1][0].starts_with("公示时间：2020年"),
+        results[2][0].starts_with("公示期：2020年") && results[2][0].ends_with("（共5个工作日）"),
         "{:?}",
-        results[1]
+        results[2]
     );
     assert_eq!(
-        results[3][..5],
+        results[4][..5],
         [
             "学校",
             "导师学校",
@@ -1240,7 +1251,7 @@ async fn every_export_reads_back(
             "综合得分"
         ]
     );
-    assert_eq!(names(&results[4..], 0), sorted(potentials));
+    assert_eq!(names(&results[5..], 0), sorted(potentials));
 
     let awards = xlsx_rows(app, token, campaign, pb::Document::AwardList).await;
     assert_eq!(
