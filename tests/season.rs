@@ -815,7 +815,7 @@ async fn a_season_from_march_to_september_ends_in_the_expected_award_list() {
     assert!(text.starts_with('\u{feff}'), "a BOM so Excel reads UTF-8");
     assert_eq!(
         text.lines().next().unwrap().trim_start_matches('\u{feff}'),
-        "学校,校长,否决原因"
+        "学校名称,校长,否决原因"
     );
     assert_eq!(text.lines().count(), 8);
     let xlsx = app
@@ -1013,7 +1013,7 @@ async fn a_season_from_march_to_september_ends_in_the_expected_award_list() {
     let mut lines = text.lines();
     assert_eq!(
         lines.next().unwrap().trim_start_matches('\u{feff}'),
-        "序号,学校,学校代码,校长,校长编号,评定结果,对象,结果运用,类别代码,有效期至"
+        "序号,学校名称,学校代码,校长,校长编号,评定结果,对象,结果运用,类别代码,有效期至"
     );
     assert_eq!(lines.clone().count(), 80);
     assert!(
@@ -1223,7 +1223,7 @@ async fn every_export_reads_back(
 
     let practices = xlsx_rows(app, token, campaign, pb::Document::PracticeCollection).await;
     assert_eq!(practices[0][0], "昌乐县2020年可复制性经验做法集锦");
-    assert_eq!(practices[1], ["指标", "学校", "做法名称", "做法简介"]);
+    assert_eq!(practices[1], ["指标", "学校名称", "做法名称", "做法简介"]);
     assert_eq!(
         practices.len() - 2,
         2 * mentors.len(),
@@ -1244,7 +1244,7 @@ async fn every_export_reads_back(
     assert_eq!(
         results[4][..5],
         [
-            "学校",
+            "学校名称",
             "导师学校",
             "提升汇报得分",
             "现场查验得分",
@@ -1260,7 +1260,7 @@ async fn every_export_reads_back(
     );
     assert_eq!(
         awards[1],
-        ["学校", "学段", "所属镇街", "校长", "奖项", "依据"]
+        ["学校名称", "学段", "所属镇街", "校长", "奖项", "依据"]
     );
     assert_eq!(
         awards.len() - 2,
@@ -1287,7 +1287,7 @@ async fn every_export_reads_back(
 
     let vetoes = xlsx_rows(app, token, campaign, pb::Document::VetoList).await;
     assert_eq!(vetoes[0][0], "昌乐县2020年一票否决名单");
-    assert_eq!(vetoes[1], ["学校", "校长", "否决原因"]);
+    assert_eq!(vetoes[1], ["学校名称", "校长", "否决原因"]);
     assert_eq!(
         vetoes.len() - 2,
         7,

@@ -73,6 +73,34 @@ pub mod notice {
         )
     }
 
+    /// How to object, as the page says it: 实名, in writing, by the last day; 匿名异议不予受理.
+    pub fn objection(def: &CampaignDefinition, last_day: NaiveDate) -> String {
+        format!(
+            "公示期内，如对公示内容有异议，请以书面形式实名向{}反映，写明真实姓名和联系方式，并提供必要的证据材料。截止时间：{}。匿名异议不予受理。",
+            def.publication.office,
+            date_zh(last_day)
+        )
+    }
+
+    /// 监督电话 / 通信地址 / 电子邮箱, those the definition gives; none given: 请与…联系。
+    pub fn contacts(def: &CampaignDefinition) -> Vec<String> {
+        let p = &def.publication;
+        let lines: Vec<String> = [
+            ("监督电话", &p.phone),
+            ("通信地址", &p.address),
+            ("电子邮箱", &p.email),
+        ]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}：{v}"))
+        .collect();
+        if lines.is_empty() {
+            vec![format!("请与{}联系。", p.office)]
+        } else {
+            lines
+        }
+    }
+
     /// 公示期：2020年3月2日至2020年3月6日（共5个工作日）
     pub fn period(def: &CampaignDefinition, published: NaiveDate, last_day: NaiveDate) -> String {
         format!(
@@ -128,6 +156,26 @@ mod tests {
         assert_eq!(
             notice::period(&def, d(3, 2), d(3, 6)),
             "公示期：2020年3月2日至2020年3月6日（共5个工作日）"
+        );
+        assert_eq!(
+            notice::objection(&def, d(3, 6)),
+            "公示期内，如对公示内容有异议，请以书面形式实名向昌乐县人民政府教育督导室反映，写明真实姓名和联系方式，并提供必要的证据材料。截止时间：2020年3月6日。匿名异议不予受理。"
+        );
+        assert_eq!(
+            notice::contacts(&def),
+            [
+                "监督电话：0536-6212345",
+                "通信地址：山东省潍坊市昌乐县教育和体育局督导室",
+                "电子邮箱：dudaoshi@changle.example.cn"
+            ]
+        );
+        let mut none = def.clone();
+        none.publication.phone.clear();
+        none.publication.address.clear();
+        none.publication.email.clear();
+        assert_eq!(
+            notice::contacts(&none),
+            ["请与昌乐县人民政府教育督导室联系。"]
         );
     }
 }

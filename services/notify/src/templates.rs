@@ -31,8 +31,11 @@ pub enum TemplateKind {
     /// "{late_party}的“{subject}”已于…截止" instead of addressing the owner. The title reads
     /// "【逾期】…超过截止时间N天" (never 逾期…已逾期).
     Overdue,
-    /// A notice whose period has ended: `notice_title`, `expires` (when it ended), and either
-    /// `schools` (names of the schools the notice listed publicly: the office copy) or, for a
+    /// A notice whose period has ended: `notice_title`, `expires` (when it ended), an
+    /// optional `heading` (关于…的公示, used for the title when given), and either
+    /// `schools` (names of the schools the notice listed publicly: the office copy, which may
+    /// also carry what the 公示 carried: `basis`, `period`, `objection`, `contacts` (list),
+    /// `issuing_unit` and `signed`, all or none) or, for a
     /// listed school's own copy, `school` (its name) and `school_count` (how many the notice
     /// listed) — so a notice to N schools renders its list once, not N times.
     NoticeExpiry,
@@ -313,13 +316,21 @@ const TEMPLATES: &[(&str, &str)] = &[
     // ---- notice_expiry ----
     // Sent once the notice period HAS ended; `schools` are the schools the notice listed (the
     // office copy); a listed school's copy names only itself (`school`, `school_count`).
-    ("notice_expiry.title", "【公示期满】{{ notice_title }}"),
+    (
+        "notice_expiry.title",
+        "【公示期满】{{ heading if heading is defined else notice_title }}",
+    ),
     (
         "notice_expiry.txt",
-        r#"《{{ notice_title }}》已于{{ expires }}期满。
+        r#"《{{ heading if heading is defined else notice_title }}》已于{{ expires }}期满。
 {% if school is defined and school %}
 {{ school }}在名单中（名单共{{ school_count }}所学校）。
-{% elif schools %}
+{% else %}
+{% if basis is defined %}
+{{ basis }}
+{{ period }}
+{% endif %}
+{% if schools %}
 名单（共{{ schools|length }}所学校）：
 {% for s in schools %}
 {{ loop.index }}. {{ s }}
@@ -327,23 +338,49 @@ const TEMPLATES: &[(&str, &str)] = &[
 {% else %}
 名单中没有学校。
 {% endif %}
+{% if basis is defined %}
+{{ objection }}
+{% for c in contacts %}
+{{ c }}
+{% endfor %}
+{{ issuing_unit }}
+{{ signed }}
+{% endif %}
+{% endif %}
 后续事项将按程序办理。"#,
     ),
     (
         "notice_expiry.md",
-        r#"**《{{ notice_title }}》**已于**{{ expires }}**期满。
+        r#"**《{{ heading if heading is defined else notice_title }}》**已于**{{ expires }}**期满。
 {% if school is defined and school %}
 
 **{{ school }}**在名单中（名单共{{ school_count }}所学校）。
-{% elif schools %}
+{% else %}
+{% if basis is defined %}
+
+{{ basis }}
+{{ period }}
+{% endif %}
+{% if schools %}
 
 名单（共{{ schools|length }}所学校）：
 {% for s in schools %}
-- {{ s }}
+{{ loop.index }}. {{ s }}
 {% endfor %}
 {% else %}
 
 名单中没有学校。
+{% endif %}
+{% if basis is defined %}
+
+{{ objection }}
+{% for c in contacts %}
+> {{ c }}
+{% endfor %}
+
+{{ issuing_unit }}  
+{{ signed }}
+{% endif %}
 {% endif %}
 
 后续事项将按程序办理。"#,
@@ -351,13 +388,19 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "notice_expiry.html",
         r#"{% extends "layout.html" %}{% block body %}
-<p>《<b>{{ notice_title }}</b>》已于<b>{{ expires }}</b>期满。</p>
+<p>《<b>{{ heading if heading is defined else notice_title }}</b>》已于<b>{{ expires }}</b>期满。</p>
 {% if school is defined and school %}
 <p><b>{{ school }}</b>在名单中（名单共{{ school_count }}所学校）。</p>
-{% elif schools %}
-<p>名单（共{{ schools|length }}所学校）：</p>
+{% else %}
+{% if basis is defined %}<p>{{ basis }}</p>
+<p>{{ period }}</p>{% endif %}
+{% if schools %}<p>名单（共{{ schools|length }}所学校）：</p>
 <ol>{% for s in schools %}<li>{{ s }}</li>{% endfor %}</ol>
 {% else %}<p>名单中没有学校。</p>{% endif %}
+{% if basis is defined %}<p>{{ objection }}</p>
+<ul>{% for c in contacts %}<li>{{ c }}</li>{% endfor %}</ul>
+<p style="text-align:right">{{ issuing_unit }}<br>{{ signed }}</p>{% endif %}
+{% endif %}
 <p>后续事项将按程序办理。</p>
 {% endblock %}"#,
     ),
@@ -613,7 +656,7 @@ mod tests {
             r.text
         );
         assert!(!r.text.contains("尚未完成") && !r.text.contains("将于"));
-        assert!(r.markdown.unwrap().contains("- 宝都街道小学"));
+        assert!(r.markdown.unwrap().contains("\n2. 宝都街道小学"));
         let none = render(
             TemplateKind::NoticeExpiry,
             ChannelKind::Email,
@@ -829,6 +872,19 @@ mod tests {
                 json!({"notice_title": "关于标杆种子校拟定名单的公示", "expires": "2020年4月14日24时", "schools": ["昌乐二中", "宝都街道小学"]}),
                 "【公示期满】关于标杆种子校拟定名单的公示",
                 "《关于标杆种子校拟定名单的公示》已于2020年4月14日24时期满。\n名单（共2所学校）：\n1. 昌乐二中\n2. 宝都街道小学\n后续事项将按程序办理。",
+            ),
+            (
+                "notice expiry, the office's copy with what the 公示 carried",
+                TemplateKind::NoticeExpiry,
+                json!({"notice_title": "昌乐县2020年标杆种子校拟定名单公示", "expires": "2020年3月6日24时", "schools": ["昌乐二中"],
+                       "heading": "关于昌乐县2020年标杆种子校拟定名单的公示",
+                       "basis": "根据《昌乐县2020年义务教育优质均衡系列示范校创建实施方案》（乐教督字〔2020〕2号）要求，经学校申报、昌乐县人民政府教育督导室审核，现将昌乐县2020年标杆种子校拟定名单予以公示。",
+                       "period": "公示期：2020年3月2日至2020年3月6日（共5个工作日）",
+                       "objection": "公示期内，如对公示内容有异议，请以书面形式实名向昌乐县人民政府教育督导室反映，写明真实姓名和联系方式，并提供必要的证据材料。截止时间：2020年3月6日。匿名异议不予受理。",
+                       "contacts": ["监督电话：0536-6212345", "电子邮箱：dudaoshi@changle.example.cn"],
+                       "issuing_unit": "昌乐县教育和体育局", "signed": "2020年3月2日"}),
+                "【公示期满】关于昌乐县2020年标杆种子校拟定名单的公示",
+                "《关于昌乐县2020年标杆种子校拟定名单的公示》已于2020年3月6日24时期满。\n根据《昌乐县2020年义务教育优质均衡系列示范校创建实施方案》（乐教督字〔2020〕2号）要求，经学校申报、昌乐县人民政府教育督导室审核，现将昌乐县2020年标杆种子校拟定名单予以公示。\n公示期：2020年3月2日至2020年3月6日（共5个工作日）\n名单（共1所学校）：\n1. 昌乐二中\n公示期内，如对公示内容有异议，请以书面形式实名向昌乐县人民政府教育督导室反映，写明真实姓名和联系方式，并提供必要的证据材料。截止时间：2020年3月6日。匿名异议不予受理。\n监督电话：0536-6212345\n电子邮箱：dudaoshi@changle.example.cn\n昌乐县教育和体育局\n2020年3月2日\n后续事项将按程序办理。",
             ),
             (
                 "notice expiry, a school's copy",

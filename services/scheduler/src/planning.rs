@@ -289,6 +289,21 @@ impl Planner {
         )
         .fetch_all(&mut *conn)
         .await?;
+        // What each notice published (kind, first and last day), for the office copy's 公示
+        // parts; read once per pass, only when a notice ended.
+        let published: HashMap<Uuid, junheng_store::seed::NoticeRow> = if notices.is_empty() {
+            HashMap::new()
+        } else {
+            // A row that does not read (an unknown kind) only loses those parts: the
+            // expiry is still announced and the notice closed.
+            match junheng_store::seed::list_notices(&mut conn, campaign).await {
+                Ok(rows) => rows.into_iter().map(|n| (n.id, n)).collect(),
+                Err(e) => {
+                    tracing::warn!(campaign.id = %campaign, error = %e, "notice parts unavailable");
+                    HashMap::new()
+                }
+            }
+        };
         drop(conn);
         for n in notices {
             let mut tx = pool.begin().await?;
@@ -318,8 +333,23 @@ impl Planner {
             // The office copy carries the whole list, rendered once per office endpoint. Each
             // listed school's copy names only that school and the list's size, so a notice to
             // N schools renders and stores O(N) text, not the list N times (issue #11).
-            let office =
-                occurrence(json!({"notice_title": n.title, "expires": expires, "schools": names}));
+            let mut office_ctx =
+                json!({"notice_title": n.title, "expires": expires, "schools": names});
+            if let Some(p) = published.get(&n.id) {
+                // The office copy carries what the 公示 carried (core::text::notice, the
+                // wording of the public page and the exports).
+                use junheng_core::text::notice as wording;
+                let first = local_date(p.starts_at, tz);
+                office_ctx["heading"] = json!(wording::heading(&p.title));
+                office_ctx["basis"] = json!(wording::basis(def, p.kind));
+                office_ctx["period"] = json!(wording::period(def, first, p.last_day));
+                office_ctx["objection"] = json!(wording::objection(def, p.last_day));
+                office_ctx["contacts"] = json!(wording::contacts(def));
+                office_ctx["issuing_unit"] = json!(def.publication.issuing_unit);
+                office_ctx["signed"] = json!(date_zh(first));
+            }
+            let heading = office_ctx.get("heading").cloned();
+            let office = occurrence(office_ctx);
             let mut rows = outbox::rows_for(
                 &self.settings,
                 &office,
@@ -336,8 +366,12 @@ impl Planner {
                 if targets.is_empty() {
                     continue;
                 }
-                let own = occurrence(json!({"notice_title": n.title, "expires": expires,
-                    "school": s.name, "school_count": names.len()}));
+                let mut own_ctx = json!({"notice_title": n.title, "expires": expires,
+                    "school": s.name, "school_count": names.len()});
+                if let Some(h) = &heading {
+                    own_ctx["heading"] = h.clone();
+                }
+                let own = occurrence(own_ctx);
                 rows.extend(outbox::rows_for(&self.settings, &own, &targets, now)?);
             }
             report.planned += outbox::insert(&mut tx, &rows, now).await?;

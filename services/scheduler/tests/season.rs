@@ -827,7 +827,8 @@ async fn a_replayed_season_sends_exactly_the_expected_messages_in_order() {
         (8, 1, 4),
         "{r:?}"
     );
-    let expiry = format!("【公示期满】{nt}");
+    assert_eq!(nt, "昌乐县2020年标杆种子校拟定名单公示");
+    let expiry = "【公示期满】关于昌乐县2020年标杆种子校拟定名单的公示";
     let (e, c) = seen.next(4, 0).await;
     assert_eq!(
         e,
@@ -909,8 +910,22 @@ async fn a_replayed_season_sends_exactly_the_expected_messages_in_order() {
         .iter()
         .find(|s| s.channel == "wecom" && s.to == "office" && s.title.starts_with("【公示期满】"))
         .expect("the office's WeCom copy");
-    for school in &SCHOOLS[..3] {
-        assert!(office.body.contains(school.1), "{}", office.body);
+    for (i, school) in SCHOOLS[..3].iter().enumerate() {
+        assert!(
+            office.body.contains(&format!("{}. {}", i + 1, school.1)),
+            "{}",
+            office.body
+        );
+    }
+    // It carries what the 公示 carried: basis, period, how to object, contacts, 落款.
+    for part in [
+        "根据《昌乐县2020年义务教育优质均衡系列示范校创建实施方案》（乐教督字〔2020〕2号）要求，经学校申报、昌乐县人民政府教育督导室审核，现将昌乐县2020年标杆种子校拟定名单予以公示。",
+        "公示期：2020年3月2日至2020年3月6日（共5个工作日）",
+        "匿名异议不予受理。",
+        "监督电话：0536-6212345",
+        "昌乐县教育和体育局",
+    ] {
+        assert!(office.body.contains(part), "{part}: {}", office.body);
     }
     let wecom = seen.last("wecom", "【公示期满】");
     assert!(

@@ -222,7 +222,7 @@ impl MentorList {
 
 impl PracticeCollection {
     pub fn to_table(&self) -> Table {
-        let mut table = Table::new(&self.title, &["指标", "学校", "做法名称", "做法简介"]);
+        let mut table = Table::new(&self.title, &["指标", "学校名称", "做法名称", "做法简介"]);
         table.rows = self
             .groups
             .iter()
@@ -244,7 +244,7 @@ impl PracticeCollection {
 impl ResultsNotice {
     pub fn to_table(&self) -> Table {
         let mut headers = vec![
-            "学校",
+            "学校名称",
             "导师学校",
             "提升汇报得分",
             "现场查验得分",
@@ -285,7 +285,7 @@ impl AwardList {
     pub fn to_table(&self) -> Table {
         let mut table = Table::new(
             &self.title,
-            &["学校", "学段", "所属镇街", "校长", "奖项", "依据"],
+            &["学校名称", "学段", "所属镇街", "校长", "奖项", "依据"],
         );
         // Grouped by class, in the plan's order (贡献校, 标兵校, 进步校, 达标校), each under
         // its title; the caller's order within a class.
@@ -315,7 +315,7 @@ impl AwardList {
 
 impl VetoList {
     pub fn to_table(&self) -> Table {
-        let mut table = Table::new(&self.title, &["学校", "校长", "否决原因"]);
+        let mut table = Table::new(&self.title, &["学校名称", "校长", "否决原因"]);
         table.rows = self
             .rows
             .iter()
