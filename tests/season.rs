@@ -1047,7 +1047,7 @@ async fn a_season_from_march_to_september_ends_in_the_expected_award_list() {
     assert!(text.starts_with('\u{feff}'), "a BOM so Excel reads UTF-8");
     assert_eq!(
         text.lines().next().unwrap().trim_start_matches('\u{feff}'),
-        "学校,校长,否决原因"
+        "学校名称,校长,否决原因"
     );
     assert_eq!(text.lines().count(), 8);
     let xlsx = app
@@ -1245,7 +1245,7 @@ async fn a_season_from_march_to_september_ends_in_the_expected_award_list() {
     let mut lines = text.lines();
     assert_eq!(
         lines.next().unwrap().trim_start_matches('\u{feff}'),
-        "序号,学校,学校代码,校长,校长编号,评定结果,对象,结果运用,类别代码,有效期至"
+        "序号,学校名称,学校代码,校长,校长编号,评定结果,对象,结果运用,类别代码,有效期至"
     );
     assert_eq!(lines.clone().count(), 80);
     assert!(
@@ -1428,11 +1428,18 @@ async fn every_export_reads_back(
     };
 
     let notice = xlsx_rows(app, token, campaign, pb::Document::SeedNotice).await;
-    assert_eq!(notice[0][0], "昌乐县2020年标杆种子校拟定名单公示");
-    assert_eq!(notice[1][0], "公示时间：2020年3月2日至2020年3月6日");
-    assert_eq!(notice[2], school_headers);
-    assert_eq!(names(&notice[3..], 2), sorted(seeds));
-    assert_eq!(notice[3][0], "1");
+    assert_eq!(notice[0][0], "关于昌乐县2020年标杆种子校拟定名单的公示");
+    assert_eq!(
+        notice[1][0],
+        "根据《昌乐县2020年义务教育优质均衡系列示范校创建实施方案》（乐教督字〔2020〕2号）要求，经学校申报、昌乐县人民政府教育督导室审核，现将昌乐县2020年标杆种子校拟定名单予以公示。"
+    );
+    assert_eq!(
+        notice[2][0],
+        "公示期：2020年3月2日至2020年3月6日（共5个工作日）"
+    );
+    assert_eq!(notice[3], school_headers);
+    assert_eq!(names(&notice[4..], 2), sorted(seeds));
+    assert_eq!(notice[4][0], "1");
 
     let list = xlsx_rows(app, token, campaign, pb::Document::MentorList).await;
     assert_eq!(list[0][0], "昌乐县2020年导师型学校名单");
@@ -1448,7 +1455,7 @@ async fn every_export_reads_back(
 
     let practices = xlsx_rows(app, token, campaign, pb::Document::PracticeCollection).await;
     assert_eq!(practices[0][0], "昌乐县2020年可复制性经验做法集锦");
-    assert_eq!(practices[1], ["指标", "学校", "做法名称", "做法简介"]);
+    assert_eq!(practices[1], ["指标", "学校名称", "做法名称", "做法简介"]);
     assert_eq!(
         practices.len() - 2,
         2 * mentors.len(),
@@ -1456,23 +1463,27 @@ async fn every_export_reads_back(
     );
 
     let results = xlsx_rows(app, token, campaign, pb::Document::ResultsNotice).await;
-    assert_eq!(results[0][0], "昌乐县2020年潜力校验收成绩公示");
+    assert_eq!(results[0][0], "关于昌乐县2020年潜力校验收成绩的公示");
+    assert_eq!(
+        results[1][0],
+        "根据《昌乐县2020年义务教育优质均衡系列示范校创建实施方案》（乐教督字〔2020〕2号）要求，经学校申报、昌乐县人民政府教育督导室审核，现将昌乐县2020年潜力校验收成绩（含帮扶的导师学校）予以公示。"
+    );
     assert!(
-        results[1][0].starts_with("公示时间：2020年"),
+        results[2][0].starts_with("公示期：2020年") && results[2][0].ends_with("（共5个工作日）"),
         "{:?}",
-        results[1]
+        results[2]
     );
     assert_eq!(
-        results[3][..5],
+        results[4][..5],
         [
-            "学校",
+            "学校名称",
             "导师学校",
             "提升汇报得分",
             "现场查验得分",
             "综合得分"
         ]
     );
-    assert_eq!(names(&results[4..], 0), sorted(potentials));
+    assert_eq!(names(&results[5..], 0), sorted(potentials));
 
     let awards = xlsx_rows(app, token, campaign, pb::Document::AwardList).await;
     assert_eq!(
@@ -1481,7 +1492,7 @@ async fn every_export_reads_back(
     );
     assert_eq!(
         awards[1],
-        ["学校", "学段", "所属镇街", "校长", "奖项", "依据"]
+        ["学校名称", "学段", "所属镇街", "校长", "奖项", "依据"]
     );
     assert_eq!(
         awards.len() - 2,
@@ -1508,7 +1519,7 @@ async fn every_export_reads_back(
 
     let vetoes = xlsx_rows(app, token, campaign, pb::Document::VetoList).await;
     assert_eq!(vetoes[0][0], "昌乐县2020年一票否决名单");
-    assert_eq!(vetoes[1], ["学校", "校长", "否决原因"]);
+    assert_eq!(vetoes[1], ["学校名称", "校长", "否决原因"]);
     assert_eq!(
         vetoes.len() - 2,
         7,

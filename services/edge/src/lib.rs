@@ -5,6 +5,7 @@
 //! - [`violations`]: every bad field of a request at once;
 //! - [`status`]: [`status::ApiError`] and the one map to a gRPC `Status` (codes, messages,
 //!   `BadRequest` details, internal errors logged once);
+//! - [`calendars`]: the working-day calendar years, shipped and from the calendars directory;
 //! - [`clock`]: the clock mode and "now";
 //! - [`running`]: a server running in-process for tests and benchmarks;
 //! - [`health`]: `junheng.live` (the process runs) and `junheng.ready` (the database answers),
@@ -24,6 +25,7 @@
 //! and map their own errors (rule refusals, outbox errors) to an [`status::ApiError`].
 
 pub mod auth;
+pub mod calendars;
 pub mod clock;
 pub mod health;
 pub mod limits;

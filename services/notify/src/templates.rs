@@ -14,9 +14,12 @@ use crate::{Endpoint, Error, Message};
 
 /// What is being announced. Context fields (all required unless marked optional):
 ///
-/// Every kind also takes an optional `delayed_from` ("2020年4月11日 08:30"): the message goes
+/// Dates and times arrive formatted by `junheng_core::text` (2020年4月30日, 2020年4月30日24时,
+/// 2020年4月9日08:30); the templates put no Western spaces around them or around numbers.
+///
+/// Every kind also takes an optional `delayed_from` ("2020年4月11日08:30"): the message goes
 /// out late, after downtime, and was due to leave at that local time. The title then ends in
-/// "（补发）" and every body starts with "原定于 {delayed_from} 发送，因系统停机延后补发。".
+/// "（补发）" and every body starts with "原定于{delayed_from}发送，因系统停机延后补发。".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TemplateKind {
     /// `subject`, `due`, `days_left` (0 on the last day: 今日截止), `owner`; optional `school`,
@@ -25,10 +28,14 @@ pub enum TemplateKind {
     /// `subject`, `due`, `days_overdue`, `owner`; optional `school`, `link`, `office_owned`
     /// (true when the office itself is late: it is not told to contact the bureau), and
     /// `late_party` for the office copy (who is late: "昌乐二中"), which then reads
-    /// "{late_party} 的“{subject}”已逾期 …" instead of addressing the owner.
+    /// "{late_party}的“{subject}”已于…截止" instead of addressing the owner. The title reads
+    /// "【逾期】…超过截止时间N天" (never 逾期…已逾期).
     Overdue,
-    /// A notice whose period has ended: `notice_title`, `expires` (when it ended), and either
-    /// `schools` (names of the schools the notice listed publicly: the office copy) or, for a
+    /// A notice whose period has ended: `notice_title`, `expires` (when it ended), an
+    /// optional `heading` (关于…的公示, used for the title when given), and either
+    /// `schools` (names of the schools the notice listed publicly: the office copy, which may
+    /// also carry what the 公示 carried: `basis`, `period`, `objection`, `contacts` (list),
+    /// `issuing_unit` and `signed`, all or none) or, for a
     /// listed school's own copy, `school` (its name) and `school_count` (how many the notice
     /// listed) — so a notice to N schools renders its list once, not N times.
     NoticeExpiry,
@@ -190,21 +197,21 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("delayed.title", "（补发）"),
     (
         "delayed.txt",
-        "原定于 {{ delayed_from }} 发送，因系统停机延后补发。",
+        "原定于{{ delayed_from }}发送，因系统停机延后补发。",
     ),
     (
         "delayed.md",
-        "> 原定于 {{ delayed_from }} 发送，因系统停机延后补发。",
+        "> 原定于{{ delayed_from }}发送，因系统停机延后补发。",
     ),
     (
         "delayed.html",
-        r#"<p style="color:#b35900">原定于 {{ delayed_from }} 发送，因系统停机延后补发。</p>"#,
+        r#"<p style="color:#b35900">原定于{{ delayed_from }}发送，因系统停机延后补发。</p>"#,
     ),
     // ---- reminder ----
     // The morning of the last day says 今日截止, never "还有 0 天".
     (
         "reminder.title",
-        "【提醒】{% if days_left == 0 %}{{ subject }}今日截止{% else %}{{ subject }}截止还有 {{ days_left }} 天{% endif %}",
+        "【提醒】{% if days_left == 0 %}{{ subject }}今日截止{% else %}{{ subject }}距截止还有{{ days_left }}天{% endif %}",
     ),
     (
         "reminder.txt",
@@ -212,7 +219,7 @@ const TEMPLATES: &[(&str, &str)] = &[
 {% if days_left == 0 %}
 您负责的“{{ subject }}”今日截止（{{ due }}）。
 {% else %}
-您负责的“{{ subject }}”将于 {{ due }} 截止，还有 {{ days_left }} 天。
+您负责的“{{ subject }}”将于{{ due }}截止，还有{{ days_left }}天。
 {% endif %}
 {% if school is defined %}
 学校：{{ school }}
@@ -224,8 +231,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     (
         "reminder.md",
-        r#"**{{ subject }}** 将于 **{{ due }}** 截止
-> 剩余：<font color="warning">{% if days_left == 0 %}今日截止{% else %}{{ days_left }} 天{% endif %}</font>
+        r#"**{{ subject }}**将于**{{ due }}**截止
+> 剩余：<font color="warning">{% if days_left == 0 %}今日截止{% else %}{{ days_left }}天{% endif %}</font>
 > 负责人：{{ owner }}
 {% if school is defined %}
 > 学校：{{ school }}
@@ -240,7 +247,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         r#"{% extends "layout.html" %}{% block body %}
 <p>{{ owner }}：</p>
 {% if days_left == 0 %}<p>您负责的“<b>{{ subject }}</b>”<b>今日截止</b>（{{ due }}）。</p>
-{% else %}<p>您负责的“<b>{{ subject }}</b>”将于 <b>{{ due }}</b> 截止，还有 <b>{{ days_left }} 天</b>。</p>{% endif %}
+{% else %}<p>您负责的“<b>{{ subject }}</b>”将于<b>{{ due }}</b>截止，还有<b>{{ days_left }}天</b>。</p>{% endif %}
 {% if school is defined %}<p>学校：{{ school }}</p>{% endif %}
 <p>请在截止前完成提交。{% if link is defined %}<a href="{{ link }}">前往办理</a>{% endif %}</p>
 {% endblock %}"#,
@@ -250,17 +257,17 @@ const TEMPLATES: &[(&str, &str)] = &[
     // school or role that is late.
     (
         "overdue.title",
-        "【逾期】{% if late_party is defined %}{{ late_party }}的{% endif %}{{ subject }}已逾期 {{ days_overdue }} 天",
+        "【逾期】{% if late_party is defined %}{{ late_party }}的{% endif %}{{ subject }}超过截止时间{{ days_overdue }}天",
     ),
     (
         "overdue.txt",
-        r#"{% if late_party is defined %}{{ late_party }} 的“{{ subject }}”已于 {{ due }} 截止，目前已逾期 {{ days_overdue }} 天，尚未完成。
+        r#"{% if late_party is defined %}{{ late_party }}的“{{ subject }}”已于{{ due }}截止，目前已逾期{{ days_overdue }}天，尚未完成。
 {% if school is defined %}
 学校：{{ school }}
 {% endif %}
 请督促其尽快提交。
 {% else %}{{ owner }}：
-您负责的“{{ subject }}”已于 {{ due }} 截止，目前已逾期 {{ days_overdue }} 天。
+您负责的“{{ subject }}”已于{{ due }}截止，目前已逾期{{ days_overdue }}天。
 {% if school is defined %}
 学校：{{ school }}
 {% endif %}
@@ -272,8 +279,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     (
         "overdue.md",
-        r#"{% if late_party is defined %}**{{ late_party }}** 的 **{{ subject }}** <font color="warning">已逾期 {{ days_overdue }} 天</font>
-{% else %}**{{ subject }}** <font color="warning">已逾期 {{ days_overdue }} 天</font>
+        r#"{% if late_party is defined %}**{{ late_party }}**的**{{ subject }}**<font color="warning">已逾期{{ days_overdue }}天</font>
+{% else %}**{{ subject }}**<font color="warning">已逾期{{ days_overdue }}天</font>
 {% endif %}
 > 截止时间：{{ due }}
 {% if late_party is defined %}
@@ -295,12 +302,12 @@ const TEMPLATES: &[(&str, &str)] = &[
         "overdue.html",
         r#"{% extends "layout.html" %}{% block body %}
 {% if late_party is defined %}
-<p><b>{{ late_party }}</b> 的“<b>{{ subject }}</b>”已于 {{ due }} 截止，目前<b style="color:#c00">已逾期 {{ days_overdue }} 天</b>，尚未完成。</p>
+<p><b>{{ late_party }}</b>的“<b>{{ subject }}</b>”已于{{ due }}截止，目前<b style="color:#c00">已逾期{{ days_overdue }}天</b>，尚未完成。</p>
 {% if school is defined %}<p>学校：{{ school }}</p>{% endif %}
 <p>请督促其尽快提交。{% if link is defined %}<a href="{{ link }}">查看详情</a>{% endif %}</p>
 {% else %}
 <p>{{ owner }}：</p>
-<p>您负责的“<b>{{ subject }}</b>”已于 {{ due }} 截止，目前<b style="color:#c00">已逾期 {{ days_overdue }} 天</b>。</p>
+<p>您负责的“<b>{{ subject }}</b>”已于{{ due }}截止，目前<b style="color:#c00">已逾期{{ days_overdue }}天</b>。</p>
 {% if school is defined %}<p>学校：{{ school }}</p>{% endif %}
 <p>{% if office_owned is defined and office_owned %}请尽快办理。{% else %}请尽快提交，并与县教育局联系说明情况。{% endif %}{% if link is defined %}<a href="{{ link }}">前往办理</a>{% endif %}</p>
 {% endif %}
@@ -311,38 +318,69 @@ const TEMPLATES: &[(&str, &str)] = &[
     // office copy); a listed school's copy names only itself (`school`, `school_count`).
     (
         "notice_expiry.title",
-        "【公示结束】“{{ notice_title }}”公示期已结束",
+        "【公示期满】{{ heading if heading is defined else notice_title }}",
     ),
     (
         "notice_expiry.txt",
-        r#"“{{ notice_title }}”公示期已于 {{ expires }} 结束。
+        r#"《{{ heading if heading is defined else notice_title }}》已于{{ expires }}期满。
 {% if school is defined and school %}
-{{ school }}在公示名单中（名单共 {{ school_count }} 所学校）。
-{% elif schools %}
-公示名单（{{ schools|length }} 所学校）：
+{{ school }}在名单中（名单共{{ school_count }}所学校）。
+{% else %}
+{% if basis is defined %}
+{{ basis }}
+{{ period }}
+{% endif %}
+{% if schools %}
+名单（共{{ schools|length }}所学校）：
 {% for s in schools %}
 {{ loop.index }}. {{ s }}
 {% endfor %}
 {% else %}
-公示名单中没有学校。
+名单中没有学校。
+{% endif %}
+{% if basis is defined %}
+{{ objection }}
+{% for c in contacts %}
+{{ c }}
+{% endfor %}
+{{ issuing_unit }}
+{{ signed }}
+{% endif %}
 {% endif %}
 后续事项将按程序办理。"#,
     ),
     (
         "notice_expiry.md",
-        r#"**{{ notice_title }}** 公示期已于 **{{ expires }}** 结束。
+        r#"**《{{ heading if heading is defined else notice_title }}》**已于**{{ expires }}**期满。
 {% if school is defined and school %}
 
-**{{ school }}**在公示名单中（名单共 {{ school_count }} 所学校）。
-{% elif schools %}
+**{{ school }}**在名单中（名单共{{ school_count }}所学校）。
+{% else %}
+{% if basis is defined %}
 
-公示名单（{{ schools|length }} 所学校）：
+{{ basis }}
+{{ period }}
+{% endif %}
+{% if schools %}
+
+名单（共{{ schools|length }}所学校）：
 {% for s in schools %}
-- {{ s }}
+{{ loop.index }}. {{ s }}
 {% endfor %}
 {% else %}
 
-公示名单中没有学校。
+名单中没有学校。
+{% endif %}
+{% if basis is defined %}
+
+{{ objection }}
+{% for c in contacts %}
+> {{ c }}
+{% endfor %}
+
+{{ issuing_unit }}  
+{{ signed }}
+{% endif %}
 {% endif %}
 
 后续事项将按程序办理。"#,
@@ -350,27 +388,33 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "notice_expiry.html",
         r#"{% extends "layout.html" %}{% block body %}
-<p>“<b>{{ notice_title }}</b>”公示期已于 <b>{{ expires }}</b> 结束。</p>
+<p>《<b>{{ heading if heading is defined else notice_title }}</b>》已于<b>{{ expires }}</b>期满。</p>
 {% if school is defined and school %}
-<p><b>{{ school }}</b>在公示名单中（名单共 {{ school_count }} 所学校）。</p>
-{% elif schools %}
-<p>公示名单（{{ schools|length }} 所学校）：</p>
+<p><b>{{ school }}</b>在名单中（名单共{{ school_count }}所学校）。</p>
+{% else %}
+{% if basis is defined %}<p>{{ basis }}</p>
+<p>{{ period }}</p>{% endif %}
+{% if schools %}<p>名单（共{{ schools|length }}所学校）：</p>
 <ol>{% for s in schools %}<li>{{ s }}</li>{% endfor %}</ol>
-{% else %}<p>公示名单中没有学校。</p>{% endif %}
+{% else %}<p>名单中没有学校。</p>{% endif %}
+{% if basis is defined %}<p>{{ objection }}</p>
+<ul>{% for c in contacts %}<li>{{ c }}</li>{% endfor %}</ul>
+<p style="text-align:right">{{ issuing_unit }}<br>{{ signed }}</p>{% endif %}
+{% endif %}
 <p>后续事项将按程序办理。</p>
 {% endblock %}"#,
     ),
     // ---- phase_summary ----
     (
         "phase_summary.title",
-        "【阶段小结】{{ campaign }} · {{ phase }}",
+        "【阶段小结】{{ campaign }}「{{ phase }}」",
     ),
     (
         "phase_summary.txt",
         r#"{{ campaign }}「{{ phase }}」阶段小结
 各状态学校数：
 {% for c in counts %}
-  {{ c.state }}：{{ c.count }} 所
+  {{ c.state }}：{{ c.count }}所
 {% endfor %}
 {% for l in lists %}
 {{ l.name }}：{{ l['items']|join("、") if l['items'] else "无" }}
@@ -386,7 +430,7 @@ const TEMPLATES: &[(&str, &str)] = &[
 {% if late %}
 逾期事项：
 {% for x in late %}
-  {{ x.school }} — {{ x.subject }}（逾期 {{ x.days_late }} 天）
+  {{ x.school }}：{{ x.subject }}（逾期{{ x.days_late }}天）
 {% endfor %}
 {% else %}
 逾期事项：无
@@ -394,7 +438,7 @@ const TEMPLATES: &[(&str, &str)] = &[
 {% if next_deadlines %}
 近期截止：
 {% for d in next_deadlines %}
-  {{ d.due }} {{ d.subject }}
+  {{ d.subject }}（{{ d.due }}截止）
 {% endfor %}
 {% endif %}"#,
     ),
@@ -424,7 +468,7 @@ const TEMPLATES: &[(&str, &str)] = &[
 {% if late %}
 **逾期事项**
 {% for x in late %}
-- {{ x.school }} — {{ x.subject }}（逾期 {{ x.days_late }} 天）
+- {{ x.school }}：{{ x.subject }}（逾期{{ x.days_late }}天）
 {% endfor %}
 {% else %}
 **逾期事项**：无
@@ -433,7 +477,7 @@ const TEMPLATES: &[(&str, &str)] = &[
 
 **近期截止**
 {% for d in next_deadlines %}
-- {{ d.due }} {{ d.subject }}
+- {{ d.subject }}（{{ d.due }}截止）
 {% endfor %}
 {% endif %}"#,
     ),
@@ -448,21 +492,21 @@ const TEMPLATES: &[(&str, &str)] = &[
 {% for l in lists %}<p><b>{{ l.name }}</b>：{{ l['items']|join("、") if l['items'] else "无" }}</p>{% endfor %}
 {% if scores %}<p><b>评分统计</b></p><ul>{% for x in scores %}<li>{{ x.name }}：共{{ x.count }}所学校，平均{{ x.mean }}分，最低{{ x.min }}分，最高{{ x.max }}分</li>{% endfor %}</ul>
 {% else %}<p><b>评分统计</b>：暂无评分</p>{% endif %}
-{% if late %}<p><b>逾期事项</b></p><ul>{% for x in late %}<li>{{ x.school }} — {{ x.subject }}（逾期 {{ x.days_late }} 天）</li>{% endfor %}</ul>
+{% if late %}<p><b>逾期事项</b></p><ul>{% for x in late %}<li>{{ x.school }}：{{ x.subject }}（逾期{{ x.days_late }}天）</li>{% endfor %}</ul>
 {% else %}<p><b>逾期事项</b>：无</p>{% endif %}
-{% if next_deadlines %}<p><b>近期截止</b></p><ul>{% for d in next_deadlines %}<li>{{ d.due }} {{ d.subject }}</li>{% endfor %}</ul>{% endif %}
+{% if next_deadlines %}<p><b>近期截止</b></p><ul>{% for d in next_deadlines %}<li>{{ d.subject }}（{{ d.due }}截止）</li>{% endfor %}</ul>{% endif %}
 {% endblock %}"#,
     ),
     // ---- daily_digest ----
     (
         "daily_digest.title",
-        "【每日汇总】{{ date }} 共 {{ items|length }} 项待办",
+        "【每日汇总】{{ date }}共{{ items|length }}项待办",
     ),
     (
         "daily_digest.txt",
-        r#"{{ date }} 待办汇总（{{ items|length }} 项）：
+        r#"{{ date }}待办汇总（{{ items|length }}项）：
 {% for i in items %}
-{{ loop.index }}. {{ i.title }}{% if i.school is defined %}（{{ i.school }}）{% endif %}{% if i.due is defined %}，截止 {{ i.due }}{% endif %}
+{{ loop.index }}. {{ i.title }}{% if i.school is defined %}（{{ i.school }}）{% endif %}{% if i.due is defined %}，截止时间{{ i.due }}{% endif %}
 
 {% else %}
 今日无待办事项。
@@ -473,7 +517,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         r#"**{{ date }} 待办汇总**（{{ items|length }} 项）
 
 {% for i in items %}
-{{ loop.index }}. {{ i.title }}{% if i.school is defined %}（{{ i.school }}）{% endif %}{% if i.due is defined %}，截止 **{{ i.due }}**{% endif %}
+{{ loop.index }}. {{ i.title }}{% if i.school is defined %}（{{ i.school }}）{% endif %}{% if i.due is defined %}，截止时间**{{ i.due }}**{% endif %}
 
 {% else %}
 今日无待办事项。
@@ -483,7 +527,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         "daily_digest.html",
         r#"{% extends "layout.html" %}{% block body %}
 <p><b>{{ date }} 待办汇总</b>（{{ items|length }} 项）</p>
-{% if items %}<ol>{% for i in items %}<li>{{ i.title }}{% if i.school is defined %}（{{ i.school }}）{% endif %}{% if i.due is defined %}，截止 <b>{{ i.due }}</b>{% endif %}</li>{% endfor %}</ol>
+{% if items %}<ol>{% for i in items %}<li>{{ i.title }}{% if i.school is defined %}（{{ i.school }}）{% endif %}{% if i.due is defined %}，截止时间<b>{{ i.due }}</b>{% endif %}</li>{% endfor %}</ol>
 {% else %}<p>今日无待办事项。</p>{% endif %}
 {% endblock %}"#,
     ),
@@ -498,14 +542,20 @@ mod tests {
     fn reminder_renders_chinese_for_every_channel() {
         let ctx = json!({
             "subject": "昌乐县 2020 年种子校申请",
-            "due": "2020-05-10 17:00",
+            "due": "2020年5月10日17:00",
             "days_left": 3,
             "owner": "王校长",
             "school": "昌乐二中",
         });
         let r = render(TemplateKind::Reminder, ChannelKind::Email, &ctx).unwrap();
-        assert_eq!(r.title, "【提醒】昌乐县 2020 年种子校申请截止还有 3 天");
-        assert!(r.text.starts_with("王校长：\n您负责的“昌乐县 2020 年种子校申请”将于 2020-05-10 17:00 截止，还有 3 天。"), "{}", r.text);
+        assert_eq!(r.title, "【提醒】昌乐县 2020 年种子校申请距截止还有3天");
+        assert!(
+            r.text.starts_with(
+                "王校长：\n您负责的“昌乐县 2020 年种子校申请”将于2020年5月10日17:00截止，还有3天。"
+            ),
+            "{}",
+            r.text
+        );
         assert!(r.text.contains("学校：昌乐二中"));
         assert!(!r.text.contains("办理入口"));
         assert!(r.markdown.is_none());
@@ -521,18 +571,18 @@ mod tests {
         assert!(
             chat.markdown
                 .unwrap()
-                .contains("剩余：<font color=\"warning\">3 天</font>")
+                .contains("剩余：<font color=\"warning\">3天</font>")
         );
         assert!(chat.html.is_none());
     }
 
     #[test]
     fn a_late_message_says_so_in_every_part() {
-        let ctx = json!({"subject": "提交汇报材料", "due": "2020-04-10 24:00", "days_overdue": 1,
-                         "owner": "昌乐二中（王校长）", "delayed_from": "2020年4月11日 00:00"});
-        let note = "原定于 2020年4月11日 00:00 发送，因系统停机延后补发。";
+        let ctx = json!({"subject": "提交汇报材料", "due": "2020年4月10日24时", "days_overdue": 1,
+                         "owner": "昌乐二中（王校长）", "delayed_from": "2020年4月11日08:30"});
+        let note = "原定于2020年4月11日08:30发送，因系统停机延后补发。";
         let mail = render(TemplateKind::Overdue, ChannelKind::Email, &ctx).unwrap();
-        assert_eq!(mail.title, "【逾期】提交汇报材料已逾期 1 天（补发）");
+        assert_eq!(mail.title, "【逾期】提交汇报材料超过截止时间1天（补发）");
         assert!(
             mail.text
                 .starts_with(&format!("{note}\n昌乐二中（王校长）：\n您负责的")),
@@ -555,9 +605,9 @@ mod tests {
         );
         // Every kind takes it; without it (or null) nothing changes.
         let digest =
-            json!({"date": "2020-04-10", "items": [], "delayed_from": "2020年4月10日 17:00"});
+            json!({"date": "2020年4月10日", "items": [], "delayed_from": "2020年4月10日17:00"});
         let r = render(TemplateKind::DailyDigest, ChannelKind::Plain, &digest).unwrap();
-        assert_eq!(r.title, "【每日汇总】2020-04-10 共 0 项待办（补发）");
+        assert_eq!(r.title, "【每日汇总】2020年4月10日共0项待办（补发）");
         let mut on_time = ctx.clone();
         on_time["delayed_from"] = Value::Null;
         let r = render(TemplateKind::Overdue, ChannelKind::Email, &on_time).unwrap();
@@ -572,7 +622,7 @@ mod tests {
         let ctx = json!({"subject": "<script>", "due": "d", "days_overdue": 1, "owner": "o"});
         let r = render(TemplateKind::Overdue, ChannelKind::Email, &ctx).unwrap();
         assert!(r.html.unwrap().contains("&lt;script&gt;"));
-        assert_eq!(r.title, "【逾期】<script>已逾期 1 天");
+        assert_eq!(r.title, "【逾期】<script>超过截止时间1天");
     }
 
     #[test]
@@ -595,29 +645,26 @@ mod tests {
     fn notice_expiry_lists_schools() {
         let ctx = json!({
             "notice_title": "关于开展均衡发展督导评估的通知",
-            "expires": "2020-06-01",
+            "expires": "2020年6月1日24时",
             "schools": ["昌乐二中", "宝都街道小学"],
         });
         let r = render(TemplateKind::NoticeExpiry, ChannelKind::Chat, &ctx).unwrap();
-        assert_eq!(
-            r.title,
-            "【公示结束】“关于开展均衡发展督导评估的通知”公示期已结束"
-        );
+        assert_eq!(r.title, "【公示期满】关于开展均衡发展督导评估的通知");
         assert!(
-            r.text.starts_with("“关于开展均衡发展督导评估的通知”公示期已于 2020-06-01 结束。\n公示名单（2 所学校）：\n1. 昌乐二中\n2. 宝都街道小学"),
+            r.text.starts_with("《关于开展均衡发展督导评估的通知》已于2020年6月1日24时期满。\n名单（共2所学校）：\n1. 昌乐二中\n2. 宝都街道小学"),
             "{}",
             r.text
         );
         assert!(!r.text.contains("尚未完成") && !r.text.contains("将于"));
-        assert!(r.markdown.unwrap().contains("- 宝都街道小学"));
+        assert!(r.markdown.unwrap().contains("\n2. 宝都街道小学"));
         let none = render(
             TemplateKind::NoticeExpiry,
             ChannelKind::Email,
             &json!({"notice_title": "t", "expires": "e", "schools": []}),
         )
         .unwrap();
-        assert!(none.text.contains("公示名单中没有学校。"), "{}", none.text);
-        assert!(none.html.unwrap().contains("公示名单中没有学校"));
+        assert!(none.text.contains("名单中没有学校。"), "{}", none.text);
+        assert!(none.html.unwrap().contains("名单中没有学校"));
         // A listed school's own copy names itself and the list's size, not the list.
         for channel in [ChannelKind::Email, ChannelKind::Chat] {
             let own = render(
@@ -627,36 +674,35 @@ mod tests {
             )
             .unwrap();
             assert!(
-                own.text
-                    .contains("昌乐二中在公示名单中（名单共 400 所学校）。"),
+                own.text.contains("昌乐二中在名单中（名单共400所学校）。"),
                 "{}",
                 own.text
             );
             assert!(!own.text.contains("没有学校"), "{}", own.text);
             for body in [own.markdown, own.html].into_iter().flatten() {
-                assert!(body.contains("在公示名单中（名单共 400 所学校）"), "{body}");
+                assert!(body.contains("在名单中（名单共400所学校）"), "{body}");
             }
         }
     }
 
     #[test]
     fn overdue_office_copy_names_the_late_party() {
-        let ctx = json!({"subject": "提交汇报材料", "due": "2020-04-08 24:00", "days_overdue": 1,
+        let ctx = json!({"subject": "提交汇报材料", "due": "2020年4月8日24时", "days_overdue": 1,
                          "owner": "昌乐二中", "late_party": "昌乐二中"});
         let r = render(TemplateKind::Overdue, ChannelKind::Email, &ctx).unwrap();
-        assert_eq!(r.title, "【逾期】昌乐二中的提交汇报材料已逾期 1 天");
+        assert_eq!(r.title, "【逾期】昌乐二中的提交汇报材料超过截止时间1天");
         assert!(
-            r.text.starts_with("昌乐二中 的“提交汇报材料”已于 2020-04-08 24:00 截止，目前已逾期 1 天，尚未完成。\n请督促其尽快提交。"),
+            r.text.starts_with("昌乐二中的“提交汇报材料”已于2020年4月8日24时截止，目前已逾期1天，尚未完成。\n请督促其尽快提交。"),
             "{}",
             r.text
         );
         assert!(!r.text.contains("您负责"));
-        assert!(r.html.unwrap().contains("<b>昌乐二中</b> 的"));
+        assert!(r.html.unwrap().contains("<b>昌乐二中</b>的"));
         let md = render(TemplateKind::Overdue, ChannelKind::Chat, &ctx)
             .unwrap()
             .markdown
             .unwrap();
-        assert!(md.starts_with("**昌乐二中** 的 **提交汇报材料**"), "{md}");
+        assert!(md.starts_with("**昌乐二中**的**提交汇报材料**"), "{md}");
         assert!(
             md.contains("> 逾期方：昌乐二中") && !md.contains("负责人"),
             "{md}"
@@ -673,7 +719,7 @@ mod tests {
             "{}",
             own.text
         );
-        assert_eq!(own.title, "【逾期】提交汇报材料已逾期 1 天");
+        assert_eq!(own.title, "【逾期】提交汇报材料超过截止时间1天");
     }
 
     #[test]
@@ -705,7 +751,7 @@ mod tests {
         let r = render(TemplateKind::Overdue, ChannelKind::Plain, &ctx).unwrap();
         assert_eq!(
             r.text,
-            "县教育局督导室：\n您负责的“处理对昌乐二中的异议”已于 2020年4月30日24时 截止，目前已逾期 1 天。\n请尽快办理。"
+            "县教育局督导室：\n您负责的“处理对昌乐二中的异议”已于2020年4月30日24时截止，目前已逾期1天。\n请尽快办理。"
         );
         let school = json!({"subject": "提交展示汇报材料", "due": "2020年4月30日24时", "days_overdue": 1, "owner": "昌乐二中"});
         let r = render(TemplateKind::Overdue, ChannelKind::Plain, &school).unwrap();
@@ -725,7 +771,7 @@ mod tests {
             "lists": [{"name": "已通过名单", "items": ["昌乐二中", "首阳山中学"]}, {"name": "退回名单", "items": []}],
             "scores": [{"name": "验收评估阶段综合得分", "count": 12, "mean": "86.5", "min": "70", "max": "97"}],
             "late": [{"school": "红河镇中学", "subject": "自评报告", "days_late": 2}],
-            "next_deadlines": [{"subject": "现场核查", "due": "2020-06-15"}],
+            "next_deadlines": [{"subject": "现场核查", "due": "2020年6月15日24时"}],
         });
         let r = render(TemplateKind::PhaseSummary, ChannelKind::Chat, &ctx).unwrap();
         let md = r.markdown.unwrap();
@@ -741,9 +787,9 @@ mod tests {
             ),
             "{md}"
         );
-        assert!(md.contains("- 红河镇中学 — 自评报告（逾期 2 天）"));
-        assert!(md.contains("- 2020-06-15 现场核查"));
-        assert!(r.text.contains("已提交：12 所"), "{}", r.text);
+        assert!(md.contains("- 红河镇中学：自评报告（逾期2天）"));
+        assert!(md.contains("- 现场核查（2020年6月15日24时截止）"));
+        assert!(r.text.contains("已提交：12所"), "{}", r.text);
         let email = render(TemplateKind::PhaseSummary, ChannelKind::Email, &ctx).unwrap();
         assert!(
             email
@@ -756,16 +802,17 @@ mod tests {
     #[test]
     fn daily_digest_counts_items() {
         let ctx = json!({
-            "date": "2020-05-07",
+            "date": "2020年5月7日",
             "items": [
-                {"title": "提交自评报告", "school": "昌乐二中", "due": "05-10"},
+                {"title": "提交自评报告", "school": "昌乐二中", "due": "2020年5月10日24时"},
                 {"title": "确认督导名单"},
             ],
         });
         let r = render(TemplateKind::DailyDigest, ChannelKind::Plain, &ctx).unwrap();
-        assert_eq!(r.title, "【每日汇总】2020-05-07 共 2 项待办");
+        assert_eq!(r.title, "【每日汇总】2020年5月7日共2项待办");
         assert!(
-            r.text.contains("1. 提交自评报告（昌乐二中），截止 05-10"),
+            r.text
+                .contains("1. 提交自评报告（昌乐二中），截止时间2020年5月10日24时"),
             "{}",
             r.text
         );
@@ -777,5 +824,104 @@ mod tests {
         )
         .unwrap();
         assert!(empty.text.contains("今日无待办事项。"));
+    }
+
+    /// The whole plain text of one message of each kind, as a bureau would sign it: dates as
+    /// 2020年4月30日24时, no Western spaces, no doubled words.
+    #[test]
+    fn every_kind_reads_exactly_as_the_bureau_writes_it() {
+        let cases: Vec<(&str, TemplateKind, Value, &str, &str)> = vec![
+            (
+                "reminder",
+                TemplateKind::Reminder,
+                json!({"subject": "提交展示汇报材料", "due": "2020年4月30日24时", "days_left": 3, "owner": "昌乐二中（王校长）"}),
+                "【提醒】提交展示汇报材料距截止还有3天",
+                "昌乐二中（王校长）：\n您负责的“提交展示汇报材料”将于2020年4月30日24时截止，还有3天。\n请在截止前完成提交。",
+            ),
+            (
+                "reminder on the last morning",
+                TemplateKind::Reminder,
+                json!({"subject": "提交展示汇报材料", "due": "2020年4月30日24时", "days_left": 0, "owner": "昌乐二中（王校长）"}),
+                "【提醒】提交展示汇报材料今日截止",
+                "昌乐二中（王校长）：\n您负责的“提交展示汇报材料”今日截止（2020年4月30日24时）。\n请在截止前完成提交。",
+            ),
+            (
+                "overdue, the school's copy",
+                TemplateKind::Overdue,
+                json!({"subject": "提交展示汇报材料", "due": "2020年4月30日24时", "days_overdue": 2, "owner": "昌乐二中（王校长）"}),
+                "【逾期】提交展示汇报材料超过截止时间2天",
+                "昌乐二中（王校长）：\n您负责的“提交展示汇报材料”已于2020年4月30日24时截止，目前已逾期2天。\n请尽快提交，并与县教育局联系说明情况。",
+            ),
+            (
+                "overdue, the office's copy",
+                TemplateKind::Overdue,
+                json!({"subject": "提交展示汇报材料", "due": "2020年4月30日24时", "days_overdue": 2, "owner": "昌乐二中（王校长）", "late_party": "昌乐二中（王校长）"}),
+                "【逾期】昌乐二中（王校长）的提交展示汇报材料超过截止时间2天",
+                "昌乐二中（王校长）的“提交展示汇报材料”已于2020年4月30日24时截止，目前已逾期2天，尚未完成。\n请督促其尽快提交。",
+            ),
+            (
+                "overdue, the office's own item",
+                TemplateKind::Overdue,
+                json!({"subject": "审核自主申报", "due": "2020年4月8日24时", "days_overdue": 1, "owner": "县教育局督导室", "office_owned": true}),
+                "【逾期】审核自主申报超过截止时间1天",
+                "县教育局督导室：\n您负责的“审核自主申报”已于2020年4月8日24时截止，目前已逾期1天。\n请尽快办理。",
+            ),
+            (
+                "notice expiry, the office's copy",
+                TemplateKind::NoticeExpiry,
+                json!({"notice_title": "关于标杆种子校拟定名单的公示", "expires": "2020年4月14日24时", "schools": ["昌乐二中", "宝都街道小学"]}),
+                "【公示期满】关于标杆种子校拟定名单的公示",
+                "《关于标杆种子校拟定名单的公示》已于2020年4月14日24时期满。\n名单（共2所学校）：\n1. 昌乐二中\n2. 宝都街道小学\n后续事项将按程序办理。",
+            ),
+            (
+                "notice expiry, the office's copy with what the 公示 carried",
+                TemplateKind::NoticeExpiry,
+                json!({"notice_title": "昌乐县2020年标杆种子校拟定名单公示", "expires": "2020年3月6日24时", "schools": ["昌乐二中"],
+                       "heading": "关于昌乐县2020年标杆种子校拟定名单的公示",
+                       "basis": "根据《昌乐县2020年义务教育优质均衡系列示范校创建实施方案》（乐教督字〔2020〕2号）要求，经学校申报、昌乐县人民政府教育督导室审核，现将昌乐县2020年标杆种子校拟定名单予以公示。",
+                       "period": "公示期：2020年3月2日至2020年3月6日（共5个工作日）",
+                       "objection": "公示期内，如对公示内容有异议，请以书面形式实名向昌乐县人民政府教育督导室反映，写明真实姓名和联系方式，并提供必要的证据材料。截止时间：2020年3月6日。匿名异议不予受理。",
+                       "contacts": ["监督电话：0536-6212345", "电子邮箱：dudaoshi@changle.example.cn"],
+                       "issuing_unit": "昌乐县教育和体育局", "signed": "2020年3月2日"}),
+                "【公示期满】关于昌乐县2020年标杆种子校拟定名单的公示",
+                "《关于昌乐县2020年标杆种子校拟定名单的公示》已于2020年3月6日24时期满。\n根据《昌乐县2020年义务教育优质均衡系列示范校创建实施方案》（乐教督字〔2020〕2号）要求，经学校申报、昌乐县人民政府教育督导室审核，现将昌乐县2020年标杆种子校拟定名单予以公示。\n公示期：2020年3月2日至2020年3月6日（共5个工作日）\n名单（共1所学校）：\n1. 昌乐二中\n公示期内，如对公示内容有异议，请以书面形式实名向昌乐县人民政府教育督导室反映，写明真实姓名和联系方式，并提供必要的证据材料。截止时间：2020年3月6日。匿名异议不予受理。\n监督电话：0536-6212345\n电子邮箱：dudaoshi@changle.example.cn\n昌乐县教育和体育局\n2020年3月2日\n后续事项将按程序办理。",
+            ),
+            (
+                "notice expiry, a school's copy",
+                TemplateKind::NoticeExpiry,
+                json!({"notice_title": "关于标杆种子校拟定名单的公示", "expires": "2020年4月14日24时", "school": "昌乐二中", "school_count": 2}),
+                "【公示期满】关于标杆种子校拟定名单的公示",
+                "《关于标杆种子校拟定名单的公示》已于2020年4月14日24时期满。\n昌乐二中在名单中（名单共2所学校）。\n后续事项将按程序办理。",
+            ),
+            (
+                "leadership summary",
+                TemplateKind::PhaseSummary,
+                json!({"campaign": "昌乐县2020年义务教育优质均衡提升行动", "phase": "确定标杆种子校",
+                       "counts": [{"state": "已确定", "count": 2}], "lists": [{"name": "标杆种子校", "items": ["昌乐二中", "首阳山中学"]}],
+                       "scores": [], "late": [{"school": "红河镇中学", "subject": "提交申报材料", "days_late": 2}],
+                       "next_deadlines": [{"subject": "结对帮扶", "due": "2020年5月31日24时"}]}),
+                "【阶段小结】昌乐县2020年义务教育优质均衡提升行动「确定标杆种子校」",
+                "昌乐县2020年义务教育优质均衡提升行动「确定标杆种子校」阶段小结\n各状态学校数：\n  已确定：2所\n标杆种子校：昌乐二中、首阳山中学\n评分统计：暂无评分\n逾期事项：\n  红河镇中学：提交申报材料（逾期2天）\n近期截止：\n  结对帮扶（2020年5月31日24时截止）",
+            ),
+            (
+                "daily digest",
+                TemplateKind::DailyDigest,
+                json!({"date": "2020年4月9日", "items": [{"title": "提交展示汇报材料", "school": "昌乐二中", "due": "2020年4月10日24时"}]}),
+                "【每日汇总】2020年4月9日共1项待办",
+                "2020年4月9日待办汇总（1项）：\n1. 提交展示汇报材料（昌乐二中），截止时间2020年4月10日24时",
+            ),
+            (
+                "a late message",
+                TemplateKind::DailyDigest,
+                json!({"date": "2020年4月10日", "items": [], "delayed_from": "2020年4月10日17:00"}),
+                "【每日汇总】2020年4月10日共0项待办（补发）",
+                "原定于2020年4月10日17:00发送，因系统停机延后补发。\n2020年4月10日待办汇总（0项）：\n今日无待办事项。",
+            ),
+        ];
+        for (what, kind, ctx, title, text) in cases {
+            let r = render(kind, ChannelKind::Plain, &ctx).unwrap();
+            assert_eq!(r.title, title, "{what}");
+            assert_eq!(r.text, text, "{what}");
+        }
     }
 }

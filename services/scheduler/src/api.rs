@@ -2,8 +2,8 @@
 //! any transport so the gRPC edge can wrap them one-to-one.
 
 use chrono::{DateTime, Utc};
-use junheng_core::time::describe_deadline;
-use junheng_core::{CampaignDefinition, Effect};
+use junheng_core::Effect;
+use junheng_core::text::deadline_zh;
 use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -215,8 +215,7 @@ pub async fn preview(
     let c =
         junheng_store::campaigns::get(&mut conn, campaign_id, junheng_store::campaigns::Lock::None)
             .await?;
-    let def = CampaignDefinition::from_canonical(c.definition.clone())
-        .map_err(|e| Error::Definition(format!("{e:?}")))?;
+    let def = crate::planning::definition(settings, &c.definition)?;
     let tz = def.tz();
     let mut items = Vec::new();
     let queued = sqlx::query!(
@@ -300,7 +299,7 @@ pub async fn preview(
     }
     let notices = sqlx::query!("SELECT title, ends_at FROM notices WHERE campaign_id = $1 AND ends_at > $2 AND ends_at <= $3", campaign_id, now, until).fetch_all(&mut *conn).await?;
     for n in notices {
-        let subject = format!("{}（{}）", n.title, describe_deadline(n.ends_at, tz));
+        let subject = format!("{}（{}）", n.title, deadline_zh(n.ends_at, tz));
         for t in recipients::for_role(settings, "office") {
             items.push(planned(n.ends_at, Kind::NoticeExpiry, &subject, t, None));
         }
@@ -313,7 +312,11 @@ pub async fn preview(
     };
     for at in digests {
         let day = junheng_core::time::local_date(at, tz);
-        if !def.calendar().is_working_day(day).unwrap_or(true) {
+        if !def
+            .calendar()
+            .is_working_day(day)
+            .map_err(|e| Error::Definition(e.to_string()))?
+        {
             continue;
         }
         for t in recipients::for_role(settings, "office") {

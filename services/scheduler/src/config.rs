@@ -5,9 +5,10 @@
 //! [`junheng_notify::Endpoint`], so `Debug` of the whole settings struct is safe to log.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use junheng_core::calendar::Calendars;
 use junheng_notify::Endpoint;
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -74,6 +75,19 @@ pub struct Settings {
     pub endpoints: BTreeMap<String, EndpointConfig>,
     #[serde(default)]
     pub recipients: Recipients,
+    /// The calendars directory (`<year>.toml`, the State Council's schedule of each year the
+    /// shipped files do not cover), as the workflow reads it: env `JUNHENG_CALENDARS_DIR`, flag
+    /// `--calendars-dir`; default `deploy/calendars`.
+    #[serde(default)]
+    pub calendars_dir: Option<PathBuf>,
+    /// The years loaded from the shipped files and [`Self::calendars_dir`] (see
+    /// [`Self::load_calendars`]); every definition the scheduler reads is rebuilt with them.
+    #[serde(skip, default = "shipped_calendars")]
+    pub calendars: Calendars,
+}
+
+fn shipped_calendars() -> Calendars {
+    Calendars::shipped().clone()
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -333,8 +347,25 @@ impl Settings {
         if let Some(v) = env("JUNHENG_SCHEDULER_RATE_LIMITS") {
             s.dispatch.rate_limits_enabled = v != "off" && v != "false" && v != "0";
         }
+        if let Some(v) = env("JUNHENG_CALENDARS_DIR") {
+            s.calendars_dir = Some(PathBuf::from(v));
+        }
         s.validate()?;
+        s.load_calendars()?;
         Ok(s)
+    }
+
+    /// Reads the calendars directory ([`Self::calendars_dir`], default `deploy/calendars`) with
+    /// the workflow's validation: a file that does not validate is refused, naming it; a
+    /// missing directory leaves the shipped years.
+    pub fn load_calendars(&mut self) -> Result<(), ConfigError> {
+        let dir = self
+            .calendars_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(junheng_edge::calendars::DEFAULT_DIR));
+        self.calendars = junheng_edge::calendars::load(&dir)
+            .map_err(|e| ConfigError::Invalid(vec![format!("calendars_dir: {e:#}")]))?;
+        Ok(())
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -548,5 +579,61 @@ mod tests {
         );
         let dbg = format!("{s:?}");
         assert!(!dbg.contains("SECRET"), "{dbg}");
+    }
+
+    /// The scheduler reads the calendars directory as the workflow does: a synthetic 2031 file
+    /// makes a 2031 campaign's days known (its holiday is off, its make-up Saturday working); a
+    /// campaign in a year without a file is an error naming the year and the file to add.
+    #[test]
+    fn the_calendars_directory_adds_years_and_an_unknown_year_is_named() {
+        let dir = std::env::temp_dir().join(format!("junheng-sched-cal-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("2031.toml"),
+            "year = 2031\n[[holidays]]\nname = \"县庆\"\noff = [\"2031-03-05\"]\nworking = [\"2031-03-08\"]\n",
+        )
+        .unwrap();
+        let dir_str = dir.display().to_string();
+        let s = Settings::from_toml(LOCAL, |k| {
+            (k == "JUNHENG_CALENDARS_DIR").then(|| dir_str.clone())
+        })
+        .unwrap();
+        assert!(s.calendars.covers(2031) && s.calendars.covers(2020));
+        let def_text = include_str!("../../../deploy/campaigns/changle-2020.toml");
+        let def_2031 = def_text
+            .replace("2020-", "2031-")
+            .replace("year = 2020", "year = 2031");
+        let stored = junheng_core::CampaignDefinition::parse_with(&def_2031, &s.calendars)
+            .unwrap()
+            .canonical()
+            .0;
+        let def = crate::planning::definition(&s, &stored).unwrap();
+        let day = |d: &str| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap();
+        assert_eq!(def.calendar().is_working_day(day("2031-03-05")), Ok(false));
+        assert_eq!(def.calendar().is_working_day(day("2031-03-08")), Ok(true));
+        // Without the directory the same campaign is named, not planned as all working days.
+        let shipped = Settings::from_toml(LOCAL, |_| None).unwrap();
+        let e = crate::planning::definition(&shipped, &stored)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "campaign definition: campaign changle-2020: no working-day calendar data for year 2031; add deploy/calendars/2031.toml (the State Council's holiday schedule for 2031)"
+        );
+        // A file that does not validate stops the start, naming it.
+        std::fs::write(dir.join("2032.toml"), "year = 2033\n").unwrap();
+        let e = Settings::from_toml(LOCAL, |k| {
+            (k == "JUNHENG_CALENDARS_DIR").then(|| dir_str.clone())
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("invalid configuration:\ncalendars_dir: ")
+                && e.ends_with(
+                    "2032.toml: year: the file says 2033 but is named 2032.toml; name it 2033.toml"
+                ),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -34,6 +34,11 @@ struct Args {
         default_value = "127.0.0.1:9465"
     )]
     metrics_addr: String,
+    /// The calendars directory: `<year>.toml` files with the State Council's schedule of the
+    /// years the shipped files do not cover, as the workflow's `--calendars-dir` (overrides
+    /// JUNHENG_CALENDARS_DIR and `calendars_dir`; default deploy/calendars).
+    #[arg(long)]
+    calendars_dir: Option<PathBuf>,
     /// Log as JSON lines.
     #[arg(long)]
     json_logs: bool,
@@ -86,6 +91,15 @@ async fn main() -> anyhow::Result<()> {
     if let Some(a) = args.grpc_addr {
         settings.grpc_addr = a;
     }
+    if let Some(dir) = args.calendars_dir {
+        settings.calendars_dir = Some(dir);
+        settings.load_calendars()?;
+    }
+    tracing::info!(
+        dir = %settings.calendars_dir.as_deref().unwrap_or(std::path::Path::new(junheng_edge::calendars::DEFAULT_DIR)).display(),
+        years = %settings.calendars.years().map(|y| y.to_string()).collect::<Vec<_>>().join(","),
+        "working-day calendars loaded"
+    );
     let settings = Arc::new(settings);
     // Refused before anything else happens: a plaintext listener stays on loopback unless the
     // operator says otherwise; the metrics port never speaks TLS.
@@ -143,6 +157,11 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding the gRPC address {}", settings.grpc_addr))?;
     let scheduler = Scheduler::new(pool.clone(), settings.clone(), workflow)?;
+    // A campaign in a year without calendar data is named now (and by the planner on every
+    // pass, which plans nothing for it) rather than treated as all working days.
+    for problem in junheng_scheduler::planning::calendar_problems(&pool, &settings).await? {
+        tracing::error!("{problem}");
+    }
     junheng_edge::systemd::spawn_watchdog(pool.clone());
     if args.metrics_addr != "off" {
         let parsed: std::net::SocketAddr = args.metrics_addr.parse().with_context(|| {

@@ -464,7 +464,7 @@ mod tests {
         let s = settings();
         let due = local(4, 11, 0, 0); // Saturday 00:00
         let occ = occurrence(Kind::Overdue, due, false, &cal);
-        let title = "【逾期】审核自主申报已逾期 1 天";
+        let title = "【逾期】审核自主申报超过截止时间1天";
         let late = |r: &NewRow, from: &str| {
             assert_eq!(
                 r.payload.title,
@@ -472,7 +472,7 @@ mod tests {
                 "{}",
                 r.endpoint
             );
-            let note = format!("原定于 {from} 发送，因系统停机延后补发。");
+            let note = format!("原定于{from}发送，因系统停机延后补发。");
             assert!(r.payload.text.starts_with(&note), "{}", r.payload.text);
         };
         let on_time = |r: &NewRow| {
@@ -482,30 +482,30 @@ mod tests {
         // Down until Monday 08:30: the e-mail was due at 00:00 on Saturday and is late; the
         // chat copies would have been held to Monday 08:00 anyway and are not.
         let rows = rows_for(&s, &occ, &targets(), local(4, 13, 8, 30)).unwrap();
-        late(&rows[0], "2020年4月11日 00:00");
+        late(&rows[0], "2020年4月10日24时");
         assert!(
             rows[0]
                 .payload
                 .html
                 .as_deref()
                 .unwrap()
-                .contains("原定于 2020年4月11日 00:00 发送")
+                .contains("原定于2020年4月10日24时发送")
         );
         on_time(&rows[1]);
         on_time(&rows[2]);
         // Down until Monday 09:30: every copy is late, the chat ones since Monday 08:00.
         let rows = rows_for(&s, &occ, &targets(), local(4, 13, 9, 30)).unwrap();
-        late(&rows[0], "2020年4月11日 00:00");
-        late(&rows[1], "2020年4月13日 08:00");
+        late(&rows[0], "2020年4月10日24时");
+        late(&rows[1], "2020年4月13日08:00");
         assert!(
             rows[1]
                 .payload
                 .markdown
                 .as_deref()
                 .unwrap()
-                .starts_with("> 原定于 2020年4月13日 08:00 发送，因系统停机延后补发。\n\n")
+                .starts_with("> 原定于2020年4月13日08:00发送，因系统停机延后补发。\n\n")
         );
-        late(&rows[2], "2020年4月13日 08:00");
+        late(&rows[2], "2020年4月13日08:00");
         // Within the hour: not marked.
         let rows = rows_for(&s, &occ, &targets(), local(4, 11, 1, 0)).unwrap();
         on_time(&rows[0]);

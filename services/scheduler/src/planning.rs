@@ -6,9 +6,10 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use junheng_core::CampaignDefinition;
-use junheng_core::time::{describe_deadline, local_date};
+use junheng_core::text::{date_zh, deadline_zh};
+use junheng_core::time::local_date;
 use junheng_store::audit::{self, Cursor};
 use junheng_store::campaigns::CampaignRow;
 use serde_json::json;
@@ -120,8 +121,7 @@ impl Planner {
         now: DateTime<Utc>,
         report: &mut PlanReport,
     ) -> Result<(), Error> {
-        let def = CampaignDefinition::from_canonical(c.definition.clone())
-            .map_err(|e| Error::Definition(format!("{e:?}")))?;
+        let def = definition(&self.settings, &c.definition)?;
         let mut conn = pool.acquire().await?;
         let schools = load_schools(&mut conn, c.id).await?;
         drop(conn);
@@ -159,12 +159,18 @@ impl Planner {
         {
             let owner_school = o.owner_school.and_then(|id| schools.get(&id));
             let owner_targets = recipients::for_owner(&self.settings, &o.owner_role, owner_school);
-            let mut ctx = json!({"subject": o.subject, "due": describe_deadline(o.due_at, tz)});
+            let mut ctx = json!({"subject": o.subject, "due": deadline_zh(o.due_at, tz)});
             if o.owner_role == "office" {
                 // The office is not told to contact the bureau about its own item.
                 ctx["office_owned"] = json!(true);
             }
-            if let Some(s) = o.school_id.and_then(|id| schools.get(&id)) {
+            // A school's own item names the school once, as its owner ("昌乐二中（王校长）"),
+            // not again as 学校：昌乐二中.
+            if let Some(s) = o
+                .school_id
+                .filter(|id| o.owner_school != Some(*id))
+                .and_then(|id| schools.get(&id))
+            {
                 ctx["school"] = json!(s.name);
             }
             let messages = ObligationSchedule::new(o.due_at, o.created_at, &def.reminders, tz);
@@ -214,7 +220,7 @@ impl Planner {
                             .first()
                             .map(|t| t.display.clone())
                             .unwrap_or_else(|| recipients::role_display(&o.owner_role).into());
-                        // The office copy names the party that is late ("昌乐二中 的 … 已逾期"); the
+                        // The office copy names the party that is late ("昌乐二中的…已于…截止"); the
                         // party's own copy addresses it. Keys are per recipient, so splitting the two
                         // copies keeps one row per (deadline, recipient, endpoint).
                         let office_targets: Vec<Target> =
@@ -285,6 +291,21 @@ impl Planner {
         )
         .fetch_all(&mut *conn)
         .await?;
+        // What each notice published (kind, first and last day), for the office copy's 公示
+        // parts; read once per pass, only when a notice ended.
+        let published: HashMap<Uuid, junheng_store::seed::NoticeRow> = if notices.is_empty() {
+            HashMap::new()
+        } else {
+            // A row that does not read (an unknown kind) only loses those parts: the
+            // expiry is still announced and the notice closed.
+            match junheng_store::seed::list_notices(&mut conn, campaign).await {
+                Ok(rows) => rows.into_iter().map(|n| (n.id, n)).collect(),
+                Err(e) => {
+                    tracing::warn!(campaign.id = %campaign, error = %e, "notice parts unavailable");
+                    HashMap::new()
+                }
+            }
+        };
         drop(conn);
         for n in notices {
             let mut tx = pool.begin().await?;
@@ -294,7 +315,7 @@ impl Planner {
                 .filter_map(|id| schools.get(id))
                 .map(|s| s.name.clone())
                 .collect();
-            let expires = describe_deadline(n.ends_at, tz);
+            let expires = deadline_zh(n.ends_at, tz);
             let occurrence = |ctx: serde_json::Value| Occurrence {
                 campaign_id: campaign,
                 kind: Kind::NoticeExpiry,
@@ -314,8 +335,23 @@ impl Planner {
             // The office copy carries the whole list, rendered once per office endpoint. Each
             // listed school's copy names only that school and the list's size, so a notice to
             // N schools renders and stores O(N) text, not the list N times (issue #11).
-            let office =
-                occurrence(json!({"notice_title": n.title, "expires": expires, "schools": names}));
+            let mut office_ctx =
+                json!({"notice_title": n.title, "expires": expires, "schools": names});
+            if let Some(p) = published.get(&n.id) {
+                // The office copy carries what the 公示 carried (core::text::notice, the
+                // wording of the public page and the exports).
+                use junheng_core::text::notice as wording;
+                let first = local_date(p.starts_at, tz);
+                office_ctx["heading"] = json!(wording::heading(&p.title));
+                office_ctx["basis"] = json!(wording::basis(def, p.kind));
+                office_ctx["period"] = json!(wording::period(def, first, p.last_day));
+                office_ctx["objection"] = json!(wording::objection(def, p.last_day));
+                office_ctx["contacts"] = json!(wording::contacts(def));
+                office_ctx["issuing_unit"] = json!(def.publication.issuing_unit);
+                office_ctx["signed"] = json!(date_zh(first));
+            }
+            let heading = office_ctx.get("heading").cloned();
+            let office = occurrence(office_ctx);
             let mut rows = outbox::rows_for(
                 &self.settings,
                 &office,
@@ -332,8 +368,12 @@ impl Planner {
                 if targets.is_empty() {
                     continue;
                 }
-                let own = occurrence(json!({"notice_title": n.title, "expires": expires,
-                    "school": s.name, "school_count": names.len()}));
+                let mut own_ctx = json!({"notice_title": n.title, "expires": expires,
+                    "school": s.name, "school_count": names.len()});
+                if let Some(h) = &heading {
+                    own_ctx["heading"] = h.clone();
+                }
+                let own = occurrence(own_ctx);
                 rows.extend(outbox::rows_for(&self.settings, &own, &targets, now)?);
             }
             report.planned += outbox::insert(&mut tx, &rows, now).await?;
@@ -433,7 +473,11 @@ impl Planner {
             return Ok(());
         };
         let day = local_date(at, tz);
-        if def.calendar().is_working_day(day).unwrap_or(true) {
+        if def
+            .calendar()
+            .is_working_day(day)
+            .map_err(|e| Error::Definition(e.to_string()))?
+        {
             let horizon = now + chrono::Duration::days(self.settings.planning.digest_horizon_days);
             let items: Vec<serde_json::Value> = open_obligations(&mut tx, c.id)
                 .await?
@@ -443,8 +487,7 @@ impl Planner {
                 })
                 .take(50)
                 .map(|o| {
-                    let mut item =
-                        json!({"title": o.subject, "due": describe_deadline(o.due_at, tz)});
+                    let mut item = json!({"title": o.subject, "due": deadline_zh(o.due_at, tz)});
                     if let Some(s) = o.school_id.and_then(|id| schools.get(&id)) {
                         item["school"] = json!(s.name);
                     }
@@ -460,7 +503,7 @@ impl Planner {
                 at,
                 tz,
                 urgent: self.urgent(Kind::DailyDigest),
-                ctx: json!({"date": day.format("%Y-%m-%d").to_string(), "items": items}),
+                ctx: json!({"date": date_zh(day), "items": items}),
                 attachments: Vec::new(),
                 html_hook: None,
                 quiet: Some(QuietRules::for_campaign(def)),
@@ -553,4 +596,43 @@ impl Planner {
             }
         }
     }
+}
+
+/// Every stored campaign whose phases need a calendar year the scheduler has no data for, as
+/// the message the planner logs for it (checked at start).
+pub async fn calendar_problems(pool: &PgPool, settings: &Settings) -> Result<Vec<String>, Error> {
+    let mut conn = pool.acquire().await?;
+    let campaigns = junheng_store::campaigns::list(&mut conn).await?;
+    Ok(campaigns
+        .iter()
+        .filter_map(|c| definition(settings, &c.definition).err())
+        .map(|e| e.to_string())
+        .collect())
+}
+
+/// A stored definition rebuilt with the calendar years the scheduler loaded (the shipped files
+/// and the calendars directory). A campaign with a phase in a year without data is an error
+/// naming the year and the file to add (logged by the planner each pass, and at start), never
+/// "every day is a working day".
+pub fn definition(
+    settings: &Settings,
+    stored: &serde_json::Value,
+) -> Result<CampaignDefinition, Error> {
+    let def = CampaignDefinition::from_canonical_with(stored.clone(), &settings.calendars)
+        .map_err(|e| Error::Definition(format!("{e:?}")))?;
+    let mut years: Vec<i32> = def
+        .phases
+        .values()
+        .flat_map(|w| w.start.year()..=w.end.year())
+        .collect();
+    years.sort_unstable();
+    years.dedup();
+    if let Some(year) = years.into_iter().find(|y| !def.calendar().covers(*y)) {
+        return Err(Error::Definition(format!(
+            "campaign {}: {}",
+            def.code,
+            junheng_core::calendar::CalendarError::NoData(year)
+        )));
+    }
+    Ok(def)
 }

@@ -279,7 +279,7 @@ pub struct Departure {
 }
 
 /// A message planned more than this after it was due to leave is *late*: it says so to the
-/// reader ("（补发）" in the title, "原定于 … 发送，因系统停机延后补发。" in the body). A tick
+/// reader ("（补发）" in the title, "原定于…发送，因系统停机延后补发。" in the body). A tick
 /// runs every few seconds, and a season replay ticks a minute or so after an occasion, so
 /// only real downtime (or a clock jump) crosses an hour; below that the reader would not
 /// notice the delay and the note would only be noise.
@@ -290,11 +290,10 @@ pub fn is_late(due_to_leave: DateTime<Utc>, now: DateTime<Utc>) -> bool {
     now - due_to_leave > LATE_AFTER
 }
 
-/// "2020年4月11日 08:30": a local instant as the late note names it.
+/// "2020年4月11日08:30": a local instant as the late note names it (`core::text`; a midnight
+/// reads as the previous day's 24时).
 pub fn describe_local(at: DateTime<Utc>, tz: Tz) -> String {
-    at.with_timezone(&tz)
-        .format("%Y年%-m月%-d日 %H:%M")
-        .to_string()
+    junheng_core::text::deadline_zh(at, tz)
 }
 
 /// Feishu throttles custom bots at the traffic peaks at exactly :00 and :30 (error 11232,
@@ -529,10 +528,10 @@ mod tests {
             "an hour is not late"
         );
         assert!(is_late(at, local(2020, 4, 9, 9, 31)));
-        assert_eq!(describe_local(at, tz()), "2020年4月9日 08:30");
+        assert_eq!(describe_local(at, tz()), "2020年4月9日08:30");
         assert_eq!(
             describe_local(local(2020, 11, 20, 17, 5), tz()),
-            "2020年11月20日 17:05"
+            "2020年11月20日17:05"
         );
         // Due Saturday 00:00: the e-mail was due to leave then, the chat message on Monday
         // 08:00 (quiet hours, weekend). Planned Monday 08:30, only the e-mail is late.

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use junheng_core::time::describe_deadline;
+use junheng_core::text::deadline_zh;
 use junheng_core::{CampaignDefinition, CaseState, PhaseBoard, PhaseKind, PhaseStatus};
 use serde_json::{Value, json};
 use sqlx::PgConnection;
@@ -149,7 +149,7 @@ pub async fn build(
     next.truncate(6);
     let next_deadlines: Vec<Value> = next
         .iter()
-        .map(|(t, s)| json!({"subject": s, "due": describe_deadline(*t, tz)}))
+        .map(|(t, s)| json!({"subject": s, "due": deadline_zh(*t, tz)}))
         .collect();
 
     let phase_label = PhaseKind::from_code(phase)

@@ -129,9 +129,9 @@ async fn reminders_fall_at_the_offsets_and_only_for_open_obligations() {
     assert_eq!(
         titles(&got),
         vec![
-            "【提醒】提交汇报材料截止还有 7 天",
-            "【提醒】提交汇报材料截止还有 3 天",
-            "【提醒】提交汇报材料截止还有 1 天",
+            "【提醒】提交汇报材料距截止还有7天",
+            "【提醒】提交汇报材料距截止还有3天",
+            "【提醒】提交汇报材料距截止还有1天",
             "【提醒】提交汇报材料今日截止"
         ]
     );
@@ -139,7 +139,7 @@ async fn reminders_fall_at_the_offsets_and_only_for_open_obligations() {
         got[3].body["text"]
             .as_str()
             .unwrap()
-            .contains("您负责的“提交汇报材料”今日截止（2020-04-10 24:00）。"),
+            .contains("您负责的“提交汇报材料”今日截止（2020年4月10日24时）。"),
         "the morning of the last day: {}",
         got[3].body
     );
@@ -147,7 +147,7 @@ async fn reminders_fall_at_the_offsets_and_only_for_open_obligations() {
         got[0].body["text"]
             .as_str()
             .unwrap()
-            .contains("2020-04-10 24:00"),
+            .contains("2020年4月10日24时"),
         "{}",
         got[0].body
     );
@@ -259,12 +259,12 @@ async fn an_extension_cancels_stale_reminders_and_replans() {
     let r = s.tick(local(2020, 4, 13, 8, 30)).await.unwrap();
     assert_eq!((r.plan.planned, r.dispatch.sent), (1, 1));
     let got = received(&sink).await;
-    assert_eq!(titles(&got), vec!["【提醒】提交汇报材料截止还有 7 天"]);
+    assert_eq!(titles(&got), vec!["【提醒】提交汇报材料距截止还有7天"]);
     assert!(
         got[0].body["text"]
             .as_str()
             .unwrap()
-            .contains("2020-04-20 24:00")
+            .contains("2020年4月20日24时")
     );
     let rows = outbox_rows(&db.pool).await;
     assert_eq!(rows[0].6.as_deref(), Some("deadline moved; re-planned"));
@@ -337,8 +337,8 @@ async fn overdue_tells_the_owner_and_the_office_once_and_respects_quiet_hours() 
     assert_eq!(
         t,
         [
-            "【逾期】提交汇报材料已逾期 1 天",           // to the school
-            "【逾期】昌乐二中的提交汇报材料已逾期 1 天", // to the office
+            "【逾期】提交汇报材料超过截止时间1天", // to the school
+            "【逾期】昌乐二中的提交汇报材料超过截止时间1天", // to the office
         ]
     );
 }
@@ -386,15 +386,18 @@ async fn quiet_hours_hold_a_chat_message_but_not_an_email() {
     let raw_text = String::from_utf8_lossy(raw);
     assert!(raw_text.contains("Subject: =?utf-8?"), "{raw_text}");
     let parsed = mail_parser::MessageParser::default().parse(raw).unwrap();
-    assert_eq!(parsed.subject(), Some("【逾期】审核自主申报已逾期 1 天"));
+    assert_eq!(
+        parsed.subject(),
+        Some("【逾期】审核自主申报超过截止时间1天")
+    );
     let text = parsed.body_text(0).unwrap().replace("\r\n", "\n");
     assert!(
-        text.contains("您负责的“审核自主申报”已于 2020-04-08 24:00 截止，目前已逾期 1 天。"),
+        text.contains("您负责的“审核自主申报”已于2020年4月8日24时截止，目前已逾期1天。"),
         "{text}"
     );
     let html = parsed.body_html(0).unwrap();
     assert!(
-        html.contains("您负责的“<b>审核自主申报</b>”已于 2020-04-08 24:00 截止"),
+        html.contains("您负责的“<b>审核自主申报</b>”已于2020年4月8日24时截止"),
         "{html}"
     );
     assert!(raw_text.contains("multipart/alternative"), "{raw_text}");
@@ -520,7 +523,7 @@ async fn notice_expiry_tells_office_and_schools_and_closes_through_the_workflow(
                 "宝城小学"
             };
             assert!(
-                text.contains(&format!("{own}在公示名单中（名单共 2 所学校）")),
+                text.contains(&format!("{own}在名单中（名单共2所学校）")),
                 "{text}"
             );
         }
@@ -615,9 +618,7 @@ async fn a_notice_to_500_schools_stores_its_list_once_and_tells_every_school() {
         let (_, status, payload, bytes) = own[0];
         assert_eq!(status, "sent");
         assert!(
-            payload.contains(&format!(
-                "测试学校{i:03}号在公示名单中（名单共 {N} 所学校）"
-            )),
+            payload.contains(&format!("测试学校{i:03}号在名单中（名单共{N}所学校）")),
             "{payload}"
         );
         assert!(*bytes < 2_000, "a school's row holds {bytes} bytes");
@@ -692,11 +693,11 @@ async fn daily_digest_runs_on_the_cron_in_campaign_time_and_collapses_missed_run
     assert_eq!(digests.len(), 2);
     assert_eq!(
         digests[0].body["title"],
-        "【每日汇总】2020-04-09 共 1 项待办"
+        "【每日汇总】2020年4月9日共1项待办"
     );
     assert_eq!(
         digests[1].body["title"],
-        "【每日汇总】2020-04-14 共 1 项待办"
+        "【每日汇总】2020年4月14日共1项待办"
     );
 }
 
@@ -907,7 +908,10 @@ async fn messages_sent_late_after_downtime_say_so_and_on_time_ones_do_not() {
 
     // On time: no mark anywhere.
     let on_time = by_title("【逾期】确认督导名单");
-    assert_eq!(part(on_time, "title"), "【逾期】确认督导名单已逾期 1 天");
+    assert_eq!(
+        part(on_time, "title"),
+        "【逾期】确认督导名单超过截止时间1天"
+    );
     assert!(
         !on_time.body.to_string().contains("补发"),
         "{}",
@@ -918,9 +922,9 @@ async fn messages_sent_late_after_downtime_say_so_and_on_time_ones_do_not() {
     let overdue = by_title("【逾期】审核自主申报");
     assert_eq!(
         part(overdue, "title"),
-        "【逾期】审核自主申报已逾期 1 天（补发）"
+        "【逾期】审核自主申报超过截止时间1天（补发）"
     );
-    let note = "原定于 2020年4月8日 12:00 发送，因系统停机延后补发。";
+    let note = "原定于2020年4月8日12:00发送，因系统停机延后补发。";
     assert!(
         part(overdue, "text").starts_with(&format!("{note}\n县教育局督导室：\n您负责的")),
         "{}",
@@ -935,12 +939,12 @@ async fn messages_sent_late_after_downtime_say_so_and_on_time_ones_do_not() {
     // The summary of the phase completed Wednesday 14:00.
     let summary = by_title("【阶段小结】");
     assert!(
-        part(summary, "title").ends_with(" · 确定标杆种子校（补发）"),
+        part(summary, "title").ends_with("「确定标杆种子校」（补发）"),
         "{}",
         summary.body
     );
     assert!(
-        part(summary, "text").starts_with("原定于 2020年4月8日 14:00 发送，因系统停机延后补发。\n"),
+        part(summary, "text").starts_with("原定于2020年4月8日14:00发送，因系统停机延后补发。\n"),
         "{}",
         summary.body
     );

@@ -809,15 +809,15 @@ async fn a_replayed_season_sends_exactly_the_expected_messages_in_order() {
     let r = tick(&app, &s, &clock, "2020-03-02T17:00:00+08:00").await;
     assert_eq!((r.plan.digests, r.dispatch.sent), (1, 2), "{r:?}");
     let (e, c) = seen.next(1, 1).await;
-    assert_eq!(e, v(&["email office 【每日汇总】2020-03-02 共 0 项待办"]));
-    assert_eq!(c, v(&["wecom office 【每日汇总】2020-03-02 共 0 项待办"]));
+    assert_eq!(e, v(&["email office 【每日汇总】2020年3月2日共0项待办"]));
+    assert_eq!(c, v(&["wecom office 【每日汇总】2020年3月2日共0项待办"]));
 
     // ---- Friday 17:00: the digests of Tue–Thu were missed and collapse into Friday's. ----
     let r = tick(&app, &s, &clock, "2020-03-06T17:00:00+08:00").await;
     assert_eq!((r.plan.digests, r.dispatch.sent), (1, 2), "{r:?}");
     let (e, c) = seen.next(1, 1).await;
-    assert_eq!(e, v(&["email office 【每日汇总】2020-03-06 共 0 项待办"]));
-    assert_eq!(c, v(&["wecom office 【每日汇总】2020-03-06 共 0 项待办"]));
+    assert_eq!(e, v(&["email office 【每日汇总】2020年3月6日共0项待办"]));
+    assert_eq!(c, v(&["wecom office 【每日汇总】2020年3月6日共0项待办"]));
 
     // ---- Saturday 00:01: the notice has ended. The office and the three listed schools are
     // told; e-mail goes now, chat waits for Monday morning; the workflow closes the notice. ----
@@ -827,7 +827,8 @@ async fn a_replayed_season_sends_exactly_the_expected_messages_in_order() {
         (8, 1, 4),
         "{r:?}"
     );
-    let expiry = format!("【公示结束】“{nt}”公示期已结束");
+    assert_eq!(nt, "昌乐县2020年标杆种子校拟定名单公示");
+    let expiry = "【公示期满】关于昌乐县2020年标杆种子校拟定名单的公示";
     let (e, c) = seen.next(4, 0).await;
     assert_eq!(
         e,
@@ -907,16 +908,30 @@ async fn a_replayed_season_sends_exactly_the_expected_messages_in_order() {
     let office = seen
         .all
         .iter()
-        .find(|s| s.channel == "wecom" && s.to == "office" && s.title.starts_with("【公示结束】"))
+        .find(|s| s.channel == "wecom" && s.to == "office" && s.title.starts_with("【公示期满】"))
         .expect("the office's WeCom copy");
-    for school in &SCHOOLS[..3] {
-        assert!(office.body.contains(school.1), "{}", office.body);
+    for (i, school) in SCHOOLS[..3].iter().enumerate() {
+        assert!(
+            office.body.contains(&format!("{}. {}", i + 1, school.1)),
+            "{}",
+            office.body
+        );
     }
-    let wecom = seen.last("wecom", "【公示结束】");
+    // It carries what the 公示 carried: basis, period, how to object, contacts, 落款.
+    for part in [
+        "根据《昌乐县2020年义务教育优质均衡系列示范校创建实施方案》（乐教督字〔2020〕2号）要求，经学校申报、昌乐县人民政府教育督导室审核，现将昌乐县2020年标杆种子校拟定名单予以公示。",
+        "公示期：2020年3月2日至2020年3月6日（共5个工作日）",
+        "匿名异议不予受理。",
+        "监督电话：0536-6212345",
+        "昌乐县教育和体育局",
+    ] {
+        assert!(office.body.contains(part), "{part}: {}", office.body);
+    }
+    let wecom = seen.last("wecom", "【公示期满】");
     assert!(
         wecom
             .body
-            .contains(&format!("{}在公示名单中（名单共 3 所学校）", SCHOOLS[0].1)),
+            .contains(&format!("{}在名单中（名单共3所学校）", SCHOOLS[0].1)),
         "{}",
         wecom.body
     );
@@ -931,7 +946,7 @@ async fn a_replayed_season_sends_exactly_the_expected_messages_in_order() {
             format!("feishu {} {expiry}", SCHOOLS[2].1),
         ])
     );
-    let feishu = seen.last("feishu", "【公示结束】");
+    let feishu = seen.last("feishu", "【公示期满】");
     assert!(feishu.body.contains(SCHOOLS[2].1), "{}", feishu.body);
     assert!(
         !feishu.body.contains("补发") && !feishu.body.contains(SCHOOLS[2].2),
@@ -968,14 +983,14 @@ async fn a_replayed_season_sends_exactly_the_expected_messages_in_order() {
     let (e, c) = seen.next(3, 3).await;
     let want = |ch: &str| {
         sorted(vec![
-            format!("{ch} office 【每日汇总】2020-04-22 共 2 项待办（补发）"),
-            format!("{ch} office 【提醒】{complete_phase}截止还有 7 天"),
-            format!("{ch} office 【提醒】{review3}截止还有 7 天"),
+            format!("{ch} office 【每日汇总】2020年4月22日共2项待办（补发）"),
+            format!("{ch} office 【提醒】{complete_phase}距截止还有7天"),
+            format!("{ch} office 【提醒】{review3}距截止还有7天"),
         ])
     };
     assert_eq!(e, want("email"));
     assert_eq!(c, want("wecom"));
-    let late_note = |day: u32| format!("原定于 2020年4月{day}日 17:00 发送，因系统停机延后补发。");
+    let late_note = |day: u32| format!("原定于2020年4月{day}日17:00发送，因系统停机延后补发。");
     for ch in ["email", "wecom"] {
         let digest = seen.last(ch, "【每日汇总】");
         assert!(digest.body.contains(&late_note(22)), "{}", digest.body);
@@ -983,7 +998,7 @@ async fn a_replayed_season_sends_exactly_the_expected_messages_in_order() {
     assert!(!seen.last("wecom", "【提醒】").body.contains("补发"));
     let reminder = seen.last("email", "【提醒】");
     assert!(
-        reminder.body.contains("2020-04-30 24:00"),
+        reminder.body.contains("2020年4月30日24时"),
         "{}",
         reminder.body
     );
@@ -1013,11 +1028,11 @@ async fn a_replayed_season_sends_exactly_the_expected_messages_in_order() {
     let (e, c) = seen.next(1, 1).await;
     assert_eq!(
         e,
-        v(&["email office 【每日汇总】2020-04-24 共 0 项待办（补发）"])
+        v(&["email office 【每日汇总】2020年4月24日共0项待办（补发）"])
     );
     assert_eq!(
         c,
-        v(&["wecom office 【每日汇总】2020-04-24 共 0 项待办（补发）"])
+        v(&["wecom office 【每日汇总】2020年4月24日共0项待办（补发）"])
     );
     assert!(
         seen.last("wecom", "【每日汇总】")
@@ -1031,16 +1046,16 @@ async fn a_replayed_season_sends_exactly_the_expected_messages_in_order() {
     let (e, c) = seen.next(3, 3).await;
     let want = |ch: &str| {
         sorted(vec![
-            format!("{ch} office 【每日汇总】2020-05-07 共 2 项待办（补发）"),
-            format!("{ch} office 【提醒】{complete_phase}截止还有 7 天"),
-            format!("{ch} office 【提醒】{review3}截止还有 7 天"),
+            format!("{ch} office 【每日汇总】2020年5月7日共2项待办（补发）"),
+            format!("{ch} office 【提醒】{complete_phase}距截止还有7天"),
+            format!("{ch} office 【提醒】{review3}距截止还有7天"),
         ])
     };
     assert_eq!(e, want("email"));
     assert_eq!(c, want("wecom"));
     let reminder = seen.last("email", "【提醒】");
     assert!(
-        reminder.body.contains("2020-05-15 24:00"),
+        reminder.body.contains("2020年5月15日24时"),
         "{}",
         reminder.body
     );
@@ -1079,7 +1094,7 @@ async fn a_replayed_season_sends_exactly_the_expected_messages_in_order() {
     let r = tick(&app, &s, &clock, "2020-05-08T10:00:00+08:00").await;
     assert_eq!((r.plan.summaries, r.dispatch.sent), (1, 3), "{r:?}");
     let (e, c) = seen.next(1, 2).await;
-    let summary = "【阶段小结】昌乐县2020年义务教育优质均衡提升行动 · 确定标杆种子校";
+    let summary = "【阶段小结】昌乐县2020年义务教育优质均衡提升行动「确定标杆种子校」";
     assert_eq!(e, vec![format!("email leader {summary}")]);
     assert_eq!(
         c,

@@ -30,7 +30,7 @@ pub struct ConsequenceLine {
 impl ConsequenceList {
     pub const HEADERS: [&'static str; 10] = [
         "序号",
-        "学校",
+        "学校名称",
         "学校代码",
         "校长",
         "校长编号",

@@ -4,8 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Datelike, NaiveDate};
-
 use crate::school::Level;
 use crate::table::{Cell, Table};
 
@@ -22,11 +20,12 @@ pub struct SchoolLine {
 /// 标杆种子校拟定名单公示.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeedListNotice {
-    /// e.g. "昌乐县2020年标杆种子校拟定名单公示"
+    /// e.g. "关于昌乐县2020年标杆种子校拟定名单的公示"
     pub title: String,
-    /// First and last day of the notice period.
-    pub published: NaiveDate,
-    pub ends: NaiveDate,
+    /// The basis with the document number and the 公示期 line, worded as the public page
+    /// words them (`junheng_core::text::notice`); an empty line is left out.
+    pub basis: String,
+    pub period: String,
     pub rows: Vec<SchoolLine>,
 }
 
@@ -69,8 +68,9 @@ pub struct Practice {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResultsNotice {
     pub title: String,
-    pub published: NaiveDate,
-    pub ends: NaiveDate,
+    /// As [`SeedListNotice::basis`] and [`SeedListNotice::period`].
+    pub basis: String,
+    pub period: String,
     /// Indicator names, in column order.
     pub indicators: Vec<String>,
     pub rows: Vec<ResultLine>,
@@ -160,12 +160,13 @@ pub const PASS_MARK: &str = "✓";
 pub const FAIL_MARK: &str = "✗";
 pub const NOT_ASSESSED_MARK: &str = "—";
 
-fn date_zh(d: NaiveDate) -> String {
-    format!("{}年{}月{}日", d.year(), d.month(), d.day())
-}
-
-fn notice_period(published: NaiveDate, ends: NaiveDate) -> String {
-    format!("公示时间：{}至{}", date_zh(published), date_zh(ends))
+/// The basis and period rows under a notice's title.
+fn notice_notes(basis: &str, period: &str) -> Vec<String> {
+    [basis, period]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Scores are shown to two decimals; the stored value keeps full precision.
@@ -189,7 +190,7 @@ const SCHOOL_HEADERS: [&str; 6] = ["序号", "学校代码", "学校名称", "�
 impl SeedListNotice {
     pub fn to_table(&self) -> Table {
         let mut table = Table::new(&self.title, &SCHOOL_HEADERS);
-        table.notes.push(notice_period(self.published, self.ends));
+        table.notes = notice_notes(&self.basis, &self.period);
         table.rows = self
             .rows
             .iter()
@@ -221,7 +222,7 @@ impl MentorList {
 
 impl PracticeCollection {
     pub fn to_table(&self) -> Table {
-        let mut table = Table::new(&self.title, &["指标", "学校", "做法名称", "做法简介"]);
+        let mut table = Table::new(&self.title, &["指标", "学校名称", "做法名称", "做法简介"]);
         table.rows = self
             .groups
             .iter()
@@ -243,7 +244,7 @@ impl PracticeCollection {
 impl ResultsNotice {
     pub fn to_table(&self) -> Table {
         let mut headers = vec![
-            "学校",
+            "学校名称",
             "导师学校",
             "提升汇报得分",
             "现场查验得分",
@@ -251,7 +252,7 @@ impl ResultsNotice {
         ];
         headers.extend(self.indicators.iter().map(String::as_str));
         let mut table = Table::new(&self.title, &headers);
-        table.notes.push(notice_period(self.published, self.ends));
+        table.notes = notice_notes(&self.basis, &self.period);
         table.notes.push(format!(
             "指标达标情况：{PASS_MARK} 达标，{FAIL_MARK} 未达标，{NOT_ASSESSED_MARK} 未评定"
         ));
@@ -284,7 +285,7 @@ impl AwardList {
     pub fn to_table(&self) -> Table {
         let mut table = Table::new(
             &self.title,
-            &["学校", "学段", "所属镇街", "校长", "奖项", "依据"],
+            &["学校名称", "学段", "所属镇街", "校长", "奖项", "依据"],
         );
         // Grouped by class, in the plan's order (贡献校, 标兵校, 进步校, 达标校), each under
         // its title; the caller's order within a class.
@@ -314,7 +315,7 @@ impl AwardList {
 
 impl VetoList {
     pub fn to_table(&self) -> Table {
-        let mut table = Table::new(&self.title, &["学校", "校长", "否决原因"]);
+        let mut table = Table::new(&self.title, &["学校名称", "校长", "否决原因"]);
         table.rows = self
             .rows
             .iter()

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::io::Cursor;
 
 use calamine::{Data, Reader, Xlsx};
-use chrono::NaiveDate;
 use junheng_sheets::{
     Award, AwardLine, AwardList, Cell, Format, Level, MentorLine, MentorList, Practice,
     PracticeCollection, PracticeGroup, ResultLine, ResultsNotice, SchoolLine, SeedListNotice,
@@ -86,9 +85,9 @@ fn school(code: &str, name: &str, level: Level, town: &str, principal: &str) -> 
 
 fn seed_notice() -> SeedListNotice {
     SeedListNotice {
-        title: "昌乐县2020年标杆种子校拟定名单公示".into(),
-        published: NaiveDate::from_ymd_opt(2020, 4, 10).unwrap(),
-        ends: NaiveDate::from_ymd_opt(2020, 4, 16).unwrap(),
+        title: "关于昌乐县2020年标杆种子校拟定名单的公示".into(),
+        basis: "根据《昌乐县2020年义务教育优质均衡系列示范校创建实施方案》（乐教督字〔2020〕2号）要求，经学校申报、昌乐县人民政府教育督导室审核，现将昌乐县2020年标杆种子校拟定名单予以公示。".into(),
+        period: "公示期：2020年4月10日至2020年4月16日（共5个工作日）".into(),
         rows: vec![
             school(
                 "3707250001",
@@ -114,8 +113,11 @@ fn seed_list_notice() {
     assert_renders(
         &doc.to_xlsx(),
         &doc.to_csv(),
-        "昌乐县2020年标杆种子校拟定名单公示",
-        &["公示时间：2020年4月10日至2020年4月16日"],
+        "关于昌乐县2020年标杆种子校拟定名单的公示",
+        &[
+            "根据《昌乐县2020年义务教育优质均衡系列示范校创建实施方案》（乐教督字〔2020〕2号）要求，经学校申报、昌乐县人民政府教育督导室审核，现将昌乐县2020年标杆种子校拟定名单予以公示。",
+            "公示期：2020年4月10日至2020年4月16日（共5个工作日）",
+        ],
         &["序号", "学校代码", "学校名称", "学段", "所属镇街", "校长"],
         &[
             vec![
@@ -227,7 +229,7 @@ fn practice_collection_grouped_by_indicator() {
         &doc.to_csv(),
         "昌乐县2020年可复制性经验做法集锦",
         &[],
-        &["指标", "学校", "做法名称", "做法简介"],
+        &["指标", "学校名称", "做法名称", "做法简介"],
         &[
             vec![
                 "学校管理",
@@ -268,9 +270,9 @@ fn results_notice_has_dynamic_indicator_columns() {
         "校园文化".to_owned(),
     ];
     let doc = ResultsNotice {
-        title: "昌乐县2020年潜力校验收成绩公示".into(),
-        published: NaiveDate::from_ymd_opt(2020, 8, 20).unwrap(),
-        ends: NaiveDate::from_ymd_opt(2020, 8, 26).unwrap(),
+        title: "关于昌乐县2020年潜力校验收成绩的公示".into(),
+        basis: "根据《昌乐县2020年义务教育优质均衡系列示范校创建实施方案》（乐教督字〔2020〕2号）要求，经学校申报、昌乐县人民政府教育督导室审核，现将昌乐县2020年潜力校验收成绩（含帮扶的导师学校）予以公示。".into(),
+        period: "公示期：2020年8月20日至2020年8月26日（共5个工作日）".into(),
         indicators: indicators.clone(),
         rows: vec![
             ResultLine {
@@ -299,13 +301,14 @@ fn results_notice_has_dynamic_indicator_columns() {
     assert_renders(
         &xlsx,
         &doc.to_csv(),
-        "昌乐县2020年潜力校验收成绩公示",
+        "关于昌乐县2020年潜力校验收成绩的公示",
         &[
-            "公示时间：2020年8月20日至2020年8月26日",
+            "根据《昌乐县2020年义务教育优质均衡系列示范校创建实施方案》（乐教督字〔2020〕2号）要求，经学校申报、昌乐县人民政府教育督导室审核，现将昌乐县2020年潜力校验收成绩（含帮扶的导师学校）予以公示。",
+            "公示期：2020年8月20日至2020年8月26日（共5个工作日）",
             "指标达标情况：✓ 达标，✗ 未达标，— 未评定",
         ],
         &[
-            "学校",
+            "学校名称",
             "导师学校",
             "提升汇报得分",
             "现场查验得分",
@@ -339,7 +342,7 @@ fn results_notice_has_dynamic_indicator_columns() {
     );
     // Scores are real numbers in the workbook, so the bureau can sort and sum.
     let (_, sheet) = read_xlsx(&xlsx);
-    assert_eq!(sheet[4][4], Data::Float(89.4));
+    assert_eq!(sheet[5][4], Data::Float(89.4));
 }
 
 #[test]
@@ -390,7 +393,7 @@ fn award_list() {
         &doc.to_csv(),
         "昌乐县2020年义务教育优质均衡提升行动评先树优名单",
         &[],
-        &["学校", "学段", "所属镇街", "校长", "奖项", "依据"],
+        &["学校名称", "学段", "所属镇街", "校长", "奖项", "依据"],
         &[
             vec![
                 "昌乐县实验小学",
@@ -443,7 +446,7 @@ fn veto_list() {
         &doc.to_csv(),
         "昌乐县2020年一票否决名单",
         &[],
-        &["学校", "校长", "否决原因"],
+        &["学校名称", "校长", "否决原因"],
         &[vec![
             "营丘镇中心小学",
             "赵六",
@@ -503,7 +506,7 @@ fn libreoffice_opens_the_workbook_if_installed() {
     let converted = std::fs::read_to_string(dir.join("seed.csv")).unwrap();
     std::fs::remove_dir_all(&dir).ok();
     assert!(
-        converted.contains("昌乐县2020年标杆种子校拟定名单公示"),
+        converted.contains("关于昌乐县2020年标杆种子校拟定名单的公示"),
         "{converted}"
     );
     assert!(converted.contains("鄌郚镇中心学校"), "{converted}");

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use junheng_core::awards::AwardClass;
 use junheng_core::notice::NoticeKind;
+use junheng_core::text::notice as notice_text;
 use junheng_core::{CaseState, RuleError, time};
 use junheng_sheets as sheets;
 use junheng_store::actors::{self, ConsequenceFilter};
@@ -94,14 +95,15 @@ async fn seed_notice(
             }
         }
     }
+    let ends = notices
+        .iter()
+        .map(|n| n.last_day)
+        .max()
+        .unwrap_or(first.last_day);
     Ok(sheets::SeedListNotice {
-        title: first.title.clone(),
-        published: time::local_date(first.starts_at, tz),
-        ends: notices
-            .iter()
-            .map(|n| n.last_day)
-            .max()
-            .unwrap_or(first.last_day),
+        title: notice_text::heading(&first.title),
+        basis: notice_text::basis(&camp.def, first.kind),
+        period: notice_text::period(&camp.def, time::local_date(first.starts_at, tz), ends),
         rows,
     })
 }
@@ -195,9 +197,13 @@ pub(crate) async fn results_notice(
             .then_with(|| a.school.cmp(&b.school))
     });
     Ok(sheets::ResultsNotice {
-        title: n.title,
-        published: time::local_date(n.starts_at, camp.def.tz()),
-        ends: n.last_day,
+        title: notice_text::heading(&n.title),
+        basis: notice_text::basis(&camp.def, NoticeKind::Results),
+        period: notice_text::period(
+            &camp.def,
+            time::local_date(n.starts_at, camp.def.tz()),
+            n.last_day,
+        ),
         indicators: camp.def.indicators.iter().map(|i| i.name.clone()).collect(),
         rows,
     })

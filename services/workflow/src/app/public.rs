@@ -73,13 +73,7 @@ pub struct PublicNotice {
 impl PublicNotice {
     /// "关于…的公示": the stored title ("…名单公示") in the form a 公示 carries.
     pub fn heading(&self) -> String {
-        let stem = self
-            .row
-            .title
-            .strip_suffix("公示")
-            .unwrap_or(&self.row.title);
-        let stem = stem.strip_suffix('的').unwrap_or(stem);
-        format!("关于{stem}的公示")
+        junheng_core::text::notice::heading(&self.row.title)
     }
 }
 
@@ -169,9 +163,10 @@ async fn build(
                 })
                 .collect();
             sheets::SeedListNotice {
+                // The page words its own title, basis and period; it reads the rows.
                 title: view.row.title.clone(),
-                published,
-                ends: view.row.last_day,
+                basis: String::new(),
+                period: String::new(),
                 rows,
             }
             .to_table()

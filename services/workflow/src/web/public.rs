@@ -6,7 +6,6 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use junheng_core::notice::NoticeKind;
 use maud::{Markup, html};
 use uuid::Uuid;
 
@@ -181,14 +180,6 @@ fn notice_json(n: &PublicNotice) -> serde_json::Value {
     })
 }
 
-fn what(kind: NoticeKind) -> &'static str {
-    match kind {
-        NoticeKind::SeedCandidates => "标杆种子校拟定名单",
-        NoticeKind::SeedSupplementary => "标杆种子校补充名单",
-        NoticeKind::Results => "潜力校验收成绩（含帮扶的导师学校）",
-    }
-}
-
 fn notice_page(n: &PublicNotice) -> Markup {
     let p = &n.def.publication;
     let heading = n.heading();
@@ -205,10 +196,8 @@ fn notice_page(n: &PublicNotice) -> Markup {
                     "发布日期：" (zh::date(n.published))
                 }
                 h1 { (heading) }
-                p {
-                    "根据《" (n.def.county) (n.def.year) "年" (p.title) "实施方案》（" (p.document_number) "）要求，经学校申报、"
-                    (p.office) "审核，现将" (n.def.county) (n.def.year) "年" (what(n.row.kind)) "予以公示。"
-                }
+                // The wording the notice exports carry too (core::text::notice).
+                p { (junheng_core::text::notice::basis(&n.def, n.row.kind)) }
                 p {
                     "公示期：" strong { (zh::date(n.published)) "至" (deadline) }
                     "（共" (n.def.notice_working_days) "个工作日）。" (period_text(n))
