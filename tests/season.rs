@@ -970,6 +970,21 @@ async fn a_season_from_march_to_september_ends_in_the_expected_award_list() {
         ])
     );
 
+    // The results stay readable after the awards moved every school out of `paired`: the same
+    // rows, scores and mentor schools as when phase 4 ended.
+    let after_awards = app
+        .acceptance()
+        .get_results(auth(
+            &leader,
+            pb::GetResultsRequest {
+                campaign_id: id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(after_awards, final_results);
+
     // Other bureau systems read the lists: by year and class, by school, by principal.
     let vetoes = app
         .awards()

@@ -120,9 +120,11 @@ pub async fn standings(conn: &mut PgConnection, camp: &Loaded) -> AppResult<Vec<
         .into_iter()
         .map(|(s, _, d)| (s, d))
         .collect();
+    // The potential schools are those in a 1+X group: `Paired` until the awards, then each
+    // in its award's state, and the standings (and GetResults) must not empty out then.
     Ok(all
         .into_iter()
-        .filter(|s| s.state == CaseState::Paired)
+        .filter(|s| mentors.contains_key(&s.id))
         .map(|s| {
             let result = sheets
                 .get(&s.id)
