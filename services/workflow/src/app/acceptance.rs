@@ -100,7 +100,8 @@ async fn standing_of(
     Ok(s)
 }
 
-/// Aggregates the current score sheets of every paired school.
+/// Aggregates the current score sheets of every paired school (and of every school with a
+/// published result).
 pub async fn standings(conn: &mut PgConnection, camp: &Loaded) -> AppResult<Vec<Standing>> {
     let all = all_schools(conn, camp.id()).await?;
     let names: HashMap<Uuid, String> = all.iter().map(|s| (s.id, s.name.clone())).collect();
@@ -122,7 +123,10 @@ pub async fn standings(conn: &mut PgConnection, camp: &Loaded) -> AppResult<Vec<
         .collect();
     Ok(all
         .into_iter()
-        .filter(|s| s.state == CaseState::Paired)
+        // The paired schools, and once published those with a stored result whatever their
+        // state since (confirmed awards replace it): GetResults still lists the season's
+        // results after the awards, as the dashboard's distribution does.
+        .filter(|s| s.state == CaseState::Paired || disputed.contains_key(&s.id))
         .map(|s| {
             let result = sheets
                 .get(&s.id)
