@@ -4,6 +4,9 @@
 //! gRPC, audited as the public filer; anonymous forms, forms without the CSRF cookie, too many
 //! forms from one address and forms after the period are refused; nothing filed is echoed.
 
+#[path = "pages_webdriver.rs"]
+mod webdriver;
+
 use junheng_proto::v1 as pb;
 use junheng_tests::*;
 use junheng_workflow::ClockMode;
@@ -289,4 +292,32 @@ async fn one_address_may_send_five_forms_an_hour() {
     assert_eq!(statuses[..5], [StatusCode::OK; 5]);
     assert_eq!(statuses[5], StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(n.objections().await.len(), 5);
+}
+
+#[tokio::test]
+async fn in_a_real_browser_the_form_reads_right_and_axe_finds_nothing_serious() {
+    let n = running_notice().await;
+    let b = webdriver::Browser::start().await;
+    let text = webdriver::visit(&b, &n.url, "notice-objection-form", &[]).await;
+    for part in ["在线提出异议", "真实姓名（必填）", "匿名异议不予受理"] {
+        assert!(text.contains(part), "{part}: {text}");
+    }
+    b.type_into("#name", NAME).await;
+    b.type_into("#contact", CONTACT).await;
+    b.type_into("#grounds", "该校办学条件未达标").await;
+    b.type_into("#evidence", "现场照片").await;
+    b.click("form.objection button[type=submit]").await;
+    assert!(
+        b.url().await.ends_with("/objection"),
+        "the form posts to its notice"
+    );
+    let text = b.text().await;
+    assert!(text.contains("异议已收到"), "{text}");
+    assert!(!text.contains(NAME) && !text.contains(CONTACT), "{text}");
+    assert!(
+        b.cookies().await.iter().all(|c| c["name"] != "jh_session"),
+        "no session: the public files without signing in"
+    );
+    assert_eq!(n.objections().await.len(), 1);
+    b.quit().await;
 }
