@@ -456,75 +456,9 @@ async fn sign_in_sign_out_expiry_csrf_and_roles() {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
 
-/// axe-core with its zh_CN locale, injected into the page: the serious and critical violations.
-async fn axe(b: &webdriver::Browser) -> Vec<Value> {
-    let dir = std::env::var("JUNHENG_AXE_DIR").unwrap_or_else(|_| {
-        format!(
-            "{}/.cache/junheng/axe",
-            std::env::var("HOME").unwrap_or_default()
-        )
-    });
-    let root = std::path::Path::new(&dir).join("node_modules/axe-core");
-    let src = std::fs::read_to_string(root.join("axe.min.js")).unwrap_or_else(|e| {
-        panic!(
-            "axe-core not found under {dir} ({e}); deploy/scripts/test.sh installs it (npm install --prefix {dir} axe-core@4)"
-        )
-    });
-    let locale: Value =
-        serde_json::from_str(&std::fs::read_to_string(root.join("locales/zh_CN.json")).unwrap())
-            .unwrap();
-    let script = format!(
-        "{src}\n;const done = arguments[arguments.length - 1];\
-         window.axe.configure({{ locale: arguments[0] }});\
-         window.axe.run(document, {{ resultTypes: ['violations'] }})\
-           .then(r => done({{ passes: r.passes.length, violations: r.violations.map(v => ({{ id: v.id,\
-              impact: v.impact, help: v.help, targets: v.nodes.slice(0, 3).map(n => n.target.join(' ')) }})) }}))\
-           .catch(e => done({{ passes: 0, violations: [{{ id: 'axe-error', impact: 'critical', help: String(e) }}] }}));"
-    );
-    let v = b.execute_async(&script, json!([locale])).await;
-    assert!(
-        v["passes"].as_u64().unwrap_or(0) > 10,
-        "axe-core ran no rules: {v}"
-    );
-    v["violations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|x| matches!(x["impact"].as_str(), Some("serious" | "critical")))
-        .cloned()
-        .collect()
-}
-
-/// Loads `url`, checks it has no console errors and no serious axe violations, saves a
-/// screenshot, and returns the page's text.
+/// The shared page check, with the screenshots this test refreshes for the README.
 async fn visit(b: &webdriver::Browser, url: &str, shot: &str) -> String {
-    b.goto(url).await;
-    let text = b.text().await;
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
-    b.screenshot(&dir.join(format!("{shot}.png"))).await;
-    // The README shows two of them: refreshed on request, never by an ordinary run.
-    if std::env::var("JUNHENG_UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1")
-        && ["notice-board", "dashboard"].contains(&shot)
-    {
-        let committed =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/screenshots");
-        std::fs::create_dir_all(&committed).unwrap();
-        std::fs::copy(
-            dir.join(format!("{shot}.png")),
-            committed.join(format!("{shot}.png")),
-        )
-        .unwrap();
-    }
-    let errors: Vec<_> = b
-        .console()
-        .await
-        .into_iter()
-        .filter(|e| e["level"] == "SEVERE" || e["level"] == "WARNING")
-        .collect();
-    assert!(errors.is_empty(), "{url}: console: {errors:?}");
-    let violations = axe(b).await;
-    assert!(violations.is_empty(), "{url}: axe: {violations:#?}");
-    text
+    webdriver::visit(b, url, shot, &["notice-board", "dashboard"]).await
 }
 
 #[tokio::test]

@@ -215,6 +215,77 @@ impl Browser {
     }
 }
 
+/// axe-core with its zh_CN locale, injected into the page: the serious and critical violations.
+pub async fn axe(b: &Browser) -> Vec<Value> {
+    let dir = std::env::var("JUNHENG_AXE_DIR").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/junheng/axe",
+            std::env::var("HOME").unwrap_or_default()
+        )
+    });
+    let root = std::path::Path::new(&dir).join("node_modules/axe-core");
+    let src = std::fs::read_to_string(root.join("axe.min.js")).unwrap_or_else(|e| {
+        panic!(
+            "axe-core not found under {dir} ({e}); deploy/scripts/test.sh installs it (npm install --prefix {dir} axe-core@4)"
+        )
+    });
+    let locale: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("locales/zh_CN.json")).unwrap())
+            .unwrap();
+    let script = format!(
+        "{src}\n;const done = arguments[arguments.length - 1];\
+         window.axe.configure({{ locale: arguments[0] }});\
+         window.axe.run(document, {{ resultTypes: ['violations'] }})\
+           .then(r => done({{ passes: r.passes.length, violations: r.violations.map(v => ({{ id: v.id,\
+              impact: v.impact, help: v.help, targets: v.nodes.slice(0, 3).map(n => n.target.join(' ')) }})) }}))\
+           .catch(e => done({{ passes: 0, violations: [{{ id: 'axe-error', impact: 'critical', help: String(e) }}] }}));"
+    );
+    let v = b.execute_async(&script, json!([locale])).await;
+    assert!(
+        v["passes"].as_u64().unwrap_or(0) > 10,
+        "axe-core ran no rules: {v}"
+    );
+    v["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| matches!(x["impact"].as_str(), Some("serious" | "critical")))
+        .cloned()
+        .collect()
+}
+
+/// Loads `url`, saves a screenshot under target/screenshots (and, with
+/// JUNHENG_UPDATE_SCREENSHOTS=1, under deploy/screenshots when `shot` is one of `committed`:
+/// refreshed on request, never by an ordinary run), checks there are no console errors and no
+/// serious axe violations, and returns the page's text.
+pub async fn visit(b: &Browser, url: &str, shot: &str, committed: &[&str]) -> String {
+    b.goto(url).await;
+    let text = b.text().await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    b.screenshot(&dir.join(format!("{shot}.png"))).await;
+    if std::env::var("JUNHENG_UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1")
+        && committed.contains(&shot)
+    {
+        let to = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/screenshots");
+        std::fs::create_dir_all(&to).unwrap();
+        std::fs::copy(
+            dir.join(format!("{shot}.png")),
+            to.join(format!("{shot}.png")),
+        )
+        .unwrap();
+    }
+    let errors: Vec<_> = b
+        .console()
+        .await
+        .into_iter()
+        .filter(|e| e["level"] == "SEVERE" || e["level"] == "WARNING")
+        .collect();
+    assert!(errors.is_empty(), "{url}: console: {errors:?}");
+    let violations = axe(b).await;
+    assert!(violations.is_empty(), "{url}: axe: {violations:#?}");
+    text
+}
+
 impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self.driver.kill();

@@ -392,6 +392,10 @@ pub struct CampaignDefinition {
     /// How many objections one objector (by contact) may file against one notice.
     #[serde(default = "default_max_objections")]
     pub max_objections_per_objector: u32,
+    /// Readers may file an objection on the public notice page (`[notice] online_objections`;
+    /// off unless the definition says so).
+    #[serde(default)]
+    pub online_objections: bool,
     pub supplementary_notice: bool,
     pub group_min: u32,
     pub group_max: u32,
@@ -667,6 +671,7 @@ mod raw {
         pub working_days: Spanned<i64>,
         pub supplementary: bool,
         pub max_objections_per_objector: Spanned<i64>,
+        pub online_objections: bool,
     }
     impl Default for Notice {
         fn default() -> Self {
@@ -674,6 +679,7 @@ mod raw {
                 working_days: Spanned::new(0..0, 5),
                 supplementary: true,
                 max_objections_per_objector: Spanned::new(0..0, 3),
+                online_objections: false,
             }
         }
     }
@@ -1206,6 +1212,7 @@ impl Validator<'_> {
             indicators,
             notice_working_days,
             max_objections_per_objector,
+            online_objections: raw.notice.online_objections,
             supplementary_notice: raw.notice.supplementary,
             group_min,
             group_max,
@@ -1269,6 +1276,25 @@ mod tests {
         // The deadline is the start of 2020-05-01 in Shanghai, i.e. 16:00 UTC the day before.
         let deadline = def.deadline_after(def.window(PhaseKind::SeedDesignation).end);
         assert_eq!(deadline.to_rfc3339(), "2020-04-30T16:00:00+00:00");
+    }
+
+    #[test]
+    fn online_objections_are_off_unless_the_definition_turns_them_on() {
+        assert!(
+            CampaignDefinition::parse(CHANGLE)
+                .unwrap()
+                .online_objections
+        );
+        let without: String = CHANGLE
+            .lines()
+            .filter(|l| !l.starts_with("online_objections"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert!(
+            !CampaignDefinition::parse(&without)
+                .unwrap()
+                .online_objections
+        );
     }
 
     #[test]

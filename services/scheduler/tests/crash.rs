@@ -19,6 +19,9 @@ fn spawn(config: &std::path::Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_junheng-scheduler"))
         .arg("--config")
         .arg(config)
+        // No metrics listener: its fixed default port may be taken by another scheduler on the
+        // machine, and this test reads nothing from it.
+        .args(["--metrics-addr", "off"])
         .env("RUST_LOG", "warn")
         .env_remove("DATABASE_URL")
         .stdout(Stdio::null())

@@ -100,7 +100,8 @@ async fn standing_of(
     Ok(s)
 }
 
-/// Aggregates the current score sheets of every paired school.
+/// Aggregates the current score sheets of every paired school (and of every school with a
+/// published result).
 pub async fn standings(conn: &mut PgConnection, camp: &Loaded) -> AppResult<Vec<Standing>> {
     let all = all_schools(conn, camp.id()).await?;
     let names: HashMap<Uuid, String> = all.iter().map(|s| (s.id, s.name.clone())).collect();

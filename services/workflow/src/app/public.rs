@@ -68,6 +68,8 @@ pub struct PublicNotice {
     /// After the period: the objection counts.
     pub outcome: Option<Outcome>,
     pub now: DateTime<Utc>,
+    /// The listed schools (id, name), for the online objection form.
+    pub schools: Vec<(Uuid, String)>,
 }
 
 impl PublicNotice {
@@ -172,6 +174,16 @@ async fn build(
             .to_table()
         }
     };
+    let names: HashMap<Uuid, String> = all_schools(conn, camp.id())
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s.name))
+        .collect();
+    let schools = view
+        .schools
+        .iter()
+        .filter_map(|id| names.get(id).map(|n| (*id, n.clone())))
+        .collect();
     let ended = view.row.closed_at.is_some() || now >= view.row.ends_at;
     let period = if ended {
         Period::Ended
@@ -212,6 +224,7 @@ async fn build(
         table,
         outcome,
         now,
+        schools,
     })
 }
 
@@ -254,4 +267,84 @@ pub async fn notice(state: &AppState, code: &str, id: Uuid) -> AppResult<PublicN
         .find(|(_, n)| n.id == id)
         .ok_or_else(|| AppError::NotFound(format!("no published notice {id}")))?;
     build(&mut conn, &camp, row, seq + 1, now).await
+}
+
+/// An objection filed on the public notice page (`[notice] online_objections`): the reader's
+/// real name and contact, the school and the grounds.
+pub struct OnlineObjection {
+    pub school: Uuid,
+    pub name: String,
+    pub contact: String,
+    pub grounds: String,
+    pub evidence: String,
+    /// The form's one-time token: a form sent twice files one objection.
+    pub form_key: String,
+}
+
+/// Files an online objection through the same app call as gRPC's FileObjection, in one
+/// transaction, audited as the public filer: actor `public:<digest of the reader's address>`
+/// (no personal data in the actor), acting for the office that receives objections (the
+/// notice names it) and scoped to this campaign only.
+pub async fn file_online_objection(
+    state: &AppState,
+    code: &str,
+    notice: Uuid,
+    filer: &str,
+    o: OnlineObjection,
+) -> AppResult<()> {
+    policy::anonymous(Rpc::GetNotice)?;
+    let mut conn = state.pool.acquire().await?;
+    let camp = campaign_by_code(state, &mut conn, code).await?;
+    if !camp.def.online_objections {
+        return Err(AppError::NotFound(
+            "online objections are off for this campaign".into(),
+        ));
+    }
+    let n = seed::get_notice(&mut conn, notice).await?;
+    if n.campaign_id != camp.id() {
+        return Err(AppError::NotFound(format!("no published notice {notice}")));
+    }
+    drop(conn);
+    let call = crate::state::Call {
+        actor: junheng_core::Actor {
+            id: format!("public:{filer}"),
+            role: junheng_core::Role::Office,
+            school: None,
+        },
+        scope: junheng_core::Scope::Campaigns(vec![camp.id()]),
+        token_id: None,
+        request_id: Uuid::new_v4().to_string(),
+    };
+    let req = junheng_proto::v1::FileObjectionRequest {
+        idempotency_key: o.form_key.clone(),
+        notice_id: notice.to_string(),
+        school_id: o.school.to_string(),
+        objector_name: o.name.clone(),
+        objector_contact: o.contact.clone(),
+        grounds: o.grounds.clone(),
+        evidence: o.evidence.clone(),
+    };
+    let mut w = match state
+        .begin::<_, junheng_proto::v1::Objection>(&call, "FileObjection", &o.form_key, &req)
+        .await?
+    {
+        crate::state::Begun::Replay(_) => return Ok(()),
+        crate::state::Begun::Fresh(w) => w,
+    };
+    let cmd = super::seed::FileObjection {
+        notice,
+        school: o.school,
+        objector_name: o.name,
+        objector_contact: o.contact,
+        grounds: o.grounds,
+        evidence: o.evidence,
+    };
+    let row = super::seed::file_objection(state, &mut w, &call, cmd).await?;
+    // What the idempotency record keeps (as gRPC's reply would): the objection's id only.
+    let resp = junheng_proto::v1::Objection {
+        id: row.id.to_string(),
+        ..Default::default()
+    };
+    w.commit(&resp).await?;
+    Ok(())
 }

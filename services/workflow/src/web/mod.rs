@@ -11,6 +11,7 @@
 mod dashboard;
 mod desk;
 mod layout;
+mod objection;
 mod public;
 mod seal;
 pub mod session;
@@ -36,6 +37,8 @@ pub struct Web {
     pub secure_cookies: bool,
     /// The scheduler's gRPC, called by the desk as the signed-in person; none: not configured.
     pub scheduler: Option<desk::Scheduler>,
+    /// Online objection forms per reader's address.
+    pub objections: objection::RateLimit,
 }
 
 /// How the pages are served.
@@ -100,11 +103,13 @@ pub fn router(app: Arc<AppState>, options: WebOptions) -> anyhow::Result<Router>
         app,
         secure_cookies: options.secure_cookies,
         scheduler,
+        objections: Default::default(),
     };
     Ok(public::routes()
         .merge(session::routes())
         .merge(dashboard::routes())
         .merge(desk::routes())
+        .merge(objection::routes())
         .route("/static/site.css", axum::routing::get(layout::css))
         .fallback(|| async { Page::error(StatusCode::NOT_FOUND, "页面不存在。") })
         .layer(axum::middleware::map_response(security_headers))
@@ -121,9 +126,12 @@ pub async fn serve_web(
     let addr = listener.local_addr()?;
     let Some(acceptor) = tls else {
         tracing::info!(%addr, "junheng workflow serving pages");
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await?;
         return Ok(());
     };
     // axum serves plain TCP only: accept, hand the TLS handshake to its own task, then serve
@@ -142,7 +150,9 @@ pub async fn serve_web(
             _ = &mut shutdown => return Ok(()),
         };
         let acceptor = acceptor.clone();
-        let router = router.clone();
+        let router = router
+            .clone()
+            .layer(axum::Extension(axum::extract::ConnectInfo(peer)));
         tokio::spawn(async move {
             let stream = match acceptor.accept(tcp).await {
                 Ok(s) => s,

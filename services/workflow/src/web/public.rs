@@ -127,7 +127,13 @@ async fn one(
     let (id, fmt) = parse_file(&file)?;
     let n = public::notice(&web.app, &code, id).await?;
     Ok(match fmt {
-        Format::Html => notice_page(&n).into_response(),
+        Format::Html if super::objection::offered(&n) => {
+            let (csrf, cookie) = super::objection::csrf_cookie(&web, &code, n.row.id);
+            let mut res = notice_page(&n, Some(&csrf)).into_response();
+            res.headers_mut().append(header::SET_COOKIE, cookie);
+            res
+        }
+        Format::Html => notice_page(&n, None).into_response(),
         Format::Csv => (
             [
                 (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
@@ -180,7 +186,7 @@ fn notice_json(n: &PublicNotice) -> serde_json::Value {
     })
 }
 
-fn notice_page(n: &PublicNotice) -> Markup {
+fn notice_page(n: &PublicNotice, form: Option<&str>) -> Markup {
     let p = &n.def.publication;
     let heading = n.heading();
     let deadline = zh::date(n.row.last_day);
@@ -230,6 +236,7 @@ fn notice_page(n: &PublicNotice) -> Markup {
                     @if !p.email.is_empty() { li { "电子邮箱：" a href={ "mailto:" (p.email) } { (p.email) } } }
                     @if p.phone.is_empty() && p.address.is_empty() && p.email.is_empty() { li { "请与" (p.office) "联系。" } }
                 }
+                @if let Some(csrf) = form { (super::objection::form(n, csrf)) }
                 @if let Some(o) = n.outcome {
                     h2 { "公示结果" }
                     p {
