@@ -106,6 +106,8 @@ pub struct DispatchSettings {
     pub workers: usize,
     /// Most send results recorded in one transaction.
     pub finish_batch: usize,
+    /// Finishers recording results side by side (one collects while the others write).
+    pub finishers: usize,
     /// Switch every rate limit off (benchmarks, local sinks).
     pub rate_limits_enabled: bool,
     /// Planning runs this often without being woken; an idle dispatcher re-reads the outbox
@@ -150,6 +152,7 @@ impl Default for DispatchSettings {
             endpoint_concurrency: 64,
             workers: 2,
             finish_batch: 500,
+            finishers: 2,
             rate_limits_enabled: true,
             poll_interval_ms: 1000,
             lookahead_ms: 3000,
@@ -407,10 +410,11 @@ impl Settings {
             || self.dispatch.concurrency < 1
             || self.dispatch.workers < 1
             || self.dispatch.finish_batch < 1
+            || self.dispatch.finishers < 1
             || self.dispatch.endpoint_concurrency < 1
         {
             problems.push(
-                "dispatch: max_attempts, batch_size, concurrency, endpoint_concurrency, workers and finish_batch must be at least 1".into(),
+                "dispatch: max_attempts, batch_size, concurrency, endpoint_concurrency, workers, finish_batch and finishers must be at least 1".into(),
             );
         }
         if self.dispatch.max_in_flight < self.dispatch.batch_size.max(1) as usize {
