@@ -14,7 +14,8 @@
 //! 3. **transport ceiling**: the same signed sends to the same sink through the same
 //!    `Sender`, as many at a time as the defaults allow to one endpoint, no database.
 //! 4. **bound**: min(transport ceiling, raw claim ceiling ÷ row writes per message relative to
-//!    the raw claim), the row writes counted from `pg_stat_user_tables` in both phases.
+//!    the raw claim), the row writes counted from `pg_stat_user_tables` in both phases after
+//!    every backend of the pool was made to flush its counters (`pg_stat_force_next_flush()`).
 //! 5. **burst**: `--burst` reminders (with open obligations, so the claim re-checks them) all
 //!    due at one instant T; lateness = the row's `sent_at` − T (p50/p99/max), and its drain
 //!    rate against the sustained rate of 1.
@@ -82,6 +83,9 @@ struct Args {
     /// Tuned variant: most results recorded per transaction (dispatch.finish_batch).
     #[arg(long, default_value_t = 500)]
     finish_batch: usize,
+    /// Tuned variant: finishers recording results side by side (dispatch.finishers).
+    #[arg(long, default_value_t = 2)]
+    finishers: usize,
     /// Tuned variant: rows claimed and not yet recorded (dispatch.max_in_flight).
     #[arg(long, default_value_t = 20_000)]
     max_in_flight: usize,
@@ -333,12 +337,13 @@ fn settings(tuned: Option<&Args>, sink_url: &str) -> anyhow::Result<Arc<Settings
     let dispatch = match tuned {
         None => String::new(),
         Some(args) => format!(
-            "batch_size = {}\nconcurrency = {}\nendpoint_concurrency = {}\nworkers = {}\nfinish_batch = {}\nmax_in_flight = {}\n",
+            "batch_size = {}\nconcurrency = {}\nendpoint_concurrency = {}\nworkers = {}\nfinish_batch = {}\nfinishers = {}\nmax_in_flight = {}\n",
             args.batch_size,
             args.concurrency,
             args.concurrency,
             args.workers,
             args.finish_batch,
+            args.finishers,
             args.max_in_flight
         ),
     };
@@ -364,12 +369,13 @@ fn settings(tuned: Option<&Args>, sink_url: &str) -> anyhow::Result<Arc<Settings
 fn describe(s: &Settings) -> String {
     let d = &s.dispatch;
     format!(
-        "workers={} batch_size={} concurrency={} endpoint_concurrency={} finish_batch={} lookahead_ms={} poll_interval_ms={} max_in_flight={}",
+        "workers={} batch_size={} concurrency={} endpoint_concurrency={} finish_batch={} finishers={} lookahead_ms={} poll_interval_ms={} max_in_flight={}",
         d.workers,
         d.batch_size,
         d.concurrency,
         d.endpoint_concurrency,
         d.finish_batch,
+        d.finishers,
         d.lookahead_ms,
         d.poll_interval_ms,
         d.max_in_flight
@@ -497,17 +503,91 @@ async fn wait_for(sink: &SinkProcess, target: usize, limit: Duration) -> anyhow:
     }
 }
 
-/// Row versions written so far in the benchmark database (inserts + updates, all tables).
-async fn row_writes(pool: &PgPool) -> anyhow::Result<i64> {
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    sqlx::query("SELECT pg_stat_clear_snapshot()")
-        .execute(pool)
-        .await?;
-    Ok(sqlx::query_scalar(
-        "SELECT COALESCE(sum(n_tup_ins + n_tup_upd), 0)::int8 FROM pg_stat_user_tables",
+/// Makes every backend of the pool publish its pending statistics. PostgreSQL 15 keeps a
+/// backend's table and transaction counters in the backend until it flushes them: at the end
+/// of a transaction at most once a second, and an idle backend only after up to 10 s
+/// (`PGSTAT_IDLE_INTERVAL`). Reading `pg_stat_*` without this missed up to most of another
+/// backend's writes. Each connection of the pool (all idle between phases) runs
+/// `pg_stat_force_next_flush()`, whose transaction end then flushes before the server answers;
+/// the reader then drops its cached snapshot.
+async fn flush_stats(pool: &PgPool) -> anyhow::Result<()> {
+    let mut held = Vec::new();
+    for _ in 0..pool.size() {
+        // Every idle connection is handed out once while the others are held; a connection
+        // still in use elsewhere (none between phases) is not waited for.
+        match tokio::time::timeout(Duration::from_millis(200), pool.acquire()).await {
+            Ok(c) => held.push(c?),
+            Err(_) => break,
+        }
+    }
+    for c in &mut held {
+        sqlx::query("SELECT pg_stat_force_next_flush()")
+            .execute(&mut **c)
+            .await?;
+    }
+    // Each later statement is a transaction of its own: it reads the flushed counters.
+    drop(held);
+    Ok(())
+}
+
+/// Row versions written so far in the benchmark database, after every backend of the pool
+/// flushed its counters ([`flush_stats`]).
+#[derive(Debug, Clone, Copy, Default)]
+struct Writes {
+    /// Inserts + updates over all tables.
+    total: i64,
+    /// Updates over all tables, and those of them that were HOT (no index entry written).
+    upd: i64,
+    hot: i64,
+    outbox_upd: i64,
+    attempts_ins: i64,
+}
+
+impl std::ops::Sub for Writes {
+    type Output = Writes;
+    fn sub(self, o: Writes) -> Writes {
+        Writes {
+            total: self.total - o.total,
+            upd: self.upd - o.upd,
+            hot: self.hot - o.hot,
+            outbox_upd: self.outbox_upd - o.outbox_upd,
+            attempts_ins: self.attempts_ins - o.attempts_ins,
+        }
+    }
+}
+
+impl Writes {
+    fn describe(&self, n: usize) -> String {
+        let n = n as f64;
+        format!(
+            "{:.2} row writes per message: outbox updates {:.2}, delivery_attempts inserts {:.2}, other {:.2}; {:.0}% of updates HOT",
+            self.total as f64 / n,
+            self.outbox_upd as f64 / n,
+            self.attempts_ins as f64 / n,
+            (self.total - self.outbox_upd - self.attempts_ins) as f64 / n,
+            100.0 * self.hot as f64 / (self.upd.max(1)) as f64
+        )
+    }
+}
+
+async fn row_writes(pool: &PgPool) -> anyhow::Result<Writes> {
+    flush_stats(pool).await?;
+    let (total, upd, hot, outbox_upd, attempts_ins): (i64, i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT COALESCE(sum(n_tup_ins + n_tup_upd), 0)::int8, COALESCE(sum(n_tup_upd), 0)::int8,
+                COALESCE(sum(n_tup_hot_upd), 0)::int8,
+                COALESCE(sum(n_tup_upd) FILTER (WHERE relname = 'outbox'), 0)::int8,
+                COALESCE(sum(n_tup_ins) FILTER (WHERE relname = 'delivery_attempts'), 0)::int8
+         FROM pg_stat_user_tables",
     )
     .fetch_one(pool)
-    .await?)
+    .await?;
+    Ok(Writes {
+        total,
+        upd,
+        hot,
+        outbox_upd,
+        attempts_ins,
+    })
 }
 
 async fn raw_claim_ceiling(pool: &PgPool, s: &Settings, n: usize) -> anyhow::Result<f64> {
@@ -599,13 +679,9 @@ async fn seed_obligations(
     Ok(ids)
 }
 
-/// Transactions committed in the benchmark database so far (statistics are flushed by each
-/// backend at most once a second, so wait a little before reading a difference).
+/// Transactions committed in the benchmark database so far (after [`flush_stats`]).
 async fn commits(pool: &PgPool) -> anyhow::Result<i64> {
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    sqlx::query("SELECT pg_stat_clear_snapshot()")
-        .execute(pool)
-        .await?;
+    flush_stats(pool).await?;
     Ok(sqlx::query_scalar(
         "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
     )
@@ -731,11 +807,12 @@ async fn throughput(
     running.stop().await?;
     let per_s = n as f64 / secs;
     let transactions = commits(pool).await? - commits_before;
-    let writes = (row_writes(pool).await? - writes_before) as f64 / n as f64;
+    let writes = row_writes(pool).await? - writes_before;
     println!(
-        "{label} dispatch: {n} due messages in {secs:.2} s = {per_s:.0}/s ({writes:.2} row writes per message, {transactions} transactions committed)"
+        "{label} dispatch: {n} due messages in {secs:.2} s = {per_s:.0}/s ({}; {transactions} transactions committed)",
+        writes.describe(n)
     );
-    Ok((per_s, writes))
+    Ok((per_s, writes.total as f64 / n as f64))
 }
 
 async fn settled(pool: &PgPool) -> anyhow::Result<()> {
@@ -779,10 +856,13 @@ async fn run(args: &Args, pool: &PgPool) -> anyhow::Result<String> {
     .await?;
     let raw_writes_before = row_writes(pool).await?;
     let ceiling = raw_claim_ceiling(pool, &defaults, n).await?;
-    let raw_writes = (row_writes(pool).await? - raw_writes_before) as f64 / n as f64;
+    let raw = row_writes(pool).await? - raw_writes_before;
+    let raw_writes = raw.total as f64 / n as f64;
     println!(
-        "raw claim ceiling: {ceiling:.0}/s (claim {} rows per transaction with FOR UPDATE SKIP LOCKED + mark sent, {} loops; {raw_writes:.2} row writes per message)",
-        defaults.dispatch.batch_size, defaults.dispatch.workers
+        "raw claim ceiling: {ceiling:.0}/s (claim {} rows per transaction with FOR UPDATE SKIP LOCKED + mark sent, {} loops; {})",
+        defaults.dispatch.batch_size,
+        defaults.dispatch.workers,
+        raw.describe(n)
     );
 
     // 3. Transport ceiling: the same signed sends to the same sink through the same
@@ -819,7 +899,8 @@ async fn run(args: &Args, pool: &PgPool) -> anyhow::Result<String> {
     let factor = (writes / raw_writes.max(0.01)).max(1.0);
     let bound = transport.min(ceiling / factor);
     println!(
-        "bound: min(transport {transport:.0}/s, raw claim {ceiling:.0}/s ÷ {factor:.2} row writes per message relative to it) = {bound:.0}/s; defaults reach {:.2} × bound, {:.2} × transport",
+        "bound: min(transport {transport:.0}/s, raw claim {ceiling:.0}/s ÷ ({writes:.2} ÷ {raw_writes:.2} row writes per message) = {:.0}/s) = {bound:.0}/s; defaults reach {:.2} × bound, {:.2} × transport",
+        ceiling / factor,
         per_s / bound,
         per_s / transport
     );

@@ -23,25 +23,47 @@ enum Finish {
     LostLease,
 }
 
+type Results = std::sync::Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Done>>>;
+
 impl Dispatcher {
-    /// Step 3, the finisher: records results as they come in, several per transaction
-    /// (whatever arrived while the previous write ran, at most `finish_batch`), so a message
-    /// is never left unrecorded for longer than one such write after its send returned, and
-    /// sends never wait for the database. Ends when every sender is gone.
+    /// Step 3, the finishers: `dispatch.finishers` of them side by side record results as
+    /// they come in, several per statement (whatever arrived while the previous write ran, at
+    /// most `finish_batch`), so a message is never left unrecorded for longer than one such
+    /// write after its send returned, and sends never wait for the database. While one
+    /// finisher waits for its write (a commit is a WAL flush), another collects the next
+    /// group. Ends when every sender is gone.
     pub(super) async fn record(
         &self,
-        mut results: tokio::sync::mpsc::Receiver<Done>,
+        results: tokio::sync::mpsc::Receiver<Done>,
     ) -> Result<DispatchReport, Error> {
+        let results: Results = std::sync::Arc::new(tokio::sync::Mutex::new(results));
+        let finishers =
+            (0..self.settings.dispatch.finishers.max(1)).map(|_| self.record_from(results.clone()));
+        let mut report = DispatchReport::default();
+        for r in futures::future::join_all(finishers).await {
+            report.add(&r?);
+        }
+        Ok(report)
+    }
+
+    async fn record_from(&self, results: Results) -> Result<DispatchReport, Error> {
         let finish_batch = self.settings.dispatch.finish_batch.max(1);
         let mut report = DispatchReport::default();
         let mut done = Vec::with_capacity(finish_batch);
-        while results.recv_many(&mut done, finish_batch).await > 0 {
+        loop {
+            // One finisher at a time waits for results; the others are writing theirs.
+            if results
+                .lock()
+                .await
+                .recv_many(&mut done, finish_batch)
+                .await
+                == 0
+            {
+                break;
+            }
             let mut tries = 0u32;
             let finished = loop {
-                match self
-                    .write_results(&mut results, &mut done, finish_batch)
-                    .await
-                {
+                match self.write_results(&results, &mut done, finish_batch).await {
                     Ok(f) => break f,
                     // These messages' deliveries are known: giving their results up would
                     // send them again when their leases end. Hold them (the claim loops stop
@@ -81,24 +103,27 @@ impl Dispatcher {
         Ok(report)
     }
 
-    /// One write of the finisher: `done` plus whatever arrived while waiting for a connection.
+    /// One write of a finisher: `done` plus whatever arrived while waiting for a connection
+    /// (unless another finisher is collecting it).
     async fn write_results(
         &self,
-        results: &mut tokio::sync::mpsc::Receiver<Done>,
+        results: &Results,
         done: &mut Vec<Done>,
         finish_batch: usize,
     ) -> Result<Vec<Finish>, Error> {
         let mut conn = self.pool.acquire().await?;
-        while done.len() < finish_batch
-            && let Ok(d) = results.try_recv()
-        {
-            done.push(d);
+        if let Ok(mut results) = results.try_lock() {
+            while done.len() < finish_batch
+                && let Ok(d) = results.try_recv()
+            {
+                done.push(d);
+            }
         }
         record_attempts(&mut conn, &self.settings, &self.worker, done).await
     }
 }
 
-/// Records a group of attempts in one transaction: one `delivery_attempts` row each, and the
+/// Records a group of attempts in one statement (so one transaction): one `delivery_attempts` row each, and the
 /// outbox row settled with its lease cleared, fenced by the attempt number (and `sending`) so
 /// a worker whose lease was taken over cannot overwrite the new owner.
 async fn record_attempts(
@@ -143,70 +168,64 @@ async fn record_attempts(
     let codes: Vec<&str> = settled.iter().map(|s| s.attempt_outcome).collect();
     let details: Vec<&str> = settled.iter().map(|s| s.detail.as_str()).collect();
     let started: Vec<DateTime<Utc>> = done.iter().map(|x| x.started_at).collect();
-    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    // The first report of a dead endpoint disables it (and says why); later ones keep that.
+    // In endpoint order, so finishers running side by side take its key locks in one order.
+    let mut disabling: Vec<(&Done, &str)> = done
+        .iter()
+        .zip(&settled)
+        .filter_map(|(x, s)| Some((x, s.disables_endpoint()?)))
+        .collect();
+    disabling.sort_by(|a, b| a.0.claimed.endpoint.cmp(&b.0.claimed.endpoint));
+    let dis_endpoints: Vec<&str> = disabling
+        .iter()
+        .map(|(x, _)| x.claimed.endpoint.as_str())
+        .collect();
+    let dis_at: Vec<DateTime<Utc>> = disabling.iter().map(|(x, _)| x.finished_at).collect();
+    let dis_reasons: Vec<&str> = disabling.iter().map(|(_, why)| *why).collect();
+    let dis_by: Vec<Uuid> = disabling.iter().map(|(x, _)| x.claimed.id).collect();
+    // One statement per group, atomic as any statement is: the settled outbox rows, their
+    // attempt rows and any endpoint they disable, each array sent once, no BEGIN/COMMIT
+    // round trips. (Data-modifying CTEs all run, read or not.)
     let updated: HashSet<Uuid> = sqlx::query_scalar!(
-        r#"UPDATE outbox o SET status = u.status, lease_until = NULL, last_error = COALESCE(u.last_error, o.last_error),
-                  not_before = COALESCE(u.not_before, o.not_before),
-                  sent_at = CASE WHEN u.status = $7 THEN u.sent_at ELSE o.sent_at END
-           FROM UNNEST($1::uuid[], $2::int4[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[])
-                AS u(id, attempt, status, last_error, not_before, sent_at)
-           WHERE o.id = u.id AND o.attempts = u.attempt AND o.status = 'sending'
-           RETURNING o.id"#,
+        r#"WITH u AS (
+               SELECT * FROM UNNEST($1::uuid[], $2::int4[], $3::text[], $4::text[], $5::timestamptz[],
+                                    $6::timestamptz[], $9::timestamptz[], $10::text[], $11::text[])
+                    AS u(id, attempt, status, last_error, not_before, sent_at, started_at, outcome, detail)),
+           settled AS (
+               UPDATE outbox o SET status = u.status, lease_until = NULL, last_error = COALESCE(u.last_error, o.last_error),
+                      not_before = COALESCE(u.not_before, o.not_before),
+                      sent_at = CASE WHEN u.status = $7 THEN u.sent_at ELSE o.sent_at END
+               FROM u WHERE o.id = u.id AND o.attempts = u.attempt AND o.status = 'sending'
+               RETURNING o.id),
+           logged AS (
+               INSERT INTO delivery_attempts (outbox_id, attempt, worker, started_at, finished_at, outcome, detail)
+               SELECT id, attempt, $8, started_at, sent_at, outcome, detail FROM u
+               ON CONFLICT (outbox_id, attempt) DO NOTHING),
+           disabled AS (
+               INSERT INTO endpoint_states (endpoint, disabled_at, reason, outbox_id)
+               SELECT * FROM UNNEST($12::text[], $13::timestamptz[], $14::text[], $15::uuid[])
+               ON CONFLICT (endpoint) DO NOTHING)
+           SELECT id AS "id!" FROM settled"#,
         &ids,
         &attempts,
         &statuses as &[OutboxStatus],
         &last_errors as &[Option<String>],
         &not_befores as &[Option<DateTime<Utc>>],
         &sent_ats,
-        OutboxStatus::Sent as OutboxStatus
+        OutboxStatus::Sent as OutboxStatus,
+        worker,
+        &started,
+        &codes as &[&str],
+        &details as &[&str],
+        &dis_endpoints as &[&str],
+        &dis_at,
+        &dis_reasons as &[&str],
+        &dis_by
     )
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut *conn)
     .await?
     .into_iter()
     .collect();
-    sqlx::query!(
-        r#"INSERT INTO delivery_attempts (outbox_id, attempt, worker, started_at, finished_at, outcome, detail)
-           SELECT id, attempt, $1, s, f, o, d
-           FROM UNNEST($2::uuid[], $3::int4[], $4::timestamptz[], $5::timestamptz[], $6::text[], $7::text[])
-                AS u(id, attempt, s, f, o, d)
-           ON CONFLICT (outbox_id, attempt) DO NOTHING"#,
-        worker,
-        &ids,
-        &attempts,
-        &started,
-        &sent_ats,
-        &codes as &[&str],
-        &details as &[&str]
-    )
-    .execute(&mut *tx)
-    .await?;
-    // The first report of a dead endpoint disables it (and says why); later ones keep that.
-    let disabling: Vec<(&Done, &str)> = done
-        .iter()
-        .zip(&settled)
-        .filter_map(|(x, s)| Some((x, s.disables_endpoint()?)))
-        .collect();
-    if !disabling.is_empty() {
-        let endpoints: Vec<&str> = disabling
-            .iter()
-            .map(|(x, _)| x.claimed.endpoint.as_str())
-            .collect();
-        let at: Vec<DateTime<Utc>> = disabling.iter().map(|(x, _)| x.finished_at).collect();
-        let reasons: Vec<&str> = disabling.iter().map(|(_, why)| *why).collect();
-        let by: Vec<Uuid> = disabling.iter().map(|(x, _)| x.claimed.id).collect();
-        sqlx::query!(
-            r#"INSERT INTO endpoint_states (endpoint, disabled_at, reason, outbox_id)
-               SELECT * FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], $4::uuid[])
-               ON CONFLICT (endpoint) DO NOTHING"#,
-            &endpoints as &[&str],
-            &at,
-            &reasons as &[&str],
-            &by
-        )
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit().await?;
     let results = done
         .iter()
         .zip(&settled)
