@@ -515,8 +515,7 @@ async fn in_a_real_browser_the_pages_read_right_and_the_dashboard_matches_the_ap
 
     // Sign in as the leader through the form.
     visit(&b, &format!("{}/login", s.web), "login").await;
-    b.type_into("#token", &s.leader).await;
-    b.click("button[type=submit]").await;
+    b.sign_in(&s.leader).await;
     let session = b
         .cookies()
         .await

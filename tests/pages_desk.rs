@@ -424,8 +424,7 @@ async fn the_office_desk_shows_failures_resends_in_bulk_and_re_enables_a_robot()
     // In a real browser: the desk's pages read right, no console errors, axe-core clean.
     let b = webdriver::Browser::start().await;
     b.goto(&format!("{web}/login")).await;
-    b.type_into("#token", OFFICE_TOKEN).await;
-    b.click("button[type=submit]").await;
+    b.sign_in(OFFICE_TOKEN).await;
     let text = visit(&b, &format!("{web}/desk"), "desk").await;
     assert!(
         text.contains("消息投递台") && text.contains("每日汇总 hook 0"),

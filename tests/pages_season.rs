@@ -951,8 +951,7 @@ async fn after_a_replayed_season_the_dashboard_shows_what_the_api_returns() {
     // counts as above, no console errors and no serious axe violation.
     let b = webdriver::Browser::start().await;
     webdriver::visit(&b, &format!("{}/login", r.web), "season-login", &[]).await;
-    b.type_into("#token", &r.token).await;
-    b.click("button[type=submit]").await;
+    b.sign_in(&r.token).await;
     assert!(b.url().await.ends_with("/dashboard"));
     assert!(
         b.cookies()

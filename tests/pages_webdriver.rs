@@ -185,6 +185,22 @@ impl Browser {
             .await;
     }
 
+    /// Signs in through the login form on the current page and waits until the browser has
+    /// followed the redirect to the dashboard, so the next navigation cannot race the login's.
+    pub async fn sign_in(&self, token: &str) {
+        self.type_into("#token", token).await;
+        self.click("button[type=submit]").await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while !self.url().await.ends_with("/dashboard") {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "signing in did not reach the dashboard: {}",
+                self.url().await
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     pub async fn screenshot(&self, path: &std::path::Path) {
         use base64::Engine;
         let v = self.cmd("GET", "/screenshot", json!({})).await;
