@@ -1419,6 +1419,34 @@ async fn xlsx_rows(
         .collect()
 }
 
+/// A 公示's rows after its header: the list, then one empty row and the footer (how to
+/// object, the contacts, the 落款), given by the footer's first cells.
+fn list_and_footer(rows: &[Vec<String>]) -> (&[Vec<String>], Vec<String>) {
+    let blank = rows
+        .iter()
+        .rposition(|r| r.iter().all(String::is_empty))
+        .expect("an empty row before the footer");
+    (
+        &rows[..blank],
+        rows[blank + 1..].iter().map(|r| r.concat()).collect(),
+    )
+}
+
+/// The footer a 公示 of the Changle definition carries, published on `published` (2020年3月2日)
+/// with its last day `last_day`.
+fn changle_footer(published: &str, last_day: &str) -> Vec<String> {
+    vec![
+        format!(
+            "公示期内，如对公示内容有异议，请以书面形式实名向昌乐县人民政府教育督导室反映，写明真实姓名和联系方式，并提供必要的证据材料。截止时间：{last_day}。匿名异议不予受理。"
+        ),
+        "监督电话：0536-6212345".into(),
+        "通信地址：山东省潍坊市昌乐县教育和体育局督导室".into(),
+        "电子邮箱：dudaoshi@changle.example.cn".into(),
+        "昌乐县教育和体育局".into(),
+        published.into(),
+    ]
+}
+
 /// At the end of the season (awards confirmed, which replace the schools' mentor and seed
 /// states), each export lists what was published or confirmed: its title, notes, header row
 /// and rows.
@@ -1453,8 +1481,10 @@ async fn every_export_reads_back(
         "公示期：2020年3月2日至2020年3月6日（共5个工作日）"
     );
     assert_eq!(notice[3], school_headers);
-    assert_eq!(names(&notice[4..], 2), sorted(seeds));
-    assert_eq!(notice[4][0], "1");
+    let (list, footer) = list_and_footer(&notice[4..]);
+    assert_eq!(names(list, 2), sorted(seeds));
+    assert_eq!(list[0][0], "1");
+    assert_eq!(footer, changle_footer("2020年3月2日", "2020年3月6日"));
 
     let list = xlsx_rows(app, token, campaign, pb::Document::MentorList).await;
     assert_eq!(list[0][0], "昌乐县2020年导师型学校名单");
@@ -1498,7 +1528,15 @@ async fn every_export_reads_back(
             "综合得分"
         ]
     );
-    assert_eq!(names(&results[5..], 0), sorted(potentials));
+    let (list, footer) = list_and_footer(&results[5..]);
+    assert_eq!(names(list, 0), sorted(potentials));
+    // The footer's dates are the period's: 公示期：<published>至<last day>（共5个工作日）.
+    let (published, last_day) = results[2][0]
+        .strip_prefix("公示期：")
+        .and_then(|p| p.strip_suffix("（共5个工作日）"))
+        .and_then(|p| p.split_once('至'))
+        .unwrap();
+    assert_eq!(footer, changle_footer(published, last_day));
 
     let awards = xlsx_rows(app, token, campaign, pb::Document::AwardList).await;
     assert_eq!(

@@ -101,6 +101,20 @@ pub mod notice {
         }
     }
 
+    /// What follows the list, as on the public page: how to object, the contacts, and the
+    /// 落款 — the issuing unit and the date of publication.
+    pub fn footer(
+        def: &CampaignDefinition,
+        published: NaiveDate,
+        last_day: NaiveDate,
+    ) -> Vec<String> {
+        let mut lines = vec![objection(def, last_day)];
+        lines.extend(contacts(def));
+        lines.push(def.publication.issuing_unit.clone());
+        lines.push(date_zh(published));
+        lines
+    }
+
     /// 公示期：2020年3月2日至2020年3月6日（共5个工作日）
     pub fn period(def: &CampaignDefinition, published: NaiveDate, last_day: NaiveDate) -> String {
         format!(
@@ -167,6 +181,17 @@ mod tests {
                 "监督电话：0536-6212345",
                 "通信地址：山东省潍坊市昌乐县教育和体育局督导室",
                 "电子邮箱：dudaoshi@changle.example.cn"
+            ]
+        );
+        assert_eq!(
+            notice::footer(&def, d(3, 2), d(3, 6)),
+            [
+                "公示期内，如对公示内容有异议，请以书面形式实名向昌乐县人民政府教育督导室反映，写明真实姓名和联系方式，并提供必要的证据材料。截止时间：2020年3月6日。匿名异议不予受理。",
+                "监督电话：0536-6212345",
+                "通信地址：山东省潍坊市昌乐县教育和体育局督导室",
+                "电子邮箱：dudaoshi@changle.example.cn",
+                "昌乐县教育和体育局",
+                "2020年3月2日",
             ]
         );
         let mut none = def.clone();

@@ -27,6 +27,8 @@ pub struct SeedListNotice {
     pub basis: String,
     pub period: String,
     pub rows: Vec<SchoolLine>,
+    /// After the list: how to object, the contacts and the 落款 (issuing unit, date).
+    pub footer: Vec<String>,
 }
 
 /// 导师型学校名单: each school with the reason the rule selected it.
@@ -74,6 +76,8 @@ pub struct ResultsNotice {
     /// Indicator names, in column order.
     pub indicators: Vec<String>,
     pub rows: Vec<ResultLine>,
+    /// As [`SeedListNotice::footer`].
+    pub footer: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -197,6 +201,7 @@ impl SeedListNotice {
             .enumerate()
             .map(|(i, s)| school_cells(i + 1, s))
             .collect();
+        table.footer = self.footer.clone();
         table
     }
 }
@@ -277,6 +282,7 @@ impl ResultsNotice {
                 cells
             })
             .collect();
+        table.footer = self.footer.clone();
         table
     }
 }

@@ -399,7 +399,15 @@ fn validate_rows(rows: &[GridRow], columns: &Columns) -> Result<Vec<SchoolRecord
     let mut records = Vec::new();
     let mut first_seen: HashMap<String, usize> = HashMap::new();
 
-    for row in rows.iter().filter(|r| !r.is_blank()) {
+    // A row with nothing in any known column holds no school: the objection notes and the
+    // 落款 under an exported 公示's list, or a remark in a spare column.
+    let known = |r: &&GridRow| {
+        columns
+            .at
+            .values()
+            .any(|(i, _)| r.cells.get(*i).is_some_and(|c| !c.trim().is_empty()))
+    };
+    for row in rows.iter().filter(known) {
         let mut check = RowCheck {
             row,
             columns,

@@ -58,15 +58,17 @@ impl From<String> for Cell {
 ///
 /// XLSX layout: row 1 the title (merged, bold, large), then one row per note
 /// (e.g. the notice period), then the bold header row, frozen with everything
-/// above it, then the data. CSV holds only the header row and the data, so
-/// that it stays rectangular and machine-readable; title and notes are for
-/// people and live in the XLSX.
+/// above it, then the data, then — after one empty row — one row per footer
+/// line (e.g. how to object and the 落款). CSV holds only the header row and
+/// the data, so that it stays rectangular and machine-readable; title, notes
+/// and footer are for people and live in the XLSX.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Table {
     pub title: String,
     pub notes: Vec<String>,
     pub headers: Vec<String>,
     pub rows: Vec<Vec<Cell>>,
+    pub footer: Vec<String>,
 }
 
 /// Excel refuses longer cell text.
@@ -82,6 +84,7 @@ impl Table {
             notes: Vec::new(),
             headers: headers.iter().map(|h| (*h).to_owned()).collect(),
             rows: Vec::new(),
+            footer: Vec::new(),
         }
     }
 
@@ -191,6 +194,13 @@ impl Table {
                 };
             }
             row += 1;
+        }
+        if !self.footer.is_empty() {
+            row += 1;
+            for line in &self.footer {
+                banner(sheet, row, last_col, line, &note_format)?;
+                row += 1;
+            }
         }
 
         for (col, width) in widths.iter().enumerate() {

@@ -13,6 +13,8 @@ fn table() -> impl Strategy<Value = Table> {
             prop::collection::vec(prop::collection::vec(any::<String>(), width), 0..8),
         )
             .prop_map(|(title, headers, rows)| Table {
+                // A footer like a 公示's lives in the XLSX only: the CSV must not carry it.
+                footer: vec![title.clone()],
                 title,
                 notes: vec![],
                 headers,
@@ -31,6 +33,7 @@ fn single_empty_cells_survive() {
     let table = Table {
         title: String::new(),
         notes: vec![],
+        footer: vec![],
         headers: vec![String::new()],
         rows: vec![vec![Cell::Empty], vec![Cell::text("")]],
     };
@@ -77,6 +80,7 @@ fn formula_leading_text_is_neutralised_and_numbers_are_not() {
     let table = Table {
         title: String::new(),
         notes: vec![],
+        footer: vec![],
         headers: vec!["学校名称".into(), "得分".into()],
         rows: vec![
             vec![Cell::text("=HYPERLINK(\"http://x\")"), Cell::Number(-1.5)],

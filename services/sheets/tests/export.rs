@@ -50,6 +50,19 @@ fn assert_renders(
     headers: &[&str],
     rows: &[Vec<&str>],
 ) {
+    assert_renders_with_footer(xlsx, csv, title, notes, headers, rows, &[]);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn assert_renders_with_footer(
+    xlsx: &[u8],
+    csv: &[u8],
+    title: &str,
+    notes: &[&str],
+    headers: &[&str],
+    rows: &[Vec<&str>],
+    footer: &[&str],
+) {
     let (sheet_name, sheet) = read_xlsx(xlsx);
     assert!(title.starts_with(&sheet_name), "sheet name {sheet_name:?}");
     assert_eq!(text(&sheet[0][0]), title);
@@ -61,9 +74,21 @@ fn assert_renders(
     assert_eq!(got_headers, headers);
     let got_rows: Vec<Vec<String>> = sheet[header_row + 1..]
         .iter()
+        .take(rows.len())
         .map(|r| r.iter().map(text).collect())
         .collect();
     assert_eq!(got_rows, rows);
+    // What follows the data: nothing, or one empty row and then the footer lines.
+    let after: Vec<String> = sheet[(header_row + 1 + rows.len()).min(sheet.len())..]
+        .iter()
+        .map(|r| r.iter().map(text).collect::<Vec<_>>().concat())
+        .collect();
+    let mut expected_after: Vec<String> = Vec::new();
+    if !footer.is_empty() {
+        expected_after.push(String::new());
+        expected_after.extend(footer.iter().map(|f| (*f).to_owned()));
+    }
+    assert_eq!(after, expected_after);
 
     let mut expected_csv = vec![headers.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>()];
     expected_csv.extend(
@@ -104,13 +129,23 @@ fn seed_notice() -> SeedListNotice {
                 "刘芳",
             ),
         ],
+        footer: SEED_FOOTER.iter().map(|l| (*l).to_owned()).collect(),
     }
 }
+
+/// How to object, the contacts and the 落款, as `junheng_core::text::notice::footer` words them.
+const SEED_FOOTER: [&str; 5] = [
+    "公示期内，如对公示内容有异议，请以书面形式实名向昌乐县人民政府教育督导室反映，写明真实姓名和联系方式，并提供必要的证据材料。截止时间：2020年4月16日。匿名异议不予受理。",
+    "监督电话：0536-6212345",
+    "电子邮箱：jydds@changle.example",
+    "昌乐县教育和体育局",
+    "2020年4月10日",
+];
 
 #[test]
 fn seed_list_notice() {
     let doc = seed_notice();
-    assert_renders(
+    assert_renders_with_footer(
         &doc.to_xlsx(),
         &doc.to_csv(),
         "关于昌乐县2020年标杆种子校拟定名单的公示",
@@ -137,6 +172,7 @@ fn seed_list_notice() {
                 "刘芳",
             ],
         ],
+        &SEED_FOOTER,
     );
 }
 
@@ -274,6 +310,7 @@ fn results_notice_has_dynamic_indicator_columns() {
         basis: "根据《昌乐县2020年义务教育优质均衡系列示范校创建实施方案》（乐教督字〔2020〕2号）要求，经学校申报、昌乐县人民政府教育督导室审核，现将昌乐县2020年潜力校验收成绩（含帮扶的导师学校）予以公示。".into(),
         period: "公示期：2020年8月20日至2020年8月26日（共5个工作日）".into(),
         indicators: indicators.clone(),
+        footer: Vec::new(),
         rows: vec![
             ResultLine {
                 school: "昌乐县二小".into(),

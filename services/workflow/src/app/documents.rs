@@ -105,6 +105,7 @@ async fn seed_notice(
         basis: notice_text::basis(&camp.def, first.kind),
         period: notice_text::period(&camp.def, time::local_date(first.starts_at, tz), ends),
         rows,
+        footer: notice_text::footer(&camp.def, time::local_date(first.starts_at, tz), ends),
     })
 }
 
@@ -206,6 +207,11 @@ pub(crate) async fn results_notice(
         ),
         indicators: camp.def.indicators.iter().map(|i| i.name.clone()).collect(),
         rows,
+        footer: notice_text::footer(
+            &camp.def,
+            time::local_date(n.starts_at, camp.def.tz()),
+            n.last_day,
+        ),
     })
 }
 

@@ -170,6 +170,7 @@ async fn build(
                 basis: String::new(),
                 period: String::new(),
                 rows,
+                footer: Vec::new(),
             }
             .to_table()
         }
