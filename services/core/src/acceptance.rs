@@ -411,7 +411,7 @@ pub fn exit_items(notice: Option<ResultsNoticeFacts>, now: DateTime<Utc>) -> Vec
     };
     let mut items = Vec::new();
     if now < n.ends_at {
-        items.push(OpenItem::ResultsNoticeRunning);
+        items.push(OpenItem::ResultsNoticeRunning(n.last_day));
     }
     if n.open_objections > 0 {
         items.push(OpenItem::ResultsObjectionsUnresolved(n.open_objections));
@@ -751,6 +751,7 @@ mod tests {
             let facts = PhaseFacts {
                 results_notice: published.then(|| ResultsNoticeFacts {
                     ends_at: now + chrono::Duration::hours(ends_in_hours),
+                    last_day: (now + chrono::Duration::hours(ends_in_hours)).date_naive(),
                     open_objections: objections,
                 }),
                 ..Default::default()

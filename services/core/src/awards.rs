@@ -741,6 +741,7 @@ mod tests {
             mentors_confirmed: true,
             results_notice: Some(ResultsNoticeFacts {
                 ends_at: at("2020-07-10T00:00:00Z"),
+                last_day: at("2020-07-10T00:00:00Z").date_naive(),
                 open_objections: 0,
             }),
             ..Default::default()

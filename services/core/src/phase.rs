@@ -53,6 +53,8 @@ pub struct PhaseFacts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ResultsNoticeFacts {
     pub ends_at: DateTime<Utc>,
+    /// Its last day (公示期 end), as people read it.
+    pub last_day: chrono::NaiveDate,
     pub open_objections: u64,
 }
 

@@ -96,7 +96,8 @@ pub enum OpenItem {
     PotentialsNotPaired(u64),
     BaselinesMissing(u64),
     ResultsNoticeNotPublished,
-    ResultsNoticeRunning,
+    /// The results notice is still running, until its last day.
+    ResultsNoticeRunning(chrono::NaiveDate),
     ResultsObjectionsUnresolved(u64),
     AwardListNotConfirmed,
 }
@@ -140,9 +141,11 @@ impl std::fmt::Display for OpenItem {
             OpenItem::ResultsNoticeNotPublished => {
                 f.write_str("成绩公示未发布 (results notice not published)")
             }
-            OpenItem::ResultsNoticeRunning => {
-                f.write_str("成绩公示期未结束 (results notice still running)")
-            }
+            OpenItem::ResultsNoticeRunning(last_day) => write!(
+                f,
+                "成绩公示期未结束：至{}期满 (results notice still running)",
+                crate::text::date_zh(*last_day)
+            ),
             OpenItem::ResultsObjectionsUnresolved(n) => {
                 write!(f, "{n} 件成绩异议待处理 (objections unresolved)")
             }
@@ -181,6 +184,11 @@ mod open_item_tests {
         assert_eq!(
             item.to_string(),
             "2 个公示期未结束：《昌乐县2020年标杆种子校拟定名单公示》至2020年3月6日期满，《补充公示》至2020年3月20日期满 (notices still running)"
+        );
+        assert_eq!(
+            OpenItem::ResultsNoticeRunning(chrono::NaiveDate::from_ymd_opt(2020, 8, 26).unwrap())
+                .to_string(),
+            "成绩公示期未结束：至2020年8月26日期满 (results notice still running)"
         );
     }
 }

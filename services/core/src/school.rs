@@ -718,7 +718,7 @@ mod tests {
                     if phases.get(phase).status == crate::phase::PhaseStatus::Open && now >= at(from) {
                         let facts = PhaseFacts {
                             mentors_confirmed: true,
-                            results_notice: Some(crate::phase::ResultsNoticeFacts { ends_at: start, open_objections: 0 }),
+                            results_notice: Some(crate::phase::ResultsNoticeFacts { ends_at: start, last_day: start.date_naive(), open_objections: 0 }),
                             ..Default::default()
                         };
                         phases.complete(phase, &office(), now, &facts).unwrap();

@@ -44,6 +44,7 @@ pub fn board_open(def: &CampaignDefinition, open: PhaseKind) -> PhaseBoard {
         mentors_confirmed: true,
         results_notice: Some(ResultsNoticeFacts {
             ends_at: DateTime::<Utc>::MIN_UTC,
+            last_day: DateTime::<Utc>::MIN_UTC.date_naive(),
             open_objections: 0,
         }),
         awards_confirmed: true,

@@ -411,6 +411,7 @@ pub async fn exit_facts(
         .count();
     Ok(Some(ResultsNoticeFacts {
         ends_at: n.ends_at,
+        last_day: n.last_day,
         open_objections: open as u64,
     }))
 }
