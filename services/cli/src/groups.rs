@@ -4,6 +4,7 @@
 //! show/resend/upcoming. Schools may be named by id, by their 10-digit code or by their Chinese
 //! name; indicator values are `CODE=VALUE` flags with `--rest` for the others.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -679,6 +680,46 @@ impl Ctx {
             .collect()
     }
 
+    /// For a table, schools by name instead of id: every `…school_id` string and `…school_ids`
+    /// list in `v` (one ListSchools for the lot). JSON, CSV and ids keep the ids, for scripts.
+    async fn named(&self, campaign: &CampaignArg, mut v: Value) -> Result<Value, Failure> {
+        if self.format != crate::Format::Table {
+            return Ok(v);
+        }
+        let names: HashMap<String, String> = self
+            .schools_of(campaign)
+            .await?
+            .iter()
+            .filter_map(|s| Some((s["id"].as_str()?.to_owned(), s["name"].as_str()?.to_owned())))
+            .collect();
+        fn walk(v: &mut Value, names: &HashMap<String, String>) {
+            match v {
+                Value::Object(map) => {
+                    for (k, x) in map.iter_mut() {
+                        let name = |x: &Value| x.as_str().and_then(|id| names.get(id)).cloned();
+                        if k.ends_with("school_id") {
+                            if let Some(n) = name(x) {
+                                *x = Value::String(n);
+                            }
+                        } else if k.ends_with("school_ids") {
+                            for y in x.as_array_mut().into_iter().flatten() {
+                                if let Some(n) = name(y) {
+                                    *y = Value::String(n);
+                                }
+                            }
+                        } else {
+                            walk(x, names);
+                        }
+                    }
+                }
+                Value::Array(items) => items.iter_mut().for_each(|x| walk(x, names)),
+                _ => {}
+            }
+        }
+        walk(&mut v, &names);
+        Ok(v)
+    }
+
     async fn school_id(&self, campaign: &CampaignArg, name: &str) -> Result<String, Failure> {
         Ok(self.school_ids(campaign, &[name]).await?.remove(0))
     }
@@ -1208,7 +1249,7 @@ pub async fn pairing(ctx: &Ctx, cmd: PairingCmd) -> Result<(), Failure> {
                     json!({ "campaign_id": id }),
                 )
                 .await?;
-            ctx.print(&r, Some("groups"), GROUPS);
+            ctx.print(&ctx.named(&campaign, r).await?, Some("groups"), GROUPS);
         }
         PairingCmd::Set {
             groups,
@@ -1249,7 +1290,7 @@ pub async fn pairing(ctx: &Ctx, cmd: PairingCmd) -> Result<(), Failure> {
                     .flatten()
                     .map(|g| g["potential_school_ids"].as_array().map_or(0, Vec::len))
                     .sum();
-                ctx.print(&plan, Some("groups"), GROUPS);
+                ctx.print(&ctx.named(&campaign, plan).await?, Some("groups"), GROUPS);
                 eprintln!(
                     "dry run: {} group(s) with {potentials} potential school(s) would be set; nothing was changed",
                     list.as_array().map_or(0, Vec::len)
@@ -1262,7 +1303,7 @@ pub async fn pairing(ctx: &Ctx, cmd: PairingCmd) -> Result<(), Failure> {
                     json!({ "idempotency_key": key(&k), "campaign_id": id, "groups": list }),
                 )
                 .await?;
-            ctx.print(&r, Some("groups"), GROUPS);
+            ctx.print(&ctx.named(&campaign, r).await?, Some("groups"), GROUPS);
         }
         PairingCmd::Show(campaign) => {
             let id = ctx.campaign(&campaign).await?;
@@ -1293,7 +1334,7 @@ pub async fn pairing(ctx: &Ctx, cmd: PairingCmd) -> Result<(), Failure> {
                 col("覆盖指标", "covered", Cell::Text),
                 col("潜力校", "potential_school_ids", Cell::Text),
             ];
-            ctx.print(&r, Some("groups"), &cols);
+            ctx.print(&ctx.named(&campaign, r).await?, Some("groups"), &cols);
         }
         PairingCmd::Baseline {
             school,
@@ -1331,7 +1372,7 @@ pub async fn pairing(ctx: &Ctx, cmd: PairingCmd) -> Result<(), Failure> {
                 "description": description, "evidence_ref": evidence,
             });
             let r = c.call("PairingService/LogAssistance", body).await?;
-            ctx.print(&r, None, ACTIVITIES);
+            ctx.print(&ctx.named(&campaign, r).await?, None, ACTIVITIES);
         }
         PairingCmd::Activities { mentor, campaign } => {
             let id = ctx.campaign(&campaign).await?;
@@ -1345,7 +1386,11 @@ pub async fn pairing(ctx: &Ctx, cmd: PairingCmd) -> Result<(), Failure> {
                     json!({ "campaign_id": id, "mentor_school_id": mentor }),
                 )
                 .await?;
-            ctx.print(&r, Some("activities"), ACTIVITIES);
+            ctx.print(
+                &ctx.named(&campaign, r).await?,
+                Some("activities"),
+                ACTIVITIES,
+            );
         }
     }
     Ok(())

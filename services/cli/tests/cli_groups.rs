@@ -350,8 +350,9 @@ async fn demo_season_replays_the_year_and_every_group_reads_it_back() {
         "{}",
         text(&dry.stderr)
     );
+    // The table names the schools (JSON keeps the ids).
     assert!(
-        text(&dry.stdout).contains(&mentor_id),
+        text(&dry.stdout).contains(&first) && !text(&dry.stdout).contains(&mentor_id),
         "{}",
         text(&dry.stdout)
     );
@@ -871,7 +872,16 @@ async fn phases_one_to_three_by_the_curated_commands_as_the_demo_actors() {
         )
         .await;
     assert_eq!(acts.lines().count(), 1 + 4, "{acts}");
+    assert_eq!(
+        acts.matches(name(k).as_str()).count(),
+        4,
+        "the table names the mentor school, not its id: {acts}"
+    );
     let shown = s.run("office", true, &["pairing", "show"]).await;
+    assert!(
+        shown.contains(name(k).as_str()),
+        "the groups by school name: {shown}"
+    );
     assert!(
         shown.contains("2/8"),
         "the first group covers teaching and culture: {shown}"
