@@ -441,6 +441,9 @@ pub async fn enable_endpoint(
 #[derive(Debug, Clone)]
 pub struct Audit {
     pub actor: junheng_core::Actor,
+    /// The campaigns the caller's token covers: a campaign-scoped token sees and acts on
+    /// only those campaigns' messages.
+    pub scope: junheng_core::Scope,
     pub request_id: String,
 }
 

@@ -9,7 +9,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use junheng_core::{Actor, Role};
+use junheng_core::{Actor, Role, Scope};
 use junheng_edge::auth::Tokens;
 use junheng_edge::request::{reply, request_id};
 use junheng_edge::status::ApiError;
@@ -21,6 +21,7 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 use tonic::{Request, Response, Status};
+use uuid::Uuid;
 
 use crate::api::{self, DeliveryFilter};
 use crate::config::Settings;
@@ -107,8 +108,15 @@ impl SchedulerApi {
         Ok(crate::now(&self.pool, self.settings.clock).await?)
     }
 
-    async fn authenticate<T>(&self, req: &Request<T>, roles: &[Role]) -> Result<Actor, ApiError> {
-        let actor = self.tokens.authenticate(&self.pool, req.metadata()).await?;
+    async fn authenticate<T>(
+        &self,
+        req: &Request<T>,
+        roles: &[Role],
+    ) -> Result<(Actor, Scope), ApiError> {
+        let junheng_edge::auth::Authenticated { actor, scope, .. } = self
+            .tokens
+            .authenticate_scoped(&self.pool, req.metadata())
+            .await?;
         if !roles.contains(&actor.role) {
             return Err(ApiError::PermissionDenied(format!(
                 "this call needs the {} role; the token is `{}`",
@@ -120,7 +128,7 @@ impl SchedulerApi {
                 actor.role
             )));
         }
-        Ok(actor)
+        Ok((actor, scope))
     }
 
     /// Authenticates, runs `f`, and maps the result to a response carrying the request id.
@@ -131,10 +139,10 @@ impl SchedulerApi {
         f: F,
     ) -> Result<Response<R>, Status>
     where
-        F: FnOnce(Actor, T) -> Fut,
+        F: FnOnce(api::Audit, T) -> Fut,
         Fut: Future<Output = Result<R, ApiError>>,
     {
-        self.handle_audited(req, roles, |a, r| f(a.actor, r)).await
+        self.handle_audited(req, roles, f).await
     }
 
     /// `handle` for a mutation: `f` gets the caller with the request id its audit event
@@ -151,10 +159,11 @@ impl SchedulerApi {
     {
         let request_id = request_id(&req);
         let result = match self.authenticate(&req, roles).await {
-            Ok(caller) => {
+            Ok((caller, scope)) => {
                 tracing::debug!(request.id = %request_id, actor.id = %caller.id, actor.role = %caller.role, "call");
                 let audit = api::Audit {
                     actor: caller,
+                    scope,
                     request_id: request_id.clone(),
                 };
                 f(audit, req.into_inner()).await
@@ -181,13 +190,45 @@ fn endpoint(e: api::EndpointStatus) -> pb::Endpoint {
 const READERS: &[Role] = &[Role::Office, Role::Leader];
 const OFFICE: &[Role] = &[Role::Office];
 
+/// The campaign a list or preview is about, within the caller's scope: a county-wide token may
+/// name any campaign or none; a campaign-scoped token only one of its own (or none, when it
+/// covers exactly one).
+fn campaign_in_scope(scope: &Scope, named: Option<Uuid>) -> Result<Option<Uuid>, ApiError> {
+    match (scope, named) {
+        (Scope::County, named) => Ok(named),
+        (s, Some(c)) if s.covers(c) => Ok(Some(c)),
+        (_, Some(c)) => Err(ApiError::PermissionDenied(format!(
+            "the token does not cover campaign {c}"
+        ))),
+        (Scope::Campaigns(own), None) if own.len() == 1 => Ok(Some(own[0])),
+        (Scope::Campaigns(_), None) => {
+            let mut v = Violations::default();
+            v.add(
+                "campaign_id",
+                "required: the token covers several campaigns; name one",
+            );
+            Err(v.finish().expect_err("a violation was added"))
+        }
+    }
+}
+
+/// A delivery the caller may see: one of its scope's campaigns. Another campaign's reads as
+/// absent, as it would to a caller who guessed an id.
+fn visible(scope: &Scope, d: &api::Delivery) -> Result<(), ApiError> {
+    if scope.covers(d.campaign_id) {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound(format!("no delivery {}", d.id)))
+    }
+}
+
 #[tonic::async_trait]
 impl SchedulerService for SchedulerApi {
     async fn list_deliveries(
         &self,
         req: Request<pb::ListDeliveriesRequest>,
     ) -> Result<Response<pb::ListDeliveriesResponse>, Status> {
-        self.handle(req, READERS, |_, r| async move {
+        self.handle(req, READERS, |caller, r| async move {
             let mut v = Violations::default();
             let campaign_id = v.opt_uuid("campaign_id", &r.campaign_id);
             let status = v.one_of("status", &r.status, STATUSES);
@@ -205,6 +246,7 @@ impl SchedulerService for SchedulerApi {
                 v.clean("recipient", &r.recipient);
             }
             v.finish()?;
+            let campaign_id = campaign_in_scope(&caller.scope, campaign_id)?;
             let limit = if r.page_size == 0 {
                 DEFAULT_PAGE_SIZE
             } else {
@@ -239,11 +281,12 @@ impl SchedulerService for SchedulerApi {
         &self,
         req: Request<pb::GetDeliveryRequest>,
     ) -> Result<Response<pb::DeliveryDetail>, Status> {
-        self.handle(req, READERS, |_, r| async move {
+        self.handle(req, READERS, |caller, r| async move {
             let mut v = Violations::default();
             let id = v.uuid("id", &r.id);
             v.finish()?;
             let (d, text) = api::get_delivery(&self.pool, id).await?;
+            visible(&caller.scope, &d)?;
             let attempts = api::attempts(&self.pool, id).await?;
             Ok(pb::DeliveryDetail {
                 delivery: Some(delivery(d)),
@@ -274,6 +317,7 @@ impl SchedulerService for SchedulerApi {
             v.idempotency_key("idempotency_key", key);
             let id = v.uuid("id", &r.id);
             v.finish()?;
+            visible(&caller.scope, &api::get_delivery(&self.pool, id).await?.0)?;
             let now = self.now().await?;
             let copy = api::resend(&self.pool, id, &caller, key, now).await?;
             tracing::info!(outbox.id = %id, copy.id = %copy, actor.id = %caller.actor.id, "resend queued");
@@ -287,7 +331,7 @@ impl SchedulerService for SchedulerApi {
         &self,
         req: Request<pb::PreviewUpcomingRequest>,
     ) -> Result<Response<pb::PreviewUpcomingResponse>, Status> {
-        self.handle(req, READERS, |_, r| async move {
+        self.handle(req, READERS, |caller, r| async move {
             let mut v = Violations::default();
             let campaign_id = v.uuid("campaign_id", &r.campaign_id);
             let until = match &r.until {
@@ -304,6 +348,7 @@ impl SchedulerService for SchedulerApi {
                 }
             };
             v.finish()?;
+            campaign_in_scope(&caller.scope, Some(campaign_id))?;
             let until = until.expect("validated");
             let now = self.now().await?;
             let mut v = Violations::default();

@@ -340,6 +340,7 @@ async fn failures_back_off_then_dead_letter_with_the_last_error() {
             role: junheng_core::Role::Office,
             school: None,
         },
+        scope: junheng_core::Scope::County,
         request_id: "r-1".into(),
     };
     let copy = junheng_scheduler::api::resend(&db.pool, log[0].id, &office, "k1", now)

@@ -199,6 +199,93 @@ async fn scheduler_service_end_to_end() {
         .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied);
 
+    // Scope: an office token of another campaign sees none of this one's messages, and a
+    // token of this campaign sees them without naming it.
+    let other = Uuid::now_v7();
+    for (token, campaigns) in [
+        ("tok-office-other-0123456789", vec![other]),
+        ("tok-office-this-01234567890", vec![campaign]),
+    ] {
+        let mut conn = db.pool.acquire().await.unwrap();
+        tokens::insert(
+            &mut conn,
+            token,
+            &TokenRow {
+                actor: format!("office:{token}"),
+                name: token.into(),
+                role: "office".into(),
+                campaigns: Some(campaigns),
+                ..TokenRow::default()
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let list = |token: &'static str, campaign_id: String| {
+        let mut c = c.clone();
+        async move {
+            c.list_deliveries(req(
+                pb::ListDeliveriesRequest {
+                    campaign_id,
+                    ..Default::default()
+                },
+                Some(token),
+            ))
+            .await
+        }
+    };
+    let mine = list("tok-office-this-01234567890", String::new())
+        .await
+        .unwrap()
+        .into_inner()
+        .deliveries;
+    assert_eq!(mine.len(), 3);
+    let theirs = list("tok-office-other-0123456789", String::new())
+        .await
+        .unwrap()
+        .into_inner()
+        .deliveries;
+    assert!(theirs.is_empty(), "{theirs:?}");
+    let e = list("tok-office-other-0123456789", campaign.to_string())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    let e = c
+        .get_delivery(req(
+            pb::GetDeliveryRequest {
+                id: mine[0].id.clone(),
+            },
+            Some("tok-office-other-0123456789"),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound, "{e:?}");
+    let e = c
+        .resend_delivery(req(
+            pb::ResendDeliveryRequest {
+                idempotency_key: "scope-resend-1".into(),
+                id: mine[0].id.clone(),
+            },
+            Some("tok-office-other-0123456789"),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound, "{e:?}");
+    let e = c
+        .preview_upcoming(req(
+            pb::PreviewUpcomingRequest {
+                campaign_id: campaign.to_string(),
+                until: Some(prost_types::Timestamp {
+                    seconds: (t0 + chrono::Duration::days(2)).timestamp(),
+                    nanos: 0,
+                }),
+            },
+            Some("tok-office-other-0123456789"),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+
     // Paging, newest first, as the leader; the request id comes back.
     let page1 = c
         .list_deliveries(req(
