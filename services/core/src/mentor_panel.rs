@@ -104,6 +104,26 @@ pub fn form_mentor_panel(
             ));
         }
     }
+    // A member is recused from their own school, so every school must keep min_raters
+    // members after its recusals, or it could never be judged (and the panel is fixed after
+    // the first rating).
+    if (members.len() as u32) >= min {
+        let mut recused: std::collections::BTreeMap<Uuid, u32> = std::collections::BTreeMap::new();
+        for s in members.iter().filter_map(|m| m.school) {
+            *recused.entry(s).or_default() += 1;
+        }
+        for (school, n) in recused {
+            let left = members.len() as u32 - n;
+            if left < min {
+                problems.push((
+                    "members".to_string(),
+                    format!(
+                        "school {school} keeps {left} member(s) after {n} recusal(s), fewer than mentor.min_raters = {min}; appoint more members"
+                    ),
+                ));
+            }
+        }
+    }
     if !problems.is_empty() {
         return Err(RuleError::Invalid(problems));
     }
@@ -197,7 +217,12 @@ mod tests {
                 && !(twice && n > 0)
                 && without_token.is_none_or(|i| i >= n)
                 && mentor_member.is_none_or(|i| i >= n)
-                && foreign_school.is_none_or(|i| i >= n);
+                && foreign_school.is_none_or(|i| i >= n)
+                // every school keeps min_raters members after its own members are recused
+                && members.iter().filter_map(|m| m.school).all(|s| {
+                    members.len() - members.iter().filter(|m| m.school == Some(s)).count()
+                        >= min_raters as usize
+                });
             match form_mentor_panel(members.clone(), &facts, &ctx) {
                 Ok(d) => {
                     prop_assert!(active && ratings == 0 && valid);

@@ -38,8 +38,13 @@ impl RateLimit {
     fn allow(&self, ip: IpAddr) -> bool {
         let mut m = self.0.lock().expect("rate limit lock");
         let now = Instant::now();
+        // Addresses whose last hour is empty are dropped, so the map stays as small as the
+        // last hour's senders.
+        m.retain(|_, v| {
+            v.retain(|t| now.duration_since(*t) < Duration::from_secs(3600));
+            !v.is_empty()
+        });
         let v = m.entry(ip).or_default();
-        v.retain(|t| now.duration_since(*t) < Duration::from_secs(3600));
         if v.len() >= PER_HOUR {
             return false;
         }
@@ -105,10 +110,19 @@ pub struct Form {
     evidence: String,
 }
 
-/// The filer as the audit names it: a digest of the address, never the address itself.
-fn filer(ip: IpAddr) -> String {
-    hex::encode(&Sha256::digest(ip.to_string().as_bytes())[..8])
+/// The filer as the audit names it: a digest of the form's random key (its CSRF value), so a
+/// form's retries share one name and nothing about the reader's address is recorded.
+fn filer(form_key: &str) -> String {
+    hex::encode(&Sha256::digest(form_key.as_bytes())[..8])
 }
+
+/// The same limits as gRPC's FileObjection, worded for a reader: (field, label, at most).
+const FIELDS: [(&str, &str, usize); 4] = [
+    ("name", "真实姓名", 100),
+    ("contact", "联系方式", 100),
+    ("grounds", "异议事由", 5000),
+    ("evidence", "证据材料", 1000),
+];
 
 async fn file(
     State(web): State<Web>,
@@ -129,6 +143,44 @@ async fn file(
             "异议表单已失效，请重新打开公示页面后提交。",
         ));
     }
+    if matches!(n.period, Period::Ended) {
+        return Ok(Page::error(
+            StatusCode::CONFLICT,
+            &format!(
+                "本公示的公示期已于{}结束，不再受理异议。",
+                zh::date(n.row.last_day)
+            ),
+        ));
+    }
+    let values = [&f.name, &f.contact, &f.grounds, &f.evidence];
+    let mut missing = vec![];
+    let mut wrong = vec![];
+    for ((field, label, max), value) in FIELDS.iter().zip(values) {
+        let v = value.trim();
+        if v.is_empty() {
+            missing.push(format!("{field}：请填写{label}"));
+        } else if v.chars().count() > *max {
+            wrong.push(format!("{field}：{label}不超过{max}字"));
+        } else if v
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+        {
+            wrong.push(format!("{field}：{label}含有不可见的控制字符"));
+        }
+    }
+    if !missing.is_empty() {
+        return Ok(Page::error(
+            StatusCode::BAD_REQUEST,
+            &format!("匿名异议不予受理。{}。", missing.join("；")),
+        ));
+    }
+    if !wrong.is_empty() {
+        return Ok(Page::error(
+            StatusCode::BAD_REQUEST,
+            &format!("请修改后重新提交：{}。", wrong.join("；")),
+        ));
+    }
+    // Only a form that would be filed counts against the address's hourly allowance.
     if !web.objections.allow(peer.ip()) {
         return Ok((
             [(header::RETRY_AFTER, "3600")],
@@ -139,34 +191,6 @@ async fn file(
         )
             .into_response());
     }
-    if matches!(n.period, Period::Ended) {
-        return Ok(Page::error(
-            StatusCode::CONFLICT,
-            &format!(
-                "本公示的公示期已于{}结束，不再受理异议。",
-                zh::date(n.row.last_day)
-            ),
-        ));
-    }
-    let mut missing = vec![];
-    if f.name.trim().is_empty() {
-        missing.push("name：请填写真实姓名");
-    }
-    if f.contact.trim().is_empty() {
-        missing.push("contact：请填写联系方式");
-    }
-    if f.grounds.trim().is_empty() {
-        missing.push("grounds：请填写异议事由");
-    }
-    if f.evidence.trim().is_empty() {
-        missing.push("evidence：请说明证据材料");
-    }
-    if !missing.is_empty() {
-        return Ok(Page::error(
-            StatusCode::BAD_REQUEST,
-            &format!("匿名异议不予受理。{}。", missing.join("；")),
-        ));
-    }
     let school = Uuid::parse_str(&f.school)
         .ok()
         .filter(|s| n.schools.iter().any(|(id, _)| id == s))
@@ -175,7 +199,7 @@ async fn file(
         &web.app,
         &code,
         id,
-        &filer(peer.ip()),
+        &filer(&f.csrf),
         OnlineObjection {
             school,
             name: f.name.trim().to_string(),
@@ -193,6 +217,12 @@ async fn file(
             return Ok(Page::error(
                 StatusCode::CONFLICT,
                 "根据公示规则，该异议不予受理（例如公示期已结束，或同一联系方式对本公示提出的异议已达上限）。",
+            ));
+        }
+        Err(AppError::AlreadyExists(_)) => {
+            return Ok(Page::error(
+                StatusCode::CONFLICT,
+                "此表单已提交过。如需另提异议，请重新打开公示页面填写新的表单。",
             ));
         }
         Err(e) => return Err(e.into()),
