@@ -4,8 +4,11 @@
 //! content, no console errors, axe-core with its zh_CN locale finding no serious or critical
 //! violation, screenshots under target/screenshots/).
 
+#[path = "pages_http.rs"]
+mod web;
 #[path = "pages_webdriver.rs"]
 mod webdriver;
+use web::{client, csrf, sign_in_set_cookie as sign_in};
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -13,7 +16,6 @@ use junheng_proto::v1 as pb;
 use junheng_tests::*;
 use junheng_workflow::ClockMode;
 use reqwest::StatusCode;
-use reqwest::redirect::Policy;
 use serde_json::{Value, json};
 
 /// What a test sets up: the Changle campaign in phase 1 with its candidate notice published
@@ -129,13 +131,6 @@ async fn season() -> Season {
         leader,
         school_token,
     }
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(Policy::none())
-        .build()
-        .expect("http client")
 }
 
 async fn get(c: &reqwest::Client, url: &str) -> (StatusCode, String) {
@@ -309,38 +304,6 @@ async fn the_public_board_shows_every_part_of_a_notice_and_nothing_personal() {
     assert!(board.contains("当前没有正在公示的名单"));
     let pages = walk(&s.web).await;
     assert_nothing_personal(&pages);
-}
-
-fn csrf(html: &str) -> String {
-    html.split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .expect("a CSRF field")
-        .to_string()
-}
-
-/// Signs in with `token`; returns the session cookie (name=value) and the Set-Cookie line.
-async fn sign_in(c: &reqwest::Client, web: &str, token: &str) -> (String, String) {
-    let r = c.get(format!("{web}/login")).send().await.unwrap();
-    let login_cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
-    let login_cookie = login_cookie.split(';').next().unwrap().to_string();
-    let form = csrf(&r.text().await.unwrap());
-    let r = c
-        .post(format!("{web}/login"))
-        .header("cookie", &login_cookie)
-        .form(&[("csrf", form.as_str()), ("token", token)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER, "sign-in");
-    let set = r
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_string())
-        .find(|v| v.starts_with("jh_session="))
-        .expect("a session cookie");
-    (set.split(';').next().unwrap().to_string(), set)
 }
 
 #[tokio::test]

@@ -5,9 +5,12 @@
 //! `web_sessions`; and the same pages in headless Chromium (content, no console errors,
 //! axe-core clean, screenshots).
 
+#[path = "pages_http.rs"]
+mod web;
 #[path = "pages_webdriver.rs"]
 #[allow(dead_code)]
 mod webdriver;
+use web::{client, field, sign_in};
 
 use std::sync::Arc;
 
@@ -17,7 +20,6 @@ use junheng_scheduler::{Dispatcher, SignClock};
 use junheng_tests::*;
 use junheng_workflow::ClockMode;
 use reqwest::StatusCode;
-use reqwest::redirect::Policy;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -81,46 +83,6 @@ fn rows(
             trace_context: None,
         })
         .collect()
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(Policy::none())
-        .build()
-        .unwrap()
-}
-
-fn field(html: &str, name: &str) -> String {
-    html.split(&format!("name=\"{name}\" value=\""))
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .unwrap_or_else(|| panic!("a {name} field in {html}"))
-        .to_string()
-}
-
-async fn sign_in(c: &reqwest::Client, web: &str, token: &str) -> String {
-    let r = c.get(format!("{web}/login")).send().await.unwrap();
-    let login_cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
-    let login_cookie = login_cookie.split(';').next().unwrap().to_string();
-    let form = field(&r.text().await.unwrap(), "csrf");
-    let r = c
-        .post(format!("{web}/login"))
-        .header("cookie", &login_cookie)
-        .form(&[("csrf", form.as_str()), ("token", token)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER, "sign-in");
-    r.headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_string())
-        .find(|v| v.starts_with("jh_session="))
-        .expect("a session cookie")
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string()
 }
 
 async fn get(c: &reqwest::Client, cookie: &str, url: &str) -> (StatusCode, String) {

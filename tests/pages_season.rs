@@ -4,8 +4,11 @@
 //! phase progress, schools by state per town and level (per cell, zeros included), what is
 //! late and whose it is, the published score distribution (per bin) and the award counts.
 
+#[path = "pages_http.rs"]
+mod web;
 #[path = "pages_webdriver.rs"]
 mod webdriver;
+use web::sign_in;
 
 use std::collections::BTreeMap;
 
@@ -23,38 +26,6 @@ struct Reader {
     cookie: String,
     token: String,
     camp: pb::Campaign,
-}
-
-fn csrf(html: &str) -> String {
-    html.split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .expect("a CSRF field")
-        .to_string()
-}
-
-/// Signs in through the login form; returns the session cookie (name=value).
-async fn sign_in(c: &reqwest::Client, web: &str, token: &str) -> String {
-    let r = c.get(format!("{web}/login")).send().await.unwrap();
-    let login = r.headers()["set-cookie"].to_str().unwrap().to_string();
-    let login = login.split(';').next().unwrap().to_string();
-    let form = csrf(&r.text().await.unwrap());
-    let r = c
-        .post(format!("{web}/login"))
-        .header("cookie", &login)
-        .form(&[("csrf", form.as_str()), ("token", token)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER, "sign-in");
-    let set = r
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_string())
-        .find(|v| v.starts_with("jh_session="))
-        .expect("a session cookie");
-    set.split(';').next().unwrap().to_string()
 }
 
 /// Decodes the few entities maud writes.
