@@ -104,6 +104,10 @@ struct Sink {
     /// webhook-id → (times seen, first receipt).
     seen: Mutex<HashMap<String, (u32, DateTime<Utc>)>>,
     requests: AtomicU64,
+    /// Ids seen more than once, counted as they happen: the harness polls the counts every few
+    /// milliseconds, and walking the whole map under its lock each time stalled every request
+    /// (the sink spent more CPU per message answering polls than serving sends).
+    duplicates: AtomicU64,
     bad_signatures: AtomicU64,
 }
 
@@ -188,12 +192,15 @@ impl Sink {
                 self.bad_signatures.fetch_add(1, Ordering::Relaxed);
             }
             self.requests.fetch_add(1, Ordering::Relaxed);
-            self.seen
-                .lock()
-                .expect("sink map")
-                .entry(id)
-                .and_modify(|e| e.0 += 1)
-                .or_insert((1, at));
+            let times = {
+                let mut seen = self.seen.lock().expect("sink map");
+                let e = seen.entry(id).or_insert((0, at));
+                e.0 += 1;
+                e.0
+            };
+            if times == 2 {
+                self.duplicates.fetch_add(1, Ordering::Relaxed);
+            }
             w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
                 .await?;
         }
@@ -204,12 +211,7 @@ impl Sink {
     }
 
     fn duplicates(&self) -> usize {
-        self.seen
-            .lock()
-            .expect("sink map")
-            .values()
-            .filter(|(n, _)| *n > 1)
-            .count()
+        self.duplicates.load(Ordering::Relaxed) as usize
     }
 }
 
@@ -600,6 +602,10 @@ async fn raw_claim_ceiling(pool: &PgPool, s: &Settings, n: usize) -> anyhow::Res
                 let mut done = 0u64;
                 loop {
                     let mut tx = pool.begin().await?;
+                    // The dispatcher's own plan settings: a ceiling for the same plans.
+                    sqlx::query(junheng_scheduler::dispatch::INDEX_PLANS)
+                        .execute(&mut *tx)
+                        .await?;
                     let now = Utc::now();
                     let ids: Vec<Uuid> = sqlx::query_scalar(
                         "SELECT id FROM outbox WHERE status IN ('pending', 'held') AND not_before <= $1
@@ -631,6 +637,100 @@ async fn raw_claim_ceiling(pool: &PgPool, s: &Settings, n: usize) -> anyhow::Res
     let secs = t.elapsed().as_secs_f64();
     anyhow::ensure!(total as usize == n, "raw claim took {total} of {n}");
     Ok(n as f64 / secs)
+}
+
+/// CPU time (user + system) spent so far by the processes of a run, read from `/proc`: this
+/// process (claim loops, sends, finishers), the sink process, PostgreSQL (every process the
+/// server lists in `pg_stat_activity`: backends, WAL writer, checkpointer, …; autovacuum
+/// workers that ended meanwhile are missed) and the whole machine (to see what else ran).
+#[derive(Debug, Clone, Copy, Default)]
+struct Cpu {
+    own: f64,
+    sink: f64,
+    pg: f64,
+    machine: f64,
+}
+
+/// Linux reports `/proc` CPU times in USER_HZ, which is 100 on every architecture it runs on.
+const USER_HZ: f64 = 100.0;
+
+fn proc_cpu_secs(pid: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces) in parentheses: utime is the
+    // 14th field of the line, stime the 15th.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / USER_HZ
+}
+
+fn machine_busy_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(cpu) = stat.lines().next() else {
+        return 0.0;
+    };
+    // user nice system idle iowait irq softirq steal: busy = all but idle and iowait.
+    let v: Vec<f64> = cpu
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let busy: f64 = v
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .map(|(_, x)| x)
+        .sum();
+    busy / USER_HZ
+}
+
+async fn cpu(pool: &PgPool, sink: Option<&SinkProcess>) -> anyhow::Result<Cpu> {
+    let pids: Vec<i32> = sqlx::query_scalar("SELECT pid FROM pg_stat_activity")
+        .fetch_all(pool)
+        .await?;
+    Ok(Cpu {
+        own: proc_cpu_secs("self"),
+        sink: sink
+            .and_then(|s| s.child.id())
+            .map_or(0.0, |pid| proc_cpu_secs(&pid.to_string())),
+        pg: pids.iter().map(|p| proc_cpu_secs(&p.to_string())).sum(),
+        machine: machine_busy_secs(),
+    })
+}
+
+impl Cpu {
+    fn sub(self, o: Cpu) -> Cpu {
+        Cpu {
+            own: self.own - o.own,
+            sink: self.sink - o.sink,
+            pg: self.pg - o.pg,
+            machine: self.machine - o.machine,
+        }
+    }
+
+    /// Microseconds of CPU per message: (ours, sink, PostgreSQL, everything else).
+    fn per_message(&self, n: usize) -> (f64, f64, f64, f64) {
+        let us = |s: f64| s * 1e6 / n as f64;
+        let other = (self.machine - self.own - self.sink - self.pg).max(0.0);
+        (us(self.own), us(self.sink), us(self.pg), us(other))
+    }
+
+    fn describe(&self, n: usize, secs: f64) -> String {
+        let (own, sink, pg, other) = self.per_message(n);
+        format!(
+            "CPU per message: this process {own:.1} µs, sink {sink:.1} µs, PostgreSQL {pg:.1} µs, other processes {other:.1} µs; machine {:.2} of {} cores busy",
+            self.machine / secs,
+            cores()
+        )
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 async fn seed_campaign(pool: &PgPool) -> anyhow::Result<Uuid> {
@@ -770,7 +870,7 @@ async fn throughput(
     settings: Arc<Settings>,
     campaign: Uuid,
     n: usize,
-) -> anyhow::Result<(f64, f64)> {
+) -> anyhow::Result<(f64, f64, Cpu)> {
     println!("{label} settings: {}", describe(&settings));
     let d = Arc::new(Dispatcher::new(
         pool.clone(),
@@ -798,12 +898,14 @@ async fn throughput(
     let writes_before = row_writes(pool).await?;
     let commits_before = commits(pool).await?;
     let before = sink.distinct().await?;
+    let cpu_before = cpu(pool, Some(sink)).await?;
     let t = Instant::now();
     let running = start(&d, pool).await?;
     wait_for(sink, before + n, Duration::from_secs(600)).await?;
     // Done when every row is recorded as sent, not just received.
     settled(pool).await?;
     let secs = t.elapsed().as_secs_f64();
+    let used = cpu(pool, Some(sink)).await?.sub(cpu_before);
     running.stop().await?;
     let per_s = n as f64 / secs;
     let transactions = commits(pool).await? - commits_before;
@@ -812,7 +914,8 @@ async fn throughput(
         "{label} dispatch: {n} due messages in {secs:.2} s = {per_s:.0}/s ({}; {transactions} transactions committed)",
         writes.describe(n)
     );
-    Ok((per_s, writes.total as f64 / n as f64))
+    println!("{label} dispatch: {}", used.describe(n, secs));
+    Ok((per_s, writes.total as f64 / n as f64, used))
 }
 
 async fn settled(pool: &PgPool) -> anyhow::Result<()> {
@@ -836,7 +939,7 @@ async fn run(args: &Args, pool: &PgPool) -> anyhow::Result<String> {
     let n = args.messages;
 
     // 1. Dispatch throughput at the defaults (and, if asked, the tuned settings).
-    let (per_s, writes) =
+    let (per_s, writes, dispatch_cpu) =
         throughput("defaults", pool, &sink, defaults.clone(), campaign, n).await?;
     if args.tuned {
         let tuned = settings(Some(args), &sink.url)?;
@@ -855,7 +958,9 @@ async fn run(args: &Args, pool: &PgPool) -> anyhow::Result<String> {
     )
     .await?;
     let raw_writes_before = row_writes(pool).await?;
+    let cpu_before = cpu(pool, None).await?;
     let ceiling = raw_claim_ceiling(pool, &defaults, n).await?;
+    let raw_cpu = cpu(pool, None).await?.sub(cpu_before);
     let raw = row_writes(pool).await? - raw_writes_before;
     let raw_writes = raw.total as f64 / n as f64;
     println!(
@@ -864,6 +969,7 @@ async fn run(args: &Args, pool: &PgPool) -> anyhow::Result<String> {
         defaults.dispatch.workers,
         raw.describe(n)
     );
+    println!("raw claim: {}", raw_cpu.describe(n, n as f64 / ceiling));
 
     // 3. Transport ceiling: the same signed sends to the same sink through the same
     // `Sender`, as many at a time as the defaults allow to one endpoint, with no database.
@@ -873,6 +979,7 @@ async fn run(args: &Args, pool: &PgPool) -> anyhow::Result<String> {
         .dispatch
         .endpoint_concurrency
         .min(defaults.dispatch.concurrency * defaults.dispatch.workers);
+    let cpu_before = cpu(pool, Some(&sink)).await?;
     let t = Instant::now();
     let results: Vec<bool> = futures::stream::iter(0..n)
         .map(|i| {
@@ -889,12 +996,17 @@ async fn run(args: &Args, pool: &PgPool) -> anyhow::Result<String> {
         .collect()
         .await;
     let transport = n as f64 / t.elapsed().as_secs_f64();
+    let transport_cpu = cpu(pool, Some(&sink)).await?.sub(cpu_before);
     anyhow::ensure!(
         results.iter().all(|ok| *ok),
         "transport ceiling: a send failed"
     );
     println!(
         "transport ceiling: {transport:.0}/s ({n} signed webhook sends, {at_once} at a time, no database)"
+    );
+    println!(
+        "transport: {}",
+        transport_cpu.describe(n, n as f64 / transport)
     );
     let factor = (writes / raw_writes.max(0.01)).max(1.0);
     let bound = transport.min(ceiling / factor);
@@ -903,6 +1015,22 @@ async fn run(args: &Args, pool: &PgPool) -> anyhow::Result<String> {
         ceiling / factor,
         per_s / bound,
         per_s / transport
+    );
+    // The bound above takes the smaller of two ceilings each measured with the whole machine
+    // to itself. The dispatcher needs both kinds of work for every message on the same cores:
+    // at most cores ÷ (CPU of one signed send + CPU of its database work) messages a second.
+    let (t_own, t_sink, _, _) = transport_cpu.per_message(n);
+    let (r_own, _, r_pg, _) = raw_cpu.per_message(n);
+    let per_msg_us = t_own + t_sink + factor * (r_own + r_pg);
+    let shared = (cores() as f64 * 1e6 / per_msg_us).min(bound);
+    let (d_own, d_sink, d_pg, _) = dispatch_cpu.per_message(n);
+    println!(
+        "shared-cores bound: {} cores ÷ (send {:.1} µs + {factor:.2} × claim {:.1} µs of CPU per message) = {shared:.0}/s; defaults reach {:.2} × it, spending {:.1} µs per message (this process {d_own:.1}, sink {d_sink:.1}, PostgreSQL {d_pg:.1})",
+        cores(),
+        t_own + t_sink,
+        r_own + r_pg,
+        per_s / shared,
+        d_own + d_sink + d_pg
     );
 
     // 4. Burst: `burst` reminders due at one instant T, drained by the defaults.
@@ -936,6 +1064,7 @@ async fn run(args: &Args, pool: &PgPool) -> anyhow::Result<String> {
         setup.elapsed()
     );
     let before = sink.distinct().await?;
+    let cpu_before = cpu(pool, Some(&sink)).await?;
     // How much of the burst was claimed ahead when it fell due.
     let probe = {
         let pool = pool.clone();
@@ -962,6 +1091,7 @@ async fn run(args: &Args, pool: &PgPool) -> anyhow::Result<String> {
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    let burst_cpu = cpu(pool, Some(&sink)).await?.sub(cpu_before);
     running.stop().await?;
     let rows: Vec<(Uuid, DateTime<Utc>)> = sqlx::query_as(
         "SELECT id, sent_at FROM outbox WHERE dedupe_key LIKE 'bench:burst:%' AND status = 'sent'",
@@ -982,6 +1112,13 @@ async fn run(args: &Args, pool: &PgPool) -> anyhow::Result<String> {
         percentile(&sent_ms, 50.0),
         percentile(&sent_ms, 100.0),
         burst_rate / per_s
+    );
+    println!(
+        "burst: {} (from the lead-in to the last result)",
+        burst_cpu.describe(
+            m,
+            lead as f64 / 1000.0 + percentile(&sent_ms, 100.0) / 1000.0
+        )
     );
     let st = sink.stats().await?;
     println!(

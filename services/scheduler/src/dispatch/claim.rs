@@ -20,6 +20,7 @@ impl Dispatcher {
     pub async fn claim(&self, now: DateTime<Utc>) -> Result<(Vec<Claimed>, DispatchReport), Error> {
         let mut report = DispatchReport::default();
         let mut tx = self.pool.begin().await?;
+        super::index_plans(&mut tx).await?;
         // Two index range scans, each stopping after `batch_size` rows: due rows in
         // (not_before, id) order (index `outbox_due_order`), and expired leases (crash
         // recovery). An OR of both in one scan made every claim sort the whole due set.

@@ -111,7 +111,7 @@ impl Dispatcher {
         done: &mut Vec<Done>,
         finish_batch: usize,
     ) -> Result<Vec<Finish>, Error> {
-        let mut conn = self.pool.acquire().await?;
+        let mut tx = self.pool.begin().await?;
         if let Ok(mut results) = results.try_lock() {
             while done.len() < finish_batch
                 && let Ok(d) = results.try_recv()
@@ -119,11 +119,14 @@ impl Dispatcher {
                 done.push(d);
             }
         }
-        record_attempts(&mut conn, &self.settings, &self.worker, done).await
+        super::index_plans(&mut tx).await?;
+        let finished = record_attempts(&mut tx, &self.settings, &self.worker, done).await?;
+        tx.commit().await?;
+        Ok(finished)
     }
 }
 
-/// Records a group of attempts in one statement (so one transaction): one `delivery_attempts` row each, and the
+/// Records a group of attempts in one statement: one `delivery_attempts` row each, and the
 /// outbox row settled with its lease cleared, fenced by the attempt number (and `sending`) so
 /// a worker whose lease was taken over cannot overwrite the new owner.
 async fn record_attempts(
@@ -183,10 +186,11 @@ async fn record_attempts(
     let dis_at: Vec<DateTime<Utc>> = disabling.iter().map(|(x, _)| x.finished_at).collect();
     let dis_reasons: Vec<&str> = disabling.iter().map(|(_, why)| *why).collect();
     let dis_by: Vec<Uuid> = disabling.iter().map(|(x, _)| x.claimed.id).collect();
-    // One statement per group, atomic as any statement is: the settled outbox rows, their
-    // attempt rows and any endpoint they disable, each array sent once, no BEGIN/COMMIT
-    // round trips. (Data-modifying CTEs all run, read or not.)
-    let updated: HashSet<Uuid> = sqlx::query_scalar!(
+    // One statement per group: the settled outbox rows, their attempt rows and any endpoint
+    // they disable, each array sent once. (Data-modifying CTEs all run, read or not.)
+    // Matched by (id, attempt): a stale attempt n of a row beside its attempt n + 1 in the
+    // same group must not count as settled.
+    let updated: HashSet<(Uuid, i32)> = sqlx::query!(
         r#"WITH u AS (
                SELECT * FROM UNNEST($1::uuid[], $2::int4[], $3::text[], $4::text[], $5::timestamptz[],
                                     $6::timestamptz[], $9::timestamptz[], $10::text[], $11::text[])
@@ -196,7 +200,7 @@ async fn record_attempts(
                       not_before = COALESCE(u.not_before, o.not_before),
                       sent_at = CASE WHEN u.status = $7 THEN u.sent_at ELSE o.sent_at END
                FROM u WHERE o.id = u.id AND o.attempts = u.attempt AND o.status = 'sending'
-               RETURNING o.id),
+               RETURNING o.id, o.attempts),
            logged AS (
                INSERT INTO delivery_attempts (outbox_id, attempt, worker, started_at, finished_at, outcome, detail)
                SELECT id, attempt, $8, started_at, sent_at, outcome, detail FROM u
@@ -205,7 +209,7 @@ async fn record_attempts(
                INSERT INTO endpoint_states (endpoint, disabled_at, reason, outbox_id)
                SELECT * FROM UNNEST($12::text[], $13::timestamptz[], $14::text[], $15::uuid[])
                ON CONFLICT (endpoint) DO NOTHING)
-           SELECT id AS "id!" FROM settled"#,
+           SELECT id AS "id!", attempts AS "attempts!" FROM settled"#,
         &ids,
         &attempts,
         &statuses as &[OutboxStatus],
@@ -225,13 +229,14 @@ async fn record_attempts(
     .fetch_all(&mut *conn)
     .await?
     .into_iter()
+    .map(|r| (r.id, r.attempts))
     .collect();
     let results = done
         .iter()
         .zip(&settled)
         .map(|(x, s)| {
             let c = &x.claimed;
-            if !updated.contains(&c.id) {
+            if !updated.contains(&(c.id, c.attempt)) {
                 tracing::warn!(outbox.id = %c.id, attempt = c.attempt, "lease was taken over by another worker before we finished");
                 return Finish::LostLease;
             }

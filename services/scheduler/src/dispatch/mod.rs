@@ -25,6 +25,23 @@ mod send;
 /// NOTIFY channel of the outbox trigger (migration 0009): rows were enqueued.
 pub const OUTBOX_CHANNEL: &str = "junheng_outbox";
 
+/// Run first in the dispatcher's transactions: plans that walk the outbox's indexes whatever
+/// the statistics say. A backlog is usually enqueued faster than autovacuum analyzes it; with
+/// statistics from when the table was small the planner sorted the whole backlog (spilling to
+/// disk, ~0.1 s per claim at 30,000 rows, since `FOR UPDATE` above a sort cannot stop early)
+/// and matched finished rows by sequential scans. Without sequential and bitmap scans the
+/// claim reads its index in order and stops at the batch. No JIT: a disabled plan node's
+/// penalty counts as cost, and compiling a claim took longer than running it.
+/// Transaction-local: the pool's other users keep the planner's own choices.
+pub const INDEX_PLANS: &str = "SELECT set_config('enable_seqscan', 'off', true), \
+     set_config('enable_bitmapscan', 'off', true), set_config('jit', 'off', true)";
+
+/// [`INDEX_PLANS`] for the transaction open on `conn`.
+async fn index_plans(conn: &mut sqlx::PgConnection) -> Result<(), Error> {
+    sqlx::query(INDEX_PLANS).execute(conn).await?;
+    Ok(())
+}
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
