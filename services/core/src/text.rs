@@ -41,7 +41,7 @@ pub mod notice {
 
     use super::date_zh;
     use crate::CampaignDefinition;
-    use crate::notice::NoticeKind;
+    use crate::notice_kind::NoticeKind;
 
     /// 关于昌乐县2020年标杆种子校拟定名单的公示, from a stored title ("…名单公示").
     pub fn heading(title: &str) -> String {

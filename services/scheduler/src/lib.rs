@@ -27,6 +27,7 @@ pub mod chart;
 pub mod config;
 pub mod dispatch;
 pub mod grpc;
+pub mod kind;
 pub mod lifecycle;
 pub mod metrics;
 pub mod outbox;
