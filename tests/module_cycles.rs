@@ -4,8 +4,10 @@
 //! module can be read, tested and moved without dragging its importers along.
 //!
 //! Checked on the source: a module is a file of `src/` (a directory with `mod.rs` is one
-//! module) or a `mod name { … }` block inside one; it depends on every `crate::name` it
-//! names in code (comments and `#[cfg(test)]` modules left out).
+//! module), a `mod name { … }` block inside one, or a file of `x/` beside `x.rs` (`x::name`);
+//! it depends on every `crate::name` (or child `crate::x::name`) it names in code, a name the
+//! crate root re-exports counting as its module (comments and `#[cfg(test)]` modules left
+//! out).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -160,22 +162,65 @@ fn named(code: &str) -> BTreeSet<String> {
                 out.insert(first);
             }
         } else {
-            out.insert(
-                rest.chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect(),
-            );
+            // `a`, or `a::b` (a child module, when the graph has it as a node).
+            let path: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+                .collect();
+            let mut parts = path.split("::");
+            let first = parts.next().unwrap_or_default().to_owned();
+            match parts.next().filter(|s| !s.is_empty()) {
+                Some(second) => out.insert(format!("{first}::{second}")),
+                None => out.insert(first),
+            };
+        }
+    }
+    out
+}
+
+/// The crate root's re-exports (`pub use module::{A, B}` in `lib.rs`): name → module, so
+/// `crate::A` counts as an edge to `module`.
+fn root_exports(src: &Path) -> BTreeMap<String, String> {
+    let lib = code_only(&std::fs::read_to_string(src.join("lib.rs")).unwrap_or_default());
+    let mut out = BTreeMap::new();
+    for stmt in lib.split(';') {
+        let Some(rest) = stmt.trim().strip_prefix("pub use ") else {
+            continue;
+        };
+        let Some((module, names)) = rest.split_once("::") else {
+            continue;
+        };
+        for name in names.trim_matches(|c| c == '{' || c == '}').split(',') {
+            let name = name.trim();
+            if !name.is_empty() {
+                out.insert(name.to_owned(), module.trim().to_owned());
+            }
         }
     }
     out
 }
 
 fn graph(src: &Path) -> Graph {
+    let exports = root_exports(src);
     let mut files: BTreeMap<String, String> = BTreeMap::new();
     for entry in std::fs::read_dir(src).unwrap() {
         let path = entry.unwrap().path();
         let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
-        if path.is_dir() {
+        if path.is_dir() && !path.join("mod.rs").exists() {
+            // `x.rs` with its child modules in `x/`: each child is a node `x::child`.
+            for f in std::fs::read_dir(&path).unwrap() {
+                let f = f.unwrap().path();
+                if f.extension().is_some_and(|e| e == "rs") {
+                    let child = f.file_stem().unwrap().to_string_lossy().into_owned();
+                    let mut text = std::fs::read_to_string(&f).unwrap();
+                    // `super::` in a child is its parent.
+                    if text.contains("super::") {
+                        text.push_str(&format!("\nuse crate::{stem};\n"));
+                    }
+                    files.insert(format!("{stem}::{child}"), text);
+                }
+            }
+        } else if path.is_dir() {
             let mut text = String::new();
             for f in std::fs::read_dir(&path).unwrap() {
                 let f = f.unwrap().path();
@@ -191,13 +236,21 @@ fn graph(src: &Path) -> Graph {
             files.insert(stem, std::fs::read_to_string(&path).unwrap());
         }
     }
-    let top: BTreeSet<String> = files.keys().cloned().collect();
+    let top: BTreeSet<String> = files
+        .keys()
+        .map(|k| k.split("::").next().unwrap().to_owned())
+        .collect();
+    let resolve = |deps: BTreeSet<String>| -> BTreeSet<String> {
+        deps.into_iter()
+            .map(|d| exports.get(&d).cloned().unwrap_or(d))
+            .collect()
+    };
     let mut g = Graph::new();
     for (name, text) in &files {
         let (own, inner) = split_modules(&code_only(text));
-        g.insert(name.clone(), named(&own));
+        g.insert(name.clone(), resolve(named(&own)));
         for (child, body) in inner {
-            let mut deps = named(&body);
+            let mut deps = resolve(named(&body));
             // `super::` inside a child is its parent file.
             if body.contains("super::") {
                 deps.insert(name.clone());
@@ -208,7 +261,16 @@ fn graph(src: &Path) -> Graph {
     // Only edges to the crate's own modules, never to oneself; a child counts as its own node.
     let nodes: BTreeSet<String> = g.keys().cloned().collect();
     for (name, deps) in g.iter_mut() {
-        deps.retain(|d| top.contains(d) && d != name && nodes.contains(d));
+        // `crate::a::b` is an edge to the child `a::b` where that is a node, else to `a`.
+        *deps = deps
+            .iter()
+            .map(|d| match d.split_once("::") {
+                Some(_) if nodes.contains(d) => d.clone(),
+                Some((first, _)) => first.to_owned(),
+                None => d.clone(),
+            })
+            .filter(|d| (top.contains(d) || d.contains("::")) && nodes.contains(d) && d != name)
+            .collect();
     }
     g
 }
@@ -293,7 +355,7 @@ fn the_check_finds_a_cycle() {
     let (own, inner) = split_modules(&code);
     assert_eq!(
         named(&own),
-        ["v", "x", "y"].into_iter().map(String::from).collect()
+        ["v::g", "x", "y"].into_iter().map(String::from).collect()
     );
     assert!(inner.is_empty());
 }
