@@ -7,13 +7,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::effects::{DeadlineRef, Effect, ObligationKind, Owner};
 use crate::error::RuleError;
 use crate::notice::{self, NoticeKind, NoticeWindow};
-use crate::phase::{OpenItem, PhaseKind, ResultsNoticeFacts};
+use crate::phase_kind::PhaseKind;
 use crate::role::Role;
 use crate::school::{CaseState, Ctx};
 use crate::scoring::{self, AcceptanceResult};
@@ -403,28 +402,17 @@ pub fn finalise_results(
     ResultsFinalised { results, effects }
 }
 
-/// The acceptance exit criteria: the results notice published, its period over, and every
-/// objection to it resolved.
-pub fn exit_items(notice: Option<ResultsNoticeFacts>, now: DateTime<Utc>) -> Vec<OpenItem> {
-    let Some(n) = notice else {
-        return vec![OpenItem::ResultsNoticeNotPublished];
-    };
-    let mut items = Vec::new();
-    if now < n.ends_at {
-        items.push(OpenItem::ResultsNoticeRunning(n.last_day));
-    }
-    if n.open_objections > 0 {
-        items.push(OpenItem::ResultsObjectionsUnresolved(n.open_objections));
-    }
-    items
-}
+/// The acceptance exit criteria (the results notice published, its period over, every
+/// objection to it resolved), kept with the other phases' in `exit_criteria`.
+pub use crate::exit_criteria::acceptance_items as exit_items;
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::definition::CampaignDefinition;
-    use crate::phase::{PhaseBoard, PhaseFacts, PhaseStatus};
+    use crate::phase::{PhaseBoard, PhaseFacts, PhaseStatus, ResultsNoticeFacts};
     use crate::role::Actor;
+    use chrono::{DateTime, Utc};
     use proptest::prelude::*;
 
     const CHANGLE: &str = include_str!("../../../deploy/campaigns/changle-2020.toml");

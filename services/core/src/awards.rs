@@ -4,66 +4,19 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use uuid::Uuid;
+
+pub use crate::award_class::AwardClass;
 
 use crate::definition::{
     AwardBasis, CampaignDefinition, ConsequenceRule, SeedWithoutPresentation, Subject,
 };
 use crate::effects::Effect;
 use crate::error::RuleError;
-use crate::phase::{OpenItem, PhaseKind};
+use crate::phase_kind::PhaseKind;
 use crate::school::{CaseState, Ctx};
 use crate::scoring::{AcceptanceResult, round2};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AwardClass {
-    Contribution,
-    Model,
-    Progress,
-    Compliance,
-    Veto,
-    /// No award (不予评定): the office withheld it, or a seed school never presented.
-    Withheld,
-}
-
-impl AwardClass {
-    pub const ALL: [AwardClass; 6] = [
-        AwardClass::Contribution,
-        AwardClass::Model,
-        AwardClass::Progress,
-        AwardClass::Compliance,
-        AwardClass::Veto,
-        AwardClass::Withheld,
-    ];
-
-    pub fn code(self) -> &'static str {
-        match self {
-            AwardClass::Contribution => "contribution",
-            AwardClass::Model => "model",
-            AwardClass::Progress => "progress",
-            AwardClass::Compliance => "compliance",
-            AwardClass::Veto => "veto",
-            AwardClass::Withheld => "withheld",
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            AwardClass::Contribution => "贡献校",
-            AwardClass::Model => "标兵校",
-            AwardClass::Progress => "进步校",
-            AwardClass::Compliance => "达标校",
-            AwardClass::Veto => "一票否决",
-            AwardClass::Withheld => "不予评定",
-        }
-    }
-
-    pub fn from_code(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|c| c.code() == s)
-    }
-}
 
 /// A class's title as the definition's `[publication.awards]` writes it (不予评定 has none).
 pub fn title(def: &CampaignDefinition, class: AwardClass) -> String {
@@ -580,14 +533,9 @@ pub fn confirm_awards(
     })
 }
 
-/// The awards exit criteria: the award list confirmed.
-pub fn exit_items(confirmed: bool) -> Vec<OpenItem> {
-    if confirmed {
-        Vec::new()
-    } else {
-        vec![OpenItem::AwardListNotConfirmed]
-    }
-}
+/// The awards exit criteria (the award list confirmed), kept with the other phases' in
+/// `exit_criteria`.
+pub use crate::exit_criteria::awards_items as exit_items;
 
 #[cfg(test)]
 mod tests {

@@ -178,7 +178,7 @@ impl Subject {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsequenceRule {
-    pub class: crate::awards::AwardClass,
+    pub class: crate::award_class::AwardClass,
     pub subject: Subject,
     /// A stable code other bureau systems filter on (ASCII snake case).
     pub kind: String,
@@ -190,7 +190,7 @@ pub struct ConsequenceRule {
 
 /// The plan's 三、结果运用, as data.
 pub fn plan_consequences() -> Vec<ConsequenceRule> {
-    use crate::awards::AwardClass as A;
+    use crate::award_class::AwardClass as A;
     let r = |class, subject, kind: &str, label: &str, until_year_end| ConsequenceRule {
         class,
         subject,

@@ -7,14 +7,17 @@
 //! It must not depend on tokio, sqlx, tonic, lettre or any proto type.
 
 pub mod acceptance;
+mod award_class;
 pub mod awards;
 pub mod calendar;
 pub mod definition;
 pub mod effects;
 pub mod error;
+mod exit_criteria;
 pub mod mentor;
 pub mod mentor_panel;
 pub mod notice;
+mod notice_kind;
 pub mod pairing;
 pub mod phase;
 mod phase_kind;

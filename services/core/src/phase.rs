@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use crate::exit_criteria::{PhaseFacts, ResultsNoticeFacts, open_items};
 pub use crate::phase_kind::{OpenItem, PhaseKind, PhaseStatus, RunningNotice, render};
 
 use crate::definition::CampaignDefinition;
@@ -27,35 +28,6 @@ pub struct PhaseState {
     pub milestones: BTreeMap<String, NaiveDate>,
     pub opened_at: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,
-}
-
-/// Facts the store counts so the rules can say what still blocks a phase.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PhaseFacts {
-    pub pending_applications: u64,
-    pub approved_awaiting_notice: u64,
-    /// Notices (other than the results notice) whose period has not ended.
-    pub running_notices: Vec<RunningNotice>,
-    pub open_objections: u64,
-    pub listed_schools: u64,
-    pub seed_schools: u64,
-    pub mentors_confirmed: bool,
-    /// Potential schools not yet in a 1+X group.
-    pub unpaired_potentials: u64,
-    /// Paired potential schools without a baseline.
-    pub baselines_missing: u64,
-    /// The results notice, once published.
-    pub results_notice: Option<ResultsNoticeFacts>,
-    pub awards_confirmed: bool,
-}
-
-/// The published results notice as the acceptance exit criteria see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ResultsNoticeFacts {
-    pub ends_at: DateTime<Utc>,
-    /// Its last day (公示期 end), as people read it.
-    pub last_day: chrono::NaiveDate,
-    pub open_objections: u64,
 }
 
 /// All five phases of one campaign.
@@ -378,58 +350,6 @@ fn require_office(actor: &Actor, action: &'static str) -> Result<(), RuleError> 
             role: actor.role,
         })
     }
-}
-
-/// The exit criteria: what still blocks completing `kind` at `now`. Empty exactly when the
-/// phase may complete.
-pub fn open_items(kind: PhaseKind, f: &PhaseFacts, now: DateTime<Utc>) -> Vec<OpenItem> {
-    let mut items = Vec::new();
-    let count = |items: &mut Vec<OpenItem>, n: u64, item: fn(u64) -> OpenItem| {
-        if n > 0 {
-            items.push(item(n));
-        }
-    };
-    match kind {
-        PhaseKind::SeedDesignation => {
-            count(
-                &mut items,
-                f.pending_applications,
-                OpenItem::ApplicationsAwaitingReview,
-            );
-            count(
-                &mut items,
-                f.approved_awaiting_notice,
-                OpenItem::ApprovedAwaitingNotice,
-            );
-            if !f.running_notices.is_empty() {
-                items.push(OpenItem::NoticesRunning(f.running_notices.clone()));
-            }
-            count(
-                &mut items,
-                f.open_objections,
-                OpenItem::ObjectionsUnresolved,
-            );
-            if f.listed_schools == 0 {
-                items.push(OpenItem::SeedListEmpty);
-            }
-        }
-        PhaseKind::MentorSelection => {
-            if !f.mentors_confirmed {
-                items.push(OpenItem::MentorListNotConfirmed);
-            }
-        }
-        PhaseKind::Pairing => {
-            count(
-                &mut items,
-                f.unpaired_potentials,
-                OpenItem::PotentialsNotPaired,
-            );
-            count(&mut items, f.baselines_missing, OpenItem::BaselinesMissing);
-        }
-        PhaseKind::Acceptance => items.extend(crate::acceptance::exit_items(f.results_notice, now)),
-        PhaseKind::Awards => items.extend(crate::awards::exit_items(f.awards_confirmed)),
-    }
-    items
 }
 
 /// A new campaign: every phase not open, and the `campaign.created` event naming the

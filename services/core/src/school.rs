@@ -8,11 +8,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::awards::AwardClass;
+use crate::award_class::AwardClass;
 use crate::definition::CampaignDefinition;
 use crate::effects::{DeadlineRef, Effect, ObligationKind, Owner};
 use crate::error::RuleError;
-use crate::notice::NoticeKind;
+use crate::notice_kind::NoticeKind;
 use crate::phase::{PhaseBoard, PhaseKind};
 use crate::role::{Actor, Role};
 

@@ -2,8 +2,9 @@
 //! any transport so the gRPC edge can wrap them one-to-one.
 
 use chrono::{DateTime, Utc};
-use junheng_core::Effect;
 use junheng_core::text::deadline_zh;
+use junheng_core::{Effect, Role};
+use junheng_store::notifications;
 use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -11,7 +12,7 @@ use uuid::Uuid;
 use crate::config::Settings;
 use crate::lifecycle::OutboxStatus;
 use crate::outbox::Kind;
-use crate::planning::{load_schools, open_obligations};
+use crate::planning::load_schools;
 use crate::schedule::{self, ObligationMessage, ObligationSchedule, QuietRules};
 use crate::{Error, recipients};
 
@@ -265,13 +266,13 @@ pub async fn preview(
         state: "planned".into(),
     };
     let schools = load_schools(&mut conn, campaign_id).await?;
-    for o in open_obligations(&mut conn, campaign_id).await? {
-        if settings.planning.skip_kinds.contains(&o.kind) {
+    for o in notifications::open_obligations(&mut conn, campaign_id).await? {
+        if settings.planning.skips(o.kind) {
             continue;
         }
         let owner = recipients::for_owner(
             settings,
-            &o.owner_role,
+            o.owner_role,
             o.owner_school.and_then(|id| schools.get(&id)),
         );
         let messages = ObligationSchedule::new(o.due_at, o.created_at, &def.reminders, tz);
@@ -282,13 +283,15 @@ pub async fn preview(
                 // The owner's copy and the office's, one per (recipient, endpoint).
                 ObligationMessage::Overdue(_) => {
                     let mut targets = owner.clone();
-                    targets.extend(recipients::for_role(settings, "office").into_iter().filter(
-                        |t| {
-                            !owner
-                                .iter()
-                                .any(|x| x.recipient == t.recipient && x.endpoint == t.endpoint)
-                        },
-                    ));
+                    targets.extend(
+                        recipients::for_role(settings, Role::Office)
+                            .into_iter()
+                            .filter(|t| {
+                                !owner
+                                    .iter()
+                                    .any(|x| x.recipient == t.recipient && x.endpoint == t.endpoint)
+                            }),
+                    );
                     (targets, None)
                 }
             };
@@ -297,10 +300,10 @@ pub async fn preview(
             }
         }
     }
-    let notices = sqlx::query!("SELECT title, ends_at FROM notices WHERE campaign_id = $1 AND ends_at > $2 AND ends_at <= $3", campaign_id, now, until).fetch_all(&mut *conn).await?;
+    let notices = notifications::notices_ending(&mut conn, campaign_id, now, until).await?;
     for n in notices {
         let subject = format!("{}（{}）", n.title, deadline_zh(n.ends_at, tz));
-        for t in recipients::for_role(settings, "office") {
+        for t in recipients::for_role(settings, Role::Office) {
             items.push(planned(n.ends_at, Kind::NoticeExpiry, &subject, t, None));
         }
     }
@@ -319,7 +322,7 @@ pub async fn preview(
         {
             continue;
         }
-        for t in recipients::for_role(settings, "office") {
+        for t in recipients::for_role(settings, Role::Office) {
             items.push(planned(at, Kind::DailyDigest, "每日汇总", t, None));
         }
     }

@@ -203,6 +203,14 @@ pub struct PlanningSettings {
     pub digests_enabled: bool,
 }
 
+impl PlanningSettings {
+    /// Whether obligations of `kind` get no messages (`skip_kinds` names kinds by their code;
+    /// a name no kind has skips nothing).
+    pub fn skips(&self, kind: junheng_core::effects::ObligationKind) -> bool {
+        self.skip_kinds.iter().any(|k| k == kind.code())
+    }
+}
+
 impl Default for PlanningSettings {
     fn default() -> Self {
         Self {

@@ -3,7 +3,8 @@
 //!
 //! It owns the outbox tables (`services/store/migrations/0002_scheduler.sql`) and reads the
 //! workflow's tables (campaigns, schools, obligations, notices, events, clock) without writing
-//! them; workflow actions (closing an ended notice) go through the workflow's gRPC API behind
+//! them, only through `junheng-store` (`notifications`, `summaries`, `campaigns`, `audit`,
+//! `clock`), so its own SQL names only its own tables (checked by `table_owners`); workflow actions (closing an ended notice) go through the workflow's gRPC API behind
 //! the [`workflow::Workflow`] trait. It never re-derives campaign rules: obligations are data.
 //!
 //! A [`Scheduler::tick`] is *plan* ([`planning`]) then *dispatch* ([`dispatch`]), at an explicit
@@ -26,6 +27,7 @@ pub mod chart;
 pub mod config;
 pub mod dispatch;
 pub mod grpc;
+pub mod kind;
 pub mod lifecycle;
 pub mod metrics;
 pub mod outbox;
@@ -33,6 +35,8 @@ pub mod planning;
 pub mod recipients;
 pub mod schedule;
 pub mod summary;
+#[cfg(test)]
+mod table_owners;
 pub mod workflow;
 
 use std::sync::Arc;

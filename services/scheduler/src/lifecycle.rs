@@ -25,6 +25,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use junheng_notify::Outcome;
+use junheng_store::obligations::ObligationStatus;
 use sqlx::Postgres;
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
@@ -166,18 +167,18 @@ pub struct ClaimFacts<'a> {
     pub endpoint: &'a str,
     pub not_before: DateTime<Utc>,
     /// The obligation the row was planned for, if any.
-    pub obligation: Option<ObligationFacts<'a>>,
+    pub obligation: Option<ObligationFacts>,
     /// Its endpoint is disabled (`endpoint_states`).
     pub endpoint_disabled: bool,
 }
 
 /// A row's obligation: the deadline it was planned for and the obligation as it is now.
 #[derive(Debug, Clone, Copy)]
-pub struct ObligationFacts<'a> {
+pub struct ObligationFacts {
     pub id: Uuid,
     pub planned_due_at: Option<DateTime<Utc>>,
     /// `None` when the obligation is gone.
-    pub status: Option<&'a str>,
+    pub status: Option<ObligationStatus>,
     pub due_at: Option<DateTime<Utc>>,
 }
 
@@ -230,8 +231,11 @@ pub fn triage(rows: &[ClaimFacts<'_>]) -> Vec<Claim> {
             let Some(ob) = r.obligation else {
                 return Claim::Send;
             };
-            if ob.status != Some("open") {
-                return Claim::Cancel(format!("obligation is {}", ob.status.unwrap_or("gone")));
+            if ob.status != Some(ObligationStatus::Open) {
+                return Claim::Cancel(format!(
+                    "obligation is {}",
+                    ob.status.map_or("gone", ObligationStatus::code)
+                ));
             }
             if ob.due_at != ob.planned_due_at {
                 return Claim::Cancel("deadline moved; re-planned".into());
@@ -667,9 +671,9 @@ mod tests {
         };
         let later = t0() + chrono::Duration::hours(1);
         let rows = [
-            facts(true, t0(), Some("open"), Some(due), false),
-            facts(true, later, Some("open"), Some(due), false),
-            facts(false, t0(), Some("open"), Some(due), false),
+            facts(true, t0(), Some(ObligationStatus::Open), Some(due), false),
+            facts(true, later, Some(ObligationStatus::Open), Some(due), false),
+            facts(false, t0(), Some(ObligationStatus::Open), Some(due), false),
         ];
         assert_eq!(
             triage(&rows),
@@ -680,7 +684,13 @@ mod tests {
             ]
         );
         assert_eq!(
-            triage(&[facts(true, t0(), Some("done"), Some(due), false)]),
+            triage(&[facts(
+                true,
+                t0(),
+                Some(ObligationStatus::Done),
+                Some(due),
+                false
+            )]),
             vec![Claim::Cancel("obligation is done".into())]
         );
         assert_eq!(
@@ -688,11 +698,17 @@ mod tests {
             vec![Claim::Cancel("obligation is gone".into())]
         );
         assert_eq!(
-            triage(&[facts(true, t0(), Some("open"), Some(later), false)]),
+            triage(&[facts(
+                true,
+                t0(),
+                Some(ObligationStatus::Open),
+                Some(later),
+                false
+            )]),
             vec![Claim::Cancel("deadline moved; re-planned".into())]
         );
         assert_eq!(
-            triage(&[facts(true, t0(), Some("done"), None, true)]),
+            triage(&[facts(true, t0(), Some(ObligationStatus::Done), None, true)]),
             vec![Claim::Park]
         );
     }
@@ -848,7 +864,7 @@ mod tests {
         ) {
             let due = t0() + chrono::Duration::days(10);
             let recipients = ["school:a", "role:office"];
-            let statuses = [Some("open"), Some("done"), None];
+            let statuses = [Some(ObligationStatus::Open), Some(ObligationStatus::Done), None];
             let facts: Vec<ClaimFacts<'_>> = rows
                 .iter()
                 .map(|&(ob, rcp, hours, reminder, st, disabled)| ClaimFacts {
@@ -873,7 +889,7 @@ mod tests {
                     prop_assert_eq!(c, &Claim::Park);
                     continue;
                 }
-                if ob.status != Some("open") {
+                if ob.status != Some(ObligationStatus::Open) {
                     prop_assert!(matches!(c, Claim::Cancel(_)));
                 }
                 if *c == Claim::Send && f.reminder {

@@ -7,11 +7,13 @@ use std::borrow::Cow;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use junheng_notify::templates::{ChannelKind, TemplateKind, render};
+use junheng_notify::templates::{ChannelKind, render};
 use junheng_notify::{Attachment, Endpoint, Message};
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use uuid::Uuid;
+
+pub use crate::kind::Kind;
 
 use crate::config::Settings;
 use crate::lifecycle::OutboxStatus;
@@ -95,31 +97,6 @@ impl Payload {
             }
             _ => Cow::Borrowed(ep),
         }
-    }
-}
-
-/// What a notification is about; `kind` is also the template name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Reminder,
-    Overdue,
-    NoticeExpiry,
-    PhaseSummary,
-    DailyDigest,
-}
-
-impl Kind {
-    pub fn template(self) -> TemplateKind {
-        match self {
-            Kind::Reminder => TemplateKind::Reminder,
-            Kind::Overdue => TemplateKind::Overdue,
-            Kind::NoticeExpiry => TemplateKind::NoticeExpiry,
-            Kind::PhaseSummary => TemplateKind::PhaseSummary,
-            Kind::DailyDigest => TemplateKind::DailyDigest,
-        }
-    }
-    pub fn code(self) -> &'static str {
-        self.template().name()
     }
 }
 

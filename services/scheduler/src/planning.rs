@@ -7,13 +7,15 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Utc};
-use junheng_core::CampaignDefinition;
+use junheng_core::effects::ObligationKind;
 use junheng_core::text::{date_zh, deadline_zh};
 use junheng_core::time::local_date;
+use junheng_core::{CampaignDefinition, Role};
 use junheng_store::audit::{self, Cursor};
 use junheng_store::campaigns::CampaignRow;
+use junheng_store::notifications::{self, open_obligations};
+use junheng_store::{PgConnection, PgPool, StoreError};
 use serde_json::json;
-use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::Error;
@@ -40,46 +42,13 @@ pub struct Planner {
     workflow: Arc<dyn Workflow>,
 }
 
-/// An open obligation as the planner needs it.
-#[derive(Debug, Clone)]
-pub struct OpenObligation {
-    pub id: Uuid,
-    pub kind: String,
-    pub school_id: Option<Uuid>,
-    pub owner_role: String,
-    pub owner_school: Option<Uuid>,
-    pub due_at: DateTime<Utc>,
-    pub subject: String,
-    pub created_at: DateTime<Utc>,
-    /// The `traceparent` of the call that opened it: its reminders continue that trace.
-    pub trace_context: Option<String>,
-}
-
-pub(crate) async fn open_obligations(
-    conn: &mut PgConnection,
-    campaign: Uuid,
-) -> Result<Vec<OpenObligation>, sqlx::Error> {
-    sqlx::query_as!(
-        OpenObligation,
-        r#"SELECT id, kind, school_id, owner_role, owner_school, due_at, subject, created_at, trace_context
-           FROM obligations WHERE campaign_id = $1 AND status = 'open' ORDER BY due_at, id"#,
-        campaign
-    )
-    .fetch_all(&mut *conn)
-    .await
-}
-
+/// The campaign's schools as recipients, by id.
 pub(crate) async fn load_schools(
     conn: &mut PgConnection,
     campaign: Uuid,
-) -> Result<HashMap<Uuid, SchoolInfo>, sqlx::Error> {
-    let rows = sqlx::query!(
-        "SELECT id, name, contacts FROM schools WHERE campaign_id = $1",
-        campaign
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(rows
+) -> Result<HashMap<Uuid, SchoolInfo>, StoreError> {
+    Ok(notifications::school_contacts(conn, campaign)
+        .await?
         .into_iter()
         .map(|r| (r.id, SchoolInfo::new(r.id, r.name, &r.contacts)))
         .collect())
@@ -96,6 +65,11 @@ impl Planner {
             .urgent_kinds
             .iter()
             .any(|k| k == kind.code())
+    }
+
+    /// Obligations of this kind get no messages (`planning.skip_kinds`).
+    fn skipped(&self, kind: ObligationKind) -> bool {
+        self.settings.planning.skips(kind)
     }
 
     /// Plans everything that is due at `now`, for every campaign.
@@ -153,14 +127,11 @@ impl Planner {
         let mut conn = pool.acquire().await?;
         let obligations = open_obligations(&mut conn, campaign).await?;
         let mut rows: Vec<NewRow> = Vec::new();
-        for o in obligations
-            .iter()
-            .filter(|o| !self.settings.planning.skip_kinds.contains(&o.kind))
-        {
+        for o in obligations.iter().filter(|o| !self.skipped(o.kind)) {
             let owner_school = o.owner_school.and_then(|id| schools.get(&id));
-            let owner_targets = recipients::for_owner(&self.settings, &o.owner_role, owner_school);
+            let owner_targets = recipients::for_owner(&self.settings, o.owner_role, owner_school);
             let mut ctx = json!({"subject": o.subject, "due": deadline_zh(o.due_at, tz)});
-            if o.owner_role == "office" {
+            if o.owner_role == Role::Office {
                 // The office is not told to contact the bureau about its own item.
                 ctx["office_owned"] = json!(true);
             }
@@ -219,12 +190,12 @@ impl Planner {
                         let late_party = owner_targets
                             .first()
                             .map(|t| t.display.clone())
-                            .unwrap_or_else(|| recipients::role_display(&o.owner_role).into());
+                            .unwrap_or_else(|| recipients::role_display(o.owner_role).into());
                         // The office copy names the party that is late ("昌乐二中的…已于…截止"); the
                         // party's own copy addresses it. Keys are per recipient, so splitting the two
                         // copies keeps one row per (deadline, recipient, endpoint).
                         let office_targets: Vec<Target> =
-                            recipients::for_role(&self.settings, "office")
+                            recipients::for_role(&self.settings, Role::Office)
                                 .into_iter()
                                 .filter(|t| {
                                     !owner_targets.iter().any(|x| {
@@ -281,16 +252,25 @@ impl Planner {
     ) -> Result<(), Error> {
         let tz = def.tz();
         let mut conn = pool.acquire().await?;
-        let notices = sqlx::query!(
-            r#"SELECT n.id, n.title, n.ends_at, n.closed_at, n.trace_context
-               FROM notices n LEFT JOIN notice_expiries e ON e.notice_id = n.id
-               WHERE n.campaign_id = $1 AND n.ends_at <= $2 AND e.closed_at IS NULL
-               ORDER BY n.ends_at, n.id"#,
-            campaign,
-            now
-        )
-        .fetch_all(&mut *conn)
-        .await?;
+        // Ended notices whose expiry is not settled yet (announced and closed).
+        let ended = notifications::ended_notices(&mut conn, campaign, now).await?;
+        let ids: Vec<Uuid> = ended.iter().map(|n| n.id).collect();
+        let settled: HashSet<Uuid> = if ids.is_empty() {
+            HashSet::new()
+        } else {
+            sqlx::query_scalar!(
+                "SELECT notice_id FROM notice_expiries WHERE notice_id = ANY($1) AND closed_at IS NOT NULL",
+                &ids
+            )
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .collect()
+        };
+        let notices: Vec<_> = ended
+            .into_iter()
+            .filter(|n| !settled.contains(&n.id))
+            .collect();
         // What each notice published (kind, first and last day), for the office copy's 公示
         // parts; read once per pass, only when a notice ended.
         let published: HashMap<Uuid, junheng_store::seed::NoticeRow> = if notices.is_empty() {
@@ -355,7 +335,7 @@ impl Planner {
             let mut rows = outbox::rows_for(
                 &self.settings,
                 &office,
-                &recipients::for_role(&self.settings, "office"),
+                &recipients::for_role(&self.settings, Role::Office),
                 now,
             )?;
             let mut seen = HashSet::new();
@@ -482,9 +462,7 @@ impl Planner {
             let items: Vec<serde_json::Value> = open_obligations(&mut tx, c.id)
                 .await?
                 .into_iter()
-                .filter(|o| {
-                    o.due_at <= horizon && !self.settings.planning.skip_kinds.contains(&o.kind)
-                })
+                .filter(|o| o.due_at <= horizon && !self.skipped(o.kind))
                 .take(50)
                 .map(|o| {
                     let mut item = json!({"title": o.subject, "due": deadline_zh(o.due_at, tz)});
@@ -513,7 +491,7 @@ impl Planner {
             let rows = outbox::rows_for(
                 &self.settings,
                 &occurrence,
-                &recipients::for_role(&self.settings, "office"),
+                &recipients::for_role(&self.settings, Role::Office),
                 now,
             )?;
             report.planned += outbox::insert(&mut tx, &rows, now).await?;
@@ -575,7 +553,7 @@ impl Planner {
                 let rows = outbox::rows_for(
                     &self.settings,
                     &occurrence,
-                    &recipients::for_role(&self.settings, "leader"),
+                    &recipients::for_role(&self.settings, Role::Leader),
                     now,
                 )?;
                 report.planned += outbox::insert(&mut tx, &rows, now).await?;

@@ -1,6 +1,7 @@
 //! Who receives a notification, on which endpoints. Pure: configuration and school contacts in,
 //! delivery targets out.
 
+use junheng_core::Role;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -48,27 +49,28 @@ impl SchoolInfo {
     }
 }
 
-pub fn role_display(role: &str) -> &'static str {
+/// How a message names everyone holding `role`.
+pub fn role_display(role: Role) -> &'static str {
     match role {
-        "office" => "县教育局督导室",
-        "leader" => "局领导",
-        "department" => "业务科室",
-        "panel" => "验收组",
-        "school" => "学校",
-        _ => "相关人员",
+        Role::Office => "县教育局督导室",
+        Role::Leader => "局领导",
+        Role::Department => "业务科室",
+        Role::Panel => "验收组",
+        Role::School => "学校",
+        Role::Scheduler => "相关人员",
     }
 }
 
-/// Targets for everyone holding `role`.
-pub fn for_role(settings: &Settings, role: &str) -> Vec<Target> {
+/// Targets for everyone holding `role` (the configured `recipients`; schools are reached one
+/// by one through [`for_school`], so `school` has no role-wide targets).
+pub fn for_role(settings: &Settings, role: Role) -> Vec<Target> {
     let list = match role {
-        "office" => &settings.recipients.office,
-        "leader" | "leadership" => &settings.recipients.leadership,
-        "department" => &settings.recipients.department,
-        "panel" => &settings.recipients.panel,
-        _ => return Vec::new(),
+        Role::Office => &settings.recipients.office,
+        Role::Leader => &settings.recipients.leadership,
+        Role::Department => &settings.recipients.department,
+        Role::Panel => &settings.recipients.panel,
+        Role::School | Role::Scheduler => return Vec::new(),
     };
-    let role = if role == "leadership" { "leader" } else { role };
     list.iter()
         .map(|ep| Target {
             recipient: format!("role:{role}"),
@@ -148,11 +150,11 @@ pub fn for_school(settings: &Settings, school: &SchoolInfo) -> Vec<Target> {
 /// Targets for an obligation's owner.
 pub fn for_owner(
     settings: &Settings,
-    owner_role: &str,
+    owner_role: Role,
     owner_school: Option<&SchoolInfo>,
 ) -> Vec<Target> {
     match (owner_role, owner_school) {
-        ("school", Some(s)) => for_school(settings, s),
+        (Role::School, Some(s)) => for_school(settings, s),
         (role, _) => for_role(settings, role),
     }
 }
@@ -206,7 +208,7 @@ mod tests {
             t[2].to.as_deref(),
             Some(&["wang@example.cn".to_string(), "li@example.cn".to_string()][..])
         );
-        let office = for_role(&s, "office");
+        let office = for_role(&s, Role::Office);
         assert_eq!(
             office
                 .iter()

@@ -2,7 +2,7 @@
 //! fall ([`ObligationSchedule`], read alike by the planner and the preview), when a chat
 //! message may leave (quiet hours, non-working days, Feishu's peak minutes), when the digest
 //! runs, when a message counts as late. No I/O and no clock reads: every function takes the
-//! instants it needs. The I/O side is [`crate::planning`].
+//! instants it needs. The I/O side is the planner (`planning`).
 
 use std::str::FromStr;
 
@@ -13,7 +13,7 @@ use junheng_core::calendar::WorkCalendar;
 use junheng_core::definition::Reminders;
 use junheng_core::time::{local_date, local_instant};
 
-use crate::outbox::Kind;
+use crate::kind::Kind;
 
 /// One planned reminder of an obligation: `offset_days` before its last day, at `at`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use junheng_core::text::deadline_zh;
 use junheng_core::{CampaignDefinition, CaseState, PhaseBoard, PhaseKind, PhaseStatus};
+use junheng_store::{PgConnection, StoreError, summaries};
 use serde_json::{Value, json};
-use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::chart;
@@ -52,12 +52,6 @@ fn escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-fn state_label(code: &str) -> String {
-    CaseState::from_code(code)
-        .map(|s| s.label().to_owned())
-        .unwrap_or_else(|| code.to_owned())
-}
-
 /// Gathers the facts for the summary of `phase` as of `now`.
 pub async fn build(
     conn: &mut PgConnection,
@@ -66,32 +60,27 @@ pub async fn build(
     def: &CampaignDefinition,
     phase: &str,
     now: DateTime<Utc>,
-) -> Result<Summary, sqlx::Error> {
+) -> Result<Summary, StoreError> {
     let tz: Tz = def.tz();
-    let schools = sqlx::query!(
-        "SELECT id, name, state FROM schools WHERE campaign_id = $1 ORDER BY code",
-        campaign_id
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut states: Vec<(String, Vec<String>)> = Vec::new();
+    let schools = summaries::school_states(conn, campaign_id).await?;
+    let mut states: Vec<(CaseState, Vec<String>)> = Vec::new();
     for s in &schools {
         match states.iter_mut().find(|(st, _)| *st == s.state) {
             Some((_, names)) => names.push(s.name.clone()),
-            None => states.push((s.state.clone(), vec![s.name.clone()])),
+            None => states.push((s.state, vec![s.name.clone()])),
         }
     }
     // Order by the state machine's order, so the chart reads the same every time.
-    let order = |code: &str| {
+    let order = |state: CaseState| {
         CaseState::ALL
             .iter()
-            .position(|s| s.code() == code)
+            .position(|s| *s == state)
             .unwrap_or(usize::MAX)
     };
-    states.sort_by_key(|(st, _)| order(st));
+    states.sort_by_key(|(st, _)| order(*st));
     let counts: Vec<Value> = states
         .iter()
-        .map(|(st, names)| json!({"state": state_label(st), "count": names.len()}))
+        .map(|(st, names)| json!({"state": st.label(), "count": names.len()}))
         .collect();
     let lists: Vec<Value> = states
         .iter()
@@ -100,22 +89,11 @@ pub async fn build(
             if names.len() > 50 {
                 items.push(format!("等 {} 所", names.len()));
             }
-            json!({"name": format!("{}名单", state_label(st)), "items": items})
+            json!({"name": format!("{}名单", st.label()), "items": items})
         })
         .collect();
 
-    let late_rows = sqlx::query!(
-        r#"SELECT s.name AS "school?", o.subject, o.due_at, o.closed_at, o.status
-           FROM obligations o LEFT JOIN schools s ON s.id = o.school_id
-           WHERE o.campaign_id = $1 AND ((o.status = 'done' AND o.closed_at > o.due_at) OR (o.status = 'open' AND o.due_at < $2))
-             -- A notice can only be closed once it has ended: closing it is never "late".
-             AND NOT (o.kind = 'close_notice' AND o.status = 'done')
-           ORDER BY o.due_at, o.id LIMIT 100"#,
-        campaign_id,
-        now
-    )
-    .fetch_all(&mut *conn)
-    .await?;
+    let late_rows = summaries::late_items(conn, campaign_id, now).await?;
     let late: Vec<Value> = late_rows
         .iter()
         .map(|r| {
@@ -135,15 +113,7 @@ pub async fn build(
             }
         }
     }
-    let upcoming = sqlx::query!(
-        r#"SELECT subject, min(due_at) AS "due!" FROM obligations
-           WHERE campaign_id = $1 AND status = 'open' AND due_at > $2 GROUP BY subject ORDER BY 2 LIMIT 5"#,
-        campaign_id,
-        now
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    next.extend(upcoming.into_iter().map(|r| (r.due, r.subject)));
+    next.extend(summaries::next_deadlines(conn, campaign_id, now).await?);
     next.retain(|(t, _)| *t > now);
     next.sort();
     next.truncate(6);
@@ -167,10 +137,10 @@ pub async fn build(
     });
     let values: Vec<u64> = states.iter().map(|(_, n)| n.len() as u64).collect();
     let chart_png = chart::bar_chart_png(&values, 480, 240)
-        .map_err(|e| sqlx::Error::Protocol(format!("chart: {e}")))?;
+        .map_err(|e| StoreError::Corrupt(format!("chart: {e}")))?;
     let legend = states
         .iter()
-        .map(|(st, n)| (state_label(st), n.len() as u64))
+        .map(|(st, n)| (st.label().to_owned(), n.len() as u64))
         .collect();
     Ok(Summary {
         ctx,
@@ -204,22 +174,9 @@ pub fn statistics(rows: &[(&str, Vec<f64>)]) -> Vec<Value> {
 async fn score_statistics(
     conn: &mut PgConnection,
     campaign_id: Uuid,
-) -> Result<Vec<Value>, sqlx::Error> {
-    let baselines: Vec<f64> = sqlx::query_scalar!(
-        r#"SELECT avg(v.value::double precision) AS "mean!"
-           FROM baselines b, jsonb_each_text(b.scores) v
-           WHERE b.campaign_id = $1 GROUP BY b.school_id"#,
-        campaign_id
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let finals: Vec<f64> = sqlx::query_scalar!(
-        r#"SELECT (result->>'final_score')::double precision AS "final!"
-           FROM results WHERE campaign_id = $1 AND result ? 'final_score'"#,
-        campaign_id
-    )
-    .fetch_all(&mut *conn)
-    .await?;
+) -> Result<Vec<Value>, StoreError> {
+    let baselines = summaries::baseline_means(conn, campaign_id).await?;
+    let finals = summaries::final_scores(conn, campaign_id).await?;
     Ok(statistics(&[
         ("结对帮扶阶段基线分", baselines),
         ("验收评估阶段综合得分", finals),

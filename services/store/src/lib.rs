@@ -12,10 +12,12 @@ pub mod clock;
 pub mod idempotency;
 pub mod mentor;
 pub mod metrics;
+pub mod notifications;
 pub mod obligations;
 pub mod phases;
 pub mod schools;
 pub mod seed;
+pub mod summaries;
 pub mod tokens;
 pub mod web_sessions;
 

@@ -6,7 +6,9 @@ use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::{Result, StoreError};
+use junheng_core::role::Role;
+
+use crate::{Result, StoreError, decode};
 
 /// A token to insert.
 #[derive(Debug, Clone, Default)]
@@ -31,7 +33,7 @@ pub struct TokenInfo {
     pub id: Uuid,
     pub actor: String,
     pub name: String,
-    pub role: String,
+    pub role: Role,
     pub school_id: Option<Uuid>,
     pub campaigns: Option<Vec<Uuid>>,
     pub expires_at: Option<DateTime<Utc>>,
@@ -39,6 +41,41 @@ pub struct TokenInfo {
     pub demo: bool,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A `tokens` row as fetched, before its role is read.
+struct TokenRec {
+    id: Uuid,
+    actor: String,
+    name: String,
+    role: String,
+    school_id: Option<Uuid>,
+    campaigns: Option<Vec<Uuid>>,
+    expires_at: Option<DateTime<Utc>>,
+    issued_by: Option<String>,
+    demo: bool,
+    created_at: DateTime<Utc>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<TokenRec> for TokenInfo {
+    type Error = StoreError;
+
+    fn try_from(r: TokenRec) -> Result<Self> {
+        Ok(TokenInfo {
+            role: decode("tokens.role", &r.role, Role::from_code)?,
+            id: r.id,
+            actor: r.actor,
+            name: r.name,
+            school_id: r.school_id,
+            campaigns: r.campaigns,
+            expires_at: r.expires_at,
+            issued_by: r.issued_by,
+            demo: r.demo,
+            created_at: r.created_at,
+            revoked_at: r.revoked_at,
+        })
+    }
 }
 
 impl TokenInfo {
@@ -53,7 +90,7 @@ impl TokenInfo {
             "token_id": self.id,
             "actor": self.actor,
             "name": self.name,
-            "role": self.role,
+            "role": self.role.code(),
             "school_id": self.school_id,
             "campaigns": self.campaigns,
             "expires_at": self.expires_at,
@@ -91,36 +128,43 @@ pub async fn insert(conn: &mut PgConnection, token: &str, row: &TokenRow) -> Res
 
 /// The token with this secret, live or not (the caller decides what revoked or expired means).
 pub async fn find(conn: &mut PgConnection, token: &str) -> Result<Option<TokenInfo>> {
-    Ok(sqlx::query_as!(
-        TokenInfo,
+    sqlx::query_as!(
+        TokenRec,
         "SELECT id, actor, name, role, school_id, campaigns, expires_at, issued_by, demo, created_at, revoked_at
          FROM tokens WHERE sha256 = $1",
         digest(token)
     )
     .fetch_optional(&mut *conn)
-    .await?)
+    .await?
+    .map(TokenInfo::try_from)
+    .transpose()
 }
 
 pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<TokenInfo>> {
-    Ok(sqlx::query_as!(
-        TokenInfo,
+    sqlx::query_as!(
+        TokenRec,
         "SELECT id, actor, name, role, school_id, campaigns, expires_at, issued_by, demo, created_at, revoked_at
          FROM tokens WHERE id = $1",
         id
     )
     .fetch_optional(&mut *conn)
-    .await?)
+    .await?
+    .map(TokenInfo::try_from)
+    .transpose()
 }
 
 /// Every token, oldest first.
 pub async fn list(conn: &mut PgConnection) -> Result<Vec<TokenInfo>> {
-    Ok(sqlx::query_as!(
-        TokenInfo,
+    sqlx::query_as!(
+        TokenRec,
         "SELECT id, actor, name, role, school_id, campaigns, expires_at, issued_by, demo, created_at, revoked_at
          FROM tokens ORDER BY created_at, actor"
     )
     .fetch_all(&mut *conn)
-    .await?)
+    .await?
+    .into_iter()
+    .map(TokenInfo::try_from)
+    .collect()
 }
 
 /// Revokes a token at `at` (a second revocation keeps the first instant).

@@ -45,6 +45,34 @@ impl Violations {
         }
     }
 
+    /// A panel's members (the phase-2 mentor panel, the phase-4 acceptance panel): at least
+    /// one; each with an actor and a name of at most 100 characters, no actor listed twice.
+    /// `fields` gives a member's actor and name; `member` reads the rest of member `i` (its
+    /// affiliation, …; fields `members[i].…`) and builds it from the checked actor and name.
+    pub fn panel_members<M, T>(
+        &mut self,
+        members: &[M],
+        fields: impl Fn(&M) -> (&str, &str),
+        mut member: impl FnMut(&mut Self, usize, &M, String, String) -> T,
+    ) -> Vec<T> {
+        if members.is_empty() {
+            self.add("members", "at least one panel member");
+        }
+        let mut out = Vec::with_capacity(members.len());
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, m) in members.iter().enumerate() {
+            let (actor, name) = fields(m);
+            let actor = self.text(&format!("members[{i}].actor"), actor, 100);
+            let name = self.text(&format!("members[{i}].name"), name, 100);
+            let fresh = seen.insert(actor.clone());
+            out.push(member(self, i, m, actor, name));
+            if !fresh {
+                self.add(format!("members[{i}].actor"), "listed twice");
+            }
+        }
+        out
+    }
+
     pub fn finish(self) -> AppResult<()> {
         Ok(self.0.finish()?)
     }

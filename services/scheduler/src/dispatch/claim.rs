@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use junheng_store::notifications;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -37,10 +38,8 @@ impl Dispatcher {
                c AS (SELECT * FROM due UNION ALL SELECT * FROM leased)
                SELECT c.id AS "id!", c.endpoint AS "endpoint!", c.kind AS "kind!", c.recipient AS "recipient!",
                       c.attempts AS "attempts!", c.payload::text AS "payload!", c.obligation_id, c.planned_due_at,
-                      c.not_before AS "not_before!", ob.status AS "ob_status?", ob.due_at AS "ob_due?",
-                      es.reason AS "disabled?", c.trace_context
-               FROM c LEFT JOIN obligations ob ON ob.id = c.obligation_id
-                      LEFT JOIN endpoint_states es ON es.endpoint = c.endpoint
+                      c.not_before AS "not_before!", es.reason AS "disabled?", c.trace_context
+               FROM c LEFT JOIN endpoint_states es ON es.endpoint = c.endpoint
                ORDER BY c.not_before, c.id"#,
             now,
             self.settings.dispatch.batch_size,
@@ -49,6 +48,12 @@ impl Dispatcher {
         )
         .fetch_all(&mut *tx)
         .await?;
+        // The obligations the rows were planned for, as they are now (the workflow's table,
+        // read through the store).
+        let mut obligation_ids: Vec<Uuid> = rows.iter().filter_map(|r| r.obligation_id).collect();
+        obligation_ids.sort_unstable();
+        obligation_ids.dedup();
+        let obligations = notifications::obligations_now(&mut tx, &obligation_ids).await?;
 
         let facts: Vec<ClaimFacts<'_>> = rows
             .iter()
@@ -57,11 +62,14 @@ impl Dispatcher {
                 recipient: &r.recipient,
                 endpoint: &r.endpoint,
                 not_before: r.not_before,
-                obligation: r.obligation_id.map(|id| ObligationFacts {
-                    id,
-                    planned_due_at: r.planned_due_at,
-                    status: r.ob_status.as_deref(),
-                    due_at: r.ob_due,
+                obligation: r.obligation_id.map(|id| {
+                    let now = obligations.get(&id);
+                    ObligationFacts {
+                        id,
+                        planned_due_at: r.planned_due_at,
+                        status: now.map(|o| o.status),
+                        due_at: now.map(|o| o.due_at),
+                    }
                 }),
                 endpoint_disabled: r.disabled.is_some(),
             })

@@ -10,6 +10,8 @@ use tracing::Instrument;
 use chrono::{DateTime, Utc};
 use futures::StreamExt as _;
 use junheng_notify::{Outcome, Sender};
+use junheng_store::notifications;
+use junheng_store::obligations::ObligationStatus;
 use tokio::sync::OwnedSemaphorePermit;
 use uuid::Uuid;
 
@@ -155,18 +157,28 @@ impl Dispatcher {
             return run;
         }
         // Read-only and one lookup per obligation: it runs just before the burst's instant.
-        let stale = sqlx::query!(
-            r#"SELECT u.id AS "id!", u.due FROM UNNEST($1::uuid[], $2::timestamptz[]) AS u(id, due)
-               WHERE NOT EXISTS (SELECT 1 FROM obligations ob
-                                 WHERE ob.id = u.id AND ob.status = 'open' AND ob.due_at = u.due)"#,
-            &obligations,
-            &dues as &[Option<DateTime<Utc>>]
-        )
-        .fetch_all(&self.pool)
+        let stale = async {
+            let mut conn = self.pool.acquire().await?;
+            let now = notifications::obligations_now(&mut conn, &obligations).await?;
+            // Stale unless the obligation is still open with the deadline the row was planned
+            // for.
+            Ok::<_, junheng_store::StoreError>(
+                obligations
+                    .iter()
+                    .zip(&dues)
+                    .filter(|(id, due)| {
+                        !now.get(id).is_some_and(|o| {
+                            o.status == ObligationStatus::Open && Some(o.due_at) == **due
+                        })
+                    })
+                    .map(|(id, due)| (*id, *due))
+                    .collect::<Vec<_>>(),
+            )
+        }
         .await;
         let stale: HashSet<(Uuid, Option<DateTime<Utc>>)> = match stale {
             Ok(stale) if stale.is_empty() => return run,
-            Ok(stale) => stale.into_iter().map(|r| (r.id, r.due)).collect(),
+            Ok(stale) => stale.into_iter().collect(),
             Err(e) => {
                 // Those rows are not sent now: they keep their lease and are claimed (and
                 // re-checked) again when it ends. The rest of the run goes out.

@@ -1,8 +1,6 @@
 //! AcceptanceService: phase 4 — the panel, report and on-site scores with recusal, aggregated
 //! results, the results notice. Parses, calls `app::acceptance`, maps to proto.
 
-use std::collections::BTreeSet;
-
 use junheng_core::Role;
 use junheng_core::acceptance::{Affiliation, PanelMember};
 use junheng_proto::v1 as pb;
@@ -84,49 +82,43 @@ impl TryFrom<&pb::FormPanelRequest> for FormPanel {
     fn try_from(req: &pb::FormPanelRequest) -> Result<Self, AppError> {
         let mut v = Violations::default();
         let campaign = v.uuid("campaign_id", &req.campaign_id);
-        if req.members.is_empty() {
-            v.add("members", "at least one panel member");
-        }
-        let mut members = Vec::new();
-        let mut seen = BTreeSet::new();
-        for (i, m) in req.members.iter().enumerate() {
-            let actor = v.text(&format!("members[{i}].actor"), &m.actor, 100);
-            let name = v.text(&format!("members[{i}].name"), &m.name, 100);
-            let affiliation = match pb::Affiliation::try_from(m.affiliation) {
-                Ok(pb::Affiliation::MentorSchool) => Affiliation::MentorSchool(v.uuid(
-                    &format!("members[{i}].mentor_school_id"),
-                    &m.mentor_school_id,
-                )),
-                Ok(a @ (pb::Affiliation::Department | pb::Affiliation::HighSchool)) => {
-                    if !m.mentor_school_id.is_empty() {
+        let members = v.panel_members(
+            &req.members,
+            |m| (m.actor.as_str(), m.name.as_str()),
+            |v, i, m, actor, name| {
+                let affiliation = match pb::Affiliation::try_from(m.affiliation) {
+                    Ok(pb::Affiliation::MentorSchool) => Affiliation::MentorSchool(v.uuid(
+                        &format!("members[{i}].mentor_school_id"),
+                        &m.mentor_school_id,
+                    )),
+                    Ok(a @ (pb::Affiliation::Department | pb::Affiliation::HighSchool)) => {
+                        if !m.mentor_school_id.is_empty() {
+                            v.add(
+                                format!("members[{i}].mentor_school_id"),
+                                "only for AFFILIATION_MENTOR_SCHOOL",
+                            );
+                        }
+                        if a == pb::Affiliation::Department {
+                            Affiliation::Department
+                        } else {
+                            Affiliation::HighSchool
+                        }
+                    }
+                    Ok(pb::Affiliation::Unspecified) | Err(_) => {
                         v.add(
-                            format!("members[{i}].mentor_school_id"),
-                            "only for AFFILIATION_MENTOR_SCHOOL",
+                            format!("members[{i}].affiliation"),
+                            "must be AFFILIATION_DEPARTMENT, AFFILIATION_HIGH_SCHOOL or AFFILIATION_MENTOR_SCHOOL",
                         );
-                    }
-                    if a == pb::Affiliation::Department {
                         Affiliation::Department
-                    } else {
-                        Affiliation::HighSchool
                     }
+                };
+                PanelMember {
+                    actor,
+                    name,
+                    affiliation,
                 }
-                Ok(pb::Affiliation::Unspecified) | Err(_) => {
-                    v.add(
-                        format!("members[{i}].affiliation"),
-                        "must be AFFILIATION_DEPARTMENT, AFFILIATION_HIGH_SCHOOL or AFFILIATION_MENTOR_SCHOOL",
-                    );
-                    Affiliation::Department
-                }
-            };
-            if !seen.insert(actor.clone()) {
-                v.add(format!("members[{i}].actor"), "listed twice");
-            }
-            members.push(PanelMember {
-                actor,
-                name,
-                affiliation,
-            });
-        }
+            },
+        );
         v.finish()?;
         Ok(FormPanel { campaign, members })
     }

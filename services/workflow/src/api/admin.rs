@@ -219,7 +219,7 @@ fn token_to_pb(t: &TokenInfo, now: chrono::DateTime<chrono::Utc>) -> pb::TokenIn
         token_id: t.id.to_string(),
         actor: t.actor.clone(),
         name: t.name.clone(),
-        role: Role::from_code(&t.role).map(role_to_pb).unwrap_or_default() as i32,
+        role: role_to_pb(t.role) as i32,
         school_id: t.school_id.map(|s| s.to_string()).unwrap_or_default(),
         campaign_ids: t
             .campaigns

@@ -1,7 +1,7 @@
 //! MentorService: phase 2 — presentations and practices, panel ratings, the mentor rule, the
 //! mentor list and the practice collection. Parses, calls `app::mentor`, maps to proto.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use junheng_core::Role;
 use junheng_core::acceptance::Affiliation;
@@ -89,37 +89,31 @@ impl TryFrom<&pb::FormMentorPanelRequest> for FormMentorPanel {
     fn try_from(req: &pb::FormMentorPanelRequest) -> Result<Self, AppError> {
         let mut v = Violations::default();
         let campaign = v.uuid("campaign_id", &req.campaign_id);
-        if req.members.is_empty() {
-            v.add("members", "at least one panel member");
-        }
-        let mut members = Vec::new();
-        let mut seen = BTreeSet::new();
-        for (i, m) in req.members.iter().enumerate() {
-            let actor = v.text(&format!("members[{i}].actor"), &m.actor, 100);
-            let name = v.text(&format!("members[{i}].name"), &m.name, 100);
-            let affiliation = match pb::Affiliation::try_from(m.affiliation) {
-                Ok(pb::Affiliation::Department) => Affiliation::Department,
-                Ok(pb::Affiliation::HighSchool) => Affiliation::HighSchool,
-                _ => {
-                    v.add(
-                        format!("members[{i}].affiliation"),
-                        "must be AFFILIATION_DEPARTMENT or AFFILIATION_HIGH_SCHOOL (mentor schools are chosen by this panel)",
-                    );
-                    Affiliation::Department
+        let members = v.panel_members(
+            &req.members,
+            |m| (m.actor.as_str(), m.name.as_str()),
+            |v, i, m, actor, name| {
+                let affiliation = match pb::Affiliation::try_from(m.affiliation) {
+                    Ok(pb::Affiliation::Department) => Affiliation::Department,
+                    Ok(pb::Affiliation::HighSchool) => Affiliation::HighSchool,
+                    _ => {
+                        v.add(
+                            format!("members[{i}].affiliation"),
+                            "must be AFFILIATION_DEPARTMENT or AFFILIATION_HIGH_SCHOOL (mentor schools are chosen by this panel)",
+                        );
+                        Affiliation::Department
+                    }
+                };
+                let school = (!m.school_id.trim().is_empty())
+                    .then(|| v.uuid(&format!("members[{i}].school_id"), &m.school_id));
+                MentorPanelMember {
+                    actor,
+                    name,
+                    affiliation,
+                    school,
                 }
-            };
-            let school = (!m.school_id.trim().is_empty())
-                .then(|| v.uuid(&format!("members[{i}].school_id"), &m.school_id));
-            if !seen.insert(actor.clone()) {
-                v.add(format!("members[{i}].actor"), "listed twice");
-            }
-            members.push(MentorPanelMember {
-                actor,
-                name,
-                affiliation,
-                school,
-            });
-        }
+            },
+        );
         v.finish()?;
         Ok(FormMentorPanel { campaign, members })
     }
