@@ -45,6 +45,12 @@ impl Violations {
         }
     }
 
+    /// A required id of one kind (`CampaignId`, `SchoolId`, …): a violation naming `field`
+    /// when it is empty or not a UUID, as [`uuid`](junheng_edge::violations::Violations::uuid).
+    pub fn id<T: From<Uuid>>(&mut self, field: &str, s: &str) -> T {
+        T::from(self.0.uuid(field, s))
+    }
+
     pub fn finish(self) -> AppResult<()> {
         Ok(self.0.finish()?)
     }
@@ -226,7 +232,7 @@ pub fn notice_to_pb(v: &NoticeView, now: DateTime<Utc>) -> pb::Notice {
         campaign_id: n.campaign_id.to_string(),
         kind: kind as i32,
         title: n.title.clone(),
-        school_ids: v.schools.iter().map(Uuid::to_string).collect(),
+        school_ids: v.schools.iter().map(ToString::to_string).collect(),
         starts_at: Some(ts(n.starts_at)),
         ends_at: Some(ts(n.ends_at)),
         status: if n.closed_at.is_some() || now >= n.ends_at {

@@ -2,6 +2,7 @@
 //! authenticate → begin transaction → claim the idempotency key → read "now" → … → store the
 //! response with the key → commit.
 
+use junheng_core::{CampaignId, SchoolId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -41,7 +42,7 @@ pub struct AppState {
     /// Token lookups: one indexed read per call, no cache, so a revoked or expired token is
     /// refused at once on every replica.
     tokens: Tokens,
-    school_campaigns: Mutex<HashMap<Uuid, Uuid>>,
+    school_campaigns: Mutex<HashMap<SchoolId, CampaignId>>,
     /// The working-day calendar years: shipped and added files (see `calendars`).
     pub calendars: Calendars,
 }
@@ -87,8 +88,8 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    pub fn id(&self) -> Uuid {
-        self.row.id
+    pub fn id(&self) -> CampaignId {
+        self.row.campaign_id()
     }
 }
 
@@ -103,7 +104,7 @@ pub struct Work {
     pub now: DateTime<Utc>,
     key: String,
     actor: String,
-    notify: Option<Uuid>,
+    notify: Option<CampaignId>,
     /// Events recorded so far, appended at commit (see `record`).
     events: Vec<(AuditCtx, Vec<junheng_core::Effect>)>,
 }
@@ -113,10 +114,10 @@ impl Work {
         &mut self.tx
     }
 
-    fn audit(&mut self, call: &Call, campaign: Uuid) -> AuditCtx {
+    fn audit(&mut self, call: &Call, campaign: CampaignId) -> AuditCtx {
         self.notify = Some(campaign);
         AuditCtx {
-            campaign,
+            campaign: campaign.as_uuid(),
             actor: call.actor.id.clone(),
             role: call.actor.role,
             request_id: call.request_id.clone(),
@@ -132,7 +133,7 @@ impl Work {
     pub async fn record(
         &mut self,
         call: &Call,
-        campaign: Uuid,
+        campaign: CampaignId,
         effects: &[junheng_core::Effect],
     ) -> AppResult<()> {
         crate::app::policy::require_scope(call, campaign)?;
@@ -160,7 +161,7 @@ impl Work {
         )
         .await?;
         if let Some(c) = self.notify {
-            junheng_store::audit::notify(&mut self.tx, c).await?;
+            junheng_store::audit::notify(&mut self.tx, c.as_uuid()).await?;
         }
         self.tx.commit().await?;
         Ok(())
@@ -226,7 +227,12 @@ impl AppState {
         Ok(def)
     }
 
-    pub async fn load(&self, conn: &mut PgConnection, id: Uuid, lock: Lock) -> AppResult<Loaded> {
+    pub async fn load(
+        &self,
+        conn: &mut PgConnection,
+        id: CampaignId,
+        lock: Lock,
+    ) -> AppResult<Loaded> {
         let row = campaigns::get(conn, id, lock).await?;
         let def = self.definition(&row)?;
         let phases: PhaseBoard =
@@ -235,7 +241,11 @@ impl AppState {
     }
 
     /// The campaign a school belongs to (immutable, so cached).
-    pub async fn campaign_of(&self, conn: &mut PgConnection, school: Uuid) -> AppResult<Uuid> {
+    pub async fn campaign_of(
+        &self,
+        conn: &mut PgConnection,
+        school: SchoolId,
+    ) -> AppResult<CampaignId> {
         if let Some(c) = self
             .school_campaigns
             .lock()

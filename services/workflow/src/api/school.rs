@@ -1,6 +1,7 @@
 //! SchoolService: registration (all-or-nothing), reads, filtered paged lists. Parses, calls
 //! `app::schools`, maps to proto.
 
+use junheng_core::{CampaignId, SchoolId};
 use std::collections::HashMap;
 
 use junheng_core::{CaseState, Role};
@@ -33,7 +34,7 @@ impl SchoolService for SchoolApi {
             async {
                 call.require(&[Role::Office], "change a school's principal")?;
                 let mut v = Violations::default();
-                let school = v.uuid("school_id", &req.school_id);
+                let school = v.id::<SchoolId>("school_id", &req.school_id);
                 let name = v.text("name", &req.name, 50);
                 let reason = v.text("reason", &req.reason, 2000);
                 v.finish()?;
@@ -59,7 +60,7 @@ impl SchoolService for SchoolApi {
             async {
                 call.require(&[Role::Office], "register schools")?;
                 let mut v = Violations::default();
-                let campaign = v.uuid("campaign_id", &req.campaign_id);
+                let campaign = v.id::<CampaignId>("campaign_id", &req.campaign_id);
                 if req.schools.is_empty() {
                     v.add("schools", "at least one school");
                 } else if req.schools.len() > MAX_BATCH {
@@ -100,7 +101,7 @@ impl SchoolService for SchoolApi {
             &call,
             async {
                 let mut v = Violations::default();
-                let id = v.uuid("school_id", &req.school_id);
+                let id = v.id::<SchoolId>("school_id", &req.school_id);
                 v.finish()?;
                 let row = app::school(&self.0, id).await?;
                 let see = policy::read(&call, Rpc::GetSchool, Some(row.campaign_id))?;
@@ -120,7 +121,7 @@ impl SchoolService for SchoolApi {
             &call,
             async {
                 let mut v = Violations::default();
-                let campaign = v.uuid("campaign_id", &req.campaign_id);
+                let campaign = v.id::<CampaignId>("campaign_id", &req.campaign_id);
                 let size = match req.page_size {
                     0 => 100,
                     n @ 1..=1000 => i64::from(n),
