@@ -25,6 +25,7 @@ pub mod scoring;
 pub mod seed;
 pub mod text;
 pub mod time;
+pub mod values;
 
 #[cfg(test)]
 pub(crate) mod testing;

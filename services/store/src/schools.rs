@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use junheng_core::school::CaseState;
+use junheng_core::values::SchoolCode;
 use junheng_core::{CampaignId, SchoolId};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -65,7 +66,7 @@ fn rows(recs: Vec<SchoolRec>) -> Result<Vec<SchoolRow>> {
 
 #[derive(Debug, Clone)]
 pub struct NewSchool {
-    pub code: String,
+    pub code: SchoolCode,
     pub name: String,
     pub level: String,
     pub town: String,
@@ -84,7 +85,7 @@ pub async fn insert_many(
 ) -> Result<Vec<SchoolRow>> {
     let campaign = campaign.as_uuid();
     let ids: Vec<Uuid> = schools.iter().map(|_| Uuid::now_v7()).collect();
-    let codes: Vec<String> = schools.iter().map(|s| s.code.clone()).collect();
+    let codes: Vec<String> = schools.iter().map(|s| s.code.to_string()).collect();
     let existing = sqlx::query_scalar!(
         "SELECT code FROM schools WHERE campaign_id = $1 AND code = ANY($2)",
         campaign,

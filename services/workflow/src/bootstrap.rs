@@ -102,7 +102,7 @@ pub fn demo_schools() -> Vec<NewSchool> {
         let code = format!("37072{n:05}");
         out.push(NewSchool {
             contacts: serde_json::json!([{ "name": format!("{principal}（校长）"), "email": format!("s{code}@schools.changle.example"), "mobile": "", "robots": [] }]),
-            code,
+            code: junheng_core::values::SchoolCode::parse(&code).expect("a demo code is 10 digits"),
             name,
             level: level.to_string(),
             town: town.to_string(),

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use junheng_core::calendar::Calendars;
 use junheng_core::{Actor, CampaignDefinition, PhaseBoard, Role, Scope};
 use junheng_edge::auth::Tokens;
+use junheng_edge::values::IdempotencyKey;
 use junheng_store::audit::AuditCtx;
 use junheng_store::campaigns::{self, CampaignRow, Lock};
 use junheng_store::idempotency::{self, Claim};
@@ -102,7 +103,7 @@ pub enum Begun<R> {
 pub struct Work {
     pub tx: Transaction<'static, Postgres>,
     pub now: DateTime<Utc>,
-    key: String,
+    key: IdempotencyKey,
     actor: String,
     notify: Option<CampaignId>,
     /// Events recorded so far, appended at commit (see `record`).
@@ -156,7 +157,7 @@ impl Work {
         idempotency::complete(
             &mut self.tx,
             &self.actor,
-            &self.key,
+            self.key.as_str(),
             &response.encode_to_vec(),
         )
         .await?;
@@ -168,14 +169,14 @@ impl Work {
     }
 }
 
-pub fn validate_key(key: &str) -> AppResult<()> {
-    if !junheng_edge::violations::valid_key(key) {
-        return Err(AppError::invalid(
+/// Parses the request's idempotency key (a field violation naming `idempotency_key`).
+pub fn validate_key(key: &str) -> AppResult<IdempotencyKey> {
+    IdempotencyKey::parse(key).ok_or_else(|| {
+        AppError::invalid(
             "idempotency_key",
             "required: 1 to 128 printable ASCII characters without spaces",
-        ));
-    }
-    Ok(())
+        )
+    })
 }
 
 impl AppState {
@@ -270,10 +271,12 @@ impl AppState {
         key: &str,
         request: &Req,
     ) -> AppResult<Begun<Resp>> {
-        validate_key(key)?;
+        let key = validate_key(key)?;
         let mut tx = self.pool.begin().await?;
         let fingerprint = Sha256::digest(request.encode_to_vec()).to_vec();
-        match idempotency::claim(&mut tx, &call.actor.id, key, method, &fingerprint).await? {
+        match idempotency::claim(&mut tx, &call.actor.id, key.as_str(), method, &fingerprint)
+            .await?
+        {
             Claim::Fresh => {}
             Claim::Replay(bytes) => {
                 tx.rollback().await?;
@@ -291,7 +294,7 @@ impl AppState {
         Ok(Begun::Fresh(Work {
             tx,
             now,
-            key: key.to_string(),
+            key,
             actor: call.actor.id.clone(),
             notify: None,
             events: Vec::new(),

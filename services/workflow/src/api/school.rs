@@ -4,6 +4,7 @@
 use junheng_core::{CampaignId, SchoolId};
 use std::collections::HashMap;
 
+use junheng_core::values::SchoolCode;
 use junheng_core::{CaseState, Role};
 use junheng_proto::v1 as pb;
 use junheng_proto::v1::school_service_server::SchoolService;
@@ -15,9 +16,7 @@ use crate::app::policy::{self, Rpc};
 use crate::app::schools as app;
 use junheng_edge::violations::echo;
 
-use crate::convert::{
-    MAX_BATCH, Violations, check_school, is_school_code, level_from_pb, school_to_pb,
-};
+use crate::convert::{MAX_BATCH, Violations, check_school, level_from_pb, school_to_pb};
 
 pub struct SchoolApi(pub Shared);
 
@@ -70,13 +69,14 @@ impl SchoolService for SchoolApi {
                 let mut rows = Vec::with_capacity(req.schools.len());
                 for (i, s) in req.schools.iter().enumerate() {
                     let row = check_school(&mut v, i, s);
-                    if let Some(first) = seen.insert(row.code.clone(), i) {
+                    let code = s.code.trim();
+                    if let Some(first) = seen.insert(code.to_owned(), i) {
                         v.add(
                             format!("schools[{i}].code"),
-                            format!("duplicate of schools[{first}].code `{}`", row.code),
+                            format!("duplicate of schools[{first}].code `{code}`"),
                         );
                     }
-                    rows.push(row);
+                    rows.extend(row);
                 }
                 v.finish()?;
                 let mut w = begin!(self.0, call, "RegisterSchools", req);
@@ -149,7 +149,7 @@ impl SchoolService for SchoolApi {
                         ),
                     );
                 }
-                if !req.page_token.is_empty() && !is_school_code(&req.page_token) {
+                if !req.page_token.is_empty() && SchoolCode::parse(&req.page_token).is_none() {
                     v.add("page_token", "not a token returned by this call");
                 }
                 let town = v.optional_text("town", &req.town, 50);

@@ -133,7 +133,7 @@ impl SpreadsheetService for SpreadsheetApi {
                 let rows: Vec<NewSchool> = records
                     .into_iter()
                     .enumerate()
-                    .map(|(i, r)| {
+                    .filter_map(|(i, r)| {
                         let has_contact = r.email.is_some() || r.mobile.is_some();
                         let school = pb::NewSchool {
                             code: r.code,
