@@ -5,7 +5,9 @@ use junheng_core::{CampaignId, SchoolId};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::Result;
+use junheng_core::scoring::{AcceptanceResult, IndicatorScores};
+
+use crate::{Result, decode_json, encode_json};
 
 /// Replaces the campaign's groups: (mentor, potential) pairs.
 pub async fn set_pairing(
@@ -61,10 +63,11 @@ pub async fn upsert_baseline(
     conn: &mut PgConnection,
     campaign: CampaignId,
     school: SchoolId,
-    scores: &serde_json::Value,
+    scores: &IndicatorScores,
     by: &str,
     at: DateTime<Utc>,
 ) -> Result<()> {
+    let scores = encode_json("baselines.scores", scores)?;
     let school = school.as_uuid();
     let campaign = campaign.as_uuid();
     sqlx::query!(
@@ -84,7 +87,7 @@ pub async fn upsert_baseline(
 pub async fn baselines(
     conn: &mut PgConnection,
     campaign: CampaignId,
-) -> Result<Vec<(SchoolId, serde_json::Value)>> {
+) -> Result<Vec<(SchoolId, IndicatorScores)>> {
     let campaign = campaign.as_uuid();
     let rows = sqlx::query!(
         "SELECT school_id, scores FROM baselines WHERE campaign_id = $1",
@@ -92,10 +95,14 @@ pub async fn baselines(
     )
     .fetch_all(&mut *conn)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| (SchoolId::new(r.school_id), r.scores))
-        .collect())
+    rows.into_iter()
+        .map(|r| {
+            Ok((
+                SchoolId::new(r.school_id),
+                decode_json("baselines.scores", r.scores)?,
+            ))
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone)]
@@ -247,7 +254,7 @@ pub struct ScoreRow {
     pub school_id: SchoolId,
     pub member: String,
     pub report: f64,
-    pub onsite: serde_json::Value,
+    pub onsite: IndicatorScores,
 }
 
 struct ScoreRec {
@@ -257,14 +264,16 @@ struct ScoreRec {
     onsite: serde_json::Value,
 }
 
-impl From<ScoreRec> for ScoreRow {
-    fn from(r: ScoreRec) -> Self {
-        ScoreRow {
+impl TryFrom<ScoreRec> for ScoreRow {
+    type Error = crate::StoreError;
+
+    fn try_from(r: ScoreRec) -> Result<Self> {
+        Ok(ScoreRow {
             school_id: SchoolId::new(r.school_id),
             member: r.member,
             report: r.report,
-            onsite: r.onsite,
-        }
+            onsite: decode_json("acceptance_scores.onsite", r.onsite)?,
+        })
     }
 }
 
@@ -282,7 +291,7 @@ pub async fn upsert_scores(
         s.member,
         campaign,
         s.report,
-        s.onsite,
+        encode_json("acceptance_scores.onsite", &s.onsite)?,
         at
     )
     .execute(&mut *conn)
@@ -296,14 +305,14 @@ pub async fn scores(conn: &mut PgConnection, campaign: CampaignId) -> Result<Vec
         .fetch_all(&mut *conn)
         .await?
         .into_iter()
-        .map(ScoreRow::from)
-        .collect())
+        .map(ScoreRow::try_from)
+        .collect::<Result<_>>()?)
 }
 
 pub async fn replace_results(
     conn: &mut PgConnection,
     campaign: CampaignId,
-    rows: &[(SchoolId, serde_json::Value)],
+    rows: &[(SchoolId, Option<AcceptanceResult>)],
     at: DateTime<Utc>,
 ) -> Result<()> {
     let campaign = campaign.as_uuid();
@@ -311,7 +320,10 @@ pub async fn replace_results(
         .execute(&mut *conn)
         .await?;
     let ids: Vec<Uuid> = rows.iter().map(|r| r.0.as_uuid()).collect();
-    let values: Vec<serde_json::Value> = rows.iter().map(|r| r.1.clone()).collect();
+    let values = rows
+        .iter()
+        .map(|r| encode_json("results.result", &r.1))
+        .collect::<Result<Vec<serde_json::Value>>>()?;
     sqlx::query!(
         "INSERT INTO results (school_id, campaign_id, result, computed_at) SELECT s, $1, r, $2 FROM UNNEST($3::uuid[], $4::jsonb[]) AS u(s, r)",
         campaign,
@@ -327,7 +339,7 @@ pub async fn replace_results(
 pub async fn results(
     conn: &mut PgConnection,
     campaign: CampaignId,
-) -> Result<Vec<(SchoolId, serde_json::Value, bool)>> {
+) -> Result<Vec<(SchoolId, Option<AcceptanceResult>, bool)>> {
     let campaign = campaign.as_uuid();
     let rows = sqlx::query!(
         "SELECT school_id, result, disputed FROM results WHERE campaign_id = $1",
@@ -335,10 +347,15 @@ pub async fn results(
     )
     .fetch_all(&mut *conn)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| (SchoolId::new(r.school_id), r.result, r.disputed))
-        .collect())
+    rows.into_iter()
+        .map(|r| {
+            Ok((
+                SchoolId::new(r.school_id),
+                decode_json("results.result", r.result)?,
+                r.disputed,
+            ))
+        })
+        .collect()
 }
 
 pub async fn mark_disputed(conn: &mut PgConnection, school: SchoolId) -> Result<()> {
@@ -469,8 +486,8 @@ pub async fn scores_of(conn: &mut PgConnection, school: SchoolId) -> Result<Vec<
         .fetch_all(&mut *conn)
         .await?
         .into_iter()
-        .map(ScoreRow::from)
-        .collect())
+        .map(ScoreRow::try_from)
+        .collect::<Result<_>>()?)
 }
 
 /// Whether a school's published result is disputed (None: no published result).

@@ -62,14 +62,8 @@ impl Standing {
 
 fn add_sheet(sheets: &mut ScoreSheets, s: &ScoreRow) {
     sheets.report.push(s.report);
-    if let Some(o) = s.onsite.as_object() {
-        for (k, v) in o {
-            sheets
-                .onsite
-                .entry(k.clone())
-                .or_default()
-                .push(v.as_f64().unwrap_or(0.0));
-        }
+    for (k, v) in &s.onsite {
+        sheets.onsite.entry(k.clone()).or_default().push(*v);
     }
 }
 
@@ -154,20 +148,8 @@ async fn stored_results(
     Ok(phases::results(conn, campaign)
         .await?
         .into_iter()
-        .map(|(s, r, disputed)| {
-            let result = serde_json::from_value(r).ok().flatten();
-            (s, StoredResult { result, disputed })
-        })
+        .map(|(s, result, disputed)| (s, StoredResult { result, disputed }))
         .collect())
-}
-
-fn results_json(
-    results: &[(SchoolId, Option<AcceptanceResult>)],
-) -> AppResult<Vec<(SchoolId, serde_json::Value)>> {
-    results
-        .iter()
-        .map(|(s, r)| Ok((*s, serde_json::to_value(r).map_err(AppError::internal)?)))
-        .collect()
 }
 
 fn member_of(row: PanelRow) -> AppResult<PanelMember> {
@@ -300,7 +282,7 @@ pub async fn submit_scores(
         school_id: d.sheet.school,
         member: d.sheet.member,
         report: d.sheet.report,
-        onsite: serde_json::to_value(&d.sheet.onsite).map_err(AppError::internal)?,
+        onsite: d.sheet.onsite,
     };
     let now = w.now;
     phases::upsert_scores(w.conn(), campaign, &sheet, now).await?;
@@ -370,7 +352,7 @@ pub async fn publish_results_notice(
     let now = w.now;
     let trace = junheng_edge::telemetry::traceparent();
     seed::insert_notice(w.conn(), &row, &d.ranking, now, trace.as_deref()).await?;
-    phases::replace_results(w.conn(), cmd.campaign, &results_json(&d.results)?, now).await?;
+    phases::replace_results(w.conn(), cmd.campaign, &d.results, now).await?;
     campaigns::set_results_notice(w.conn(), cmd.campaign, d.notice).await?;
     w.record(call, cmd.campaign, &d.effects).await?;
     notices::view(w.conn(), row).await
@@ -390,7 +372,7 @@ pub async fn finalise_results(
         .map(Standing::scored)
         .collect();
     let d = acceptance::finalise_results(&current, &stored);
-    phases::replace_results(conn, camp.id(), &results_json(&d.results)?, now).await?;
+    phases::replace_results(conn, camp.id(), &d.results, now).await?;
     campaigns::set_results_final(conn, camp.id(), now).await?;
     Ok(d.effects)
 }

@@ -41,12 +41,11 @@ async fn facts(conn: &mut PgConnection, camp: &Loaded) -> AppResult<(Vec<SchoolR
     let results: BTreeMap<SchoolId, AcceptanceResult> = phases::results(conn, camp.id())
         .await?
         .into_iter()
-        .filter_map(|(s, r, _)| Some((s, serde_json::from_value(r).ok()?)))
+        .filter_map(|(s, r, _)| Some((s, r?)))
         .collect();
     let baselines: BTreeMap<SchoolId, BTreeMap<String, f64>> = phases::baselines(conn, camp.id())
         .await?
         .into_iter()
-        .map(|(s, v)| (s, serde_json::from_value(v).unwrap_or_default()))
         .collect();
     let mut groups: BTreeMap<SchoolId, Vec<SchoolId>> = BTreeMap::new();
     for (m, p) in phases::pairing(conn, camp.id()).await? {

@@ -66,10 +66,7 @@ pub async fn dashboard(
         let mut s: Vec<(SchoolId, f64)> = phases::results(&mut conn, campaign)
             .await?
             .into_iter()
-            .filter_map(|(id, r, _)| {
-                let r: junheng_core::scoring::AcceptanceResult = serde_json::from_value(r).ok()?;
-                Some((id, r.final_score))
-            })
+            .filter_map(|(id, r, _)| Some((id, r?.final_score)))
             .collect();
         s.sort_by(|a, b| b.1.total_cmp(&a.1));
         Some(s)

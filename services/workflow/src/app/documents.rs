@@ -172,7 +172,7 @@ pub(crate) async fn results_notice(
         .await?
         .into_iter()
         .filter_map(|(school, r, _)| {
-            let r: junheng_core::scoring::AcceptanceResult = serde_json::from_value(r).ok()?;
+            let r = r?;
             let s = by_id.get(&school)?;
             Some(sheets::ResultLine {
                 school: s.name.clone(),

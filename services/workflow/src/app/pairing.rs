@@ -147,12 +147,20 @@ pub async fn record_baseline(
         .await?
         .into_iter()
         .find(|(s, _)| *s == cmd.school)
-        .map(|(_, scores)| scores);
+        .map(|(_, scores)| serde_json::to_value(scores).map_err(AppError::internal))
+        .transpose()?;
     let mut d = pairing::record_baseline(cmd.school, &cmd.scores, row.state, &ctx(&camp, w.now))?;
     set_before(&mut d.effects, "baseline.recorded", prior);
-    let json = serde_json::to_value(&d.scores).map_err(AppError::internal)?;
     let now = w.now;
-    phases::upsert_baseline(w.conn(), campaign, cmd.school, &json, &call.actor.id, now).await?;
+    phases::upsert_baseline(
+        w.conn(),
+        campaign,
+        cmd.school,
+        &d.scores,
+        &call.actor.id,
+        now,
+    )
+    .await?;
     w.record(call, campaign, &d.effects).await?;
     Ok(())
 }
