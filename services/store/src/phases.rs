@@ -301,12 +301,12 @@ pub async fn upsert_scores(
 
 pub async fn scores(conn: &mut PgConnection, campaign: CampaignId) -> Result<Vec<ScoreRow>> {
     let campaign = campaign.as_uuid();
-    Ok(sqlx::query_as!(ScoreRec, "SELECT school_id, member, report, onsite FROM acceptance_scores WHERE campaign_id = $1 ORDER BY school_id, member", campaign)
+    sqlx::query_as!(ScoreRec, "SELECT school_id, member, report, onsite FROM acceptance_scores WHERE campaign_id = $1 ORDER BY school_id, member", campaign)
         .fetch_all(&mut *conn)
         .await?
         .into_iter()
         .map(ScoreRow::try_from)
-        .collect::<Result<_>>()?)
+        .collect()
 }
 
 pub async fn replace_results(
@@ -482,12 +482,12 @@ pub async fn list_awards(
 
 pub async fn scores_of(conn: &mut PgConnection, school: SchoolId) -> Result<Vec<ScoreRow>> {
     let school = school.as_uuid();
-    Ok(sqlx::query_as!(ScoreRec, "SELECT school_id, member, report, onsite FROM acceptance_scores WHERE school_id = $1 ORDER BY member", school)
+    sqlx::query_as!(ScoreRec, "SELECT school_id, member, report, onsite FROM acceptance_scores WHERE school_id = $1 ORDER BY member", school)
         .fetch_all(&mut *conn)
         .await?
         .into_iter()
         .map(ScoreRow::try_from)
-        .collect::<Result<_>>()?)
+        .collect()
 }
 
 /// Whether a school's published result is disputed (None: no published result).
