@@ -5,7 +5,11 @@ use junheng_core::{CampaignId, SchoolId};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::{Result, StoreError};
+use std::collections::BTreeMap;
+
+use junheng_core::mentor::Rating;
+
+use crate::{Result, StoreError, decode_json, encode_json};
 
 #[derive(Debug, Clone)]
 pub struct PresentationRow {
@@ -74,11 +78,13 @@ impl From<PracticeRec> for PracticeRow {
 pub struct SheetRow {
     pub school_id: SchoolId,
     pub rater: String,
-    pub ratings: serde_json::Value,
-    pub verdicts: serde_json::Value,
+    /// Indicator code → rating.
+    pub ratings: BTreeMap<String, Rating>,
+    /// Practice id → accepted.
+    pub verdicts: BTreeMap<Uuid, bool>,
 }
 
-/// A `SheetRow` as fetched, before its ids are typed.
+/// A `ratings` row as fetched, before its ids and maps are typed.
 struct SheetRec {
     school_id: Uuid,
     rater: String,
@@ -86,14 +92,16 @@ struct SheetRec {
     verdicts: serde_json::Value,
 }
 
-impl From<SheetRec> for SheetRow {
-    fn from(r: SheetRec) -> Self {
-        SheetRow {
+impl TryFrom<SheetRec> for SheetRow {
+    type Error = StoreError;
+
+    fn try_from(r: SheetRec) -> Result<Self> {
+        Ok(SheetRow {
             school_id: SchoolId::new(r.school_id),
             rater: r.rater,
-            ratings: r.ratings,
-            verdicts: r.verdicts,
-        }
+            ratings: decode_json("ratings.ratings", r.ratings)?,
+            verdicts: decode_json("ratings.verdicts", r.verdicts)?,
+        })
     }
 }
 
@@ -189,8 +197,8 @@ pub async fn upsert_sheet(
         s.school_id.as_uuid(),
         s.rater,
         campaign,
-        s.ratings,
-        s.verdicts,
+        encode_json("ratings.ratings", &s.ratings)?,
+        encode_json("ratings.verdicts", &s.verdicts)?,
         at
     )
     .execute(&mut *conn)
@@ -200,12 +208,12 @@ pub async fn upsert_sheet(
 
 pub async fn sheets_of(conn: &mut PgConnection, school: SchoolId) -> Result<Vec<SheetRow>> {
     let school = school.as_uuid();
-    Ok(sqlx::query_as!(SheetRec, "SELECT school_id, rater, ratings, verdicts FROM ratings WHERE school_id = $1 ORDER BY rater", school)
+    sqlx::query_as!(SheetRec, "SELECT school_id, rater, ratings, verdicts FROM ratings WHERE school_id = $1 ORDER BY rater", school)
         .fetch_all(&mut *conn)
         .await?
     .into_iter()
-    .map(SheetRow::from)
-    .collect())
+    .map(SheetRow::try_from)
+    .collect()
 }
 
 pub async fn campaign_sheets(
@@ -213,12 +221,12 @@ pub async fn campaign_sheets(
     campaign: CampaignId,
 ) -> Result<Vec<SheetRow>> {
     let campaign = campaign.as_uuid();
-    Ok(sqlx::query_as!(SheetRec, "SELECT school_id, rater, ratings, verdicts FROM ratings WHERE campaign_id = $1 ORDER BY school_id, rater", campaign)
+    sqlx::query_as!(SheetRec, "SELECT school_id, rater, ratings, verdicts FROM ratings WHERE campaign_id = $1 ORDER BY school_id, rater", campaign)
         .fetch_all(&mut *conn)
         .await?
     .into_iter()
-    .map(SheetRow::from)
-    .collect())
+    .map(SheetRow::try_from)
+    .collect()
 }
 
 /// One appointed member of a campaign's phase-2 panel.

@@ -29,10 +29,9 @@ fn tally(practices: &[PracticeRow], sheets: &[SheetRow]) -> Vec<(PracticeRow, Pr
     practices
         .iter()
         .map(|p| {
-            let key = p.id.to_string();
             let votes: Vec<bool> = sheets
                 .iter()
-                .filter_map(|s| s.verdicts.get(&key).and_then(|v| v.as_bool()))
+                .filter_map(|s| s.verdicts.get(&p.id).copied())
                 .collect();
             let accepts = votes.iter().filter(|v| **v).count() as u32;
             (
@@ -48,14 +47,7 @@ fn tally(practices: &[PracticeRow], sheets: &[SheetRow]) -> Vec<(PracticeRow, Pr
 }
 
 fn sheet_ratings(s: &SheetRow) -> BTreeMap<String, Rating> {
-    s.ratings
-        .as_object()
-        .map(|o| {
-            o.iter()
-                .filter_map(|(k, v)| Some((k.clone(), Rating::from_code(v.as_str()?)?)))
-                .collect()
-        })
-        .unwrap_or_default()
+    s.ratings.clone()
 }
 
 /// A declared practice with the panel's verdicts on it.
@@ -290,7 +282,8 @@ pub async fn rate_presentation(
     let prior = sheets
         .iter()
         .find(|s| s.rater == call.actor.id)
-        .map(|s| s.ratings.clone());
+        .map(|s| serde_json::to_value(&s.ratings).map_err(AppError::internal))
+        .transpose()?;
     let facts = RatingFacts {
         state: row.state,
         practices: store::practices_of(w.conn(), cmd.school)
@@ -312,8 +305,8 @@ pub async fn rate_presentation(
     let sheet = SheetRow {
         school_id: cmd.school,
         rater: d.sheet.rater.clone(),
-        ratings: d.sheet.ratings_json(),
-        verdicts: d.sheet.verdicts_json(),
+        ratings: d.sheet.ratings.clone(),
+        verdicts: d.sheet.verdicts.clone(),
     };
     let now = w.now;
     store::upsert_sheet(w.conn(), campaign, &sheet, now).await?;
