@@ -242,7 +242,7 @@ async fn the_verifier_and_the_trigger_hash_alike() {
         &ctx,
         &[Effect::event(
             "odd",
-            Some(Uuid::now_v7()),
+            Some(junheng_core::SchoolId::now_v7()),
             serde_json::json!({ "z": 1, "a": [0.1, 1e300, -0.0, "\u{1}\"引号\\"], "中": null }),
             serde_json::json!(3.0),
             Some("理由\t1:2".into()),

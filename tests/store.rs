@@ -88,3 +88,78 @@ async fn the_audit_log_is_append_only() {
         assert!(err.to_string().contains("append-only"), "{sql}: {err}");
     }
 }
+
+/// A score map is read typed: a stored value that is not `indicator → number` is an error
+/// naming its column, not a silently defaulted map (issue #8).
+#[tokio::test]
+async fn unreadable_score_maps_are_errors_naming_the_column() {
+    use junheng_core::CaseState;
+    use junheng_core::values::SchoolCode;
+    use junheng_store::{StoreError, campaigns, phases, schools};
+    let (pool, _) = fresh_db().await;
+    let mut conn = pool.acquire().await.unwrap();
+    let now = chrono::Utc::now();
+    let row = campaigns::CampaignRow {
+        id: Uuid::now_v7(),
+        code: "scores".into(),
+        county: "长乐区".into(),
+        year: 2020,
+        time_zone: "Asia/Shanghai".into(),
+        definition: serde_json::json!({}),
+        definition_sha256: "0".repeat(64),
+        phases: serde_json::json!([]),
+        mentors_confirmed_at: None,
+        results_notice_id: None,
+        results_final_at: None,
+        awards_confirmed_at: None,
+        created_at: now,
+    };
+    campaigns::insert(&mut conn, &row).await.unwrap();
+    let campaign = row.campaign_id();
+    let school = schools::insert_many(
+        &mut conn,
+        campaign,
+        &[schools::NewSchool {
+            code: SchoolCode::parse("3501230001").unwrap(),
+            name: "城关小学".into(),
+            level: "primary".into(),
+            town: "城关镇".into(),
+            principal: "王校长".into(),
+            contacts: serde_json::json!([]),
+        }],
+        CaseState::Paired,
+        now,
+    )
+    .await
+    .unwrap()[0]
+        .id;
+    let good: junheng_core::scoring::IndicatorScores = [("I1".to_string(), 80.5)].into();
+    phases::upsert_baseline(&mut conn, campaign, school, &good, "t", now)
+        .await
+        .unwrap();
+    assert_eq!(
+        phases::baselines(&mut conn, campaign).await.unwrap(),
+        vec![(school, good)]
+    );
+    sqlx::query("UPDATE baselines SET scores = '{\"I1\": \"high\"}' WHERE school_id = $1")
+        .bind(school.as_uuid())
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    match phases::baselines(&mut conn, campaign).await {
+        Err(StoreError::Corrupt(m)) => assert!(m.contains("baselines.scores"), "{m}"),
+        other => panic!("expected a corrupt baseline, got {other:?}"),
+    }
+    sqlx::query(
+        "INSERT INTO acceptance_scores (school_id, member, campaign_id, report, onsite, scored_at) VALUES ($1, 'm', $2, 90, '[1, 2]', now())",
+    )
+    .bind(school.as_uuid())
+    .bind(campaign.as_uuid())
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    match phases::scores_of(&mut conn, school).await {
+        Err(StoreError::Corrupt(m)) => assert!(m.contains("acceptance_scores.onsite"), "{m}"),
+        other => panic!("expected a corrupt score sheet, got {other:?}"),
+    }
+}

@@ -367,7 +367,7 @@ pub fn demo_requests() -> Vec<pb::NewSchool> {
                 mobile: String::new(),
                 robots: vec![],
             }],
-            code: s.code,
+            code: s.code.into(),
             name: s.name,
             level: match s.level.as_str() {
                 "primary" => pb::SchoolLevel::Primary,

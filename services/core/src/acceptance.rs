@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use uuid::Uuid;
+use crate::ids::{NoticeId, SchoolId};
 
 use crate::effects::{DeadlineRef, Effect, ObligationKind, Owner};
 use crate::error::RuleError;
@@ -22,7 +22,7 @@ use crate::scoring::{self, AcceptanceResult};
 pub enum Affiliation {
     Department,
     HighSchool,
-    MentorSchool(Uuid),
+    MentorSchool(SchoolId),
 }
 
 impl Affiliation {
@@ -34,7 +34,7 @@ impl Affiliation {
         }
     }
 
-    pub fn mentor_school(self) -> Option<Uuid> {
+    pub fn mentor_school(self) -> Option<SchoolId> {
         match self {
             Affiliation::MentorSchool(s) => Some(s),
             _ => None,
@@ -43,7 +43,7 @@ impl Affiliation {
 
     /// From the stored code and mentor school; None for an unknown code or a mentor-school
     /// member without a school.
-    pub fn from_code(code: &str, mentor_school: Option<Uuid>) -> Option<Self> {
+    pub fn from_code(code: &str, mentor_school: Option<SchoolId>) -> Option<Self> {
         Some(match code {
             "department" => Affiliation::Department,
             "high_school" => Affiliation::HighSchool,
@@ -67,9 +67,9 @@ pub struct PanelFacts {
     /// Those of the proposed members' actors that hold a panel-role token.
     pub panel_actors: BTreeSet<String>,
     /// Those of the named mentor schools that are mentor schools.
-    pub mentor_schools: BTreeSet<Uuid>,
+    pub mentor_schools: BTreeSet<SchoolId>,
     /// The paired potential schools (id, name), each owed a score sheet.
-    pub paired: Vec<(Uuid, String)>,
+    pub paired: Vec<(SchoolId, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -155,7 +155,7 @@ pub fn form_panel(
 /// One panel member's scores for one school, as submitted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SubmitScores {
-    pub school: Uuid,
+    pub school: SchoolId,
     /// The scoring actor.
     pub member: String,
     pub report: f64,
@@ -169,7 +169,7 @@ pub struct ScoreFacts {
     pub panel: Vec<PanelMember>,
     pub state: CaseState,
     /// The school's mentor school, once paired.
-    pub mentor: Option<Uuid>,
+    pub mentor: Option<SchoolId>,
     /// An upheld objection to the results notice reopened the school's scores.
     pub disputed: bool,
     pub results_notice_published: bool,
@@ -178,7 +178,7 @@ pub struct ScoreFacts {
 /// A stored score sheet: one member, one school.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScoreSheet {
-    pub school: Uuid,
+    pub school: SchoolId,
     pub member: String,
     pub report: f64,
     pub onsite: BTreeMap<String, f64>,
@@ -248,7 +248,7 @@ pub fn submit_scores(
 /// A paired school with its current aggregate (None while a sheet is missing).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scored {
-    pub school: Uuid,
+    pub school: SchoolId,
     pub name: String,
     pub result: Option<AcceptanceResult>,
 }
@@ -256,20 +256,20 @@ pub struct Scored {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishResultsNotice {
     /// The new notice's id, chosen by the caller.
-    pub notice: Uuid,
+    pub notice: NoticeId,
     /// Empty: the definition's default title.
     pub title: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResultsNoticePublished {
-    pub notice: Uuid,
+    pub notice: NoticeId,
     pub title: String,
     pub window: NoticeWindow,
     /// The schools on the notice, best final score first.
-    pub ranking: Vec<Uuid>,
+    pub ranking: Vec<SchoolId>,
     /// Every school's result as published.
-    pub results: Vec<(Uuid, Option<AcceptanceResult>)>,
+    pub results: Vec<(SchoolId, Option<AcceptanceResult>)>,
     pub effects: Vec<Effect>,
 }
 
@@ -310,7 +310,7 @@ pub fn publish_results_notice(
     let final_score = |s: &Scored| s.result.as_ref().map_or(0.0, |r| r.final_score);
     let mut sorted: Vec<&Scored> = standings.iter().collect();
     sorted.sort_by(|a, b| final_score(b).total_cmp(&final_score(a)));
-    let ranking: Vec<Uuid> = sorted.iter().map(|s| s.school).collect();
+    let ranking: Vec<SchoolId> = sorted.iter().map(|s| s.school).collect();
     let mut effects = vec![
         Effect::event(
             "notice.published",
@@ -364,7 +364,7 @@ pub struct StoredResult {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResultsFinalised {
     /// Every paired school's final result.
-    pub results: Vec<(Uuid, Option<AcceptanceResult>)>,
+    pub results: Vec<(SchoolId, Option<AcceptanceResult>)>,
     pub effects: Vec<Effect>,
 }
 
@@ -372,7 +372,7 @@ pub struct ResultsFinalised {
 /// sheets, every other result stays as published, and all become final.
 pub fn finalise_results(
     current: &[Scored],
-    stored: &BTreeMap<Uuid, StoredResult>,
+    stored: &BTreeMap<SchoolId, StoredResult>,
 ) -> ResultsFinalised {
     let mut results = Vec::new();
     let mut effects = Vec::new();
@@ -469,7 +469,7 @@ mod tests {
         }
     }
 
-    const MENTOR: Uuid = Uuid::from_u128(100);
+    const MENTOR: SchoolId = SchoolId::from_u128(100);
 
     #[test]
     fn a_member_from_the_mentor_school_is_recused() {
@@ -492,7 +492,7 @@ mod tests {
             results_notice_published: false,
         };
         let cmd = SubmitScores {
-            school: Uuid::from_u128(1),
+            school: SchoolId::from_u128(1),
             member: "p".into(),
             report: 80.0,
             onsite: sheet(&def, 70.0),
@@ -501,7 +501,7 @@ mod tests {
         assert!(err.is_permission());
         assert!(err.to_string().starts_with("recused: 王校长"), "{err}");
         let other = ScoreFacts {
-            mentor: Some(Uuid::from_u128(101)),
+            mentor: Some(SchoolId::from_u128(101)),
             ..facts
         };
         let ok = submit_scores(cmd, &other, &ctx).unwrap();
@@ -518,17 +518,17 @@ mod tests {
             phases: &phases,
         };
         let cmd = PublishResultsNotice {
-            notice: Uuid::from_u128(9),
+            notice: NoticeId::from_u128(9),
             title: String::new(),
         };
         let standings = [
             Scored {
-                school: Uuid::from_u128(1),
+                school: SchoolId::from_u128(1),
                 name: "一小".into(),
                 result: None,
             },
             Scored {
-                school: Uuid::from_u128(2),
+                school: SchoolId::from_u128(2),
                 name: "二小".into(),
                 result: Some(result(70.0)),
             },
@@ -544,7 +544,7 @@ mod tests {
             actor: format!("m{i}"),
             name: format!("评委{i}"),
             affiliation: match mentor_of {
-                Some(m) => Affiliation::MentorSchool(Uuid::from_u128(m)),
+                Some(m) => Affiliation::MentorSchool(SchoolId::from_u128(m)),
                 None if i.is_multiple_of(2) => Affiliation::Department,
                 None => Affiliation::HighSchool,
             },
@@ -587,7 +587,7 @@ mod tests {
             let facts = ScoreFacts {
                 panel,
                 state: state_of(state),
-                mentor: school_mentor.map(Uuid::from_u128),
+                mentor: school_mentor.map(SchoolId::from_u128),
                 disputed,
                 results_notice_published: published,
             };
@@ -595,7 +595,7 @@ mod tests {
             if drop_one {
                 onsite.pop();
             }
-            let cmd = SubmitScores { school: Uuid::from_u128(1), member: "me".into(), report, onsite };
+            let cmd = SubmitScores { school: SchoolId::from_u128(1), member: "me".into(), report, onsite };
             let active = now < phases.deadline(PhaseKind::Acceptance, &def);
             let recused = on_panel && member_mentor.is_some() && member_mentor == school_mentor;
             let got = submit_scores(cmd.clone(), &facts, &ctx);
@@ -636,14 +636,14 @@ mod tests {
             for (i, (token, mentor)) in members.iter().enumerate() {
                 let m = member(i, mentor.map(|(s, _)| s));
                 if *token { facts.panel_actors.insert(m.actor.clone()); }
-                if let Some((s, is_mentor)) = mentor && *is_mentor { facts.mentor_schools.insert(Uuid::from_u128(*s)); }
+                if let Some((s, is_mentor)) = mentor && *is_mentor { facts.mentor_schools.insert(SchoolId::from_u128(*s)); }
                 list.push(m);
             }
             for (token, mentor) in &members {
-                let mentor_ok = mentor.is_none_or(|(s, _)| facts.mentor_schools.contains(&Uuid::from_u128(s)));
+                let mentor_ok = mentor.is_none_or(|(s, _)| facts.mentor_schools.contains(&SchoolId::from_u128(s)));
                 qualifies &= *token && mentor_ok;
             }
-            facts.paired = (0..paired).map(|i| (Uuid::from_u128(i as u128), format!("校{i}"))).collect();
+            facts.paired = (0..paired).map(|i| (SchoolId::from_u128(i as u128), format!("校{i}"))).collect();
             match form_panel(list.clone(), &facts, &ctx) {
                 Ok(d) => {
                     prop_assert!(qualifies);
@@ -668,11 +668,11 @@ mod tests {
             let phases = acceptance_open(&def);
             let ctx = Ctx { now: at("2020-07-02T01:00:00Z"), def: &def, phases: &phases };
             let standings: Vec<Scored> = scores.iter().enumerate().map(|(i, s)| Scored {
-                school: Uuid::from_u128(i as u128),
+                school: SchoolId::from_u128(i as u128),
                 name: format!("校{i}"),
                 result: s.map(result),
             }).collect();
-            let cmd = PublishResultsNotice { notice: Uuid::from_u128(999), title: String::new() };
+            let cmd = PublishResultsNotice { notice: NoticeId::from_u128(999), title: String::new() };
             let complete = !standings.is_empty() && standings.iter().all(|s| s.result.is_some());
             match publish_results_notice(cmd, published, &standings, &ctx) {
                 Ok(d) => {
@@ -702,7 +702,7 @@ mod tests {
             let mut stored = BTreeMap::new();
             let mut current = Vec::new();
             for (i, (old, new, disputed, has_row)) in rows.iter().enumerate() {
-                let id = Uuid::from_u128(i as u128);
+                let id = SchoolId::from_u128(i as u128);
                 current.push(Scored { school: id, name: String::new(), result: Some(result(*new)) });
                 if *has_row {
                     stored.insert(id, StoredResult { result: Some(result(*old)), disputed: *disputed });
@@ -718,7 +718,7 @@ mod tests {
                     (true, false) => Some(result(old)),
                     (false, _) => None,
                 };
-                prop_assert_eq!(*id, Uuid::from_u128(i as u128));
+                prop_assert_eq!(*id, SchoolId::from_u128(i as u128));
                 prop_assert_eq!(r.clone(), expected);
             }
             prop_assert_eq!(d.effects.len(), recomputed + 1);

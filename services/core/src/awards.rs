@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
 
+use crate::ids::SchoolId;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -34,16 +35,16 @@ pub fn title(def: &CampaignDefinition, class: AwardClass) -> String {
 /// A potential school's acceptance result and baseline.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PotentialFacts {
-    pub id: Uuid,
+    pub id: SchoolId,
     pub result: Option<AcceptanceResult>,
     pub baseline: BTreeMap<String, f64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct MentorFacts {
-    pub id: Uuid,
+    pub id: SchoolId,
     pub activities: u32,
-    pub group: Vec<Uuid>,
+    pub group: Vec<SchoolId>,
     /// Distinct indicators its logged activities cover.
     pub covered: u32,
 }
@@ -51,13 +52,13 @@ pub struct MentorFacts {
 /// A seed school that is not a mentor, and whether it presented in phase 2.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeedFacts {
-    pub id: Uuid,
+    pub id: SchoolId,
     pub presented: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Proposal {
-    pub school: Uuid,
+    pub school: SchoolId,
     pub class: AwardClass,
     pub reason: String,
 }
@@ -133,7 +134,7 @@ pub fn propose(
 ) -> Vec<Proposal> {
     let sc = &def.scoring;
     let basis = sc.award_basis.label(sc);
-    let gains: BTreeMap<Uuid, Option<f64>> =
+    let gains: BTreeMap<SchoolId, Option<f64>> =
         potentials.iter().map(|p| (p.id, gain(def, p))).collect();
     // Top share by gain among all potential schools (ties at the cut all count).
     let mut sorted: Vec<f64> = gains.values().flatten().copied().collect();
@@ -270,27 +271,27 @@ pub fn propose(
 #[derive(Debug, Clone, Default)]
 pub struct AwardFacts {
     /// Every school of the campaign with its state, in the campaign's order.
-    pub schools: Vec<(Uuid, CaseState)>,
+    pub schools: Vec<(SchoolId, CaseState)>,
     /// Final acceptance results.
-    pub results: BTreeMap<Uuid, AcceptanceResult>,
-    pub baselines: BTreeMap<Uuid, BTreeMap<String, f64>>,
+    pub results: BTreeMap<SchoolId, AcceptanceResult>,
+    pub baselines: BTreeMap<SchoolId, BTreeMap<String, f64>>,
     /// 1+X groups: mentor → its potential schools.
-    pub groups: BTreeMap<Uuid, Vec<Uuid>>,
+    pub groups: BTreeMap<SchoolId, Vec<SchoolId>>,
     /// Logged assistance activities per mentor.
-    pub activities: BTreeMap<Uuid, u32>,
+    pub activities: BTreeMap<SchoolId, u32>,
     /// Indicators each mentor's logged activities cover.
-    pub coverage: BTreeMap<Uuid, BTreeSet<String>>,
+    pub coverage: BTreeMap<SchoolId, BTreeSet<String>>,
     /// Seed schools that submitted a presentation in phase 2.
-    pub presented: BTreeSet<Uuid>,
+    pub presented: BTreeSet<SchoolId>,
     /// Each school's principal (a person's stable id) when the awards are confirmed.
-    pub principals: BTreeMap<Uuid, Uuid>,
+    pub principals: BTreeMap<SchoolId, Uuid>,
 }
 
 /// Sorts the campaign's schools into potential schools, mentors and other seed schools (also
 /// once awarded, so proposing again after confirmation gives the same list) and proposes.
 pub fn proposals(def: &CampaignDefinition, f: &AwardFacts) -> Vec<Proposal> {
     use CaseState as S;
-    let members: BTreeSet<Uuid> = f.groups.values().flatten().copied().collect();
+    let members: BTreeSet<SchoolId> = f.groups.values().flatten().copied().collect();
     let potentials: Vec<PotentialFacts> = f
         .schools
         .iter()
@@ -368,7 +369,7 @@ pub struct Override {
 /// One school's confirmed award.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Confirmed {
-    pub school: Uuid,
+    pub school: SchoolId,
     pub class: AwardClass,
     pub proposed: AwardClass,
     /// The proposal's reasoning.
@@ -406,7 +407,7 @@ pub struct AwardsConfirmed {
 /// One consequence of a confirmed award (三、结果运用), for a school or its principal.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Consequence {
-    pub school: Uuid,
+    pub school: SchoolId,
     /// The school's principal when the award was confirmed (also for school consequences,
     /// so "the principal of a vetoed school" stays known after a change).
     pub principal: Option<Uuid>,
@@ -425,7 +426,7 @@ pub fn consequences(
     rules: &[ConsequenceRule],
     year: i32,
     awards: &[Confirmed],
-    principals: &BTreeMap<Uuid, Uuid>,
+    principals: &BTreeMap<SchoolId, Uuid>,
 ) -> Vec<Consequence> {
     let mut out = Vec::new();
     for a in awards {
@@ -456,7 +457,7 @@ pub fn consequences(
 /// an override must name a school that has a proposal. An override to the proposed class is
 /// no override.
 pub fn confirm_awards(
-    overrides: &BTreeMap<Uuid, Override>,
+    overrides: &BTreeMap<SchoolId, Override>,
     confirmed: bool,
     f: &AwardFacts,
     ctx: &Ctx<'_>,
@@ -556,7 +557,7 @@ mod tests {
             .collect();
         let mean = onsite.values().sum::<f64>() / onsite.len() as f64;
         PotentialFacts {
-            id: Uuid::from_u128(i),
+            id: SchoolId::from_u128(i),
             result: Some(AcceptanceResult {
                 report: 80.0,
                 passes: onsite
@@ -588,7 +589,7 @@ mod tests {
         let out = propose(&d, &ps, &[], &[]);
         let class = |i: u128| {
             out.iter()
-                .find(|p| p.school == Uuid::from_u128(i))
+                .find(|p| p.school == SchoolId::from_u128(i))
                 .unwrap()
                 .class
         };
@@ -599,7 +600,7 @@ mod tests {
         assert_eq!(class(3), AwardClass::Veto);
         assert!(
             out.iter()
-                .find(|p| p.school == Uuid::from_u128(3))
+                .find(|p| p.school == SchoolId::from_u128(3))
                 .unwrap()
                 .reason
                 .contains("接近合格线的指标过多")
@@ -613,32 +614,32 @@ mod tests {
         let ps = [facts(&d, 1, &[80.0], 60.0), facts(&d, 2, &[65.0], 62.0)];
         let m = [
             MentorFacts {
-                id: Uuid::from_u128(10),
+                id: SchoolId::from_u128(10),
                 activities: 5,
-                group: vec![Uuid::from_u128(1)],
+                group: vec![SchoolId::from_u128(1)],
                 covered: 8,
             },
             MentorFacts {
-                id: Uuid::from_u128(11),
+                id: SchoolId::from_u128(11),
                 activities: 9,
-                group: vec![Uuid::from_u128(2)],
+                group: vec![SchoolId::from_u128(2)],
                 covered: 8,
             },
             MentorFacts {
-                id: Uuid::from_u128(12),
+                id: SchoolId::from_u128(12),
                 activities: 1,
-                group: vec![Uuid::from_u128(1)],
+                group: vec![SchoolId::from_u128(1)],
                 covered: 8,
             },
         ];
         let seeds = [SeedFacts {
-            id: Uuid::from_u128(20),
+            id: SchoolId::from_u128(20),
             presented: true,
         }];
         let out = propose(&d, &ps, &m, &seeds);
         let class = |i: u128| {
             out.iter()
-                .find(|p| p.school == Uuid::from_u128(i))
+                .find(|p| p.school == SchoolId::from_u128(i))
                 .unwrap()
                 .class
         };
@@ -657,7 +658,7 @@ mod tests {
             let ps: Vec<PotentialFacts> = scores.iter().enumerate().map(|(i, (s, b))| facts(&d, i as u128, s, *b)).collect();
             let out = propose(&d, &ps, &[], &[]);
             prop_assert_eq!(out.len(), ps.len());
-            let ids: std::collections::BTreeSet<Uuid> = out.iter().map(|p| p.school).collect();
+            let ids: std::collections::BTreeSet<SchoolId> = out.iter().map(|p| p.school).collect();
             prop_assert_eq!(ids.len(), ps.len());
             for (p, o) in ps.iter().zip(out.iter()) {
                 let (meets, _) = compliance(&d, p.result.as_ref().unwrap());
@@ -721,8 +722,8 @@ mod tests {
             schools: vec![
                 (p1.id, CaseState::Paired),
                 (p2.id, CaseState::Paired),
-                (Uuid::from_u128(10), CaseState::Mentor),
-                (Uuid::from_u128(20), CaseState::SeedNonMentor),
+                (SchoolId::from_u128(10), CaseState::Mentor),
+                (SchoolId::from_u128(20), CaseState::SeedNonMentor),
             ],
             results: [p1.clone(), p2.clone()]
                 .into_iter()
@@ -730,10 +731,10 @@ mod tests {
                 .collect(),
             baselines: [p1, p2].into_iter().map(|p| (p.id, p.baseline)).collect(),
             groups: BTreeMap::from([(
-                Uuid::from_u128(10),
-                vec![Uuid::from_u128(1), Uuid::from_u128(2)],
+                SchoolId::from_u128(10),
+                vec![SchoolId::from_u128(1), SchoolId::from_u128(2)],
             )]),
-            activities: BTreeMap::from([(Uuid::from_u128(10), 5)]),
+            activities: BTreeMap::from([(SchoolId::from_u128(10), 5)]),
             ..Default::default()
         }
     }
@@ -762,7 +763,7 @@ mod tests {
     fn a_seed_school_that_never_presented_gets_what_the_definition_says() {
         let mut d = def();
         let mut f = campaign(&d);
-        let seed = Uuid::from_u128(20);
+        let seed = SchoolId::from_u128(20);
         let class = |d: &CampaignDefinition, f: &AwardFacts| {
             proposals(d, f)
                 .into_iter()
@@ -811,9 +812,9 @@ mod tests {
         let mut d = def();
         let ps = [facts(&d, 1, &[80.0], 60.0)];
         let m = MentorFacts {
-            id: Uuid::from_u128(10),
+            id: SchoolId::from_u128(10),
             activities: 5,
-            group: vec![Uuid::from_u128(1)],
+            group: vec![SchoolId::from_u128(1)],
             covered: 3,
         };
         let class = |d: &CampaignDefinition| propose(d, &ps, std::slice::from_ref(&m), &[]);
@@ -844,7 +845,7 @@ mod tests {
     fn every_confirmed_award_has_the_plans_consequences() {
         let d = def();
         let conf = |school: u128, class| Confirmed {
-            school: Uuid::from_u128(school),
+            school: SchoolId::from_u128(school),
             class,
             proposed: class,
             reason: String::new(),
@@ -858,13 +859,13 @@ mod tests {
             conf(5, AwardClass::Veto),
         ];
         // School 5 has no principal on record: only its school consequences.
-        let principals: BTreeMap<Uuid, Uuid> = (1..=4)
-            .map(|i| (Uuid::from_u128(i), Uuid::from_u128(100 + i)))
+        let principals: BTreeMap<SchoolId, Uuid> = (1..=4)
+            .map(|i| (SchoolId::from_u128(i), Uuid::from_u128(100 + i)))
             .collect();
         let out = consequences(&d.consequences, 2020, &awards, &principals);
         let of = |i: u128| -> Vec<(Subject, &str)> {
             out.iter()
-                .filter(|c| c.school == Uuid::from_u128(i))
+                .filter(|c| c.school == SchoolId::from_u128(i))
                 .map(|c| (c.subject, c.kind.as_str()))
                 .collect()
         };
@@ -894,7 +895,7 @@ mod tests {
         assert_eq!(of(5), vec![(S, "evaluation_barred")]);
         let bar = out
             .iter()
-            .find(|c| c.school == Uuid::from_u128(3) && c.subject == P)
+            .find(|c| c.school == SchoolId::from_u128(3) && c.subject == P)
             .unwrap();
         assert_eq!(bar.principal, Some(Uuid::from_u128(103)));
         assert_eq!(bar.valid_until, NaiveDate::from_ymd_opt(2020, 12, 31));
@@ -919,7 +920,7 @@ mod tests {
             let proposed = proposals(&d, &f);
             let mut overrides = BTreeMap::new();
             for (i, (school, class, _)) in picks.iter().enumerate() {
-                let id = Uuid::from_u128([1, 2, 10, 20, 30, 40][*school as usize]);
+                let id = SchoolId::from_u128([1, 2, 10, 20, 30, 40][*school as usize]);
                 overrides.insert(id, Override { index: i, class: AwardClass::ALL[*class], reason: format!("理由{i}") });
             }
             let active = now < phases.deadline(PhaseKind::Awards, &d);

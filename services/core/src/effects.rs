@@ -1,8 +1,8 @@
 //! What a decision asks the store to do, in the same transaction as the state change.
 
+use crate::ids::SchoolId;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::phase_kind::PhaseKind;
 use crate::role::Role;
@@ -59,7 +59,7 @@ pub enum Owner {
     /// Everyone holding the role (e.g. the office).
     Role(Role),
     /// One school, acting for itself.
-    School(Uuid),
+    School(SchoolId),
 }
 
 /// Which deadline an obligation's due time follows, so an extension can re-plan it.
@@ -86,14 +86,14 @@ pub enum Effect {
     /// An audit event, also the campaign event stream.
     Event {
         action: &'static str,
-        school: Option<Uuid>,
+        school: Option<SchoolId>,
         before: serde_json::Value,
         after: serde_json::Value,
         reason: Option<String>,
     },
     OpenObligation {
         kind: ObligationKind,
-        school: Option<Uuid>,
+        school: Option<SchoolId>,
         /// Distinguishes several obligations of one kind for one school (e.g. a notice id).
         key: String,
         owner: Owner,
@@ -103,7 +103,7 @@ pub enum Effect {
     },
     CloseObligation {
         kind: ObligationKind,
-        school: Option<Uuid>,
+        school: Option<SchoolId>,
         key: String,
     },
     ReplanObligations {
@@ -115,7 +115,7 @@ pub enum Effect {
 impl Effect {
     pub fn event(
         action: &'static str,
-        school: Option<Uuid>,
+        school: Option<SchoolId>,
         before: serde_json::Value,
         after: serde_json::Value,
         reason: Option<String>,
@@ -132,7 +132,7 @@ impl Effect {
 
 /// The audit event of a token issued for a school of a campaign (tokens of the bureau's own
 /// roles belong to no campaign and are not in its log).
-pub fn token_issued(actor: &str, name: &str, role: Role, school: Option<Uuid>) -> Effect {
+pub fn token_issued(actor: &str, name: &str, role: Role, school: Option<SchoolId>) -> Effect {
     Effect::event(
         "token.issued",
         school,

@@ -14,6 +14,7 @@ pub mod definition;
 pub mod effects;
 pub mod error;
 mod exit_criteria;
+pub mod ids;
 pub mod mentor;
 pub mod mentor_panel;
 pub mod notice;
@@ -27,6 +28,7 @@ pub mod scoring;
 pub mod seed;
 pub mod text;
 pub mod time;
+pub mod values;
 
 #[cfg(test)]
 pub(crate) mod testing;
@@ -34,6 +36,7 @@ pub(crate) mod testing;
 pub use definition::CampaignDefinition;
 pub use effects::Effect;
 pub use error::RuleError;
+pub use ids::{ApplicationId, CampaignId, NoticeId, ObjectionId, SchoolId, TokenId};
 pub use phase::{PhaseBoard, PhaseKind, PhaseStatus};
 pub use role::{Actor, Role, Scope};
 pub use school::{CaseState, Ctx, SchoolCase, SchoolCommand};

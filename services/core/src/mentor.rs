@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::ids::SchoolId;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -159,7 +160,7 @@ pub struct DeclaredPractice {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubmitPresentation {
-    pub school: Uuid,
+    pub school: SchoolId,
     pub practices: Vec<DeclaredPractice>,
 }
 
@@ -208,7 +209,7 @@ pub fn submit_presentation(
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RatePresentation {
-    pub school: Uuid,
+    pub school: SchoolId,
     /// The rating panel member.
     pub rater: String,
     pub ratings: BTreeMap<String, Rating>,
@@ -343,7 +344,7 @@ pub struct MentorOverride {
 /// One seed school's confirmed role.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MentorDecision {
-    pub school: Uuid,
+    pub school: SchoolId,
     pub mentor: bool,
     /// The office's reason, when it overrode the rule.
     pub note: Option<String>,
@@ -363,9 +364,9 @@ pub struct MentorsConfirmed {
 /// it unless the office overrode it with a reason (an override agreeing with the rule is no
 /// override). Every override must name a seed school.
 pub fn confirm_mentors(
-    overrides: &BTreeMap<Uuid, MentorOverride>,
+    overrides: &BTreeMap<SchoolId, MentorOverride>,
     confirmed: bool,
-    verdicts: &[(Uuid, MentorVerdict)],
+    verdicts: &[(SchoolId, MentorVerdict)],
     ctx: &Ctx<'_>,
 ) -> Result<MentorsConfirmed, RuleError> {
     ctx.phases.require_active(
@@ -378,7 +379,7 @@ pub fn confirm_mentors(
     if confirmed {
         return Err(RuleError::MentorsConfirmed);
     }
-    let known: BTreeSet<Uuid> = verdicts.iter().map(|(s, _)| *s).collect();
+    let known: BTreeSet<SchoolId> = verdicts.iter().map(|(s, _)| *s).collect();
     let problems: Vec<(String, String)> = overrides
         .keys()
         .enumerate()
@@ -415,7 +416,7 @@ pub fn confirm_mentors(
             }
         })
         .collect();
-    let mentors: Vec<Uuid> = decisions
+    let mentors: Vec<SchoolId> = decisions
         .iter()
         .filter(|d| d.mentor)
         .map(|d| d.school)
@@ -603,11 +604,11 @@ mod tests {
                             actor: a.into(),
                             name: format!("评委{a}"),
                             affiliation: crate::acceptance::Affiliation::Department,
-                            school: own.then(|| Uuid::from_u128(7)),
+                            school: own.then(|| SchoolId::from_u128(7)),
                         })
                         .collect(),
                 };
-                let cmd = RatePresentation { school: Uuid::from_u128(7), rater: "me".into(), ratings, verdicts };
+                let cmd = RatePresentation { school: SchoolId::from_u128(7), rater: "me".into(), ratings, verdicts };
                 let active = now < phases.deadline(PhaseKind::MentorSelection, &def);
                 let got = rate_presentation(cmd.clone(), &facts, &ctx);
                 let may = member && !affiliated;
@@ -637,8 +638,8 @@ mod tests {
                 let def = changle();
                 let phases = board_open(&def, PhaseKind::MentorSelection);
                 let ctx = Ctx { now: opened_at(PhaseKind::MentorSelection), def: &def, phases: &phases };
-                let verdicts: Vec<(Uuid, MentorVerdict)> = rule.iter().enumerate().map(|(i, m)| (Uuid::from_u128(i as u128), verdict(*m))).collect();
-                let overrides: BTreeMap<Uuid, MentorOverride> = overrides.into_iter().map(|(s, m)| (Uuid::from_u128(s), MentorOverride { mentor: m, reason: "调整".into() })).collect();
+                let verdicts: Vec<(SchoolId, MentorVerdict)> = rule.iter().enumerate().map(|(i, m)| (SchoolId::from_u128(i as u128), verdict(*m))).collect();
+                let overrides: BTreeMap<SchoolId, MentorOverride> = overrides.into_iter().map(|(s, m)| (SchoolId::from_u128(s), MentorOverride { mentor: m, reason: "调整".into() })).collect();
                 let all_known = overrides.keys().all(|s| (s.as_u128() as usize) < rule.len());
                 match confirm_mentors(&overrides, confirmed, &verdicts, &ctx) {
                     Ok(d) => {
@@ -670,7 +671,7 @@ mod tests {
                     title: " 青蓝工程 ".into(),
                     description: "d".into(),
                 }).collect();
-                match submit_presentation(SubmitPresentation { school: Uuid::nil(), practices }, &def) {
+                match submit_presentation(SubmitPresentation { school: SchoolId::nil(), practices }, &def) {
                     Ok(d) => {
                         prop_assert!(known.iter().all(|k| *k));
                         prop_assert!(d.practices.iter().all(|p| p.title == "青蓝工程" && p.indicator == def.indicators[0].code));

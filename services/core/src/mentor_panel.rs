@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use uuid::Uuid;
+use crate::ids::SchoolId;
 
 use crate::acceptance::Affiliation;
 use crate::effects::Effect;
@@ -24,7 +24,7 @@ pub struct MentorPanelMember {
     pub affiliation: Affiliation,
     /// A school of this campaign the member belongs to (for instance the junior section of the
     /// member's high school): the member is recused from rating it.
-    pub school: Option<Uuid>,
+    pub school: Option<SchoolId>,
 }
 
 /// What forming the panel needs to know about the campaign.
@@ -33,7 +33,7 @@ pub struct MentorPanelFacts {
     /// Those of the proposed members' actors that hold a panel-role token.
     pub panel_actors: BTreeSet<String>,
     /// Those of the named schools that belong to this campaign.
-    pub campaign_schools: BTreeSet<Uuid>,
+    pub campaign_schools: BTreeSet<SchoolId>,
     /// Rating sheets recorded so far in the campaign.
     pub ratings: u32,
 }
@@ -108,7 +108,8 @@ pub fn form_mentor_panel(
     // members after its recusals, or it could never be judged (and the panel is fixed after
     // the first rating).
     if (members.len() as u32) >= min {
-        let mut recused: std::collections::BTreeMap<Uuid, u32> = std::collections::BTreeMap::new();
+        let mut recused: std::collections::BTreeMap<SchoolId, u32> =
+            std::collections::BTreeMap::new();
         for s in members.iter().filter_map(|m| m.school) {
             *recused.entry(s).or_default() += 1;
         }
@@ -149,7 +150,11 @@ pub fn form_mentor_panel(
 }
 
 /// Whether `rater` may rate `school`'s presentation: an appointed member not affiliated with it.
-pub fn may_rate(panel: &[MentorPanelMember], rater: &str, school: Uuid) -> Result<(), RuleError> {
+pub fn may_rate(
+    panel: &[MentorPanelMember],
+    rater: &str,
+    school: SchoolId,
+) -> Result<(), RuleError> {
     let Some(member) = panel.iter().find(|m| m.actor == rater) else {
         return Err(RuleError::NotOnMentorPanel);
     };
@@ -167,7 +172,7 @@ mod tests {
     use crate::testing::*;
     use proptest::prelude::*;
 
-    fn member(i: u8, affiliation: Affiliation, school: Option<Uuid>) -> MentorPanelMember {
+    fn member(i: u8, affiliation: Affiliation, school: Option<SchoolId>) -> MentorPanelMember {
         MentorPanelMember {
             actor: format!("panel-{i}"),
             name: format!("评委{i}"),
@@ -196,11 +201,11 @@ mod tests {
             let phases = board_open(&def, PhaseKind::MentorSelection);
             let now = opened_at(PhaseKind::MentorSelection) + chrono::Duration::days(day);
             let ctx = Ctx { now, def: &def, phases: &phases };
-            let own = Uuid::from_u128(1);
+            let own = SchoolId::from_u128(1);
             let mut members: Vec<MentorPanelMember> = (0..n).map(|i| {
                 let aff = if Some(i) == mentor_member { Affiliation::MentorSchool(own) }
                     else if i % 2 == 0 { Affiliation::Department } else { Affiliation::HighSchool };
-                let school = if Some(i) == foreign_school { Some(Uuid::from_u128(99)) }
+                let school = if Some(i) == foreign_school { Some(SchoolId::from_u128(99)) }
                     else if i == 1 { Some(own) } else { None };
                 member(i, aff, school)
             }).collect();
@@ -248,10 +253,10 @@ mod tests {
             school in 0u128..4,
         ) {
             let panel: Vec<MentorPanelMember> = panel.iter()
-                .map(|(i, s)| member(*i, Affiliation::Department, s.map(Uuid::from_u128)))
+                .map(|(i, s)| member(*i, Affiliation::Department, s.map(SchoolId::from_u128)))
                 .collect();
             let actor = format!("panel-{rater}");
-            let school = Uuid::from_u128(school);
+            let school = SchoolId::from_u128(school);
             let got = may_rate(&panel, &actor, school);
             match panel.iter().find(|m| m.actor == actor) {
                 None => prop_assert_eq!(got, Err(RuleError::NotOnMentorPanel)),
@@ -265,7 +270,7 @@ mod tests {
 
     #[test]
     fn the_refusals_say_why() {
-        let s = Uuid::from_u128(1);
+        let s = SchoolId::from_u128(1);
         let panel = vec![member(1, Affiliation::HighSchool, Some(s))];
         assert_eq!(
             may_rate(&panel, "panel-1", s).unwrap_err().to_string(),

@@ -4,8 +4,8 @@
 //! over. Moving a school's case is left to `school::decide`; a decider here names the school
 //! commands to apply.
 
+use crate::ids::{NoticeId, ObjectionId, SchoolId};
 use chrono::{DateTime, NaiveDate, Utc};
-use uuid::Uuid;
 
 pub use crate::notice_kind::NoticeKind;
 
@@ -92,13 +92,13 @@ pub fn check_objection(
 /// A stored notice as the rules see it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NoticeFacts {
-    pub id: Uuid,
+    pub id: NoticeId,
     pub kind: NoticeKind,
     pub title: String,
     pub ends_at: DateTime<Utc>,
     pub closed: bool,
     /// The schools on the notice, in notice order.
-    pub schools: Vec<Uuid>,
+    pub schools: Vec<SchoolId>,
     /// Objections filed against the notice so far, per objector contact (trimmed).
     pub objections_by_contact: std::collections::BTreeMap<String, u32>,
 }
@@ -117,24 +117,24 @@ impl NoticeKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishNotice {
     /// The new notice's id, chosen by the caller.
-    pub notice: Uuid,
+    pub notice: NoticeId,
     pub kind: NoticeKind,
     /// Empty: the definition's default title.
     pub title: String,
     /// The schools to list, distinct, in the order asked.
-    pub schools: Vec<Uuid>,
+    pub schools: Vec<SchoolId>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct NoticePublished {
-    pub notice: Uuid,
+    pub notice: NoticeId,
     pub kind: NoticeKind,
     pub title: String,
     pub window: NoticeWindow,
     /// The schools in the order asked, as the notice lists them.
-    pub schools: Vec<Uuid>,
+    pub schools: Vec<SchoolId>,
     /// One school command per school, in id order (the lock order).
-    pub put_on_notice: Vec<(Uuid, SchoolCommand)>,
+    pub put_on_notice: Vec<(SchoolId, SchoolCommand)>,
     /// To record after the schools' own effects.
     pub effects: Vec<Effect>,
 }
@@ -232,8 +232,8 @@ impl ObjectionStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileObjection {
     /// The new objection's id, chosen by the caller.
-    pub objection: Uuid,
-    pub school: Uuid,
+    pub objection: ObjectionId,
+    pub school: SchoolId,
     pub objector_name: String,
     pub objector_contact: String,
     pub grounds: String,
@@ -251,9 +251,9 @@ pub struct ListedSchool {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Objection {
-    pub id: Uuid,
-    pub notice: Uuid,
-    pub school: Uuid,
+    pub id: ObjectionId,
+    pub notice: NoticeId,
+    pub school: SchoolId,
     pub objector_name: String,
     pub objector_contact: String,
     pub grounds: String,
@@ -357,9 +357,9 @@ pub fn file_objection(
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolveObjection {
-    pub objection: Uuid,
+    pub objection: ObjectionId,
     /// The school objected to.
-    pub school: Uuid,
+    pub school: SchoolId,
     pub upheld: bool,
     pub reason: String,
 }
@@ -498,12 +498,12 @@ mod tests {
 
     fn notice(kind: NoticeKind, ends_at: DateTime<Utc>, closed: bool) -> NoticeFacts {
         NoticeFacts {
-            id: Uuid::from_u128(77),
+            id: NoticeId::from_u128(77),
             kind,
             title: "种子校名单公示".into(),
             ends_at,
             closed,
-            schools: (1..4).map(Uuid::from_u128).collect(),
+            schools: (1..4).map(SchoolId::from_u128).collect(),
             objections_by_contact: Default::default(),
         }
     }
@@ -525,8 +525,8 @@ mod tests {
             name: "一小".into(),
         };
         let cmd = FileObjection {
-            objection: Uuid::from_u128(5),
-            school: Uuid::from_u128(2),
+            objection: ObjectionId::from_u128(5),
+            school: SchoolId::from_u128(2),
             objector_name: "张三".into(),
             objector_contact: " 13800000000 ".into(),
             grounds: "理由".into(),
@@ -572,12 +572,12 @@ mod tests {
             def.supplementary_notice = supplementary;
             let phases = board_open(&def, PhaseKind::SeedDesignation);
             let ctx = Ctx { now: at("2020-03-03T01:00:00Z"), def: &def, phases: &phases };
-            let mut ids: Vec<Uuid> = schools.iter().map(|s| Uuid::from_u128(*s)).collect();
+            let mut ids: Vec<SchoolId> = schools.iter().map(|s| SchoolId::from_u128(*s)).collect();
             let n = ids.len();
             ids.rotate_left((shuffle as usize) % n);
             let kind = kind_of(kind);
             let cmd = PublishNotice {
-                notice: Uuid::from_u128(999),
+                notice: NoticeId::from_u128(999),
                 kind,
                 title: if titled { "公示".into() } else { String::new() },
                 schools: ids.clone(),
@@ -588,7 +588,7 @@ mod tests {
                 Ok(d) => {
                     prop_assert!(allowed);
                     prop_assert_eq!(&d.schools, &ids);
-                    let locked: Vec<Uuid> = d.put_on_notice.iter().map(|(s, _)| *s).collect();
+                    let locked: Vec<SchoolId> = d.put_on_notice.iter().map(|(s, _)| *s).collect();
                     let mut sorted = ids.clone();
                     sorted.sort();
                     prop_assert_eq!(locked, sorted);
@@ -633,7 +633,7 @@ mod tests {
             let now = opened + chrono::Duration::days(day);
             let ends_at = if late { now } else { now + chrono::Duration::hours(1) };
             let n = notice(kind, ends_at, false);
-            let school = if listed { Uuid::from_u128(2) } else { Uuid::from_u128(9) };
+            let school = if listed { SchoolId::from_u128(2) } else { SchoolId::from_u128(9) };
             let facts = ListedSchool {
                 state: if still_listed { listed_state } else { CaseState::Removed },
                 name: "一小".into(),
@@ -641,7 +641,7 @@ mod tests {
             let mut fields = ["张三".to_string(), "138".into(), "理由".into(), "材料".into()];
             if let Some(b) = blank { fields[b] = " ".into(); }
             let [name, contact, grounds, evidence] = fields;
-            let cmd = FileObjection { objection: Uuid::from_u128(5), school, objector_name: name,
+            let cmd = FileObjection { objection: ObjectionId::from_u128(5), school, objector_name: name,
                 objector_contact: contact, grounds, evidence, filed_by: "public".into() };
             let ctx = Ctx { now, def: &def, phases: &phases };
             // The phase's deadline does not matter (`day` runs past it): a running notice
@@ -687,7 +687,7 @@ mod tests {
             let now = phases.get(phase).opened_at.unwrap() + chrono::Duration::days(day);
             let ctx = Ctx { now, def: &def, phases: &phases };
             let status = [ObjectionStatus::Open, ObjectionStatus::Upheld, ObjectionStatus::Dismissed][status];
-            let cmd = ResolveObjection { objection: Uuid::from_u128(5), school: Uuid::from_u128(2), upheld, reason: "核实".into() };
+            let cmd = ResolveObjection { objection: ObjectionId::from_u128(5), school: SchoolId::from_u128(2), upheld, reason: "核实".into() };
             // Past the phase's deadline too (`day` runs past it), while the phase is open; an
             // upheld seed-list objection leaves the phase check to its school command.
             let seed_upheld = kind != NoticeKind::Results && upheld;

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::ids::SchoolId;
 use chrono::{Datelike, NaiveDate};
 use uuid::Uuid;
 
@@ -19,21 +20,21 @@ use crate::time::local_date;
 /// What the pairing rules need to know about a school.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SchoolInfo {
-    pub id: Uuid,
+    pub id: SchoolId,
     pub level: String,
     pub town: String,
 }
 
 /// mentor id → its potential schools.
-pub type Groups = BTreeMap<Uuid, Vec<Uuid>>;
+pub type Groups = BTreeMap<SchoolId, Vec<SchoolId>>;
 
 /// 1+X 八项指标的全方位帮扶: per mentor, the indicators its logged activities cover, in the
 /// definition's order (indicators the definition does not name are left out).
 pub fn coverage<'a>(
     def: &crate::definition::CampaignDefinition,
-    activities: impl IntoIterator<Item = (Uuid, &'a [String])>,
-) -> BTreeMap<Uuid, Vec<String>> {
-    let mut seen: BTreeMap<Uuid, std::collections::BTreeSet<&str>> = BTreeMap::new();
+    activities: impl IntoIterator<Item = (SchoolId, &'a [String])>,
+) -> BTreeMap<SchoolId, Vec<String>> {
+    let mut seen: BTreeMap<SchoolId, std::collections::BTreeSet<&str>> = BTreeMap::new();
     for (mentor, inds) in activities {
         seen.entry(mentor)
             .or_default()
@@ -61,10 +62,10 @@ mod coverage_tests {
         let def = crate::testing::changle();
         let a = vec!["teaching".to_string(), "teachers".to_string()];
         let b = vec!["teaching".to_string(), "unknown".to_string()];
-        let m = Uuid::from_u128(1);
+        let m = SchoolId::from_u128(1);
         let c = coverage(&def, [(m, a.as_slice()), (m, b.as_slice())]);
         assert_eq!(c[&m], vec!["teachers".to_string(), "teaching".to_string()]);
-        assert!(!c.contains_key(&Uuid::from_u128(2)));
+        assert!(!c.contains_key(&SchoolId::from_u128(2)));
     }
 }
 
@@ -153,13 +154,13 @@ pub fn propose(
 /// is in exactly one group, and sizes are within bounds. Problems are field violations.
 pub fn validate(
     groups: &Groups,
-    mentors: &BTreeSet<Uuid>,
-    potentials: &BTreeSet<Uuid>,
+    mentors: &BTreeSet<SchoolId>,
+    potentials: &BTreeSet<SchoolId>,
     min: u32,
     max: u32,
 ) -> Result<(), RuleError> {
     let mut problems = Vec::new();
-    let mut seen: BTreeMap<Uuid, Uuid> = BTreeMap::new();
+    let mut seen: BTreeMap<SchoolId, SchoolId> = BTreeMap::new();
     for (i, (mentor, members)) in groups.iter().enumerate() {
         if !mentors.contains(mentor) {
             problems.push((
@@ -196,7 +197,7 @@ pub fn validate(
     let missing: Vec<String> = potentials
         .iter()
         .filter(|p| !seen.contains_key(p))
-        .map(Uuid::to_string)
+        .map(SchoolId::to_string)
         .collect();
     if !missing.is_empty() {
         problems.push((
@@ -214,18 +215,18 @@ pub fn validate(
 /// What forming the groups needs to know about the campaign.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PairingFacts {
-    pub mentors: BTreeSet<Uuid>,
+    pub mentors: BTreeSet<SchoolId>,
     /// Potential schools, paired or not.
-    pub potentials: BTreeSet<Uuid>,
-    pub names: BTreeMap<Uuid, String>,
+    pub potentials: BTreeSet<SchoolId>,
+    pub names: BTreeMap<SchoolId, String>,
     /// Potential schools that already have a baseline.
-    pub baselines: BTreeSet<Uuid>,
+    pub baselines: BTreeSet<SchoolId>,
 }
 
 /// One potential school's move into a group, with the obligations it brings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Move {
-    pub school: Uuid,
+    pub school: SchoolId,
     pub command: SchoolCommand,
     /// Extra effects to record with the school's own.
     pub extra: Vec<Effect>,
@@ -235,7 +236,7 @@ pub struct Move {
 pub struct PairingSet {
     pub groups: Groups,
     /// (mentor, potential), as stored.
-    pub pairs: Vec<(Uuid, Uuid)>,
+    pub pairs: Vec<(SchoolId, SchoolId)>,
     /// In group order, then member order.
     pub moves: Vec<Move>,
     /// To record after the schools' own effects.
@@ -289,7 +290,7 @@ pub fn set_pairing(
             });
         }
     }
-    let pairs: Vec<(Uuid, Uuid)> = groups
+    let pairs: Vec<(SchoolId, SchoolId)> = groups
         .iter()
         .flat_map(|(m, ps)| ps.iter().map(move |p| (*m, *p)))
         .collect();
@@ -317,7 +318,7 @@ pub struct BaselineRecorded {
 /// Records a potential school's baseline (every indicator once) during phase 3, meeting the
 /// obligation to record it.
 pub fn record_baseline(
-    school: Uuid,
+    school: SchoolId,
     scores: &[(String, f64)],
     state: CaseState,
     ctx: &Ctx<'_>,
@@ -359,8 +360,8 @@ pub fn record_baseline(
 pub struct LogAssistance {
     /// The new activity's id, chosen by the caller.
     pub activity: Uuid,
-    pub mentor: Uuid,
-    pub potential: Uuid,
+    pub mentor: SchoolId,
+    pub potential: SchoolId,
     pub date: NaiveDate,
     pub indicators: Vec<String>,
     pub description: String,
@@ -377,7 +378,7 @@ pub struct AssistanceLogged {
 /// future, during phase 3. `mentor_of` is the potential school's current mentor.
 pub fn log_assistance(
     cmd: LogAssistance,
-    mentor_of: Option<Uuid>,
+    mentor_of: Option<SchoolId>,
     ctx: &Ctx<'_>,
 ) -> Result<AssistanceLogged, RuleError> {
     let mut problems = Vec::new();
@@ -431,7 +432,7 @@ mod tests {
 
     fn school(i: u128, level: &str, town: &str) -> SchoolInfo {
         SchoolInfo {
-            id: Uuid::from_u128(i),
+            id: SchoolId::from_u128(i),
             level: level.into(),
             town: town.into(),
         }
@@ -450,9 +451,9 @@ mod tests {
             school(12, "primary", "A"),
         ];
         let g = propose(&mentors, &potentials, 1, 4).unwrap();
-        assert_eq!(g[&Uuid::from_u128(2)], vec![Uuid::from_u128(10)]);
-        assert_eq!(g[&Uuid::from_u128(3)], vec![Uuid::from_u128(11)]);
-        assert_eq!(g[&Uuid::from_u128(1)], vec![Uuid::from_u128(12)]);
+        assert_eq!(g[&SchoolId::from_u128(2)], vec![SchoolId::from_u128(10)]);
+        assert_eq!(g[&SchoolId::from_u128(3)], vec![SchoolId::from_u128(11)]);
+        assert_eq!(g[&SchoolId::from_u128(1)], vec![SchoolId::from_u128(12)]);
     }
 
     #[test]
@@ -480,8 +481,8 @@ mod tests {
             let max = (min + extra).max(1);
             match propose(&mentors, &potentials, min, max) {
                 Ok(groups) => {
-                    let ms: BTreeSet<Uuid> = mentors.iter().map(|s| s.id).collect();
-                    let ps: BTreeSet<Uuid> = potentials.iter().map(|s| s.id).collect();
+                    let ms: BTreeSet<SchoolId> = mentors.iter().map(|s| s.id).collect();
+                    let ps: BTreeSet<SchoolId> = potentials.iter().map(|s| s.id).collect();
                     prop_assert!(validate(&groups, &ms, &ps, min, max).is_ok());
                 }
                 Err(_) => prop_assert!(p > m * max as usize || p < m * min as usize),
@@ -512,14 +513,14 @@ mod tests {
                 let mut groups = Groups::new();
                 let mut next = 0u128;
                 for (g, n) in sizes.iter().enumerate() {
-                    let m = Uuid::from_u128(1000 + g as u128);
+                    let m = SchoolId::from_u128(1000 + g as u128);
                     facts.mentors.insert(m);
-                    let members: Vec<Uuid> = (0..*n).map(|_| { next += 1; Uuid::from_u128(next) }).collect();
+                    let members: Vec<SchoolId> = (0..*n).map(|_| { next += 1; SchoolId::from_u128(next) }).collect();
                     for p in &members { facts.potentials.insert(*p); facts.names.insert(*p, format!("校{p}")); }
                     groups.insert(m, members);
                 }
-                if stranger { groups.insert(Uuid::from_u128(5000), vec![]); }
-                facts.baselines = with_baseline.iter().map(|b| Uuid::from_u128(*b)).collect();
+                if stranger { groups.insert(SchoolId::from_u128(5000), vec![]); }
+                facts.baselines = with_baseline.iter().map(|b| SchoolId::from_u128(*b)).collect();
                 let in_time = phases.require_active(PhaseKind::Pairing, Some("pairing_deadline"), "x", now, &def).is_ok();
                 let valid = !stranger && sizes.iter().all(|n| (*n as u32) >= def.group_min && (*n as u32) <= def.group_max);
                 let got = set_pairing(groups.clone(), &facts, &ctx);
@@ -552,7 +553,7 @@ mod tests {
                 if drop_one { scores.pop(); }
                 let active = now < phases.deadline(PhaseKind::Pairing, &def);
                 let potential = matches!(state, CaseState::Potential | CaseState::Paired);
-                match record_baseline(Uuid::from_u128(1), &scores, state, &ctx) {
+                match record_baseline(SchoolId::from_u128(1), &scores, state, &ctx) {
                     Ok(d) => {
                         prop_assert!(!drop_one && active && potential);
                         prop_assert_eq!(d.scores.len(), def.indicators.len());
@@ -580,10 +581,10 @@ mod tests {
                 let now = opened_at(PhaseKind::Pairing) + chrono::Duration::days(day);
                 let ctx = Ctx { now, def: &def, phases: &phases };
                 let today = local_date(now, def.tz());
-                let mentor = Uuid::from_u128(1);
+                let mentor = SchoolId::from_u128(1);
                 let mut indicators = vec![def.indicators[0].code.clone()];
                 if unknown { indicators.push("nope".into()); }
-                let cmd = LogAssistance { activity: Uuid::from_u128(9), mentor, potential: Uuid::from_u128(2),
+                let cmd = LogAssistance { activity: Uuid::from_u128(9), mentor, potential: SchoolId::from_u128(2),
                     date: today + chrono::Duration::days(ahead), indicators, description: "送教".into(), evidence_ref: String::new() };
                 let active = now < phases.deadline(PhaseKind::Pairing, &def);
                 let got = log_assistance(cmd.clone(), own.then_some(mentor), &ctx);
@@ -610,11 +611,11 @@ mod tests {
                 def: &def,
                 phases: &phases,
             };
-            let mentor = Uuid::from_u128(1);
+            let mentor = SchoolId::from_u128(1);
             let cmd = LogAssistance {
                 activity: Uuid::from_u128(9),
                 mentor,
-                potential: Uuid::from_u128(2),
+                potential: SchoolId::from_u128(2),
                 date: NaiveDate::from_ymd_opt(def.year - 1, 12, 31).unwrap(),
                 indicators: vec![def.indicators[0].code.clone()],
                 description: "送教".into(),

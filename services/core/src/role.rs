@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::ids::SchoolId;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -52,12 +54,12 @@ impl std::fmt::Display for Role {
 pub struct Actor {
     pub id: String,
     pub role: Role,
-    pub school: Option<Uuid>,
+    pub school: Option<SchoolId>,
 }
 
 impl Actor {
     /// A school acts only for itself.
-    pub fn acts_for(&self, school: Uuid) -> bool {
+    pub fn acts_for(&self, school: SchoolId) -> bool {
         self.role == Role::School && self.school == Some(school)
     }
 }
@@ -86,7 +88,9 @@ impl Scope {
         }
     }
 
-    pub fn covers(&self, campaign: Uuid) -> bool {
+    /// `campaign` is a [`CampaignId`](crate::CampaignId) or a bare `Uuid` (the scheduler's).
+    pub fn covers(&self, campaign: impl Into<Uuid>) -> bool {
+        let campaign = campaign.into();
         match self {
             Scope::County => true,
             Scope::Campaigns(v) => v.contains(&campaign),

@@ -4,6 +4,7 @@
 //! illegal in the current one. `decide` adds who may act, in which phase and by which
 //! deadline, and the effects (audit event, obligations) the store must persist with it.
 
+use crate::ids::{NoticeId, ObjectionId, SchoolId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -140,7 +141,7 @@ impl CaseState {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SchoolCase {
-    pub id: Uuid,
+    pub id: SchoolId,
     pub name: String,
     pub state: CaseState,
     pub version: i64,
@@ -160,11 +161,11 @@ pub enum SchoolCommand {
         reason: String,
     },
     PutOnNotice {
-        notice: Uuid,
+        notice: NoticeId,
         kind: NoticeKind,
     },
     UpholdObjection {
-        objection: Uuid,
+        objection: ObjectionId,
         reason: String,
     },
     /// Part of completing phase 1: listed schools become seed schools, the rest potential.
@@ -176,7 +177,7 @@ pub enum SchoolCommand {
     },
     /// Put a potential school into a mentor's 1+X group (again, when the office edits groups).
     Pair {
-        mentor: Uuid,
+        mentor: SchoolId,
     },
     ConfirmAward {
         class: AwardClass,
@@ -229,7 +230,7 @@ impl SchoolCommand {
         }
     }
 
-    fn allowed(&self, actor: &Actor, school: Uuid) -> bool {
+    fn allowed(&self, actor: &Actor, school: SchoolId) -> bool {
         match self {
             SchoolCommand::Nominate { .. } => actor.role == Role::Department,
             SchoolCommand::WithdrawNomination { .. } => {
@@ -490,7 +491,7 @@ pub fn enrol(phases: &PhaseBoard) -> Result<(), RuleError> {
 }
 
 /// The audit event of one enrolled school, as stored.
-pub fn registered(id: Uuid, code: &str, name: &str, state: CaseState, version: i64) -> Effect {
+pub fn registered(id: SchoolId, code: &str, name: &str, state: CaseState, version: i64) -> Effect {
     Effect::event(
         "school.registered",
         Some(id),
@@ -504,7 +505,7 @@ pub fn registered(id: Uuid, code: &str, name: &str, state: CaseState, version: i
 /// the old one keeps every award and consequence recorded under theirs. Any time, any phase;
 /// the name and the reason are required.
 pub fn change_principal(
-    school: Uuid,
+    school: SchoolId,
     old: (Uuid, &str),
     new: (Uuid, &str),
     reason: &str,
@@ -555,7 +556,7 @@ mod tests {
         }
     }
 
-    fn commands(school: Uuid) -> Vec<(SchoolCommand, Actor)> {
+    fn commands(school: SchoolId) -> Vec<(SchoolCommand, Actor)> {
         let dept = Actor {
             id: "dept".into(),
             role: Role::Department,
@@ -569,7 +570,7 @@ mod tests {
         let other = Actor {
             id: "other".into(),
             role: Role::School,
-            school: Some(Uuid::nil()),
+            school: Some(SchoolId::nil()),
         };
         vec![
             (
@@ -608,21 +609,21 @@ mod tests {
             ),
             (
                 SchoolCommand::PutOnNotice {
-                    notice: Uuid::nil(),
+                    notice: NoticeId::nil(),
                     kind: NoticeKind::SeedCandidates,
                 },
                 office(),
             ),
             (
                 SchoolCommand::PutOnNotice {
-                    notice: Uuid::nil(),
+                    notice: NoticeId::nil(),
                     kind: NoticeKind::SeedSupplementary,
                 },
                 office(),
             ),
             (
                 SchoolCommand::UpholdObjection {
-                    objection: Uuid::nil(),
+                    objection: ObjectionId::nil(),
                     reason: "属实".into(),
                 },
                 office(),
@@ -646,7 +647,7 @@ mod tests {
             ),
             (
                 SchoolCommand::Pair {
-                    mentor: Uuid::nil(),
+                    mentor: SchoolId::nil(),
                 },
                 office(),
             ),
@@ -676,7 +677,7 @@ mod tests {
 
     /// States reachable from `from` in the transition table (the allowed graph).
     fn successors(from: CaseState) -> Vec<CaseState> {
-        let id = Uuid::from_u128(7);
+        let id = SchoolId::from_u128(7);
         commands(id)
             .into_iter()
             .flat_map(|(c, _)| [target(from, &c, true), target(from, &c, false)])
@@ -693,7 +694,7 @@ mod tests {
         fn random_command_sequences_stay_legal(steps in proptest::collection::vec((0usize..19, 0i64..200 * 24), 1..60)) {
             let def = CampaignDefinition::parse(CHANGLE).unwrap();
             let mut phases = PhaseBoard::new(&def);
-            let id = Uuid::from_u128(7);
+            let id = SchoolId::from_u128(7);
             let mut case = SchoolCase { id, name: "测试小学".into(), state: CaseState::Enrolled, version: 1 };
             let start = at("2020-03-02T01:00:00Z");
             let mut hours = 0i64;
@@ -758,7 +759,7 @@ mod tests {
         let def = CampaignDefinition::parse(CHANGLE).unwrap();
         let mut phases = PhaseBoard::new(&def);
         let case = SchoolCase {
-            id: Uuid::from_u128(1),
+            id: SchoolId::from_u128(1),
             name: "x".into(),
             state: CaseState::Enrolled,
             version: 1,

@@ -36,6 +36,10 @@ pub struct ScoreSheets {
     pub onsite: BTreeMap<String, Vec<f64>>,
 }
 
+/// Scores per indicator code, as a baseline or an on-site score sheet holds them (and as the
+/// store keeps them: `baselines.scores`, `acceptance_scores.onsite`).
+pub type IndicatorScores = std::collections::BTreeMap<String, f64>;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AcceptanceResult {
     pub report: f64,

@@ -1,8 +1,8 @@
 //! Phase 1, seed designation: self-applications and their review. Nominations are plain school
 //! commands (`school::decide`); the notices and objections are in `notice`.
 
+use crate::ids::{ApplicationId, SchoolId};
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 use crate::definition::CampaignDefinition;
 use crate::effects::Effect;
@@ -23,8 +23,8 @@ pub struct SelfScore {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SubmitApplication {
     /// The new application's id, chosen by the caller.
-    pub application: Uuid,
-    pub school: Uuid,
+    pub application: ApplicationId,
+    pub school: SchoolId,
     pub statement: String,
     pub self_assessment: Vec<SelfScore>,
 }
@@ -58,8 +58,8 @@ impl ApplicationStatus {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Application {
-    pub id: Uuid,
-    pub school: Uuid,
+    pub id: ApplicationId,
+    pub school: SchoolId,
     pub statement: String,
     pub self_assessment: Vec<SelfScore>,
     pub status: ApplicationStatus,
@@ -162,7 +162,7 @@ pub struct RecordOpinion {
 pub fn record_opinion(
     cmd: &RecordOpinion,
     status: ApplicationStatus,
-    school: Uuid,
+    school: SchoolId,
     actor: &Actor,
     ctx: &Ctx<'_>,
 ) -> Result<Effect, RuleError> {
@@ -236,7 +236,7 @@ mod tests {
             if unknown { scores.push(SelfScore { indicator: "nope".into(), score, note: String::new() }); }
             let complete = drop.is_none() && twice.is_none() && !unknown;
             let now = at("2020-03-03T01:00:00Z");
-            let cmd = SubmitApplication { application: Uuid::from_u128(1), school: Uuid::from_u128(2),
+            let cmd = SubmitApplication { application: ApplicationId::from_u128(1), school: SchoolId::from_u128(2),
                 statement: "申报".into(), self_assessment: scores };
             match submit_application(cmd, &def, now) {
                 Ok(d) => {
@@ -293,7 +293,7 @@ mod tests {
             let role_ok = matches!(actor.role, Role::Department | Role::Office);
             let text_ok = !dept.trim().is_empty() && !reason.trim().is_empty();
             let open = now < phases.deadline(PhaseKind::SeedDesignation, &def);
-            let r = record_opinion(&cmd, status, Uuid::from_u128(1), &actor, &ctx);
+            let r = record_opinion(&cmd, status, SchoolId::from_u128(1), &actor, &ctx);
             prop_assert_eq!(r.is_ok(), role_ok && text_ok && open && status == ApplicationStatus::Pending);
             let forbidden = matches!(r, Err(RuleError::Forbidden { .. }));
             let invalid = matches!(r, Err(RuleError::Invalid(_)));

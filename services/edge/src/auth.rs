@@ -101,7 +101,7 @@ impl Tokens {
             actor: Actor {
                 id: row.actor,
                 role,
-                school: row.school_id,
+                school: row.school_id.map(junheng_core::SchoolId::new),
             },
             scope: Scope::from_campaigns(row.campaigns),
             token_id: row.id,

@@ -36,4 +36,5 @@ pub mod status;
 pub mod systemd;
 pub mod telemetry;
 pub mod tls;
+pub mod values;
 pub mod violations;

@@ -6,6 +6,7 @@ use chrono::NaiveDate;
 use uuid::Uuid;
 
 use crate::status::ApiError;
+use crate::values::{Email, EmailError, IdempotencyKey};
 
 #[derive(Debug, Default)]
 pub struct Violations(pub Vec<(String, String)>);
@@ -130,26 +131,29 @@ impl Violations {
     }
 
     /// An e-mail address (trimmed; empty means absent), accepted exactly when lettre's
-    /// `Address` accepts it, so the mailer never meets an address it refuses.
+    /// `Address` accepts it, so the mailer never meets an address it refuses (as text; see
+    /// [`email_address`](Self::email_address) for the parsed value).
     pub fn email(&mut self, field: &str, s: &str) -> Option<String> {
+        self.email_address(field, s).map(String::from)
+    }
+
+    /// [`email`](Self::email) as the parsed [`Email`].
+    pub fn email_address(&mut self, field: &str, s: &str) -> Option<Email> {
         let t = s.trim();
         if t.is_empty() {
             return None;
         }
-        if t.chars().count() > MAX_EMAIL_CHARS {
-            self.add(field, format!("at most {MAX_EMAIL_CHARS} characters"));
-            return None;
-        }
-        if !self.clean(field, t) {
-            return None;
-        }
-        match t.parse::<lettre::Address>() {
-            Ok(_) => Some(t.to_owned()),
-            Err(e) => {
+        match Email::parse(t) {
+            Ok(e) => Some(e),
+            Err(EmailError::Refused(e)) => {
                 self.add(
                     field,
                     format!("`{}` is not an e-mail address ({e})", echo(t)),
                 );
+                None
+            }
+            Err(e) => {
+                self.add(field, e.to_string());
                 None
             }
         }
@@ -204,13 +208,15 @@ impl Violations {
     }
 
     /// An idempotency key: 1 to 128 printable ASCII characters without spaces.
-    pub fn idempotency_key(&mut self, field: &str, key: &str) {
-        if !valid_key(key) {
+    pub fn idempotency_key(&mut self, field: &str, key: &str) -> Option<IdempotencyKey> {
+        let k = IdempotencyKey::parse(key);
+        if k.is_none() {
             self.add(
                 field,
                 "required: 1 to 128 printable ASCII characters without spaces",
             );
         }
+        k
     }
 
     pub fn finish(self) -> Result<(), ApiError> {

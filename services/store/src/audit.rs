@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use junheng_core::effects::{Effect, Owner};
 use junheng_core::role::Role;
+use junheng_core::{CampaignId, SchoolId};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -158,16 +159,25 @@ pub async fn apply_obligations(
                 });
             }
             Effect::CloseObligation { kind, school, key } => {
-                obligations::close(conn, ctx.campaign, *kind, *school, key, ctx.at).await?;
+                obligations::close(
+                    conn,
+                    CampaignId::new(ctx.campaign),
+                    *kind,
+                    *school,
+                    key,
+                    ctx.at,
+                )
+                .await?;
             }
             Effect::ReplanObligations { deadline, due } => {
-                obligations::replan(conn, ctx.campaign, &deadline.code(), *due).await?;
+                obligations::replan(conn, CampaignId::new(ctx.campaign), &deadline.code(), *due)
+                    .await?;
             }
         }
     }
     obligations::open_many(
         conn,
-        ctx.campaign,
+        CampaignId::new(ctx.campaign),
         &opens,
         ctx.at,
         ctx.trace_context.as_deref(),
@@ -198,7 +208,7 @@ pub async fn insert_events(
             reason,
         } = e
         {
-            schools.push(*school);
+            schools.push(school.map(SchoolId::as_uuid));
             actions.push(action.to_string());
             befores.push(before.clone());
             afters.push(after.clone());
@@ -231,11 +241,13 @@ pub async fn insert_events(
 /// Audit events of a campaign (optionally one school), oldest first, paged by id.
 pub async fn list(
     conn: &mut PgConnection,
-    campaign: Uuid,
-    school: Option<Uuid>,
+    campaign: CampaignId,
+    school: Option<SchoolId>,
     after_id: i64,
     limit: i64,
 ) -> Result<Vec<EventRow>> {
+    let campaign = campaign.as_uuid();
+    let school = school.map(SchoolId::as_uuid);
     rows(sqlx::query_as!(
         EventRec,
         r#"SELECT id, campaign_id, xid::text AS "xid!", school_id, actor, role, action, before, after, reason, request_id, occurred_at, trace_context
@@ -482,9 +494,10 @@ pub async fn verify(conn: &mut PgConnection, campaign: Uuid) -> Result<ChainRepo
 /// awards replace the `mentor` state, for example).
 pub async fn school_decisions(
     conn: &mut PgConnection,
-    campaign: Uuid,
+    campaign: CampaignId,
     action: &str,
-) -> Result<Vec<(Uuid, serde_json::Value, Option<String>)>> {
+) -> Result<Vec<(SchoolId, serde_json::Value, Option<String>)>> {
+    let campaign = campaign.as_uuid();
     let rows = sqlx::query!(
         r#"SELECT DISTINCT ON (school_id) school_id AS "school_id!", after, reason
            FROM events
@@ -497,6 +510,6 @@ pub async fn school_decisions(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|r| (r.school_id, r.after, r.reason))
+        .map(|r| (SchoolId::new(r.school_id), r.after, r.reason))
         .collect())
 }

@@ -1,11 +1,14 @@
 //! Campaign rows: the stored definition and the phase board.
 
 use chrono::{DateTime, Utc};
+use junheng_core::{CampaignId, NoticeId};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::{Result, StoreError};
 
+/// `id` stays a bare `Uuid` while the scheduler reads it as one; [`CampaignRow::campaign_id`]
+/// is the typed id.
 #[derive(Debug, Clone)]
 pub struct CampaignRow {
     pub id: Uuid,
@@ -21,6 +24,12 @@ pub struct CampaignRow {
     pub results_final_at: Option<DateTime<Utc>>,
     pub awards_confirmed_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+}
+
+impl CampaignRow {
+    pub fn campaign_id(&self) -> CampaignId {
+        CampaignId::new(self.id)
+    }
 }
 
 /// How a command locks its campaign: school-level commands take a key-share lock so they run
@@ -57,7 +66,13 @@ pub async fn insert(conn: &mut PgConnection, row: &CampaignRow) -> Result<()> {
     Ok(())
 }
 
-pub async fn get(conn: &mut PgConnection, id: Uuid, lock: Lock) -> Result<CampaignRow> {
+/// `id` is a [`CampaignId`], or a bare `Uuid` from a caller not yet typed (the scheduler).
+pub async fn get(
+    conn: &mut PgConnection,
+    id: impl Into<CampaignId>,
+    lock: Lock,
+) -> Result<CampaignRow> {
+    let id = id.into().as_uuid();
     let row = match lock {
         Lock::None => sqlx::query_as!(CampaignRow, "SELECT id, code, county, year, time_zone, definition, definition_sha256, phases, mentors_confirmed_at, results_notice_id, results_final_at, awards_confirmed_at, created_at FROM campaigns WHERE id = $1", id)
             .fetch_optional(&mut *conn)
@@ -80,9 +95,10 @@ pub async fn list(conn: &mut PgConnection) -> Result<Vec<CampaignRow>> {
 
 pub async fn set_phases(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: CampaignId,
     phases: &serde_json::Value,
 ) -> Result<()> {
+    let id = id.as_uuid();
     sqlx::query!("UPDATE campaigns SET phases = $2 WHERE id = $1", id, phases)
         .execute(&mut *conn)
         .await?;
@@ -91,9 +107,10 @@ pub async fn set_phases(
 
 pub async fn set_mentors_confirmed(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: CampaignId,
     at: DateTime<Utc>,
 ) -> Result<()> {
+    let id = id.as_uuid();
     sqlx::query!(
         "UPDATE campaigns SET mentors_confirmed_at = $2 WHERE id = $1",
         id,
@@ -104,7 +121,13 @@ pub async fn set_mentors_confirmed(
     Ok(())
 }
 
-pub async fn set_results_notice(conn: &mut PgConnection, id: Uuid, notice: Uuid) -> Result<()> {
+pub async fn set_results_notice(
+    conn: &mut PgConnection,
+    id: CampaignId,
+    notice: NoticeId,
+) -> Result<()> {
+    let id = id.as_uuid();
+    let notice = notice.as_uuid();
     sqlx::query!(
         "UPDATE campaigns SET results_notice_id = $2 WHERE id = $1",
         id,
@@ -115,7 +138,12 @@ pub async fn set_results_notice(conn: &mut PgConnection, id: Uuid, notice: Uuid)
     Ok(())
 }
 
-pub async fn set_results_final(conn: &mut PgConnection, id: Uuid, at: DateTime<Utc>) -> Result<()> {
+pub async fn set_results_final(
+    conn: &mut PgConnection,
+    id: CampaignId,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let id = id.as_uuid();
     sqlx::query!(
         "UPDATE campaigns SET results_final_at = $2 WHERE id = $1",
         id,
@@ -128,9 +156,10 @@ pub async fn set_results_final(conn: &mut PgConnection, id: Uuid, at: DateTime<U
 
 pub async fn set_awards_confirmed(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: CampaignId,
     at: DateTime<Utc>,
 ) -> Result<()> {
+    let id = id.as_uuid();
     sqlx::query!(
         "UPDATE campaigns SET awards_confirmed_at = $2 WHERE id = $1",
         id,

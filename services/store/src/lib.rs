@@ -64,6 +64,25 @@ pub(crate) fn decode<T>(
     parse(value).ok_or_else(|| StoreError::Corrupt(format!("{column} has unknown value `{value}`")))
 }
 
+/// Reads a `jsonb` column into the typed value it stores; a value that does not fit is
+/// `Corrupt`, naming the column (never a silent default).
+pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(
+    column: &'static str,
+    value: serde_json::Value,
+) -> Result<T> {
+    serde_json::from_value(value)
+        .map_err(|e| StoreError::Corrupt(format!("{column} is unreadable: {e}")))
+}
+
+/// Writes a typed value into a `jsonb` column.
+pub(crate) fn encode_json<T: serde::Serialize>(
+    column: &'static str,
+    value: &T,
+) -> Result<serde_json::Value> {
+    serde_json::to_value(value)
+        .map_err(|e| StoreError::Corrupt(format!("{column} cannot be written: {e}")))
+}
+
 /// How long a caller waits for a pool connection by default before the call fails with
 /// `UNAVAILABLE`: long enough to ride out a busy pool, short enough that a caller learns of a
 /// database outage quickly instead of being held (sqlx's own default is 30 s).

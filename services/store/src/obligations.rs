@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use junheng_core::effects::ObligationKind;
 use junheng_core::role::Role;
+use junheng_core::{CampaignId, SchoolId};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -34,10 +35,10 @@ impl ObligationStatus {
 #[derive(Debug, Clone)]
 pub struct NewObligation {
     pub kind: ObligationKind,
-    pub school: Option<Uuid>,
+    pub school: Option<SchoolId>,
     pub key: String,
     pub owner_role: Role,
-    pub owner_school: Option<Uuid>,
+    pub owner_school: Option<SchoolId>,
     pub deadline_ref: String,
     pub due: DateTime<Utc>,
     pub subject: String,
@@ -46,12 +47,12 @@ pub struct NewObligation {
 #[derive(Debug, Clone)]
 pub struct ObligationRow {
     pub id: Uuid,
-    pub campaign_id: Uuid,
+    pub campaign_id: CampaignId,
     pub kind: ObligationKind,
-    pub school_id: Option<Uuid>,
+    pub school_id: Option<SchoolId>,
     pub key: String,
     pub owner_role: Role,
-    pub owner_school: Option<Uuid>,
+    pub owner_school: Option<SchoolId>,
     pub deadline_ref: String,
     pub due_at: DateTime<Utc>,
     pub subject: String,
@@ -82,10 +83,10 @@ impl TryFrom<ObligationRec> for ObligationRow {
             owner_role: decode("obligations.owner_role", &r.owner_role, Role::from_code)?,
             status: decode("obligations.status", &r.status, ObligationStatus::from_code)?,
             id: r.id,
-            campaign_id: r.campaign_id,
-            school_id: r.school_id,
+            campaign_id: CampaignId::new(r.campaign_id),
+            school_id: r.school_id.map(SchoolId::new),
             key: r.key,
-            owner_school: r.owner_school,
+            owner_school: r.owner_school.map(SchoolId::new),
             deadline_ref: r.deadline_ref,
             due_at: r.due_at,
             subject: r.subject,
@@ -96,20 +97,27 @@ impl TryFrom<ObligationRec> for ObligationRow {
 /// Opens obligations; one already present (open or closed) is re-opened with the new due time.
 pub async fn open_many(
     conn: &mut PgConnection,
-    campaign: Uuid,
+    campaign: CampaignId,
     items: &[NewObligation],
     at: DateTime<Utc>,
     trace_context: Option<&str>,
 ) -> Result<()> {
+    let campaign = campaign.as_uuid();
     if items.is_empty() {
         return Ok(());
     }
     let ids: Vec<Uuid> = items.iter().map(|_| Uuid::now_v7()).collect();
     let kinds: Vec<&str> = items.iter().map(|o| o.kind.code()).collect();
-    let schools: Vec<Option<Uuid>> = items.iter().map(|o| o.school).collect();
+    let schools: Vec<Option<Uuid>> = items
+        .iter()
+        .map(|o| o.school.map(SchoolId::as_uuid))
+        .collect();
     let keys: Vec<String> = items.iter().map(|o| o.key.clone()).collect();
     let roles: Vec<&str> = items.iter().map(|o| o.owner_role.code()).collect();
-    let owner_schools: Vec<Option<Uuid>> = items.iter().map(|o| o.owner_school).collect();
+    let owner_schools: Vec<Option<Uuid>> = items
+        .iter()
+        .map(|o| o.owner_school.map(SchoolId::as_uuid))
+        .collect();
     let refs: Vec<String> = items.iter().map(|o| o.deadline_ref.clone()).collect();
     let dues: Vec<DateTime<Utc>> = items.iter().map(|o| o.due).collect();
     let subjects: Vec<String> = items.iter().map(|o| o.subject.clone()).collect();
@@ -142,12 +150,14 @@ pub async fn open_many(
 
 pub async fn close(
     conn: &mut PgConnection,
-    campaign: Uuid,
+    campaign: CampaignId,
     kind: ObligationKind,
-    school: Option<Uuid>,
+    school: Option<SchoolId>,
     key: &str,
     at: DateTime<Utc>,
 ) -> Result<()> {
+    let school = school.map(SchoolId::as_uuid);
+    let campaign = campaign.as_uuid();
     sqlx::query!(
         r#"UPDATE obligations SET status = 'done', closed_at = $5
            WHERE campaign_id = $1 AND kind = $2 AND school_id IS NOT DISTINCT FROM $3 AND key = $4 AND status = 'open'"#,
@@ -164,10 +174,11 @@ pub async fn close(
 
 pub async fn replan(
     conn: &mut PgConnection,
-    campaign: Uuid,
+    campaign: CampaignId,
     deadline_ref: &str,
     due: DateTime<Utc>,
 ) -> Result<()> {
+    let campaign = campaign.as_uuid();
     sqlx::query!(
         "UPDATE obligations SET due_at = $3 WHERE campaign_id = $1 AND deadline_ref = $2 AND status = 'open'",
         campaign,
@@ -181,10 +192,12 @@ pub async fn replan(
 
 pub async fn list(
     conn: &mut PgConnection,
-    campaign: Uuid,
-    school: Option<Uuid>,
+    campaign: CampaignId,
+    school: Option<SchoolId>,
     include_closed: bool,
 ) -> Result<Vec<ObligationRow>> {
+    let school = school.map(SchoolId::as_uuid);
+    let campaign = campaign.as_uuid();
     sqlx::query_as!(
         ObligationRec,
         r#"SELECT id, campaign_id, kind, school_id, key, owner_role, owner_school, deadline_ref, due_at, subject, status

@@ -2,6 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use junheng_core::school::CaseState;
+use junheng_core::values::SchoolCode;
+use junheng_core::{CampaignId, SchoolId};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -9,8 +11,8 @@ use crate::{Result, StoreError, decode};
 
 #[derive(Debug, Clone)]
 pub struct SchoolRow {
-    pub id: Uuid,
-    pub campaign_id: Uuid,
+    pub id: SchoolId,
+    pub campaign_id: CampaignId,
     pub code: String,
     pub name: String,
     pub level: String,
@@ -44,8 +46,8 @@ impl TryFrom<SchoolRec> for SchoolRow {
     fn try_from(r: SchoolRec) -> Result<Self> {
         Ok(SchoolRow {
             state: decode("schools.state", &r.state, CaseState::from_code)?,
-            id: r.id,
-            campaign_id: r.campaign_id,
+            id: SchoolId::new(r.id),
+            campaign_id: CampaignId::new(r.campaign_id),
             code: r.code,
             name: r.name,
             level: r.level,
@@ -64,7 +66,7 @@ fn rows(recs: Vec<SchoolRec>) -> Result<Vec<SchoolRow>> {
 
 #[derive(Debug, Clone)]
 pub struct NewSchool {
-    pub code: String,
+    pub code: SchoolCode,
     pub name: String,
     pub level: String,
     pub town: String,
@@ -76,13 +78,14 @@ pub struct NewSchool {
 /// then: the caller rolls back).
 pub async fn insert_many(
     conn: &mut PgConnection,
-    campaign: Uuid,
+    campaign: CampaignId,
     schools: &[NewSchool],
     state: CaseState,
     at: DateTime<Utc>,
 ) -> Result<Vec<SchoolRow>> {
+    let campaign = campaign.as_uuid();
     let ids: Vec<Uuid> = schools.iter().map(|_| Uuid::now_v7()).collect();
-    let codes: Vec<String> = schools.iter().map(|s| s.code.clone()).collect();
+    let codes: Vec<String> = schools.iter().map(|s| s.code.to_string()).collect();
     let existing = sqlx::query_scalar!(
         "SELECT code FROM schools WHERE campaign_id = $1 AND code = ANY($2)",
         campaign,
@@ -124,7 +127,8 @@ pub async fn insert_many(
     .await?)
 }
 
-pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<SchoolRow> {
+pub async fn get(conn: &mut PgConnection, id: SchoolId) -> Result<SchoolRow> {
+    let id = id.as_uuid();
     sqlx::query_as!(
         SchoolRec,
         "SELECT id, campaign_id, code, name, level, town, principal, principal_id, contacts, state, version FROM schools WHERE id = $1",
@@ -136,7 +140,8 @@ pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<SchoolRow> {
     .try_into()
 }
 
-pub async fn get_for_update(conn: &mut PgConnection, id: Uuid) -> Result<SchoolRow> {
+pub async fn get_for_update(conn: &mut PgConnection, id: SchoolId) -> Result<SchoolRow> {
+    let id = id.as_uuid();
     sqlx::query_as!(
         SchoolRec,
         "SELECT id, campaign_id, code, name, level, town, principal, principal_id, contacts, state, version FROM schools WHERE id = $1 FOR UPDATE",
@@ -151,21 +156,24 @@ pub async fn get_for_update(conn: &mut PgConnection, id: Uuid) -> Result<SchoolR
 /// Locks several schools of one campaign in id order (a fixed order avoids deadlocks).
 pub async fn lock_many(
     conn: &mut PgConnection,
-    campaign: Uuid,
-    ids: &[Uuid],
+    campaign: CampaignId,
+    ids: &[SchoolId],
 ) -> Result<Vec<SchoolRow>> {
+    let ids: Vec<Uuid> = ids.iter().map(|i| i.as_uuid()).collect();
+    let campaign = campaign.as_uuid();
     rows(sqlx::query_as!(
         SchoolRec,
         "SELECT id, campaign_id, code, name, level, town, principal, principal_id, contacts, state, version FROM schools WHERE campaign_id = $1 AND id = ANY($2) ORDER BY id FOR UPDATE",
         campaign,
-        ids
+        &ids
     )
     .fetch_all(&mut *conn)
     .await?)
 }
 
 /// All schools of a campaign, locked, in id order.
-pub async fn lock_all(conn: &mut PgConnection, campaign: Uuid) -> Result<Vec<SchoolRow>> {
+pub async fn lock_all(conn: &mut PgConnection, campaign: CampaignId) -> Result<Vec<SchoolRow>> {
+    let campaign = campaign.as_uuid();
     rows(sqlx::query_as!(
         SchoolRec,
         "SELECT id, campaign_id, code, name, level, town, principal, principal_id, contacts, state, version FROM schools WHERE campaign_id = $1 ORDER BY id FOR UPDATE",
@@ -178,11 +186,12 @@ pub async fn lock_all(conn: &mut PgConnection, campaign: Uuid) -> Result<Vec<Sch
 /// Compare-and-set of the case state; the version must still be `version`.
 pub async fn set_state(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: SchoolId,
     version: i64,
     state: CaseState,
     at: DateTime<Utc>,
 ) -> Result<i64> {
+    let id = id.as_uuid();
     let row = sqlx::query_scalar!(
         "UPDATE schools SET state = $3, version = version + 1, updated_at = $4 WHERE id = $1 AND version = $2 RETURNING version",
         id,
@@ -195,7 +204,7 @@ pub async fn set_state(
     match row {
         Some(v) => Ok(v),
         None => {
-            let current = get(conn, id).await?.version;
+            let current = get(conn, SchoolId::new(id)).await?.version;
             Err(StoreError::VersionConflict {
                 expected: version,
                 current,
@@ -207,15 +216,16 @@ pub async fn set_state(
 /// Sets many states at once (used when a phase turns every school over).
 pub async fn set_states(
     conn: &mut PgConnection,
-    ids: &[Uuid],
+    ids: &[SchoolId],
     states: &[CaseState],
     at: DateTime<Utc>,
 ) -> Result<()> {
+    let ids: Vec<Uuid> = ids.iter().map(|i| i.as_uuid()).collect();
     let states: Vec<&str> = states.iter().map(|s| s.code()).collect();
     sqlx::query!(
         r#"UPDATE schools SET state = u.s, version = version + 1, updated_at = $3
            FROM UNNEST($1::uuid[], $2::text[]) AS u(i, s) WHERE schools.id = u.i"#,
-        ids,
+        &ids,
         &states as &[&str],
         at
     )
@@ -234,11 +244,12 @@ pub struct Filter {
 /// A page of schools ordered by code, after `after_code`.
 pub async fn list(
     conn: &mut PgConnection,
-    campaign: Uuid,
+    campaign: CampaignId,
     f: &Filter,
     after_code: &str,
     limit: i64,
 ) -> Result<Vec<SchoolRow>> {
+    let campaign = campaign.as_uuid();
     rows(sqlx::query_as!(
         SchoolRec,
         r#"SELECT id, campaign_id, code, name, level, town, principal, principal_id, contacts, state, version FROM schools
@@ -258,8 +269,9 @@ pub async fn list(
 
 pub async fn count_by_state(
     conn: &mut PgConnection,
-    campaign: Uuid,
+    campaign: CampaignId,
 ) -> Result<Vec<(CaseState, i64)>> {
+    let campaign = campaign.as_uuid();
     let rows = sqlx::query!(r#"SELECT state, count(*) AS "n!" FROM schools WHERE campaign_id = $1 GROUP BY state ORDER BY state"#, campaign)
         .fetch_all(&mut *conn)
         .await?;

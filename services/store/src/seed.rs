@@ -3,6 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use junheng_core::notice::{NoticeKind, ObjectionStatus};
 use junheng_core::seed::ApplicationStatus;
+use junheng_core::{ApplicationId, CampaignId, NoticeId, ObjectionId, SchoolId};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -10,9 +11,9 @@ use crate::{Result, StoreError, decode};
 
 #[derive(Debug, Clone)]
 pub struct ApplicationRow {
-    pub id: Uuid,
-    pub campaign_id: Uuid,
-    pub school_id: Uuid,
+    pub id: ApplicationId,
+    pub campaign_id: CampaignId,
+    pub school_id: SchoolId,
     pub self_assessment: serde_json::Value,
     pub statement: String,
     pub status: ApplicationStatus,
@@ -42,9 +43,9 @@ impl TryFrom<ApplicationRec> for ApplicationRow {
                 &r.status,
                 ApplicationStatus::from_code,
             )?,
-            id: r.id,
-            campaign_id: r.campaign_id,
-            school_id: r.school_id,
+            id: ApplicationId::new(r.id),
+            campaign_id: CampaignId::new(r.campaign_id),
+            school_id: SchoolId::new(r.school_id),
             self_assessment: r.self_assessment,
             statement: r.statement,
             reason: r.reason,
@@ -57,9 +58,9 @@ pub async fn insert_application(conn: &mut PgConnection, a: &ApplicationRow) -> 
     sqlx::query!(
         r#"INSERT INTO applications (id, campaign_id, school_id, self_assessment, statement, status, reason, submitted_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"#,
-        a.id,
-        a.campaign_id,
-        a.school_id,
+        a.id.as_uuid(),
+        a.campaign_id.as_uuid(),
+        a.school_id.as_uuid(),
         a.self_assessment,
         a.statement,
         a.status.code(),
@@ -71,7 +72,8 @@ pub async fn insert_application(conn: &mut PgConnection, a: &ApplicationRow) -> 
     Ok(())
 }
 
-pub async fn get_application(conn: &mut PgConnection, id: Uuid) -> Result<ApplicationRow> {
+pub async fn get_application(conn: &mut PgConnection, id: ApplicationId) -> Result<ApplicationRow> {
+    let id = id.as_uuid();
     sqlx::query_as!(
         ApplicationRec,
         "SELECT id, campaign_id, school_id, self_assessment, statement, status, reason, submitted_at FROM applications WHERE id = $1",
@@ -85,11 +87,12 @@ pub async fn get_application(conn: &mut PgConnection, id: Uuid) -> Result<Applic
 
 pub async fn decide_application(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: ApplicationId,
     status: ApplicationStatus,
     reason: &str,
     at: DateTime<Utc>,
 ) -> Result<()> {
+    let id = id.as_uuid();
     sqlx::query!(
         "UPDATE applications SET status = $2, reason = $3, decided_at = $4 WHERE id = $1",
         id,
@@ -104,8 +107,9 @@ pub async fn decide_application(
 
 pub async fn list_applications(
     conn: &mut PgConnection,
-    campaign: Uuid,
+    campaign: CampaignId,
 ) -> Result<Vec<ApplicationRow>> {
+    let campaign = campaign.as_uuid();
     sqlx::query_as!(
         ApplicationRec,
         "SELECT id, campaign_id, school_id, self_assessment, statement, status, reason, submitted_at FROM applications WHERE campaign_id = $1 ORDER BY submitted_at, id",
@@ -120,14 +124,21 @@ pub async fn list_applications(
 
 #[derive(Debug, Clone)]
 pub struct NoticeRow {
+    /// A bare `Uuid` while the scheduler's planner keys its maps by it.
     pub id: Uuid,
-    pub campaign_id: Uuid,
+    pub campaign_id: CampaignId,
     pub kind: NoticeKind,
     pub title: String,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
     pub last_day: NaiveDate,
     pub closed_at: Option<DateTime<Utc>>,
+}
+
+impl NoticeRow {
+    pub fn notice_id(&self) -> NoticeId {
+        NoticeId::new(self.id)
+    }
 }
 
 /// A `notices` row as fetched, before its kind is read.
@@ -149,7 +160,7 @@ impl TryFrom<NoticeRec> for NoticeRow {
         Ok(NoticeRow {
             kind: decode("notices.kind", &r.kind, NoticeKind::from_code)?,
             id: r.id,
-            campaign_id: r.campaign_id,
+            campaign_id: CampaignId::new(r.campaign_id),
             title: r.title,
             starts_at: r.starts_at,
             ends_at: r.ends_at,
@@ -162,15 +173,16 @@ impl TryFrom<NoticeRec> for NoticeRow {
 pub async fn insert_notice(
     conn: &mut PgConnection,
     n: &NoticeRow,
-    schools: &[Uuid],
+    schools: &[SchoolId],
     at: DateTime<Utc>,
     trace_context: Option<&str>,
 ) -> Result<()> {
+    let schools: Vec<Uuid> = schools.iter().map(|s| s.as_uuid()).collect();
     sqlx::query!(
         r#"INSERT INTO notices (id, campaign_id, kind, title, starts_at, ends_at, last_day, created_at, trace_context)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"#,
         n.id,
-        n.campaign_id,
+        n.campaign_id.as_uuid(),
         n.kind.code(),
         n.title,
         n.starts_at,
@@ -184,14 +196,15 @@ pub async fn insert_notice(
     sqlx::query!(
         "INSERT INTO notice_schools (notice_id, school_id, ordinal) SELECT $1, s, o::int FROM UNNEST($2::uuid[]) WITH ORDINALITY AS u(s, o)",
         n.id,
-        schools
+        &schools
     )
     .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
-pub async fn get_notice(conn: &mut PgConnection, id: Uuid) -> Result<NoticeRow> {
+pub async fn get_notice(conn: &mut PgConnection, id: NoticeId) -> Result<NoticeRow> {
+    let id = id.as_uuid();
     sqlx::query_as!(NoticeRec, "SELECT id, campaign_id, kind, title, starts_at, ends_at, last_day, closed_at FROM notices WHERE id = $1", id)
         .fetch_optional(&mut *conn)
         .await?
@@ -199,7 +212,8 @@ pub async fn get_notice(conn: &mut PgConnection, id: Uuid) -> Result<NoticeRow> 
     .try_into()
 }
 
-pub async fn lock_notice(conn: &mut PgConnection, id: Uuid) -> Result<NoticeRow> {
+pub async fn lock_notice(conn: &mut PgConnection, id: NoticeId) -> Result<NoticeRow> {
+    let id = id.as_uuid();
     sqlx::query_as!(NoticeRec, "SELECT id, campaign_id, kind, title, starts_at, ends_at, last_day, closed_at FROM notices WHERE id = $1 FOR UPDATE", id)
         .fetch_optional(&mut *conn)
         .await?
@@ -207,7 +221,12 @@ pub async fn lock_notice(conn: &mut PgConnection, id: Uuid) -> Result<NoticeRow>
     .try_into()
 }
 
-pub async fn list_notices(conn: &mut PgConnection, campaign: Uuid) -> Result<Vec<NoticeRow>> {
+/// `campaign` may still be a bare `Uuid` (the scheduler's planner passes one).
+pub async fn list_notices(
+    conn: &mut PgConnection,
+    campaign: impl Into<CampaignId>,
+) -> Result<Vec<NoticeRow>> {
+    let campaign = campaign.into().as_uuid();
     sqlx::query_as!(
         NoticeRec,
         "SELECT id, campaign_id, kind, title, starts_at, ends_at, last_day, closed_at FROM notices WHERE campaign_id = $1 ORDER BY starts_at, id",
@@ -220,6 +239,15 @@ pub async fn list_notices(conn: &mut PgConnection, campaign: Uuid) -> Result<Vec
     .collect()
 }
 
+/// [`notice_schools`], typed.
+pub async fn notice_school_ids(conn: &mut PgConnection, notice: NoticeId) -> Result<Vec<SchoolId>> {
+    Ok(notice_schools(conn, notice.as_uuid())
+        .await?
+        .into_iter()
+        .map(SchoolId::new)
+        .collect())
+}
+
 pub async fn notice_schools(conn: &mut PgConnection, notice: Uuid) -> Result<Vec<Uuid>> {
     Ok(sqlx::query_scalar!(
         "SELECT school_id FROM notice_schools WHERE notice_id = $1 ORDER BY ordinal",
@@ -229,7 +257,12 @@ pub async fn notice_schools(conn: &mut PgConnection, notice: Uuid) -> Result<Vec
     .await?)
 }
 
-pub async fn close_notice(conn: &mut PgConnection, id: Uuid, at: DateTime<Utc>) -> Result<bool> {
+pub async fn close_notice(
+    conn: &mut PgConnection,
+    id: NoticeId,
+    at: DateTime<Utc>,
+) -> Result<bool> {
+    let id = id.as_uuid();
     let n = sqlx::query!(
         "UPDATE notices SET closed_at = $2 WHERE id = $1 AND closed_at IS NULL",
         id,
@@ -243,10 +276,10 @@ pub async fn close_notice(conn: &mut PgConnection, id: Uuid, at: DateTime<Utc>) 
 
 #[derive(Debug, Clone)]
 pub struct ObjectionRow {
-    pub id: Uuid,
-    pub campaign_id: Uuid,
-    pub notice_id: Uuid,
-    pub school_id: Uuid,
+    pub id: ObjectionId,
+    pub campaign_id: CampaignId,
+    pub notice_id: NoticeId,
+    pub school_id: SchoolId,
     pub objector_name: String,
     pub objector_contact: String,
     pub grounds: String,
@@ -279,10 +312,10 @@ impl TryFrom<ObjectionRec> for ObjectionRow {
     fn try_from(r: ObjectionRec) -> Result<Self> {
         Ok(ObjectionRow {
             status: decode("objections.status", &r.status, ObjectionStatus::from_code)?,
-            id: r.id,
-            campaign_id: r.campaign_id,
-            notice_id: r.notice_id,
-            school_id: r.school_id,
+            id: ObjectionId::new(r.id),
+            campaign_id: CampaignId::new(r.campaign_id),
+            notice_id: NoticeId::new(r.notice_id),
+            school_id: SchoolId::new(r.school_id),
             objector_name: r.objector_name,
             objector_contact: r.objector_contact,
             grounds: r.grounds,
@@ -298,10 +331,10 @@ pub async fn insert_objection(conn: &mut PgConnection, o: &ObjectionRow) -> Resu
     sqlx::query!(
         r#"INSERT INTO objections (id, campaign_id, notice_id, school_id, objector_name, objector_contact, grounds, evidence, filed_by, status, filed_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"#,
-        o.id,
-        o.campaign_id,
-        o.notice_id,
-        o.school_id,
+        o.id.as_uuid(),
+        o.campaign_id.as_uuid(),
+        o.notice_id.as_uuid(),
+        o.school_id.as_uuid(),
         o.objector_name,
         o.objector_contact,
         o.grounds,
@@ -315,7 +348,8 @@ pub async fn insert_objection(conn: &mut PgConnection, o: &ObjectionRow) -> Resu
     Ok(())
 }
 
-pub async fn lock_objection(conn: &mut PgConnection, id: Uuid) -> Result<ObjectionRow> {
+pub async fn lock_objection(conn: &mut PgConnection, id: ObjectionId) -> Result<ObjectionRow> {
+    let id = id.as_uuid();
     sqlx::query_as!(
         ObjectionRec,
         "SELECT id, campaign_id, notice_id, school_id, objector_name, objector_contact, grounds, evidence, filed_by, status, resolution, filed_at FROM objections WHERE id = $1 FOR UPDATE",
@@ -329,11 +363,12 @@ pub async fn lock_objection(conn: &mut PgConnection, id: Uuid) -> Result<Objecti
 
 pub async fn resolve_objection(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: ObjectionId,
     status: ObjectionStatus,
     resolution: &str,
     at: DateTime<Utc>,
 ) -> Result<()> {
+    let id = id.as_uuid();
     sqlx::query!(
         "UPDATE objections SET status = $2, resolution = $3, resolved_at = $4 WHERE id = $1",
         id,
@@ -346,7 +381,11 @@ pub async fn resolve_objection(
     Ok(())
 }
 
-pub async fn notice_objections(conn: &mut PgConnection, notice: Uuid) -> Result<Vec<ObjectionRow>> {
+pub async fn notice_objections(
+    conn: &mut PgConnection,
+    notice: NoticeId,
+) -> Result<Vec<ObjectionRow>> {
+    let notice = notice.as_uuid();
     sqlx::query_as!(
         ObjectionRec,
         "SELECT id, campaign_id, notice_id, school_id, objector_name, objector_contact, grounds, evidence, filed_by, status, resolution, filed_at FROM objections WHERE notice_id = $1 ORDER BY filed_at, id",
@@ -370,9 +409,10 @@ pub struct SeedFacts {
 
 pub async fn facts(
     conn: &mut PgConnection,
-    campaign: Uuid,
+    campaign: CampaignId,
     now: DateTime<Utc>,
 ) -> Result<SeedFacts> {
+    let campaign = campaign.as_uuid();
     let r = sqlx::query!(
         r#"SELECT
              (SELECT count(*) FROM applications WHERE campaign_id = $1 AND status = 'pending') AS "pending!",

@@ -102,7 +102,7 @@ pub fn demo_schools() -> Vec<NewSchool> {
         let code = format!("37072{n:05}");
         out.push(NewSchool {
             contacts: serde_json::json!([{ "name": format!("{principal}（校长）"), "email": format!("s{code}@schools.changle.example"), "mobile": "", "robots": [] }]),
-            code,
+            code: junheng_core::values::SchoolCode::parse(&code).expect("a demo code is 10 digits"),
             name,
             level: level.to_string(),
             town: town.to_string(),
@@ -240,7 +240,14 @@ pub async fn load_demo(pool: &PgPool, now: DateTime<Utc>) -> anyhow::Result<Opti
         },
     )
     .await?;
-    let rows = schools::insert_many(&mut tx, id, &demo_schools(), CaseState::Enrolled, now).await?;
+    let rows = schools::insert_many(
+        &mut tx,
+        junheng_core::CampaignId::new(id),
+        &demo_schools(),
+        CaseState::Enrolled,
+        now,
+    )
+    .await?;
     let ctx = AuditCtx {
         campaign: id,
         actor: "system:demo".into(),
@@ -293,7 +300,15 @@ pub async fn load_demo(pool: &PgPool, now: DateTime<Utc>) -> anyhow::Result<Opti
     )
     .await?;
     for r in rows.iter().take(3) {
-        insert_token(&mut tx, &mut out, &r.name, "school", Some(r.id), id).await?;
+        insert_token(
+            &mut tx,
+            &mut out,
+            &r.name,
+            "school",
+            Some(r.id.as_uuid()),
+            id,
+        )
+        .await?;
     }
     writeln!(
         out,

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use junheng_core::notice::NoticeKind;
+use junheng_core::values::{Mobile, SchoolCode};
 use junheng_core::{PhaseKind, PhaseStatus, Role};
 use junheng_edge::violations::{control_char, echo};
 use junheng_proto::v1 as pb;
@@ -71,6 +72,12 @@ impl Violations {
             }
         }
         out
+    }
+
+    /// A required id of one kind (`CampaignId`, `SchoolId`, …): a violation naming `field`
+    /// when it is empty or not a UUID, as [`uuid`](junheng_edge::violations::Violations::uuid).
+    pub fn id<T: From<Uuid>>(&mut self, field: &str, s: &str) -> T {
+        T::from(self.0.uuid(field, s))
     }
 
     pub fn finish(self) -> AppResult<()> {
@@ -176,15 +183,6 @@ pub fn notice_kind_to_pb(k: NoticeKind) -> pb::NoticeKind {
     }
 }
 
-pub fn contacts_to_json(contacts: &[pb::Contact]) -> serde_json::Value {
-    serde_json::Value::Array(
-        contacts
-            .iter()
-            .map(|c| serde_json::json!({ "name": c.name.trim(), "email": c.email.trim(), "mobile": c.mobile.trim(), "robots": c.robots }))
-            .collect(),
-    )
-}
-
 pub fn contacts_from_json(v: &serde_json::Value) -> Vec<pb::Contact> {
     let s = |c: &serde_json::Value, k: &str| {
         c.get(k)
@@ -254,7 +252,7 @@ pub fn notice_to_pb(v: &NoticeView, now: DateTime<Utc>) -> pb::Notice {
         campaign_id: n.campaign_id.to_string(),
         kind: kind as i32,
         title: n.title.clone(),
-        school_ids: v.schools.iter().map(Uuid::to_string).collect(),
+        school_ids: v.schools.iter().map(ToString::to_string).collect(),
         starts_at: Some(ts(n.starts_at)),
         ends_at: Some(ts(n.ends_at)),
         status: if n.closed_at.is_some() || now >= n.ends_at {
@@ -288,24 +286,19 @@ pub fn indicator_pairs(
 /// The most schools one RegisterSchools (or one import) registers.
 pub const MAX_BATCH: usize = 20_000;
 
-pub(crate) fn is_school_code(s: &str) -> bool {
-    s.len() == 10 && s.bytes().all(|b| b.is_ascii_digit())
-}
-
-fn is_mobile(s: &str) -> bool {
-    s.len() == 11 && s.starts_with('1') && s.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// Checks one registration row, adding violations under `schools[i].…`.
+/// Checks one registration row, adding violations under `schools[i].…`; the row once its code
+/// and level parse (`None` otherwise: the call is refused with the violations anyway).
 /// Shared by RegisterSchools and ImportSchools, so an imported row is checked exactly like a
-/// registered one.
-pub(crate) fn check_school(v: &mut Violations, i: usize, s: &pb::NewSchool) -> NewSchool {
+/// registered one. Codes, e-mail addresses and mobile numbers are parsed here, once, and the
+/// stored contacts are written from the parsed values.
+pub(crate) fn check_school(v: &mut Violations, i: usize, s: &pb::NewSchool) -> Option<NewSchool> {
     let f = |name: &str| format!("schools[{i}].{name}");
-    let code = s.code.trim().to_string();
-    if !is_school_code(&code) {
+    let raw_code = s.code.trim();
+    let code = SchoolCode::parse(raw_code);
+    if code.is_none() {
         v.add(
             f("code"),
-            format!("`{}` is not a 10-digit school code", echo(&code)),
+            format!("`{}` is not a 10-digit school code", echo(raw_code)),
         );
     }
     let name = v.text(&f("name"), &s.name, 100);
@@ -320,19 +313,25 @@ pub(crate) fn check_school(v: &mut Violations, i: usize, s: &pb::NewSchool) -> N
     }
     let town = v.text(&f("town"), &s.town, 50);
     let principal = v.text(&f("principal"), &s.principal, 50);
+    let mut contacts = Vec::with_capacity(s.contacts.len());
     for (j, c) in s.contacts.iter().enumerate() {
         let cf = |n: &str| format!("schools[{i}].contacts[{j}].{n}");
         v.optional_text(&cf("name"), &c.name, 50);
-        let email = c.email.trim();
-        v.email(&cf("email"), email);
-        let mobile = c.mobile.trim();
-        if !mobile.is_empty() && !is_mobile(mobile) {
-            v.add(
-                cf("mobile"),
-                format!("`{}` is not an 11-digit mobile number", echo(mobile)),
-            );
-        }
-        if email.is_empty() && mobile.is_empty() && c.robots.is_empty() {
+        let email = v.email_address(&cf("email"), &c.email);
+        let raw_mobile = c.mobile.trim();
+        let mobile = if raw_mobile.is_empty() {
+            None
+        } else {
+            let m = Mobile::parse(raw_mobile);
+            if m.is_none() {
+                v.add(
+                    cf("mobile"),
+                    format!("`{}` is not an 11-digit mobile number", echo(raw_mobile)),
+                );
+            }
+            m
+        };
+        if c.email.trim().is_empty() && raw_mobile.is_empty() && c.robots.is_empty() {
             v.add(
                 cf("email"),
                 "a contact needs an email, a mobile number or a robot",
@@ -346,13 +345,19 @@ pub(crate) fn check_school(v: &mut Violations, i: usize, s: &pb::NewSchool) -> N
                 );
             }
         }
+        contacts.push(serde_json::json!({
+            "name": c.name.trim(),
+            "email": email.as_ref().map_or("", |e| e.as_str()),
+            "mobile": mobile.as_ref().map_or("", |m| m.as_str()),
+            "robots": c.robots,
+        }));
     }
-    NewSchool {
-        code,
+    Some(NewSchool {
+        code: code?,
         name,
-        level: level.unwrap_or("primary").to_string(),
+        level: level?.to_string(),
         town,
         principal,
-        contacts: contacts_to_json(&s.contacts),
-    }
+        contacts: serde_json::Value::Array(contacts),
+    })
 }

@@ -2,6 +2,7 @@
 //! authenticate → begin transaction → claim the idempotency key → read "now" → … → store the
 //! response with the key → commit.
 
+use junheng_core::{CampaignId, SchoolId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -9,6 +10,7 @@ use chrono::{DateTime, Utc};
 use junheng_core::calendar::Calendars;
 use junheng_core::{Actor, CampaignDefinition, PhaseBoard, Role, Scope};
 use junheng_edge::auth::Tokens;
+use junheng_edge::values::IdempotencyKey;
 use junheng_store::audit::AuditCtx;
 use junheng_store::campaigns::{self, CampaignRow, Lock};
 use junheng_store::idempotency::{self, Claim};
@@ -41,7 +43,7 @@ pub struct AppState {
     /// Token lookups: one indexed read per call, no cache, so a revoked or expired token is
     /// refused at once on every replica.
     tokens: Tokens,
-    school_campaigns: Mutex<HashMap<Uuid, Uuid>>,
+    school_campaigns: Mutex<HashMap<SchoolId, CampaignId>>,
     /// The working-day calendar years: shipped and added files (see `calendars`).
     pub calendars: Calendars,
 }
@@ -87,8 +89,8 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    pub fn id(&self) -> Uuid {
-        self.row.id
+    pub fn id(&self) -> CampaignId {
+        self.row.campaign_id()
     }
 }
 
@@ -101,9 +103,9 @@ pub enum Begun<R> {
 pub struct Work {
     pub tx: Transaction<'static, Postgres>,
     pub now: DateTime<Utc>,
-    key: String,
+    key: IdempotencyKey,
     actor: String,
-    notify: Option<Uuid>,
+    notify: Option<CampaignId>,
     /// Events recorded so far, appended at commit (see `record`).
     events: Vec<(AuditCtx, Vec<junheng_core::Effect>)>,
 }
@@ -113,10 +115,10 @@ impl Work {
         &mut self.tx
     }
 
-    fn audit(&mut self, call: &Call, campaign: Uuid) -> AuditCtx {
+    fn audit(&mut self, call: &Call, campaign: CampaignId) -> AuditCtx {
         self.notify = Some(campaign);
         AuditCtx {
-            campaign,
+            campaign: campaign.as_uuid(),
             actor: call.actor.id.clone(),
             role: call.actor.role,
             request_id: call.request_id.clone(),
@@ -132,7 +134,7 @@ impl Work {
     pub async fn record(
         &mut self,
         call: &Call,
-        campaign: Uuid,
+        campaign: CampaignId,
         effects: &[junheng_core::Effect],
     ) -> AppResult<()> {
         crate::app::policy::require_scope(call, campaign)?;
@@ -155,26 +157,26 @@ impl Work {
         idempotency::complete(
             &mut self.tx,
             &self.actor,
-            &self.key,
+            self.key.as_str(),
             &response.encode_to_vec(),
         )
         .await?;
         if let Some(c) = self.notify {
-            junheng_store::audit::notify(&mut self.tx, c).await?;
+            junheng_store::audit::notify(&mut self.tx, c.as_uuid()).await?;
         }
         self.tx.commit().await?;
         Ok(())
     }
 }
 
-pub fn validate_key(key: &str) -> AppResult<()> {
-    if !junheng_edge::violations::valid_key(key) {
-        return Err(AppError::invalid(
+/// Parses the request's idempotency key (a field violation naming `idempotency_key`).
+pub fn validate_key(key: &str) -> AppResult<IdempotencyKey> {
+    IdempotencyKey::parse(key).ok_or_else(|| {
+        AppError::invalid(
             "idempotency_key",
             "required: 1 to 128 printable ASCII characters without spaces",
-        ));
-    }
-    Ok(())
+        )
+    })
 }
 
 impl AppState {
@@ -226,7 +228,12 @@ impl AppState {
         Ok(def)
     }
 
-    pub async fn load(&self, conn: &mut PgConnection, id: Uuid, lock: Lock) -> AppResult<Loaded> {
+    pub async fn load(
+        &self,
+        conn: &mut PgConnection,
+        id: CampaignId,
+        lock: Lock,
+    ) -> AppResult<Loaded> {
         let row = campaigns::get(conn, id, lock).await?;
         let def = self.definition(&row)?;
         let phases: PhaseBoard =
@@ -235,7 +242,11 @@ impl AppState {
     }
 
     /// The campaign a school belongs to (immutable, so cached).
-    pub async fn campaign_of(&self, conn: &mut PgConnection, school: Uuid) -> AppResult<Uuid> {
+    pub async fn campaign_of(
+        &self,
+        conn: &mut PgConnection,
+        school: SchoolId,
+    ) -> AppResult<CampaignId> {
         if let Some(c) = self
             .school_campaigns
             .lock()
@@ -260,10 +271,12 @@ impl AppState {
         key: &str,
         request: &Req,
     ) -> AppResult<Begun<Resp>> {
-        validate_key(key)?;
+        let key = validate_key(key)?;
         let mut tx = self.pool.begin().await?;
         let fingerprint = Sha256::digest(request.encode_to_vec()).to_vec();
-        match idempotency::claim(&mut tx, &call.actor.id, key, method, &fingerprint).await? {
+        match idempotency::claim(&mut tx, &call.actor.id, key.as_str(), method, &fingerprint)
+            .await?
+        {
             Claim::Fresh => {}
             Claim::Replay(bytes) => {
                 tx.rollback().await?;
@@ -281,7 +294,7 @@ impl AppState {
         Ok(Begun::Fresh(Work {
             tx,
             now,
-            key: key.to_string(),
+            key,
             actor: call.actor.id.clone(),
             notify: None,
             events: Vec::new(),

@@ -1,6 +1,8 @@
 //! AcceptanceService: phase 4 — the panel, report and on-site scores with recusal, aggregated
 //! results, the results notice. Parses, calls `app::acceptance`, maps to proto.
 
+use junheng_core::{CampaignId, SchoolId};
+
 use junheng_core::Role;
 use junheng_core::acceptance::{Affiliation, PanelMember};
 use junheng_proto::v1 as pb;
@@ -81,13 +83,13 @@ impl TryFrom<&pb::FormPanelRequest> for FormPanel {
 
     fn try_from(req: &pb::FormPanelRequest) -> Result<Self, AppError> {
         let mut v = Violations::default();
-        let campaign = v.uuid("campaign_id", &req.campaign_id);
+        let campaign = v.id::<CampaignId>("campaign_id", &req.campaign_id);
         let members = v.panel_members(
             &req.members,
             |m| (m.actor.as_str(), m.name.as_str()),
             |v, i, m, actor, name| {
                 let affiliation = match pb::Affiliation::try_from(m.affiliation) {
-                    Ok(pb::Affiliation::MentorSchool) => Affiliation::MentorSchool(v.uuid(
+                    Ok(pb::Affiliation::MentorSchool) => Affiliation::MentorSchool(v.id::<SchoolId>(
                         &format!("members[{i}].mentor_school_id"),
                         &m.mentor_school_id,
                     )),
@@ -131,7 +133,7 @@ impl TryFrom<&pb::SubmitScoresRequest> for SubmitScores {
     /// rule core.
     fn try_from(req: &pb::SubmitScoresRequest) -> Result<Self, AppError> {
         let mut v = Violations::default();
-        let school = v.uuid("school_id", &req.school_id);
+        let school = v.id::<SchoolId>("school_id", &req.school_id);
         if !(req.report_score.is_finite() && (0.0..=100.0).contains(&req.report_score)) {
             v.add("report_score", "must be between 0 and 100");
         }
@@ -153,16 +155,16 @@ impl TryFrom<&pb::PublishResultsNoticeRequest> for PublishResultsNotice {
 
     fn try_from(req: &pb::PublishResultsNoticeRequest) -> Result<Self, AppError> {
         let mut v = Violations::default();
-        let campaign = v.uuid("campaign_id", &req.campaign_id);
+        let campaign = v.id::<CampaignId>("campaign_id", &req.campaign_id);
         let title = v.optional_text("title", &req.title, 200);
         v.finish()?;
         Ok(PublishResultsNotice { campaign, title })
     }
 }
 
-fn campaign_id(id: &str) -> Result<uuid::Uuid, AppError> {
+fn campaign_id(id: &str) -> Result<junheng_core::CampaignId, AppError> {
     let mut v = Violations::default();
-    let campaign = v.uuid("campaign_id", id);
+    let campaign = v.id("campaign_id", id);
     v.finish()?;
     Ok(campaign)
 }

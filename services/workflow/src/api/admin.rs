@@ -2,6 +2,7 @@
 //! `app::admin`, maps to proto.
 
 use junheng_core::Role;
+use junheng_core::SchoolId;
 use junheng_proto::v1 as pb;
 use junheng_proto::v1::admin_service_server::AdminService;
 use junheng_store::tokens::TokenInfo;
@@ -102,7 +103,7 @@ impl AdminService for AdminApi {
                     v.add("school_id", "required for ROLE_SCHOOL");
                     None
                 }
-                (Some(Role::School), false) => Some(v.uuid("school_id", &req.school_id)),
+                (Some(Role::School), false) => Some(v.id::<SchoolId>("school_id", &req.school_id)),
                 (_, false) => {
                     v.add("school_id", "only ROLE_SCHOOL tokens are bound to a school");
                     None

@@ -2,6 +2,7 @@
 //! overrides, and the lists other bureau systems read. Parses, calls `app::awards`, maps to
 //! proto.
 
+use junheng_core::{CampaignId, SchoolId};
 use std::collections::BTreeMap;
 
 use junheng_core::Role;
@@ -88,10 +89,10 @@ impl TryFrom<&pb::ConfirmAwardsRequest> for ConfirmAwards {
 
     fn try_from(req: &pb::ConfirmAwardsRequest) -> Result<Self, AppError> {
         let mut v = Violations::default();
-        let campaign = v.uuid("campaign_id", &req.campaign_id);
+        let campaign = v.id::<CampaignId>("campaign_id", &req.campaign_id);
         let mut overrides = BTreeMap::new();
         for (i, o) in req.overrides.iter().enumerate() {
-            let id = v.uuid(&format!("overrides[{i}].school_id"), &o.school_id);
+            let id = v.id::<SchoolId>(&format!("overrides[{i}].school_id"), &o.school_id);
             let class = class_from_pb(o.class);
             if class.is_none() {
                 v.add(
@@ -126,8 +127,8 @@ impl TryFrom<&pb::ListAwardsRequest> for ListAwards {
 
     fn try_from(req: &pb::ListAwardsRequest) -> Result<Self, AppError> {
         let mut v = Violations::default();
-        let campaign =
-            (!req.campaign_id.is_empty()).then(|| v.uuid("campaign_id", &req.campaign_id));
+        let campaign = (!req.campaign_id.is_empty())
+            .then(|| v.id::<CampaignId>("campaign_id", &req.campaign_id));
         let year = (req.year != 0).then_some(req.year);
         if campaign.is_none() && year.is_none() {
             v.add("campaign_id", "give a campaign_id or a year");
@@ -137,7 +138,8 @@ impl TryFrom<&pb::ListAwardsRequest> for ListAwards {
         {
             v.add("year", "not a plausible campaign year");
         }
-        let school = (!req.school_id.is_empty()).then(|| v.uuid("school_id", &req.school_id));
+        let school =
+            (!req.school_id.is_empty()).then(|| v.id::<SchoolId>("school_id", &req.school_id));
         let class = match pb::AwardClass::try_from(req.class) {
             Ok(pb::AwardClass::Unspecified) => None,
             Ok(_) => class_from_pb(req.class),
@@ -192,8 +194,8 @@ impl TryFrom<&pb::ListConsequencesRequest> for ConsequenceQuery {
 
     fn try_from(req: &pb::ListConsequencesRequest) -> Result<Self, AppError> {
         let mut v = Violations::default();
-        let campaign =
-            (!req.campaign_id.is_empty()).then(|| v.uuid("campaign_id", &req.campaign_id));
+        let campaign = (!req.campaign_id.is_empty())
+            .then(|| v.id::<CampaignId>("campaign_id", &req.campaign_id));
         let year = (req.year != 0).then_some(req.year);
         if campaign.is_none() && year.is_none() {
             v.add("campaign_id", "give a campaign_id or a year");
@@ -203,7 +205,8 @@ impl TryFrom<&pb::ListConsequencesRequest> for ConsequenceQuery {
         {
             v.add("year", "not a plausible campaign year");
         }
-        let school = (!req.school_id.is_empty()).then(|| v.uuid("school_id", &req.school_id));
+        let school =
+            (!req.school_id.is_empty()).then(|| v.id::<SchoolId>("school_id", &req.school_id));
         let principal =
             (!req.principal_id.is_empty()).then(|| v.uuid("principal_id", &req.principal_id));
         let kind = req.kind.trim();
@@ -290,7 +293,7 @@ impl AwardService for AwardApi {
             &call,
             async {
                 let mut v = Violations::default();
-                let campaign = v.uuid("campaign_id", &req.campaign_id);
+                let campaign = v.id::<CampaignId>("campaign_id", &req.campaign_id);
                 v.finish()?;
                 policy::read(&call, Rpc::ProposeAwards, Some(campaign))?;
                 Ok(list_to_pb(&app::propose(&self.0, campaign).await?))

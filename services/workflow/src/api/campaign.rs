@@ -1,6 +1,7 @@
 //! CampaignService: campaigns, phases, deadlines, the audit log, the event stream, obligations.
 //! Parses, calls `app::campaign`, maps to proto.
 
+use junheng_core::{CampaignId, SchoolId};
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -170,7 +171,7 @@ impl CampaignService for CampaignApi {
             &call,
             async {
                 let mut v = Violations::default();
-                let id = v.uuid("campaign_id", &req.campaign_id);
+                let id = v.id::<CampaignId>("campaign_id", &req.campaign_id);
                 v.finish()?;
                 policy::read(&call, Rpc::GetCampaign, Some(id))?;
                 Ok(campaign_to_pb(&app::campaign(&self.0, id).await?))
@@ -210,7 +211,7 @@ impl CampaignService for CampaignApi {
             &call,
             async {
                 let mut v = Violations::default();
-                let id = v.uuid("campaign_id", &req.campaign_id);
+                let id = v.id::<CampaignId>("campaign_id", &req.campaign_id);
                 let phase = v.phase("phase", req.phase);
                 v.finish()?;
                 let mut w = begin!(self.0, call, "OpenPhase", req);
@@ -233,7 +234,7 @@ impl CampaignService for CampaignApi {
             &call,
             async {
                 let mut v = Violations::default();
-                let id = v.uuid("campaign_id", &req.campaign_id);
+                let id = v.id::<CampaignId>("campaign_id", &req.campaign_id);
                 let phase = v.phase("phase", req.phase);
                 v.finish()?;
                 let mut w = begin!(self.0, call, "CompletePhase", req);
@@ -256,7 +257,7 @@ impl CampaignService for CampaignApi {
             &call,
             async {
                 let mut v = Violations::default();
-                let id = v.uuid("campaign_id", &req.campaign_id);
+                let id = v.id::<CampaignId>("campaign_id", &req.campaign_id);
                 let phase = v.phase("phase", req.phase);
                 let day = v.date("new_last_day", &req.new_last_day);
                 let reason = v.text("reason", &req.reason, 500);
@@ -289,9 +290,9 @@ impl CampaignService for CampaignApi {
             &call,
             async {
                 let mut v = Violations::default();
-                let id = v.uuid("campaign_id", &req.campaign_id);
-                let school =
-                    (!req.school_id.is_empty()).then(|| v.uuid("school_id", &req.school_id));
+                let id = v.id::<CampaignId>("campaign_id", &req.campaign_id);
+                let school = (!req.school_id.is_empty())
+                    .then(|| v.id::<SchoolId>("school_id", &req.school_id));
                 let size = match req.page_size {
                     0 => 100,
                     n @ 1..=1000 => n as i64,
@@ -342,7 +343,7 @@ impl CampaignService for CampaignApi {
         let req = req.into_inner();
         let start = async {
             let mut v = Violations::default();
-            let id = v.uuid("campaign_id", &req.campaign_id);
+            let id = v.id::<CampaignId>("campaign_id", &req.campaign_id);
             // `xid.id`, both unsigned decimals, exactly as a CampaignEvent carries it.
             let shaped = req.cursor.is_empty()
                 || req.cursor.split_once('.').is_some_and(|(x, i)| {
@@ -402,7 +403,7 @@ impl CampaignService for CampaignApi {
                         FOLLOW_POLL
                     };
                     tokio::select! {
-                        _ = woken_for(&mut wake, id) => {}
+                        _ = woken_for(&mut wake, id.as_uuid()) => {}
                         _ = tokio::time::sleep(poll) => {}
                         _ = tx.closed() => return,
                     }
@@ -447,9 +448,9 @@ impl CampaignService for CampaignApi {
             &call,
             async {
                 let mut v = Violations::default();
-                let id = v.uuid("campaign_id", &req.campaign_id);
-                let school =
-                    (!req.school_id.is_empty()).then(|| v.uuid("school_id", &req.school_id));
+                let id = v.id::<CampaignId>("campaign_id", &req.campaign_id);
+                let school = (!req.school_id.is_empty())
+                    .then(|| v.id::<SchoolId>("school_id", &req.school_id));
                 v.finish()?;
                 let see = policy::read(&call, Rpc::ListObligations, Some(id))?;
                 let rows = app::obligations(&self.0, id, school, req.include_closed).await?;
@@ -492,7 +493,7 @@ impl CampaignService for CampaignApi {
             async {
                 call.require(&[Role::Office], "verify the audit chain")?;
                 let mut v = Violations::default();
-                let id = v.uuid("campaign_id", &req.campaign_id);
+                let id = v.id::<CampaignId>("campaign_id", &req.campaign_id);
                 v.finish()?;
                 let r = app::verify_chain(&self.0, id).await?;
                 Ok(pb::VerifyAuditChainResponse {

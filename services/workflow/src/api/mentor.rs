@@ -1,6 +1,7 @@
 //! MentorService: phase 2 — presentations and practices, panel ratings, the mentor rule, the
 //! mentor list and the practice collection. Parses, calls `app::mentor`, maps to proto.
 
+use junheng_core::{CampaignId, SchoolId};
 use std::collections::BTreeMap;
 
 use junheng_core::Role;
@@ -88,7 +89,7 @@ impl TryFrom<&pb::FormMentorPanelRequest> for FormMentorPanel {
     /// The shape only; the panel size, tokens and schools are checked by the rule core.
     fn try_from(req: &pb::FormMentorPanelRequest) -> Result<Self, AppError> {
         let mut v = Violations::default();
-        let campaign = v.uuid("campaign_id", &req.campaign_id);
+        let campaign = v.id::<CampaignId>("campaign_id", &req.campaign_id);
         let members = v.panel_members(
             &req.members,
             |m| (m.actor.as_str(), m.name.as_str()),
@@ -105,7 +106,7 @@ impl TryFrom<&pb::FormMentorPanelRequest> for FormMentorPanel {
                     }
                 };
                 let school = (!m.school_id.trim().is_empty())
-                    .then(|| v.uuid(&format!("members[{i}].school_id"), &m.school_id));
+                    .then(|| v.id::<SchoolId>(&format!("members[{i}].school_id"), &m.school_id));
                 MentorPanelMember {
                     actor,
                     name,
@@ -168,7 +169,7 @@ impl TryFrom<&pb::SubmitPresentationRequest> for SubmitPresentation {
     /// rule core.
     fn try_from(req: &pb::SubmitPresentationRequest) -> Result<Self, AppError> {
         let mut v = Violations::default();
-        let school = v.uuid("school_id", &req.school_id);
+        let school = v.id::<SchoolId>("school_id", &req.school_id);
         let version = v.version("expected_version", req.expected_version);
         let document_ref = v.text("document_ref", &req.document_ref, 500);
         let sha = req.document_sha256.trim().to_ascii_lowercase();
@@ -208,7 +209,7 @@ impl TryFrom<&pb::RatePresentationRequest> for RatePresentation {
 
     fn try_from(req: &pb::RatePresentationRequest) -> Result<Self, AppError> {
         let mut v = Violations::default();
-        let school = v.uuid("school_id", &req.school_id);
+        let school = v.id::<SchoolId>("school_id", &req.school_id);
         let mut ratings = BTreeMap::new();
         for (i, r) in req.ratings.iter().enumerate() {
             v.text(&format!("ratings[{i}].indicator"), &r.indicator, 64);
@@ -254,10 +255,10 @@ impl TryFrom<&pb::ConfirmMentorsRequest> for ConfirmMentors {
 
     fn try_from(req: &pb::ConfirmMentorsRequest) -> Result<Self, AppError> {
         let mut v = Violations::default();
-        let campaign = v.uuid("campaign_id", &req.campaign_id);
+        let campaign = v.id::<CampaignId>("campaign_id", &req.campaign_id);
         let mut overrides = BTreeMap::new();
         for (i, o) in req.overrides.iter().enumerate() {
-            let id = v.uuid(&format!("overrides[{i}].school_id"), &o.school_id);
+            let id = v.id::<SchoolId>(&format!("overrides[{i}].school_id"), &o.school_id);
             let reason = v.text(&format!("overrides[{i}].reason"), &o.reason, 2000);
             let o = MentorOverride {
                 mentor: o.mentor,
@@ -278,9 +279,9 @@ impl TryFrom<&pb::ConfirmMentorsRequest> for ConfirmMentors {
     }
 }
 
-fn one_id(field: &str, id: &str) -> Result<uuid::Uuid, AppError> {
+fn one_id<T: From<uuid::Uuid>>(field: &str, id: &str) -> Result<T, AppError> {
     let mut v = Violations::default();
-    let id = v.uuid(field, id);
+    let id = v.id(field, id);
     v.finish()?;
     Ok(id)
 }

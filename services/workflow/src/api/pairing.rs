@@ -1,6 +1,7 @@
 //! PairingService: phase 3 — 1+X groups, baselines, assistance activities. Parses, calls
 //! `app::pairing`, maps to proto.
 
+use junheng_core::{CampaignId, SchoolId};
 use std::collections::BTreeMap;
 
 use junheng_core::Role;
@@ -9,7 +10,6 @@ use junheng_proto::v1 as pb;
 use junheng_proto::v1::pairing_service_server::PairingService;
 use junheng_store::phases::ActivityRow;
 use tonic::{Request, Response, Status};
-use uuid::Uuid;
 
 use super::{Shared, begin, reply};
 use crate::app::pairing::{self as app, LogActivity, RecordBaseline, SetPairing};
@@ -19,14 +19,14 @@ use crate::error::AppError;
 
 pub struct PairingApi(pub Shared);
 
-fn groups_to_pb(campaign: Uuid, groups: &Groups, set: bool) -> pb::Pairing {
+fn groups_to_pb(campaign: CampaignId, groups: &Groups, set: bool) -> pb::Pairing {
     pb::Pairing {
         campaign_id: campaign.to_string(),
         groups: groups
             .iter()
             .map(|(m, ps)| pb::PairingGroup {
                 mentor_school_id: m.to_string(),
-                potential_school_ids: ps.iter().map(Uuid::to_string).collect(),
+                potential_school_ids: ps.iter().map(SchoolId::to_string).collect(),
             })
             .collect(),
         set,
@@ -36,9 +36,9 @@ fn groups_to_pb(campaign: Uuid, groups: &Groups, set: bool) -> pb::Pairing {
 
 /// The stored groups with the indicators their assistance covers.
 fn covered_to_pb(
-    campaign: Uuid,
+    campaign: CampaignId,
     groups: &Groups,
-    covered: &BTreeMap<Uuid, Vec<String>>,
+    covered: &BTreeMap<SchoolId, Vec<String>>,
     count: usize,
 ) -> pb::Pairing {
     let mut p = groups_to_pb(campaign, groups, !groups.is_empty());
@@ -70,21 +70,23 @@ impl TryFrom<&pb::SetPairingRequest> for SetPairing {
 
     fn try_from(req: &pb::SetPairingRequest) -> Result<Self, AppError> {
         let mut v = Violations::default();
-        let campaign = v.uuid("campaign_id", &req.campaign_id);
+        let campaign = v.id::<CampaignId>("campaign_id", &req.campaign_id);
         let mut groups = Groups::new();
         if req.groups.is_empty() {
             v.add("groups", "at least one group");
         }
         for (i, g) in req.groups.iter().enumerate() {
-            let m = v.uuid(
+            let m = v.id::<SchoolId>(
                 &format!("groups[{i}].mentor_school_id"),
                 &g.mentor_school_id,
             );
-            let members: Vec<Uuid> = g
+            let members: Vec<SchoolId> = g
                 .potential_school_ids
                 .iter()
                 .enumerate()
-                .map(|(j, p)| v.uuid(&format!("groups[{i}].potential_school_ids[{j}]"), p))
+                .map(|(j, p)| {
+                    v.id::<SchoolId>(&format!("groups[{i}].potential_school_ids[{j}]"), p)
+                })
                 .collect();
             if groups.insert(m, members).is_some() {
                 v.add(
@@ -105,7 +107,7 @@ impl TryFrom<&pb::RecordBaselineRequest> for RecordBaseline {
     /// rule core.
     fn try_from(req: &pb::RecordBaselineRequest) -> Result<Self, AppError> {
         let mut v = Violations::default();
-        let school = v.uuid("school_id", &req.school_id);
+        let school = v.id::<SchoolId>("school_id", &req.school_id);
         if req.scores.is_empty() {
             v.add("scores", "a score for every indicator is required");
         }
@@ -120,8 +122,8 @@ impl TryFrom<&pb::LogAssistanceRequest> for LogActivity {
 
     fn try_from(req: &pb::LogAssistanceRequest) -> Result<Self, AppError> {
         let mut v = Violations::default();
-        let mentor = v.uuid("mentor_school_id", &req.mentor_school_id);
-        let potential = v.uuid("potential_school_id", &req.potential_school_id);
+        let mentor = v.id::<SchoolId>("mentor_school_id", &req.mentor_school_id);
+        let potential = v.id::<SchoolId>("potential_school_id", &req.potential_school_id);
         let date = v.date("date", &req.date);
         let description = v.text("description", &req.description, 5000);
         let evidence_ref = v.optional_text("evidence_ref", &req.evidence_ref, 500);
@@ -149,9 +151,9 @@ impl TryFrom<&pb::LogAssistanceRequest> for LogActivity {
     }
 }
 
-fn campaign_id(id: &str) -> Result<Uuid, AppError> {
+fn campaign_id(id: &str) -> Result<junheng_core::CampaignId, AppError> {
     let mut v = Violations::default();
-    let campaign = v.uuid("campaign_id", id);
+    let campaign = v.id("campaign_id", id);
     v.finish()?;
     Ok(campaign)
 }
@@ -278,9 +280,9 @@ impl PairingService for PairingApi {
             &call,
             async {
                 let mut v = Violations::default();
-                let campaign = v.uuid("campaign_id", &req.campaign_id);
+                let campaign = v.id::<CampaignId>("campaign_id", &req.campaign_id);
                 let mentor = (!req.mentor_school_id.is_empty())
-                    .then(|| v.uuid("mentor_school_id", &req.mentor_school_id));
+                    .then(|| v.id::<SchoolId>("mentor_school_id", &req.mentor_school_id));
                 v.finish()?;
                 policy::read(&call, Rpc::ListAssistance, Some(campaign))?;
                 let rows = app::activities(&self.0, campaign, mentor).await?;

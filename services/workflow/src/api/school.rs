@@ -1,8 +1,10 @@
 //! SchoolService: registration (all-or-nothing), reads, filtered paged lists. Parses, calls
 //! `app::schools`, maps to proto.
 
+use junheng_core::{CampaignId, SchoolId};
 use std::collections::HashMap;
 
+use junheng_core::values::SchoolCode;
 use junheng_core::{CaseState, Role};
 use junheng_proto::v1 as pb;
 use junheng_proto::v1::school_service_server::SchoolService;
@@ -14,9 +16,7 @@ use crate::app::policy::{self, Rpc};
 use crate::app::schools as app;
 use junheng_edge::violations::echo;
 
-use crate::convert::{
-    MAX_BATCH, Violations, check_school, is_school_code, level_from_pb, school_to_pb,
-};
+use crate::convert::{MAX_BATCH, Violations, check_school, level_from_pb, school_to_pb};
 
 pub struct SchoolApi(pub Shared);
 
@@ -33,7 +33,7 @@ impl SchoolService for SchoolApi {
             async {
                 call.require(&[Role::Office], "change a school's principal")?;
                 let mut v = Violations::default();
-                let school = v.uuid("school_id", &req.school_id);
+                let school = v.id::<SchoolId>("school_id", &req.school_id);
                 let name = v.text("name", &req.name, 50);
                 let reason = v.text("reason", &req.reason, 2000);
                 v.finish()?;
@@ -59,7 +59,7 @@ impl SchoolService for SchoolApi {
             async {
                 call.require(&[Role::Office], "register schools")?;
                 let mut v = Violations::default();
-                let campaign = v.uuid("campaign_id", &req.campaign_id);
+                let campaign = v.id::<CampaignId>("campaign_id", &req.campaign_id);
                 if req.schools.is_empty() {
                     v.add("schools", "at least one school");
                 } else if req.schools.len() > MAX_BATCH {
@@ -69,13 +69,14 @@ impl SchoolService for SchoolApi {
                 let mut rows = Vec::with_capacity(req.schools.len());
                 for (i, s) in req.schools.iter().enumerate() {
                     let row = check_school(&mut v, i, s);
-                    if let Some(first) = seen.insert(row.code.clone(), i) {
+                    let code = s.code.trim();
+                    if let Some(first) = seen.insert(code.to_owned(), i) {
                         v.add(
                             format!("schools[{i}].code"),
-                            format!("duplicate of schools[{first}].code `{}`", row.code),
+                            format!("duplicate of schools[{first}].code `{code}`"),
                         );
                     }
-                    rows.push(row);
+                    rows.extend(row);
                 }
                 v.finish()?;
                 let mut w = begin!(self.0, call, "RegisterSchools", req);
@@ -100,7 +101,7 @@ impl SchoolService for SchoolApi {
             &call,
             async {
                 let mut v = Violations::default();
-                let id = v.uuid("school_id", &req.school_id);
+                let id = v.id::<SchoolId>("school_id", &req.school_id);
                 v.finish()?;
                 let row = app::school(&self.0, id).await?;
                 let see = policy::read(&call, Rpc::GetSchool, Some(row.campaign_id))?;
@@ -120,7 +121,7 @@ impl SchoolService for SchoolApi {
             &call,
             async {
                 let mut v = Violations::default();
-                let campaign = v.uuid("campaign_id", &req.campaign_id);
+                let campaign = v.id::<CampaignId>("campaign_id", &req.campaign_id);
                 let size = match req.page_size {
                     0 => 100,
                     n @ 1..=1000 => i64::from(n),
@@ -148,7 +149,7 @@ impl SchoolService for SchoolApi {
                         ),
                     );
                 }
-                if !req.page_token.is_empty() && !is_school_code(&req.page_token) {
+                if !req.page_token.is_empty() && SchoolCode::parse(&req.page_token).is_none() {
                     v.add("page_token", "not a token returned by this call");
                 }
                 let town = v.optional_text("town", &req.town, 50);

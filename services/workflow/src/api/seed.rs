@@ -1,6 +1,7 @@
 //! SeedService: phase 1 — nominations, self-applications and their review, public notices,
 //! objections. Parses, calls `app::seed`, maps to proto.
 
+use junheng_core::{ApplicationId, CampaignId, NoticeId, ObjectionId, SchoolId};
 use std::collections::BTreeMap;
 
 use junheng_core::notice::NoticeKind;
@@ -72,7 +73,7 @@ impl TryFrom<&pb::SubmitApplicationRequest> for SubmitApplication {
     /// rule core.
     fn try_from(req: &pb::SubmitApplicationRequest) -> Result<Self, AppError> {
         let mut v = Violations::default();
-        let school = v.uuid("school_id", &req.school_id);
+        let school = v.id::<SchoolId>("school_id", &req.school_id);
         let version = v.version("expected_version", req.expected_version);
         let statement = v.text("statement", &req.statement, 5000);
         if req.self_assessment.is_empty() {
@@ -111,7 +112,7 @@ impl TryFrom<&pb::ReviewApplicationRequest> for ReviewApplication {
 
     fn try_from(req: &pb::ReviewApplicationRequest) -> Result<Self, AppError> {
         let mut v = Violations::default();
-        let application = v.uuid("application_id", &req.application_id);
+        let application = v.id::<ApplicationId>("application_id", &req.application_id);
         let version = v.version("expected_version", req.expected_version);
         let reason = v.text("reason", &req.reason, 2000);
         let approve = match pb::Decision::try_from(req.decision) {
@@ -137,7 +138,7 @@ impl TryFrom<&pb::PublishNoticeRequest> for PublishNotice {
 
     fn try_from(req: &pb::PublishNoticeRequest) -> Result<Self, AppError> {
         let mut v = Violations::default();
-        let campaign = v.uuid("campaign_id", &req.campaign_id);
+        let campaign = v.id::<CampaignId>("campaign_id", &req.campaign_id);
         let kind = pb::NoticeKind::try_from(req.kind)
             .ok()
             .and_then(notice_kind_from_pb);
@@ -159,7 +160,7 @@ impl TryFrom<&pb::PublishNoticeRequest> for PublishNotice {
         let mut ids = BTreeMap::new();
         let mut schools = Vec::new();
         for (i, s) in req.school_ids.iter().enumerate() {
-            let id = v.uuid(&format!("school_ids[{i}]"), s);
+            let id = v.id::<SchoolId>(&format!("school_ids[{i}]"), s);
             match ids.insert(id, i) {
                 Some(first) => v.add(
                     format!("school_ids[{i}]"),
@@ -183,8 +184,8 @@ impl TryFrom<&pb::FileObjectionRequest> for FileObjection {
 
     fn try_from(req: &pb::FileObjectionRequest) -> Result<Self, AppError> {
         let mut v = Violations::default();
-        let notice = v.uuid("notice_id", &req.notice_id);
-        let school = v.uuid("school_id", &req.school_id);
+        let notice = v.id::<NoticeId>("notice_id", &req.notice_id);
+        let school = v.id::<SchoolId>("school_id", &req.school_id);
         let objector_name = v.text("objector_name", &req.objector_name, 100);
         let objector_contact = v.text("objector_contact", &req.objector_contact, 100);
         let grounds = v.text("grounds", &req.grounds, 5000);
@@ -206,7 +207,7 @@ impl TryFrom<&pb::ResolveObjectionRequest> for ResolveObjection {
 
     fn try_from(req: &pb::ResolveObjectionRequest) -> Result<Self, AppError> {
         let mut v = Violations::default();
-        let objection = v.uuid("objection_id", &req.objection_id);
+        let objection = v.id::<ObjectionId>("objection_id", &req.objection_id);
         let reason = v.text("reason", &req.reason, 2000);
         v.finish()?;
         Ok(ResolveObjection {
@@ -217,9 +218,9 @@ impl TryFrom<&pb::ResolveObjectionRequest> for ResolveObjection {
     }
 }
 
-fn one_id(field: &str, id: &str) -> Result<uuid::Uuid, AppError> {
+fn one_id<T: From<uuid::Uuid>>(field: &str, id: &str) -> Result<T, AppError> {
     let mut v = Violations::default();
-    let id = v.uuid(field, id);
+    let id = v.id(field, id);
     v.finish()?;
     Ok(id)
 }
@@ -236,7 +237,7 @@ impl SeedService for SeedApi {
             &call,
             async {
                 let mut v = Violations::default();
-                let school = v.uuid("school_id", &req.school_id);
+                let school = v.id::<SchoolId>("school_id", &req.school_id);
                 let version = v.version("expected_version", req.expected_version);
                 let basis = v.text("basis", &req.basis, 2000);
                 v.finish()?;
@@ -261,7 +262,7 @@ impl SeedService for SeedApi {
             &call,
             async {
                 let mut v = Violations::default();
-                let school = v.uuid("school_id", &req.school_id);
+                let school = v.id::<SchoolId>("school_id", &req.school_id);
                 let version = v.version("expected_version", req.expected_version);
                 let reason = v.text("reason", &req.reason, 2000);
                 v.finish()?;
@@ -335,7 +336,7 @@ impl SeedService for SeedApi {
                     "record a department opinion",
                 )?;
                 let mut v = Violations::default();
-                let application = v.uuid("application_id", &req.application_id);
+                let application = v.id::<ApplicationId>("application_id", &req.application_id);
                 let department = v.text("department", &req.department, 50);
                 let reason = v.text("reason", &req.reason, 2000);
                 v.finish()?;

@@ -2,6 +2,7 @@
 //! files, as XLSX, CSV or Markdown (built by `junheng-sheets` in `app::documents`). Parses,
 //! calls the app, renders the file.
 
+use junheng_core::CampaignId;
 use junheng_core::Role;
 use junheng_proto::v1 as pb;
 use junheng_proto::v1::spreadsheet_service_server::SpreadsheetService;
@@ -89,7 +90,7 @@ impl SpreadsheetService for SpreadsheetApi {
                 call.require(&[Role::Office], "import schools")?;
                 let mut v = Violations::default();
                 v.idempotency_key("idempotency_key", &req.idempotency_key);
-                let campaign = v.uuid("campaign_id", &req.campaign_id);
+                let campaign = v.id::<CampaignId>("campaign_id", &req.campaign_id);
                 if req.content.is_empty() {
                     v.add("content", "the file is empty");
                 } else if req.content.len() > MAX_IMPORT {
@@ -132,7 +133,7 @@ impl SpreadsheetService for SpreadsheetApi {
                 let rows: Vec<NewSchool> = records
                     .into_iter()
                     .enumerate()
-                    .map(|(i, r)| {
+                    .filter_map(|(i, r)| {
                         let has_contact = r.email.is_some() || r.mobile.is_some();
                         let school = pb::NewSchool {
                             code: r.code,
@@ -178,7 +179,7 @@ impl SpreadsheetService for SpreadsheetApi {
             &call,
             async {
                 let mut v = Violations::default();
-                let campaign = v.uuid("campaign_id", &req.campaign_id);
+                let campaign = v.id::<CampaignId>("campaign_id", &req.campaign_id);
                 let document = pb::Document::try_from(req.document)
                     .ok()
                     .filter(|d| *d != pb::Document::Unspecified);

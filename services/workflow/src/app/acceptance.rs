@@ -1,6 +1,7 @@
 //! Phase 4, acceptance: load the facts, let `junheng_core::acceptance` decide, persist; and
 //! the standings read model (also behind the results notice spreadsheet).
 
+use junheng_core::{CampaignId, NoticeId, SchoolId};
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
@@ -18,7 +19,6 @@ use junheng_store::phases::{self, PanelRow, ScoreRow};
 use junheng_store::schools::{self, SchoolRow};
 use junheng_store::seed::{self, NoticeRow};
 use junheng_store::tokens;
-use uuid::Uuid;
 
 use super::notices::{self, NoticeView};
 use super::{all_schools, ctx};
@@ -28,7 +28,7 @@ use crate::state::{AppState, Call, Loaded, Work};
 /// One potential school's standing: its mentor, its scorers, its aggregate (when complete).
 pub struct Standing {
     pub school: SchoolRow,
-    pub mentor: Option<(Uuid, String)>,
+    pub mentor: Option<(SchoolId, String)>,
     pub scorers: u32,
     pub result: Option<AcceptanceResult>,
     /// Indicator codes below the pass line (empty while incomplete).
@@ -62,14 +62,8 @@ impl Standing {
 
 fn add_sheet(sheets: &mut ScoreSheets, s: &ScoreRow) {
     sheets.report.push(s.report);
-    if let Some(o) = s.onsite.as_object() {
-        for (k, v) in o {
-            sheets
-                .onsite
-                .entry(k.clone())
-                .or_default()
-                .push(v.as_f64().unwrap_or(0.0));
-        }
+    for (k, v) in &s.onsite {
+        sheets.onsite.entry(k.clone()).or_default().push(*v);
     }
 }
 
@@ -104,19 +98,19 @@ async fn standing_of(
 /// published result).
 pub async fn standings(conn: &mut PgConnection, camp: &Loaded) -> AppResult<Vec<Standing>> {
     let all = all_schools(conn, camp.id()).await?;
-    let names: HashMap<Uuid, String> = all.iter().map(|s| (s.id, s.name.clone())).collect();
-    let mentors: HashMap<Uuid, Uuid> = phases::pairing(conn, camp.id())
+    let names: HashMap<SchoolId, String> = all.iter().map(|s| (s.id, s.name.clone())).collect();
+    let mentors: HashMap<SchoolId, SchoolId> = phases::pairing(conn, camp.id())
         .await?
         .into_iter()
         .map(|(m, p)| (p, m))
         .collect();
-    let mut sheets: HashMap<Uuid, ScoreSheets> = HashMap::new();
-    let mut scorers: HashMap<Uuid, u32> = HashMap::new();
+    let mut sheets: HashMap<SchoolId, ScoreSheets> = HashMap::new();
+    let mut scorers: HashMap<SchoolId, u32> = HashMap::new();
     for s in phases::scores(conn, camp.id()).await? {
         add_sheet(sheets.entry(s.school_id).or_default(), &s);
         *scorers.entry(s.school_id).or_default() += 1;
     }
-    let disputed: HashMap<Uuid, bool> = phases::results(conn, camp.id())
+    let disputed: HashMap<SchoolId, bool> = phases::results(conn, camp.id())
         .await?
         .into_iter()
         .map(|(s, _, d)| (s, d))
@@ -149,25 +143,13 @@ pub async fn standings(conn: &mut PgConnection, camp: &Loaded) -> AppResult<Vec<
 /// The results as stored with the notice (published, or recomputed at finalisation).
 async fn stored_results(
     conn: &mut PgConnection,
-    campaign: Uuid,
-) -> AppResult<BTreeMap<Uuid, StoredResult>> {
+    campaign: CampaignId,
+) -> AppResult<BTreeMap<SchoolId, StoredResult>> {
     Ok(phases::results(conn, campaign)
         .await?
         .into_iter()
-        .map(|(s, r, disputed)| {
-            let result = serde_json::from_value(r).ok().flatten();
-            (s, StoredResult { result, disputed })
-        })
+        .map(|(s, result, disputed)| (s, StoredResult { result, disputed }))
         .collect())
-}
-
-fn results_json(
-    results: &[(Uuid, Option<AcceptanceResult>)],
-) -> AppResult<Vec<(Uuid, serde_json::Value)>> {
-    results
-        .iter()
-        .map(|(s, r)| Ok((*s, serde_json::to_value(r).map_err(AppError::internal)?)))
-        .collect()
 }
 
 fn member_of(row: PanelRow) -> AppResult<PanelMember> {
@@ -188,7 +170,7 @@ fn member_of(row: PanelRow) -> AppResult<PanelMember> {
     })
 }
 
-async fn panel_of(conn: &mut PgConnection, campaign: Uuid) -> AppResult<Vec<PanelMember>> {
+async fn panel_of(conn: &mut PgConnection, campaign: CampaignId) -> AppResult<Vec<PanelMember>> {
     phases::panel(conn, campaign)
         .await?
         .into_iter()
@@ -197,7 +179,7 @@ async fn panel_of(conn: &mut PgConnection, campaign: Uuid) -> AppResult<Vec<Pane
 }
 
 pub struct FormPanel {
-    pub campaign: Uuid,
+    pub campaign: CampaignId,
     pub members: Vec<PanelMember>,
 }
 
@@ -251,14 +233,14 @@ pub async fn form_panel(
     Ok(d.members)
 }
 
-pub async fn panel(state: &AppState, campaign: Uuid) -> AppResult<Vec<PanelMember>> {
+pub async fn panel(state: &AppState, campaign: CampaignId) -> AppResult<Vec<PanelMember>> {
     let mut conn = state.pool.acquire().await?;
     campaigns::get(&mut conn, campaign, Lock::None).await?;
     panel_of(&mut conn, campaign).await
 }
 
 pub struct SubmitScores {
-    pub school: Uuid,
+    pub school: SchoolId,
     pub report: f64,
     pub onsite: Vec<(String, f64)>,
 }
@@ -300,7 +282,7 @@ pub async fn submit_scores(
         school_id: d.sheet.school,
         member: d.sheet.member,
         report: d.sheet.report,
-        onsite: serde_json::to_value(&d.sheet.onsite).map_err(AppError::internal)?,
+        onsite: d.sheet.onsite,
     };
     let now = w.now;
     phases::upsert_scores(w.conn(), campaign, &sheet, now).await?;
@@ -314,7 +296,7 @@ pub struct Results {
 }
 
 /// The standings; once final, with the published (or recomputed) results.
-pub async fn results(state: &AppState, campaign: Uuid) -> AppResult<Results> {
+pub async fn results(state: &AppState, campaign: CampaignId) -> AppResult<Results> {
     let mut conn = state.pool.acquire().await?;
     let camp = state.load(&mut conn, campaign, Lock::None).await?;
     let r#final = camp.row.results_final_at.is_some();
@@ -330,7 +312,7 @@ pub async fn results(state: &AppState, campaign: Uuid) -> AppResult<Results> {
 }
 
 pub struct PublishResultsNotice {
-    pub campaign: Uuid,
+    pub campaign: CampaignId,
     /// Empty: the definition's default title.
     pub title: String,
 }
@@ -348,7 +330,7 @@ pub async fn publish_results_notice(
         .map(Standing::scored)
         .collect();
     let command = acceptance::PublishResultsNotice {
-        notice: Uuid::now_v7(),
+        notice: NoticeId::now_v7(),
         title: cmd.title,
     };
     let d = acceptance::publish_results_notice(
@@ -358,7 +340,7 @@ pub async fn publish_results_notice(
         &ctx(&camp, w.now),
     )?;
     let row = NoticeRow {
-        id: d.notice,
+        id: d.notice.as_uuid(),
         campaign_id: cmd.campaign,
         kind: junheng_core::notice::NoticeKind::Results,
         title: d.title,
@@ -370,7 +352,7 @@ pub async fn publish_results_notice(
     let now = w.now;
     let trace = junheng_edge::telemetry::traceparent();
     seed::insert_notice(w.conn(), &row, &d.ranking, now, trace.as_deref()).await?;
-    phases::replace_results(w.conn(), cmd.campaign, &results_json(&d.results)?, now).await?;
+    phases::replace_results(w.conn(), cmd.campaign, &d.results, now).await?;
     campaigns::set_results_notice(w.conn(), cmd.campaign, d.notice).await?;
     w.record(call, cmd.campaign, &d.effects).await?;
     notices::view(w.conn(), row).await
@@ -390,7 +372,7 @@ pub async fn finalise_results(
         .map(Standing::scored)
         .collect();
     let d = acceptance::finalise_results(&current, &stored);
-    phases::replace_results(conn, camp.id(), &results_json(&d.results)?, now).await?;
+    phases::replace_results(conn, camp.id(), &d.results, now).await?;
     campaigns::set_results_final(conn, camp.id(), now).await?;
     Ok(d.effects)
 }
@@ -403,6 +385,7 @@ pub async fn exit_facts(
     let Some(id) = camp.row.results_notice_id else {
         return Ok(None);
     };
+    let id = NoticeId::new(id);
     let n = seed::get_notice(conn, id).await?;
     let open = seed::notice_objections(conn, id)
         .await?

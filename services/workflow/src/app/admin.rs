@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Datelike, Utc};
 use junheng_core::effects::clock_advanced;
+use junheng_core::{CampaignId, SchoolId};
 use junheng_core::{Effect, Role, Scope};
 use junheng_store::campaigns::Lock;
 use junheng_store::tokens::{self, TokenInfo, TokenRow};
@@ -74,7 +75,7 @@ pub async fn advance_clock(
     let now = junheng_store::clock::advance(w.conn(), to).await?;
     w.record(
         call,
-        junheng_store::audit::SYSTEM_CHAIN,
+        CampaignId::new(junheng_store::audit::SYSTEM_CHAIN),
         &[clock_advanced(before, now)],
     )
     .await?;
@@ -86,7 +87,7 @@ pub struct IssueToken {
     pub name: String,
     pub role: Role,
     /// Only for school tokens.
-    pub school: Option<Uuid>,
+    pub school: Option<SchoolId>,
     /// Empty: the issuer's own scope (a school token: its school's campaign).
     pub campaigns: Vec<Uuid>,
     pub expires_at: Option<DateTime<Utc>>,
@@ -120,7 +121,7 @@ async fn record_token(
     for c in logs_of(&scope) {
         let ev = Effect::event(
             action,
-            info.school_id,
+            info.school_id.map(SchoolId::new),
             before.clone(),
             after.clone(),
             reason.clone(),
@@ -129,7 +130,7 @@ async fn record_token(
         if c.is_nil() && call.scope != Scope::County {
             continue;
         }
-        w.record(call, c, &[ev]).await?;
+        w.record(call, CampaignId::new(c), &[ev]).await?;
     }
     Ok(())
 }
@@ -138,7 +139,12 @@ async fn record_token(
 /// acts in (a county-wide one in the county log).
 pub async fn issue_token(w: &mut Work, call: &Call, cmd: IssueToken) -> AppResult<Issued> {
     let school_campaign = match cmd.school {
-        Some(s) => Some(junheng_store::schools::get(w.conn(), s).await?.campaign_id),
+        Some(s) => Some(
+            junheng_store::schools::get(w.conn(), s)
+                .await?
+                .campaign_id
+                .as_uuid(),
+        ),
         None => None,
     };
     for c in &cmd.campaigns {
@@ -177,7 +183,7 @@ pub async fn issue_token(w: &mut Work, call: &Call, cmd: IssueToken) -> AppResul
         actor: actor.clone(),
         name: cmd.name.clone(),
         role: cmd.role.code().into(),
-        school_id: cmd.school,
+        school_id: cmd.school.map(SchoolId::as_uuid),
         campaigns: scope.campaigns().map(<[Uuid]>::to_vec),
         expires_at: cmd.expires_at,
         issued_by: Some(call.actor.id.clone()),

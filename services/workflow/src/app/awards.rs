@@ -1,6 +1,7 @@
 //! Phase 5, awards: load the facts, let `junheng_core::awards` decide, persist (each school's
 //! award is a school command); and the award lists other bureau systems read.
 
+use junheng_core::{CampaignId, SchoolId};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use junheng_core::SchoolCommand;
@@ -26,7 +27,7 @@ pub struct Award {
 }
 
 pub struct AwardList {
-    pub campaign: Uuid,
+    pub campaign: CampaignId,
     pub county: String,
     pub year: i32,
     pub awards: Vec<Award>,
@@ -37,22 +38,21 @@ pub struct AwardList {
 /// assistance logs.
 async fn facts(conn: &mut PgConnection, camp: &Loaded) -> AppResult<(Vec<SchoolRow>, AwardFacts)> {
     let all = all_schools(conn, camp.id()).await?;
-    let results: BTreeMap<Uuid, AcceptanceResult> = phases::results(conn, camp.id())
+    let results: BTreeMap<SchoolId, AcceptanceResult> = phases::results(conn, camp.id())
         .await?
         .into_iter()
-        .filter_map(|(s, r, _)| Some((s, serde_json::from_value(r).ok()?)))
+        .filter_map(|(s, r, _)| Some((s, r?)))
         .collect();
-    let baselines: BTreeMap<Uuid, BTreeMap<String, f64>> = phases::baselines(conn, camp.id())
+    let baselines: BTreeMap<SchoolId, BTreeMap<String, f64>> = phases::baselines(conn, camp.id())
         .await?
         .into_iter()
-        .map(|(s, v)| (s, serde_json::from_value(v).unwrap_or_default()))
         .collect();
-    let mut groups: BTreeMap<Uuid, Vec<Uuid>> = BTreeMap::new();
+    let mut groups: BTreeMap<SchoolId, Vec<SchoolId>> = BTreeMap::new();
     for (m, p) in phases::pairing(conn, camp.id()).await? {
         groups.entry(m).or_default().push(p);
     }
-    let mut activities: BTreeMap<Uuid, u32> = BTreeMap::new();
-    let mut coverage: BTreeMap<Uuid, BTreeSet<String>> = BTreeMap::new();
+    let mut activities: BTreeMap<SchoolId, u32> = BTreeMap::new();
+    let mut coverage: BTreeMap<SchoolId, BTreeSet<String>> = BTreeMap::new();
     for a in phases::activities(conn, camp.id(), None).await? {
         *activities.entry(a.mentor_id).or_default() += 1;
         coverage
@@ -94,12 +94,12 @@ fn list(camp: &Loaded, awards: Vec<Award>, confirmed: bool) -> AwardList {
 }
 
 /// The proposals with their reasoning (a read; nothing is stored).
-pub async fn propose(state: &AppState, campaign: Uuid) -> AppResult<AwardList> {
+pub async fn propose(state: &AppState, campaign: CampaignId) -> AppResult<AwardList> {
     let mut conn = state.pool.acquire().await?;
     let camp = state.load(&mut conn, campaign, Lock::None).await?;
     let (all, f) = facts(&mut conn, &camp).await?;
     let props = awards::propose_awards(camp.row.results_final_at.is_some(), &camp.def, &f)?;
-    let by_id: HashMap<Uuid, &SchoolRow> = all.iter().map(|s| (s.id, s)).collect();
+    let by_id: HashMap<SchoolId, &SchoolRow> = all.iter().map(|s| (s.id, s)).collect();
     let out = props
         .into_iter()
         .map(|p| Award {
@@ -113,8 +113,8 @@ pub async fn propose(state: &AppState, campaign: Uuid) -> AppResult<AwardList> {
 }
 
 pub struct ConfirmAwards {
-    pub campaign: Uuid,
-    pub overrides: BTreeMap<Uuid, Override>,
+    pub campaign: CampaignId,
+    pub overrides: BTreeMap<SchoolId, Override>,
 }
 
 /// Confirms the list: every school's award as a school command, the list stored for the lists
@@ -133,7 +133,7 @@ pub async fn confirm(
         &f,
         &ctx(&camp, w.now),
     )?;
-    let by_id: HashMap<Uuid, &SchoolRow> = all.iter().map(|s| (s.id, s)).collect();
+    let by_id: HashMap<SchoolId, &SchoolRow> = all.iter().map(|s| (s.id, s)).collect();
     let mut rows = Vec::new();
     let mut out = Vec::new();
     for a in d.awards {
@@ -186,9 +186,9 @@ pub async fn confirm(
 
 /// Which confirmed awards to list; at least a campaign or a year.
 pub struct ListAwards {
-    pub campaign: Option<Uuid>,
+    pub campaign: Option<CampaignId>,
     pub year: Option<i32>,
-    pub school: Option<Uuid>,
+    pub school: Option<SchoolId>,
     pub principal: Option<String>,
     pub class: Option<AwardClass>,
 }
@@ -227,7 +227,7 @@ pub async fn list_consequences(
         campaigns::get(&mut conn, c, Lock::None).await?;
     }
     let rows = actors::list_consequences(&mut conn, f, after, limit).await?;
-    let mut titles: HashMap<(Uuid, String), String> = HashMap::new();
+    let mut titles: HashMap<(CampaignId, String), String> = HashMap::new();
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         let key = (r.campaign_id, r.class.clone());

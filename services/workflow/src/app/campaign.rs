@@ -3,6 +3,7 @@
 //! criteria count; the campaign read model with each open phase's open items; the audit log,
 //! the event stream's batches and the obligations.
 
+use junheng_core::{CampaignId, SchoolId};
 use std::collections::HashSet;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -55,11 +56,12 @@ pub async fn phase_facts(
                 .iter()
                 .filter(|s| s.state == CaseState::Potential)
                 .count() as u64;
-            let with_baseline: HashSet<Uuid> = junheng_store::phases::baselines(conn, camp.id())
-                .await?
-                .into_iter()
-                .map(|b| b.0)
-                .collect();
+            let with_baseline: HashSet<SchoolId> =
+                junheng_store::phases::baselines(conn, camp.id())
+                    .await?
+                    .into_iter()
+                    .map(|b| b.0)
+                    .collect();
             f.baselines_missing = all
                 .iter()
                 .filter(|s| s.state == CaseState::Paired && !with_baseline.contains(&s.id))
@@ -111,7 +113,7 @@ pub async fn view(
     })
 }
 
-pub async fn campaign(state: &AppState, id: Uuid) -> AppResult<CampaignView> {
+pub async fn campaign(state: &AppState, id: CampaignId) -> AppResult<CampaignView> {
     let mut conn = state.pool.acquire().await?;
     let now = state.now(&mut conn).await?;
     let camp = state.load(&mut conn, id, Lock::None).await?;
@@ -123,7 +125,7 @@ pub async fn campaigns(state: &AppState) -> AppResult<Vec<CampaignView>> {
     let now = state.now(&mut conn).await?;
     let mut out = Vec::new();
     for row in campaigns::list(&mut conn).await? {
-        let camp = state.load(&mut conn, row.id, Lock::None).await?;
+        let camp = state.load(&mut conn, row.campaign_id(), Lock::None).await?;
         out.push(view(&mut conn, camp, now).await?);
     }
     Ok(out)
@@ -154,8 +156,8 @@ pub async fn create(
         created_at: w.now,
     };
     campaigns::insert(w.conn(), &row).await?;
-    w.record(call, row.id, &effects).await?;
-    let camp = state.load(w.conn(), row.id, Lock::None).await?;
+    w.record(call, row.campaign_id(), &effects).await?;
+    let camp = state.load(w.conn(), row.campaign_id(), Lock::None).await?;
     let now = w.now;
     view(w.conn(), camp, now).await
 }
@@ -170,7 +172,7 @@ pub async fn open_phase(
     state: &AppState,
     w: &mut Work,
     call: &Call,
-    campaign: Uuid,
+    campaign: CampaignId,
     kind: PhaseKind,
 ) -> AppResult<CampaignView> {
     let mut camp = state.load(w.conn(), campaign, Lock::Update).await?;
@@ -182,7 +184,7 @@ pub async fn open_phase(
 }
 
 pub struct ExtendDeadline {
-    pub campaign: Uuid,
+    pub campaign: CampaignId,
     pub phase: PhaseKind,
     /// None: the phase's own deadline.
     pub milestone: Option<String>,
@@ -217,7 +219,7 @@ pub async fn complete_phase(
     state: &AppState,
     w: &mut Work,
     call: &Call,
-    campaign: Uuid,
+    campaign: CampaignId,
     kind: PhaseKind,
 ) -> AppResult<CampaignView> {
     let mut camp = state.load(w.conn(), campaign, Lock::Update).await?;
@@ -255,8 +257,8 @@ pub async fn complete_phase(
 
 pub async fn audit_events(
     state: &AppState,
-    campaign: Uuid,
-    school: Option<Uuid>,
+    campaign: CampaignId,
+    school: Option<SchoolId>,
     after: i64,
     size: i64,
 ) -> AppResult<Vec<EventRow>> {
@@ -267,19 +269,19 @@ pub async fn audit_events(
 
 /// Verifies a campaign's audit hash chain (or the system chain) in one REPEATABLE READ
 /// snapshot, so the events and the chain head it compares agree.
-pub async fn verify_chain(state: &AppState, campaign: Uuid) -> AppResult<audit::ChainReport> {
+pub async fn verify_chain(state: &AppState, campaign: CampaignId) -> AppResult<audit::ChainReport> {
     let mut tx = state.pool.begin().await?;
     audit::snapshot(&mut tx).await?;
-    if campaign != audit::SYSTEM_CHAIN {
+    if campaign.as_uuid() != audit::SYSTEM_CHAIN {
         campaigns::get(&mut tx, campaign, Lock::None).await?;
     }
-    let report = audit::verify(&mut tx, campaign).await?;
+    let report = audit::verify(&mut tx, campaign.as_uuid()).await?;
     tx.commit().await?;
     Ok(report)
 }
 
 /// Checks that the campaign exists before a stream on it starts.
-pub async fn exists(state: &AppState, campaign: Uuid) -> AppResult<()> {
+pub async fn exists(state: &AppState, campaign: CampaignId) -> AppResult<()> {
     let mut conn = state.pool.acquire().await?;
     campaigns::get(&mut conn, campaign, Lock::None).await?;
     Ok(())
@@ -288,18 +290,18 @@ pub async fn exists(state: &AppState, campaign: Uuid) -> AppResult<()> {
 /// The next batch of finished events after `cursor` (empty: caught up).
 pub async fn follow(
     state: &AppState,
-    campaign: Uuid,
+    campaign: CampaignId,
     cursor: Cursor,
     limit: i64,
 ) -> AppResult<Vec<EventRow>> {
     let mut conn = state.pool.acquire().await?;
-    Ok(audit::follow(&mut conn, campaign, cursor, limit).await?)
+    Ok(audit::follow(&mut conn, campaign.as_uuid(), cursor, limit).await?)
 }
 
 pub async fn obligations(
     state: &AppState,
-    campaign: Uuid,
-    school: Option<Uuid>,
+    campaign: CampaignId,
+    school: Option<SchoolId>,
     include_closed: bool,
 ) -> AppResult<Vec<ObligationRow>> {
     let mut conn = state.pool.acquire().await?;
@@ -308,7 +310,7 @@ pub async fn obligations(
 }
 
 /// Whether the campaign's results notice is out (individual scores become visible).
-pub async fn results_published(state: &AppState, campaign: Uuid) -> AppResult<bool> {
+pub async fn results_published(state: &AppState, campaign: CampaignId) -> AppResult<bool> {
     let mut conn = state.pool.acquire().await?;
     crate::app::policy::results_published(&mut conn, campaign).await
 }

@@ -1,9 +1,9 @@
 //! Applying a school command: lock, check the version, decide, persist state and effects.
 
 use junheng_core::Effect;
+use junheng_core::SchoolId;
 use junheng_core::school::{self, Ctx, SchoolCase, SchoolCommand};
 use junheng_store::schools::{self, SchoolRow};
-use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
 use crate::state::{Call, Loaded, Work};
@@ -23,7 +23,7 @@ pub async fn apply(
     w: &mut Work,
     call: &Call,
     camp: &Loaded,
-    school_id: Uuid,
+    school_id: SchoolId,
     expected_version: i64,
     cmd: SchoolCommand,
     extra: Vec<Effect>,

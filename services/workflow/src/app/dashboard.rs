@@ -4,6 +4,7 @@
 //! passes what it loads through the same projections, so the dashboard shows exactly what the
 //! API would show the same token.
 
+use junheng_core::{CampaignId, SchoolId};
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -12,7 +13,6 @@ use junheng_core::awards::AwardClass;
 use junheng_store::obligations::{ObligationRow, ObligationStatus};
 use junheng_store::phases;
 use junheng_store::schools::SchoolRow;
-use uuid::Uuid;
 
 use super::campaign::{self, CampaignView};
 use super::policy::{self, Rpc};
@@ -26,7 +26,7 @@ pub struct Dashboard {
     pub late: Vec<ObligationRow>,
     pub open_obligations: usize,
     /// Final scores, once the results notice is published.
-    pub scores: Option<Vec<(Uuid, f64)>>,
+    pub scores: Option<Vec<(SchoolId, f64)>>,
     /// Confirmed awards by class, in the plan's order.
     pub awards: Vec<(AwardClass, usize)>,
     pub now: DateTime<Utc>,
@@ -35,7 +35,11 @@ pub struct Dashboard {
 /// The roles that see the dashboard.
 pub const READERS: [Role; 2] = [Role::Office, Role::Leader];
 
-pub async fn dashboard(state: &AppState, call: &Call, campaign: Uuid) -> AppResult<Dashboard> {
+pub async fn dashboard(
+    state: &AppState,
+    call: &Call,
+    campaign: CampaignId,
+) -> AppResult<Dashboard> {
     call.require(&READERS, "read the dashboard")?;
     policy::read(call, Rpc::GetCampaign, Some(campaign))?;
     let view = campaign::campaign(state, campaign).await?;
@@ -59,13 +63,10 @@ pub async fn dashboard(state: &AppState, call: &Call, campaign: Uuid) -> AppResu
     let see = policy::read(call, Rpc::GetResults, Some(campaign))?;
     let published = policy::results_published(&mut conn, campaign).await?;
     let scores = if published && policy::gate_results(call, see, published).is_ok() {
-        let mut s: Vec<(Uuid, f64)> = phases::results(&mut conn, campaign)
+        let mut s: Vec<(SchoolId, f64)> = phases::results(&mut conn, campaign)
             .await?
             .into_iter()
-            .filter_map(|(id, r, _)| {
-                let r: junheng_core::scoring::AcceptanceResult = serde_json::from_value(r).ok()?;
-                Some((id, r.final_score))
-            })
+            .filter_map(|(id, r, _)| Some((id, r?.final_score)))
             .collect();
         s.sort_by(|a, b| b.1.total_cmp(&a.1));
         Some(s)
@@ -107,25 +108,30 @@ pub async fn campaigns(state: &AppState, call: &Call) -> AppResult<Vec<(String, 
 }
 
 /// A campaign's id by its code (codes, like ids, are public).
-pub async fn campaign_id(state: &AppState, code: &str) -> AppResult<Uuid> {
+pub async fn campaign_id(state: &AppState, code: &str) -> AppResult<CampaignId> {
     let mut conn = state.pool.acquire().await?;
     junheng_store::campaigns::list(&mut conn)
         .await?
         .into_iter()
         .find(|c| c.code == code)
-        .map(|c| c.id)
+        .map(|c| c.campaign_id())
         .ok_or_else(|| crate::error::AppError::NotFound(format!("no campaign `{code}`")))
 }
 
 /// As [`campaigns`], by id (the desk's filter: the scheduler names campaigns by id).
-pub async fn campaign_ids(state: &AppState, call: &Call) -> AppResult<Vec<(Uuid, String)>> {
+pub async fn campaign_ids(state: &AppState, call: &Call) -> AppResult<Vec<(CampaignId, String)>> {
     policy::read(call, Rpc::ListCampaigns, None)?;
     let mut conn = state.pool.acquire().await?;
     Ok(junheng_store::campaigns::list(&mut conn)
         .await?
         .into_iter()
         .filter(|row| call.scope.covers(row.id))
-        .map(|row| (row.id, format!("{}{}年{}", row.county, row.year, row.code)))
+        .map(|row| {
+            (
+                row.campaign_id(),
+                format!("{}{}年{}", row.county, row.year, row.code),
+            )
+        })
         .collect())
 }
 
@@ -140,8 +146,8 @@ pub struct SchoolTimeline {
 pub async fn school_timeline(
     state: &AppState,
     call: &Call,
-    campaign: Uuid,
-    school: Option<Uuid>,
+    campaign: CampaignId,
+    school: Option<SchoolId>,
 ) -> AppResult<SchoolTimeline> {
     let see = policy::read(call, Rpc::ListSchools, Some(campaign))?;
     let mut conn = state.pool.acquire().await?;

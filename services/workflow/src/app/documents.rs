@@ -2,6 +2,7 @@
 //! collection, the results notice, the award and veto lists), built by `junheng-sheets` from
 //! the read models. A document exists once what it lists is published or confirmed.
 
+use junheng_core::{CampaignId, NoticeId, SchoolId};
 use std::collections::{BTreeMap, HashMap};
 
 use junheng_core::awards::AwardClass;
@@ -13,7 +14,6 @@ use junheng_store::actors::{self, ConsequenceFilter};
 use junheng_store::campaigns::Lock;
 use junheng_store::schools::SchoolRow;
 use junheng_store::{PgConnection, audit, phases, seed};
-use uuid::Uuid;
 
 use super::all_schools;
 use crate::error::AppResult;
@@ -86,10 +86,10 @@ async fn seed_notice(
         .collect();
     let first = notices.first().ok_or(RuleError::SeedNoticeNotPublished)?;
     let tz = camp.def.tz();
-    let by_id: HashMap<Uuid, &SchoolRow> = all.iter().map(|s| (s.id, s)).collect();
+    let by_id: HashMap<SchoolId, &SchoolRow> = all.iter().map(|s| (s.id, s)).collect();
     let mut rows = Vec::new();
     for n in &notices {
-        for id in seed::notice_schools(conn, n.id).await? {
+        for id in seed::notice_school_ids(conn, n.notice_id()).await? {
             if let Some(s) = by_id.get(&id).filter(|s| s.state != CaseState::Removed) {
                 rows.push(line(s));
             }
@@ -120,7 +120,7 @@ async fn mentor_list(
     if camp.row.mentors_confirmed_at.is_none() {
         return Err(RuleError::MentorsNotConfirmed.into());
     }
-    let confirmed: HashMap<Uuid, String> =
+    let confirmed: HashMap<SchoolId, String> =
         audit::school_decisions(conn, camp.id(), "mentor.confirmed")
             .await?
             .into_iter()
@@ -155,15 +155,15 @@ pub(crate) async fn results_notice(
         .row
         .results_notice_id
         .ok_or(RuleError::ResultsNoticeNotPublished)?;
-    let n = seed::get_notice(conn, id).await?;
+    let n = seed::get_notice(conn, NoticeId::new(id)).await?;
     let names: BTreeMap<String, String> = camp
         .def
         .indicators
         .iter()
         .map(|i| (i.code.clone(), i.name.clone()))
         .collect();
-    let by_id: HashMap<Uuid, &SchoolRow> = all.iter().map(|s| (s.id, s)).collect();
-    let mentor_of: HashMap<Uuid, Uuid> = phases::pairing(conn, camp.id())
+    let by_id: HashMap<SchoolId, &SchoolRow> = all.iter().map(|s| (s.id, s)).collect();
+    let mentor_of: HashMap<SchoolId, SchoolId> = phases::pairing(conn, camp.id())
         .await?
         .into_iter()
         .map(|(m, p)| (p, m))
@@ -172,7 +172,7 @@ pub(crate) async fn results_notice(
         .await?
         .into_iter()
         .filter_map(|(school, r, _)| {
-            let r: junheng_core::scoring::AcceptanceResult = serde_json::from_value(r).ok()?;
+            let r = r?;
             let s = by_id.get(&school)?;
             Some(sheets::ResultLine {
                 school: s.name.clone(),
@@ -225,7 +225,7 @@ async fn award_lists(
     if camp.row.awards_confirmed_at.is_none() {
         return Err(RuleError::AwardsNotConfirmed.into());
     }
-    let by_id: HashMap<Uuid, &SchoolRow> = all.iter().map(|s| (s.id, s)).collect();
+    let by_id: HashMap<SchoolId, &SchoolRow> = all.iter().map(|s| (s.id, s)).collect();
     let awards = phases::list_awards(conn, Some(camp.id()), None, None, None, None).await?;
     let basis = |a: &phases::AwardListing| {
         if a.override_reason.is_empty() {
@@ -334,7 +334,11 @@ async fn consequence_list(
 }
 
 /// One document of a campaign.
-pub async fn export(state: &AppState, campaign: Uuid, document: Document) -> AppResult<Export> {
+pub async fn export(
+    state: &AppState,
+    campaign: CampaignId,
+    document: Document,
+) -> AppResult<Export> {
     let mut conn = state.pool.acquire().await?;
     let camp = state.load(&mut conn, campaign, Lock::None).await?;
     let all = all_schools(&mut conn, campaign).await?;

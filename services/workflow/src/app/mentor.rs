@@ -2,6 +2,7 @@
 //! school, the confirmed list; and the practice collection. Loads the facts, lets
 //! `junheng_core::mentor` decide, persists.
 
+use junheng_core::{CampaignId, SchoolId};
 use std::collections::{BTreeMap, HashMap};
 
 use junheng_core::acceptance::Affiliation;
@@ -28,10 +29,9 @@ fn tally(practices: &[PracticeRow], sheets: &[SheetRow]) -> Vec<(PracticeRow, Pr
     practices
         .iter()
         .map(|p| {
-            let key = p.id.to_string();
             let votes: Vec<bool> = sheets
                 .iter()
-                .filter_map(|s| s.verdicts.get(&key).and_then(|v| v.as_bool()))
+                .filter_map(|s| s.verdicts.get(&p.id).copied())
                 .collect();
             let accepts = votes.iter().filter(|v| **v).count() as u32;
             (
@@ -47,14 +47,7 @@ fn tally(practices: &[PracticeRow], sheets: &[SheetRow]) -> Vec<(PracticeRow, Pr
 }
 
 fn sheet_ratings(s: &SheetRow) -> BTreeMap<String, Rating> {
-    s.ratings
-        .as_object()
-        .map(|o| {
-            o.iter()
-                .filter_map(|(k, v)| Some((k.clone(), Rating::from_code(v.as_str()?)?)))
-                .collect()
-        })
-        .unwrap_or_default()
+    s.ratings.clone()
 }
 
 /// A declared practice with the panel's verdicts on it.
@@ -73,7 +66,7 @@ pub struct PresentationView {
 async fn presentation_view(
     conn: &mut PgConnection,
     camp: &Loaded,
-    school: Uuid,
+    school: SchoolId,
 ) -> AppResult<PresentationView> {
     let row = store::get_presentation(conn, school).await?;
     let practices = store::practices_of(conn, school).await?;
@@ -92,7 +85,7 @@ async fn presentation_view(
     })
 }
 
-pub async fn presentation(state: &AppState, school: Uuid) -> AppResult<PresentationView> {
+pub async fn presentation(state: &AppState, school: SchoolId) -> AppResult<PresentationView> {
     let mut conn = state.pool.acquire().await?;
     let campaign = state.campaign_of(&mut conn, school).await?;
     let camp = state.load(&mut conn, campaign, Lock::None).await?;
@@ -101,7 +94,7 @@ pub async fn presentation(state: &AppState, school: Uuid) -> AppResult<Presentat
 
 /// A practice as declared: (indicator, title, description).
 pub struct SubmitPresentation {
-    pub school: Uuid,
+    pub school: SchoolId,
     pub version: i64,
     pub document_ref: String,
     /// Lower-case hex.
@@ -185,7 +178,7 @@ fn panel_member_of(row: MentorPanelRow) -> AppResult<MentorPanelMember> {
 
 async fn mentor_panel_of(
     conn: &mut PgConnection,
-    campaign: Uuid,
+    campaign: CampaignId,
 ) -> AppResult<Vec<MentorPanelMember>> {
     store::mentor_panel(conn, campaign)
         .await?
@@ -211,7 +204,7 @@ async fn mentor_panel_view(conn: &mut PgConnection, camp: &Loaded) -> AppResult<
 }
 
 pub struct FormMentorPanel {
-    pub campaign: Uuid,
+    pub campaign: CampaignId,
     pub members: Vec<MentorPanelMember>,
 }
 
@@ -264,14 +257,14 @@ pub async fn form_mentor_panel(
     mentor_panel_view(w.conn(), &camp).await
 }
 
-pub async fn mentor_panel(state: &AppState, campaign: Uuid) -> AppResult<MentorPanelView> {
+pub async fn mentor_panel(state: &AppState, campaign: CampaignId) -> AppResult<MentorPanelView> {
     let mut conn = state.pool.acquire().await?;
     let camp = state.load(&mut conn, campaign, Lock::None).await?;
     mentor_panel_view(&mut conn, &camp).await
 }
 
 pub struct RatePresentation {
-    pub school: Uuid,
+    pub school: SchoolId,
     pub ratings: BTreeMap<String, Rating>,
     pub verdicts: BTreeMap<Uuid, bool>,
 }
@@ -289,7 +282,8 @@ pub async fn rate_presentation(
     let prior = sheets
         .iter()
         .find(|s| s.rater == call.actor.id)
-        .map(|s| s.ratings.clone());
+        .map(|s| serde_json::to_value(&s.ratings).map_err(AppError::internal))
+        .transpose()?;
     let facts = RatingFacts {
         state: row.state,
         practices: store::practices_of(w.conn(), cmd.school)
@@ -311,8 +305,8 @@ pub async fn rate_presentation(
     let sheet = SheetRow {
         school_id: cmd.school,
         rater: d.sheet.rater.clone(),
-        ratings: d.sheet.ratings_json(),
-        verdicts: d.sheet.verdicts_json(),
+        ratings: d.sheet.ratings.clone(),
+        verdicts: d.sheet.verdicts.clone(),
     };
     let now = w.now;
     store::upsert_sheet(w.conn(), campaign, &sheet, now).await?;
@@ -330,11 +324,11 @@ pub async fn proposals(
         .into_iter()
         .filter(|s| s.state.is_seed())
         .collect();
-    let mut practices: HashMap<Uuid, Vec<PracticeRow>> = HashMap::new();
+    let mut practices: HashMap<SchoolId, Vec<PracticeRow>> = HashMap::new();
     for p in store::campaign_practices(conn, camp.id()).await? {
         practices.entry(p.school_id).or_default().push(p);
     }
-    let mut sheets: HashMap<Uuid, Vec<SheetRow>> = HashMap::new();
+    let mut sheets: HashMap<SchoolId, Vec<SheetRow>> = HashMap::new();
     for s in store::campaign_sheets(conn, camp.id()).await? {
         sheets.entry(s.school_id).or_default().push(s);
     }
@@ -371,7 +365,7 @@ pub struct MentorList {
 }
 
 /// The rule's proposals; once confirmed, with each school's confirmed role.
-pub async fn propose(state: &AppState, campaign: Uuid) -> AppResult<MentorList> {
+pub async fn propose(state: &AppState, campaign: CampaignId) -> AppResult<MentorList> {
     let mut conn = state.pool.acquire().await?;
     let camp = state.load(&mut conn, campaign, Lock::None).await?;
     let confirmed = camp.row.mentors_confirmed_at.is_some();
@@ -396,8 +390,8 @@ pub async fn propose(state: &AppState, campaign: Uuid) -> AppResult<MentorList> 
 }
 
 pub struct ConfirmMentors {
-    pub campaign: Uuid,
-    pub overrides: BTreeMap<Uuid, MentorOverride>,
+    pub campaign: CampaignId,
+    pub overrides: BTreeMap<SchoolId, MentorOverride>,
 }
 
 /// Confirms the list: every seed school's role as a school command, then one
@@ -414,7 +408,7 @@ pub async fn confirm(
     } else {
         proposals(w.conn(), &camp).await?
     };
-    let verdicts: Vec<(Uuid, MentorVerdict)> =
+    let verdicts: Vec<(SchoolId, MentorVerdict)> =
         list.iter().map(|(s, v)| (s.id, v.clone())).collect();
     let d = mentor::confirm_mentors(
         &cmd.overrides,
@@ -461,7 +455,7 @@ pub async fn practice_collection(
 ) -> AppResult<PracticeCollection> {
     let practices = store::campaign_practices(conn, camp.id()).await?;
     let sheets = store::campaign_sheets(conn, camp.id()).await?;
-    let names: HashMap<Uuid, String> = all_schools(conn, camp.id())
+    let names: HashMap<SchoolId, String> = all_schools(conn, camp.id())
         .await?
         .into_iter()
         .map(|s| (s.id, s.name))
@@ -502,7 +496,7 @@ pub async fn practice_collection(
     Ok(PracticeCollection { groups, doc })
 }
 
-pub async fn collection(state: &AppState, campaign: Uuid) -> AppResult<PracticeCollection> {
+pub async fn collection(state: &AppState, campaign: CampaignId) -> AppResult<PracticeCollection> {
     let mut conn = state.pool.acquire().await?;
     let camp = state.load(&mut conn, campaign, Lock::None).await?;
     practice_collection(&mut conn, &camp).await

@@ -17,15 +17,18 @@ pub mod public;
 pub mod schools;
 pub mod seed;
 
+use junheng_core::CampaignId;
 use junheng_store::PgConnection;
 use junheng_store::schools::{Filter, SchoolRow};
-use uuid::Uuid;
 
 use crate::error::AppResult;
 use crate::state::Loaded;
 
 /// All schools of a campaign (a county is small; a province-sized campaign pages this).
-pub async fn all_schools(conn: &mut PgConnection, campaign: Uuid) -> AppResult<Vec<SchoolRow>> {
+pub async fn all_schools(
+    conn: &mut PgConnection,
+    campaign: CampaignId,
+) -> AppResult<Vec<SchoolRow>> {
     Ok(junheng_store::schools::list(conn, campaign, &Filter::default(), "", i64::MAX).await?)
 }
 

@@ -1,20 +1,20 @@
 //! The notice read model: a notice with its schools and objections.
 
+use junheng_core::SchoolId;
 use junheng_store::PgConnection;
 use junheng_store::seed::{self, NoticeRow, ObjectionRow};
-use uuid::Uuid;
 
 use crate::error::AppResult;
 
 pub struct NoticeView {
     pub row: NoticeRow,
-    pub schools: Vec<Uuid>,
+    pub schools: Vec<SchoolId>,
     pub objections: Vec<ObjectionRow>,
 }
 
 pub async fn view(conn: &mut PgConnection, row: NoticeRow) -> AppResult<NoticeView> {
-    let schools = seed::notice_schools(conn, row.id).await?;
-    let objections = seed::notice_objections(conn, row.id).await?;
+    let schools = seed::notice_school_ids(conn, row.notice_id()).await?;
+    let objections = seed::notice_objections(conn, row.notice_id()).await?;
     Ok(NoticeView {
         row,
         schools,

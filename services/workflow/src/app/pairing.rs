@@ -2,6 +2,7 @@
 //! baselines, assistance activities. Loads the facts, lets `junheng_core::pairing` decide,
 //! persists.
 
+use junheng_core::{CampaignId, SchoolId};
 use std::collections::BTreeSet;
 
 use chrono::NaiveDate;
@@ -31,7 +32,7 @@ fn is_potential(s: &SchoolRow) -> bool {
 }
 
 /// The balanced proposal (a read; nothing is stored).
-pub async fn propose(state: &AppState, campaign: Uuid) -> AppResult<Groups> {
+pub async fn propose(state: &AppState, campaign: CampaignId) -> AppResult<Groups> {
     let mut conn = state.pool.acquire().await?;
     let camp = state.load(&mut conn, campaign, Lock::None).await?;
     let all = all_schools(&mut conn, campaign).await?;
@@ -49,7 +50,7 @@ pub async fn propose(state: &AppState, campaign: Uuid) -> AppResult<Groups> {
     )?)
 }
 
-pub async fn stored_groups(conn: &mut PgConnection, campaign: Uuid) -> AppResult<Groups> {
+pub async fn stored_groups(conn: &mut PgConnection, campaign: CampaignId) -> AppResult<Groups> {
     let mut groups = Groups::new();
     for (m, p) in phases::pairing(conn, campaign).await? {
         groups.entry(m).or_default().push(p);
@@ -57,7 +58,7 @@ pub async fn stored_groups(conn: &mut PgConnection, campaign: Uuid) -> AppResult
     Ok(groups)
 }
 
-pub async fn groups(state: &AppState, campaign: Uuid) -> AppResult<Groups> {
+pub async fn groups(state: &AppState, campaign: CampaignId) -> AppResult<Groups> {
     let mut conn = state.pool.acquire().await?;
     campaigns::get(&mut conn, campaign, Lock::None).await?;
     stored_groups(&mut conn, campaign).await
@@ -66,8 +67,8 @@ pub async fn groups(state: &AppState, campaign: Uuid) -> AppResult<Groups> {
 /// The indicators each group's logged assistance covers, and how many the definition has.
 pub async fn coverage(
     state: &AppState,
-    campaign: Uuid,
-) -> AppResult<(std::collections::BTreeMap<Uuid, Vec<String>>, usize)> {
+    campaign: CampaignId,
+) -> AppResult<(std::collections::BTreeMap<SchoolId, Vec<String>>, usize)> {
     let mut conn = state.pool.acquire().await?;
     let camp = state.load(&mut conn, campaign, Lock::None).await?;
     let acts = phases::activities(&mut conn, campaign, None).await?;
@@ -79,7 +80,7 @@ pub async fn coverage(
 }
 
 pub struct SetPairing {
-    pub campaign: Uuid,
+    pub campaign: CampaignId,
     pub groups: Groups,
 }
 
@@ -111,7 +112,7 @@ pub async fn set_pairing(
     };
     let prior = phases::pairing(w.conn(), cmd.campaign).await?;
     let prior = (!prior.is_empty()).then(|| {
-        let mut groups: std::collections::BTreeMap<Uuid, Vec<Uuid>> = Default::default();
+        let mut groups: std::collections::BTreeMap<SchoolId, Vec<SchoolId>> = Default::default();
         for (m, p) in prior {
             groups.entry(m).or_default().push(p);
         }
@@ -129,7 +130,7 @@ pub async fn set_pairing(
 }
 
 pub struct RecordBaseline {
-    pub school: Uuid,
+    pub school: SchoolId,
     pub scores: Vec<(String, f64)>,
 }
 
@@ -146,19 +147,27 @@ pub async fn record_baseline(
         .await?
         .into_iter()
         .find(|(s, _)| *s == cmd.school)
-        .map(|(_, scores)| scores);
+        .map(|(_, scores)| serde_json::to_value(scores).map_err(AppError::internal))
+        .transpose()?;
     let mut d = pairing::record_baseline(cmd.school, &cmd.scores, row.state, &ctx(&camp, w.now))?;
     set_before(&mut d.effects, "baseline.recorded", prior);
-    let json = serde_json::to_value(&d.scores).map_err(AppError::internal)?;
     let now = w.now;
-    phases::upsert_baseline(w.conn(), campaign, cmd.school, &json, &call.actor.id, now).await?;
+    phases::upsert_baseline(
+        w.conn(),
+        campaign,
+        cmd.school,
+        &d.scores,
+        &call.actor.id,
+        now,
+    )
+    .await?;
     w.record(call, campaign, &d.effects).await?;
     Ok(())
 }
 
 pub struct LogActivity {
-    pub mentor: Uuid,
-    pub potential: Uuid,
+    pub mentor: SchoolId,
+    pub potential: SchoolId,
     pub date: NaiveDate,
     pub indicators: Vec<String>,
     pub description: String,
@@ -202,8 +211,8 @@ pub async fn log_assistance(
 
 pub async fn activities(
     state: &AppState,
-    campaign: Uuid,
-    mentor: Option<Uuid>,
+    campaign: CampaignId,
+    mentor: Option<SchoolId>,
 ) -> AppResult<Vec<ActivityRow>> {
     let mut conn = state.pool.acquire().await?;
     campaigns::get(&mut conn, campaign, Lock::None).await?;

@@ -7,6 +7,7 @@
 //! Cross-campaign reads outside a token's scope are `PERMISSION_DENIED` (campaign ids are not
 //! secret: a bureau's campaigns are public knowledge), as are reads the table denies.
 
+use junheng_core::{CampaignId, SchoolId};
 use std::collections::HashSet;
 
 use junheng_core::Role;
@@ -16,7 +17,6 @@ use junheng_store::audit::EventRow;
 use junheng_store::obligations::ObligationRow;
 use junheng_store::schools::SchoolRow;
 use junheng_store::seed::ApplicationRow;
-use uuid::Uuid;
 
 use crate::app::notices::NoticeView;
 use crate::error::{AppError, AppResult};
@@ -183,7 +183,7 @@ pub fn anonymous(rpc: Rpc) -> AppResult<See> {
 }
 
 /// The campaign lies within the caller's token scope.
-pub fn require_scope(call: &Call, campaign: Uuid) -> AppResult<()> {
+pub fn require_scope(call: &Call, campaign: CampaignId) -> AppResult<()> {
     if call.scope.covers(campaign) {
         Ok(())
     } else {
@@ -194,7 +194,7 @@ pub fn require_scope(call: &Call, campaign: Uuid) -> AppResult<()> {
 }
 
 /// Asks before a read: the campaign must be in scope and the table must not deny it.
-pub fn read(call: &Call, rpc: Rpc, campaign: Option<Uuid>) -> AppResult<See> {
+pub fn read(call: &Call, rpc: Rpc, campaign: Option<CampaignId>) -> AppResult<See> {
     if let Some(c) = campaign {
         require_scope(call, c)?;
     }
@@ -209,7 +209,7 @@ pub fn read(call: &Call, rpc: Rpc, campaign: Option<Uuid>) -> AppResult<See> {
 }
 
 /// Whether the results notice of the campaign has been published.
-pub async fn results_published(conn: &mut PgConnection, campaign: Uuid) -> AppResult<bool> {
+pub async fn results_published(conn: &mut PgConnection, campaign: CampaignId) -> AppResult<bool> {
     Ok(junheng_store::seed::list_notices(conn, campaign)
         .await?
         .iter()
@@ -228,7 +228,7 @@ pub fn gate_results(call: &Call, see: See, published: bool) -> AppResult<See> {
     }
 }
 
-fn own(call: &Call, school: Uuid) -> bool {
+fn own(call: &Call, school: SchoolId) -> bool {
     call.actor.acts_for(school)
 }
 
@@ -288,7 +288,7 @@ pub fn obligations(call: &Call, see: See, rows: Vec<ObligationRow>) -> Vec<Oblig
 }
 
 /// A presentation of `school` may be read.
-pub fn presentation(call: &Call, see: See, school: Uuid) -> AppResult<()> {
+pub fn presentation(call: &Call, see: See, school: SchoolId) -> AppResult<()> {
     if see == Own && !own(call, school) {
         return Err(AppError::PermissionDenied(
             "a school token reads only its own presentation".into(),
@@ -349,7 +349,7 @@ pub fn events(call: &Call, see: See, published: bool, rows: Vec<EventRow>) -> Ve
         .filter(|e| {
             see != Own
                 || match e.school_id {
-                    Some(s) => own(call, s),
+                    Some(s) => own(call, SchoolId::new(s)),
                     None => PUBLIC.contains(&e.action.as_str()),
                 }
         })

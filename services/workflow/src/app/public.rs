@@ -6,6 +6,7 @@
 //! a school reaches a public page. A notice exists only once published; anything else is
 //! `NOT_FOUND`.
 
+use junheng_core::{CampaignId, NoticeId, SchoolId};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -27,7 +28,7 @@ use crate::state::{AppState, Loaded};
 
 /// A campaign as the public board lists it.
 pub struct PublicCampaign {
-    pub id: Uuid,
+    pub id: CampaignId,
     pub code: String,
     pub county: String,
     pub year: i32,
@@ -69,7 +70,7 @@ pub struct PublicNotice {
     pub outcome: Option<Outcome>,
     pub now: DateTime<Utc>,
     /// The listed schools (id, name), for the online objection form.
-    pub schools: Vec<(Uuid, String)>,
+    pub schools: Vec<(SchoolId, String)>,
 }
 
 impl PublicNotice {
@@ -102,7 +103,7 @@ async fn campaign_by_code(
         .into_iter()
         .find(|c| c.code == code)
         .ok_or_else(|| AppError::NotFound(format!("no campaign `{code}`")))?;
-    state.load(conn, row.id, Lock::None).await
+    state.load(conn, row.campaign_id(), Lock::None).await
 }
 
 /// The campaigns, newest first.
@@ -114,7 +115,7 @@ pub async fn campaigns(state: &AppState) -> AppResult<Vec<PublicCampaign>> {
         let notices = seed::list_notices(&mut conn, row.id).await?.len();
         let def = state.definition(&row)?;
         out.push(PublicCampaign {
-            id: row.id,
+            id: row.campaign_id(),
             code: row.code,
             county: row.county,
             year: row.year,
@@ -151,7 +152,7 @@ async fn build(
         }
         _ => {
             let all = all_schools(conn, camp.id()).await?;
-            let by_id: HashMap<Uuid, _> = all.iter().map(|s| (s.id, s)).collect();
+            let by_id: HashMap<SchoolId, _> = all.iter().map(|s| (s.id, s)).collect();
             let rows = view
                 .schools
                 .iter()
@@ -175,7 +176,7 @@ async fn build(
             .to_table()
         }
     };
-    let names: HashMap<Uuid, String> = all_schools(conn, camp.id())
+    let names: HashMap<SchoolId, String> = all_schools(conn, camp.id())
         .await?
         .into_iter()
         .map(|s| (s.id, s.name))
@@ -256,7 +257,7 @@ pub async fn notices(
 }
 
 /// One published notice of the campaign `code`; a notice of another campaign is `NOT_FOUND`.
-pub async fn notice(state: &AppState, code: &str, id: Uuid) -> AppResult<PublicNotice> {
+pub async fn notice(state: &AppState, code: &str, id: NoticeId) -> AppResult<PublicNotice> {
     policy::anonymous(Rpc::GetNotice)?;
     let mut conn = state.pool.acquire().await?;
     let now = state.now(&mut conn).await?;
@@ -265,7 +266,7 @@ pub async fn notice(state: &AppState, code: &str, id: Uuid) -> AppResult<PublicN
     let (seq, row) = rows
         .into_iter()
         .enumerate()
-        .find(|(_, n)| n.id == id)
+        .find(|(_, n)| n.notice_id() == id)
         .ok_or_else(|| AppError::NotFound(format!("no published notice {id}")))?;
     build(&mut conn, &camp, row, seq + 1, now).await
 }
@@ -273,7 +274,7 @@ pub async fn notice(state: &AppState, code: &str, id: Uuid) -> AppResult<PublicN
 /// An objection filed on the public notice page (`[notice] online_objections`): the reader's
 /// real name and contact, the school and the grounds.
 pub struct OnlineObjection {
-    pub school: Uuid,
+    pub school: SchoolId,
     pub name: String,
     pub contact: String,
     pub grounds: String,
@@ -289,7 +290,7 @@ pub struct OnlineObjection {
 pub async fn file_online_objection(
     state: &AppState,
     code: &str,
-    notice: Uuid,
+    notice: NoticeId,
     filer: &str,
     o: OnlineObjection,
 ) -> AppResult<()> {
@@ -312,7 +313,7 @@ pub async fn file_online_objection(
             role: junheng_core::Role::Office,
             school: None,
         },
-        scope: junheng_core::Scope::Campaigns(vec![camp.id()]),
+        scope: junheng_core::Scope::Campaigns(vec![camp.id().as_uuid()]),
         token_id: None,
         request_id: Uuid::new_v4().to_string(),
     };

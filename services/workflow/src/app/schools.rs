@@ -1,5 +1,6 @@
 //! Schools: enrolment (all or nothing, until the seed list is final) and the school reads.
 
+use junheng_core::{CampaignId, SchoolId};
 use junheng_core::{CaseState, Effect, school};
 use junheng_store::actors;
 use junheng_store::campaigns::{self, Lock};
@@ -14,7 +15,7 @@ pub async fn register(
     state: &AppState,
     w: &mut Work,
     call: &Call,
-    campaign: Uuid,
+    campaign: CampaignId,
     rows: &[NewSchool],
 ) -> AppResult<Vec<SchoolRow>> {
     let camp = state.load(w.conn(), campaign, Lock::Share).await?;
@@ -29,7 +30,7 @@ pub async fn register(
     Ok(inserted)
 }
 
-pub async fn school(state: &AppState, id: Uuid) -> AppResult<SchoolRow> {
+pub async fn school(state: &AppState, id: SchoolId) -> AppResult<SchoolRow> {
     let mut conn = state.pool.acquire().await?;
     Ok(schools::get(&mut conn, id).await?)
 }
@@ -37,7 +38,7 @@ pub async fn school(state: &AppState, id: Uuid) -> AppResult<SchoolRow> {
 /// A page of a campaign's schools ordered by code, after `after_code`.
 pub async fn list(
     state: &AppState,
-    campaign: Uuid,
+    campaign: CampaignId,
     filter: &Filter,
     after_code: &str,
     size: i64,
@@ -48,7 +49,7 @@ pub async fn list(
 }
 
 /// The campaign a school belongs to (NOT_FOUND for an unknown school).
-pub async fn campaign_of(state: &AppState, school: Uuid) -> AppResult<Uuid> {
+pub async fn campaign_of(state: &AppState, school: SchoolId) -> AppResult<CampaignId> {
     let mut conn = state.pool.acquire().await?;
     state.campaign_of(&mut conn, school).await
 }
@@ -58,7 +59,7 @@ pub async fn change_principal(
     state: &AppState,
     w: &mut Work,
     call: &Call,
-    school_id: Uuid,
+    school_id: SchoolId,
     name: String,
     reason: String,
 ) -> AppResult<SchoolRow> {

@@ -6,13 +6,13 @@ use chrono::{DateTime, Utc};
 use junheng_core::SchoolCommand;
 use junheng_core::notice::{self, ListedSchool, NoticeFacts, NoticeKind};
 use junheng_core::seed::{self as rules, SelfScore};
+use junheng_core::{ApplicationId, CampaignId, NoticeId, ObjectionId, SchoolId};
 use junheng_store::PgConnection;
 use junheng_store::actors::{self, OpinionRow};
 use junheng_store::campaigns::{self, Lock};
 use junheng_store::phases;
 use junheng_store::schools::{self, SchoolRow};
 use junheng_store::seed::{self, ApplicationRow, NoticeRow, ObjectionRow};
-use uuid::Uuid;
 
 use super::notices::{self, NoticeView};
 use super::{cases, ctx};
@@ -21,19 +21,19 @@ use crate::state::{AppState, Call, Work};
 
 async fn notice_facts(conn: &mut PgConnection, n: &NoticeRow) -> AppResult<NoticeFacts> {
     Ok(NoticeFacts {
-        id: n.id,
+        id: n.notice_id(),
         kind: n.kind,
         title: n.title.clone(),
         ends_at: n.ends_at,
         closed: n.closed_at.is_some(),
-        schools: seed::notice_schools(conn, n.id).await?,
-        objections_by_contact: seed::notice_objections(conn, n.id).await?.into_iter().fold(
-            Default::default(),
-            |mut by, o| {
+        schools: seed::notice_school_ids(conn, n.notice_id()).await?,
+        objections_by_contact: seed::notice_objections(conn, n.notice_id())
+            .await?
+            .into_iter()
+            .fold(Default::default(), |mut by, o| {
                 *by.entry(o.objector_contact.trim().to_string()).or_insert(0) += 1;
                 by
-            },
-        ),
+            }),
     })
 }
 
@@ -42,7 +42,7 @@ pub async fn school_command(
     state: &AppState,
     w: &mut Work,
     call: &Call,
-    school: Uuid,
+    school: SchoolId,
     version: i64,
     cmd: SchoolCommand,
 ) -> AppResult<SchoolRow> {
@@ -52,7 +52,7 @@ pub async fn school_command(
 }
 
 pub struct SubmitApplication {
-    pub school: Uuid,
+    pub school: SchoolId,
     pub version: i64,
     pub statement: String,
     pub self_assessment: Vec<SelfScore>,
@@ -67,7 +67,7 @@ pub async fn submit_application(
     let campaign = state.campaign_of(w.conn(), cmd.school).await?;
     let camp = state.load(w.conn(), campaign, Lock::Share).await?;
     let command = rules::SubmitApplication {
-        application: Uuid::now_v7(),
+        application: ApplicationId::now_v7(),
         school: cmd.school,
         statement: cmd.statement,
         self_assessment: cmd.self_assessment,
@@ -104,7 +104,7 @@ pub async fn submit_application(
 }
 
 pub struct ReviewApplication {
-    pub application: Uuid,
+    pub application: ApplicationId,
     pub version: i64,
     pub approve: bool,
     pub reason: String,
@@ -141,7 +141,7 @@ pub async fn review_application(
 }
 
 pub struct RecordOpinion {
-    pub application: Uuid,
+    pub application: ApplicationId,
     pub opinion: rules::RecordOpinion,
 }
 
@@ -186,30 +186,36 @@ pub async fn record_opinion(
 }
 
 /// Every department opinion of a campaign's applications.
-pub async fn opinions(state: &AppState, campaign: Uuid) -> AppResult<Vec<OpinionRow>> {
+pub async fn opinions(state: &AppState, campaign: CampaignId) -> AppResult<Vec<OpinionRow>> {
     let mut conn = state.pool.acquire().await?;
     Ok(actors::opinions(&mut conn, campaign).await?)
 }
 
 /// The opinions of one application.
-pub async fn opinions_of(state: &AppState, application: Uuid) -> AppResult<Vec<OpinionRow>> {
+pub async fn opinions_of(
+    state: &AppState,
+    application: ApplicationId,
+) -> AppResult<Vec<OpinionRow>> {
     let mut conn = state.pool.acquire().await?;
     Ok(actors::opinions_of(&mut conn, application).await?)
 }
 
-pub async fn applications(state: &AppState, campaign: Uuid) -> AppResult<Vec<ApplicationRow>> {
+pub async fn applications(
+    state: &AppState,
+    campaign: CampaignId,
+) -> AppResult<Vec<ApplicationRow>> {
     let mut conn = state.pool.acquire().await?;
     campaigns::get(&mut conn, campaign, Lock::None).await?;
     Ok(seed::list_applications(&mut conn, campaign).await?)
 }
 
 pub struct PublishNotice {
-    pub campaign: Uuid,
+    pub campaign: CampaignId,
     pub kind: NoticeKind,
     /// Empty: the definition's default title.
     pub title: String,
     /// Distinct, in the order asked.
-    pub schools: Vec<Uuid>,
+    pub schools: Vec<SchoolId>,
 }
 
 pub async fn publish_notice(
@@ -220,7 +226,7 @@ pub async fn publish_notice(
 ) -> AppResult<NoticeView> {
     let camp = state.load(w.conn(), cmd.campaign, Lock::Share).await?;
     let command = notice::PublishNotice {
-        notice: Uuid::now_v7(),
+        notice: NoticeId::now_v7(),
         kind: cmd.kind,
         title: cmd.title,
         schools: cmd.schools,
@@ -230,7 +236,7 @@ pub async fn publish_notice(
         cases::apply(w, call, &camp, school, 0, put, Vec::new()).await?;
     }
     let row = NoticeRow {
-        id: d.notice,
+        id: d.notice.as_uuid(),
         campaign_id: cmd.campaign,
         kind: d.kind,
         title: d.title,
@@ -247,7 +253,7 @@ pub async fn publish_notice(
 }
 
 /// One notice as shown, with the instant it is shown at (the notice's state depends on it).
-pub async fn notice(state: &AppState, id: Uuid) -> AppResult<(NoticeView, DateTime<Utc>)> {
+pub async fn notice(state: &AppState, id: NoticeId) -> AppResult<(NoticeView, DateTime<Utc>)> {
     let mut conn = state.pool.acquire().await?;
     let now = state.now(&mut conn).await?;
     let n = seed::get_notice(&mut conn, id).await?;
@@ -256,7 +262,7 @@ pub async fn notice(state: &AppState, id: Uuid) -> AppResult<(NoticeView, DateTi
 
 pub async fn notices(
     state: &AppState,
-    campaign: Uuid,
+    campaign: CampaignId,
 ) -> AppResult<(Vec<NoticeView>, DateTime<Utc>)> {
     let mut conn = state.pool.acquire().await?;
     let now = state.now(&mut conn).await?;
@@ -269,8 +275,8 @@ pub async fn notices(
 }
 
 pub struct FileObjection {
-    pub notice: Uuid,
-    pub school: Uuid,
+    pub notice: NoticeId,
+    pub school: SchoolId,
     pub objector_name: String,
     pub objector_contact: String,
     pub grounds: String,
@@ -296,7 +302,7 @@ pub async fn file_objection(
         None
     };
     let command = notice::FileObjection {
-        objection: Uuid::now_v7(),
+        objection: ObjectionId::now_v7(),
         school: cmd.school,
         objector_name: cmd.objector_name,
         objector_contact: cmd.objector_contact,
@@ -326,7 +332,7 @@ pub async fn file_objection(
 }
 
 pub struct ResolveObjection {
-    pub objection: Uuid,
+    pub objection: ObjectionId,
     pub upheld: bool,
     pub reason: String,
 }
@@ -369,14 +375,14 @@ pub async fn close_notice(
     state: &AppState,
     w: &mut Work,
     call: &Call,
-    notice: Uuid,
+    notice: NoticeId,
 ) -> AppResult<NoticeView> {
     let mut n = seed::lock_notice(w.conn(), notice).await?;
     let camp = state.load(w.conn(), n.campaign_id, Lock::Share).await?;
     let facts = notice_facts(w.conn(), &n).await?;
     let d = notice::close_notice(&facts, w.now, &camp.def)?;
     let now = w.now;
-    if d.closes && seed::close_notice(w.conn(), n.id, now).await? {
+    if d.closes && seed::close_notice(w.conn(), n.notice_id(), now).await? {
         n.closed_at = Some(now);
         w.record(call, n.campaign_id, &d.effects).await?;
     }

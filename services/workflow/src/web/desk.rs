@@ -147,7 +147,7 @@ fn open<'a>(web: &'a Web, session: &Session, what: &str) -> DeskResult<&'a Sched
 pub async fn recent(
     web: &Web,
     session: &Session,
-    campaign: uuid::Uuid,
+    campaign: junheng_core::CampaignId,
     kind: &str,
     n: usize,
 ) -> Result<Vec<pb::Delivery>, String> {
@@ -862,7 +862,7 @@ async fn timeline(
     let campaigns = crate::app::dashboard::campaign_ids(&web.app, &session.call).await?;
     let campaign = match q.campaign.as_str() {
         "" => campaigns.first().map(|c| c.0),
-        c => Some(c.parse::<uuid::Uuid>().map_err(|_| {
+        c => Some(c.parse::<junheng_core::CampaignId>().map_err(|_| {
             crate::error::AppError::invalid("campaign", format!("`{c}` is not a campaign id"))
         })?),
     };
@@ -872,7 +872,7 @@ async fn timeline(
     };
     let school = match q.school.as_str() {
         "" => None,
-        x => Some(x.parse::<uuid::Uuid>().map_err(|_| {
+        x => Some(x.parse::<junheng_core::SchoolId>().map_err(|_| {
             crate::error::AppError::invalid("school", format!("`{x}` is not a school id"))
         })?),
     };

@@ -131,7 +131,9 @@ async fn file(
     headers: HeaderMap,
     axum::Form(f): axum::Form<Form>,
 ) -> WebResult<Response> {
-    let id = Uuid::parse_str(&id).map_err(|_| AppError::NotFound(format!("no notice `{id}`")))?;
+    let id = id
+        .parse::<junheng_core::NoticeId>()
+        .map_err(|_| AppError::NotFound(format!("no notice `{id}`")))?;
     let n = public::notice(&web.app, &code, id).await?;
     if !n.def.online_objections {
         return Err(AppError::NotFound("online objections are off".into()).into());
@@ -191,7 +193,9 @@ async fn file(
         )
             .into_response());
     }
-    let school = Uuid::parse_str(&f.school)
+    let school = f
+        .school
+        .parse::<junheng_core::SchoolId>()
         .ok()
         .filter(|s| n.schools.iter().any(|(id, _)| id == s))
         .ok_or_else(|| AppError::invalid("school", "请选择公示名单中的学校"))?;

@@ -7,7 +7,6 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use maud::{Markup, html};
-use uuid::Uuid;
 
 use super::layout::page;
 use super::{Web, WebResult, zh};
@@ -108,7 +107,7 @@ enum Format {
     Csv,
 }
 
-fn parse_file(file: &str) -> Result<(Uuid, Format), AppError> {
+fn parse_file(file: &str) -> Result<(junheng_core::NoticeId, Format), AppError> {
     let (id, fmt) = if let Some(id) = file.strip_suffix(".json") {
         (id, Format::Json)
     } else if let Some(id) = file.strip_suffix(".csv") {
@@ -116,7 +115,9 @@ fn parse_file(file: &str) -> Result<(Uuid, Format), AppError> {
     } else {
         (file, Format::Html)
     };
-    let id = Uuid::parse_str(id).map_err(|_| AppError::NotFound(format!("no notice `{file}`")))?;
+    let id = id
+        .parse::<junheng_core::NoticeId>()
+        .map_err(|_| AppError::NotFound(format!("no notice `{file}`")))?;
     Ok((id, fmt))
 }
 

@@ -150,7 +150,7 @@ impl FromRequestParts<Web> for Session {
             actor: Actor {
                 id: t.actor.clone(),
                 role,
-                school: t.school_id,
+                school: t.school_id.map(junheng_core::SchoolId::new),
             },
             scope: Scope::from_campaigns(t.campaigns.clone()),
             token_id: Some(t.id),
