@@ -640,3 +640,47 @@ async fn the_status_enum_and_the_lease_invariant_are_the_tables_own() {
             .unwrap();
     assert_eq!((status, lease), (OutboxStatus::Parked, None));
 }
+
+/// The dispatcher's planner settings (`INDEX_PLANS`: no sequential or bitmap scans, no JIT)
+/// hold for its own transactions only: a connection back in the pool plans as configured.
+#[tokio::test]
+async fn the_dispatchers_planner_settings_stay_inside_its_transactions() {
+    let db = TestDb::new().await;
+    let sink = webhook_sink().await;
+    let campaign = seed_campaign(&db.pool).await;
+    let now = local(2020, 4, 9, 10, 0);
+    queue(&db.pool, campaign, 3, now).await;
+    let settings = settings(&format!("{}/hook", sink.uri()), "");
+    // One connection: the claim, the finisher and the check below all use it.
+    let pool = db.another_pool(1).await;
+    let show = |name: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(format!("SHOW {name}")))
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let before = (
+        show("enable_seqscan").await,
+        show("enable_bitmapscan").await,
+        show("jit").await,
+    );
+    let r = dispatcher(pool.clone(), settings, "one")
+        .dispatch_once(now)
+        .await
+        .unwrap();
+    assert_eq!((r.claimed, r.sent), (3, 3));
+    assert_eq!(before.0, "on");
+    assert_eq!(before.1, "on");
+    let after = (
+        show("enable_seqscan").await,
+        show("enable_bitmapscan").await,
+        show("jit").await,
+    );
+    assert_eq!(
+        after, before,
+        "SET LOCAL-style settings leaked out of the dispatcher's transactions"
+    );
+}

@@ -15,6 +15,8 @@ use crate::{Result, StoreError, decode};
 pub enum ObligationStatus {
     Open,
     Done,
+    /// Allowed by the schema (0001) though nothing writes it today; reads must not fail on it.
+    Cancelled,
 }
 
 impl ObligationStatus {
@@ -22,13 +24,18 @@ impl ObligationStatus {
         match self {
             ObligationStatus::Open => "open",
             ObligationStatus::Done => "done",
+            ObligationStatus::Cancelled => "cancelled",
         }
     }
 
     pub fn from_code(s: &str) -> Option<Self> {
-        [ObligationStatus::Open, ObligationStatus::Done]
-            .into_iter()
-            .find(|o| o.code() == s)
+        [
+            ObligationStatus::Open,
+            ObligationStatus::Done,
+            ObligationStatus::Cancelled,
+        ]
+        .into_iter()
+        .find(|o| o.code() == s)
     }
 }
 

@@ -643,11 +643,13 @@ async fn raw_claim_ceiling(pool: &PgPool, s: &Settings, n: usize) -> anyhow::Res
 /// process (claim loops, sends, finishers), the sink process, PostgreSQL (every process the
 /// server lists in `pg_stat_activity`: backends, WAL writer, checkpointer, …; autovacuum
 /// workers that ended meanwhile are missed) and the whole machine (to see what else ran).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct Cpu {
     own: f64,
     sink: f64,
-    pg: f64,
+    /// Per PostgreSQL process: a backend that ended within a phase must not subtract its whole
+    /// life from the sum.
+    pg: HashMap<i32, f64>,
     machine: f64,
 }
 
@@ -671,10 +673,12 @@ fn machine_busy_secs() -> f64 {
     let Some(cpu) = stat.lines().next() else {
         return 0.0;
     };
-    // user nice system idle iowait irq softirq steal: busy = all but idle and iowait.
+    // user nice system idle iowait irq softirq steal (guest and guest_nice, which follow, are
+    // already counted in user and nice): busy = all but idle and iowait.
     let v: Vec<f64> = cpu
         .split_whitespace()
         .skip(1)
+        .take(8)
         .filter_map(|x| x.parse().ok())
         .collect();
     let busy: f64 = v
@@ -695,32 +699,51 @@ async fn cpu(pool: &PgPool, sink: Option<&SinkProcess>) -> anyhow::Result<Cpu> {
         sink: sink
             .and_then(|s| s.child.id())
             .map_or(0.0, |pid| proc_cpu_secs(&pid.to_string())),
-        pg: pids.iter().map(|p| proc_cpu_secs(&p.to_string())).sum(),
+        pg: pids
+            .iter()
+            .map(|p| (*p, proc_cpu_secs(&p.to_string())))
+            .collect(),
         machine: machine_busy_secs(),
     })
 }
 
 impl Cpu {
+    /// What was spent between `o` and `self`; a PostgreSQL process that started meanwhile
+    /// counts from zero.
     fn sub(self, o: Cpu) -> Cpu {
+        let pg = self
+            .pg
+            .iter()
+            .map(|(pid, secs)| (*pid, secs - o.pg.get(pid).copied().unwrap_or(0.0)))
+            .collect();
         Cpu {
             own: self.own - o.own,
             sink: self.sink - o.sink,
-            pg: self.pg - o.pg,
+            pg,
             machine: self.machine - o.machine,
         }
+    }
+
+    fn pg_secs(&self) -> f64 {
+        self.pg.values().sum()
     }
 
     /// Microseconds of CPU per message: (ours, sink, PostgreSQL, everything else).
     fn per_message(&self, n: usize) -> (f64, f64, f64, f64) {
         let us = |s: f64| s * 1e6 / n as f64;
-        let other = (self.machine - self.own - self.sink - self.pg).max(0.0);
-        (us(self.own), us(self.sink), us(self.pg), us(other))
+        let other = (self.machine - self.own - self.sink - self.pg_secs()).max(0.0);
+        (us(self.own), us(self.sink), us(self.pg_secs()), us(other))
     }
 
     fn describe(&self, n: usize, secs: f64) -> String {
         let (own, sink, pg, other) = self.per_message(n);
+        let remote = if self.pg.values().all(|s| *s == 0.0) {
+            " (PostgreSQL's processes could not be read: not on this machine? its CPU counts as 0)"
+        } else {
+            ""
+        };
         format!(
-            "CPU per message: this process {own:.1} µs, sink {sink:.1} µs, PostgreSQL {pg:.1} µs, other processes {other:.1} µs; machine {:.2} of {} cores busy",
+            "CPU per message: this process {own:.1} µs, sink {sink:.1} µs, PostgreSQL {pg:.1} µs, other processes {other:.1} µs; machine {:.2} of {} cores busy{remote}",
             self.machine / secs,
             cores()
         )
