@@ -2,6 +2,7 @@
 
 use junheng_core::Effect;
 use junheng_store::audit::{self, AuditCtx, Cursor};
+use junheng_store::{groups, scores};
 use junheng_tests::*;
 use uuid::Uuid;
 
@@ -95,7 +96,7 @@ async fn the_audit_log_is_append_only() {
 async fn unreadable_score_maps_are_errors_naming_the_column() {
     use junheng_core::CaseState;
     use junheng_core::values::SchoolCode;
-    use junheng_store::{StoreError, campaigns, phases, schools};
+    use junheng_store::{StoreError, campaigns, schools};
     let (pool, _) = fresh_db().await;
     let mut conn = pool.acquire().await.unwrap();
     let now = chrono::Utc::now();
@@ -134,11 +135,11 @@ async fn unreadable_score_maps_are_errors_naming_the_column() {
     .unwrap()[0]
         .id;
     let good: junheng_core::scoring::IndicatorScores = [("I1".to_string(), 80.5)].into();
-    phases::upsert_baseline(&mut conn, campaign, school, &good, "t", now)
+    groups::upsert_baseline(&mut conn, campaign, school, &good, "t", now)
         .await
         .unwrap();
     assert_eq!(
-        phases::baselines(&mut conn, campaign).await.unwrap(),
+        groups::baselines(&mut conn, campaign).await.unwrap(),
         vec![(school, good)]
     );
     sqlx::query("UPDATE baselines SET scores = '{\"I1\": \"high\"}' WHERE school_id = $1")
@@ -146,7 +147,7 @@ async fn unreadable_score_maps_are_errors_naming_the_column() {
         .execute(&mut *conn)
         .await
         .unwrap();
-    match phases::baselines(&mut conn, campaign).await {
+    match groups::baselines(&mut conn, campaign).await {
         Err(StoreError::Corrupt(m)) => assert!(m.contains("baselines.scores"), "{m}"),
         other => panic!("expected a corrupt baseline, got {other:?}"),
     }
@@ -158,7 +159,7 @@ async fn unreadable_score_maps_are_errors_naming_the_column() {
     .execute(&mut *conn)
     .await
     .unwrap();
-    match phases::scores_of(&mut conn, school).await {
+    match scores::scores_of(&mut conn, school).await {
         Err(StoreError::Corrupt(m)) => assert!(m.contains("acceptance_scores.onsite"), "{m}"),
         other => panic!("expected a corrupt score sheet, got {other:?}"),
     }

@@ -273,12 +273,12 @@ impl Planner {
             .collect();
         // What each notice published (kind, first and last day), for the office copy's 公示
         // parts; read once per pass, only when a notice ended.
-        let published: HashMap<Uuid, junheng_store::seed::NoticeRow> = if notices.is_empty() {
+        let published: HashMap<Uuid, junheng_store::notices::NoticeRow> = if notices.is_empty() {
             HashMap::new()
         } else {
             // A row that does not read (an unknown kind) only loses those parts: the
             // expiry is still announced and the notice closed.
-            match junheng_store::seed::list_notices(&mut conn, campaign).await {
+            match junheng_store::notices::list_notices(&mut conn, campaign).await {
                 Ok(rows) => rows.into_iter().map(|n| (n.id, n)).collect(),
                 Err(e) => {
                     tracing::warn!(campaign.id = %campaign, error = %e, "notice parts unavailable");
@@ -289,7 +289,7 @@ impl Planner {
         drop(conn);
         for n in notices {
             let mut tx = pool.begin().await?;
-            let listed = junheng_store::seed::notice_schools(&mut tx, n.id).await?;
+            let listed = junheng_store::notices::notice_schools(&mut tx, n.id).await?;
             let names: Vec<String> = listed
                 .iter()
                 .filter_map(|id| schools.get(id))

@@ -6,16 +6,21 @@
 //! and it never names a proto type.
 
 pub mod actors;
+pub mod applications;
 pub mod audit;
+pub mod awards;
 pub mod campaigns;
 pub mod clock;
+pub mod groups;
 pub mod idempotency;
 pub mod mentor;
 pub mod metrics;
+pub mod notices;
 pub mod notifications;
+pub mod objections;
 pub mod obligations;
-pub mod phases;
 pub mod schools;
+pub mod scores;
 pub mod seed;
 pub mod summaries;
 pub mod tokens;

@@ -7,8 +7,8 @@ use junheng_core::values::{Mobile, SchoolCode};
 use junheng_core::{PhaseKind, PhaseStatus, Role};
 use junheng_edge::violations::{control_char, echo};
 use junheng_proto::v1 as pb;
+use junheng_store::objections::ObjectionRow;
 use junheng_store::schools::{NewSchool, SchoolRow};
-use junheng_store::seed::ObjectionRow;
 use uuid::Uuid;
 
 use crate::app::notices::NoticeView;

@@ -10,7 +10,7 @@ use junheng_core::awards::{AwardClass, Override};
 use junheng_proto::v1 as pb;
 use junheng_proto::v1::award_service_server::AwardService;
 use junheng_store::actors::{ConsequenceFilter, ConsequenceListing};
-use junheng_store::phases::AwardListing;
+use junheng_store::awards::AwardListing;
 use tonic::{Request, Response, Status};
 
 use super::{Shared, begin, reply};

@@ -8,7 +8,7 @@ use junheng_core::Role;
 use junheng_core::pairing::Groups;
 use junheng_proto::v1 as pb;
 use junheng_proto::v1::pairing_service_server::PairingService;
-use junheng_store::phases::ActivityRow;
+use junheng_store::groups::ActivityRow;
 use tonic::{Request, Response, Status};
 
 use super::{Shared, begin, reply};

@@ -10,7 +10,7 @@ use junheng_core::{Role, SchoolCommand};
 use junheng_proto::v1 as pb;
 use junheng_proto::v1::seed_service_server::SeedService;
 use junheng_store::actors::OpinionRow;
-use junheng_store::seed::ApplicationRow;
+use junheng_store::applications::ApplicationRow;
 use tonic::{Request, Response, Status};
 
 use super::{Shared, begin, reply};

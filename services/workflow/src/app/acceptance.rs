@@ -15,10 +15,12 @@ use junheng_core::scoring::{self, AcceptanceResult, ScoreSheets};
 use junheng_core::{CampaignDefinition, CaseState, Effect, Role};
 use junheng_store::PgConnection;
 use junheng_store::campaigns::{self, Lock};
-use junheng_store::phases::{self, PanelRow, ScoreRow};
+use junheng_store::notices::NoticeRow;
 use junheng_store::schools::{self, SchoolRow};
-use junheng_store::seed::{self, NoticeRow};
+use junheng_store::scores::PanelRow;
+use junheng_store::scores::ScoreRow;
 use junheng_store::tokens;
+use junheng_store::{groups, objections, scores};
 
 use super::notices::{self, NoticeView};
 use super::{all_schools, ctx};
@@ -73,11 +75,11 @@ async fn standing_of(
     def: &CampaignDefinition,
     school: SchoolRow,
 ) -> AppResult<Standing> {
-    let mentor = match phases::mentor_of(conn, school.id).await? {
+    let mentor = match groups::mentor_of(conn, school.id).await? {
         Some(m) => Some((m, schools::get(conn, m).await?.name)),
         None => None,
     };
-    let rows = phases::scores_of(conn, school.id).await?;
+    let rows = scores::scores_of(conn, school.id).await?;
     let mut sheets = ScoreSheets::default();
     for r in &rows {
         add_sheet(&mut sheets, r);
@@ -87,7 +89,7 @@ async fn standing_of(
         scorers: rows.len() as u32,
         result: None,
         failed: Vec::new(),
-        disputed: phases::disputed(conn, school.id).await?.unwrap_or(false),
+        disputed: scores::disputed(conn, school.id).await?.unwrap_or(false),
         school,
     };
     s.set_result(def, scoring::aggregate(def, &sheets));
@@ -99,18 +101,18 @@ async fn standing_of(
 pub async fn standings(conn: &mut PgConnection, camp: &Loaded) -> AppResult<Vec<Standing>> {
     let all = all_schools(conn, camp.id()).await?;
     let names: HashMap<SchoolId, String> = all.iter().map(|s| (s.id, s.name.clone())).collect();
-    let mentors: HashMap<SchoolId, SchoolId> = phases::pairing(conn, camp.id())
+    let mentors: HashMap<SchoolId, SchoolId> = groups::pairing(conn, camp.id())
         .await?
         .into_iter()
         .map(|(m, p)| (p, m))
         .collect();
     let mut sheets: HashMap<SchoolId, ScoreSheets> = HashMap::new();
     let mut scorers: HashMap<SchoolId, u32> = HashMap::new();
-    for s in phases::scores(conn, camp.id()).await? {
+    for s in scores::scores(conn, camp.id()).await? {
         add_sheet(sheets.entry(s.school_id).or_default(), &s);
         *scorers.entry(s.school_id).or_default() += 1;
     }
-    let disputed: HashMap<SchoolId, bool> = phases::results(conn, camp.id())
+    let disputed: HashMap<SchoolId, bool> = scores::results(conn, camp.id())
         .await?
         .into_iter()
         .map(|(s, _, d)| (s, d))
@@ -145,7 +147,7 @@ async fn stored_results(
     conn: &mut PgConnection,
     campaign: CampaignId,
 ) -> AppResult<BTreeMap<SchoolId, StoredResult>> {
-    Ok(phases::results(conn, campaign)
+    Ok(scores::results(conn, campaign)
         .await?
         .into_iter()
         .map(|(s, result, disputed)| (s, StoredResult { result, disputed }))
@@ -171,7 +173,7 @@ fn member_of(row: PanelRow) -> AppResult<PanelMember> {
 }
 
 async fn panel_of(conn: &mut PgConnection, campaign: CampaignId) -> AppResult<Vec<PanelMember>> {
-    phases::panel(conn, campaign)
+    scores::panel(conn, campaign)
         .await?
         .into_iter()
         .map(member_of)
@@ -207,7 +209,7 @@ pub async fn form_panel(
         .filter(|s| s.state == CaseState::Paired)
         .map(|s| (s.id, s.name))
         .collect();
-    let prior = phases::panel(w.conn(), cmd.campaign).await?;
+    let prior = scores::panel(w.conn(), cmd.campaign).await?;
     let prior = (!prior.is_empty()).then(|| {
         serde_json::json!({ "members": prior.iter().map(|m| serde_json::json!({
             "actor": m.actor,
@@ -228,7 +230,7 @@ pub async fn form_panel(
             mentor_school_id: m.affiliation.mentor_school(),
         })
         .collect();
-    phases::replace_panel(w.conn(), cmd.campaign, &rows).await?;
+    scores::replace_panel(w.conn(), cmd.campaign, &rows).await?;
     w.record(call, cmd.campaign, &d.effects).await?;
     Ok(d.members)
 }
@@ -259,8 +261,8 @@ pub async fn submit_scores(
     let facts = ScoreFacts {
         panel,
         state: row.state,
-        mentor: phases::mentor_of(w.conn(), cmd.school).await?,
-        disputed: phases::disputed(w.conn(), cmd.school)
+        mentor: groups::mentor_of(w.conn(), cmd.school).await?,
+        disputed: scores::disputed(w.conn(), cmd.school)
             .await?
             .unwrap_or(false),
         results_notice_published: camp.row.results_notice_id.is_some(),
@@ -271,7 +273,7 @@ pub async fn submit_scores(
         report: cmd.report,
         onsite: cmd.onsite,
     };
-    let prior = phases::scores_of(w.conn(), cmd.school)
+    let prior = scores::scores_of(w.conn(), cmd.school)
         .await?
         .into_iter()
         .find(|s| s.member == call.actor.id)
@@ -285,7 +287,7 @@ pub async fn submit_scores(
         onsite: d.sheet.onsite,
     };
     let now = w.now;
-    phases::upsert_scores(w.conn(), campaign, &sheet, now).await?;
+    scores::upsert_scores(w.conn(), campaign, &sheet, now).await?;
     w.record(call, campaign, &d.effects).await?;
     standing_of(w.conn(), &camp.def, row).await
 }
@@ -351,8 +353,9 @@ pub async fn publish_results_notice(
     };
     let now = w.now;
     let trace = junheng_edge::telemetry::traceparent();
-    seed::insert_notice(w.conn(), &row, &d.ranking, now, trace.as_deref()).await?;
-    phases::replace_results(w.conn(), cmd.campaign, &d.results, now).await?;
+    junheng_store::notices::insert_notice(w.conn(), &row, &d.ranking, now, trace.as_deref())
+        .await?;
+    scores::replace_results(w.conn(), cmd.campaign, &d.results, now).await?;
     campaigns::set_results_notice(w.conn(), cmd.campaign, d.notice).await?;
     w.record(call, cmd.campaign, &d.effects).await?;
     notices::view(w.conn(), row).await
@@ -372,7 +375,7 @@ pub async fn finalise_results(
         .map(Standing::scored)
         .collect();
     let d = acceptance::finalise_results(&current, &stored);
-    phases::replace_results(conn, camp.id(), &d.results, now).await?;
+    scores::replace_results(conn, camp.id(), &d.results, now).await?;
     campaigns::set_results_final(conn, camp.id(), now).await?;
     Ok(d.effects)
 }
@@ -386,8 +389,8 @@ pub async fn exit_facts(
         return Ok(None);
     };
     let id = NoticeId::new(id);
-    let n = seed::get_notice(conn, id).await?;
-    let open = seed::notice_objections(conn, id)
+    let n = junheng_store::notices::get_notice(conn, id).await?;
+    let open = objections::notice_objections(conn, id)
         .await?
         .iter()
         .filter(|o| o.status == ObjectionStatus::Open)

@@ -9,9 +9,11 @@ use junheng_core::awards::{self, AwardClass, AwardFacts, Override};
 use junheng_core::scoring::AcceptanceResult;
 use junheng_store::PgConnection;
 use junheng_store::actors::{self, ConsequenceFilter, ConsequenceListing, ConsequenceRow};
+use junheng_store::awards::AwardListing;
+use junheng_store::awards::AwardRow;
 use junheng_store::campaigns::{self, Lock};
-use junheng_store::phases::{self, AwardListing, AwardRow};
 use junheng_store::schools::SchoolRow;
+use junheng_store::{groups, scores};
 use uuid::Uuid;
 
 use super::{all_schools, cases, ctx};
@@ -38,22 +40,22 @@ pub struct AwardList {
 /// assistance logs.
 async fn facts(conn: &mut PgConnection, camp: &Loaded) -> AppResult<(Vec<SchoolRow>, AwardFacts)> {
     let all = all_schools(conn, camp.id()).await?;
-    let results: BTreeMap<SchoolId, AcceptanceResult> = phases::results(conn, camp.id())
+    let results: BTreeMap<SchoolId, AcceptanceResult> = scores::results(conn, camp.id())
         .await?
         .into_iter()
         .filter_map(|(s, r, _)| Some((s, r?)))
         .collect();
-    let baselines: BTreeMap<SchoolId, BTreeMap<String, f64>> = phases::baselines(conn, camp.id())
+    let baselines: BTreeMap<SchoolId, BTreeMap<String, f64>> = groups::baselines(conn, camp.id())
         .await?
         .into_iter()
         .collect();
     let mut groups: BTreeMap<SchoolId, Vec<SchoolId>> = BTreeMap::new();
-    for (m, p) in phases::pairing(conn, camp.id()).await? {
+    for (m, p) in groups::pairing(conn, camp.id()).await? {
         groups.entry(m).or_default().push(p);
     }
     let mut activities: BTreeMap<SchoolId, u32> = BTreeMap::new();
     let mut coverage: BTreeMap<SchoolId, BTreeSet<String>> = BTreeMap::new();
-    for a in phases::activities(conn, camp.id(), None).await? {
+    for a in groups::activities(conn, camp.id(), None).await? {
         *activities.entry(a.mentor_id).or_default() += 1;
         coverage
             .entry(a.mentor_id)
@@ -160,7 +162,7 @@ pub async fn confirm(
         });
     }
     let now = w.now;
-    phases::insert_awards(w.conn(), &rows, now).await?;
+    junheng_store::awards::insert_awards(w.conn(), &rows, now).await?;
     let consequences: Vec<ConsequenceRow> = d
         .consequences
         .iter()
@@ -198,7 +200,7 @@ pub async fn list_awards(state: &AppState, q: &ListAwards) -> AppResult<Vec<Awar
     if let Some(c) = q.campaign {
         campaigns::get(&mut conn, c, Lock::None).await?;
     }
-    Ok(phases::list_awards(
+    Ok(junheng_store::awards::list_awards(
         &mut conn,
         q.campaign,
         q.year,

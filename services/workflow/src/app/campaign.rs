@@ -14,7 +14,8 @@ use junheng_core::{CampaignDefinition, CaseState, PhaseKind, PhaseStatus};
 use junheng_store::audit::{self, Cursor, EventRow};
 use junheng_store::campaigns::{self, CampaignRow, Lock};
 use junheng_store::obligations::{self, ObligationRow};
-use junheng_store::{PgConnection, schools, seed};
+use junheng_store::{PgConnection, schools};
+use junheng_store::{notices, seed};
 use uuid::Uuid;
 
 use super::cases::case_of;
@@ -37,7 +38,7 @@ pub async fn phase_facts(
         let s = seed::facts(conn, camp.id(), now).await?;
         f.pending_applications = s.pending_applications as u64;
         f.approved_awaiting_notice = s.approved_awaiting_notice as u64;
-        f.running_notices = seed::list_notices(conn, camp.id())
+        f.running_notices = notices::list_notices(conn, camp.id())
             .await?
             .into_iter()
             .filter(|n| n.kind != NoticeKind::Results && n.ends_at > now)
@@ -57,7 +58,7 @@ pub async fn phase_facts(
                 .filter(|s| s.state == CaseState::Potential)
                 .count() as u64;
             let with_baseline: HashSet<SchoolId> =
-                junheng_store::phases::baselines(conn, camp.id())
+                junheng_store::groups::baselines(conn, camp.id())
                     .await?
                     .into_iter()
                     .map(|b| b.0)

@@ -11,7 +11,8 @@ use chrono::{DateTime, Utc};
 use junheng_core::Role;
 use junheng_core::awards::AwardClass;
 use junheng_store::obligations::{ObligationRow, ObligationStatus};
-use junheng_store::phases;
+use junheng_store::scores;
+
 use junheng_store::schools::SchoolRow;
 
 use super::campaign::{self, CampaignView};
@@ -63,7 +64,7 @@ pub async fn dashboard(
     let see = policy::read(call, Rpc::GetResults, Some(campaign))?;
     let published = policy::results_published(&mut conn, campaign).await?;
     let scores = if published && policy::gate_results(call, see, published).is_ok() {
-        let mut s: Vec<(SchoolId, f64)> = phases::results(&mut conn, campaign)
+        let mut s: Vec<(SchoolId, f64)> = scores::results(&mut conn, campaign)
             .await?
             .into_iter()
             .filter_map(|(id, r, _)| Some((id, r?.final_score)))
@@ -74,7 +75,9 @@ pub async fn dashboard(
         None
     };
     policy::read(call, Rpc::ListAwards, Some(campaign))?;
-    let listed = phases::list_awards(&mut conn, Some(campaign), None, None, None, None).await?;
+    let listed =
+        junheng_store::awards::list_awards(&mut conn, Some(campaign), None, None, None, None)
+            .await?;
     let mut by: BTreeMap<&str, usize> = BTreeMap::new();
     for a in &listed {
         *by.entry(a.class.as_str()).or_default() += 1;

@@ -13,7 +13,8 @@ use junheng_sheets as sheets;
 use junheng_store::actors::{self, ConsequenceFilter};
 use junheng_store::campaigns::Lock;
 use junheng_store::schools::SchoolRow;
-use junheng_store::{PgConnection, audit, phases, seed};
+use junheng_store::{PgConnection, audit};
+use junheng_store::{groups, notices, scores};
 
 use super::all_schools;
 use crate::error::AppResult;
@@ -79,7 +80,7 @@ async fn seed_notice(
     camp: &Loaded,
     all: &[SchoolRow],
 ) -> AppResult<sheets::SeedListNotice> {
-    let notices: Vec<_> = seed::list_notices(conn, camp.id())
+    let notices: Vec<_> = notices::list_notices(conn, camp.id())
         .await?
         .into_iter()
         .filter(|n| n.kind != NoticeKind::Results)
@@ -89,7 +90,7 @@ async fn seed_notice(
     let by_id: HashMap<SchoolId, &SchoolRow> = all.iter().map(|s| (s.id, s)).collect();
     let mut rows = Vec::new();
     for n in &notices {
-        for id in seed::notice_school_ids(conn, n.notice_id()).await? {
+        for id in notices::notice_school_ids(conn, n.notice_id()).await? {
             if let Some(s) = by_id.get(&id).filter(|s| s.state != CaseState::Removed) {
                 rows.push(line(s));
             }
@@ -155,7 +156,7 @@ pub(crate) async fn results_notice(
         .row
         .results_notice_id
         .ok_or(RuleError::ResultsNoticeNotPublished)?;
-    let n = seed::get_notice(conn, NoticeId::new(id)).await?;
+    let n = notices::get_notice(conn, NoticeId::new(id)).await?;
     let names: BTreeMap<String, String> = camp
         .def
         .indicators
@@ -163,12 +164,12 @@ pub(crate) async fn results_notice(
         .map(|i| (i.code.clone(), i.name.clone()))
         .collect();
     let by_id: HashMap<SchoolId, &SchoolRow> = all.iter().map(|s| (s.id, s)).collect();
-    let mentor_of: HashMap<SchoolId, SchoolId> = phases::pairing(conn, camp.id())
+    let mentor_of: HashMap<SchoolId, SchoolId> = groups::pairing(conn, camp.id())
         .await?
         .into_iter()
         .map(|(m, p)| (p, m))
         .collect();
-    let mut rows: Vec<sheets::ResultLine> = phases::results(conn, camp.id())
+    let mut rows: Vec<sheets::ResultLine> = scores::results(conn, camp.id())
         .await?
         .into_iter()
         .filter_map(|(school, r, _)| {
@@ -226,8 +227,9 @@ async fn award_lists(
         return Err(RuleError::AwardsNotConfirmed.into());
     }
     let by_id: HashMap<SchoolId, &SchoolRow> = all.iter().map(|s| (s.id, s)).collect();
-    let awards = phases::list_awards(conn, Some(camp.id()), None, None, None, None).await?;
-    let basis = |a: &phases::AwardListing| {
+    let awards =
+        junheng_store::awards::list_awards(conn, Some(camp.id()), None, None, None, None).await?;
+    let basis = |a: &junheng_store::awards::AwardListing| {
         if a.override_reason.is_empty() {
             a.reason.clone()
         } else {

@@ -2,7 +2,9 @@
 
 use junheng_core::SchoolId;
 use junheng_store::PgConnection;
-use junheng_store::seed::{self, NoticeRow, ObjectionRow};
+use junheng_store::notices::NoticeRow;
+use junheng_store::objections::ObjectionRow;
+use junheng_store::{notices, objections};
 
 use crate::error::AppResult;
 
@@ -13,8 +15,8 @@ pub struct NoticeView {
 }
 
 pub async fn view(conn: &mut PgConnection, row: NoticeRow) -> AppResult<NoticeView> {
-    let schools = seed::notice_school_ids(conn, row.notice_id()).await?;
-    let objections = seed::notice_objections(conn, row.notice_id()).await?;
+    let schools = notices::notice_school_ids(conn, row.notice_id()).await?;
+    let objections = objections::notice_objections(conn, row.notice_id()).await?;
     Ok(NoticeView {
         row,
         schools,

@@ -11,7 +11,8 @@ use junheng_core::effects::set_before;
 use junheng_core::pairing::{self, Groups, LogAssistance, PairingFacts, SchoolInfo};
 use junheng_store::PgConnection;
 use junheng_store::campaigns::{self, Lock};
-use junheng_store::phases::{self, ActivityRow};
+use junheng_store::groups;
+use junheng_store::groups::ActivityRow;
 use junheng_store::schools::{self, SchoolRow};
 use uuid::Uuid;
 
@@ -52,7 +53,7 @@ pub async fn propose(state: &AppState, campaign: CampaignId) -> AppResult<Groups
 
 pub async fn stored_groups(conn: &mut PgConnection, campaign: CampaignId) -> AppResult<Groups> {
     let mut groups = Groups::new();
-    for (m, p) in phases::pairing(conn, campaign).await? {
+    for (m, p) in groups::pairing(conn, campaign).await? {
         groups.entry(m).or_default().push(p);
     }
     Ok(groups)
@@ -71,7 +72,7 @@ pub async fn coverage(
 ) -> AppResult<(std::collections::BTreeMap<SchoolId, Vec<String>>, usize)> {
     let mut conn = state.pool.acquire().await?;
     let camp = state.load(&mut conn, campaign, Lock::None).await?;
-    let acts = phases::activities(&mut conn, campaign, None).await?;
+    let acts = groups::activities(&mut conn, campaign, None).await?;
     let covered = pairing::coverage(
         &camp.def,
         acts.iter().map(|a| (a.mentor_id, a.indicators.as_slice())),
@@ -104,13 +105,13 @@ pub async fn set_pairing(
             .map(|s| s.id)
             .collect(),
         names: all.iter().map(|s| (s.id, s.name.clone())).collect(),
-        baselines: phases::baselines(w.conn(), cmd.campaign)
+        baselines: groups::baselines(w.conn(), cmd.campaign)
             .await?
             .into_iter()
             .map(|b| b.0)
             .collect::<BTreeSet<_>>(),
     };
-    let prior = phases::pairing(w.conn(), cmd.campaign).await?;
+    let prior = groups::pairing(w.conn(), cmd.campaign).await?;
     let prior = (!prior.is_empty()).then(|| {
         let mut groups: std::collections::BTreeMap<SchoolId, Vec<SchoolId>> = Default::default();
         for (m, p) in prior {
@@ -124,7 +125,7 @@ pub async fn set_pairing(
         cases::apply(w, call, &camp, mv.school, 0, mv.command, mv.extra).await?;
     }
     let now = w.now;
-    phases::set_pairing(w.conn(), cmd.campaign, &d.pairs, now).await?;
+    groups::set_pairing(w.conn(), cmd.campaign, &d.pairs, now).await?;
     w.record(call, cmd.campaign, &d.effects).await?;
     Ok(d.groups)
 }
@@ -143,7 +144,7 @@ pub async fn record_baseline(
     let campaign = state.campaign_of(w.conn(), cmd.school).await?;
     let camp = state.load(w.conn(), campaign, Lock::Share).await?;
     let row = schools::get_for_update(w.conn(), cmd.school).await?;
-    let prior = phases::baselines(w.conn(), campaign)
+    let prior = groups::baselines(w.conn(), campaign)
         .await?
         .into_iter()
         .find(|(s, _)| *s == cmd.school)
@@ -152,7 +153,7 @@ pub async fn record_baseline(
     let mut d = pairing::record_baseline(cmd.school, &cmd.scores, row.state, &ctx(&camp, w.now))?;
     set_before(&mut d.effects, "baseline.recorded", prior);
     let now = w.now;
-    phases::upsert_baseline(
+    groups::upsert_baseline(
         w.conn(),
         campaign,
         cmd.school,
@@ -182,7 +183,7 @@ pub async fn log_assistance(
 ) -> AppResult<ActivityRow> {
     let campaign = state.campaign_of(w.conn(), cmd.mentor).await?;
     let camp = state.load(w.conn(), campaign, Lock::Share).await?;
-    let mentor_of = phases::mentor_of(w.conn(), cmd.potential).await?;
+    let mentor_of = groups::mentor_of(w.conn(), cmd.potential).await?;
     let command = LogAssistance {
         activity: Uuid::now_v7(),
         mentor: cmd.mentor,
@@ -204,7 +205,7 @@ pub async fn log_assistance(
         evidence_ref: a.evidence_ref,
     };
     let now = w.now;
-    phases::insert_activity(w.conn(), campaign, &row, &call.actor.id, now).await?;
+    groups::insert_activity(w.conn(), campaign, &row, &call.actor.id, now).await?;
     w.record(call, campaign, &d.effects).await?;
     Ok(row)
 }
@@ -216,5 +217,5 @@ pub async fn activities(
 ) -> AppResult<Vec<ActivityRow>> {
     let mut conn = state.pool.acquire().await?;
     campaigns::get(&mut conn, campaign, Lock::None).await?;
-    Ok(phases::activities(&mut conn, campaign, mentor).await?)
+    Ok(groups::activities(&mut conn, campaign, mentor).await?)
 }

@@ -13,10 +13,10 @@ use std::collections::HashSet;
 use junheng_core::Role;
 use junheng_core::notice::NoticeKind;
 use junheng_store::PgConnection;
+use junheng_store::applications::ApplicationRow;
 use junheng_store::audit::EventRow;
 use junheng_store::obligations::ObligationRow;
 use junheng_store::schools::SchoolRow;
-use junheng_store::seed::ApplicationRow;
 
 use crate::app::notices::NoticeView;
 use crate::error::{AppError, AppResult};
@@ -210,7 +210,7 @@ pub fn read(call: &Call, rpc: Rpc, campaign: Option<CampaignId>) -> AppResult<Se
 
 /// Whether the results notice of the campaign has been published.
 pub async fn results_published(conn: &mut PgConnection, campaign: CampaignId) -> AppResult<bool> {
-    Ok(junheng_store::seed::list_notices(conn, campaign)
+    Ok(junheng_store::notices::list_notices(conn, campaign)
         .await?
         .iter()
         .any(|n| n.kind == NoticeKind::Results))

@@ -16,7 +16,7 @@ use junheng_core::{CampaignDefinition, time};
 use junheng_sheets as sheets;
 use junheng_store::PgConnection;
 use junheng_store::campaigns::{self, CampaignRow, Lock};
-use junheng_store::seed::{self, NoticeRow};
+use junheng_store::notices::NoticeRow;
 use uuid::Uuid;
 
 use super::all_schools;
@@ -112,7 +112,9 @@ pub async fn campaigns(state: &AppState) -> AppResult<Vec<PublicCampaign>> {
     let mut conn = state.pool.acquire().await?;
     let mut out = Vec::new();
     for row in campaigns::list(&mut conn).await? {
-        let notices = seed::list_notices(&mut conn, row.id).await?.len();
+        let notices = junheng_store::notices::list_notices(&mut conn, row.id)
+            .await?
+            .len();
         let def = state.definition(&row)?;
         out.push(PublicCampaign {
             id: row.campaign_id(),
@@ -239,7 +241,7 @@ pub async fn notices(
     let mut conn = state.pool.acquire().await?;
     let now = state.now(&mut conn).await?;
     let camp = campaign_by_code(state, &mut conn, code).await?;
-    let rows = seed::list_notices(&mut conn, camp.id()).await?;
+    let rows = junheng_store::notices::list_notices(&mut conn, camp.id()).await?;
     let mut out = Vec::new();
     for (i, row) in rows.into_iter().enumerate() {
         out.push(build(&mut conn, &camp, row, i + 1, now).await?);
@@ -262,7 +264,7 @@ pub async fn notice(state: &AppState, code: &str, id: NoticeId) -> AppResult<Pub
     let mut conn = state.pool.acquire().await?;
     let now = state.now(&mut conn).await?;
     let camp = campaign_by_code(state, &mut conn, code).await?;
-    let rows = seed::list_notices(&mut conn, camp.id()).await?;
+    let rows = junheng_store::notices::list_notices(&mut conn, camp.id()).await?;
     let (seq, row) = rows
         .into_iter()
         .enumerate()
@@ -302,7 +304,7 @@ pub async fn file_online_objection(
             "online objections are off for this campaign".into(),
         ));
     }
-    let n = seed::get_notice(&mut conn, notice).await?;
+    let n = junheng_store::notices::get_notice(&mut conn, notice).await?;
     if n.campaign_id != camp.id() {
         return Err(AppError::NotFound(format!("no published notice {notice}")));
     }

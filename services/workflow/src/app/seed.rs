@@ -10,9 +10,12 @@ use junheng_core::{ApplicationId, CampaignId, NoticeId, ObjectionId, SchoolId};
 use junheng_store::PgConnection;
 use junheng_store::actors::{self, OpinionRow};
 use junheng_store::campaigns::{self, Lock};
-use junheng_store::phases;
+use junheng_store::{applications, objections, scores};
+
+use junheng_store::applications::ApplicationRow;
+use junheng_store::notices::NoticeRow;
+use junheng_store::objections::ObjectionRow;
 use junheng_store::schools::{self, SchoolRow};
-use junheng_store::seed::{self, ApplicationRow, NoticeRow, ObjectionRow};
 
 use super::notices::{self, NoticeView};
 use super::{cases, ctx};
@@ -26,8 +29,8 @@ async fn notice_facts(conn: &mut PgConnection, n: &NoticeRow) -> AppResult<Notic
         title: n.title.clone(),
         ends_at: n.ends_at,
         closed: n.closed_at.is_some(),
-        schools: seed::notice_school_ids(conn, n.notice_id()).await?,
-        objections_by_contact: seed::notice_objections(conn, n.notice_id())
+        schools: junheng_store::notices::notice_school_ids(conn, n.notice_id()).await?,
+        objections_by_contact: objections::notice_objections(conn, n.notice_id())
             .await?
             .into_iter()
             .fold(Default::default(), |mut by, o| {
@@ -99,7 +102,7 @@ pub async fn submit_application(
         reason: a.reason,
         submitted_at: a.submitted_at,
     };
-    seed::insert_application(w.conn(), &row).await?;
+    applications::insert_application(w.conn(), &row).await?;
     Ok(row)
 }
 
@@ -116,7 +119,7 @@ pub async fn review_application(
     call: &Call,
     cmd: ReviewApplication,
 ) -> AppResult<(ApplicationRow, Vec<OpinionRow>)> {
-    let mut app = seed::get_application(w.conn(), cmd.application).await?;
+    let mut app = applications::get_application(w.conn(), cmd.application).await?;
     let camp = state.load(w.conn(), app.campaign_id, Lock::Share).await?;
     // The school row first (as every school command), so an opinion being recorded finishes
     // before the decision reads the opinions.
@@ -136,7 +139,7 @@ pub async fn review_application(
     app.status = d.status;
     app.reason = d.reason;
     let now = w.now;
-    seed::decide_application(w.conn(), app.id, app.status, &app.reason, now).await?;
+    applications::decide_application(w.conn(), app.id, app.status, &app.reason, now).await?;
     Ok((app, opinions))
 }
 
@@ -153,11 +156,11 @@ pub async fn record_opinion(
     call: &Call,
     cmd: RecordOpinion,
 ) -> AppResult<(ApplicationRow, Vec<OpinionRow>)> {
-    let app = seed::get_application(w.conn(), cmd.application).await?;
+    let app = applications::get_application(w.conn(), cmd.application).await?;
     let camp = state.load(w.conn(), app.campaign_id, Lock::Share).await?;
     schools::get_for_update(w.conn(), app.school_id).await?;
     // Re-read under the school's lock: a decision may have committed meanwhile.
-    let app = seed::get_application(w.conn(), cmd.application).await?;
+    let app = applications::get_application(w.conn(), cmd.application).await?;
     let effect = rules::record_opinion(
         &cmd.opinion,
         app.status,
@@ -206,7 +209,7 @@ pub async fn applications(
 ) -> AppResult<Vec<ApplicationRow>> {
     let mut conn = state.pool.acquire().await?;
     campaigns::get(&mut conn, campaign, Lock::None).await?;
-    Ok(seed::list_applications(&mut conn, campaign).await?)
+    Ok(applications::list_applications(&mut conn, campaign).await?)
 }
 
 pub struct PublishNotice {
@@ -247,7 +250,8 @@ pub async fn publish_notice(
     };
     let now = w.now;
     let trace = junheng_edge::telemetry::traceparent();
-    seed::insert_notice(w.conn(), &row, &d.schools, now, trace.as_deref()).await?;
+    junheng_store::notices::insert_notice(w.conn(), &row, &d.schools, now, trace.as_deref())
+        .await?;
     w.record(call, cmd.campaign, &d.effects).await?;
     notices::view(w.conn(), row).await
 }
@@ -256,7 +260,7 @@ pub async fn publish_notice(
 pub async fn notice(state: &AppState, id: NoticeId) -> AppResult<(NoticeView, DateTime<Utc>)> {
     let mut conn = state.pool.acquire().await?;
     let now = state.now(&mut conn).await?;
-    let n = seed::get_notice(&mut conn, id).await?;
+    let n = junheng_store::notices::get_notice(&mut conn, id).await?;
     Ok((notices::view(&mut conn, n).await?, now))
 }
 
@@ -268,7 +272,7 @@ pub async fn notices(
     let now = state.now(&mut conn).await?;
     campaigns::get(&mut conn, campaign, Lock::None).await?;
     let mut out = Vec::new();
-    for n in seed::list_notices(&mut conn, campaign).await? {
+    for n in junheng_store::notices::list_notices(&mut conn, campaign).await? {
         out.push(notices::view(&mut conn, n).await?);
     }
     Ok((out, now))
@@ -289,7 +293,7 @@ pub async fn file_objection(
     call: &Call,
     cmd: FileObjection,
 ) -> AppResult<ObjectionRow> {
-    let n = seed::get_notice(w.conn(), cmd.notice).await?;
+    let n = junheng_store::notices::get_notice(w.conn(), cmd.notice).await?;
     let camp = state.load(w.conn(), n.campaign_id, Lock::Share).await?;
     let facts = notice_facts(w.conn(), &n).await?;
     let listed = if facts.schools.contains(&cmd.school) {
@@ -326,7 +330,7 @@ pub async fn file_objection(
         resolution: o.resolution,
         filed_at: o.filed_at,
     };
-    seed::insert_objection(w.conn(), &row).await?;
+    objections::insert_objection(w.conn(), &row).await?;
     w.record(call, n.campaign_id, &d.effects).await?;
     Ok(row)
 }
@@ -343,10 +347,12 @@ pub async fn resolve_objection(
     call: &Call,
     cmd: ResolveObjection,
 ) -> AppResult<ObjectionRow> {
-    let mut o = seed::lock_objection(w.conn(), cmd.objection).await?;
+    let mut o = objections::lock_objection(w.conn(), cmd.objection).await?;
     let status = o.status;
     let camp = state.load(w.conn(), o.campaign_id, Lock::Share).await?;
-    let kind = seed::get_notice(w.conn(), o.notice_id).await?.kind;
+    let kind = junheng_store::notices::get_notice(w.conn(), o.notice_id)
+        .await?
+        .kind;
     let command = notice::ResolveObjection {
         objection: o.id,
         school: o.school_id,
@@ -356,7 +362,7 @@ pub async fn resolve_objection(
     let resolution = command.reason.clone();
     let d = notice::resolve_objection(command, status, kind, &ctx(&camp, w.now))?;
     if d.mark_disputed {
-        phases::mark_disputed(w.conn(), o.school_id).await?;
+        scores::mark_disputed(w.conn(), o.school_id).await?;
     }
     match d.school_command {
         Some(remove) => {
@@ -367,7 +373,7 @@ pub async fn resolve_objection(
     o.status = d.status;
     o.resolution = resolution;
     let now = w.now;
-    seed::resolve_objection(w.conn(), o.id, o.status, &o.resolution, now).await?;
+    objections::resolve_objection(w.conn(), o.id, o.status, &o.resolution, now).await?;
     Ok(o)
 }
 
@@ -377,12 +383,12 @@ pub async fn close_notice(
     call: &Call,
     notice: NoticeId,
 ) -> AppResult<NoticeView> {
-    let mut n = seed::lock_notice(w.conn(), notice).await?;
+    let mut n = junheng_store::notices::lock_notice(w.conn(), notice).await?;
     let camp = state.load(w.conn(), n.campaign_id, Lock::Share).await?;
     let facts = notice_facts(w.conn(), &n).await?;
     let d = notice::close_notice(&facts, w.now, &camp.def)?;
     let now = w.now;
-    if d.closes && seed::close_notice(w.conn(), n.notice_id(), now).await? {
+    if d.closes && junheng_store::notices::close_notice(w.conn(), n.notice_id(), now).await? {
         n.closed_at = Some(now);
         w.record(call, n.campaign_id, &d.effects).await?;
     }
