@@ -21,6 +21,12 @@ use sqlx::PgPool;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
+/// The workflow binary's allocator, since the server under test runs in this process: a call
+/// allocates many small, short-lived buffers across threads (HTTP/2 frames, protobuf, JSON),
+/// a pattern glibc's allocator handles poorly.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod planning;
 mod season;
 

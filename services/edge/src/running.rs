@@ -1,8 +1,16 @@
 //! A server running in this process (tests, benchmarks): where it listens, stopped on drop
-//! or by [`Running::shutdown`], which waits for it and returns how it ended.
+//! or by [`Running::shutdown`], which waits for it and returns how it ended; and the accepted
+//! connections every gRPC listener of both services serves ([`incoming`]).
 
 use std::future::Future;
 use std::net::SocketAddr;
+
+/// The connections accepted on a gRPC listener, with Nagle's algorithm off (`TCP_NODELAY`,
+/// as gRPC servers set it): a reply's frames leave when written instead of waiting for the
+/// peer's acknowledgement of the previous ones.
+pub fn incoming(listener: tokio::net::TcpListener) -> tonic::transport::server::TcpIncoming {
+    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
+}
 
 pub struct Running {
     pub addr: SocketAddr,

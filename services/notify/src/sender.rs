@@ -69,7 +69,9 @@ impl Sender {
                 _ => chat::send(&self.http, endpoint, msg, now_unix_ms).await,
             };
             match &outcome {
-                Outcome::Delivered { detail } => tracing::info!(notify.detail = %detail, "delivered"),
+                // Not a line per message at the shipped level: every attempt is in the
+                // delivery log (`delivery_attempts`) and the `junheng_delivery_attempts_total` counter.
+                Outcome::Delivered { detail } => tracing::debug!(notify.detail = %detail, "delivered"),
                 Outcome::Retry { after, reason } => {
                     tracing::warn!(notify.reason = %reason, notify.retry_after = ?after, "will retry")
                 }

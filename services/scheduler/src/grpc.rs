@@ -18,7 +18,6 @@ use junheng_proto::v1 as pb;
 use junheng_proto::v1::scheduler_service_server::{SchedulerService, SchedulerServiceServer};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -491,7 +490,7 @@ pub async fn serve(
         .add_service(SchedulerServiceServer::new(SchedulerApi::new(
             pool, settings,
         )))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+        .serve_with_incoming_shutdown(junheng_edge::running::incoming(listener), async {
             junheng_edge::systemd::ready();
             shutdown.await;
             junheng_edge::systemd::stopping();

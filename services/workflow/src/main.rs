@@ -9,6 +9,11 @@ use clap::Parser;
 use junheng_workflow::{ClockMode, bootstrap};
 use tokio::net::TcpListener;
 
+/// The allocator the scheduler uses too: a call allocates many small, short-lived buffers
+/// across threads (HTTP/2 frames, protobuf, JSON), a pattern glibc's allocator handles poorly.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(version, about = "junheng workflow service (gRPC)")]
 struct Args {

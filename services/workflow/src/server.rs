@@ -18,7 +18,6 @@ use junheng_proto::v1::seed_service_server::SeedServiceServer;
 use junheng_proto::v1::spreadsheet_service_server::SpreadsheetServiceServer;
 use junheng_store::PgPool;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 use uuid::Uuid;
 
@@ -309,7 +308,7 @@ pub async fn serve(
         .add_service(
             AdminServiceServer::new(AdminApi(shared)).max_decoding_message_size(MAX_MESSAGE),
         )
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+        .serve_with_incoming_shutdown(junheng_edge::running::incoming(listener), async {
             junheng_edge::systemd::ready();
             shutdown.await;
             junheng_edge::systemd::stopping();

@@ -823,11 +823,14 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // The service's own log level, so the dispatcher pays for what it logs when it ships
+    // (sqlx's slow-statement warnings about the benchmark's set-up are left out).
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "error".into()),
+                .unwrap_or_else(|_| "info,sqlx::query=error".into()),
         )
+        .with_writer(std::io::stderr)
         .init();
     if args.sink {
         return sink_main(args.messages).await;
