@@ -57,7 +57,9 @@ impl Sender {
     /// otherwise retry the whole message (parts carry the same id, so receivers can
     /// de-duplicate).
     pub async fn send(&self, endpoint: &Endpoint, msg: &Message, now_unix_ms: i64) -> Outcome {
-        let span = tracing::info_span!(
+        // Debug, like the scheduler's `deliver` span around it: not formatted per message at
+        // the shipped log level; the events below name the message.
+        let span = tracing::debug_span!(
             "notify.send",
             notify.channel = endpoint.kind(),
             notify.message_id = %msg.id,
@@ -73,11 +75,11 @@ impl Sender {
                 // delivery log (`delivery_attempts`) and the `junheng_delivery_attempts_total` counter.
                 Outcome::Delivered { detail } => tracing::debug!(notify.detail = %detail, "delivered"),
                 Outcome::Retry { after, reason } => {
-                    tracing::warn!(notify.reason = %reason, notify.retry_after = ?after, "will retry")
+                    tracing::warn!(notify.message_id = %msg.id, notify.reason = %reason, notify.retry_after = ?after, "will retry")
                 }
-                Outcome::Permanent { reason } => tracing::warn!(notify.reason = %reason, "permanent failure"),
+                Outcome::Permanent { reason } => tracing::warn!(notify.message_id = %msg.id, notify.reason = %reason, "permanent failure"),
                 Outcome::DisableEndpoint { reason } => {
-                    tracing::error!(notify.reason = %reason, "endpoint must be fixed by an admin")
+                    tracing::error!(notify.message_id = %msg.id, notify.reason = %reason, "endpoint must be fixed by an admin")
                 }
             }
             outcome

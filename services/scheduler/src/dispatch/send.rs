@@ -97,7 +97,10 @@ impl Dispatcher {
                 // from here, a send that had already reached the vendor could time out on our
                 // side and be retried: a duplicate (found by a 100,000-row burst).
                 let d = self.clone();
-                let span = tracing::info_span!(
+                // Debug, so the shipped log level does not format a span per message; the
+                // trace exporter takes it at any level (`junheng_edge::telemetry`), and the
+                // warnings logged under it name the message themselves.
+                let span = tracing::debug_span!(
                     "deliver",
                     otel.kind = "client",
                     outbox.id = %c.id,
