@@ -62,62 +62,45 @@ fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The text inside the string literals of `src` (plain and raw), where the SQL is: comments
-/// and doc comments, which say "from" in prose, are left out.
+/// The string literals of `src` (plain and raw, inside macro calls too), where the SQL is;
+/// comments and doc comments, which say "from" in prose, are left out. Tokenised by
+/// proc-macro2 and each literal's value read by syn, so escapes and raw strings are theirs.
 fn string_literals(src: &str) -> String {
-    let b = src.as_bytes();
-    let mut out = String::new();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'/' if b.get(i + 1) == Some(&b'/') => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'\'' => {
-                // A char literal (b'"', '\\') or a lifetime: skip the quoted character.
-                if b.get(i + 2) == Some(&b'\'') {
-                    i += 3;
-                } else if b.get(i + 1) == Some(&b'\\') && b.get(i + 3) == Some(&b'\'') {
-                    i += 4;
-                } else {
-                    i += 1;
-                }
-            }
-            b'r' if matches!(b.get(i + 1), Some(b'#') | Some(b'"'))
-                && (i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_')) =>
-            {
-                let hashes = b[i + 1..].iter().take_while(|&&c| c == b'#').count();
-                let open = i + 1 + hashes;
-                if b.get(open) != Some(&b'"') {
-                    i += 1;
-                    continue;
-                }
-                let close = format!("\"{}", "#".repeat(hashes));
-                let body = &src[open + 1..];
-                let end = body.find(&close).map_or(body.len(), |e| e);
-                out.push_str(&body[..end]);
-                out.push('\n');
-                i = open + 1 + end + close.len();
-            }
-            b'"' => {
-                i += 1;
-                while i < b.len() && b[i] != b'"' {
-                    if b[i] == b'\\' {
-                        i += 1;
+    use proc_macro2::{TokenStream, TokenTree};
+    fn walk(tokens: TokenStream, out: &mut String) {
+        let mut doc_next = false;
+        for t in tokens {
+            match t {
+                // `///` and `//!` become `#[doc = "…"]`: prose, skipped.
+                TokenTree::Punct(p) if p.as_char() == '#' => doc_next = true,
+                TokenTree::Punct(p) if p.as_char() == '!' && doc_next => {}
+                TokenTree::Group(g) => {
+                    let is_doc = doc_next
+                        && g.stream()
+                            .into_iter()
+                            .next()
+                            .is_some_and(|f| f.to_string() == "doc");
+                    if !is_doc {
+                        walk(g.stream(), out);
                     }
-                    if i < b.len() {
-                        out.push(b[i] as char);
-                    }
-                    i += 1;
+                    doc_next = false;
                 }
-                out.push('\n');
-                i += 1;
+                TokenTree::Literal(l) => {
+                    if let syn::Lit::Str(s) = syn::Lit::new(l) {
+                        out.push_str(&s.value());
+                        out.push('\n');
+                    }
+                    doc_next = false;
+                }
+                _ => doc_next = false,
             }
-            _ => i += 1,
         }
     }
+    let mut out = String::new();
+    walk(
+        src.parse().expect("the scheduler's source tokenises"),
+        &mut out,
+    );
     out
 }
 
@@ -215,9 +198,11 @@ fn the_check_sees_a_workflow_table() {
         ),
         vec!["obligations", "x", "schools"]
     );
-    // Prose outside strings, and a char literal that is a quote, are not SQL.
+    // Prose in comments and doc comments, and a char literal that is a quote, are not SQL.
     assert_eq!(
-        named_tables("/// Rows come from notices.\nlet q = b'\"'; // join tokens\n"),
+        named_tables(
+            "//! Read from events.\n/// Rows come from notices.\nlet q = b'\"'; // join tokens\n"
+        ),
         Vec::<String>::new()
     );
 }
