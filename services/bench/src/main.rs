@@ -21,7 +21,7 @@ use sqlx::PgPool;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
-/// The workflow binary's allocator, since the server under test runs in this process: a call
+/// The workflow binary's allocator, since `transitions` runs the server in this process: a call
 /// allocates many small, short-lived buffers across threads (HTTP/2 frames, protobuf, JSON),
 /// a pattern glibc's allocator handles poorly.
 #[global_allocator]

@@ -143,6 +143,10 @@ pub fn traceparent() -> Option<String> {
 
 /// Makes `span` a child of the trace `traceparent` names (ignored when malformed).
 pub fn continue_trace(span: &tracing::Span, traceparent: Option<&str>) {
+    // A span no layer records (no trace exporter, below the log level) has no parent to set.
+    if span.is_disabled() {
+        return;
+    }
     let Some(tp) = traceparent else { return };
     let carrier = HashMap::from([(TRACEPARENT.to_string(), tp.to_string())]);
     let cx = TraceContextPropagator::new().extract(&carrier);

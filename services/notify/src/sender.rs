@@ -57,13 +57,15 @@ impl Sender {
     /// otherwise retry the whole message (parts carry the same id, so receivers can
     /// de-duplicate).
     pub async fn send(&self, endpoint: &Endpoint, msg: &Message, now_unix_ms: i64) -> Outcome {
-        // Debug, like the scheduler's `deliver` span around it: not formatted per message at
-        // the shipped log level; the events below name the message.
+        // Debug: not formatted per message at a service's usual `info` level. The events
+        // below carry the channel and the message id (which the scheduler makes its outbox
+        // id) themselves, so a warning still says what it is about without the span.
         let span = tracing::debug_span!(
             "notify.send",
             notify.channel = endpoint.kind(),
             notify.message_id = %msg.id,
         );
+        let channel = endpoint.kind();
         async {
             let outcome = match endpoint {
                 Endpoint::Smtp(ep) => smtp::send(&self.smtp, self.timeout, ep, msg).await,
@@ -71,15 +73,16 @@ impl Sender {
                 _ => chat::send(&self.http, endpoint, msg, now_unix_ms).await,
             };
             match &outcome {
-                // Not a line per message at the shipped level: every attempt is in the
-                // delivery log (`delivery_attempts`) and the `junheng_delivery_attempts_total` counter.
+                // Debug too: a caller keeps its own record of each attempt.
                 Outcome::Delivered { detail } => tracing::debug!(notify.detail = %detail, "delivered"),
                 Outcome::Retry { after, reason } => {
-                    tracing::warn!(notify.message_id = %msg.id, notify.reason = %reason, notify.retry_after = ?after, "will retry")
+                    tracing::warn!(notify.channel = channel, notify.message_id = %msg.id, notify.reason = %reason, notify.retry_after = ?after, "will retry")
                 }
-                Outcome::Permanent { reason } => tracing::warn!(notify.message_id = %msg.id, notify.reason = %reason, "permanent failure"),
+                Outcome::Permanent { reason } => {
+                    tracing::warn!(notify.channel = channel, notify.message_id = %msg.id, notify.reason = %reason, "permanent failure")
+                }
                 Outcome::DisableEndpoint { reason } => {
-                    tracing::error!(notify.message_id = %msg.id, notify.reason = %reason, "endpoint must be fixed by an admin")
+                    tracing::error!(notify.channel = channel, notify.message_id = %msg.id, notify.reason = %reason, "endpoint must be fixed by an admin")
                 }
             }
             outcome

@@ -98,8 +98,8 @@ impl Dispatcher {
                 // side and be retried: a duplicate (found by a 100,000-row burst).
                 let d = self.clone();
                 // Debug, so the shipped log level does not format a span per message; the
-                // trace exporter takes it at any level (`junheng_edge::telemetry`), and the
-                // warnings logged under it name the message themselves.
+                // trace exporter takes it at any level (`junheng_edge::telemetry`). Warnings
+                // under it name the message themselves (`notify.message_id` = `outbox.id`).
                 let span = tracing::debug_span!(
                     "deliver",
                     otel.kind = "client",
