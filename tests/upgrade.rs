@@ -332,6 +332,19 @@ async fn upgrade_from(label: &str, old: &[(String, String)], scratch: &App, camp
             "{label}: the upgrade dropped {table}.{gone:?}"
         );
     }
+    // A delivery the old release recorded as an attempt row reads once through the log (0023).
+    let log: Vec<(i32, String, String)> = sqlx::query_as(
+        "SELECT l.attempt, l.worker, l.outcome FROM delivery_log l JOIN outbox o ON o.id = l.outbox_id
+         WHERE o.dedupe_key = 'summary:seed_designation:office:mail'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        log,
+        [(1, "scheduler-1".to_owned(), "delivered".to_owned())],
+        "{label}: the old attempt is in the delivery log"
+    );
     let refused = sqlx::query("UPDATE events SET actor = 'x'")
         .execute(&pool)
         .await;

@@ -81,7 +81,9 @@ pub async fn list_deliveries(pool: &PgPool, f: &DeliveryFilter) -> Result<Vec<De
 pub async fn attempts(pool: &PgPool, outbox_id: Uuid) -> Result<Vec<Attempt>, Error> {
     Ok(sqlx::query_as!(
         Attempt,
-        "SELECT attempt, worker, started_at, finished_at, outcome, detail FROM delivery_attempts WHERE outbox_id = $1 ORDER BY attempt",
+        r#"SELECT attempt AS "attempt!", worker AS "worker!", started_at AS "started_at!", finished_at AS "finished_at!",
+                  outcome AS "outcome!", detail AS "detail!"
+           FROM delivery_log WHERE outbox_id = $1 ORDER BY attempt"#,
         outbox_id
     )
     .fetch_all(pool)

@@ -395,7 +395,8 @@ impl Settlement {
 }
 
 /// An attempt's outcome as the finisher writes it: the row (fenced by the attempt number,
-/// lease cleared) and its `delivery_attempts` row.
+/// lease cleared) and the attempt's record: on the row when it delivered, a
+/// `delivery_attempts` row otherwise.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settled {
     pub settlement: Settlement,
@@ -403,9 +404,10 @@ pub struct Settled {
     pub retry_at: Option<DateTime<Utc>>,
     /// The row's new `last_error`, if it changes.
     pub last_error: Option<String>,
-    /// `delivery_attempts.outcome`.
+    /// The attempt's outcome as `delivery_log` lists it.
     pub attempt_outcome: &'static str,
-    /// `delivery_attempts.detail`; for a disabled endpoint also the reason recorded for it.
+    /// What the vendor answered (`sent_detail` or `delivery_attempts.detail`); for a disabled
+    /// endpoint also the reason recorded for it.
     pub detail: String,
 }
 

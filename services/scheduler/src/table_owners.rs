@@ -22,8 +22,8 @@ fn migrations() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../store/migrations")
 }
 
-/// (workflow tables, scheduler tables): every `CREATE TABLE` in the migrations, the
-/// scheduler's being those created by its own migrations (`*_scheduler*.sql`).
+/// (workflow tables, scheduler tables): every `CREATE TABLE` and `CREATE VIEW` in the
+/// migrations, the scheduler's being those created by its own migrations (`*_scheduler*.sql`).
 fn tables() -> (BTreeSet<String>, BTreeSet<String>) {
     let mut workflow = BTreeSet::new();
     let mut scheduler = BTreeSet::new();
@@ -34,7 +34,10 @@ fn tables() -> (BTreeSet<String>, BTreeSet<String>) {
             continue;
         }
         let sql = std::fs::read_to_string(&path).unwrap();
-        for created in sql.split("CREATE TABLE ").skip(1) {
+        let created = ["CREATE TABLE ", "CREATE VIEW "]
+            .into_iter()
+            .flat_map(|ddl| sql.split(ddl).skip(1));
+        for created in created {
             let table: String = created
                 .trim_start()
                 .trim_start_matches("IF NOT EXISTS ")
@@ -135,6 +138,7 @@ fn the_migrations_name_both_owners_tables() {
     for t in [
         "outbox",
         "delivery_attempts",
+        "delivery_log",
         "scheduler_cursors",
         "notice_expiries",
     ] {

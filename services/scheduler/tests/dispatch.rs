@@ -134,14 +134,37 @@ async fn an_expired_lease_is_claimed_again_and_resent_with_the_same_id() {
     want.sort();
     assert_eq!(ids, want);
     let attempts: Vec<(i32, String)> =
-        sqlx::query_as("SELECT attempt, worker FROM delivery_attempts ORDER BY outbox_id")
+        sqlx::query_as("SELECT attempt, worker FROM delivery_log ORDER BY outbox_id")
             .fetch_all(&db.pool)
             .await
             .unwrap();
+    assert_eq!(attempts.len(), 5, "{attempts:?}");
     assert!(
         attempts.iter().all(|(n, w)| *n == 2 && w == "survivor"),
         "{attempts:?}"
     );
+    // Each delivering attempt is recorded on its outbox row: no attempt row of its own.
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM delivery_attempts")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0);
+    // A finisher that wrote again after a commit it did not see go through leaves the
+    // attempt in both places: the log still lists it once.
+    sqlx::query(
+        "INSERT INTO delivery_attempts (outbox_id, attempt, worker, started_at, finished_at, outcome, detail)
+         SELECT id, attempts, sent_by, sent_started_at, sent_at, 'delivered', sent_detail FROM outbox WHERE id = $1",
+    )
+    .bind(claimed[0].id)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let listed: i64 = sqlx::query_scalar("SELECT count(*) FROM delivery_log WHERE outbox_id = $1")
+        .bind(claimed[0].id)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(listed, 1);
 }
 
 #[tokio::test]
@@ -174,6 +197,18 @@ async fn a_slow_worker_that_lost_its_lease_does_not_overwrite_the_new_owner() {
         .await
         .unwrap();
     assert_eq!((status.as_str(), attempts), ("sent", 2));
+    // Both deliveries are in the log: the new owner's on the row, the slow worker's (whose
+    // row was no longer its own) as an attempt row.
+    let log: Vec<(i32, String, String)> =
+        sqlx::query_as("SELECT attempt, worker, outcome FROM delivery_log ORDER BY attempt")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    let log: Vec<(i32, &str, &str)> = log
+        .iter()
+        .map(|(n, w, o)| (*n, w.as_str(), o.as_str()))
+        .collect();
+    assert_eq!(log, [(1, "slow", "delivered"), (2, "fast", "delivered")]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

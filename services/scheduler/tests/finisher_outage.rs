@@ -144,7 +144,7 @@ async fn an_outage_longer_than_the_lease_sends_no_delivered_message_again() {
     );
     assert_eq!(seen.len(), N, "every message reached the sink");
     assert!(twice.is_empty(), "sent again after the outage: {twice:?}");
-    let attempts: i64 = sqlx::query_scalar("SELECT count(*) FROM delivery_attempts")
+    let attempts: i64 = sqlx::query_scalar("SELECT count(*) FROM delivery_log")
         .fetch_one(&pool)
         .await
         .unwrap();

@@ -538,7 +538,7 @@ async fn a_removed_robot_is_disabled_until_the_office_enables_it() {
     let r = d.drain(t0, 10).await.unwrap();
     assert_eq!((r.claimed, r.sent, r.parked), (0, 0, 1), "{r:?}");
     assert_eq!(wecom.received_requests().await.unwrap().len(), 1);
-    let attempts: i64 = sqlx::query_scalar("SELECT count(*) FROM delivery_attempts")
+    let attempts: i64 = sqlx::query_scalar("SELECT count(*) FROM delivery_log")
         .fetch_one(&db.pool)
         .await
         .unwrap();

@@ -1168,7 +1168,7 @@ async fn a_replayed_season_sends_exactly_the_expected_messages_in_order() {
             "{row} was not received"
         );
     }
-    let attempts: i64 = sqlx::query_scalar("SELECT count(*) FROM delivery_attempts")
+    let attempts: i64 = sqlx::query_scalar("SELECT count(*) FROM delivery_log")
         .fetch_one(&app.pool)
         .await
         .unwrap();

@@ -316,7 +316,7 @@ async fn retry_after_counts_from_the_answer_not_the_start_of_the_attempt() {
         "retried {gap} ms after the first attempt: before answer + Retry-After"
     );
     let attempts: Vec<(i32, String)> = sqlx::query_as(
-        "SELECT attempt, outcome FROM delivery_attempts WHERE outbox_id = $1 ORDER BY attempt",
+        "SELECT attempt, outcome FROM delivery_log WHERE outbox_id = $1 ORDER BY attempt",
     )
     .bind(rows[0].0)
     .fetch_all(&db.pool)

@@ -58,7 +58,7 @@ pub async fn outbox(pool: &PgPool, now: DateTime<Utc>) -> Result<Vec<(String, St
 pub async fn attempts(pool: &PgPool) -> Result<Vec<(String, String, i64)>> {
     Ok(sqlx::query_as(
         r#"SELECT o.endpoint, a.outcome, count(*)
-           FROM delivery_attempts a JOIN outbox o ON o.id = a.outbox_id
+           FROM delivery_log a JOIN outbox o ON o.id = a.outbox_id
            GROUP BY 1, 2"#,
     )
     .fetch_all(pool)

@@ -5,7 +5,7 @@
 //! 1. **dispatch**: `--messages` due webhook messages, drained by the real service loop
 //!    ([`Dispatcher::run`], woken by the outbox NOTIFY as in the service) at
 //!    `DispatchSettings::default()` (claim with `FOR UPDATE SKIP LOCKED`, Standard-Webhooks
-//!    signing, pooled HTTP to the sink process, one `delivery_attempts` row per attempt,
+//!    signing, pooled HTTP to the sink process, each delivery recorded on its outbox row,
 //!    batched status updates). `--tuned` repeats it with the bench's tuned settings, printed
 //!    beside it and labelled; the last line is always the defaults.
 //! 2. **raw claim ceiling**: the same number of rows claimed and marked sent by plain SQL

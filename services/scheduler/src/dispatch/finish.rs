@@ -126,9 +126,12 @@ impl Dispatcher {
     }
 }
 
-/// Records a group of attempts in one statement: one `delivery_attempts` row each, and the
-/// outbox row settled with its lease cleared, fenced by the attempt number (and `sending`) so
-/// a worker whose lease was taken over cannot overwrite the new owner.
+/// Records a group of attempts in one statement: the outbox row settled with its lease
+/// cleared, fenced by the attempt number (and `sending`) so a worker whose lease was taken
+/// over cannot overwrite the new owner. The attempt that delivers is recorded on the settled
+/// row itself (`sent_by`, `sent_started_at`, `sent_at`, `sent_detail`: two row writes per
+/// message, lease and settlement); every other attempt, and a delivery whose row was not ours
+/// any more, gets a `delivery_attempts` row (migration 0023; `delivery_log` reads both).
 async fn record_attempts(
     conn: &mut PgConnection,
     settings: &Settings,
@@ -186,8 +189,9 @@ async fn record_attempts(
     let dis_at: Vec<DateTime<Utc>> = disabling.iter().map(|(x, _)| x.finished_at).collect();
     let dis_reasons: Vec<&str> = disabling.iter().map(|(_, why)| *why).collect();
     let dis_by: Vec<Uuid> = disabling.iter().map(|(x, _)| x.claimed.id).collect();
-    // One statement per group: the settled outbox rows, their attempt rows and any endpoint
-    // they disable, each array sent once. (Data-modifying CTEs all run, read or not.)
+    // One statement per group: the settled outbox rows, the attempt rows of those not
+    // delivered (or not ours any more) and any endpoint they disable, each array sent once.
+    // (Data-modifying CTEs all run, read or not.)
     // Matched by (id, attempt): a stale attempt n of a row beside its attempt n + 1 in the
     // same group must not count as settled.
     let updated: HashSet<(Uuid, i32)> = sqlx::query!(
@@ -198,12 +202,17 @@ async fn record_attempts(
            settled AS (
                UPDATE outbox o SET status = u.status, lease_until = NULL, last_error = COALESCE(u.last_error, o.last_error),
                       not_before = COALESCE(u.not_before, o.not_before),
-                      sent_at = CASE WHEN u.status = $7 THEN u.sent_at ELSE o.sent_at END
+                      sent_at = CASE WHEN u.status = $7 THEN u.sent_at ELSE o.sent_at END,
+                      sent_by = CASE WHEN u.status = $7 THEN $8 ELSE o.sent_by END,
+                      sent_started_at = CASE WHEN u.status = $7 THEN u.started_at ELSE o.sent_started_at END,
+                      sent_detail = CASE WHEN u.status = $7 THEN u.detail ELSE o.sent_detail END
                FROM u WHERE o.id = u.id AND o.attempts = u.attempt AND o.status = 'sending'
-               RETURNING o.id, o.attempts),
+               RETURNING o.id, o.attempts, o.status),
            logged AS (
                INSERT INTO delivery_attempts (outbox_id, attempt, worker, started_at, finished_at, outcome, detail)
-               SELECT id, attempt, $8, started_at, sent_at, outcome, detail FROM u
+               SELECT u.id, u.attempt, $8, u.started_at, u.sent_at, u.outcome, u.detail
+               FROM u LEFT JOIN settled s ON s.id = u.id AND s.attempts = u.attempt
+               WHERE s.status IS DISTINCT FROM $7
                ON CONFLICT (outbox_id, attempt) DO NOTHING),
            disabled AS (
                INSERT INTO endpoint_states (endpoint, disabled_at, reason, outbox_id)

@@ -126,6 +126,12 @@ pub async fn serve_web(
     let addr = listener.local_addr()?;
     let Some(acceptor) = tls else {
         tracing::info!(%addr, "junheng workflow serving pages");
+        // Nagle off, as on the gRPC listeners: a page's last segment leaves when written.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "setting TCP_NODELAY on a pages connection failed");
+            }
+        });
         axum::serve(
             listener,
             router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
@@ -149,6 +155,9 @@ pub async fn serve_web(
             },
             _ = &mut shutdown => return Ok(()),
         };
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(%peer, error = %e, "setting TCP_NODELAY on a pages connection failed");
+        }
         let acceptor = acceptor.clone();
         let router = router
             .clone()
