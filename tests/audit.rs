@@ -309,6 +309,20 @@ async fn the_runtime_role_runs_the_service_but_cannot_change_the_audit_log() {
         .await
         .expect("the runtime role reads the audit log");
     assert!(n > 0);
+    // It reads every view (the scheduler's delivery log among them), as the owner does.
+    let views: Vec<String> = sqlx::query_scalar(
+        "SELECT viewname::text FROM pg_views WHERE schemaname = current_schema()",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    assert!(views.contains(&"delivery_log".to_owned()), "{views:?}");
+    for v in &views {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("SELECT * FROM {v} LIMIT 1")))
+            .execute(&mut *conn)
+            .await
+            .unwrap_or_else(|e| panic!("the runtime role reads the view {v}: {e}"));
+    }
     for sql in [
         "UPDATE events SET action = 'forged'",
         "DELETE FROM events",

@@ -129,11 +129,14 @@ async fn apply(pool: &PgPool, files: &[(String, String)]) {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// Table → its columns, in the public schema.
+/// Table → its columns, in the public schema (tables only: a view holds no rows to copy).
 async fn columns(pool: &PgPool) -> BTreeMap<String, BTreeSet<String>> {
     let rows: Vec<(String, String)> = sqlx::query_as(
-        "SELECT table_name::text, column_name::text FROM information_schema.columns
-         WHERE table_schema = 'public' AND table_name <> '_sqlx_migrations'",
+        "SELECT c.table_name::text, c.column_name::text
+         FROM information_schema.columns c
+         JOIN information_schema.tables t USING (table_schema, table_name)
+         WHERE c.table_schema = 'public' AND c.table_name <> '_sqlx_migrations'
+           AND t.table_type = 'BASE TABLE'",
     )
     .fetch_all(pool)
     .await
