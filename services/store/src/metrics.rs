@@ -1,6 +1,6 @@
 //! The counts behind the services' Prometheus gauges, read at scrape time. Plain (unchecked)
-//! queries on purpose: they are aggregates (whole-table for the outbox and the attempts), asserted by the metrics tests,
-//! and keep `.sqlx/` free of monitoring queries.
+//! queries on purpose: they are aggregates (over the whole outbox and attempt log for the
+//! scheduler's), asserted by the metrics tests, and keep `.sqlx/` free of monitoring queries.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
