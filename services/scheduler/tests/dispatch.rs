@@ -149,22 +149,40 @@ async fn an_expired_lease_is_claimed_again_and_resent_with_the_same_id() {
         .await
         .unwrap();
     assert_eq!(rows, 0);
-    // A finisher that wrote again after a commit it did not see go through leaves the
-    // attempt in both places: the log still lists it once.
-    sqlx::query(
-        "INSERT INTO delivery_attempts (outbox_id, attempt, worker, started_at, finished_at, outcome, detail)
-         SELECT id, attempts, sent_by, sent_started_at, sent_at, 'delivered', sent_detail FROM outbox WHERE id = $1",
-    )
-    .bind(claimed[0].id)
-    .execute(&db.pool)
-    .await
-    .unwrap();
-    let listed: i64 = sqlx::query_scalar("SELECT count(*) FROM delivery_log WHERE outbox_id = $1")
-        .bind(claimed[0].id)
+}
+
+/// The same results recorded twice (a finisher that wrote again after a commit it did not see
+/// go through): the second write finds the row settled, keeps the attempt as an attempt row,
+/// and the log still lists the attempt once.
+#[tokio::test]
+async fn an_attempt_recorded_twice_is_listed_once() {
+    let db = TestDb::new().await;
+    let sink = webhook_sink().await;
+    let campaign = seed_campaign(&db.pool).await;
+    let now = local(2020, 4, 9, 10, 0);
+    queue(&db.pool, campaign, 1, now).await;
+    let d = dispatcher(
+        db.pool.clone(),
+        settings(&format!("{}/hook", sink.uri()), ""),
+        "w",
+    );
+    let (claimed, _) = d.claim(now).await.unwrap();
+    let r = d.deliver(claimed.clone(), now).await.unwrap();
+    assert_eq!((r.sent, r.lost_lease), (1, 0));
+    let r = d.deliver(claimed.clone(), now).await.unwrap();
+    assert_eq!((r.sent, r.lost_lease), (0, 1));
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM delivery_attempts")
         .fetch_one(&db.pool)
         .await
         .unwrap();
-    assert_eq!(listed, 1);
+    assert_eq!(rows, 1, "the second write kept its attempt as a row");
+    let log: Vec<(i32, String, String)> =
+        sqlx::query_as("SELECT attempt, worker, outcome FROM delivery_log WHERE outbox_id = $1")
+            .bind(claimed[0].id)
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(log, [(1, "w".to_owned(), "delivered".to_owned())]);
 }
 
 #[tokio::test]
